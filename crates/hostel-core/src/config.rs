@@ -1,0 +1,162 @@
+//! hostel.toml: one file, every key optional, defaults in [`Config::default`].
+//!
+//! Loading yields validated core types, so a bad value fails at startup naming the key, the value
+//! and the fix. Precedence (flag > `HOSTEL_*` env > file > default) is applied by the CLI.
+
+use crate::quota::{Cpus, Quota};
+use crate::size::ByteSize;
+use serde::Deserialize;
+
+/// The commented example with every key and its default, printed by `hostel config example`.
+pub const EXAMPLE: &str = include_str!("hostel.example.toml");
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The container engine.
+    pub engine: EngineConfig,
+    /// The workspace image.
+    pub image: ImageConfig,
+    /// Quotas for tenants created without flags.
+    pub defaults: DefaultsConfig,
+    /// Where homes live.
+    pub storage: StorageConfig,
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Size of the homes pool, made sparse on first use; unset: the size of the filesystem
+    /// holding the root.
+    pub pool_size: Option<ByteSize>,
+}
+
+/// `[engine]`
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Path of the Docker engine's socket.
+    pub socket: String,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            socket: "/var/run/docker.sock".to_owned(),
+        }
+    }
+}
+
+/// `[image]`
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImageConfig {
+    /// Repository the workspace image is tagged in; each build is `<repository>:<version>`.
+    pub repository: String,
+    /// Base image tried with a pull first.
+    pub base: String,
+    /// Debian suite debootstrapped when the pull fails.
+    pub suite: String,
+    /// Debian mirror for debootstrap and for the image's apt.
+    pub mirror: String,
+}
+
+impl Default for ImageConfig {
+    fn default() -> Self {
+        ImageConfig {
+            repository: "hostel-workspace".to_owned(),
+            base: "debian:bookworm-slim".to_owned(),
+            suite: "bookworm".to_owned(),
+            mirror: "http://deb.debian.org/debian".to_owned(),
+        }
+    }
+}
+
+/// `[defaults]`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DefaultsConfig {
+    /// CPUs.
+    pub cpus: Cpus,
+    /// Memory.
+    pub memory: ByteSize,
+    /// Home size.
+    pub disk: ByteSize,
+    /// Processes.
+    pub pids: u32,
+}
+
+impl Default for DefaultsConfig {
+    fn default() -> Self {
+        DefaultsConfig {
+            cpus: Cpus::millis(1000),
+            memory: ByteSize::gib(1),
+            disk: ByteSize::gib(5),
+            pids: 512,
+        }
+    }
+}
+
+impl DefaultsConfig {
+    /// The default quota.
+    pub fn quota(&self) -> Quota {
+        Quota {
+            cpus: self.cpus,
+            memory: self.memory,
+            disk: self.disk,
+            pids: self.pids,
+        }
+    }
+}
+
+/// A configuration file that does not parse or breaks a rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("config: {message}")]
+pub struct ConfigError {
+    /// What toml or the validation said, with the key.
+    pub message: String,
+}
+
+impl Config {
+    /// Parses and validates a hostel.toml text.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError {
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        config
+            .defaults
+            .quota()
+            .validate()
+            .map_err(|e| ConfigError {
+                message: format!("[defaults] {e}"),
+            })?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_parses_to_the_defaults() {
+        assert_eq!(Config::from_toml(EXAMPLE), Ok(Config::default()));
+    }
+
+    #[test]
+    fn empty_file_is_the_defaults() {
+        assert_eq!(Config::from_toml(""), Ok(Config::default()));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let err = Config::from_toml("[engine]\nsockt = \"x\"\n").unwrap_err();
+        assert!(err.message.contains("unknown field `sockt`"), "{}", err.message);
+        let err = Config::from_toml("[defaults]\nmemory = \"lots\"\n").unwrap_err();
+        assert!(err.message.contains("memory"), "{}", err.message);
+        let err = Config::from_toml("[defaults]\npids = 2\n").unwrap_err();
+        assert_eq!(err.message, "[defaults] pids 2: below the minimum of 16");
+    }
+}

@@ -1,0 +1,28 @@
+//! hostel's domain core: the types and decisions every other crate shares.
+//!
+//! This crate owns tenant names ([`TenantName`]), SSH public keys ([`SshPublicKey`]), sizes
+//! ([`ByteSize`]), quotas ([`Quota`]), the workspace lifecycle ([`WorkspaceState`] and the plans
+//! it yields), placement on a host ([`placement`]), configuration ([`config`]), audit events
+//! ([`AuditEvent`]) and the stable error codes with their exit statuses ([`ErrorCode`]).
+//!
+//! It must never do I/O: no files, sockets, processes, engine or database. Core functions take
+//! state and input and return a value or a plan that `hostel-service` carries out; a test
+//! (`tests/no_io.rs`) scans this crate for I/O dependencies. Start reading at [`lifecycle`].
+
+pub mod audit;
+pub mod config;
+pub mod error_code;
+pub mod key;
+pub mod lifecycle;
+pub mod name;
+pub mod placement;
+pub mod quota;
+pub mod size;
+
+pub use audit::{AuditEvent, Outcome};
+pub use error_code::ErrorCode;
+pub use key::{KeyError, SshPublicKey};
+pub use lifecycle::{StartPlan, WorkspaceState};
+pub use name::{NameError, TenantName};
+pub use quota::{Cpus, Quota, QuotaChange, QuotaError};
+pub use size::{ByteSize, SizeError};

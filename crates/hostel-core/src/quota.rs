@@ -1,0 +1,239 @@
+//! Quotas: what a workspace may use. The kernel enforces them (cgroups for CPU, memory and pids;
+//! the per-tenant filesystem for disk); this module only says which values make sense.
+
+use crate::size::ByteSize;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// CPU share in thousandths of a CPU (`1.5` CPUs = 1500).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Cpus(u32);
+
+impl Cpus {
+    /// `n` thousandths of a CPU.
+    pub const fn millis(n: u32) -> Self {
+        Cpus(n)
+    }
+    /// Thousandths of a CPU.
+    pub const fn as_millis(self) -> u32 {
+        self.0
+    }
+    /// Nanoseconds of CPU per second, as the engine's `NanoCpus` wants it.
+    pub const fn as_nanos(self) -> i64 {
+        self.0 as i64 * 1_000_000
+    }
+}
+
+impl FromStr for Cpus {
+    type Err = QuotaError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || QuotaError::BadCpus {
+            input: s.to_owned(),
+        };
+        let v: f64 = s.trim().parse().map_err(|_| bad())?;
+        if !v.is_finite() || v <= 0.0 || v > 4096.0 {
+            return Err(bad());
+        }
+        let millis = (v * 1000.0).round() as u32;
+        if millis == 0 {
+            return Err(bad());
+        }
+        Ok(Cpus(millis))
+    }
+}
+
+impl TryFrom<String> for Cpus {
+    type Error = QuotaError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<Cpus> for String {
+    fn from(c: Cpus) -> String {
+        c.to_string()
+    }
+}
+
+impl fmt::Display for Cpus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 % 1000 == 0 {
+            write!(f, "{}", self.0 / 1000)
+        } else {
+            let s = format!("{:.3}", f64::from(self.0) / 1000.0);
+            f.write_str(s.trim_end_matches('0'))
+        }
+    }
+}
+
+/// The limits of one workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    /// CPU share.
+    pub cpus: Cpus,
+    /// Memory limit (no swap beyond it).
+    pub memory: ByteSize,
+    /// Size of the tenant's home filesystem.
+    pub disk: ByteSize,
+    /// Most processes and threads at once.
+    pub pids: u32,
+}
+
+/// A change to some of a quota's fields, as `hostel set` takes it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuotaChange {
+    /// New CPU share.
+    pub cpus: Option<Cpus>,
+    /// New memory limit.
+    pub memory: Option<ByteSize>,
+    /// New disk size.
+    pub disk: Option<ByteSize>,
+    /// New pids limit.
+    pub pids: Option<u32>,
+}
+
+impl QuotaChange {
+    /// True when nothing is to change.
+    pub fn is_empty(&self) -> bool {
+        *self == QuotaChange::default()
+    }
+
+    /// The quota after this change.
+    pub fn apply_to(&self, q: Quota) -> Quota {
+        Quota {
+            cpus: self.cpus.unwrap_or(q.cpus),
+            memory: self.memory.unwrap_or(q.memory),
+            disk: self.disk.unwrap_or(q.disk),
+            pids: self.pids.unwrap_or(q.pids),
+        }
+    }
+}
+
+/// The smallest memory limit: below it the shell and coreutils do not start reliably.
+pub const MIN_MEMORY: ByteSize = ByteSize::mib(32);
+/// The smallest home: ext4's own metadata needs a few MiB.
+pub const MIN_DISK: ByteSize = ByteSize::mib(32);
+/// The fewest pids: a login shell, a pipeline and the init.
+pub const MIN_PIDS: u32 = 16;
+
+/// A quota value that cannot work, whatever the host.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuotaError {
+    /// `--cpus` is not a positive number.
+    #[error("cpus {input:?}: not a positive number of CPUs (e.g. 0.5, 2)")]
+    BadCpus {
+        /// The rejected input.
+        input: String,
+    },
+    /// A limit under the smallest workable value.
+    #[error("{field} {value}: below the minimum of {min}")]
+    BelowMinimum {
+        /// Which quota (`memory`, `disk`, `pids`).
+        field: &'static str,
+        /// The requested value, displayed.
+        value: String,
+        /// The minimum, displayed.
+        min: String,
+    },
+}
+
+impl Quota {
+    /// Checks the host-independent rules (minimums).
+    pub fn validate(&self) -> Result<(), QuotaError> {
+        if self.memory < MIN_MEMORY {
+            return Err(QuotaError::BelowMinimum {
+                field: "memory",
+                value: self.memory.to_string(),
+                min: MIN_MEMORY.to_string(),
+            });
+        }
+        if self.disk < MIN_DISK {
+            return Err(QuotaError::BelowMinimum {
+                field: "disk",
+                value: self.disk.to_string(),
+                min: MIN_DISK.to_string(),
+            });
+        }
+        if self.pids < MIN_PIDS {
+            return Err(QuotaError::BelowMinimum {
+                field: "pids",
+                value: self.pids.to_string(),
+                min: MIN_PIDS.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn quota() -> Quota {
+        Quota {
+            cpus: Cpus(1000),
+            memory: ByteSize::gib(1),
+            disk: ByteSize::gib(5),
+            pids: 512,
+        }
+    }
+
+    #[test]
+    fn cpus_parse_and_display() {
+        assert_eq!("1.5".parse::<Cpus>(), Ok(Cpus(1500)));
+        assert_eq!("2".parse::<Cpus>().map(|c| c.to_string()), Ok("2".into()));
+        assert_eq!(Cpus(250).to_string(), "0.25");
+        assert_eq!(Cpus(1500).as_nanos(), 1_500_000_000);
+        for bad in ["0", "-1", "abc", "0.0001", "NaN", "inf", "5000"] {
+            assert_eq!(
+                bad.parse::<Cpus>(),
+                Err(QuotaError::BadCpus { input: bad.into() }),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn minimums_are_enforced() {
+        assert_eq!(quota().validate(), Ok(()));
+        let q = Quota {
+            memory: ByteSize::mib(8),
+            ..quota()
+        };
+        assert_eq!(
+            q.validate(),
+            Err(QuotaError::BelowMinimum {
+                field: "memory",
+                value: "8MiB".into(),
+                min: "32MiB".into()
+            })
+        );
+        let q = Quota { pids: 3, ..quota() };
+        assert_eq!(
+            q.validate().map_err(|e| e.to_string()),
+            Err("pids 3: below the minimum of 16".into())
+        );
+    }
+
+    #[test]
+    fn change_applies_only_given_fields() {
+        let c = QuotaChange {
+            pids: Some(100),
+            ..QuotaChange::default()
+        };
+        assert_eq!(c.apply_to(quota()), Quota { pids: 100, ..quota() });
+        assert!(QuotaChange::default().is_empty());
+        assert!(!c.is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn cpus_display_parses_back(m in 1u32..4_096_000) {
+            let c = Cpus(m);
+            prop_assert_eq!(c.to_string().parse::<Cpus>(), Ok(c));
+        }
+    }
+}

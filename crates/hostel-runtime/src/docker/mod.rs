@@ -1,0 +1,542 @@
+//! The Docker backend: the Docker Engine API over its Unix socket, through bollard.
+//!
+//! The API version is negotiated on first use, so one build talks to Debian's engine 20.10 (API
+//! 1.41) and to current ones alike; connecting does no I/O, so a dead engine shows up as
+//! [`RuntimeError::EngineUnreachable`] on the first call, with a hint, not as a panic at startup.
+
+use crate::types::*;
+use crate::{Runtime, RuntimeError};
+use async_trait::async_trait;
+use bollard::Docker;
+use bollard::body_full;
+use bollard::container::LogOutput;
+use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+use bollard::models::{
+    ContainerCreateBody, ContainerUpdateBody, HostConfig, Mount as DockerMount, MountType,
+};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    InspectContainerOptions, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
+    RemoveContainerOptionsBuilder, StatsOptionsBuilder, StopContainerOptionsBuilder,
+    TagImageOptionsBuilder,
+};
+use futures_util::{StreamExt, TryStreamExt};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// A Docker engine reached through its Unix socket.
+#[derive(Debug)]
+pub struct DockerRuntime {
+    socket: String,
+    client: OnceCell<Docker>,
+}
+
+impl DockerRuntime {
+    /// A runtime for the engine at `socket`; nothing is contacted until the first call.
+    pub fn new(socket: impl Into<String>) -> Self {
+        DockerRuntime {
+            socket: socket.into(),
+            client: OnceCell::new(),
+        }
+    }
+
+    async fn docker(&self) -> Result<&Docker, RuntimeError> {
+        self.client
+            .get_or_try_init(|| async {
+                let unreachable = |e: bollard::errors::Error| RuntimeError::EngineUnreachable {
+                    endpoint: self.socket.clone(),
+                    source: Box::new(e),
+                };
+                let d = Docker::connect_with_unix(&self.socket, 600, bollard::API_DEFAULT_VERSION)
+                    .map_err(unreachable)?;
+                d.negotiate_version().await.map_err(unreachable)
+            })
+            .await
+    }
+
+    fn map_err(&self, action: &str, what: &'static str, name: &str) -> impl FnOnce(bollard::errors::Error) -> RuntimeError {
+        let endpoint = self.socket.clone();
+        let action = action.to_owned();
+        let name = name.to_owned();
+        move |e| match e {
+            bollard::errors::Error::DockerResponseServerError {
+                status_code,
+                message,
+            } => match status_code {
+                404 => RuntimeError::NotFound { what, name },
+                409 => RuntimeError::Conflict { name, message },
+                _ if message.contains("no space left on device") => {
+                    RuntimeError::NoSpace { action }
+                }
+                _ => RuntimeError::Engine { action, message },
+            },
+            bollard::errors::Error::DockerStreamError { error } => RuntimeError::Engine {
+                action,
+                message: error,
+            },
+            e @ (bollard::errors::Error::IOError { .. }
+            | bollard::errors::Error::HyperLegacyError { .. }
+            | bollard::errors::Error::SocketNotFoundError(_)
+            | bollard::errors::Error::RequestTimeoutError) => RuntimeError::EngineUnreachable {
+                endpoint,
+                source: Box::new(e),
+            },
+            e => RuntimeError::Engine {
+                action,
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+fn to_btree(labels: Option<HashMap<String, String>>) -> BTreeMap<String, String> {
+    labels.unwrap_or_default().into_iter().collect()
+}
+
+fn label_filter(labels: &[(String, String)]) -> HashMap<String, Vec<String>> {
+    let values = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    HashMap::from([("label".to_owned(), values)])
+}
+
+/// Parses the OOM-kill counter from cgroup v2 `memory.events` or v1 `memory.oom_control`.
+fn parse_oom_kills(text: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[async_trait]
+impl Runtime for DockerRuntime {
+    async fn ping(&self) -> Result<EngineInfo, RuntimeError> {
+        let d = self.docker().await?;
+        let err = || self.map_err("info", "engine", &self.socket);
+        let version = d.version().await.map_err(err())?;
+        let info = d.info().await.map_err(err())?;
+        Ok(EngineInfo {
+            version: version.version.unwrap_or_default(),
+            api_version: d.client_version().to_string(),
+            cpus: info.ncpu.unwrap_or(1).try_into().unwrap_or(1),
+            memory: info.mem_total.unwrap_or(0).try_into().unwrap_or(0),
+        })
+    }
+
+    async fn create(&self, spec: &WorkspaceSpec) -> Result<WorkspaceInfo, RuntimeError> {
+        let d = self.docker().await?;
+        let mounts = spec
+            .mounts
+            .iter()
+            .map(|m| DockerMount {
+                typ: Some(MountType::BIND),
+                source: Some(m.source.clone()),
+                target: Some(m.target.clone()),
+                read_only: Some(false),
+                ..DockerMount::default()
+            })
+            .collect();
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            hostname: Some(spec.hostname.clone()),
+            env: Some(spec.env.clone()),
+            labels: Some(spec.labels.clone().into_iter().collect()),
+            host_config: Some(HostConfig {
+                nano_cpus: Some(spec.limits.nano_cpus),
+                memory: Some(spec.limits.memory),
+                memory_swap: Some(spec.limits.memory),
+                pids_limit: Some(spec.limits.pids),
+                mounts: Some(mounts),
+                cap_drop: Some(vec!["ALL".to_owned()]),
+                cap_add: Some(spec.cap_add.clone()),
+                security_opt: Some(spec.security_opt.clone()),
+                ..HostConfig::default()
+            }),
+            ..ContainerCreateBody::default()
+        };
+        let opts = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+        d.create_container(Some(opts), body)
+            .await
+            .map_err(self.map_err("create container", "image", &spec.image))?;
+        self.inspect(&spec.name).await?.ok_or_else(|| RuntimeError::NotFound {
+            what: "container",
+            name: spec.name.clone(),
+        })
+    }
+
+    async fn start(&self, name: &str) -> Result<(), RuntimeError> {
+        let d = self.docker().await?;
+        d.start_container(name, None)
+            .await
+            .map_err(self.map_err("start container", "container", name))
+    }
+
+    async fn stop(&self, name: &str, grace_secs: u32) -> Result<(), RuntimeError> {
+        let d = self.docker().await?;
+        let opts = StopContainerOptionsBuilder::default()
+            .t(i32::try_from(grace_secs).unwrap_or(i32::MAX))
+            .build();
+        match d.stop_container(name, Some(opts)).await {
+            // 304: already stopped.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            r => r.map_err(self.map_err("stop container", "container", name)),
+        }
+    }
+
+    async fn remove(&self, name: &str) -> Result<(), RuntimeError> {
+        let d = self.docker().await?;
+        let opts = RemoveContainerOptionsBuilder::default().force(true).build();
+        match d.remove_container(name, Some(opts)).await {
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            r => r.map_err(self.map_err("remove container", "container", name)),
+        }
+    }
+
+    async fn inspect(&self, name: &str) -> Result<Option<WorkspaceInfo>, RuntimeError> {
+        let d = self.docker().await?;
+        let c = match d
+            .inspect_container(name, None::<InspectContainerOptions>)
+            .await
+        {
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(None),
+            r => r.map_err(self.map_err("inspect container", "container", name))?,
+        };
+        let state = c.state.unwrap_or_default();
+        let config = c.config.unwrap_or_default();
+        let hc = c.host_config.unwrap_or_default();
+        Ok(Some(WorkspaceInfo {
+            id: c.id.unwrap_or_default(),
+            name: c.name.unwrap_or_default().trim_start_matches('/').to_owned(),
+            image: config.image.unwrap_or_default(),
+            status: state.status.map(|s| s.to_string()).unwrap_or_default(),
+            labels: to_btree(config.labels),
+            started_at: state.started_at.filter(|s| !s.starts_with("0001-")),
+            oom_killed: state.oom_killed.unwrap_or(false),
+            limits: Some(Limits {
+                nano_cpus: hc.nano_cpus.unwrap_or(0),
+                memory: hc.memory.unwrap_or(0),
+                pids: hc.pids_limit.unwrap_or(0),
+            }),
+        }))
+    }
+
+    async fn list(&self, labels: &[(String, String)]) -> Result<Vec<WorkspaceInfo>, RuntimeError> {
+        let d = self.docker().await?;
+        let opts = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&label_filter(labels))
+            .build();
+        let list = d
+            .list_containers(Some(opts))
+            .await
+            .map_err(self.map_err("list containers", "container", ""))?;
+        Ok(list
+            .into_iter()
+            .map(|c| WorkspaceInfo {
+                id: c.id.unwrap_or_default(),
+                name: c
+                    .names
+                    .and_then(|n| n.into_iter().next())
+                    .unwrap_or_default()
+                    .trim_start_matches('/')
+                    .to_owned(),
+                image: c.image.unwrap_or_default(),
+                status: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                labels: to_btree(c.labels),
+                started_at: None,
+                oom_killed: false,
+                limits: None,
+            })
+            .collect())
+    }
+
+    async fn update_limits(&self, name: &str, limits: &Limits) -> Result<(), RuntimeError> {
+        let d = self.docker().await?;
+        let body = ContainerUpdateBody {
+            nano_cpus: Some(limits.nano_cpus),
+            memory: Some(limits.memory),
+            memory_swap: Some(limits.memory),
+            pids_limit: Some(limits.pids),
+            ..ContainerUpdateBody::default()
+        };
+        d.update_container(name, body)
+            .await
+            .map_err(self.map_err("update limits", "container", name))
+    }
+
+    async fn stats(&self, name: &str) -> Result<WorkspaceStats, RuntimeError> {
+        let d = self.docker().await?;
+        let opts = StatsOptionsBuilder::default().stream(false).one_shot(true).build();
+        let s = d
+            .stats(name, Some(opts))
+            .next()
+            .await
+            .ok_or_else(|| RuntimeError::Engine {
+                action: "stats".into(),
+                message: "no sample".into(),
+            })?
+            .map_err(self.map_err("stats", "container", name))?;
+        let mem = s.memory_stats.unwrap_or_default();
+        // The engine counts page cache in `usage`; `docker stats` subtracts it too.
+        let cache = mem
+            .stats
+            .as_ref()
+            .and_then(|m| m.get("total_inactive_file").or(m.get("inactive_file")).copied())
+            .unwrap_or(0);
+        // The engine has no OOM-kill counter for a container whose PID 1 survives, so read the
+        // kernel's, from the container's own cgroup (v2 memory.events, v1 memory.oom_control).
+        let oom_text = self
+            .capture(
+                name,
+                &[
+                    "sh",
+                    "-c",
+                    "cat /sys/fs/cgroup/memory.events 2>/dev/null || cat /sys/fs/cgroup/memory/memory.oom_control",
+                ],
+            )
+            .await
+            .unwrap_or_default();
+        Ok(WorkspaceStats {
+            cpu_total_ns: s
+                .cpu_stats
+                .and_then(|c| c.cpu_usage)
+                .and_then(|u| u.total_usage)
+                .unwrap_or(0),
+            memory_used: mem.usage.unwrap_or(0).saturating_sub(cache),
+            pids: s.pids_stats.and_then(|p| p.current).unwrap_or(0),
+            oom_kills: parse_oom_kills(&oom_text),
+        })
+    }
+
+    async fn exec(&self, name: &str, req: &ExecRequest) -> Result<ExecSession, RuntimeError> {
+        let d = self.docker().await?;
+        let opts = CreateExecOptions {
+            attach_stdin: Some(req.stdin),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            tty: Some(req.tty),
+            env: Some(req.env.clone()),
+            cmd: Some(req.cmd.clone()),
+            user: Some(req.user.clone()),
+            working_dir: req.working_dir.clone(),
+            ..CreateExecOptions::default()
+        };
+        let created = d
+            .create_exec(name, opts)
+            .await
+            .map_err(self.map_err("create exec", "container", name))?;
+        let start = StartExecOptions {
+            detach: false,
+            tty: req.tty,
+            output_capacity: Some(64 * 1024),
+        };
+        match d
+            .start_exec(&created.id, Some(start))
+            .await
+            .map_err(self.map_err("start exec", "exec", &created.id))?
+        {
+            StartExecResults::Attached { output, input } => {
+                let output = output
+                    .map_err(map_stream_err)
+                    .try_filter_map(|chunk| async move {
+                        Ok(match chunk {
+                            LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                                Some(ExecOutput::Stdout(message.to_vec()))
+                            }
+                            LogOutput::StdErr { message } => {
+                                Some(ExecOutput::Stderr(message.to_vec()))
+                            }
+                            LogOutput::StdIn { .. } => None,
+                        })
+                    })
+                    .boxed();
+                Ok(ExecSession {
+                    id: created.id,
+                    output,
+                    input,
+                })
+            }
+            StartExecResults::Detached => Err(RuntimeError::Engine {
+                action: "start exec".into(),
+                message: "engine detached an attached exec".into(),
+            }),
+        }
+    }
+
+    async fn exec_wait(&self, exec_id: &str) -> Result<i64, RuntimeError> {
+        let d = self.docker().await?;
+        // The output stream ends as the process closes it; the engine records the exit a moment
+        // later, so poll briefly.
+        let mut delay = Duration::from_millis(2);
+        loop {
+            let r = d
+                .inspect_exec(exec_id)
+                .await
+                .map_err(self.map_err("inspect exec", "exec", exec_id))?;
+            if r.running != Some(true) {
+                return Ok(r.exit_code.unwrap_or(-1));
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(100));
+        }
+    }
+
+    async fn image(&self, reference: &str) -> Result<Option<ImageInfo>, RuntimeError> {
+        let d = self.docker().await?;
+        let i = match d.inspect_image(reference).await {
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(None),
+            r => r.map_err(self.map_err("inspect image", "image", reference))?,
+        };
+        Ok(Some(ImageInfo {
+            id: i.id.unwrap_or_default(),
+            tags: i.repo_tags.unwrap_or_default(),
+            size: i.size.unwrap_or(0).try_into().unwrap_or(0),
+            created: i.created.map(|c| c.to_string()).unwrap_or_default(),
+            labels: to_btree(i.config.and_then(|c| c.labels)),
+        }))
+    }
+
+    async fn images(&self, label: &str) -> Result<Vec<ImageInfo>, RuntimeError> {
+        let d = self.docker().await?;
+        let filters = HashMap::from([("label".to_owned(), vec![label.to_owned()])]);
+        let opts = ListImagesOptionsBuilder::default().filters(&filters).build();
+        let list = d
+            .list_images(Some(opts))
+            .await
+            .map_err(self.map_err("list images", "image", label))?;
+        Ok(list
+            .into_iter()
+            .map(|i| ImageInfo {
+                id: i.id,
+                tags: i.repo_tags,
+                size: i.size.try_into().unwrap_or(0),
+                created: i.created.to_string(),
+                labels: i.labels.into_iter().collect(),
+            })
+            .collect())
+    }
+
+    async fn pull(&self, reference: &str) -> Result<(), RuntimeError> {
+        let d = self.docker().await?;
+        let opts = CreateImageOptionsBuilder::default().from_image(reference).build();
+        let mut s = d.create_image(Some(opts), None, None);
+        while let Some(r) = s.next().await {
+            r.map_err(self.map_err("pull image", "image", reference))?;
+        }
+        Ok(())
+    }
+
+    async fn import(&self, rootfs_tar: Vec<u8>, reference: &str) -> Result<(), RuntimeError> {
+        let d = self.docker().await?;
+        let (repo, tag) = reference.rsplit_once(':').unwrap_or((reference, "latest"));
+        let opts = CreateImageOptionsBuilder::default()
+            .from_src("-")
+            .repo(repo)
+            .tag(tag)
+            .build();
+        let mut s = d.create_image(Some(opts), Some(body_full(rootfs_tar.into())), None);
+        while let Some(r) = s.next().await {
+            let info = r.map_err(self.map_err("import image", "image", reference))?;
+            if let Some(e) = info.error_detail.and_then(|e| e.message) {
+                return Err(RuntimeError::Engine {
+                    action: "import image".into(),
+                    message: e,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn build(
+        &self,
+        req: &BuildRequest,
+        progress: &(dyn Fn(String) + Send + Sync),
+    ) -> Result<(), RuntimeError> {
+        let d = self.docker().await?;
+        let Some((first, rest)) = req.tags.split_first() else {
+            return Err(RuntimeError::Unsupported("an image build needs a tag".into()));
+        };
+        let args: HashMap<String, String> = req.build_args.clone().into_iter().collect();
+        let labels: HashMap<String, String> = req.labels.clone().into_iter().collect();
+        let opts = BuildImageOptionsBuilder::default()
+            .dockerfile("Dockerfile")
+            .t(first)
+            .rm(true)
+            .forcerm(true)
+            .nocache(req.no_cache)
+            .buildargs(&args)
+            .labels(&labels)
+            .build();
+        let mut s = d.build_image(opts, None, Some(body_full(req.context_tar.clone().into())));
+        while let Some(r) = s.next().await {
+            let info = r.map_err(self.map_err("build image", "image", first))?;
+            if let Some(e) = info.error_detail.and_then(|e| e.message) {
+                return Err(RuntimeError::Engine {
+                    action: "build image".into(),
+                    message: e,
+                });
+            }
+            if let Some(line) = info.stream.as_deref().map(str::trim_end) {
+                if !line.is_empty() {
+                    progress(line.to_owned());
+                }
+            }
+        }
+        for tag in rest {
+            let (repo, t) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
+            let opts = TagImageOptionsBuilder::default().repo(repo).tag(t).build();
+            d.tag_image(first, Some(opts))
+                .await
+                .map_err(self.map_err("tag image", "image", first))?;
+        }
+        Ok(())
+    }
+}
+
+fn map_stream_err(e: bollard::errors::Error) -> RuntimeError {
+    RuntimeError::Engine {
+        action: "exec output".into(),
+        message: e.to_string(),
+    }
+}
+
+impl DockerRuntime {
+    /// Runs a command as root in a running container and returns its stdout.
+    async fn capture(&self, name: &str, cmd: &[&str]) -> Result<String, RuntimeError> {
+        let req = ExecRequest {
+            cmd: cmd.iter().map(|s| (*s).to_owned()).collect(),
+            user: "root".into(),
+            ..ExecRequest::default()
+        };
+        let mut session = self.exec(name, &req).await?;
+        let mut out = Vec::new();
+        while let Some(chunk) = session.output.next().await {
+            if let ExecOutput::Stdout(b) = chunk? {
+                out.extend(b);
+            }
+        }
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oom_counter_parses_both_cgroup_versions() {
+        assert_eq!(parse_oom_kills("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n"), 3);
+        assert_eq!(
+            parse_oom_kills("low 0\nhigh 0\nmax 12\noom 2\noom_kill 2\noom_group_kill 0\n"),
+            2
+        );
+        assert_eq!(parse_oom_kills(""), 0);
+    }
+}

@@ -1,0 +1,318 @@
+//! An in-memory engine for tests of the layers above. It keeps containers and images in maps,
+//! enforces the same state rules as Docker (start needs a container, exec needs it running,
+//! names are unique), records every call, and can be told to fail any call.
+//!
+//! Commands "run" through a handler the test sets ([`FakeRuntime::on_exec`]); by default a
+//! command prints its argv joined by spaces and exits 0. It runs nothing on the host.
+
+use crate::types::*;
+use crate::{Runtime, RuntimeError};
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+type ExecHandler = dyn Fn(&str, &ExecRequest) -> (i64, Vec<u8>, Vec<u8>) + Send + Sync;
+
+#[derive(Default)]
+struct State {
+    containers: BTreeMap<String, WorkspaceInfo>,
+    images: BTreeMap<String, ImageInfo>,
+    exits: HashMap<String, i64>,
+    calls: Vec<String>,
+    failures: HashMap<String, String>,
+    next_id: u64,
+    reachable: bool,
+}
+
+/// The in-memory engine.
+#[derive(Clone)]
+pub struct FakeRuntime {
+    state: Arc<Mutex<State>>,
+    handler: Arc<Mutex<Arc<ExecHandler>>>,
+}
+
+impl std::fmt::Debug for FakeRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeRuntime").finish_non_exhaustive()
+    }
+}
+
+impl Default for FakeRuntime {
+    fn default() -> Self {
+        let echo: Arc<ExecHandler> = Arc::new(|_, req| {
+            let mut out = req.cmd.join(" ").into_bytes();
+            out.push(b'\n');
+            (0, out, Vec::new())
+        });
+        FakeRuntime {
+            state: Arc::new(Mutex::new(State {
+                reachable: true,
+                ..State::default()
+            })),
+            handler: Arc::new(Mutex::new(echo)),
+        }
+    }
+}
+
+impl FakeRuntime {
+    /// An empty engine that answers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every call so far, as `method name`.
+    pub fn calls(&self) -> Vec<String> {
+        self.lock().calls.clone()
+    }
+
+    /// Makes every later call of `method` fail with an engine error carrying `message`.
+    pub fn fail(&self, method: &str, message: &str) {
+        self.lock().failures.insert(method.to_owned(), message.to_owned());
+    }
+
+    /// Makes the engine (un)reachable, as a stopped dockerd would be.
+    pub fn set_reachable(&self, up: bool) {
+        self.lock().reachable = up;
+    }
+
+    /// Sets what commands do: `(container, request) -> (exit code, stdout, stderr)`.
+    pub fn on_exec(
+        &self,
+        f: impl Fn(&str, &ExecRequest) -> (i64, Vec<u8>, Vec<u8>) + Send + Sync + 'static,
+    ) {
+        *self.handler.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(f);
+    }
+
+    /// Adds an image as if built or pulled.
+    pub fn add_image(&self, reference: &str, labels: BTreeMap<String, String>) {
+        let mut s = self.lock();
+        s.next_id += 1;
+        let id = format!("sha256:{:064x}", s.next_id);
+        s.images.insert(
+            reference.to_owned(),
+            ImageInfo {
+                id,
+                tags: vec![reference.to_owned()],
+                size: 1 << 20,
+                created: "0".into(),
+                labels,
+            },
+        );
+    }
+
+    /// Removes a container behind hostel's back, as `docker rm -f` by hand would.
+    pub fn remove_by_hand(&self, name: &str) {
+        self.lock().containers.remove(name);
+    }
+
+    fn enter(&self, method: &str, arg: &str) -> Result<MutexGuard<'_, State>, RuntimeError> {
+        let mut s = self.lock();
+        s.calls.push(format!("{method} {arg}").trim_end().to_owned());
+        if !s.reachable {
+            return Err(RuntimeError::EngineUnreachable {
+                endpoint: "fake".into(),
+                source: "engine stopped".into(),
+            });
+        }
+        if let Some(message) = s.failures.get(method) {
+            return Err(RuntimeError::Engine {
+                action: method.to_owned(),
+                message: message.clone(),
+            });
+        }
+        Ok(s)
+    }
+}
+
+fn not_found(what: &'static str, name: &str) -> RuntimeError {
+    RuntimeError::NotFound {
+        what,
+        name: name.to_owned(),
+    }
+}
+
+#[async_trait]
+impl Runtime for FakeRuntime {
+    async fn ping(&self) -> Result<EngineInfo, RuntimeError> {
+        drop(self.enter("ping", "")?);
+        Ok(EngineInfo {
+            version: "fake".into(),
+            api_version: "fake".into(),
+            cpus: 2,
+            memory: 8 << 30,
+        })
+    }
+
+    async fn create(&self, spec: &WorkspaceSpec) -> Result<WorkspaceInfo, RuntimeError> {
+        let mut s = self.enter("create", &spec.name)?;
+        if !s.images.contains_key(&spec.image) {
+            return Err(not_found("image", &spec.image));
+        }
+        if s.containers.contains_key(&spec.name) {
+            return Err(RuntimeError::Conflict {
+                name: spec.name.clone(),
+                message: "name in use".into(),
+            });
+        }
+        s.next_id += 1;
+        let info = WorkspaceInfo {
+            id: format!("{:064x}", s.next_id),
+            name: spec.name.clone(),
+            image: spec.image.clone(),
+            status: "created".into(),
+            labels: spec.labels.clone(),
+            started_at: None,
+            oom_killed: false,
+            limits: Some(spec.limits),
+        };
+        s.containers.insert(spec.name.clone(), info.clone());
+        Ok(info)
+    }
+
+    async fn start(&self, name: &str) -> Result<(), RuntimeError> {
+        let mut s = self.enter("start", name)?;
+        let c = s.containers.get_mut(name).ok_or_else(|| not_found("container", name))?;
+        c.status = "running".into();
+        c.started_at = Some("2026-01-01T00:00:00Z".into());
+        Ok(())
+    }
+
+    async fn stop(&self, name: &str, _grace_secs: u32) -> Result<(), RuntimeError> {
+        let mut s = self.enter("stop", name)?;
+        let c = s.containers.get_mut(name).ok_or_else(|| not_found("container", name))?;
+        c.status = "exited".into();
+        Ok(())
+    }
+
+    async fn remove(&self, name: &str) -> Result<(), RuntimeError> {
+        self.enter("remove", name)?.containers.remove(name);
+        Ok(())
+    }
+
+    async fn inspect(&self, name: &str) -> Result<Option<WorkspaceInfo>, RuntimeError> {
+        Ok(self.enter("inspect", name)?.containers.get(name).cloned())
+    }
+
+    async fn list(&self, labels: &[(String, String)]) -> Result<Vec<WorkspaceInfo>, RuntimeError> {
+        let s = self.enter("list", "")?;
+        Ok(s.containers
+            .values()
+            .filter(|c| labels.iter().all(|(k, v)| c.labels.get(k) == Some(v)))
+            .cloned()
+            .collect())
+    }
+
+    async fn update_limits(&self, name: &str, limits: &Limits) -> Result<(), RuntimeError> {
+        let mut s = self.enter("update_limits", name)?;
+        let c = s.containers.get_mut(name).ok_or_else(|| not_found("container", name))?;
+        c.limits = Some(*limits);
+        Ok(())
+    }
+
+    async fn stats(&self, name: &str) -> Result<WorkspaceStats, RuntimeError> {
+        let s = self.enter("stats", name)?;
+        let c = s.containers.get(name).ok_or_else(|| not_found("container", name))?;
+        if c.status != "running" {
+            return Err(RuntimeError::Conflict {
+                name: name.to_owned(),
+                message: "container is not running".into(),
+            });
+        }
+        Ok(WorkspaceStats {
+            cpu_total_ns: 1_000_000,
+            memory_used: 16 << 20,
+            pids: 2,
+            oom_kills: 0,
+        })
+    }
+
+    async fn exec(&self, name: &str, req: &ExecRequest) -> Result<ExecSession, RuntimeError> {
+        let mut s = self.enter("exec", name)?;
+        match s.containers.get(name) {
+            None => return Err(not_found("container", name)),
+            Some(c) if c.status != "running" => {
+                return Err(RuntimeError::Conflict {
+                    name: name.to_owned(),
+                    message: "container is not running".into(),
+                });
+            }
+            Some(_) => {}
+        }
+        let handler = self.handler.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let (code, out, err) = handler(name, req);
+        s.next_id += 1;
+        let id = format!("exec-{}", s.next_id);
+        s.exits.insert(id.clone(), code);
+        let mut chunks = Vec::new();
+        if !out.is_empty() {
+            chunks.push(Ok(ExecOutput::Stdout(out)));
+        }
+        if !err.is_empty() {
+            chunks.push(Ok(ExecOutput::Stderr(err)));
+        }
+        Ok(ExecSession {
+            id,
+            output: futures_util::stream::iter(chunks).boxed(),
+            input: Box::pin(tokio::io::sink()),
+        })
+    }
+
+    async fn exec_wait(&self, exec_id: &str) -> Result<i64, RuntimeError> {
+        let s = self.enter("exec_wait", exec_id)?;
+        s.exits.get(exec_id).copied().ok_or_else(|| not_found("exec", exec_id))
+    }
+
+    async fn image(&self, reference: &str) -> Result<Option<ImageInfo>, RuntimeError> {
+        Ok(self.enter("image", reference)?.images.get(reference).cloned())
+    }
+
+    async fn images(&self, label: &str) -> Result<Vec<ImageInfo>, RuntimeError> {
+        let s = self.enter("images", label)?;
+        let (k, v) = label.split_once('=').unwrap_or((label, ""));
+        Ok(s.images
+            .values()
+            .filter(|i| i.labels.get(k).is_some_and(|x| v.is_empty() || x == v))
+            .cloned()
+            .collect())
+    }
+
+    async fn pull(&self, reference: &str) -> Result<(), RuntimeError> {
+        drop(self.enter("pull", reference)?);
+        Err(RuntimeError::Engine {
+            action: "pull image".into(),
+            message: "no registry in the fake".into(),
+        })
+    }
+
+    async fn import(&self, _rootfs_tar: Vec<u8>, reference: &str) -> Result<(), RuntimeError> {
+        drop(self.enter("import", reference)?);
+        self.add_image(reference, BTreeMap::new());
+        Ok(())
+    }
+
+    async fn build(
+        &self,
+        req: &BuildRequest,
+        progress: &(dyn Fn(String) + Send + Sync),
+    ) -> Result<(), RuntimeError> {
+        let tag = req.tags.first().cloned().unwrap_or_default();
+        {
+            let s = self.enter("build", &tag)?;
+            for base in req.build_args.values() {
+                if base.contains(':') && !s.images.contains_key(base) {
+                    return Err(not_found("image", base));
+                }
+            }
+        }
+        progress("Step 1/1 : fake build".to_owned());
+        for t in &req.tags {
+            self.add_image(t, req.labels.clone());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,66 @@
+//! hostel's runtime layer: the one [`Runtime`] trait every container engine backend implements,
+//! and the [`storage`] of tenants' homes.
+//!
+//! Backends: [`docker::DockerRuntime`] (the Docker Engine API through bollard) and
+//! [`fake::FakeRuntime`] (in memory, for service tests). No engine type crosses the trait: engine
+//! errors become [`RuntimeError`], engine objects become [`WorkspaceInfo`] and [`ImageInfo`].
+//!
+//! This crate never decides anything: it does what `hostel-service` asks, labels everything it
+//! makes, and reports what the engine says. Start reading at [`Runtime`].
+
+pub mod docker;
+mod error;
+pub mod fake;
+pub mod storage;
+mod types;
+
+pub use error::RuntimeError;
+pub use types::*;
+
+use async_trait::async_trait;
+
+/// A container engine as hostel uses it. `dyn`-safe; share it as `Arc<dyn Runtime>`.
+///
+/// Containers are addressed by name (`hostel-<tenant>`); names are unique per engine.
+#[async_trait]
+pub trait Runtime: Send + Sync + std::fmt::Debug {
+    /// Checks the engine answers; returns what it says about itself.
+    async fn ping(&self) -> Result<EngineInfo, RuntimeError>;
+
+    /// Creates (does not start) a workspace container.
+    async fn create(&self, spec: &WorkspaceSpec) -> Result<WorkspaceInfo, RuntimeError>;
+    /// Starts a created or stopped container.
+    async fn start(&self, name: &str) -> Result<(), RuntimeError>;
+    /// Stops a running container, killing it after `grace`.
+    async fn stop(&self, name: &str, grace_secs: u32) -> Result<(), RuntimeError>;
+    /// Removes a container (stopping it first). Removing a missing one is not an error.
+    async fn remove(&self, name: &str) -> Result<(), RuntimeError>;
+    /// What the engine has under this name, if anything.
+    async fn inspect(&self, name: &str) -> Result<Option<WorkspaceInfo>, RuntimeError>;
+    /// Every container carrying all of these labels.
+    async fn list(&self, labels: &[(String, String)]) -> Result<Vec<WorkspaceInfo>, RuntimeError>;
+    /// Applies new CPU, memory and pids limits to an existing container.
+    async fn update_limits(&self, name: &str, limits: &Limits) -> Result<(), RuntimeError>;
+    /// Live usage of a running container.
+    async fn stats(&self, name: &str) -> Result<WorkspaceStats, RuntimeError>;
+
+    /// Starts a command in a running container and returns its streams.
+    async fn exec(&self, name: &str, req: &ExecRequest) -> Result<ExecSession, RuntimeError>;
+    /// Waits for a started command to end; returns its exit code.
+    async fn exec_wait(&self, exec_id: &str) -> Result<i64, RuntimeError>;
+
+    /// The image with this reference, if the engine has it.
+    async fn image(&self, reference: &str) -> Result<Option<ImageInfo>, RuntimeError>;
+    /// Every image carrying this label.
+    async fn images(&self, label: &str) -> Result<Vec<ImageInfo>, RuntimeError>;
+    /// Pulls an image from a registry.
+    async fn pull(&self, reference: &str) -> Result<(), RuntimeError>;
+    /// Makes an image from a root filesystem tarball (as `docker import`).
+    async fn import(&self, rootfs_tar: Vec<u8>, reference: &str) -> Result<(), RuntimeError>;
+    /// Builds an image from a build context tarball; `progress` gets each output line.
+    async fn build(
+        &self,
+        req: &BuildRequest,
+        progress: &(dyn Fn(String) + Send + Sync),
+    ) -> Result<(), RuntimeError>;
+}

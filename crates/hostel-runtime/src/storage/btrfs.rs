@@ -1,0 +1,313 @@
+//! Homes as btrfs subvolumes with qgroup limits in one loop-backed pool (see `storage`).
+//!
+//! Uses util-linux (`mount`) and btrfs-progs (`mkfs.btrfs`, `btrfs`) from the host;
+//! `hostel check` says when one is missing.
+
+use super::{DiskUsage, HomeStorage, TENANT_UID};
+use crate::RuntimeError;
+use hostel_core::{ByteSize, TenantName};
+use nix::fcntl::{Flock, FlockArg};
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The pool: `image` mounted at `users`, each home a subvolume `users/<tenant>/home`.
+#[derive(Debug, Clone)]
+pub struct BtrfsPool {
+    users: PathBuf,
+    image: PathBuf,
+    size: ByteSize,
+}
+
+const ENOSPC: i32 = 28;
+
+fn run(action: &str, cmd: &mut Command) -> Result<String, RuntimeError> {
+    let out = cmd.output().map_err(|e| {
+        let prog = cmd.get_program().to_string_lossy().into_owned();
+        RuntimeError::Host {
+            action: action.to_owned(),
+            message: if e.kind() == std::io::ErrorKind::NotFound {
+                format!("{prog} is not installed (install btrfs-progs and mount)")
+            } else {
+                format!("cannot run {prog}: {e}")
+            },
+        }
+    })?;
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    let message = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    if message.contains("No space left on device") {
+        return Err(RuntimeError::NoSpace {
+            action: action.to_owned(),
+        });
+    }
+    Err(RuntimeError::Host {
+        action: action.to_owned(),
+        message,
+    })
+}
+
+fn io_err(action: &str) -> impl FnOnce(std::io::Error) -> RuntimeError {
+    let action = action.to_owned();
+    move |e| {
+        if e.raw_os_error() == Some(ENOSPC) {
+            RuntimeError::NoSpace { action }
+        } else {
+            RuntimeError::Host {
+                action,
+                message: e.to_string(),
+            }
+        }
+    }
+}
+
+/// Whether `path` is a mount point, from /proc/self/mountinfo (field 5 is the mount point, with
+/// spaces octal-escaped).
+pub fn is_mount_point(path: &Path) -> bool {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let want = path.to_string_lossy().replace(' ', "\\040");
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .any(|mp| mp == want)
+}
+
+/// Parses `btrfs qgroup show --raw -re -f PATH`: the referenced bytes and the limit of the
+/// path's own qgroup (the last row).
+fn parse_qgroup(text: &str) -> Option<(u64, Option<u64>)> {
+    let row = text
+        .lines()
+        .filter(|l| l.starts_with("0/"))
+        .last()?;
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    let used = cols.get(1)?.parse().ok()?;
+    let limit = cols.get(3).and_then(|v| v.parse().ok());
+    Some((used, limit))
+}
+
+impl BtrfsPool {
+    /// A pool in `image` (created on first use with `size`, sparse) mounted at `users`.
+    pub fn new(users: impl Into<PathBuf>, image: impl Into<PathBuf>, size: ByteSize) -> Self {
+        BtrfsPool {
+            users: users.into(),
+            image: image.into(),
+            size,
+        }
+    }
+
+    /// Where the pool is mounted.
+    pub fn mount_point(&self) -> &Path {
+        &self.users
+    }
+
+    /// Whether the pool is mounted.
+    pub fn is_mounted(&self) -> bool {
+        is_mount_point(&self.users)
+    }
+
+    /// Makes (first time) and mounts the pool. Serialized across processes by a lock file next
+    /// to the image, so two commands never format or mount it twice.
+    pub fn ensure_pool(&self) -> Result<(), RuntimeError> {
+        if self.is_mounted() {
+            return Ok(());
+        }
+        let lock_path = self.image.with_extension("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err("open storage lock"))?;
+        let _lock = Flock::lock(lock, FlockArg::LockExclusive).map_err(|(_, e)| {
+            io_err("lock storage")(std::io::Error::from(e))
+        })?;
+        if self.is_mounted() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&self.users).map_err(io_err("create users folder"))?;
+        if !self.image.exists() {
+            let not_empty = std::fs::read_dir(&self.users)
+                .map_err(io_err("read users folder"))?
+                .next()
+                .is_some();
+            if not_empty {
+                return Err(RuntimeError::Host {
+                    action: "make the homes pool".into(),
+                    message: format!(
+                        "{} holds files but there is no pool image {}; mounting the pool would \
+                         hide them",
+                        self.users.display(),
+                        self.image.display()
+                    ),
+                });
+            }
+            let made = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&self.image)
+                .and_then(|f| f.set_len(self.size.as_u64()))
+                .map_err(io_err("create the homes pool image"))
+                .and_then(|()| {
+                    run(
+                        "format the homes pool",
+                        Command::new("mkfs.btrfs").args(["-q", "-f", "-L", "hostel-homes"]).arg(&self.image),
+                    )
+                });
+            if let Err(e) = made {
+                let _ = std::fs::remove_file(&self.image);
+                return Err(e);
+            }
+        }
+        run(
+            "mount the homes pool",
+            Command::new("mount")
+                .args(["-t", "btrfs", "-o", "loop,nosuid,nodev,noatime,discard=async"])
+                .arg(&self.image)
+                .arg(&self.users),
+        )?;
+        run(
+            "enable quotas on the homes pool",
+            Command::new("btrfs").args(["quota", "enable"]).arg(&self.users),
+        )?;
+        Ok(())
+    }
+
+    /// Unmounts the pool (all homes). Used by tests and uninstall; data stays in the image.
+    pub fn unmount(&self) -> Result<(), RuntimeError> {
+        if self.is_mounted() {
+            run("unmount the homes pool", Command::new("umount").arg(&self.users))?;
+        }
+        Ok(())
+    }
+
+    /// Space in the pool as a whole.
+    pub fn pool_usage(&self) -> Result<Option<DiskUsage>, RuntimeError> {
+        if !self.is_mounted() {
+            return Ok(None);
+        }
+        let s = nix::sys::statvfs::statvfs(&self.users).map_err(|e| RuntimeError::Host {
+            action: "read pool usage".into(),
+            message: e.to_string(),
+        })?;
+        let frag = s.fragment_size();
+        Ok(Some(DiskUsage {
+            used: ByteSize::bytes(s.blocks().saturating_sub(s.blocks_available()) * frag),
+            size: ByteSize::bytes(s.blocks() * frag),
+        }))
+    }
+
+    fn limit(&self, tenant: &TenantName, size: ByteSize) -> Result<(), RuntimeError> {
+        run(
+            "set the home's quota",
+            Command::new("btrfs")
+                .args(["qgroup", "limit", &size.as_u64().to_string()])
+                .arg(self.home_path(tenant)),
+        )?;
+        Ok(())
+    }
+}
+
+impl HomeStorage for BtrfsPool {
+    fn home_path(&self, tenant: &TenantName) -> PathBuf {
+        self.users.join(tenant.as_str()).join("home")
+    }
+
+    fn exists(&self, tenant: &TenantName) -> bool {
+        self.is_mounted() && self.home_path(tenant).is_dir()
+    }
+
+    fn ensure(&self, tenant: &TenantName, size: ByteSize) -> Result<bool, RuntimeError> {
+        self.ensure_pool()?;
+        let home = self.home_path(tenant);
+        if home.is_dir() {
+            return Ok(false);
+        }
+        let dir = self.users.join(tenant.as_str());
+        std::fs::create_dir_all(&dir).map_err(io_err("create tenant folder"))?;
+        run(
+            "create the home subvolume",
+            Command::new("btrfs").args(["subvolume", "create"]).arg(&home),
+        )?;
+        let set_up = self.limit(tenant, size).and_then(|()| {
+            nix::unistd::chown(
+                &home,
+                Some(nix::unistd::Uid::from_raw(TENANT_UID)),
+                Some(nix::unistd::Gid::from_raw(TENANT_UID)),
+            )
+            .map_err(|e| io_err("give the home to the tenant")(e.into()))
+        });
+        if let Err(e) = set_up {
+            // Only the empty subvolume this call created goes.
+            let _ = run(
+                "remove the half-made home",
+                Command::new("btrfs").args(["subvolume", "delete"]).arg(&home),
+            );
+            return Err(e);
+        }
+        Ok(true)
+    }
+
+    fn resize(&self, tenant: &TenantName, size: ByteSize) -> Result<(), RuntimeError> {
+        self.ensure_pool()?;
+        self.limit(tenant, size)
+    }
+
+    fn usage(&self, tenant: &TenantName) -> Result<Option<DiskUsage>, RuntimeError> {
+        if !self.exists(tenant) {
+            return Ok(None);
+        }
+        let out = run(
+            "read the home's usage",
+            Command::new("btrfs")
+                .args(["qgroup", "show", "--raw", "-re", "-f"])
+                .arg(self.home_path(tenant)),
+        )?;
+        let (used, limit) = parse_qgroup(&out).ok_or_else(|| RuntimeError::Host {
+            action: "read the home's usage".into(),
+            message: format!("unexpected `btrfs qgroup show` output: {out:?}"),
+        })?;
+        Ok(Some(DiskUsage {
+            used: ByteSize::bytes(used),
+            size: ByteSize::bytes(limit.unwrap_or(self.size.as_u64())),
+        }))
+    }
+
+    fn is_ready(&self, tenant: &TenantName) -> bool {
+        self.exists(tenant)
+    }
+
+    fn destroy(&self, tenant: &TenantName) -> Result<(), RuntimeError> {
+        self.ensure_pool()?;
+        let home = self.home_path(tenant);
+        if home.is_dir() {
+            run(
+                "delete the home subvolume",
+                Command::new("btrfs")
+                    .args(["subvolume", "delete", "--commit-after"])
+                    .arg(&home),
+            )?;
+        }
+        match std::fs::remove_dir_all(self.users.join(tenant.as_str())) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err("remove home")(e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_qgroup_rows() {
+        let out = "Qgroupid    Referenced    Exclusive  Max referenced  Max exclusive   Path \n\
+                   --------    ----------    ---------  --------------  -------------   ---- \n\
+                   0/256        262127616    262127616       314572800           none   alice\n";
+        assert_eq!(parse_qgroup(out), Some((262_127_616, Some(314_572_800))));
+        let none = "0/257 16384 16384 none none bob\n";
+        assert_eq!(parse_qgroup(none), Some((16384, None)));
+        assert_eq!(parse_qgroup("garbage"), None);
+    }
+}

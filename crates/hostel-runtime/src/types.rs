@@ -1,0 +1,182 @@
+//! The domain types that cross the [`Runtime`](crate::Runtime) trait.
+
+use futures_util::stream::BoxStream;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use tokio::io::AsyncWrite;
+
+/// Label on everything hostel makes.
+pub const LABEL_MANAGED: &str = "io.hostel.managed";
+/// Label naming the tenant a container belongs to.
+pub const LABEL_TENANT: &str = "io.hostel.tenant";
+/// Label naming the hostel instance (one per root) that made a container.
+pub const LABEL_INSTANCE: &str = "io.hostel.instance";
+/// Label with the hash of the settings a container was made with, to spot stale ones.
+pub const LABEL_SPEC: &str = "io.hostel.spec";
+/// Label marking resources made by a test run, so a sweep can remove them.
+pub const LABEL_TEST_RUN: &str = "io.hostel.test-run";
+/// Label with a workspace image's version.
+pub const LABEL_IMAGE_VERSION: &str = "io.hostel.image.version";
+
+/// What the engine says about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EngineInfo {
+    /// Engine version.
+    pub version: String,
+    /// API version in use.
+    pub api_version: String,
+    /// CPUs the engine sees.
+    pub cpus: u32,
+    /// Memory the engine sees, in bytes.
+    pub memory: u64,
+}
+
+/// Resource limits as the kernel enforces them through cgroups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    /// CPU time per second, in nanoseconds (1e9 = one CPU).
+    pub nano_cpus: i64,
+    /// Memory limit in bytes; swap is limited to the same, so no swap.
+    pub memory: i64,
+    /// Most processes and threads.
+    pub pids: i64,
+}
+
+/// A bind mount of a host path into the container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mount {
+    /// Path on the host.
+    pub source: String,
+    /// Path in the container.
+    pub target: String,
+}
+
+/// Everything needed to create a workspace container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkspaceSpec {
+    /// Container name, `hostel-<tenant>`.
+    pub name: String,
+    /// Image reference.
+    pub image: String,
+    /// Hostname inside.
+    pub hostname: String,
+    /// Environment (`KEY=value`) for the init.
+    pub env: Vec<String>,
+    /// Labels on the container.
+    pub labels: BTreeMap<String, String>,
+    /// Limits.
+    pub limits: Limits,
+    /// Bind mounts (the home, nothing else).
+    pub mounts: Vec<Mount>,
+    /// Capabilities kept (all others dropped).
+    pub cap_add: Vec<String>,
+    /// Security options (`no-new-privileges`...).
+    pub security_opt: Vec<String>,
+}
+
+/// A container as the engine reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkspaceInfo {
+    /// Engine id.
+    pub id: String,
+    /// Name without a leading slash.
+    pub name: String,
+    /// Image reference it was created from.
+    pub image: String,
+    /// Engine status word (`running`, `exited`, `created`...).
+    pub status: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// When it last started (RFC 3339), if ever.
+    pub started_at: Option<String>,
+    /// Whether the engine saw the kernel OOM-kill in it.
+    pub oom_killed: bool,
+    /// Limits it has now.
+    pub limits: Option<Limits>,
+}
+
+/// Live usage of a workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct WorkspaceStats {
+    /// CPU time used since start, in nanoseconds.
+    pub cpu_total_ns: u64,
+    /// Memory in use, in bytes.
+    pub memory_used: u64,
+    /// Processes and threads.
+    pub pids: u64,
+    /// Times the kernel's OOM killer killed a process in the workspace.
+    pub oom_kills: u64,
+}
+
+/// A command to run in a workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ExecRequest {
+    /// argv.
+    pub cmd: Vec<String>,
+    /// User (`alice`, `root`).
+    pub user: String,
+    /// Environment additions.
+    pub env: Vec<String>,
+    /// Working directory.
+    pub working_dir: Option<String>,
+    /// Whether to attach stdin.
+    pub stdin: bool,
+    /// Whether to give it a pseudo-terminal.
+    pub tty: bool,
+}
+
+/// A chunk of a command's output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecOutput {
+    /// Bytes on stdout (or the terminal, with a tty).
+    Stdout(Vec<u8>),
+    /// Bytes on stderr.
+    Stderr(Vec<u8>),
+}
+
+/// A started command.
+pub struct ExecSession {
+    /// Id for [`Runtime::exec_wait`](crate::Runtime::exec_wait).
+    pub id: String,
+    /// Output as it comes; ends when the command closes its output.
+    pub output: BoxStream<'static, Result<ExecOutput, crate::RuntimeError>>,
+    /// The command's stdin; drop or shut down for EOF.
+    pub input: Pin<Box<dyn AsyncWrite + Send>>,
+}
+
+impl std::fmt::Debug for ExecSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecSession").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+/// An image as the engine reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageInfo {
+    /// Engine id (`sha256:...`).
+    pub id: String,
+    /// Tags (`repo:tag`).
+    pub tags: Vec<String>,
+    /// Size in bytes.
+    pub size: u64,
+    /// When it was made (RFC 3339 or engine seconds).
+    pub created: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// An image build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildRequest {
+    /// Build context as an uncompressed tar.
+    pub context_tar: Vec<u8>,
+    /// Tags to give the result.
+    pub tags: Vec<String>,
+    /// `ARG` values.
+    pub build_args: BTreeMap<String, String>,
+    /// Labels on the result.
+    pub labels: BTreeMap<String, String>,
+    /// Ignore the engine's layer cache.
+    pub no_cache: bool,
+}

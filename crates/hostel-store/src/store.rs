@@ -1,0 +1,637 @@
+//! Typed queries over the tenants database.
+
+use crate::StoreError;
+use chrono::{DateTime, Utc};
+use hostel_core::lifecycle::{TenantStatus, WorkspaceState};
+use hostel_core::{ByteSize, Cpus, Quota, SshPublicKey, TenantName};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use serde::Serialize;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+/// The numbered migrations, applied in order; the database's `user_version` says how many ran.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/001_tenants.sql")];
+
+/// The tenants database. Cheap to share behind an `Arc`; calls are short and serialized.
+#[derive(Debug)]
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+/// A tenant as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TenantRecord {
+    /// Its name.
+    pub name: TenantName,
+    /// Where it is in its life.
+    pub status: TenantStatus,
+    /// The image its workspace is (or will be) made from.
+    pub image: String,
+    /// Its limits.
+    pub quota: Quota,
+    /// The workspace state the admin last asked for.
+    pub desired: WorkspaceState,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What `create` records first.
+#[derive(Debug, Clone)]
+pub struct NewTenant {
+    /// Its name.
+    pub name: TenantName,
+    /// Its image reference.
+    pub image: String,
+    /// Its limits.
+    pub quota: Quota,
+    /// Its keys (at least one).
+    pub keys: Vec<SshPublicKey>,
+}
+
+/// A key as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyRecord {
+    /// The key.
+    #[serde(flatten)]
+    pub key: KeyView,
+    /// When it was added.
+    pub added_at: DateTime<Utc>,
+}
+
+/// The printable facts of a key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyView {
+    /// `SHA256:...`
+    pub fingerprint: String,
+    /// `ssh-ed25519`...
+    pub algorithm: String,
+    /// The key's comment.
+    pub comment: String,
+    /// The whole key line.
+    pub openssh: String,
+}
+
+impl From<&SshPublicKey> for KeyView {
+    fn from(k: &SshPublicKey) -> Self {
+        KeyView {
+            fingerprint: k.fingerprint().to_owned(),
+            algorithm: k.algorithm().to_owned(),
+            comment: k.comment().to_owned(),
+            openssh: k.to_openssh().to_owned(),
+        }
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, in WAL mode, and migrates it.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Self::init(conn)
+    }
+
+    /// A fresh in-memory database with the real migrations, for tests.
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Store, StoreError> {
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::TooNew {
+                found: version,
+                known,
+            });
+        }
+        for sql in MIGRATIONS.iter().skip(version as usize) {
+            tx.execute_batch(sql)?;
+        }
+        tx.pragma_update(None, "user_version", known)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('instance_id', ?1)",
+            params![uuid::Uuid::new_v4().simple().to_string()],
+        )?;
+        tx.commit()?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// This hostel instance's id: labels its engine objects so two roots on one engine never
+    /// mistake each other's containers for their own.
+    pub fn instance_id(&self) -> Result<String, StoreError> {
+        Ok(self.conn().query_row(
+            "SELECT value FROM meta WHERE key = 'instance_id'",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Records a new tenant in status `creating`, with its keys, in one transaction. Fails with
+    /// [`StoreError::TenantExists`] when the name is taken, whatever its status: this insert is
+    /// the lock that makes one of two racing creates lose.
+    pub fn insert_tenant(&self, t: &NewTenant, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO tenants
+                 (name, status, image, cpus_milli, memory_bytes, disk_bytes, pids, created_at, updated_at)
+             VALUES (?1, 'creating', ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+            params![
+                t.name.as_str(),
+                t.image,
+                t.quota.cpus.as_millis(),
+                t.quota.memory.as_u64() as i64,
+                t.quota.disk.as_u64() as i64,
+                t.quota.pids,
+                now.to_rfc3339(),
+            ],
+        )?;
+        if inserted == 0 {
+            return Err(StoreError::TenantExists {
+                name: t.name.to_string(),
+            });
+        }
+        for key in &t.keys {
+            tx.execute(
+                "INSERT OR IGNORE INTO keys (tenant, fingerprint, openssh, added_at) VALUES (?1, ?2, ?3, ?4)",
+                params![t.name.as_str(), key.fingerprint(), key.to_openssh(), now.to_rfc3339()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// One tenant, if it exists.
+    pub fn tenant(&self, name: &TenantName) -> Result<Option<TenantRecord>, StoreError> {
+        let conn = self.conn();
+        let row = conn
+            .query_row(
+                &format!("{SELECT_TENANT} WHERE name = ?1"),
+                params![name.as_str()],
+                raw_tenant,
+            )
+            .optional()?;
+        row.map(RawTenant::into_record).transpose()
+    }
+
+    /// One tenant, or [`StoreError::TenantNotFound`].
+    pub fn require(&self, name: &TenantName) -> Result<TenantRecord, StoreError> {
+        self.tenant(name)?.ok_or_else(|| StoreError::TenantNotFound {
+            name: name.to_string(),
+        })
+    }
+
+    /// Every tenant, by name.
+    pub fn tenants(&self) -> Result<Vec<TenantRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!("{SELECT_TENANT} ORDER BY name"))?;
+        let rows = stmt.query_map([], raw_tenant)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row?.into_record()?);
+        }
+        Ok(out)
+    }
+
+    /// Moves a tenant from status `from` to `to`, or fails with [`StoreError::StatusChanged`]
+    /// when another command moved it first (compare-and-set).
+    pub fn set_status(
+        &self,
+        name: &TenantName,
+        from: TenantStatus,
+        to: TenantStatus,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn();
+        let changed = conn.execute(
+            "UPDATE tenants SET status = ?3, updated_at = ?4 WHERE name = ?1 AND status = ?2",
+            params![name.as_str(), from.as_str(), to.as_str(), now.to_rfc3339()],
+        )?;
+        if changed == 1 {
+            return Ok(());
+        }
+        let actual: Option<String> = conn
+            .query_row(
+                "SELECT status FROM tenants WHERE name = ?1",
+                params![name.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match actual {
+            None => Err(StoreError::TenantNotFound {
+                name: name.to_string(),
+            }),
+            Some(actual) => Err(StoreError::StatusChanged {
+                name: name.to_string(),
+                expected: from.to_string(),
+                actual,
+            }),
+        }
+    }
+
+    /// Records a new quota for a ready tenant.
+    pub fn set_quota(
+        &self,
+        name: &TenantName,
+        quota: &Quota,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let changed = self.conn().execute(
+            "UPDATE tenants SET cpus_milli = ?2, memory_bytes = ?3, disk_bytes = ?4, pids = ?5,
+                 updated_at = ?6 WHERE name = ?1",
+            params![
+                name.as_str(),
+                quota.cpus.as_millis(),
+                quota.memory.as_u64() as i64,
+                quota.disk.as_u64() as i64,
+                quota.pids,
+                now.to_rfc3339(),
+            ],
+        )?;
+        not_found_unless(changed, name)
+    }
+
+    /// Records a new image for a tenant; its workspace moves to it at the next start.
+    pub fn set_image(
+        &self,
+        name: &TenantName,
+        image: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let changed = self.conn().execute(
+            "UPDATE tenants SET image = ?2, updated_at = ?3 WHERE name = ?1",
+            params![name.as_str(), image, now.to_rfc3339()],
+        )?;
+        not_found_unless(changed, name)
+    }
+
+    /// Records the workspace state the admin asked for.
+    pub fn set_desired(
+        &self,
+        name: &TenantName,
+        desired: WorkspaceState,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let changed = self.conn().execute(
+            "UPDATE tenants SET desired = ?2, updated_at = ?3 WHERE name = ?1",
+            params![name.as_str(), desired.as_str(), now.to_rfc3339()],
+        )?;
+        not_found_unless(changed, name)
+    }
+
+    /// Removes a tenant and its keys.
+    pub fn delete_tenant(&self, name: &TenantName) -> Result<(), StoreError> {
+        let changed = self
+            .conn()
+            .execute("DELETE FROM tenants WHERE name = ?1", params![name.as_str()])?;
+        not_found_unless(changed, name)
+    }
+
+    /// Adds keys to a tenant. A key already there is a conflict and nothing is added.
+    pub fn add_keys(
+        &self,
+        name: &TenantName,
+        keys: &[SshPublicKey],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists: Option<String> = tx
+            .query_row(
+                "SELECT name FROM tenants WHERE name = ?1",
+                params![name.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if exists.is_none() {
+            return Err(StoreError::TenantNotFound {
+                name: name.to_string(),
+            });
+        }
+        for key in keys {
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO keys (tenant, fingerprint, openssh, added_at) VALUES (?1, ?2, ?3, ?4)",
+                params![name.as_str(), key.fingerprint(), key.to_openssh(), now.to_rfc3339()],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::KeyExists {
+                    name: name.to_string(),
+                    fingerprint: key.fingerprint().to_owned(),
+                });
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes the key with this fingerprint; refuses to remove a tenant's last key, which would
+    /// lock the tenant out.
+    pub fn remove_key(&self, name: &TenantName, fingerprint: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let count: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM keys WHERE tenant = ?1",
+            params![name.as_str()],
+            |r| r.get(0),
+        )?;
+        let removed = tx.execute(
+            "DELETE FROM keys WHERE tenant = ?1 AND fingerprint = ?2",
+            params![name.as_str(), fingerprint],
+        )?;
+        if removed == 0 {
+            return Err(StoreError::KeyNotFound {
+                name: name.to_string(),
+                fingerprint: fingerprint.to_owned(),
+            });
+        }
+        if count <= 1 {
+            return Err(StoreError::LastKey {
+                name: name.to_string(),
+                fingerprint: fingerprint.to_owned(),
+            });
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A tenant's keys, oldest first.
+    pub fn keys(&self, name: &TenantName) -> Result<Vec<KeyRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT openssh, added_at FROM keys WHERE tenant = ?1 ORDER BY added_at, fingerprint",
+        )?;
+        let rows = stmt.query_map(params![name.as_str()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (openssh, added_at) = row?;
+            let key: SshPublicKey = openssh.parse().map_err(|_| StoreError::Corrupt {
+                what: "key",
+                value: openssh.clone(),
+            })?;
+            out.push(KeyRecord {
+                key: KeyView::from(&key),
+                added_at: parse_time(&added_at)?,
+            });
+        }
+        Ok(out)
+    }
+}
+
+const SELECT_TENANT: &str = "SELECT name, status, image, cpus_milli, memory_bytes, disk_bytes, \
+                             pids, created_at, updated_at, desired FROM tenants";
+
+struct RawTenant {
+    name: String,
+    status: String,
+    image: String,
+    cpus_milli: i64,
+    memory: i64,
+    disk: i64,
+    pids: i64,
+    created_at: String,
+    updated_at: String,
+    desired: String,
+}
+
+fn raw_tenant(r: &Row<'_>) -> rusqlite::Result<RawTenant> {
+    Ok(RawTenant {
+        name: r.get(0)?,
+        status: r.get(1)?,
+        image: r.get(2)?,
+        cpus_milli: r.get(3)?,
+        memory: r.get(4)?,
+        disk: r.get(5)?,
+        pids: r.get(6)?,
+        created_at: r.get(7)?,
+        updated_at: r.get(8)?,
+        desired: r.get(9)?,
+    })
+}
+
+impl RawTenant {
+    fn into_record(self) -> Result<TenantRecord, StoreError> {
+        let corrupt = |what: &'static str, value: String| StoreError::Corrupt { what, value };
+        Ok(TenantRecord {
+            name: self
+                .name
+                .parse()
+                .map_err(|_| corrupt("tenant name", self.name.clone()))?,
+            status: TenantStatus::from_db(&self.status)
+                .ok_or_else(|| corrupt("status", self.status.clone()))?,
+            image: self.image,
+            quota: Quota {
+                cpus: Cpus::millis(
+                    u32::try_from(self.cpus_milli)
+                        .map_err(|_| corrupt("cpus", self.cpus_milli.to_string()))?,
+                ),
+                memory: ByteSize::bytes(
+                    u64::try_from(self.memory)
+                        .map_err(|_| corrupt("memory", self.memory.to_string()))?,
+                ),
+                disk: ByteSize::bytes(
+                    u64::try_from(self.disk).map_err(|_| corrupt("disk", self.disk.to_string()))?,
+                ),
+                pids: u32::try_from(self.pids)
+                    .map_err(|_| corrupt("pids", self.pids.to_string()))?,
+            },
+            desired: match self.desired.as_str() {
+                "running" => WorkspaceState::Running,
+                "stopped" => WorkspaceState::Stopped,
+                "deleted" => WorkspaceState::Deleted,
+                _ => return Err(corrupt("desired state", self.desired)),
+            },
+            created_at: parse_time(&self.created_at)?,
+            updated_at: parse_time(&self.updated_at)?,
+        })
+    }
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| StoreError::Corrupt {
+            what: "time",
+            value: s.to_owned(),
+        })
+}
+
+fn not_found_unless(changed: usize, name: &TenantName) -> Result<(), StoreError> {
+    if changed == 0 {
+        return Err(StoreError::TenantNotFound {
+            name: name.to_string(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY_A: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHbY7kwAdHmtH85Bxt9xpZhqZDkUDHAlfX7EjiWRN0CI alice@laptop";
+    const KEY_B: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKMjsc9v9cDRDM2lR2bVD3MQMFFwtMiyR9xmO7mKrvB5 bob@desk";
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000, 0).unwrap()
+    }
+
+    fn new_tenant(name: &str) -> NewTenant {
+        NewTenant {
+            name: name.parse().unwrap(),
+            image: "hostel-workspace:abc".into(),
+            quota: Quota {
+                cpus: Cpus::millis(1500),
+                memory: ByteSize::gib(1),
+                disk: ByteSize::gib(5),
+                pids: 256,
+            },
+            keys: vec![KEY_A.parse().unwrap()],
+        }
+    }
+
+    #[test]
+    fn insert_then_read_back() {
+        let s = Store::open_in_memory().unwrap();
+        s.insert_tenant(&new_tenant("alice"), now()).unwrap();
+        let t = s.require(&"alice".parse().unwrap()).unwrap();
+        assert_eq!(
+            t,
+            TenantRecord {
+                name: "alice".parse().unwrap(),
+                status: TenantStatus::Creating,
+                image: "hostel-workspace:abc".into(),
+                quota: new_tenant("alice").quota,
+                desired: WorkspaceState::Running,
+                created_at: now(),
+                updated_at: now(),
+            }
+        );
+        let keys = s.keys(&t.name).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].key.comment, "alice@laptop");
+    }
+
+    #[test]
+    fn second_insert_of_a_name_conflicts() {
+        let s = Store::open_in_memory().unwrap();
+        s.insert_tenant(&new_tenant("alice"), now()).unwrap();
+        let err = s.insert_tenant(&new_tenant("alice"), now()).unwrap_err();
+        assert!(matches!(err, StoreError::TenantExists { ref name } if name == "alice"));
+        assert_eq!(err.code(), hostel_core::ErrorCode::Conflict);
+    }
+
+    #[test]
+    fn status_is_compare_and_set() {
+        let s = Store::open_in_memory().unwrap();
+        let name: TenantName = "alice".parse().unwrap();
+        s.insert_tenant(&new_tenant("alice"), now()).unwrap();
+        s.set_status(&name, TenantStatus::Creating, TenantStatus::Ready, now())
+            .unwrap();
+        let err = s
+            .set_status(&name, TenantStatus::Creating, TenantStatus::Purging, now())
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "tenant \"alice\" is ready, not creating: another command is working on it"
+        );
+        let err = s
+            .set_status(&"bob".parse().unwrap(), TenantStatus::Ready, TenantStatus::Purging, now())
+            .unwrap_err();
+        assert!(matches!(err, StoreError::TenantNotFound { .. }));
+    }
+
+    #[test]
+    fn keys_add_remove_and_last_key_guard() {
+        let s = Store::open_in_memory().unwrap();
+        let name: TenantName = "alice".parse().unwrap();
+        s.insert_tenant(&new_tenant("alice"), now()).unwrap();
+        let b: SshPublicKey = KEY_B.parse().unwrap();
+        s.add_keys(&name, std::slice::from_ref(&b), now()).unwrap();
+        assert!(matches!(
+            s.add_keys(&name, std::slice::from_ref(&b), now()),
+            Err(StoreError::KeyExists { .. })
+        ));
+        assert_eq!(s.keys(&name).unwrap().len(), 2);
+        s.remove_key(&name, b.fingerprint()).unwrap();
+        let a: SshPublicKey = KEY_A.parse().unwrap();
+        assert!(matches!(
+            s.remove_key(&name, a.fingerprint()),
+            Err(StoreError::LastKey { .. })
+        ));
+        assert!(matches!(
+            s.remove_key(&name, "SHA256:nope"),
+            Err(StoreError::KeyNotFound { .. })
+        ));
+        assert_eq!(s.keys(&name).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn delete_cascades_keys_and_quota_updates() {
+        let s = Store::open_in_memory().unwrap();
+        let name: TenantName = "alice".parse().unwrap();
+        s.insert_tenant(&new_tenant("alice"), now()).unwrap();
+        let q = Quota {
+            pids: 64,
+            ..new_tenant("alice").quota
+        };
+        s.set_quota(&name, &q, now()).unwrap();
+        s.set_image(&name, "hostel-workspace:def", now()).unwrap();
+        s.set_desired(&name, WorkspaceState::Stopped, now()).unwrap();
+        let t = s.require(&name).unwrap();
+        assert_eq!(
+            (t.quota.pids, t.image.as_str(), t.desired),
+            (64, "hostel-workspace:def", WorkspaceState::Stopped)
+        );
+        s.delete_tenant(&name).unwrap();
+        assert_eq!(s.tenant(&name).unwrap(), None);
+        assert_eq!(s.keys(&name).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn reopening_a_file_keeps_data_and_instance_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hostel.db");
+        let id = {
+            let s = Store::open(&path).unwrap();
+            s.insert_tenant(&new_tenant("alice"), now()).unwrap();
+            s.instance_id().unwrap()
+        };
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.instance_id().unwrap(), id);
+        assert_eq!(s.tenants().unwrap().len(), 1);
+        let mode: String = s
+            .conn()
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hostel.db");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        assert!(matches!(
+            Store::open(&path),
+            Err(StoreError::TooNew { found: 99, known: 1 })
+        ));
+    }
+}
