@@ -6,6 +6,7 @@
 use crate::quota::{Cpus, Quota};
 use crate::size::ByteSize;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 /// The commented example with every key and its default, printed by `hostel config example`.
 pub const EXAMPLE: &str = include_str!("hostel.example.toml");
@@ -39,12 +40,15 @@ pub struct StorageConfig {
 pub struct EngineConfig {
     /// Path of the Docker engine's socket.
     pub socket: String,
+    /// Extra labels on every container hostel makes (cost centres, test runs).
+    pub labels: BTreeMap<String, String>,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             socket: "/var/run/docker.sock".to_owned(),
+            labels: BTreeMap::new(),
         }
     }
 }

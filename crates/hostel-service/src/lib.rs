@@ -1,1 +1,125 @@
-//! placeholder
+//! hostel's use cases: everything an admin can ask of hostel, carried out over the store (what
+//! should be), the runtime (what the engine has) and the home storage.
+//!
+//! Each use case re-reads real state, records intent in the store, acts, then commits; a failure
+//! part-way rolls back what the call made and never deletes a home it did not make. Races between
+//! two commands on one tenant are settled by the store's status compare-and-set: one wins, the
+//! other gets a `conflict`. Start reading at [`Hostel::create`].
+//!
+//! This crate never prints: progress goes to a [`Progress`] the caller gives.
+
+mod check;
+mod error;
+mod image;
+mod paths;
+mod spec;
+mod tenant;
+
+pub use check::{CheckItem, Finding};
+pub use error::ServiceError;
+pub use image::ImageView;
+pub use paths::Paths;
+pub use tenant::{CreateRequest, SetOutcome, TenantInfo, TenantSummary, Usage};
+
+use chrono::{DateTime, Utc};
+use hostel_core::AuditEvent;
+use hostel_core::config::Config;
+use hostel_runtime::Runtime;
+use hostel_runtime::storage::HomeStorage;
+use hostel_store::{AuditLog, Store};
+use std::sync::Arc;
+
+/// Receives the steps of a long operation as they happen.
+pub trait Progress: Send + Sync {
+    /// One step, in a few words.
+    fn step(&self, message: &str);
+}
+
+/// Discards progress.
+#[derive(Debug, Clone, Copy)]
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn step(&self, _message: &str) {}
+}
+
+/// The hostel instance: one root, one store, one engine.
+#[derive(Debug)]
+pub struct Hostel {
+    paths: Paths,
+    config: Config,
+    runtime: Arc<dyn Runtime>,
+    storage: Arc<dyn HomeStorage>,
+    store: Store,
+    audit: AuditLog,
+    actor: String,
+    instance: String,
+}
+
+impl Hostel {
+    /// Wires an instance. `actor` names who acts in audit records (`cli:root`).
+    pub fn new(
+        paths: Paths,
+        config: Config,
+        runtime: Arc<dyn Runtime>,
+        storage: Arc<dyn HomeStorage>,
+        store: Store,
+        actor: impl Into<String>,
+    ) -> Result<Self, ServiceError> {
+        let instance = store.instance_id()?;
+        let audit = AuditLog::new(paths.audit_log());
+        Ok(Hostel {
+            paths,
+            config,
+            runtime,
+            storage,
+            store,
+            audit,
+            actor: actor.into(),
+            instance,
+        })
+    }
+
+    /// The store, for readers such as `audit`.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The audit log.
+    pub fn audit_log(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// The root's paths.
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// This instance's id (labels its containers).
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    /// Appends an audit event by this instance's actor.
+    fn record(&self, event: AuditEvent) -> Result<(), ServiceError> {
+        tracing::info!(target: "audit", kind = %event.kind, tenant = ?event.tenant, outcome = ?event.outcome);
+        self.audit.append(&event)?;
+        Ok(())
+    }
+
+    fn event(&self, action: &str, outcome: hostel_core::Outcome) -> AuditEvent {
+        AuditEvent::new(self.now(), action, &self.actor, outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -165,9 +165,13 @@ impl Runtime for DockerRuntime {
 
     async fn start(&self, name: &str) -> Result<(), RuntimeError> {
         let d = self.docker().await?;
-        d.start_container(name, None)
-            .await
-            .map_err(self.map_err("start container", "container", name))
+        match d.start_container(name, None).await {
+            // 304: already running, which is what the caller wants.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            r => r.map_err(self.map_err("start container", "container", name)),
+        }
     }
 
     async fn stop(&self, name: &str, grace_secs: u32) -> Result<(), RuntimeError> {

@@ -210,6 +210,16 @@ impl BtrfsPool {
 }
 
 impl HomeStorage for BtrfsPool {
+    fn prepare(&self) -> Result<(), RuntimeError> {
+        self.ensure_pool()
+    }
+
+    fn capacity(&self) -> ByteSize {
+        std::fs::metadata(&self.image)
+            .map(|m| ByteSize::bytes(m.len()))
+            .unwrap_or(self.size)
+    }
+
     fn home_path(&self, tenant: &TenantName) -> PathBuf {
         self.users.join(tenant.as_str()).join("home")
     }

@@ -40,6 +40,14 @@ impl DirStorage {
 }
 
 impl HomeStorage for DirStorage {
+    fn prepare(&self) -> Result<(), RuntimeError> {
+        std::fs::create_dir_all(&self.base).map_err(Self::host("create homes folder"))
+    }
+
+    fn capacity(&self) -> ByteSize {
+        ByteSize::gib(1024)
+    }
+
     fn home_path(&self, tenant: &TenantName) -> PathBuf {
         self.base.join(tenant.as_str()).join("home")
     }

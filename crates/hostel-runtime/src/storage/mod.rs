@@ -41,6 +41,10 @@ pub struct DiskUsage {
 
 /// Where tenants' homes live and how their size is limited.
 pub trait HomeStorage: Send + Sync + std::fmt::Debug {
+    /// Makes the storage ready (mounts the pool after a reboot). Idempotent.
+    fn prepare(&self) -> Result<(), RuntimeError>;
+    /// The most a single home can hold (the pool's size).
+    fn capacity(&self) -> ByteSize;
     /// The path to bind-mount into the workspace.
     fn home_path(&self, tenant: &TenantName) -> PathBuf;
     /// Whether the tenant has a home (mounted or not).

@@ -1,0 +1,181 @@
+//! The service's error type: what went wrong, its stable code, and one hint.
+
+use hostel_core::ErrorCode;
+use hostel_core::placement::PlacementError;
+use hostel_core::{KeyError, NameError, QuotaError, SizeError};
+use hostel_runtime::RuntimeError;
+use hostel_store::StoreError;
+
+/// What a use case can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// A bad tenant name.
+    #[error(transparent)]
+    InvalidName(#[from] NameError),
+    /// A bad key.
+    #[error(transparent)]
+    InvalidKey(#[from] KeyError),
+    /// A bad size.
+    #[error(transparent)]
+    InvalidSize(#[from] SizeError),
+    /// A quota that can never work.
+    #[error(transparent)]
+    InvalidQuota(#[from] QuotaError),
+    /// A quota this host cannot give.
+    #[error(transparent)]
+    Placement(#[from] PlacementError),
+    /// A disk quota below what the home already holds.
+    #[error("disk {asked}: tenant {tenant:?} already uses {used}")]
+    DiskBelowUsage {
+        /// The tenant.
+        tenant: String,
+        /// Requested.
+        asked: String,
+        /// In use.
+        used: String,
+    },
+    /// A request that needs at least one key got none.
+    #[error("tenant {tenant:?} needs at least one SSH public key")]
+    NoKeys {
+        /// The tenant.
+        tenant: String,
+    },
+    /// `set` without anything to set.
+    #[error("nothing to change for tenant {tenant:?}")]
+    NothingToSet {
+        /// The tenant.
+        tenant: String,
+    },
+    /// The workspace image is not in the engine.
+    #[error("workspace image {reference:?} is not in the engine")]
+    ImageMissing {
+        /// The reference.
+        reference: String,
+    },
+    /// The tenant is half-made or being purged.
+    #[error("tenant {tenant:?} is {status}: another command is working on it")]
+    Busy {
+        /// The tenant.
+        tenant: String,
+        /// Its status.
+        status: String,
+    },
+    /// `purge` without confirmation.
+    #[error("purge deletes tenant {tenant:?}'s home and everything in it; refusing without --yes")]
+    PurgeUnconfirmed {
+        /// The tenant.
+        tenant: String,
+    },
+    /// The workspace did not come up.
+    #[error("workspace of {tenant:?} stopped right after starting: {reason}")]
+    WorkspaceDied {
+        /// The tenant.
+        tenant: String,
+        /// What its init said, if anything.
+        reason: String,
+    },
+    /// Building the base image failed.
+    #[error("building the base image failed: {message}")]
+    BaseImage {
+        /// What failed.
+        message: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The engine or storage failed.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// A host file operation failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was done.
+        action: &'static str,
+        /// Where.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl ServiceError {
+    /// The stable error code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ServiceError::InvalidName(_)
+            | ServiceError::InvalidKey(_)
+            | ServiceError::InvalidSize(_)
+            | ServiceError::InvalidQuota(_)
+            | ServiceError::Placement(_)
+            | ServiceError::DiskBelowUsage { .. }
+            | ServiceError::NoKeys { .. }
+            | ServiceError::NothingToSet { .. }
+            | ServiceError::PurgeUnconfirmed { .. } => ErrorCode::InvalidInput,
+            ServiceError::ImageMissing { .. } => ErrorCode::NotFound,
+            ServiceError::Busy { .. } => ErrorCode::Conflict,
+            ServiceError::WorkspaceDied { .. } | ServiceError::BaseImage { .. } => {
+                ErrorCode::Internal
+            }
+            ServiceError::Io { source, .. } if source.raw_os_error() == Some(28) => {
+                ErrorCode::Unavailable
+            }
+            ServiceError::Io { .. } => ErrorCode::Internal,
+            ServiceError::Store(e) => e.code(),
+            ServiceError::Runtime(e) => e.code(),
+        }
+    }
+
+    /// One concrete action for a person.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ServiceError::InvalidName(_) => Some("pick a name such as alice or agent-7".into()),
+            ServiceError::InvalidKey(_) => Some(
+                "pass an OpenSSH public key file, e.g. ~/.ssh/id_ed25519.pub (make one with \
+                 ssh-keygen -t ed25519)"
+                    .into(),
+            ),
+            ServiceError::InvalidSize(_) | ServiceError::InvalidQuota(_) => {
+                Some("see `hostel create --help` for the quota flags".into())
+            }
+            ServiceError::Placement(_) => Some("ask for less, within what the host has".into()),
+            ServiceError::DiskBelowUsage { tenant, .. } => Some(format!(
+                "free space in the home first (see usage with `hostel info {tenant}`), or ask for more"
+            )),
+            ServiceError::NoKeys { .. } => Some("add --key FILE".into()),
+            ServiceError::NothingToSet { .. } => {
+                Some("give at least one of --cpus, --memory, --disk, --pids, --image".into())
+            }
+            ServiceError::ImageMissing { .. } => {
+                Some("build it with `hostel image build` (or `scripts/up`)".into())
+            }
+            ServiceError::Busy { tenant, .. } => Some(format!(
+                "wait for the other command to finish; if none runs, `hostel doctor --fix` repairs {tenant}"
+            )),
+            ServiceError::PurgeUnconfirmed { tenant } => Some(format!(
+                "run `hostel purge {tenant} --yes` if you mean it; `hostel delete {tenant}` keeps the home"
+            )),
+            ServiceError::WorkspaceDied { .. } => {
+                Some("see the workspace's log with `docker logs hostel-<tenant>`".into())
+            }
+            ServiceError::BaseImage { .. } => Some(
+                "check that deb.debian.org is reachable and debootstrap is installed (scripts/engine installs it)"
+                    .into(),
+            ),
+            ServiceError::Io { source, .. } if source.raw_os_error() == Some(28) => {
+                Some("free space on the filesystem holding the hostel root".into())
+            }
+            ServiceError::Io { path, .. } => Some(format!("check that {path} is writable by root")),
+            ServiceError::Store(e) => e.hint(),
+            ServiceError::Runtime(e) => e.hint(),
+        }
+    }
+
+    pub(crate) fn io(action: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.display().to_string();
+        move |source| ServiceError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! The workspace image: built locally, versioned by content, cached.
+//!
+//! `image build` first finds a base: the configured one if the engine has it or can pull it,
+//! else `hostel-base:<suite>`, imported from `images/<suite>-rootfs.tar` (kept as a cache) which
+//! is made by debootstrap when missing. On the base it builds `image/Dockerfile` with the
+//! workspace init. The version is a hash of the Dockerfile, the init and the base image id, so
+//! a rerun with nothing changed finds `<repository>:<version>` and returns in well under a second.
+
+use crate::{Hostel, Progress, ServiceError};
+use hostel_core::Outcome;
+use hostel_runtime::{BuildRequest, LABEL_IMAGE_VERSION, LABEL_MANAGED, RuntimeError};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+const DOCKERFILE: &str = include_str!("../../../image/Dockerfile");
+const INIT: &str = include_str!("../../../image/hostel-init");
+
+/// An image as `image list` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageView {
+    /// `repository:version`
+    pub reference: String,
+    /// Version label.
+    pub version: String,
+    /// Engine id.
+    pub id: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Whether new tenants get it.
+    pub current: bool,
+    /// Tenants whose workspace uses it.
+    pub tenants: Vec<String>,
+}
+
+/// What `image build` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildOutcome {
+    /// The versioned reference.
+    pub reference: String,
+    /// Whether it was already built (nothing done).
+    pub cached: bool,
+}
+
+impl Hostel {
+    fn latest_ref(&self) -> String {
+        format!("{}:latest", self.config.image.repository)
+    }
+
+    /// The image a tenant gets: `wanted` if given (it must exist), else the newest build as its
+    /// versioned reference.
+    pub(crate) async fn resolve_image(&self, wanted: Option<&str>) -> Result<String, ServiceError> {
+        let reference = wanted.map(str::to_owned).unwrap_or_else(|| self.latest_ref());
+        let Some(info) = self.runtime.image(&reference).await? else {
+            return Err(ServiceError::ImageMissing { reference });
+        };
+        if wanted.is_some() {
+            return Ok(reference);
+        }
+        Ok(match info.labels.get(LABEL_IMAGE_VERSION) {
+            Some(v) => format!("{}:{v}", self.config.image.repository),
+            None => reference,
+        })
+    }
+
+    async fn base_image(&self, progress: &dyn Progress) -> Result<String, ServiceError> {
+        let cfg = &self.config.image;
+        if self.runtime.image(&cfg.base).await?.is_some() {
+            return Ok(cfg.base.clone());
+        }
+        let local = format!("hostel-base:{}", cfg.suite);
+        if self.runtime.image(&local).await?.is_some() {
+            return Ok(local);
+        }
+        progress.step(&format!("pulling {}", cfg.base));
+        match self.runtime.pull(&cfg.base).await {
+            Ok(()) => return Ok(cfg.base.clone()),
+            Err(e @ RuntimeError::EngineUnreachable { .. }) => return Err(e.into()),
+            Err(e) => progress.step(&format!("pull failed ({e}); building the base locally")),
+        }
+        let tar = self.paths.images().join(format!("{}-rootfs.tar", cfg.suite));
+        if !tar.exists() {
+            self.debootstrap(&tar, progress)?;
+        }
+        progress.step(&format!("importing {} as {local}", tar.display()));
+        let bytes = std::fs::read(&tar).map_err(ServiceError::io("read", &tar))?;
+        self.runtime.import(bytes, &local).await?;
+        Ok(local)
+    }
+
+    /// Makes a minimal Debian root filesystem tarball at `tar` with debootstrap.
+    fn debootstrap(&self, tar: &Path, progress: &dyn Progress) -> Result<(), ServiceError> {
+        let cfg = &self.config.image;
+        let dir = self.paths.images().join(format!("{}-rootfs.tmp", cfg.suite));
+        let _ = std::fs::remove_dir_all(&dir);
+        progress.step(&format!("debootstrapping Debian {} from {} (a minute or two)", cfg.suite, cfg.mirror));
+        let fail = |message: String| ServiceError::BaseImage { message };
+        let run = |cmd: &mut Command| -> Result<(), ServiceError> {
+            let out = cmd
+                .output()
+                .map_err(|e| fail(format!("cannot run {:?}: {e}", cmd.get_program())))?;
+            if out.status.success() {
+                return Ok(());
+            }
+            let err = String::from_utf8_lossy(&out.stderr);
+            let out_text = String::from_utf8_lossy(&out.stdout);
+            let tail: Vec<&str> = err.lines().chain(out_text.lines()).rev().take(5).collect();
+            Err(fail(format!("{:?} failed: {}", cmd.get_program(), tail.join(" / "))))
+        };
+        run(Command::new("debootstrap")
+            .args(["--variant=minbase", &cfg.suite])
+            .arg(&dir)
+            .arg(&cfg.mirror))?;
+        // Downloaded packages, apt lists and the build host's identity do not belong in an image.
+        for sub in ["var/cache/apt/archives", "var/lib/apt/lists"] {
+            let p = dir.join(sub);
+            if let Ok(entries) = std::fs::read_dir(&p) {
+                for e in entries.flatten() {
+                    if e.path().is_file() {
+                        let _ = std::fs::remove_file(e.path());
+                    }
+                }
+            }
+        }
+        for f in ["etc/hostname", "etc/resolv.conf"] {
+            let _ = std::fs::write(dir.join(f), "");
+        }
+        let sources = format!(
+            "deb {m} {s} main\ndeb {m} {s}-updates main\ndeb http://deb.debian.org/debian-security {s}-security main\n",
+            m = cfg.mirror,
+            s = cfg.suite
+        );
+        std::fs::write(dir.join("etc/apt/sources.list"), sources)
+            .map_err(ServiceError::io("write", &dir))?;
+        let partial = tar.with_extension("tar.partial");
+        run(Command::new("tar")
+            .args(["--numeric-owner", "--xattrs", "-C"])
+            .arg(&dir)
+            .arg("-cf")
+            .arg(&partial)
+            .arg("."))?;
+        std::fs::rename(&partial, tar).map_err(ServiceError::io("rename", tar))?;
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    /// Builds the workspace image unless this version exists (`force` rebuilds without cache).
+    pub async fn image_build(
+        &self,
+        force: bool,
+        progress: &dyn Progress,
+    ) -> Result<BuildOutcome, ServiceError> {
+        let result = self.image_build_inner(force, progress).await;
+        let ev = match &result {
+            Ok(o) => self
+                .event("image.build", Outcome::Ok)
+                .with("image", &o.reference)
+                .with("cached", o.cached),
+            Err(e) => self.event("image.build", Outcome::Failed).with("error", e.code()),
+        };
+        self.record(ev)?;
+        result
+    }
+
+    async fn image_build_inner(
+        &self,
+        force: bool,
+        progress: &dyn Progress,
+    ) -> Result<BuildOutcome, ServiceError> {
+        self.runtime.ping().await?;
+        let base = self.base_image(progress).await?;
+        let base_id = self
+            .runtime
+            .image(&base)
+            .await?
+            .map(|i| i.id)
+            .ok_or_else(|| ServiceError::ImageMissing {
+                reference: base.clone(),
+            })?;
+        let version = image_version(&base_id);
+        let repo = &self.config.image.repository;
+        let reference = format!("{repo}:{version}");
+        if !force && self.runtime.image(&reference).await?.is_some() {
+            if self.runtime.image(&self.latest_ref()).await?.is_none() {
+                self.runtime
+                    .build(&self.build_request(&base, &version, false)?, &|_| {})
+                    .await?;
+            }
+            return Ok(BuildOutcome {
+                reference,
+                cached: true,
+            });
+        }
+        progress.step(&format!("building {reference} on {base}"));
+        self.runtime
+            .build(&self.build_request(&base, &version, force)?, &|line| {
+                progress.step(&line)
+            })
+            .await?;
+        Ok(BuildOutcome {
+            reference,
+            cached: false,
+        })
+    }
+
+    fn build_request(
+        &self,
+        base: &str,
+        version: &str,
+        no_cache: bool,
+    ) -> Result<BuildRequest, ServiceError> {
+        let repo = &self.config.image.repository;
+        Ok(BuildRequest {
+            context_tar: build_context().map_err(ServiceError::io("pack", Path::new("image/")))?,
+            tags: vec![format!("{repo}:{version}"), self.latest_ref()],
+            build_args: BTreeMap::from([("BASE".to_owned(), base.to_owned())]),
+            labels: BTreeMap::from([
+                (LABEL_MANAGED.to_owned(), "1".to_owned()),
+                (LABEL_IMAGE_VERSION.to_owned(), version.to_owned()),
+            ]),
+            no_cache,
+        })
+    }
+
+    /// The workspace images the engine has, newest first, with the tenants using each.
+    pub async fn image_list(&self) -> Result<Vec<ImageView>, ServiceError> {
+        let current = self.runtime.image(&self.latest_ref()).await?.map(|i| i.id);
+        let tenants = self.store.tenants()?;
+        let repo = &self.config.image.repository;
+        let mut out: Vec<ImageView> = self
+            .runtime
+            .images(LABEL_IMAGE_VERSION)
+            .await?
+            .into_iter()
+            .filter_map(|i| {
+                let version = i.labels.get(LABEL_IMAGE_VERSION)?.clone();
+                let reference = format!("{repo}:{version}");
+                if !i.tags.contains(&reference) {
+                    return None;
+                }
+                Some(ImageView {
+                    tenants: tenants
+                        .iter()
+                        .filter(|t| t.image == reference)
+                        .map(|t| t.name.to_string())
+                        .collect(),
+                    current: current.as_deref() == Some(i.id.as_str()),
+                    reference,
+                    version,
+                    id: i.id,
+                    size: i.size,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| b.current.cmp(&a.current).then(a.reference.cmp(&b.reference)));
+        Ok(out)
+    }
+}
+
+/// The version of the image built from these files on this base.
+fn image_version(base_id: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [DOCKERFILE, INIT, base_id] {
+        h.update(part.as_bytes());
+        h.update(b"\0");
+    }
+    let digest = hex::encode(h.finalize());
+    digest.get(..12).unwrap_or(&digest).to_owned()
+}
+
+/// The build context: the Dockerfile and the init, as an uncompressed tar.
+fn build_context() -> std::io::Result<Vec<u8>> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, body, mode) in [("Dockerfile", DOCKERFILE, 0o644), ("hostel-init", INIT, 0o755)] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(body.len() as u64);
+        header.set_mode(mode);
+        header.set_mtime(0);
+        header.set_cksum();
+        b.append_data(&mut header, name, body.as_bytes())?;
+    }
+    b.into_inner()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_depends_on_base() {
+        assert_eq!(image_version("sha256:a"), image_version("sha256:a"));
+        assert_ne!(image_version("sha256:a"), image_version("sha256:b"));
+        assert_eq!(image_version("x").len(), 12);
+    }
+
+    #[test]
+    fn context_holds_dockerfile_and_executable_init() {
+        let bytes = build_context().unwrap();
+        let mut a = tar::Archive::new(bytes.as_slice());
+        let entries: Vec<(String, u32)> = a
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.path().unwrap().display().to_string(), e.header().mode().unwrap())
+            })
+            .collect();
+        assert_eq!(entries, vec![("Dockerfile".into(), 0o644), ("hostel-init".into(), 0o755)]);
+    }
+}

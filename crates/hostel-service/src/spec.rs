@@ -1,0 +1,135 @@
+//! The container a tenant's workspace is: built from the tenant's record, the same every time,
+//! so a container made from older settings can be recognised (its `io.hostel.spec` label differs)
+//! and replaced at its next start.
+
+use hostel_core::{Quota, TenantName};
+use hostel_runtime::{
+    LABEL_INSTANCE, LABEL_MANAGED, LABEL_SPEC, LABEL_TENANT, Limits, Mount, WorkspaceSpec,
+};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Capabilities a workspace keeps; all others are dropped. Enough for the init to add the
+/// tenant's user and seed the home; the tenant's own processes run unprivileged with
+/// no-new-privileges and so never hold any.
+pub const CAPS: &[&str] = &["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL"];
+
+/// Security options on every workspace.
+pub const SECURITY_OPT: &[&str] = &["no-new-privileges"];
+
+/// The engine name of a tenant's workspace.
+pub fn container_name(tenant: &TenantName) -> String {
+    format!("hostel-{tenant}")
+}
+
+/// The kernel limits for a quota (disk is the home's, not the container's).
+pub fn limits(q: &Quota) -> Limits {
+    Limits {
+        nano_cpus: q.cpus.as_nanos(),
+        memory: i64::try_from(q.memory.as_u64()).unwrap_or(i64::MAX),
+        pids: i64::from(q.pids),
+    }
+}
+
+/// The full container spec for a tenant.
+pub fn workspace_spec(
+    tenant: &TenantName,
+    image: &str,
+    quota: &Quota,
+    home: &Path,
+    instance: &str,
+    extra_labels: &BTreeMap<String, String>,
+) -> WorkspaceSpec {
+    let mut spec = WorkspaceSpec {
+        name: container_name(tenant),
+        image: image.to_owned(),
+        hostname: tenant.to_string(),
+        env: vec![format!("HOSTEL_TENANT={tenant}"), "HOSTEL_UID=1000".to_owned()],
+        labels: BTreeMap::new(),
+        limits: limits(quota),
+        mounts: vec![Mount {
+            source: home.display().to_string(),
+            target: format!("/home/{tenant}"),
+        }],
+        cap_add: CAPS.iter().map(|c| (*c).to_owned()).collect(),
+        security_opt: SECURITY_OPT.iter().map(|c| (*c).to_owned()).collect(),
+    };
+    let mut labels = extra_labels.clone();
+    labels.insert(LABEL_MANAGED.into(), "1".into());
+    labels.insert(LABEL_TENANT.into(), tenant.to_string());
+    labels.insert(LABEL_INSTANCE.into(), instance.to_owned());
+    labels.insert(LABEL_SPEC.into(), spec_hash(&spec));
+    spec.labels = labels;
+    spec
+}
+
+/// A short hash of what cannot change on a live container (image, env, mounts, privileges);
+/// limits are left out because they change live.
+pub fn spec_hash(spec: &WorkspaceSpec) -> String {
+    let mut h = Sha256::new();
+    for part in [&spec.image, &spec.hostname] {
+        h.update(part.as_bytes());
+        h.update(b"\0");
+    }
+    for part in spec.env.iter().chain(&spec.cap_add).chain(&spec.security_opt) {
+        h.update(part.as_bytes());
+        h.update(b"\0");
+    }
+    for m in &spec.mounts {
+        h.update(m.source.as_bytes());
+        h.update(b"\0");
+        h.update(m.target.as_bytes());
+        h.update(b"\0");
+    }
+    let digest = hex::encode(h.finalize());
+    digest.get(..16).unwrap_or(&digest).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hostel_core::{ByteSize, Cpus};
+
+    fn quota() -> Quota {
+        Quota {
+            cpus: Cpus::millis(1500),
+            memory: ByteSize::mib(512),
+            disk: ByteSize::gib(1),
+            pids: 128,
+        }
+    }
+
+    #[test]
+    fn spec_is_hardened_labelled_and_mounts_only_the_home() {
+        let t: TenantName = "alice".parse().unwrap();
+        let s = workspace_spec(&t, "img:1", &quota(), Path::new("/srv/hostel/users/alice/home"), "inst", &BTreeMap::new());
+        assert_eq!(s.name, "hostel-alice");
+        assert_eq!(s.hostname, "alice");
+        assert_eq!(
+            s.mounts,
+            vec![Mount {
+                source: "/srv/hostel/users/alice/home".into(),
+                target: "/home/alice".into()
+            }]
+        );
+        assert_eq!(s.limits, Limits { nano_cpus: 1_500_000_000, memory: 512 << 20, pids: 128 });
+        assert_eq!(s.labels.get(LABEL_MANAGED).map(String::as_str), Some("1"));
+        assert_eq!(s.labels.get(LABEL_TENANT).map(String::as_str), Some("alice"));
+        assert_eq!(s.labels.get(LABEL_INSTANCE).map(String::as_str), Some("inst"));
+        assert_eq!(s.security_opt, vec!["no-new-privileges"]);
+        assert!(!s.cap_add.iter().any(|c| c == "SYS_ADMIN" || c == "NET_RAW"));
+    }
+
+    #[test]
+    fn spec_hash_ignores_limits_but_not_image() {
+        let t: TenantName = "alice".parse().unwrap();
+        let home = Path::new("/h");
+        let none = BTreeMap::new();
+        let a = workspace_spec(&t, "img:1", &quota(), home, "i", &none);
+        let b = workspace_spec(&t, "img:1", &Quota { pids: 999, ..quota() }, home, "i", &none);
+        let c = workspace_spec(&t, "img:2", &quota(), home, "i", &none);
+        assert_eq!(a.labels.get(LABEL_SPEC), b.labels.get(LABEL_SPEC));
+        assert_ne!(a.labels.get(LABEL_SPEC), c.labels.get(LABEL_SPEC));
+    }
+}

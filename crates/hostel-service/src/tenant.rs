@@ -1,0 +1,749 @@
+//! Tenant use cases: create, list, info, start, stop, exec, set, keys, delete, purge.
+
+use crate::spec::{self, container_name};
+use crate::{Hostel, Progress, ServiceError};
+use hostel_core::lifecycle::{StartPlan, TenantStatus, WorkspaceState};
+use hostel_core::placement::{HostCapacity, check_fits};
+use hostel_core::{ByteSize, Cpus, Outcome, Quota, QuotaChange, SshPublicKey, TenantName};
+use hostel_runtime::{
+    ExecOutput, ExecRequest, ExecSession, LABEL_INSTANCE, LABEL_SPEC, LABEL_TENANT, RuntimeError,
+    WorkspaceInfo,
+};
+use hostel_store::{KeyRecord, NewTenant, StoreError, TenantRecord};
+use serde::Serialize;
+use std::time::Duration;
+use futures_util::StreamExt;
+
+/// What `create` is asked for; unset quotas come from `[defaults]`.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    /// The tenant's name.
+    pub name: TenantName,
+    /// Its keys (at least one).
+    pub keys: Vec<SshPublicKey>,
+    /// CPUs.
+    pub cpus: Option<Cpus>,
+    /// Memory.
+    pub memory: Option<ByteSize>,
+    /// Home size.
+    pub disk: Option<ByteSize>,
+    /// Processes.
+    pub pids: Option<u32>,
+    /// Image reference; unset: the newest built workspace image.
+    pub image: Option<String>,
+}
+
+/// One row of `list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantSummary {
+    /// Name.
+    pub name: String,
+    /// Tenant status (`ready` unless a command is working on it).
+    pub status: TenantStatus,
+    /// Workspace state as the engine says.
+    pub state: WorkspaceState,
+    /// Image.
+    pub image: String,
+    /// Limits.
+    pub quota: Quota,
+}
+
+/// Live usage of a running workspace.
+#[derive(Debug, Clone, Serialize)]
+pub struct Usage {
+    /// CPU seconds used since the workspace started.
+    pub cpu_seconds: f64,
+    /// Memory in use.
+    pub memory_used: ByteSize,
+    /// Processes and threads.
+    pub pids: u64,
+    /// Processes the kernel OOM-killed since start.
+    pub oom_kills: u64,
+}
+
+/// What `info` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantInfo {
+    /// Name, status, state, image, quota.
+    #[serde(flatten)]
+    pub summary: TenantSummary,
+    /// What the admin last asked for.
+    pub desired: WorkspaceState,
+    /// The container's engine name.
+    pub container: String,
+    /// The home on the host.
+    pub home: String,
+    /// Whether the running container predates the tenant's current image or settings.
+    pub stale: bool,
+    /// Seconds since the workspace started, when running.
+    pub uptime_secs: Option<i64>,
+    /// Live usage, when running.
+    pub usage: Option<Usage>,
+    /// Disk used in the home.
+    pub disk_used: Option<ByteSize>,
+    /// Number of SSH keys.
+    pub keys: usize,
+    /// When the tenant was created.
+    pub created_at: String,
+}
+
+/// How one `set` change took effect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SetOutcome {
+    /// `cpus`, `memory`, `disk`, `pids`, `image`.
+    pub field: &'static str,
+    /// Old value.
+    pub from: String,
+    /// New value.
+    pub to: String,
+    /// `live`, `next start`.
+    pub applied: &'static str,
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", s.get(..end).unwrap_or_default())
+}
+
+impl Hostel {
+    fn require_ready(&self, name: &TenantName) -> Result<TenantRecord, ServiceError> {
+        let t = self.store.require(name)?;
+        if !t.status.is_ready() {
+            return Err(ServiceError::Busy {
+                tenant: name.to_string(),
+                status: t.status.to_string(),
+            });
+        }
+        Ok(t)
+    }
+
+    /// What the engine has for the tenant. A container of that name made by another hostel
+    /// instance (another root on the same engine) is a conflict, never touched.
+    async fn observe(
+        &self,
+        name: &TenantName,
+    ) -> Result<(WorkspaceState, Option<WorkspaceInfo>), ServiceError> {
+        let cname = container_name(name);
+        match self.runtime.inspect(&cname).await? {
+            None => Ok((WorkspaceState::Deleted, None)),
+            Some(info) => {
+                if info.labels.get(LABEL_INSTANCE).map(String::as_str) != Some(self.instance.as_str())
+                {
+                    return Err(RuntimeError::Conflict {
+                        name: cname,
+                        message: "the container belongs to another hostel instance or to no \
+                                  hostel at all; rename or remove it"
+                            .into(),
+                    }
+                    .into());
+                }
+                Ok((WorkspaceState::from_engine_status(&info.status), Some(info)))
+            }
+        }
+    }
+
+    fn spec_for(&self, t: &TenantRecord) -> hostel_runtime::WorkspaceSpec {
+        spec::workspace_spec(
+            &t.name,
+            &t.image,
+            &t.quota,
+            &self.storage.home_path(&t.name),
+            &self.instance,
+            &self.config.engine.labels,
+        )
+    }
+
+    async fn capacity(&self) -> Result<HostCapacity, ServiceError> {
+        let engine = self.runtime.ping().await?;
+        Ok(HostCapacity {
+            cpus: Cpus::millis(engine.cpus.saturating_mul(1000)),
+            memory: ByteSize::bytes(engine.memory),
+            disk_total: self.storage.capacity(),
+        })
+    }
+
+    /// Creates a tenant: records it, makes its home, creates and starts its workspace. Rolls
+    /// back everything it made when a step fails; a home that existed before is kept.
+    pub async fn create(
+        &self,
+        req: CreateRequest,
+        progress: &dyn Progress,
+    ) -> Result<TenantInfo, ServiceError> {
+        let result = self.create_inner(&req, progress).await;
+        let mut ev = self
+            .event("tenant.create", if result.is_ok() { Outcome::Ok } else { Outcome::Failed })
+            .tenant(req.name.as_str());
+        if let Err(e) = &result {
+            ev = ev.with("error", e.code());
+        }
+        self.record(ev)?;
+        result?;
+        self.info(&req.name).await
+    }
+
+    async fn create_inner(
+        &self,
+        req: &CreateRequest,
+        progress: &dyn Progress,
+    ) -> Result<(), ServiceError> {
+        let name = &req.name;
+        if req.keys.is_empty() {
+            return Err(ServiceError::NoKeys {
+                tenant: name.to_string(),
+            });
+        }
+        let d = self.config.defaults;
+        let quota = Quota {
+            cpus: req.cpus.unwrap_or(d.cpus),
+            memory: req.memory.unwrap_or(d.memory),
+            disk: req.disk.unwrap_or(d.disk),
+            pids: req.pids.unwrap_or(d.pids),
+        };
+        quota.validate()?;
+        progress.step("checking the engine, the image and the quota");
+        self.storage.prepare()?;
+        check_fits(&quota, &self.capacity().await?)?;
+        let image = self.resolve_image(req.image.as_deref()).await?;
+        if self.store.tenant(name)?.is_some() {
+            return Err(StoreError::TenantExists {
+                name: name.to_string(),
+            }
+            .into());
+        }
+        // A leftover container under this name would make the create fail half-way; refuse now.
+        self.observe(name).await?;
+        progress.step(&format!("recording tenant {name}"));
+        self.store.insert_tenant(
+            &NewTenant {
+                name: name.clone(),
+                image: image.clone(),
+                quota,
+                keys: req.keys.clone(),
+            },
+            self.now(),
+        )?;
+        let mut made_home = false;
+        let steps = self.create_steps(name, &quota, progress, &mut made_home).await;
+        let done = match steps {
+            Ok(()) => self
+                .store
+                .set_status(name, TenantStatus::Creating, TenantStatus::Ready, self.now())
+                .map_err(ServiceError::from),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = done {
+            progress.step("failed; rolling back");
+            let _ = self.runtime.remove(&container_name(name)).await;
+            if made_home {
+                let _ = self.storage.destroy(name);
+            }
+            let _ = self.store.delete_tenant(name);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    async fn create_steps(
+        &self,
+        name: &TenantName,
+        quota: &Quota,
+        progress: &dyn Progress,
+        made_home: &mut bool,
+    ) -> Result<(), ServiceError> {
+        if self.storage.exists(name) {
+            let used = self.storage.usage(name)?.map(|u| u.used);
+            if let Some(used) = used.filter(|u| *u > quota.disk) {
+                return Err(ServiceError::DiskBelowUsage {
+                    tenant: name.to_string(),
+                    asked: quota.disk.to_string(),
+                    used: used.human(),
+                });
+            }
+            progress.step(&format!("keeping the existing home of {name}, quota {}", quota.disk));
+            self.storage.resize(name, quota.disk)?;
+        } else {
+            progress.step(&format!("making the home, quota {}", quota.disk));
+            *made_home = self.storage.ensure(name, quota.disk)?;
+        }
+        let t = self.store.require(name)?;
+        progress.step(&format!("creating the workspace from {}", t.image));
+        self.runtime.create(&self.spec_for(&t)).await?;
+        progress.step("starting the workspace");
+        self.runtime.start(&container_name(name)).await?;
+        self.wait_ready(name).await
+    }
+
+    /// Waits until the workspace's init has made the tenant's user, so the first exec works.
+    async fn wait_ready(&self, name: &TenantName) -> Result<(), ServiceError> {
+        let cname = container_name(name);
+        let probe = ExecRequest {
+            cmd: vec!["id".into(), "-u".into(), name.to_string()],
+            user: "root".into(),
+            ..ExecRequest::default()
+        };
+        let mut delay = Duration::from_millis(5);
+        for _ in 0..200 {
+            match self.runtime.exec(&cname, &probe).await {
+                Ok(mut s) => {
+                    while s.output.next().await.is_some() {}
+                    if self.runtime.exec_wait(&s.id).await? == 0 {
+                        return Ok(());
+                    }
+                }
+                Err(RuntimeError::Conflict { .. }) => {
+                    let status = self.runtime.inspect(&cname).await?.map(|i| i.status);
+                    if status.as_deref() != Some("running") {
+                        return Err(ServiceError::WorkspaceDied {
+                            tenant: name.to_string(),
+                            reason: format!("container is {}", status.unwrap_or("gone".into())),
+                        });
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(100));
+        }
+        Err(ServiceError::WorkspaceDied {
+            tenant: name.to_string(),
+            reason: "the tenant's user did not appear within 15s".into(),
+        })
+    }
+
+    /// Brings the workspace to running: starts it, re-creates it when deleted or stale.
+    /// Returns the state it was in.
+    pub async fn ensure_running(
+        &self,
+        t: &TenantRecord,
+        progress: &dyn Progress,
+    ) -> Result<WorkspaceState, ServiceError> {
+        let (state, info) = self.observe(&t.name).await?;
+        let spec = self.spec_for(t);
+        let current = info
+            .as_ref()
+            .is_some_and(|i| i.labels.get(LABEL_SPEC) == spec.labels.get(LABEL_SPEC));
+        let cname = container_name(&t.name);
+        match state.plan_start(current) {
+            StartPlan::AlreadyRunning | StartPlan::RunningStale => return Ok(state),
+            StartPlan::Start => {
+                self.storage.prepare()?;
+                progress.step("starting the workspace");
+                self.runtime.start(&cname).await?;
+            }
+            StartPlan::Recreate | StartPlan::Create => {
+                self.storage.prepare()?;
+                if !self.storage.exists(&t.name) {
+                    return Err(RuntimeError::Host {
+                        action: format!("start the workspace of {}", t.name),
+                        message: "its home is missing".into(),
+                    }
+                    .into());
+                }
+                if state == WorkspaceState::Stopped {
+                    progress.step("replacing the workspace made from older settings");
+                    self.runtime.remove(&cname).await?;
+                }
+                progress.step(&format!("creating the workspace from {}", t.image));
+                match self.runtime.create(&spec).await {
+                    // Another command created it first: fine, start that one.
+                    Err(RuntimeError::Conflict { .. }) => {}
+                    r => {
+                        r?;
+                    }
+                }
+                progress.step("starting the workspace");
+                self.runtime.start(&cname).await?;
+            }
+        }
+        self.wait_ready(&t.name).await?;
+        Ok(state)
+    }
+
+    /// `start`: returns the state the workspace was in.
+    pub async fn start(
+        &self,
+        name: &TenantName,
+        progress: &dyn Progress,
+    ) -> Result<WorkspaceState, ServiceError> {
+        let result = async {
+            let t = self.require_ready(name)?;
+            let was = self.ensure_running(&t, progress).await?;
+            self.store.set_desired(name, WorkspaceState::Running, self.now())?;
+            Ok(was)
+        }
+        .await;
+        self.audit_result("workspace.start", name, &result)?;
+        result
+    }
+
+    /// `stop`: returns the state the workspace was in.
+    pub async fn stop(&self, name: &TenantName) -> Result<WorkspaceState, ServiceError> {
+        let result = async {
+            self.require_ready(name)?;
+            let (state, _) = self.observe(name).await?;
+            if state.can_stop() {
+                self.runtime.stop(&container_name(name), 10).await?;
+            }
+            let desired = if state == WorkspaceState::Deleted {
+                WorkspaceState::Deleted
+            } else {
+                WorkspaceState::Stopped
+            };
+            self.store.set_desired(name, desired, self.now())?;
+            Ok(state)
+        }
+        .await;
+        self.audit_result("workspace.stop", name, &result)?;
+        result
+    }
+
+    /// `delete`: removes the workspace container; tenant, keys and home stay.
+    pub async fn delete(&self, name: &TenantName) -> Result<WorkspaceState, ServiceError> {
+        let result = async {
+            self.require_ready(name)?;
+            let (state, _) = self.observe(name).await?;
+            if state.can_delete() {
+                self.runtime.remove(&container_name(name)).await?;
+            }
+            self.store.set_desired(name, WorkspaceState::Deleted, self.now())?;
+            Ok(state)
+        }
+        .await;
+        self.audit_result("workspace.delete", name, &result)?;
+        result
+    }
+
+    /// `purge`: removes the tenant entirely: workspace, keys, home. Needs `confirmed`.
+    pub async fn purge(&self, name: &TenantName, confirmed: bool) -> Result<(), ServiceError> {
+        let result = async {
+            if !confirmed {
+                return Err(ServiceError::PurgeUnconfirmed {
+                    tenant: name.to_string(),
+                });
+            }
+            match self
+                .store
+                .set_status(name, TenantStatus::Ready, TenantStatus::Purging, self.now())
+            {
+                Err(StoreError::StatusChanged { actual, .. }) => {
+                    return Err(ServiceError::Busy {
+                        tenant: name.to_string(),
+                        status: actual,
+                    });
+                }
+                r => r?,
+            }
+            self.finish_purge(name).await
+        }
+        .await;
+        self.audit_result("tenant.purge", name, &result)?;
+        result
+    }
+
+    pub(crate) async fn finish_purge(&self, name: &TenantName) -> Result<(), ServiceError> {
+        self.observe(name).await?;
+        self.runtime.remove(&container_name(name)).await?;
+        self.storage.prepare()?;
+        self.storage.destroy(name)?;
+        self.store.delete_tenant(name)?;
+        Ok(())
+    }
+
+    fn audit_result<T>(
+        &self,
+        action: &str,
+        name: &TenantName,
+        result: &Result<T, ServiceError>,
+    ) -> Result<(), ServiceError> {
+        let ev = match result {
+            Ok(_) => self.event(action, Outcome::Ok),
+            Err(e) => self.event(action, Outcome::Failed).with("error", e.code()),
+        };
+        self.record(ev.tenant(name.as_str()))
+    }
+
+    /// Every tenant with its workspace state.
+    pub async fn list(&self) -> Result<Vec<TenantSummary>, ServiceError> {
+        let tenants = self.store.tenants()?;
+        let containers = self
+            .runtime
+            .list(&[(LABEL_INSTANCE.to_owned(), self.instance.clone())])
+            .await?;
+        Ok(tenants
+            .into_iter()
+            .map(|t| {
+                let state = containers
+                    .iter()
+                    .find(|c| c.labels.get(LABEL_TENANT).map(String::as_str) == Some(t.name.as_str()))
+                    .map(|c| WorkspaceState::from_engine_status(&c.status))
+                    .unwrap_or(WorkspaceState::Deleted);
+                summary(t, state)
+            })
+            .collect())
+    }
+
+    /// One tenant in detail, with live usage when it runs.
+    pub async fn info(&self, name: &TenantName) -> Result<TenantInfo, ServiceError> {
+        let t = self.store.require(name)?;
+        let (state, container) = self.observe(name).await?;
+        let spec = self.spec_for(&t);
+        let stale = container
+            .as_ref()
+            .is_some_and(|c| c.labels.get(LABEL_SPEC) != spec.labels.get(LABEL_SPEC));
+        let usage = if state == WorkspaceState::Running {
+            let s = self.runtime.stats(&spec.name).await?;
+            Some(Usage {
+                cpu_seconds: s.cpu_total_ns as f64 / 1e9,
+                memory_used: ByteSize::bytes(s.memory_used),
+                pids: s.pids,
+                oom_kills: s.oom_kills,
+            })
+        } else {
+            None
+        };
+        let uptime_secs = container
+            .as_ref()
+            .filter(|_| state == WorkspaceState::Running)
+            .and_then(|c| c.started_at.as_deref())
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(|s| (self.now() - s.with_timezone(&chrono::Utc)).num_seconds());
+        let disk_used = self.storage.usage(name)?.map(|u| u.used);
+        let keys = self.store.keys(name)?.len();
+        Ok(TenantInfo {
+            desired: t.desired,
+            container: spec.name.clone(),
+            home: self.storage.home_path(name).display().to_string(),
+            stale,
+            uptime_secs,
+            usage,
+            disk_used,
+            keys,
+            created_at: t.created_at.to_rfc3339(),
+            summary: summary(t, state),
+        })
+    }
+
+    /// Starts a command as the tenant in its workspace (waking it), in the home. The caller
+    /// streams the session and then calls [`Hostel::exec_finish`].
+    pub async fn exec(
+        &self,
+        name: &TenantName,
+        cmd: Vec<String>,
+        stdin: bool,
+        progress: &dyn Progress,
+    ) -> Result<ExecSession, ServiceError> {
+        let t = self.require_ready(name)?;
+        self.ensure_running(&t, progress).await?;
+        let req = ExecRequest {
+            cmd: cmd.clone(),
+            user: name.to_string(),
+            env: vec![format!("HOME=/home/{name}"), format!("USER={name}"), "LANG=C.UTF-8".into()],
+            working_dir: Some(format!("/home/{name}")),
+            stdin,
+            tty: false,
+        };
+        let result = self.runtime.exec(&container_name(name), &req).await;
+        let ev = self
+            .event("workspace.exec", if result.is_ok() { Outcome::Ok } else { Outcome::Failed })
+            .tenant(name.as_str())
+            .with("command", truncate(&cmd.join(" "), 200));
+        self.record(ev)?;
+        Ok(result?)
+    }
+
+    /// Waits for an exec to end, records its exit status, returns it.
+    pub async fn exec_finish(&self, name: &TenantName, exec_id: &str) -> Result<i64, ServiceError> {
+        let code = self.runtime.exec_wait(exec_id).await?;
+        self.record(
+            self.event("workspace.exec_end", Outcome::Ok)
+                .tenant(name.as_str())
+                .with("exit_code", code),
+        )?;
+        Ok(code)
+    }
+
+    /// Runs a command as the tenant and collects its output (for tests and small jobs).
+    pub async fn exec_capture(
+        &self,
+        name: &TenantName,
+        cmd: &[&str],
+    ) -> Result<(i64, Vec<u8>, Vec<u8>), ServiceError> {
+        let mut s = self
+            .exec(name, cmd.iter().map(|c| (*c).to_owned()).collect(), false, &crate::Quiet)
+            .await?;
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        while let Some(chunk) = s.output.next().await {
+            match chunk? {
+                ExecOutput::Stdout(b) => out.extend(b),
+                ExecOutput::Stderr(b) => err.extend(b),
+            }
+        }
+        let code = self.exec_finish(name, &s.id).await?;
+        Ok((code, out, err))
+    }
+
+    /// Changes quotas (live where the engine allows) and the image (at next start).
+    pub async fn set(
+        &self,
+        name: &TenantName,
+        change: QuotaChange,
+        image: Option<&str>,
+    ) -> Result<Vec<SetOutcome>, ServiceError> {
+        let result = self.set_inner(name, change, image).await;
+        let mut ev = match &result {
+            Ok(_) => self.event("tenant.set", Outcome::Ok),
+            Err(e) => self.event("tenant.set", Outcome::Failed).with("error", e.code()),
+        };
+        for (k, v) in [
+            ("cpus", change.cpus.map(|v| v.to_string())),
+            ("memory", change.memory.map(|v| v.to_string())),
+            ("disk", change.disk.map(|v| v.to_string())),
+            ("pids", change.pids.map(|v| v.to_string())),
+            ("image", image.map(str::to_owned)),
+        ] {
+            if let Some(v) = v {
+                ev = ev.with(k, v);
+            }
+        }
+        self.record(ev.tenant(name.as_str()))?;
+        result
+    }
+
+    async fn set_inner(
+        &self,
+        name: &TenantName,
+        change: QuotaChange,
+        image: Option<&str>,
+    ) -> Result<Vec<SetOutcome>, ServiceError> {
+        let t = self.require_ready(name)?;
+        if change.is_empty() && image.is_none() {
+            return Err(ServiceError::NothingToSet {
+                tenant: name.to_string(),
+            });
+        }
+        let new = change.apply_to(t.quota);
+        new.validate()?;
+        check_fits(&new, &self.capacity().await?)?;
+        let new_image = match image {
+            Some(i) => Some(self.resolve_image(Some(i)).await?),
+            None => None,
+        };
+        if new.disk != t.quota.disk {
+            self.storage.prepare()?;
+            if let Some(used) = self.storage.usage(name)?.map(|u| u.used) {
+                if used > new.disk {
+                    return Err(ServiceError::DiskBelowUsage {
+                        tenant: name.to_string(),
+                        asked: new.disk.to_string(),
+                        used: used.human(),
+                    });
+                }
+            }
+        }
+        let (state, _) = self.observe(name).await?;
+        let mut out = Vec::new();
+        let limits_changed = new.cpus != t.quota.cpus
+            || new.memory != t.quota.memory
+            || new.pids != t.quota.pids;
+        let limits_applied = if limits_changed && state != WorkspaceState::Deleted {
+            self.runtime
+                .update_limits(&container_name(name), &spec::limits(&new))
+                .await?;
+            "live"
+        } else {
+            "next start"
+        };
+        let mut stored = t.quota;
+        stored.cpus = new.cpus;
+        stored.memory = new.memory;
+        stored.pids = new.pids;
+        self.store.set_quota(name, &stored, self.now())?;
+        for (field, from, to) in [
+            ("cpus", t.quota.cpus.to_string(), new.cpus.to_string()),
+            ("memory", t.quota.memory.to_string(), new.memory.to_string()),
+            ("pids", t.quota.pids.to_string(), new.pids.to_string()),
+        ] {
+            if from != to {
+                out.push(SetOutcome { field, from, to, applied: limits_applied });
+            }
+        }
+        if new.disk != t.quota.disk {
+            self.storage.resize(name, new.disk)?;
+            stored.disk = new.disk;
+            self.store.set_quota(name, &stored, self.now())?;
+            out.push(SetOutcome {
+                field: "disk",
+                from: t.quota.disk.to_string(),
+                to: new.disk.to_string(),
+                applied: "live",
+            });
+        }
+        if let Some(img) = new_image.filter(|i| *i != t.image) {
+            self.store.set_image(name, &img, self.now())?;
+            out.push(SetOutcome {
+                field: "image",
+                from: t.image.clone(),
+                to: img,
+                applied: if state == WorkspaceState::Running {
+                    "next start (stop and start the workspace; the home is kept)"
+                } else {
+                    "next start"
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// Adds keys to a tenant.
+    pub fn key_add(&self, name: &TenantName, keys: &[SshPublicKey]) -> Result<(), ServiceError> {
+        let result = self
+            .store
+            .add_keys(name, keys, self.now())
+            .map_err(ServiceError::from);
+        let mut ev = match &result {
+            Ok(()) => self.event("key.add", Outcome::Ok),
+            Err(e) => self.event("key.add", Outcome::Failed).with("error", e.code()),
+        };
+        for k in keys {
+            ev = ev.with(&format!("fingerprint.{}", k.fingerprint()), k.algorithm());
+        }
+        self.record(ev.tenant(name.as_str()))?;
+        result
+    }
+
+    /// Removes a key by fingerprint.
+    pub fn key_remove(&self, name: &TenantName, fingerprint: &str) -> Result<(), ServiceError> {
+        let result = self
+            .store
+            .remove_key(name, fingerprint)
+            .map_err(ServiceError::from);
+        let ev = match &result {
+            Ok(()) => self.event("key.remove", Outcome::Ok),
+            Err(e) => self.event("key.remove", Outcome::Failed).with("error", e.code()),
+        };
+        self.record(ev.tenant(name.as_str()).with("fingerprint", fingerprint))?;
+        result
+    }
+
+    /// A tenant's keys.
+    pub fn key_list(&self, name: &TenantName) -> Result<Vec<KeyRecord>, ServiceError> {
+        self.store.require(name)?;
+        Ok(self.store.keys(name)?)
+    }
+}
+
+fn summary(t: TenantRecord, state: WorkspaceState) -> TenantSummary {
+    TenantSummary {
+        name: t.name.to_string(),
+        status: t.status,
+        state,
+        image: t.image,
+        quota: t.quota,
+    }
+}

@@ -1,0 +1,303 @@
+//! Use cases against the fake engine and plain-directory homes.
+
+use super::*;
+use hostel_core::lifecycle::WorkspaceState;
+use hostel_core::{ByteSize, ErrorCode, Outcome, QuotaChange, SshPublicKey, TenantName};
+use hostel_runtime::fake::FakeRuntime;
+use hostel_runtime::storage::{DirStorage, HomeStorage};
+use hostel_runtime::{LABEL_IMAGE_VERSION, LABEL_INSTANCE, LABEL_MANAGED, LABEL_TENANT};
+use std::collections::BTreeMap;
+
+const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHbY7kwAdHmtH85Bxt9xpZhqZDkUDHAlfX7EjiWRN0CI alice@laptop";
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    fake: FakeRuntime,
+    storage: Arc<DirStorage>,
+    hostel: Hostel,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    paths.create_dirs().unwrap();
+    let fake = FakeRuntime::new();
+    fake.add_image(
+        "hostel-workspace:latest",
+        BTreeMap::from([(LABEL_IMAGE_VERSION.to_owned(), "v1".to_owned())]),
+    );
+    fake.add_image("hostel-workspace:v1", BTreeMap::new());
+    let storage = Arc::new(DirStorage::new(paths.users()));
+    let hostel = Hostel::new(
+        paths,
+        Config::default(),
+        Arc::new(fake.clone()),
+        storage.clone(),
+        Store::open_in_memory().unwrap(),
+        "test",
+    )
+    .unwrap();
+    Fixture {
+        _dir: dir,
+        fake,
+        storage,
+        hostel,
+    }
+}
+
+fn name(s: &str) -> TenantName {
+    s.parse().unwrap()
+}
+
+fn request(n: &str) -> CreateRequest {
+    CreateRequest {
+        name: name(n),
+        keys: vec![KEY.parse::<SshPublicKey>().unwrap()],
+        cpus: None,
+        memory: Some(ByteSize::mib(256)),
+        disk: None,
+        pids: None,
+        image: None,
+    }
+}
+
+#[tokio::test]
+async fn create_makes_home_and_running_workspace_on_current_image() {
+    let f = fixture();
+    let info = f.hostel.create(request("alice"), &Quiet).await.unwrap();
+    assert_eq!(info.summary.state, WorkspaceState::Running);
+    assert_eq!(info.summary.image, "hostel-workspace:v1");
+    assert_eq!(info.summary.quota.memory, ByteSize::mib(256));
+    assert_eq!(info.summary.quota.disk, ByteSize::gib(5));
+    assert!(f.storage.exists(&name("alice")));
+    let calls = f.fake.calls();
+    assert!(calls.contains(&"create hostel-alice".to_owned()), "{calls:?}");
+    assert!(calls.contains(&"start hostel-alice".to_owned()), "{calls:?}");
+    let audit = f.hostel.audit_log().query(&Default::default()).unwrap();
+    assert_eq!(audit.last().unwrap().event.kind, "tenant.create.v1");
+}
+
+#[tokio::test]
+async fn failed_start_rolls_back_everything_it_made() {
+    let f = fixture();
+    f.fake.fail("start", "boom");
+    let err = f.hostel.create(request("alice"), &Quiet).await.unwrap_err();
+    assert_eq!(err.to_string(), "engine refused start: boom");
+    assert_eq!(f.hostel.store().tenant(&name("alice")).unwrap(), None);
+    assert!(!f.storage.exists(&name("alice")));
+    assert_eq!(f.fake.list(&[]).await.unwrap(), vec![]);
+    let audit = f.hostel.audit_log().query(&Default::default()).unwrap();
+    assert_eq!(audit.last().unwrap().event.outcome, Outcome::Failed);
+}
+
+#[tokio::test]
+async fn failed_create_never_deletes_a_home_that_existed() {
+    let f = fixture();
+    f.storage.ensure(&name("alice"), ByteSize::gib(1)).unwrap();
+    let file = f.storage.home_path(&name("alice")).join("thesis.txt");
+    std::fs::write(&file, "years of work").unwrap();
+    f.fake.fail("create", "boom");
+    f.hostel.create(request("alice"), &Quiet).await.unwrap_err();
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "years of work");
+}
+
+#[tokio::test]
+async fn second_create_of_a_name_is_a_conflict() {
+    let f = fixture();
+    f.hostel.create(request("alice"), &Quiet).await.unwrap();
+    let err = f.hostel.create(request("alice"), &Quiet).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Conflict);
+    assert_eq!(err.to_string(), "tenant \"alice\" already exists");
+}
+
+#[tokio::test]
+async fn missing_image_and_impossible_quota_are_refused_before_anything_is_made() {
+    let f = fixture();
+    let mut r = request("alice");
+    r.image = Some("nope:1".into());
+    let err = f.hostel.create(r, &Quiet).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::NotFound);
+    assert_eq!(err.hint().unwrap(), "build it with `hostel image build` (or `scripts/up`)");
+    let mut r = request("alice");
+    r.memory = Some(ByteSize::gib(64));
+    let err = f.hostel.create(r, &Quiet).await.unwrap_err();
+    assert_eq!(err.to_string(), "memory 64GiB: the host has only 8GiB");
+    assert_eq!(f.hostel.store().tenants().unwrap(), vec![]);
+    assert!(!f.fake.calls().iter().any(|c| c.starts_with("create")));
+}
+
+#[tokio::test]
+async fn dead_engine_is_engine_unreachable_and_leaves_nothing() {
+    let f = fixture();
+    f.fake.set_reachable(false);
+    let err = f.hostel.create(request("alice"), &Quiet).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::EngineUnreachable);
+    assert!(err.hint().unwrap().contains("scripts/engine"));
+    assert_eq!(f.hostel.store().tenants().unwrap(), vec![]);
+}
+
+#[tokio::test]
+async fn delete_keeps_home_and_start_recreates() {
+    let f = fixture();
+    f.hostel.create(request("alice"), &Quiet).await.unwrap();
+    assert_eq!(f.hostel.delete(&name("alice")).await.unwrap(), WorkspaceState::Running);
+    assert!(f.storage.exists(&name("alice")));
+    assert_eq!(
+        f.hostel.info(&name("alice")).await.unwrap().summary.state,
+        WorkspaceState::Deleted
+    );
+    assert_eq!(f.hostel.start(&name("alice"), &Quiet).await.unwrap(), WorkspaceState::Deleted);
+    assert_eq!(
+        f.hostel.info(&name("alice")).await.unwrap().summary.state,
+        WorkspaceState::Running
+    );
+}
+
+#[tokio::test]
+async fn purge_needs_yes_and_removes_everything() {
+    let f = fixture();
+    f.hostel.create(request("alice"), &Quiet).await.unwrap();
+    let err = f.hostel.purge(&name("alice"), false).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidInput);
+    assert!(f.storage.exists(&name("alice")));
+    f.hostel.purge(&name("alice"), true).await.unwrap();
+    assert!(!f.storage.exists(&name("alice")));
+    assert_eq!(f.hostel.store().tenant(&name("alice")).unwrap(), None);
+    assert_eq!(f.fake.inspect("hostel-alice").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn commands_on_a_half_made_tenant_conflict() {
+    let f = fixture();
+    f.hostel
+        .store()
+        .insert_tenant(
+            &hostel_store::NewTenant {
+                name: name("alice"),
+                image: "hostel-workspace:v1".into(),
+                quota: Config::default().defaults.quota(),
+                keys: vec![KEY.parse().unwrap()],
+            },
+            chrono::Utc::now(),
+        )
+        .unwrap();
+    let err = f.hostel.purge(&name("alice"), true).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Conflict);
+    assert_eq!(
+        err.to_string(),
+        "tenant \"alice\" is creating: another command is working on it"
+    );
+    let err = f.hostel.stop(&name("alice")).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Conflict);
+}
+
+#[tokio::test]
+async fn set_applies_limits_live_and_image_at_next_start() {
+    let f = fixture();
+    f.fake.add_image("hostel-workspace:v2", BTreeMap::new());
+    f.hostel.create(request("alice"), &Quiet).await.unwrap();
+    let change = QuotaChange {
+        pids: Some(64),
+        disk: Some(ByteSize::gib(8)),
+        ..QuotaChange::default()
+    };
+    let out = f
+        .hostel
+        .set(&name("alice"), change, Some("hostel-workspace:v2"))
+        .await
+        .unwrap();
+    let summary: Vec<(&str, &str, &str, &str)> = out
+        .iter()
+        .map(|o| (o.field, o.from.as_str(), o.to.as_str(), o.applied))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("pids", "512", "64", "live"),
+            ("disk", "5GiB", "8GiB", "live"),
+            (
+                "image",
+                "hostel-workspace:v1",
+                "hostel-workspace:v2",
+                "next start (stop and start the workspace; the home is kept)"
+            ),
+        ]
+    );
+    let c = f.fake.inspect("hostel-alice").await.unwrap().unwrap();
+    assert_eq!(c.limits.unwrap().pids, 64);
+    assert_eq!(c.image, "hostel-workspace:v1");
+    let info = f.hostel.info(&name("alice")).await.unwrap();
+    assert!(info.stale);
+    f.hostel.stop(&name("alice")).await.unwrap();
+    f.hostel.start(&name("alice"), &Quiet).await.unwrap();
+    let c = f.fake.inspect("hostel-alice").await.unwrap().unwrap();
+    assert_eq!(c.image, "hostel-workspace:v2");
+    let err = f
+        .hostel
+        .set(&name("alice"), QuotaChange::default(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidInput);
+}
+
+#[tokio::test]
+async fn doctor_finds_and_fixes_drift_without_touching_homes() {
+    let f = fixture();
+    f.hostel.create(request("alice"), &Quiet).await.unwrap();
+    f.fake.remove_by_hand("hostel-alice");
+    f.fake
+        .create(&hostel_runtime::WorkspaceSpec {
+            name: "hostel-ghost".into(),
+            image: "hostel-workspace:v1".into(),
+            hostname: "ghost".into(),
+            env: vec![],
+            labels: BTreeMap::from([
+                (LABEL_MANAGED.to_owned(), "1".to_owned()),
+                (LABEL_TENANT.to_owned(), "ghost".to_owned()),
+                (LABEL_INSTANCE.to_owned(), f.hostel.instance().to_owned()),
+            ]),
+            limits: hostel_runtime::Limits { nano_cpus: 1, memory: 1, pids: 1 },
+            mounts: vec![],
+            cap_add: vec![],
+            security_opt: vec![],
+        })
+        .await
+        .unwrap();
+    f.storage.ensure(&name("orphan"), ByteSize::gib(1)).unwrap();
+    let found = f.hostel.doctor(false).await.unwrap();
+    let problems: Vec<(&str, &str, bool)> = found
+        .iter()
+        .map(|x| (x.subject.as_str(), x.problem.as_str(), x.fixed))
+        .collect();
+    assert_eq!(problems[0], ("hostel-ghost", "container has no tenant in the store", false));
+    assert_eq!(problems[1], ("alice", "workspace container is gone (removed outside hostel?)", false));
+    assert_eq!(problems[2].0, "orphan");
+    let fixed = f.hostel.doctor(true).await.unwrap();
+    assert_eq!(fixed.iter().filter(|x| x.fixed).count(), 2);
+    assert_eq!(f.fake.inspect("hostel-ghost").await.unwrap(), None);
+    assert_eq!(
+        f.fake.inspect("hostel-alice").await.unwrap().unwrap().status,
+        "running"
+    );
+    assert!(f.storage.exists(&name("orphan")));
+    let again = f.hostel.doctor(false).await.unwrap();
+    assert_eq!(again.len(), 1, "{again:?}");
+}
+
+#[tokio::test]
+async fn exec_wakes_a_stopped_workspace_and_returns_the_exit_code() {
+    let f = fixture();
+    f.hostel.create(request("alice"), &Quiet).await.unwrap();
+    f.hostel.stop(&name("alice")).await.unwrap();
+    f.fake.on_exec(|_, req| {
+        if req.cmd.first().map(String::as_str) == Some("false") {
+            (1, vec![], b"nope\n".to_vec())
+        } else {
+            (0, req.user.clone().into_bytes(), vec![])
+        }
+    });
+    let (code, out, _) = f.hostel.exec_capture(&name("alice"), &["whoami"]).await.unwrap();
+    assert_eq!((code, out.as_slice()), (0, b"alice".as_slice()));
+    let (code, _, err) = f.hostel.exec_capture(&name("alice"), &["false"]).await.unwrap();
+    assert_eq!((code, err.as_slice()), (1, b"nope\n".as_slice()));
+}
