@@ -157,7 +157,11 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_values_name_the_key() {
         let err = Config::from_toml("[engine]\nsockt = \"x\"\n").unwrap_err();
-        assert!(err.message.contains("unknown field `sockt`"), "{}", err.message);
+        assert!(
+            err.message.contains("unknown field `sockt`"),
+            "{}",
+            err.message
+        );
         let err = Config::from_toml("[defaults]\nmemory = \"lots\"\n").unwrap_err();
         assert!(err.message.contains("memory"), "{}", err.message);
         let err = Config::from_toml("[defaults]\npids = 2\n").unwrap_err();

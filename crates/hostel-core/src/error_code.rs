@@ -14,8 +14,10 @@ pub enum ErrorCode {
     Conflict,
     /// The container engine (or daemon) does not answer.
     EngineUnreachable,
-    /// The operation needs something the host lacks: root, a tool, space.
+    /// The operation needs something the host lacks: a tool, space.
     Unavailable,
+    /// The caller lacks the rights (not root, wrong token).
+    PermissionDenied,
     /// Anything else; the detail is logged.
     Internal,
 }
@@ -29,6 +31,7 @@ impl ErrorCode {
             ErrorCode::Conflict => "conflict",
             ErrorCode::EngineUnreachable => "engine_unreachable",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::PermissionDenied => "permission_denied",
             ErrorCode::Internal => "internal",
         }
     }
@@ -40,7 +43,7 @@ impl ErrorCode {
             ErrorCode::NotFound => 3,
             ErrorCode::Conflict => 4,
             ErrorCode::EngineUnreachable => 5,
-            ErrorCode::Unavailable | ErrorCode::Internal => 1,
+            ErrorCode::Unavailable | ErrorCode::PermissionDenied | ErrorCode::Internal => 1,
         }
     }
 }
@@ -63,6 +66,7 @@ mod tests {
             (ErrorCode::Conflict, "conflict", 4),
             (ErrorCode::EngineUnreachable, "engine_unreachable", 5),
             (ErrorCode::Unavailable, "unavailable", 1),
+            (ErrorCode::PermissionDenied, "permission_denied", 1),
             (ErrorCode::Internal, "internal", 1),
         ];
         for (code, name, exit) in table {

@@ -117,7 +117,11 @@ impl FromStr for SshPublicKey {
             ));
         }
         let key = PublicKey::from_openssh(line).map_err(|e| {
-            if !first.is_empty() && !first.starts_with("ssh-") && !first.starts_with("ecdsa-") && !first.starts_with("sk-") {
+            if !first.is_empty()
+                && !first.starts_with("ssh-")
+                && !first.starts_with("ecdsa-")
+                && !first.starts_with("sk-")
+            {
                 KeyError::new(format!(
                     "does not start with a key type such as ssh-ed25519 (got {first:?}); \
                      authorized_keys options are not supported"
@@ -186,8 +190,7 @@ mod tests {
     use super::*;
 
     // Public test keys made with ssh-keygen for these tests only.
-    const ED25519: &str =
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHbY7kwAdHmtH85Bxt9xpZhqZDkUDHAlfX7EjiWRN0CI alice@laptop";
+    const ED25519: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHbY7kwAdHmtH85Bxt9xpZhqZDkUDHAlfX7EjiWRN0CI alice@laptop";
     const RSA1024: &str = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQD4ER6F2vYc5bmpUSwAL3qSKM6XkOUi/vA8fPrOyzEwrUXBKBwOkNdffIlQcCZMQzSjBrY/67I2IaGT+XlYzoT1ikYSCnNvWTbKny13t4QGcE2vSID9pm5PzdUvf2Sjr2KPhetYMAXDzrf+eux5fykXvtEalst7wr63K8PpqaQqcw== short";
 
     #[test]
@@ -195,7 +198,10 @@ mod tests {
         let k: SshPublicKey = ED25519.parse().unwrap();
         assert_eq!(k.algorithm(), "ssh-ed25519");
         assert_eq!(k.comment(), "alice@laptop");
-        assert_eq!(k.fingerprint(), "SHA256:ZDNLcE1BruEEZJobTFVLEdeBSC3PINruSsZ08Q8kxyk");
+        assert_eq!(
+            k.fingerprint(),
+            "SHA256:ZDNLcE1BruEEZJobTFVLEdeBSC3PINruSsZ08Q8kxyk"
+        );
         assert_eq!(k.to_openssh(), ED25519);
     }
 
@@ -204,15 +210,28 @@ mod tests {
         let text = format!("# my keys\n\n{ED25519}\nssh-ed25519 garbage\n");
         let err = SshPublicKey::parse_file("keys.pub", &text).unwrap_err();
         assert_eq!((err.file.as_deref(), err.line), (Some("keys.pub"), Some(4)));
-        assert!(err.to_string().starts_with("key file \"keys.pub\" line 4: not an OpenSSH public key"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("key file \"keys.pub\" line 4: not an OpenSSH public key"),
+            "{err}"
+        );
     }
 
     #[test]
     fn refuses_what_should_never_be_a_login_key() {
         let cases = [
-            ("-----BEGIN OPENSSH PRIVATE KEY-----", "this is a private key"),
-            ("ssh-dss AAAAB3NzaC1kc3MAAACBAP", "DSA keys are not supported"),
-            ("from=\"1.2.3.4\" ssh-ed25519 AAAA", "does not start with a key type"),
+            (
+                "-----BEGIN OPENSSH PRIVATE KEY-----",
+                "this is a private key",
+            ),
+            (
+                "ssh-dss AAAAB3NzaC1kc3MAAACBAP",
+                "DSA keys are not supported",
+            ),
+            (
+                "from=\"1.2.3.4\" ssh-ed25519 AAAA",
+                "does not start with a key type",
+            ),
             ("hello", "does not start with a key type"),
         ];
         for (line, reason) in cases {
@@ -224,7 +243,11 @@ mod tests {
     #[test]
     fn short_rsa_is_refused() {
         let err = RSA1024.parse::<SshPublicKey>().unwrap_err();
-        assert!(err.reason.starts_with("RSA key of 1024 bits is too short"), "{}", err.reason);
+        assert!(
+            err.reason.starts_with("RSA key of 1024 bits is too short"),
+            "{}",
+            err.reason
+        );
     }
 
     #[test]

@@ -159,7 +159,11 @@ mod tests {
         use WorkspaceState::*;
         assert_eq!(
             [Running, Stopped, Deleted].map(|s| (s.can_stop(), s.can_delete(), s.can_exec())),
-            [(true, true, true), (false, true, false), (false, false, false)]
+            [
+                (true, true, true),
+                (false, true, false),
+                (false, false, false)
+            ]
         );
     }
 
@@ -179,7 +183,11 @@ mod tests {
 
     #[test]
     fn tenant_status_round_trips() {
-        for s in [TenantStatus::Creating, TenantStatus::Ready, TenantStatus::Purging] {
+        for s in [
+            TenantStatus::Creating,
+            TenantStatus::Ready,
+            TenantStatus::Purging,
+        ] {
             assert_eq!(TenantStatus::from_db(s.as_str()), Some(s));
         }
         assert_eq!(TenantStatus::from_db("gone"), None);

@@ -11,9 +11,33 @@ pub const NAME_RULE: &str = "names are 1-32 chars of a-z, 0-9 and '-', start wit
 
 /// Names taken by system accounts in the workspace image or by hostel itself.
 const RESERVED: &[&str] = &[
-    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp",
-    "proxy", "www-data", "backup", "list", "irc", "gnats", "nobody", "systemd-network",
-    "systemd-resolve", "messagebus", "sshd", "admin", "hostel", "sudo", "staff", "users",
+    "root",
+    "daemon",
+    "bin",
+    "sys",
+    "sync",
+    "games",
+    "man",
+    "lp",
+    "mail",
+    "news",
+    "uucp",
+    "proxy",
+    "www-data",
+    "backup",
+    "list",
+    "irc",
+    "gnats",
+    "nobody",
+    "systemd-network",
+    "systemd-resolve",
+    "messagebus",
+    "sshd",
+    "admin",
+    "hostel",
+    "sudo",
+    "staff",
+    "users",
 ];
 
 /// A validated tenant name; build it with [`str::parse`].
@@ -99,7 +123,13 @@ mod tests {
 
     #[test]
     fn accepts_typical_names() {
-        for ok in ["a", "alice", "client-01", "agent77", "a".repeat(32).as_str()] {
+        for ok in [
+            "a",
+            "alice",
+            "client-01",
+            "agent77",
+            "a".repeat(32).as_str(),
+        ] {
             assert_eq!(ok.parse::<TenantName>().map(|n| n.0), Ok(ok.to_owned()));
         }
     }

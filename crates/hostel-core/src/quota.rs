@@ -224,7 +224,13 @@ mod tests {
             pids: Some(100),
             ..QuotaChange::default()
         };
-        assert_eq!(c.apply_to(quota()), Quota { pids: 100, ..quota() });
+        assert_eq!(
+            c.apply_to(quota()),
+            Quota {
+                pids: 100,
+                ..quota()
+            }
+        );
         assert!(QuotaChange::default().is_empty());
         assert!(!c.is_empty());
     }

@@ -14,7 +14,9 @@ pub struct ByteSize(u64);
 
 /// Why a size did not parse; keeps the input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("size {input:?}: {reason}; write a number with an optional unit K, M, G or T (e.g. 512M, 2G)")]
+#[error(
+    "size {input:?}: {reason}; write a number with an optional unit K, M, G or T (e.g. 512M, 2G)"
+)]
 pub struct SizeError {
     /// The rejected input.
     pub input: String,

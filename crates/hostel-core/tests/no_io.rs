@@ -10,13 +10,16 @@ const FORBIDDEN_PATHS: &[&str] = &["std::fs", "std::net", "std::process", "std::
 
 #[test]
 fn manifest_has_no_io_dependency() {
-    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-        .unwrap();
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
     let deps = manifest.split("[dependencies]").nth(1).unwrap();
     let deps = deps.split("\n[").next().unwrap();
     for line in deps.lines() {
         let name = line.split(['=', '.']).next().unwrap().trim();
-        assert!(!FORBIDDEN_CRATES.contains(&name), "hostel-core depends on {name}");
+        assert!(
+            !FORBIDDEN_CRATES.contains(&name),
+            "hostel-core depends on {name}"
+        );
     }
 }
 
@@ -29,7 +32,11 @@ fn sources_use_no_io_module() {
         if path.extension().is_some_and(|e| e == "rs") {
             let text = std::fs::read_to_string(&path).unwrap();
             for bad in FORBIDDEN_PATHS.iter().chain(FORBIDDEN_CRATES) {
-                let needle = if bad.contains("::") { bad.to_string() } else { format!("{bad}::") };
+                let needle = if bad.contains("::") {
+                    bad.to_string()
+                } else {
+                    format!("{bad}::")
+                };
                 assert!(!text.contains(&needle), "{} uses {needle}", path.display());
             }
             scanned += 1;

@@ -147,7 +147,9 @@ pub struct ExecSession {
 
 impl std::fmt::Debug for ExecSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ExecSession").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("ExecSession")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 

@@ -43,9 +43,8 @@ const TOOLS: &[(&str, &str)] = &[
 ];
 
 fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
 }
 
 impl Hostel {
@@ -71,7 +70,15 @@ impl Hostel {
         items.push(item(
             "engine",
             engine
-                .map(|e| format!("docker {} (API {}), {} CPUs, {}", e.version, e.api_version, e.cpus, hostel_core::ByteSize::bytes(e.memory).human()))
+                .map(|e| {
+                    format!(
+                        "docker {} (API {}), {} CPUs, {}",
+                        e.version,
+                        e.api_version,
+                        e.cpus,
+                        hostel_core::ByteSize::bytes(e.memory).human()
+                    )
+                })
                 .map_err(ServiceError::from),
         ));
         if engine_ok {
@@ -130,7 +137,11 @@ impl Hostel {
                 CheckItem {
                     name: "disk",
                     ok,
-                    message: format!("{} free under {}", free.human(), self.paths.root().display()),
+                    message: format!(
+                        "{} free under {}",
+                        free.human(),
+                        self.paths.root().display()
+                    ),
                     hint: (!ok).then(|| {
                         "free space: homes, images and the database need room to grow".to_owned()
                     }),
@@ -209,7 +220,10 @@ impl Hostel {
             if !self.storage.exists(&t.name) {
                 let mut f = Finding {
                     subject: name.clone(),
-                    problem: format!("home {} is missing", self.storage.home_path(&t.name).display()),
+                    problem: format!(
+                        "home {} is missing",
+                        self.storage.home_path(&t.name).display()
+                    ),
                     fix: "make a new empty home with the tenant's quota".into(),
                     fixed: false,
                 };

@@ -52,7 +52,9 @@ impl Hostel {
     /// The image a tenant gets: `wanted` if given (it must exist), else the newest build as its
     /// versioned reference.
     pub(crate) async fn resolve_image(&self, wanted: Option<&str>) -> Result<String, ServiceError> {
-        let reference = wanted.map(str::to_owned).unwrap_or_else(|| self.latest_ref());
+        let reference = wanted
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.latest_ref());
         let Some(info) = self.runtime.image(&reference).await? else {
             return Err(ServiceError::ImageMissing { reference });
         };
@@ -80,7 +82,10 @@ impl Hostel {
             Err(e @ RuntimeError::EngineUnreachable { .. }) => return Err(e.into()),
             Err(e) => progress.step(&format!("pull failed ({e}); building the base locally")),
         }
-        let tar = self.paths.images().join(format!("{}-rootfs.tar", cfg.suite));
+        let tar = self
+            .paths
+            .images()
+            .join(format!("{}-rootfs.tar", cfg.suite));
         if !tar.exists() {
             self.debootstrap(&tar, progress)?;
         }
@@ -93,9 +98,15 @@ impl Hostel {
     /// Makes a minimal Debian root filesystem tarball at `tar` with debootstrap.
     fn debootstrap(&self, tar: &Path, progress: &dyn Progress) -> Result<(), ServiceError> {
         let cfg = &self.config.image;
-        let dir = self.paths.images().join(format!("{}-rootfs.tmp", cfg.suite));
+        let dir = self
+            .paths
+            .images()
+            .join(format!("{}-rootfs.tmp", cfg.suite));
         let _ = std::fs::remove_dir_all(&dir);
-        progress.step(&format!("debootstrapping Debian {} from {} (a minute or two)", cfg.suite, cfg.mirror));
+        progress.step(&format!(
+            "debootstrapping Debian {} from {} (a minute or two)",
+            cfg.suite, cfg.mirror
+        ));
         let fail = |message: String| ServiceError::BaseImage { message };
         let run = |cmd: &mut Command| -> Result<(), ServiceError> {
             let out = cmd
@@ -107,7 +118,11 @@ impl Hostel {
             let err = String::from_utf8_lossy(&out.stderr);
             let out_text = String::from_utf8_lossy(&out.stdout);
             let tail: Vec<&str> = err.lines().chain(out_text.lines()).rev().take(5).collect();
-            Err(fail(format!("{:?} failed: {}", cmd.get_program(), tail.join(" / "))))
+            Err(fail(format!(
+                "{:?} failed: {}",
+                cmd.get_program(),
+                tail.join(" / ")
+            )))
         };
         run(Command::new("debootstrap")
             .args(["--variant=minbase", &cfg.suite])
@@ -158,7 +173,9 @@ impl Hostel {
                 .event("image.build", Outcome::Ok)
                 .with("image", &o.reference)
                 .with("cached", o.cached),
-            Err(e) => self.event("image.build", Outcome::Failed).with("error", e.code()),
+            Err(e) => self
+                .event("image.build", Outcome::Failed)
+                .with("error", e.code()),
         };
         self.record(ev)?;
         result
@@ -254,7 +271,11 @@ impl Hostel {
                 })
             })
             .collect();
-        out.sort_by(|a, b| b.current.cmp(&a.current).then(a.reference.cmp(&b.reference)));
+        out.sort_by(|a, b| {
+            b.current
+                .cmp(&a.current)
+                .then(a.reference.cmp(&b.reference))
+        });
         Ok(out)
     }
 }
@@ -273,7 +294,10 @@ fn image_version(base_id: &str) -> String {
 /// The build context: the Dockerfile and the init, as an uncompressed tar.
 fn build_context() -> std::io::Result<Vec<u8>> {
     let mut b = tar::Builder::new(Vec::new());
-    for (name, body, mode) in [("Dockerfile", DOCKERFILE, 0o644), ("hostel-init", INIT, 0o755)] {
+    for (name, body, mode) in [
+        ("Dockerfile", DOCKERFILE, 0o644),
+        ("hostel-init", INIT, 0o755),
+    ] {
         let mut header = tar::Header::new_gnu();
         header.set_size(body.len() as u64);
         header.set_mode(mode);
@@ -304,9 +328,15 @@ mod tests {
             .unwrap()
             .map(|e| {
                 let e = e.unwrap();
-                (e.path().unwrap().display().to_string(), e.header().mode().unwrap())
+                (
+                    e.path().unwrap().display().to_string(),
+                    e.header().mode().unwrap(),
+                )
             })
             .collect();
-        assert_eq!(entries, vec![("Dockerfile".into(), 0o644), ("hostel-init".into(), 0o755)]);
+        assert_eq!(
+            entries,
+            vec![("Dockerfile".into(), 0o644), ("hostel-init".into(), 0o755)]
+        );
     }
 }

@@ -13,7 +13,14 @@ use std::path::Path;
 /// Capabilities a workspace keeps; all others are dropped. Enough for the init to add the
 /// tenant's user and seed the home; the tenant's own processes run unprivileged with
 /// no-new-privileges and so never hold any.
-pub const CAPS: &[&str] = &["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL"];
+pub const CAPS: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "SETUID",
+    "SETGID",
+    "KILL",
+];
 
 /// Security options on every workspace.
 pub const SECURITY_OPT: &[&str] = &["no-new-privileges"];
@@ -45,7 +52,10 @@ pub fn workspace_spec(
         name: container_name(tenant),
         image: image.to_owned(),
         hostname: tenant.to_string(),
-        env: vec![format!("HOSTEL_TENANT={tenant}"), "HOSTEL_UID=1000".to_owned()],
+        env: vec![
+            format!("HOSTEL_TENANT={tenant}"),
+            "HOSTEL_UID=1000".to_owned(),
+        ],
         labels: BTreeMap::new(),
         limits: limits(quota),
         mounts: vec![Mount {
@@ -72,7 +82,12 @@ pub fn spec_hash(spec: &WorkspaceSpec) -> String {
         h.update(part.as_bytes());
         h.update(b"\0");
     }
-    for part in spec.env.iter().chain(&spec.cap_add).chain(&spec.security_opt) {
+    for part in spec
+        .env
+        .iter()
+        .chain(&spec.cap_add)
+        .chain(&spec.security_opt)
+    {
         h.update(part.as_bytes());
         h.update(b"\0");
     }
@@ -103,7 +118,14 @@ mod tests {
     #[test]
     fn spec_is_hardened_labelled_and_mounts_only_the_home() {
         let t: TenantName = "alice".parse().unwrap();
-        let s = workspace_spec(&t, "img:1", &quota(), Path::new("/srv/hostel/users/alice/home"), "inst", &BTreeMap::new());
+        let s = workspace_spec(
+            &t,
+            "img:1",
+            &quota(),
+            Path::new("/srv/hostel/users/alice/home"),
+            "inst",
+            &BTreeMap::new(),
+        );
         assert_eq!(s.name, "hostel-alice");
         assert_eq!(s.hostname, "alice");
         assert_eq!(
@@ -113,10 +135,23 @@ mod tests {
                 target: "/home/alice".into()
             }]
         );
-        assert_eq!(s.limits, Limits { nano_cpus: 1_500_000_000, memory: 512 << 20, pids: 128 });
+        assert_eq!(
+            s.limits,
+            Limits {
+                nano_cpus: 1_500_000_000,
+                memory: 512 << 20,
+                pids: 128
+            }
+        );
         assert_eq!(s.labels.get(LABEL_MANAGED).map(String::as_str), Some("1"));
-        assert_eq!(s.labels.get(LABEL_TENANT).map(String::as_str), Some("alice"));
-        assert_eq!(s.labels.get(LABEL_INSTANCE).map(String::as_str), Some("inst"));
+        assert_eq!(
+            s.labels.get(LABEL_TENANT).map(String::as_str),
+            Some("alice")
+        );
+        assert_eq!(
+            s.labels.get(LABEL_INSTANCE).map(String::as_str),
+            Some("inst")
+        );
         assert_eq!(s.security_opt, vec!["no-new-privileges"]);
         assert!(!s.cap_add.iter().any(|c| c == "SYS_ADMIN" || c == "NET_RAW"));
     }
@@ -127,7 +162,17 @@ mod tests {
         let home = Path::new("/h");
         let none = BTreeMap::new();
         let a = workspace_spec(&t, "img:1", &quota(), home, "i", &none);
-        let b = workspace_spec(&t, "img:1", &Quota { pids: 999, ..quota() }, home, "i", &none);
+        let b = workspace_spec(
+            &t,
+            "img:1",
+            &Quota {
+                pids: 999,
+                ..quota()
+            },
+            home,
+            "i",
+            &none,
+        );
         let c = workspace_spec(&t, "img:2", &quota(), home, "i", &none);
         assert_eq!(a.labels.get(LABEL_SPEC), b.labels.get(LABEL_SPEC));
         assert_ne!(a.labels.get(LABEL_SPEC), c.labels.get(LABEL_SPEC));

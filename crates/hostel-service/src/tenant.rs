@@ -2,6 +2,7 @@
 
 use crate::spec::{self, container_name};
 use crate::{Hostel, Progress, ServiceError};
+use futures_util::StreamExt;
 use hostel_core::lifecycle::{StartPlan, TenantStatus, WorkspaceState};
 use hostel_core::placement::{HostCapacity, check_fits};
 use hostel_core::{ByteSize, Cpus, Outcome, Quota, QuotaChange, SshPublicKey, TenantName};
@@ -12,7 +13,6 @@ use hostel_runtime::{
 use hostel_store::{KeyRecord, NewTenant, StoreError, TenantRecord};
 use serde::Serialize;
 use std::time::Duration;
-use futures_util::StreamExt;
 
 /// What `create` is asked for; unset quotas come from `[defaults]`.
 #[derive(Debug, Clone)]
@@ -133,7 +133,8 @@ impl Hostel {
         match self.runtime.inspect(&cname).await? {
             None => Ok((WorkspaceState::Deleted, None)),
             Some(info) => {
-                if info.labels.get(LABEL_INSTANCE).map(String::as_str) != Some(self.instance.as_str())
+                if info.labels.get(LABEL_INSTANCE).map(String::as_str)
+                    != Some(self.instance.as_str())
                 {
                     return Err(RuntimeError::Conflict {
                         name: cname,
@@ -177,7 +178,14 @@ impl Hostel {
     ) -> Result<TenantInfo, ServiceError> {
         let result = self.create_inner(&req, progress).await;
         let mut ev = self
-            .event("tenant.create", if result.is_ok() { Outcome::Ok } else { Outcome::Failed })
+            .event(
+                "tenant.create",
+                if result.is_ok() {
+                    Outcome::Ok
+                } else {
+                    Outcome::Failed
+                },
+            )
             .tenant(req.name.as_str());
         if let Err(e) = &result {
             ev = ev.with("error", e.code());
@@ -229,11 +237,18 @@ impl Hostel {
             self.now(),
         )?;
         let mut made_home = false;
-        let steps = self.create_steps(name, &quota, progress, &mut made_home).await;
+        let steps = self
+            .create_steps(name, &quota, progress, &mut made_home)
+            .await;
         let done = match steps {
             Ok(()) => self
                 .store
-                .set_status(name, TenantStatus::Creating, TenantStatus::Ready, self.now())
+                .set_status(
+                    name,
+                    TenantStatus::Creating,
+                    TenantStatus::Ready,
+                    self.now(),
+                )
                 .map_err(ServiceError::from),
             Err(e) => Err(e),
         };
@@ -265,7 +280,10 @@ impl Hostel {
                     used: used.human(),
                 });
             }
-            progress.step(&format!("keeping the existing home of {name}, quota {}", quota.disk));
+            progress.step(&format!(
+                "keeping the existing home of {name}, quota {}",
+                quota.disk
+            ));
             self.storage.resize(name, quota.disk)?;
         } else {
             progress.step(&format!("making the home, quota {}", quota.disk));
@@ -374,7 +392,8 @@ impl Hostel {
         let result = async {
             let t = self.require_ready(name)?;
             let was = self.ensure_running(&t, progress).await?;
-            self.store.set_desired(name, WorkspaceState::Running, self.now())?;
+            self.store
+                .set_desired(name, WorkspaceState::Running, self.now())?;
             Ok(was)
         }
         .await;
@@ -411,7 +430,8 @@ impl Hostel {
             if state.can_delete() {
                 self.runtime.remove(&container_name(name)).await?;
             }
-            self.store.set_desired(name, WorkspaceState::Deleted, self.now())?;
+            self.store
+                .set_desired(name, WorkspaceState::Deleted, self.now())?;
             Ok(state)
         }
         .await;
@@ -427,10 +447,12 @@ impl Hostel {
                     tenant: name.to_string(),
                 });
             }
-            match self
-                .store
-                .set_status(name, TenantStatus::Ready, TenantStatus::Purging, self.now())
-            {
+            match self.store.set_status(
+                name,
+                TenantStatus::Ready,
+                TenantStatus::Purging,
+                self.now(),
+            ) {
                 Err(StoreError::StatusChanged { actual, .. }) => {
                     return Err(ServiceError::Busy {
                         tenant: name.to_string(),
@@ -480,7 +502,9 @@ impl Hostel {
             .map(|t| {
                 let state = containers
                     .iter()
-                    .find(|c| c.labels.get(LABEL_TENANT).map(String::as_str) == Some(t.name.as_str()))
+                    .find(|c| {
+                        c.labels.get(LABEL_TENANT).map(String::as_str) == Some(t.name.as_str())
+                    })
                     .map(|c| WorkspaceState::from_engine_status(&c.status))
                     .unwrap_or(WorkspaceState::Deleted);
                 summary(t, state)
@@ -543,14 +567,25 @@ impl Hostel {
         let req = ExecRequest {
             cmd: cmd.clone(),
             user: name.to_string(),
-            env: vec![format!("HOME=/home/{name}"), format!("USER={name}"), "LANG=C.UTF-8".into()],
+            env: vec![
+                format!("HOME=/home/{name}"),
+                format!("USER={name}"),
+                "LANG=C.UTF-8".into(),
+            ],
             working_dir: Some(format!("/home/{name}")),
             stdin,
             tty: false,
         };
         let result = self.runtime.exec(&container_name(name), &req).await;
         let ev = self
-            .event("workspace.exec", if result.is_ok() { Outcome::Ok } else { Outcome::Failed })
+            .event(
+                "workspace.exec",
+                if result.is_ok() {
+                    Outcome::Ok
+                } else {
+                    Outcome::Failed
+                },
+            )
             .tenant(name.as_str())
             .with("command", truncate(&cmd.join(" "), 200));
         self.record(ev)?;
@@ -575,7 +610,12 @@ impl Hostel {
         cmd: &[&str],
     ) -> Result<(i64, Vec<u8>, Vec<u8>), ServiceError> {
         let mut s = self
-            .exec(name, cmd.iter().map(|c| (*c).to_owned()).collect(), false, &crate::Quiet)
+            .exec(
+                name,
+                cmd.iter().map(|c| (*c).to_owned()).collect(),
+                false,
+                &crate::Quiet,
+            )
             .await?;
         let (mut out, mut err) = (Vec::new(), Vec::new());
         while let Some(chunk) = s.output.next().await {
@@ -598,7 +638,9 @@ impl Hostel {
         let result = self.set_inner(name, change, image).await;
         let mut ev = match &result {
             Ok(_) => self.event("tenant.set", Outcome::Ok),
-            Err(e) => self.event("tenant.set", Outcome::Failed).with("error", e.code()),
+            Err(e) => self
+                .event("tenant.set", Outcome::Failed)
+                .with("error", e.code()),
         };
         for (k, v) in [
             ("cpus", change.cpus.map(|v| v.to_string())),
@@ -648,9 +690,8 @@ impl Hostel {
         }
         let (state, _) = self.observe(name).await?;
         let mut out = Vec::new();
-        let limits_changed = new.cpus != t.quota.cpus
-            || new.memory != t.quota.memory
-            || new.pids != t.quota.pids;
+        let limits_changed =
+            new.cpus != t.quota.cpus || new.memory != t.quota.memory || new.pids != t.quota.pids;
         let limits_applied = if limits_changed && state != WorkspaceState::Deleted {
             self.runtime
                 .update_limits(&container_name(name), &spec::limits(&new))
@@ -670,7 +711,12 @@ impl Hostel {
             ("pids", t.quota.pids.to_string(), new.pids.to_string()),
         ] {
             if from != to {
-                out.push(SetOutcome { field, from, to, applied: limits_applied });
+                out.push(SetOutcome {
+                    field,
+                    from,
+                    to,
+                    applied: limits_applied,
+                });
             }
         }
         if new.disk != t.quota.disk {
@@ -708,7 +754,9 @@ impl Hostel {
             .map_err(ServiceError::from);
         let mut ev = match &result {
             Ok(()) => self.event("key.add", Outcome::Ok),
-            Err(e) => self.event("key.add", Outcome::Failed).with("error", e.code()),
+            Err(e) => self
+                .event("key.add", Outcome::Failed)
+                .with("error", e.code()),
         };
         for k in keys {
             ev = ev.with(&format!("fingerprint.{}", k.fingerprint()), k.algorithm());
@@ -725,7 +773,9 @@ impl Hostel {
             .map_err(ServiceError::from);
         let ev = match &result {
             Ok(()) => self.event("key.remove", Outcome::Ok),
-            Err(e) => self.event("key.remove", Outcome::Failed).with("error", e.code()),
+            Err(e) => self
+                .event("key.remove", Outcome::Failed)
+                .with("error", e.code()),
         };
         self.record(ev.tenant(name.as_str()).with("fingerprint", fingerprint))?;
         result

@@ -8,7 +8,8 @@ use hostel_runtime::storage::{DirStorage, HomeStorage};
 use hostel_runtime::{LABEL_IMAGE_VERSION, LABEL_INSTANCE, LABEL_MANAGED, LABEL_TENANT};
 use std::collections::BTreeMap;
 
-const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHbY7kwAdHmtH85Bxt9xpZhqZDkUDHAlfX7EjiWRN0CI alice@laptop";
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHbY7kwAdHmtH85Bxt9xpZhqZDkUDHAlfX7EjiWRN0CI alice@laptop";
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -71,8 +72,14 @@ async fn create_makes_home_and_running_workspace_on_current_image() {
     assert_eq!(info.summary.quota.disk, ByteSize::gib(5));
     assert!(f.storage.exists(&name("alice")));
     let calls = f.fake.calls();
-    assert!(calls.contains(&"create hostel-alice".to_owned()), "{calls:?}");
-    assert!(calls.contains(&"start hostel-alice".to_owned()), "{calls:?}");
+    assert!(
+        calls.contains(&"create hostel-alice".to_owned()),
+        "{calls:?}"
+    );
+    assert!(
+        calls.contains(&"start hostel-alice".to_owned()),
+        "{calls:?}"
+    );
     let audit = f.hostel.audit_log().query(&Default::default()).unwrap();
     assert_eq!(audit.last().unwrap().event.kind, "tenant.create.v1");
 }
@@ -117,7 +124,10 @@ async fn missing_image_and_impossible_quota_are_refused_before_anything_is_made(
     r.image = Some("nope:1".into());
     let err = f.hostel.create(r, &Quiet).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::NotFound);
-    assert_eq!(err.hint().unwrap(), "build it with `hostel image build` (or `scripts/up`)");
+    assert_eq!(
+        err.hint().unwrap(),
+        "build it with `hostel image build` (or `scripts/up`)"
+    );
     let mut r = request("alice");
     r.memory = Some(ByteSize::gib(64));
     let err = f.hostel.create(r, &Quiet).await.unwrap_err();
@@ -140,13 +150,19 @@ async fn dead_engine_is_engine_unreachable_and_leaves_nothing() {
 async fn delete_keeps_home_and_start_recreates() {
     let f = fixture();
     f.hostel.create(request("alice"), &Quiet).await.unwrap();
-    assert_eq!(f.hostel.delete(&name("alice")).await.unwrap(), WorkspaceState::Running);
+    assert_eq!(
+        f.hostel.delete(&name("alice")).await.unwrap(),
+        WorkspaceState::Running
+    );
     assert!(f.storage.exists(&name("alice")));
     assert_eq!(
         f.hostel.info(&name("alice")).await.unwrap().summary.state,
         WorkspaceState::Deleted
     );
-    assert_eq!(f.hostel.start(&name("alice"), &Quiet).await.unwrap(), WorkspaceState::Deleted);
+    assert_eq!(
+        f.hostel.start(&name("alice"), &Quiet).await.unwrap(),
+        WorkspaceState::Deleted
+    );
     assert_eq!(
         f.hostel.info(&name("alice")).await.unwrap().summary.state,
         WorkspaceState::Running
@@ -256,7 +272,11 @@ async fn doctor_finds_and_fixes_drift_without_touching_homes() {
                 (LABEL_TENANT.to_owned(), "ghost".to_owned()),
                 (LABEL_INSTANCE.to_owned(), f.hostel.instance().to_owned()),
             ]),
-            limits: hostel_runtime::Limits { nano_cpus: 1, memory: 1, pids: 1 },
+            limits: hostel_runtime::Limits {
+                nano_cpus: 1,
+                memory: 1,
+                pids: 1,
+            },
             mounts: vec![],
             cap_add: vec![],
             security_opt: vec![],
@@ -269,14 +289,33 @@ async fn doctor_finds_and_fixes_drift_without_touching_homes() {
         .iter()
         .map(|x| (x.subject.as_str(), x.problem.as_str(), x.fixed))
         .collect();
-    assert_eq!(problems[0], ("hostel-ghost", "container has no tenant in the store", false));
-    assert_eq!(problems[1], ("alice", "workspace container is gone (removed outside hostel?)", false));
+    assert_eq!(
+        problems[0],
+        (
+            "hostel-ghost",
+            "container has no tenant in the store",
+            false
+        )
+    );
+    assert_eq!(
+        problems[1],
+        (
+            "alice",
+            "workspace container is gone (removed outside hostel?)",
+            false
+        )
+    );
     assert_eq!(problems[2].0, "orphan");
     let fixed = f.hostel.doctor(true).await.unwrap();
     assert_eq!(fixed.iter().filter(|x| x.fixed).count(), 2);
     assert_eq!(f.fake.inspect("hostel-ghost").await.unwrap(), None);
     assert_eq!(
-        f.fake.inspect("hostel-alice").await.unwrap().unwrap().status,
+        f.fake
+            .inspect("hostel-alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         "running"
     );
     assert!(f.storage.exists(&name("orphan")));
@@ -296,8 +335,16 @@ async fn exec_wakes_a_stopped_workspace_and_returns_the_exit_code() {
             (0, req.user.clone().into_bytes(), vec![])
         }
     });
-    let (code, out, _) = f.hostel.exec_capture(&name("alice"), &["whoami"]).await.unwrap();
+    let (code, out, _) = f
+        .hostel
+        .exec_capture(&name("alice"), &["whoami"])
+        .await
+        .unwrap();
     assert_eq!((code, out.as_slice()), (0, b"alice".as_slice()));
-    let (code, _, err) = f.hostel.exec_capture(&name("alice"), &["false"]).await.unwrap();
+    let (code, _, err) = f
+        .hostel
+        .exec_capture(&name("alice"), &["false"])
+        .await
+        .unwrap();
     assert_eq!((code, err.as_slice()), (1, b"nope\n".as_slice()));
 }

@@ -111,9 +111,15 @@ impl AuditLog {
     pub fn query(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
         let mut out = Vec::new();
         for (i, record) in self.records()?.into_iter().enumerate() {
-            let record = record.map_err(|reason| StoreError::AuditBroken { line: i + 1, reason })?;
+            let record = record.map_err(|reason| StoreError::AuditBroken {
+                line: i + 1,
+                reason,
+            })?;
             let e = &record.event;
-            if filter.tenant.as_ref().is_some_and(|t| e.tenant.as_ref() != Some(t))
+            if filter
+                .tenant
+                .as_ref()
+                .is_some_and(|t| e.tenant.as_ref() != Some(t))
                 || filter.since.is_some_and(|s| e.time < s)
                 || (filter.failed && e.outcome == Outcome::Ok)
             {
@@ -135,7 +141,8 @@ impl AuditLog {
             if record.prev != prev {
                 return Err(StoreError::AuditBroken {
                     line,
-                    reason: "does not follow the line before it (removed or reordered lines)".into(),
+                    reason: "does not follow the line before it (removed or reordered lines)"
+                        .into(),
                 });
             }
             if hash_of(&prev, &record.event)? != record.hash {
@@ -174,7 +181,11 @@ fn last_hash(file: &mut File) -> std::io::Result<String> {
     file.seek(SeekFrom::Start(start))?;
     let mut tail = String::new();
     file.read_to_string(&mut tail)?;
-    let last = tail.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    let last = tail
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
     let record: AuditRecord = serde_json::from_str(last).map_err(|e| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
@@ -224,7 +235,13 @@ mod tests {
                 ..AuditFilter::default()
             })
             .unwrap();
-        assert_eq!(failed.iter().map(|r| r.event.tenant.clone()).collect::<Vec<_>>(), [Some("alice".into())]);
+        assert_eq!(
+            failed
+                .iter()
+                .map(|r| r.event.tenant.clone())
+                .collect::<Vec<_>>(),
+            [Some("alice".into())]
+        );
     }
 
     #[test]

@@ -126,7 +126,9 @@ impl Store {
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// This hostel instance's id: labels its engine objects so two roots on one engine never
@@ -189,9 +191,10 @@ impl Store {
 
     /// One tenant, or [`StoreError::TenantNotFound`].
     pub fn require(&self, name: &TenantName) -> Result<TenantRecord, StoreError> {
-        self.tenant(name)?.ok_or_else(|| StoreError::TenantNotFound {
-            name: name.to_string(),
-        })
+        self.tenant(name)?
+            .ok_or_else(|| StoreError::TenantNotFound {
+                name: name.to_string(),
+            })
     }
 
     /// Every tenant, by name.
@@ -294,9 +297,10 @@ impl Store {
 
     /// Removes a tenant and its keys.
     pub fn delete_tenant(&self, name: &TenantName) -> Result<(), StoreError> {
-        let changed = self
-            .conn()
-            .execute("DELETE FROM tenants WHERE name = ?1", params![name.as_str()])?;
+        let changed = self.conn().execute(
+            "DELETE FROM tenants WHERE name = ?1",
+            params![name.as_str()],
+        )?;
         not_found_unless(changed, name)
     }
 
@@ -484,7 +488,8 @@ mod tests {
     use super::*;
 
     const KEY_A: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHbY7kwAdHmtH85Bxt9xpZhqZDkUDHAlfX7EjiWRN0CI alice@laptop";
-    const KEY_B: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKMjsc9v9cDRDM2lR2bVD3MQMFFwtMiyR9xmO7mKrvB5 bob@desk";
+    const KEY_B: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKMjsc9v9cDRDM2lR2bVD3MQMFFwtMiyR9xmO7mKrvB5 bob@desk";
 
     fn now() -> DateTime<Utc> {
         DateTime::from_timestamp(1_700_000_000, 0).unwrap()
@@ -550,7 +555,12 @@ mod tests {
             "tenant \"alice\" is ready, not creating: another command is working on it"
         );
         let err = s
-            .set_status(&"bob".parse().unwrap(), TenantStatus::Ready, TenantStatus::Purging, now())
+            .set_status(
+                &"bob".parse().unwrap(),
+                TenantStatus::Ready,
+                TenantStatus::Purging,
+                now(),
+            )
             .unwrap_err();
         assert!(matches!(err, StoreError::TenantNotFound { .. }));
     }
@@ -591,7 +601,8 @@ mod tests {
         };
         s.set_quota(&name, &q, now()).unwrap();
         s.set_image(&name, "hostel-workspace:def", now()).unwrap();
-        s.set_desired(&name, WorkspaceState::Stopped, now()).unwrap();
+        s.set_desired(&name, WorkspaceState::Stopped, now())
+            .unwrap();
         let t = s.require(&name).unwrap();
         assert_eq!(
             (t.quota.pids, t.image.as_str(), t.desired),
@@ -631,7 +642,10 @@ mod tests {
             .unwrap();
         assert!(matches!(
             Store::open(&path),
-            Err(StoreError::TooNew { found: 99, known: 1 })
+            Err(StoreError::TooNew {
+                found: 99,
+                known: 1
+            })
         ));
     }
 }

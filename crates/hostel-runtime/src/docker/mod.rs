@@ -55,7 +55,12 @@ impl DockerRuntime {
             .await
     }
 
-    fn map_err(&self, action: &str, what: &'static str, name: &str) -> impl FnOnce(bollard::errors::Error) -> RuntimeError {
+    fn map_err(
+        &self,
+        action: &str,
+        what: &'static str,
+        name: &str,
+    ) -> impl FnOnce(bollard::errors::Error) -> RuntimeError {
         let endpoint = self.socket.clone();
         let action = action.to_owned();
         let name = name.to_owned();
@@ -153,14 +158,18 @@ impl Runtime for DockerRuntime {
             }),
             ..ContainerCreateBody::default()
         };
-        let opts = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+        let opts = CreateContainerOptionsBuilder::default()
+            .name(&spec.name)
+            .build();
         d.create_container(Some(opts), body)
             .await
             .map_err(self.map_err("create container", "image", &spec.image))?;
-        self.inspect(&spec.name).await?.ok_or_else(|| RuntimeError::NotFound {
-            what: "container",
-            name: spec.name.clone(),
-        })
+        self.inspect(&spec.name)
+            .await?
+            .ok_or_else(|| RuntimeError::NotFound {
+                what: "container",
+                name: spec.name.clone(),
+            })
     }
 
     async fn start(&self, name: &str) -> Result<(), RuntimeError> {
@@ -215,7 +224,11 @@ impl Runtime for DockerRuntime {
         let hc = c.host_config.unwrap_or_default();
         Ok(Some(WorkspaceInfo {
             id: c.id.unwrap_or_default(),
-            name: c.name.unwrap_or_default().trim_start_matches('/').to_owned(),
+            name: c
+                .name
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_owned(),
             image: config.image.unwrap_or_default(),
             status: state.status.map(|s| s.to_string()).unwrap_or_default(),
             labels: to_btree(config.labels),
@@ -235,10 +248,11 @@ impl Runtime for DockerRuntime {
             .all(true)
             .filters(&label_filter(labels))
             .build();
-        let list = d
-            .list_containers(Some(opts))
-            .await
-            .map_err(self.map_err("list containers", "container", ""))?;
+        let list = d.list_containers(Some(opts)).await.map_err(self.map_err(
+            "list containers",
+            "container",
+            "",
+        ))?;
         Ok(list
             .into_iter()
             .map(|c| WorkspaceInfo {
@@ -268,14 +282,19 @@ impl Runtime for DockerRuntime {
             pids_limit: Some(limits.pids),
             ..ContainerUpdateBody::default()
         };
-        d.update_container(name, body)
-            .await
-            .map_err(self.map_err("update limits", "container", name))
+        d.update_container(name, body).await.map_err(self.map_err(
+            "update limits",
+            "container",
+            name,
+        ))
     }
 
     async fn stats(&self, name: &str) -> Result<WorkspaceStats, RuntimeError> {
         let d = self.docker().await?;
-        let opts = StatsOptionsBuilder::default().stream(false).one_shot(true).build();
+        let opts = StatsOptionsBuilder::default()
+            .stream(false)
+            .one_shot(true)
+            .build();
         let s = d
             .stats(name, Some(opts))
             .next()
@@ -290,7 +309,11 @@ impl Runtime for DockerRuntime {
         let cache = mem
             .stats
             .as_ref()
-            .and_then(|m| m.get("total_inactive_file").or(m.get("inactive_file")).copied())
+            .and_then(|m| {
+                m.get("total_inactive_file")
+                    .or(m.get("inactive_file"))
+                    .copied()
+            })
             .unwrap_or(0);
         // The engine has no OOM-kill counter for a container whose PID 1 survives, so read the
         // kernel's, from the container's own cgroup (v2 memory.events, v1 memory.oom_control).
@@ -330,10 +353,11 @@ impl Runtime for DockerRuntime {
             working_dir: req.working_dir.clone(),
             ..CreateExecOptions::default()
         };
-        let created = d
-            .create_exec(name, opts)
-            .await
-            .map_err(self.map_err("create exec", "container", name))?;
+        let created = d.create_exec(name, opts).await.map_err(self.map_err(
+            "create exec",
+            "container",
+            name,
+        ))?;
         let start = StartExecOptions {
             detach: false,
             tty: req.tty,
@@ -378,10 +402,11 @@ impl Runtime for DockerRuntime {
         // later, so poll briefly.
         let mut delay = Duration::from_millis(2);
         loop {
-            let r = d
-                .inspect_exec(exec_id)
-                .await
-                .map_err(self.map_err("inspect exec", "exec", exec_id))?;
+            let r = d.inspect_exec(exec_id).await.map_err(self.map_err(
+                "inspect exec",
+                "exec",
+                exec_id,
+            ))?;
             if r.running != Some(true) {
                 return Ok(r.exit_code.unwrap_or(-1));
             }
@@ -410,11 +435,13 @@ impl Runtime for DockerRuntime {
     async fn images(&self, label: &str) -> Result<Vec<ImageInfo>, RuntimeError> {
         let d = self.docker().await?;
         let filters = HashMap::from([("label".to_owned(), vec![label.to_owned()])]);
-        let opts = ListImagesOptionsBuilder::default().filters(&filters).build();
-        let list = d
-            .list_images(Some(opts))
-            .await
-            .map_err(self.map_err("list images", "image", label))?;
+        let opts = ListImagesOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let list =
+            d.list_images(Some(opts))
+                .await
+                .map_err(self.map_err("list images", "image", label))?;
         Ok(list
             .into_iter()
             .map(|i| ImageInfo {
@@ -429,7 +456,9 @@ impl Runtime for DockerRuntime {
 
     async fn pull(&self, reference: &str) -> Result<(), RuntimeError> {
         let d = self.docker().await?;
-        let opts = CreateImageOptionsBuilder::default().from_image(reference).build();
+        let opts = CreateImageOptionsBuilder::default()
+            .from_image(reference)
+            .build();
         let mut s = d.create_image(Some(opts), None, None);
         while let Some(r) = s.next().await {
             r.map_err(self.map_err("pull image", "image", reference))?;
@@ -465,7 +494,9 @@ impl Runtime for DockerRuntime {
     ) -> Result<(), RuntimeError> {
         let d = self.docker().await?;
         let Some((first, rest)) = req.tags.split_first() else {
-            return Err(RuntimeError::Unsupported("an image build needs a tag".into()));
+            return Err(RuntimeError::Unsupported(
+                "an image build needs a tag".into(),
+            ));
         };
         let args: HashMap<String, String> = req.build_args.clone().into_iter().collect();
         let labels: HashMap<String, String> = req.labels.clone().into_iter().collect();
@@ -496,9 +527,11 @@ impl Runtime for DockerRuntime {
         for tag in rest {
             let (repo, t) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
             let opts = TagImageOptionsBuilder::default().repo(repo).tag(t).build();
-            d.tag_image(first, Some(opts))
-                .await
-                .map_err(self.map_err("tag image", "image", first))?;
+            d.tag_image(first, Some(opts)).await.map_err(self.map_err(
+                "tag image",
+                "image",
+                first,
+            ))?;
         }
         Ok(())
     }
@@ -536,7 +569,10 @@ mod tests {
 
     #[test]
     fn oom_counter_parses_both_cgroup_versions() {
-        assert_eq!(parse_oom_kills("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n"), 3);
+        assert_eq!(
+            parse_oom_kills("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n"),
+            3
+        );
         assert_eq!(
             parse_oom_kills("low 0\nhigh 0\nmax 12\noom 2\noom_kill 2\noom_group_kill 0\n"),
             2

@@ -72,7 +72,9 @@ impl FakeRuntime {
 
     /// Makes every later call of `method` fail with an engine error carrying `message`.
     pub fn fail(&self, method: &str, message: &str) {
-        self.lock().failures.insert(method.to_owned(), message.to_owned());
+        self.lock()
+            .failures
+            .insert(method.to_owned(), message.to_owned());
     }
 
     /// Makes the engine (un)reachable, as a stopped dockerd would be.
@@ -112,7 +114,8 @@ impl FakeRuntime {
 
     fn enter(&self, method: &str, arg: &str) -> Result<MutexGuard<'_, State>, RuntimeError> {
         let mut s = self.lock();
-        s.calls.push(format!("{method} {arg}").trim_end().to_owned());
+        s.calls
+            .push(format!("{method} {arg}").trim_end().to_owned());
         if !s.reachable {
             return Err(RuntimeError::EngineUnreachable {
                 endpoint: "fake".into(),
@@ -176,7 +179,10 @@ impl Runtime for FakeRuntime {
 
     async fn start(&self, name: &str) -> Result<(), RuntimeError> {
         let mut s = self.enter("start", name)?;
-        let c = s.containers.get_mut(name).ok_or_else(|| not_found("container", name))?;
+        let c = s
+            .containers
+            .get_mut(name)
+            .ok_or_else(|| not_found("container", name))?;
         c.status = "running".into();
         c.started_at = Some("2026-01-01T00:00:00Z".into());
         Ok(())
@@ -184,7 +190,10 @@ impl Runtime for FakeRuntime {
 
     async fn stop(&self, name: &str, _grace_secs: u32) -> Result<(), RuntimeError> {
         let mut s = self.enter("stop", name)?;
-        let c = s.containers.get_mut(name).ok_or_else(|| not_found("container", name))?;
+        let c = s
+            .containers
+            .get_mut(name)
+            .ok_or_else(|| not_found("container", name))?;
         c.status = "exited".into();
         Ok(())
     }
@@ -209,14 +218,20 @@ impl Runtime for FakeRuntime {
 
     async fn update_limits(&self, name: &str, limits: &Limits) -> Result<(), RuntimeError> {
         let mut s = self.enter("update_limits", name)?;
-        let c = s.containers.get_mut(name).ok_or_else(|| not_found("container", name))?;
+        let c = s
+            .containers
+            .get_mut(name)
+            .ok_or_else(|| not_found("container", name))?;
         c.limits = Some(*limits);
         Ok(())
     }
 
     async fn stats(&self, name: &str) -> Result<WorkspaceStats, RuntimeError> {
         let s = self.enter("stats", name)?;
-        let c = s.containers.get(name).ok_or_else(|| not_found("container", name))?;
+        let c = s
+            .containers
+            .get(name)
+            .ok_or_else(|| not_found("container", name))?;
         if c.status != "running" {
             return Err(RuntimeError::Conflict {
                 name: name.to_owned(),
@@ -243,7 +258,11 @@ impl Runtime for FakeRuntime {
             }
             Some(_) => {}
         }
-        let handler = self.handler.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let handler = self
+            .handler
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let (code, out, err) = handler(name, req);
         s.next_id += 1;
         let id = format!("exec-{}", s.next_id);
@@ -264,11 +283,18 @@ impl Runtime for FakeRuntime {
 
     async fn exec_wait(&self, exec_id: &str) -> Result<i64, RuntimeError> {
         let s = self.enter("exec_wait", exec_id)?;
-        s.exits.get(exec_id).copied().ok_or_else(|| not_found("exec", exec_id))
+        s.exits
+            .get(exec_id)
+            .copied()
+            .ok_or_else(|| not_found("exec", exec_id))
     }
 
     async fn image(&self, reference: &str) -> Result<Option<ImageInfo>, RuntimeError> {
-        Ok(self.enter("image", reference)?.images.get(reference).cloned())
+        Ok(self
+            .enter("image", reference)?
+            .images
+            .get(reference)
+            .cloned())
     }
 
     async fn images(&self, label: &str) -> Result<Vec<ImageInfo>, RuntimeError> {

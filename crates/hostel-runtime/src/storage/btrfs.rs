@@ -77,10 +77,7 @@ pub fn is_mount_point(path: &Path) -> bool {
 /// Parses `btrfs qgroup show --raw -re -f PATH`: the referenced bytes and the limit of the
 /// path's own qgroup (the last row).
 fn parse_qgroup(text: &str) -> Option<(u64, Option<u64>)> {
-    let row = text
-        .lines()
-        .filter(|l| l.starts_with("0/"))
-        .last()?;
+    let row = text.lines().filter(|l| l.starts_with("0/")).last()?;
     let cols: Vec<&str> = row.split_whitespace().collect();
     let used = cols.get(1)?.parse().ok()?;
     let limit = cols.get(3).and_then(|v| v.parse().ok());
@@ -120,9 +117,8 @@ impl BtrfsPool {
             .write(true)
             .open(&lock_path)
             .map_err(io_err("open storage lock"))?;
-        let _lock = Flock::lock(lock, FlockArg::LockExclusive).map_err(|(_, e)| {
-            io_err("lock storage")(std::io::Error::from(e))
-        })?;
+        let _lock = Flock::lock(lock, FlockArg::LockExclusive)
+            .map_err(|(_, e)| io_err("lock storage")(std::io::Error::from(e)))?;
         if self.is_mounted() {
             return Ok(());
         }
@@ -152,7 +148,9 @@ impl BtrfsPool {
                 .and_then(|()| {
                     run(
                         "format the homes pool",
-                        Command::new("mkfs.btrfs").args(["-q", "-f", "-L", "hostel-homes"]).arg(&self.image),
+                        Command::new("mkfs.btrfs")
+                            .args(["-q", "-f", "-L", "hostel-homes"])
+                            .arg(&self.image),
                     )
                 });
             if let Err(e) = made {
@@ -163,13 +161,20 @@ impl BtrfsPool {
         run(
             "mount the homes pool",
             Command::new("mount")
-                .args(["-t", "btrfs", "-o", "loop,nosuid,nodev,noatime,discard=async"])
+                .args([
+                    "-t",
+                    "btrfs",
+                    "-o",
+                    "loop,nosuid,nodev,noatime,discard=async",
+                ])
                 .arg(&self.image)
                 .arg(&self.users),
         )?;
         run(
             "enable quotas on the homes pool",
-            Command::new("btrfs").args(["quota", "enable"]).arg(&self.users),
+            Command::new("btrfs")
+                .args(["quota", "enable"])
+                .arg(&self.users),
         )?;
         Ok(())
     }
@@ -177,7 +182,10 @@ impl BtrfsPool {
     /// Unmounts the pool (all homes). Used by tests and uninstall; data stays in the image.
     pub fn unmount(&self) -> Result<(), RuntimeError> {
         if self.is_mounted() {
-            run("unmount the homes pool", Command::new("umount").arg(&self.users))?;
+            run(
+                "unmount the homes pool",
+                Command::new("umount").arg(&self.users),
+            )?;
         }
         Ok(())
     }
@@ -238,7 +246,9 @@ impl HomeStorage for BtrfsPool {
         std::fs::create_dir_all(&dir).map_err(io_err("create tenant folder"))?;
         run(
             "create the home subvolume",
-            Command::new("btrfs").args(["subvolume", "create"]).arg(&home),
+            Command::new("btrfs")
+                .args(["subvolume", "create"])
+                .arg(&home),
         )?;
         let set_up = self.limit(tenant, size).and_then(|()| {
             nix::unistd::chown(
@@ -252,7 +262,9 @@ impl HomeStorage for BtrfsPool {
             // Only the empty subvolume this call created goes.
             let _ = run(
                 "remove the half-made home",
-                Command::new("btrfs").args(["subvolume", "delete"]).arg(&home),
+                Command::new("btrfs")
+                    .args(["subvolume", "delete"])
+                    .arg(&home),
             );
             return Err(e);
         }

@@ -16,11 +16,11 @@
 //!
 //! [`DirStorage`] is a plain directory per tenant with no limit, for tests of the layers above.
 
-mod dir;
 mod btrfs;
+mod dir;
 
-pub use dir::DirStorage;
 pub use btrfs::BtrfsPool;
+pub use dir::DirStorage;
 
 use crate::RuntimeError;
 use hostel_core::{ByteSize, TenantName};

@@ -1,0 +1,214 @@
+//! The command line, as clap parses it. Values stay strings here and become checked core types
+//! in `commands`, so a bad value gets hostel's own error with its hint and exit code 2.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// hostel: isolated, persistent workspaces for many tenants on one Linux server.
+#[derive(Debug, Parser)]
+#[command(name = "hostel", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Root of hostel's files.
+    #[arg(
+        long,
+        global = true,
+        env = "HOSTEL_ROOT",
+        default_value = "/srv/hostel"
+    )]
+    pub root: PathBuf,
+    /// Configuration file [default: <root>/etc/hostel.toml].
+    #[arg(long, global = true, env = "HOSTEL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print JSON instead of a table (reading commands).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Log format on stderr (logs are off unless HOSTEL_LOG sets a level).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Quota flags shared by `create` and `set`.
+#[derive(Debug, Args, Default)]
+pub struct QuotaArgs {
+    /// CPUs (e.g. 0.5, 2).
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// Memory limit (e.g. 512M, 2G); no swap beyond it.
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// Home size (e.g. 5G).
+    #[arg(long)]
+    pub disk: Option<String>,
+    /// Most processes and threads.
+    #[arg(long)]
+    pub pids: Option<String>,
+    /// Workspace image (default: the newest `hostel image build`).
+    #[arg(long)]
+    pub image: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a tenant: its home and a running workspace.
+    Create {
+        /// Tenant name: also its user, hostname and SSH login.
+        name: String,
+        /// SSH public key file (repeatable; at least one).
+        #[arg(long = "key", value_name = "FILE")]
+        keys: Vec<PathBuf>,
+        #[command(flatten)]
+        quota: QuotaArgs,
+    },
+    /// List tenants and their workspaces.
+    List,
+    /// Show a tenant: state, image, quotas, live usage.
+    Info {
+        /// Tenant name.
+        name: String,
+    },
+    /// Start a tenant's workspace (re-creating it if deleted).
+    Start {
+        /// Tenant name.
+        name: String,
+    },
+    /// Stop a tenant's workspace; its processes end, its files stay.
+    Stop {
+        /// Tenant name.
+        name: String,
+    },
+    /// Run a command as the tenant in its workspace (waking it).
+    Exec {
+        /// Tenant name.
+        name: String,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Change a tenant's quotas (live where possible) or image (at next start).
+    Set {
+        /// Tenant name.
+        name: String,
+        #[command(flatten)]
+        quota: QuotaArgs,
+    },
+    /// Manage a tenant's SSH keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Remove a tenant's workspace container; the tenant, its keys and home stay.
+    Delete {
+        /// Tenant name.
+        name: String,
+    },
+    /// Remove a tenant entirely: workspace, keys and home (needs --yes).
+    Purge {
+        /// Tenant name.
+        name: String,
+        /// Confirm that the home and everything in it goes.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Build or list workspace images.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Check that this host is ready: engine, image, storage, tools, disk.
+    Check,
+    /// Find drift between the store and the engine; --fix repairs it (never deleting data).
+    Doctor {
+        /// Repair what was found.
+        #[arg(long)]
+        fix: bool,
+    },
+    /// Query or verify the audit log.
+    Audit {
+        #[command(subcommand)]
+        verify: Option<AuditCommand>,
+        /// Only this tenant's records.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Only records at or after this time (RFC 3339, or a duration like 1h, 30m, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only failed or denied actions.
+        #[arg(long)]
+        failed: bool,
+    },
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Measure hostel against the plain engine.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Add keys from files.
+    Add {
+        /// Tenant name.
+        name: String,
+        /// SSH public key file (repeatable).
+        #[arg(long = "key", value_name = "FILE", required = true)]
+        keys: Vec<PathBuf>,
+    },
+    /// Remove a key by its SHA256 fingerprint (see `key list`).
+    Remove {
+        /// Tenant name.
+        name: String,
+        /// `SHA256:...`
+        fingerprint: String,
+    },
+    /// List a tenant's keys.
+    List {
+        /// Tenant name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Build the workspace image (cached: a rerun with nothing changed takes seconds).
+    Build {
+        /// Rebuild without the engine's cache.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List workspace images and the tenants using each.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain of the whole log.
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a commented hostel.toml with every key and its default.
+    Example,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Create, stop, start, delete: hostel against plain `docker` API calls, plus memory per idle
+    /// workspace.
+    Lifecycle {
+        /// Rounds of each operation.
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
+        /// Idle workspaces for the memory measurement (0 skips it).
+        #[arg(long, default_value_t = 50)]
+        idle: usize,
+    },
+}

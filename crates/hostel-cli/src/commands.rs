@@ -1,0 +1,547 @@
+//! One thin function per command: flags into core types, one service call, rendering.
+
+use crate::cli::{
+    AuditCommand, BenchCommand, Cli, Command, ConfigCommand, ImageCommand, KeyCommand, QuotaArgs,
+};
+use crate::error::CliError;
+use crate::output::{self, Steps, json, line, table};
+use crate::wiring;
+use futures_util::StreamExt;
+use hostel_core::lifecycle::WorkspaceState;
+use hostel_core::{ByteSize, Cpus, ErrorCode, QuotaChange, SshPublicKey, TenantName};
+use hostel_runtime::ExecOutput;
+use hostel_service::{CreateRequest, Hostel, ServiceError};
+use hostel_store::AuditFilter;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use tokio::io::AsyncWriteExt;
+
+/// Runs the parsed command; returns the exit code.
+pub async fn run(cli: Cli) -> Result<u8, CliError> {
+    match &cli.command {
+        Command::Config(ConfigCommand::Example) => {
+            print!("{}", hostel_core::config::EXAMPLE);
+            return Ok(0);
+        }
+        Command::Bench(BenchCommand::Lifecycle { rounds, idle }) => {
+            let h = wiring::open(&cli)?;
+            return crate::bench::lifecycle(&h, *rounds, *idle)
+                .await
+                .map(|()| 0);
+        }
+        _ => {}
+    }
+    let h = wiring::open(&cli)?;
+    let json_out = cli.json;
+    match cli.command {
+        Command::Create { name, keys, quota } => create(&h, &name, &keys, quota).await,
+        Command::List => list(&h, json_out).await,
+        Command::Info { name } => info(&h, &name, json_out).await,
+        Command::Start { name } => {
+            let n = tenant(&name)?;
+            let was = h.start(&n, &Steps).await?;
+            line(&match was {
+                WorkspaceState::Running => format!("{n} is already running"),
+                WorkspaceState::Stopped => format!("{n} started"),
+                WorkspaceState::Deleted => format!("{n} re-created and started (home kept)"),
+            });
+            Ok(0)
+        }
+        Command::Stop { name } => {
+            let n = tenant(&name)?;
+            let was = h.stop(&n).await?;
+            line(&match was {
+                WorkspaceState::Running => format!("{n} stopped"),
+                _ => format!("{n} is not running ({was})"),
+            });
+            Ok(0)
+        }
+        Command::Exec { name, command } => exec(&h, &name, command).await,
+        Command::Set { name, quota } => set(&h, &name, quota, json_out).await,
+        Command::Key(k) => key(&h, k, json_out),
+        Command::Delete { name } => {
+            let n = tenant(&name)?;
+            let was = h.delete(&n).await?;
+            line(&if was == WorkspaceState::Deleted {
+                format!("{n} has no workspace container; nothing to delete")
+            } else {
+                format!(
+                    "{n}'s workspace is deleted; its home and keys stay (`hostel start {n}` \
+                     re-creates it, `hostel purge {n} --yes` removes everything)"
+                )
+            });
+            Ok(0)
+        }
+        Command::Purge { name, yes } => {
+            let n = tenant(&name)?;
+            h.purge(&n, yes).await?;
+            line(&format!("{n} is purged: workspace, keys and home are gone"));
+            Ok(0)
+        }
+        Command::Image(ImageCommand::Build { force }) => {
+            let started = std::time::Instant::now();
+            let out = h.image_build(force, &Steps).await?;
+            if json_out {
+                json(&out)?;
+            } else {
+                let how = if out.cached { "up to date" } else { "built" };
+                line(&format!(
+                    "{} {how} in {:.1}s",
+                    out.reference,
+                    started.elapsed().as_secs_f64()
+                ));
+            }
+            Ok(0)
+        }
+        Command::Image(ImageCommand::List) => {
+            let images = h.image_list().await?;
+            if json_out {
+                json(&images)?;
+            } else {
+                let rows = images
+                    .iter()
+                    .map(|i| {
+                        vec![
+                            i.reference.clone(),
+                            if i.current {
+                                "yes".into()
+                            } else {
+                                String::new()
+                            },
+                            ByteSize::bytes(i.size).human(),
+                            i.tenants.join(","),
+                        ]
+                    })
+                    .collect::<Vec<_>>();
+                table(&["IMAGE", "CURRENT", "SIZE", "TENANTS"], &rows);
+            }
+            Ok(0)
+        }
+        Command::Check => {
+            let items = h.check().await;
+            let ok = items.iter().all(|i| i.ok);
+            if json_out {
+                json(&items)?;
+            } else {
+                for i in &items {
+                    line(&format!(
+                        "{} {:<8} {}",
+                        if i.ok { "ok  " } else { "FAIL" },
+                        i.name,
+                        i.message
+                    ));
+                    if let Some(hint) = &i.hint {
+                        line(&format!("     {:<8} hint: {hint}", ""));
+                    }
+                }
+            }
+            Ok(if ok { 0 } else { 1 })
+        }
+        Command::Doctor { fix } => {
+            let findings = h.doctor(fix).await?;
+            if json_out {
+                json(&findings)?;
+            } else if findings.is_empty() {
+                line("no drift: store, engine and homes agree");
+            } else {
+                for f in &findings {
+                    let state = if f.fixed {
+                        "fixed"
+                    } else if fix {
+                        "left"
+                    } else {
+                        "found"
+                    };
+                    line(&format!(
+                        "{state}: {}: {} (fix: {})",
+                        f.subject, f.problem, f.fix
+                    ));
+                }
+            }
+            let unfixed = findings.iter().any(|f| !f.fixed);
+            Ok(if unfixed && !fix { 1 } else { 0 })
+        }
+        Command::Audit {
+            verify: Some(AuditCommand::Verify),
+            ..
+        } => {
+            let n = h.audit_log().verify()?;
+            line(&format!(
+                "audit log {} verifies: {n} records, chain intact",
+                h.audit_log().path().display()
+            ));
+            Ok(0)
+        }
+        Command::Audit {
+            verify: None,
+            tenant: t,
+            since,
+            failed,
+        } => {
+            let filter = AuditFilter {
+                tenant: t.map(|t| tenant(&t).map(|n| n.to_string())).transpose()?,
+                since: since.map(|s| parse_since(&s)).transpose()?,
+                failed,
+            };
+            let records = h.audit_log().query(&filter)?;
+            if json_out {
+                json(&records)?;
+            } else {
+                let rows = records
+                    .iter()
+                    .map(|r| {
+                        let e = &r.event;
+                        vec![
+                            e.time.format("%Y-%m-%d %H:%M:%S").to_string(),
+                            e.actor.clone(),
+                            e.kind.clone(),
+                            e.tenant.clone().unwrap_or_default(),
+                            format!("{:?}", e.outcome).to_lowercase(),
+                            e.detail
+                                .iter()
+                                .map(|(k, v)| format!("{k}={v}"))
+                                .collect::<Vec<_>>()
+                                .join(" "),
+                        ]
+                    })
+                    .collect::<Vec<_>>();
+                table(
+                    &["TIME", "ACTOR", "KIND", "TENANT", "OUTCOME", "DETAIL"],
+                    &rows,
+                );
+            }
+            Ok(0)
+        }
+        Command::Config(_) | Command::Bench(_) => Ok(0),
+    }
+}
+
+fn invalid(e: impl std::fmt::Display, hint: &str) -> CliError {
+    CliError::new(
+        ErrorCode::InvalidInput,
+        e.to_string(),
+        Some(hint.to_owned()),
+    )
+}
+
+fn tenant(s: &str) -> Result<TenantName, CliError> {
+    s.parse::<TenantName>()
+        .map_err(|e| CliError::from(ServiceError::from(e)))
+}
+
+fn read_keys(files: &[PathBuf]) -> Result<Vec<SshPublicKey>, CliError> {
+    let mut keys = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| {
+            invalid(
+                format!(
+                    "key file {:?}: cannot read it ({e})",
+                    f.display().to_string()
+                ),
+                "pass the path of an OpenSSH public key file, e.g. ~/.ssh/id_ed25519.pub",
+            )
+        })?;
+        keys.extend(
+            SshPublicKey::parse_file(&f.display().to_string(), &text)
+                .map_err(|e| CliError::from(ServiceError::from(e)))?,
+        );
+    }
+    Ok(keys)
+}
+
+struct Parsed {
+    change: QuotaChange,
+    image: Option<String>,
+}
+
+fn parse_quota(q: QuotaArgs) -> Result<Parsed, CliError> {
+    let size = |s: Option<String>| {
+        s.map(|s| s.parse::<ByteSize>())
+            .transpose()
+            .map_err(|e| CliError::from(ServiceError::from(e)))
+    };
+    let cpus = q
+        .cpus
+        .map(|c| c.parse::<Cpus>())
+        .transpose()
+        .map_err(|e| CliError::from(ServiceError::from(e)))?;
+    let pids = q
+        .pids
+        .map(|p| {
+            p.parse::<u32>()
+                .map_err(|_| invalid(format!("pids {p:?}: not a whole number"), "e.g. --pids 512"))
+        })
+        .transpose()?;
+    Ok(Parsed {
+        change: QuotaChange {
+            cpus,
+            memory: size(q.memory)?,
+            disk: size(q.disk)?,
+            pids,
+        },
+        image: q.image,
+    })
+}
+
+async fn create(h: &Hostel, name: &str, keys: &[PathBuf], q: QuotaArgs) -> Result<u8, CliError> {
+    let name = tenant(name)?;
+    if keys.is_empty() {
+        return Err(ServiceError::NoKeys {
+            tenant: name.to_string(),
+        }
+        .into());
+    }
+    let keys = read_keys(keys)?;
+    let p = parse_quota(q)?;
+    line(&format!("creating tenant {name}"));
+    let info = h
+        .create(
+            CreateRequest {
+                name: name.clone(),
+                keys,
+                cpus: p.change.cpus,
+                memory: p.change.memory,
+                disk: p.change.disk,
+                pids: p.change.pids,
+                image: p.image,
+            },
+            &Steps,
+        )
+        .await?;
+    let q = info.summary.quota;
+    line(&format!(
+        "tenant {name} is ready: workspace {} running {}, {} CPUs, {} memory, {} disk, {} pids",
+        info.container, info.summary.image, q.cpus, q.memory, q.disk, q.pids
+    ));
+    line(&format!(
+        "run a command:  hostel exec {name} -- bash -lc 'echo hello from $(hostname)'"
+    ));
+    line(&format!("see it:         hostel info {name}"));
+    Ok(0)
+}
+
+async fn list(h: &Hostel, json_out: bool) -> Result<u8, CliError> {
+    let tenants = h.list().await?;
+    if json_out {
+        json(&tenants)?;
+        return Ok(0);
+    }
+    let rows = tenants
+        .iter()
+        .map(|t| {
+            vec![
+                t.name.clone(),
+                if t.status.is_ready() {
+                    t.state.to_string()
+                } else {
+                    t.status.to_string()
+                },
+                t.quota.cpus.to_string(),
+                t.quota.memory.to_string(),
+                t.quota.disk.to_string(),
+                t.quota.pids.to_string(),
+                t.image.clone(),
+            ]
+        })
+        .collect::<Vec<_>>();
+    table(
+        &["NAME", "STATE", "CPUS", "MEMORY", "DISK", "PIDS", "IMAGE"],
+        &rows,
+    );
+    Ok(0)
+}
+
+fn duration(secs: i64) -> String {
+    let (d, h, m, s) = (
+        secs / 86400,
+        secs % 86400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m{s}s"),
+        (0, _, _) => format!("{h}h{m}m"),
+        _ => format!("{d}d{h}h"),
+    }
+}
+
+async fn info(h: &Hostel, name: &str, json_out: bool) -> Result<u8, CliError> {
+    let i = h.info(&tenant(name)?).await?;
+    if json_out {
+        json(&i)?;
+        return Ok(0);
+    }
+    let q = i.summary.quota;
+    let mut state = i.summary.state.to_string();
+    if let Some(up) = i.uptime_secs {
+        state.push_str(&format!(", up {}", duration(up)));
+    }
+    if i.stale {
+        state.push_str(", older image or settings: stop and start to move to the new ones");
+    }
+    let rows: Vec<(&str, String)> = vec![
+        ("name", i.summary.name.clone()),
+        ("status", i.summary.status.to_string()),
+        ("state", state),
+        ("image", i.summary.image.clone()),
+        ("container", i.container.clone()),
+        ("home", i.home.clone()),
+        (
+            "cpu",
+            match &i.usage {
+                Some(u) => format!("{:.1}s used, limit {} CPUs", u.cpu_seconds, q.cpus),
+                None => format!("limit {} CPUs", q.cpus),
+            },
+        ),
+        (
+            "memory",
+            match &i.usage {
+                Some(u) if u.oom_kills > 0 => format!(
+                    "{} of {}; {} process(es) OOM-killed for going over the limit",
+                    u.memory_used.human(),
+                    q.memory,
+                    u.oom_kills
+                ),
+                Some(u) => format!("{} of {}", u.memory_used.human(), q.memory),
+                None => format!("limit {}", q.memory),
+            },
+        ),
+        (
+            "disk",
+            match i.disk_used {
+                Some(d) => format!("{} of {}", d.human(), q.disk),
+                None => format!("limit {}", q.disk),
+            },
+        ),
+        (
+            "pids",
+            match &i.usage {
+                Some(u) => format!("{} of {}", u.pids, q.pids),
+                None => format!("limit {}", q.pids),
+            },
+        ),
+        ("keys", i.keys.to_string()),
+        ("created", i.created_at.clone()),
+    ];
+    for (k, v) in rows {
+        line(&format!("{k:<10} {v}"));
+    }
+    Ok(0)
+}
+
+async fn exec(h: &Hostel, name: &str, command: Vec<String>) -> Result<u8, CliError> {
+    let n = tenant(name)?;
+    let attach_stdin = !std::io::stdin().is_terminal();
+    let mut session = h.exec(&n, command, attach_stdin, &Steps).await?;
+    let mut input = session.input;
+    let feeder = attach_stdin.then(|| {
+        tokio::spawn(async move {
+            let mut stdin = tokio::io::stdin();
+            let _ = tokio::io::copy(&mut stdin, &mut input).await;
+            let _ = input.shutdown().await;
+        })
+    });
+    let mut stdout = std::io::stdout();
+    let mut stderr = std::io::stderr();
+    while let Some(chunk) = session.output.next().await {
+        match chunk.map_err(|e| CliError::from(ServiceError::from(e)))? {
+            ExecOutput::Stdout(b) => {
+                if stdout.write_all(&b).and_then(|()| stdout.flush()).is_err() {
+                    return Ok(0);
+                }
+            }
+            ExecOutput::Stderr(b) => {
+                let _ = stderr.write_all(&b);
+                let _ = stderr.flush();
+            }
+        }
+    }
+    if let Some(f) = feeder {
+        f.abort();
+    }
+    let code = h.exec_finish(&n, &session.id).await?;
+    Ok(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
+}
+
+async fn set(h: &Hostel, name: &str, q: QuotaArgs, json_out: bool) -> Result<u8, CliError> {
+    let n = tenant(name)?;
+    let p = parse_quota(q)?;
+    let out = h.set(&n, p.change, p.image.as_deref()).await?;
+    if json_out {
+        json(&out)?;
+        return Ok(0);
+    }
+    if out.is_empty() {
+        line(&format!("{n}: nothing changed (values already in force)"));
+    }
+    for o in out {
+        line(&format!(
+            "{n}: {} {} -> {}, applied {}",
+            o.field, o.from, o.to, o.applied
+        ));
+    }
+    Ok(0)
+}
+
+fn key(h: &Hostel, k: KeyCommand, json_out: bool) -> Result<u8, CliError> {
+    match k {
+        KeyCommand::Add { name, keys } => {
+            let n = tenant(&name)?;
+            let keys = read_keys(&keys)?;
+            h.key_add(&n, &keys)?;
+            for k in &keys {
+                line(&format!("{n}: added {} {}", k.algorithm(), k.fingerprint()));
+            }
+        }
+        KeyCommand::Remove { name, fingerprint } => {
+            let n = tenant(&name)?;
+            h.key_remove(&n, &fingerprint)?;
+            line(&format!("{n}: removed {fingerprint}"));
+        }
+        KeyCommand::List { name } => {
+            let keys = h.key_list(&tenant(&name)?)?;
+            if json_out {
+                json(&keys)?;
+            } else {
+                let rows = keys
+                    .iter()
+                    .map(|k| {
+                        vec![
+                            k.key.fingerprint.clone(),
+                            k.key.algorithm.clone(),
+                            k.key.comment.clone(),
+                            k.added_at.format("%Y-%m-%d %H:%M").to_string(),
+                        ]
+                    })
+                    .collect::<Vec<_>>();
+                output::table(&["FINGERPRINT", "TYPE", "COMMENT", "ADDED"], &rows);
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// `--since`: an RFC 3339 time, or a duration back from now (`90s`, `30m`, `1h`, `7d`).
+fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, CliError> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    let bad = || {
+        invalid(
+            format!("since {s:?}: not a time or duration"),
+            "e.g. --since 1h or --since 2026-11-23T10:00:00Z",
+        )
+    };
+    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (n, unit) = s.split_at(split);
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return Err(bad()),
+    };
+    Ok(chrono::Utc::now() - chrono::Duration::seconds(secs))
+}

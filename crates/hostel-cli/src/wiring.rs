@@ -1,0 +1,90 @@
+//! Builds a [`Hostel`] for a root: config, store, Docker runtime, btrfs homes.
+
+use crate::cli::Cli;
+use crate::error::CliError;
+use hostel_core::config::Config;
+use hostel_core::{ByteSize, ErrorCode};
+use hostel_runtime::docker::DockerRuntime;
+use hostel_runtime::storage::BtrfsPool;
+use hostel_service::{Hostel, Paths, ServiceError};
+use hostel_store::Store;
+use std::sync::Arc;
+
+/// Refuses to go on without root, saying why.
+pub fn require_root() -> Result<(), CliError> {
+    if nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    Err(CliError::new(
+        ErrorCode::PermissionDenied,
+        "hostel needs root: it talks to the container engine's socket, mounts the tenants' \
+         homes pool and keeps its store under a root-only folder",
+        Some("run it with sudo (or as root)".into()),
+    ))
+}
+
+/// Reads the configuration: the file if it exists, else the defaults.
+pub fn load_config(cli: &Cli) -> Result<Config, CliError> {
+    let path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| Paths::new(&cli.root).config());
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Config::from_toml(&text).map_err(|e| {
+            CliError::new(
+                ErrorCode::InvalidInput,
+                format!("{}: {}", path.display(), e.message),
+                Some("fix the key named, or see `hostel config example`".into()),
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && cli.config.is_none() => {
+            Ok(Config::default())
+        }
+        Err(e) => Err(CliError::new(
+            ErrorCode::InvalidInput,
+            format!("cannot read config {}: {e}", path.display()),
+            Some("pass an existing file with --config, or none for the defaults".into()),
+        )),
+    }
+}
+
+/// The actor named in audit records.
+fn actor() -> String {
+    let user = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "root".into());
+    format!("cli:{user}")
+}
+
+/// Opens the hostel instance under `cli.root`.
+pub fn open(cli: &Cli) -> Result<Hostel, CliError> {
+    require_root()?;
+    let config = load_config(cli)?;
+    let paths = Paths::new(&cli.root);
+    paths.create_dirs().map_err(|e| ServiceError::Io {
+        action: "create the hostel root",
+        path: cli.root.display().to_string(),
+        source: e,
+    })?;
+    let pool_size = match config.storage.pool_size {
+        Some(s) => s,
+        None => nix::sys::statvfs::statvfs(paths.root())
+            .map(|s| ByteSize::bytes(s.blocks() * s.fragment_size()))
+            .map_err(|e| ServiceError::Io {
+                action: "read the size of",
+                path: cli.root.display().to_string(),
+                source: e.into(),
+            })?,
+    };
+    let storage = BtrfsPool::new(paths.users(), paths.pool_image(), pool_size);
+    let runtime = DockerRuntime::new(config.engine.socket.clone());
+    let store = Store::open(&paths.database())?;
+    Ok(Hostel::new(
+        paths,
+        config,
+        Arc::new(runtime),
+        Arc::new(storage),
+        store,
+        actor(),
+    )?)
+}
