@@ -27,7 +27,7 @@ pub enum PlacementError {
         host: Cpus,
     },
     /// More memory than the host has.
-    #[error("memory {asked}: the host has only {host}")]
+    #[error("memory {asked}: the host has only {}", host.human())]
     TooMuchMemory {
         /// Requested.
         asked: ByteSize,
@@ -35,7 +35,7 @@ pub enum PlacementError {
         host: ByteSize,
     },
     /// A home larger than the disk that holds it.
-    #[error("disk {asked}: the filesystem holding the homes is only {host}")]
+    #[error("disk {asked}: the filesystem holding the homes is only {}", host.human())]
     TooMuchDisk {
         /// Requested.
         asked: ByteSize,

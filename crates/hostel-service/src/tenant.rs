@@ -123,6 +123,25 @@ impl Hostel {
         Ok(t)
     }
 
+    /// Refuses to start work that needs room when the root's filesystem is nearly full.
+    fn require_free_space(&self, what: &str) -> Result<(), ServiceError> {
+        const MIN_FREE: ByteSize = ByteSize::mib(64);
+        if let Ok(s) = nix::sys::statvfs::statvfs(self.paths.root()) {
+            let free = ByteSize::bytes(s.blocks_available() * s.fragment_size());
+            if free < MIN_FREE {
+                return Err(RuntimeError::NoSpace {
+                    action: format!(
+                        "{what}: {} free under {}, {MIN_FREE} needed",
+                        free.human(),
+                        self.paths.root().display()
+                    ),
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+
     /// What the engine has for the tenant. A container of that name made by another hostel
     /// instance (another root on the same engine) is a conflict, never touched.
     async fn observe(
@@ -216,6 +235,7 @@ impl Hostel {
         quota.validate()?;
         progress.step("checking the engine, the image and the quota");
         self.storage.prepare()?;
+        self.require_free_space("a new tenant")?;
         check_fits(&quota, &self.capacity().await?)?;
         let image = self.resolve_image(req.image.as_deref()).await?;
         if self.store.tenant(name)?.is_some() {

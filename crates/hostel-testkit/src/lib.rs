@@ -1,1 +1,238 @@
-//! placeholder
+//! Test helpers for hostel's integration tests, a dev-dependency only.
+//!
+//! A [`TestRun`] owns one hostel root under `$HOSTEL_TEST_DIR` (default /var/tmp/hostel-test)
+//! with a config that labels every container `io.hostel.test-run=<id>`. Dropping it (also when
+//! the test panics) removes those containers, unmounts the homes pool and deletes the root;
+//! `HOSTEL_TEST_KEEP=1` keeps everything for a post-mortem. `scripts/test` sweeps the same
+//! label and folder before and after the suite for what a killed test left.
+//!
+//! This crate must never be a normal dependency of a hostel crate.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The label on every engine object a test makes.
+pub const LABEL_TEST_RUN: &str = "io.hostel.test-run";
+
+/// Where test roots go.
+pub fn test_dir() -> PathBuf {
+    std::env::var_os("HOSTEL_TEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/hostel-test"))
+}
+
+/// One test's world: a hostel root, its binary, its keys, its label.
+#[derive(Debug)]
+pub struct TestRun {
+    /// Unique id (8 hex chars), in names and labels.
+    pub id: String,
+    /// The hostel root.
+    pub root: PathBuf,
+    bin: PathBuf,
+}
+
+/// What a finished command gave.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// stdout as text.
+    pub stdout: String,
+    /// stderr as text.
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    /// Panics with both streams unless the exit code is `code`.
+    #[track_caller]
+    pub fn expect_code(self, code: i32) -> Self {
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// stderr without the progress lines (`  - ...`): the error, its causes and hint.
+    pub fn error_text(&self) -> String {
+        self.stderr
+            .lines()
+            .filter(|l| !l.starts_with("  - "))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
+    /// Panics unless it succeeded.
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        self.expect_code(0)
+    }
+}
+
+impl TestRun {
+    /// A fresh run for the `hostel` binary at `bin` (pass `env!("CARGO_BIN_EXE_hostel")`).
+    pub fn new(bin: &str) -> Self {
+        Self::with_config(bin, "")
+    }
+
+    /// A fresh run whose hostel.toml also holds `extra` (TOML, appended).
+    pub fn with_config(bin: &str, extra: &str) -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+        let root = test_dir().join(&id);
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        let config = format!(
+            "[engine]\nlabels = {{ \"{LABEL_TEST_RUN}\" = \"{id}\" }}\n\n[storage]\npool_size = \"8GiB\"\n{extra}"
+        );
+        std::fs::write(root.join("etc/hostel.toml"), config).unwrap();
+        TestRun {
+            id,
+            root,
+            bin: PathBuf::from(bin),
+        }
+    }
+
+    /// A tenant name unique to this run: `t<id>-<suffix>` (suffix up to 22 chars).
+    pub fn tenant(&self, suffix: &str) -> String {
+        format!("t{}-{suffix}", self.id)
+    }
+
+    /// A `hostel` command with `--root` set, ready to run.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.arg("--root").arg(&self.root).args(args);
+        c.env_remove("HOSTEL_ROOT").env_remove("HOSTEL_CONFIG");
+        c.stdin(Stdio::null());
+        c
+    }
+
+    /// Runs `hostel <args>` and returns what it gave.
+    pub fn hostel(&self, args: &[&str]) -> Run {
+        self.command(args).output().unwrap().into()
+    }
+
+    /// Runs `hostel <args>` with `input` on stdin.
+    pub fn hostel_with_stdin(&self, args: &[&str], input: &[u8]) -> Run {
+        use std::io::Write;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap().into()
+    }
+
+    /// Makes an Ed25519 key pair named `name` in the run's folder; returns the .pub path.
+    pub fn keypair(&self, name: &str) -> PathBuf {
+        let dir = self.root.join("keys");
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = dir.join(name);
+        if !key.exists() {
+            let out = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+                .arg(&key)
+                .output()
+                .expect("ssh-keygen is needed (package openssh-client)");
+            assert!(out.status.success(), "ssh-keygen: {:?}", out);
+        }
+        dir.join(format!("{name}.pub"))
+    }
+
+    /// Writes a file in the run's folder; returns its path.
+    pub fn file(&self, name: &str, body: &str) -> PathBuf {
+        let p = self.root.join(name);
+        std::fs::write(&p, body).unwrap();
+        p
+    }
+
+    /// Creates a tenant with a fresh key and small quotas plus `extra` flags; returns its name.
+    pub fn create_tenant(&self, suffix: &str, extra: &[&str]) -> String {
+        let name = self.tenant(suffix);
+        let key = self.keypair(&format!("{suffix}-key"));
+        let mut args = vec!["create", name.as_str(), "--key", key.to_str().unwrap()];
+        for (flag, value) in [("--memory", "256M"), ("--disk", "256M"), ("--pids", "128")] {
+            if !extra.contains(&flag) {
+                args.extend([flag, value]);
+            }
+        }
+        args.extend(extra);
+        self.hostel(&args).ok();
+        name
+    }
+
+    /// `hostel exec <tenant> -- sh -c <script>`.
+    pub fn sh(&self, tenant: &str, script: &str) -> Run {
+        self.hostel(&["exec", tenant, "--", "sh", "-c", script])
+    }
+
+    /// The home of a tenant on the host.
+    pub fn home(&self, tenant: &str) -> PathBuf {
+        self.root.join("users").join(tenant).join("home")
+    }
+}
+
+/// Runs `docker <args>`; returns stdout.
+pub fn docker(args: &[&str]) -> Run {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("the docker client is needed (scripts/engine installs it)")
+        .into()
+}
+
+/// Unmounts everything mounted under `dir`, deepest first.
+pub fn unmount_under(dir: &Path) {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let prefix = dir.to_string_lossy().into_owned();
+    let mut points: Vec<&str> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|mp| mp.starts_with(&prefix))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        let _ = Command::new("umount").arg("-l").arg(p).status();
+    }
+}
+
+impl Drop for TestRun {
+    fn drop(&mut self) {
+        if std::env::var_os("HOSTEL_TEST_KEEP").is_some() {
+            eprintln!(
+                "HOSTEL_TEST_KEEP: kept test run {} at {}",
+                self.id,
+                self.root.display()
+            );
+            return;
+        }
+        let ids = docker(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label={LABEL_TEST_RUN}={}", self.id),
+        ]);
+        let ids: Vec<&str> = ids.stdout.split_whitespace().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids);
+            docker(&args);
+        }
+        unmount_under(&self.root);
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}

@@ -21,6 +21,9 @@ pub struct BtrfsPool {
 
 const ENOSPC: i32 = 28;
 
+/// Free space a new pool needs for btrfs's own metadata before any home is written.
+const MIN_FREE_FOR_POOL: ByteSize = ByteSize::mib(256);
+
 fn run(action: &str, cmd: &mut Command) -> Result<String, RuntimeError> {
     let out = cmd.output().map_err(|e| {
         let prog = cmd.get_program().to_string_lossy().into_owned();
@@ -136,6 +139,20 @@ impl BtrfsPool {
                          hide them",
                         self.users.display(),
                         self.image.display()
+                    ),
+                });
+            }
+            let dir = self.image.parent().unwrap_or(Path::new("/"));
+            let free = nix::sys::statvfs::statvfs(dir)
+                .map(|s| s.blocks_available() * s.fragment_size())
+                .unwrap_or(u64::MAX);
+            if free < MIN_FREE_FOR_POOL.as_u64() {
+                return Err(RuntimeError::NoSpace {
+                    action: format!(
+                        "the homes pool: {} free in {}, {} needed",
+                        ByteSize::bytes(free).human(),
+                        dir.display(),
+                        MIN_FREE_FOR_POOL
                     ),
                 });
             }

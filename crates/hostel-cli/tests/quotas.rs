@@ -1,0 +1,125 @@
+//! Each quota enforced by the kernel, proven from inside a workspace.
+
+use hostel_testkit::TestRun;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hostel");
+
+fn json(run: &hostel_testkit::Run) -> serde_json::Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+}
+
+/// The CFS quota as the workspace's own cgroup says it (v1 or v2), in microseconds per 100 ms.
+fn cpu_quota(t: &TestRun, name: &str) -> String {
+    t.sh(
+        name,
+        "if [ -f /sys/fs/cgroup/cpu.max ]; then cut -d' ' -f1 /sys/fs/cgroup/cpu.max; \
+         else cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us; fi",
+    )
+    .ok()
+    .stdout
+}
+
+#[test]
+fn cpu_limit_is_set_in_the_kernel_and_changes_live() {
+    let t = TestRun::new(BIN);
+    let name = t.create_tenant("cpu", &["--cpus", "0.5"]);
+    assert_eq!(cpu_quota(&t, &name), "50000\n");
+    let out = t.hostel(&["set", &name, "--cpus", "1.5"]).ok();
+    assert_eq!(
+        out.stdout,
+        format!("{name}: cpus 0.5 -> 1.5, applied live\n")
+    );
+    assert_eq!(cpu_quota(&t, &name), "150000\n");
+}
+
+#[test]
+fn memory_hog_is_oom_killed_inside_and_others_keep_working() {
+    let t = TestRun::new(BIN);
+    let hog = t.create_tenant("hog", &[]);
+    let other = t.create_tenant("calm", &[]);
+    let r = t.hostel(&[
+        "exec",
+        &hog,
+        "--",
+        "python3",
+        "-c",
+        "b = bytearray(600 * 1024 * 1024)",
+    ]);
+    assert_eq!(
+        r.code, 137,
+        "the hog must be SIGKILLed by the OOM killer: {r:?}"
+    );
+    let info = json(&t.hostel(&["info", &hog, "--json"]).ok());
+    assert_eq!(info["state"], "running");
+    assert!(info["usage"]["oom_kills"].as_u64().unwrap() >= 1, "{info}");
+    let text = t.hostel(&["info", &hog]).ok().stdout;
+    assert!(
+        text.contains("OOM-killed for going over the limit"),
+        "{text}"
+    );
+    assert_eq!(t.sh(&hog, "echo still here").ok().stdout, "still here\n");
+    assert_eq!(t.sh(&other, "echo fine").ok().stdout, "fine\n");
+    assert_eq!(
+        json(&t.hostel(&["info", &other, "--json"]).ok())["usage"]["oom_kills"],
+        0
+    );
+}
+
+#[test]
+fn fork_bomb_stops_at_the_pids_limit() {
+    let t = TestRun::new(BIN);
+    let name = t.create_tenant("forks", &["--pids", "64"]);
+    let r = t
+        .hostel(&[
+            "exec", &name, "--", "python3", "-c",
+            "import os, time\nn = 0\ntry:\n    while True:\n        if os.fork() == 0:\n            time.sleep(60)\n            os._exit(0)\n        n += 1\nexcept OSError as e:\n    print(n < 64, e.errno)\n",
+        ])
+        .ok();
+    assert_eq!(
+        r.stdout, "True 11\n",
+        "fork must fail with EAGAIN below the limit"
+    );
+    t.sh(&name, "kill -9 -1; true");
+    assert_eq!(t.sh(&name, "echo recovered").ok().stdout, "recovered\n");
+}
+
+#[test]
+fn disk_quota_refuses_writes_past_it_and_grows_live() {
+    let t = TestRun::new(BIN);
+    let name = t.create_tenant("disk", &["--disk", "64M"]);
+    let r = t.sh(
+        &name,
+        "dd if=/dev/zero of=fill bs=1M count=100 2>&1; echo rc=$?",
+    );
+    assert!(
+        r.stdout.contains("Disk quota exceeded") || r.stdout.contains("No space left"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.ends_with("rc=1\n"), "{}", r.stdout);
+    let grown = t.hostel(&["set", &name, "--disk", "256M"]).ok();
+    assert_eq!(
+        grown.stdout,
+        format!("{name}: disk 64MiB -> 256MiB, applied live\n")
+    );
+    t.sh(
+        &name,
+        "rm -f fill; dd if=/dev/zero of=fill bs=1M count=100 status=none && sync && echo wrote",
+    )
+    .ok();
+    let info = json(&t.hostel(&["info", &name, "--json"]).ok());
+    assert_eq!(info["state"], "running");
+    assert_eq!(info["quota"]["disk"], "256MiB");
+    let shrink = t.hostel(&["set", &name, "--disk", "64M"]).expect_code(2);
+    assert!(
+        shrink.stderr.contains(&format!(
+            "error: disk 64MiB: tenant \"{name}\" already uses"
+        )),
+        "{}",
+        shrink.stderr
+    );
+    assert_eq!(
+        json(&t.hostel(&["info", &name, "--json"]).ok())["quota"]["disk"],
+        "256MiB"
+    );
+}

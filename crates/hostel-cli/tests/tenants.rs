@@ -1,0 +1,282 @@
+//! The tenant lifecycle driven through the `hostel` binary against the real engine.
+
+use hostel_testkit::{TestRun, docker};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hostel");
+
+fn json(run: &hostel_testkit::Run) -> serde_json::Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+}
+
+#[test]
+fn create_exec_stop_start_delete_purge() {
+    let t = TestRun::new(BIN);
+    let name = t.tenant("life");
+    let key = t.keypair("life");
+    let created = t
+        .hostel(&[
+            "create",
+            &name,
+            "--key",
+            key.to_str().unwrap(),
+            "--cpus",
+            "0.5",
+            "--memory",
+            "300M",
+            "--disk",
+            "200M",
+            "--pids",
+            "200",
+        ])
+        .ok();
+    assert!(
+        created
+            .stdout
+            .starts_with(&format!("creating tenant {name}\n")),
+        "{}",
+        created.stdout
+    );
+    assert!(
+        created.stdout.contains(&format!("hostel exec {name} --")),
+        "{}",
+        created.stdout
+    );
+    for step in [
+        "recording tenant",
+        "making the home, quota 200MiB",
+        "creating the workspace",
+        "starting the workspace",
+    ] {
+        assert!(
+            created.stderr.contains(step),
+            "missing step {step:?} in {}",
+            created.stderr
+        );
+    }
+
+    let info = json(&t.hostel(&["info", &name, "--json"]).ok());
+    assert_eq!(info["state"], "running");
+    assert_eq!(info["quota"]["cpus"], "0.5");
+    assert_eq!(info["quota"]["memory"], "300MiB");
+    assert_eq!(info["quota"]["disk"], "200MiB");
+    assert_eq!(info["quota"]["pids"], 200);
+    assert_eq!(info["keys"], 1);
+    assert!(info["usage"]["memory_used"].is_string(), "{info}");
+
+    let list = json(&t.hostel(&["list", "--json"]).ok());
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["name"], name.as_str());
+
+    // Inside: the tenant's user, uid 1000, in its home, hostname = tenant, tini as PID 1.
+    let who = t
+        .sh(
+            &name,
+            "id -un; id -u; pwd; hostname; cat /proc/1/comm; getent passwd $(id -un) | cut -d: -f7",
+        )
+        .ok();
+    assert_eq!(
+        who.stdout,
+        format!("{name}\n1000\n/home/{name}\n{name}\ntini\n/bin/bash\n")
+    );
+
+    // Exit statuses, stdout and stderr apart, stdin.
+    let r = t
+        .sh(&name, "echo out; echo err >&2; exit 42")
+        .expect_code(42);
+    assert_eq!((r.stdout.as_str(), r.stderr.as_str()), ("out\n", "err\n"));
+    let r = t
+        .hostel_with_stdin(
+            &["exec", &name, "--", "sh", "-c", "tr a-z A-Z"],
+            b"piped in\n",
+        )
+        .ok();
+    assert_eq!(r.stdout, "PIPED IN\n");
+
+    // Files persist on the host with the tenant's ownership.
+    t.sh(&name, "echo keep me > notes.txt").ok();
+    let notes = t.home(&name).join("notes.txt");
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "keep me\n");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&notes).unwrap().uid(), 1000);
+
+    assert_eq!(
+        t.hostel(&["stop", &name]).ok().stdout,
+        format!("{name} stopped\n")
+    );
+    assert_eq!(
+        json(&t.hostel(&["info", &name, "--json"]).ok())["state"],
+        "stopped"
+    );
+    assert_eq!(
+        t.hostel(&["stop", &name]).ok().stdout,
+        format!("{name} is not running (stopped)\n")
+    );
+    assert_eq!(
+        t.hostel(&["start", &name]).ok().stdout,
+        format!("{name} started\n")
+    );
+
+    // delete removes the container and keeps the home; start re-creates it.
+    t.hostel(&["delete", &name]).ok();
+    let gone = docker(&["ps", "-aq", "--filter", &format!("name=^hostel-{name}$")]);
+    assert_eq!(gone.stdout, "");
+    assert_eq!(
+        json(&t.hostel(&["info", &name, "--json"]).ok())["state"],
+        "deleted"
+    );
+    assert!(notes.exists());
+    assert_eq!(
+        t.hostel(&["start", &name]).ok().stdout,
+        format!("{name} re-created and started (home kept)\n")
+    );
+    assert_eq!(t.sh(&name, "cat notes.txt").ok().stdout, "keep me\n");
+
+    // exec wakes a stopped workspace.
+    t.hostel(&["stop", &name]).ok();
+    assert_eq!(t.sh(&name, "echo awake").ok().stdout, "awake\n");
+
+    // purge needs --yes; then everything goes.
+    let refused = t.hostel(&["purge", &name]).expect_code(2);
+    assert!(
+        refused.stderr.contains("refusing without --yes"),
+        "{}",
+        refused.stderr
+    );
+    assert!(notes.exists());
+    t.hostel(&["purge", &name, "--yes"]).ok();
+    assert!(!t.home(&name).exists());
+    let r = t.hostel(&["info", &name]).expect_code(3);
+    assert_eq!(
+        r.stderr,
+        format!("error: tenant \"{name}\" not found\nhint: list tenants with `hostel list`\n")
+    );
+
+    // Every action is in a verifying audit log.
+    let audit = json(&t.hostel(&["audit", "--json", "--tenant", &name]).ok());
+    let kinds: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    for k in [
+        "tenant.create.v1",
+        "workspace.stop.v1",
+        "workspace.delete.v1",
+        "workspace.exec.v1",
+        "tenant.purge.v1",
+    ] {
+        assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
+    }
+    let failed = json(&t.hostel(&["audit", "--json", "--failed"]).ok());
+    assert_eq!(failed.as_array().unwrap().len(), 1, "{failed}");
+    assert!(
+        t.hostel(&["audit", "verify"])
+            .ok()
+            .stdout
+            .contains("chain intact")
+    );
+}
+
+#[test]
+fn keys_add_list_remove_and_last_key_guard() {
+    let t = TestRun::new(BIN);
+    let name = t.create_tenant("keys", &[]);
+    let second = t.keypair("second");
+    let added = t
+        .hostel(&["key", "add", &name, "--key", second.to_str().unwrap()])
+        .ok();
+    assert!(
+        added
+            .stdout
+            .starts_with(&format!("{name}: added ssh-ed25519 SHA256:"))
+    );
+    let again = t
+        .hostel(&["key", "add", &name, "--key", second.to_str().unwrap()])
+        .expect_code(4);
+    assert!(
+        again.stderr.contains("is already on tenant"),
+        "{}",
+        again.stderr
+    );
+    let keys = json(&t.hostel(&["key", "list", &name, "--json"]).ok());
+    assert_eq!(keys.as_array().unwrap().len(), 2);
+    let fp0 = keys[0]["fingerprint"].as_str().unwrap().to_owned();
+    let fp1 = keys[1]["fingerprint"].as_str().unwrap().to_owned();
+    t.hostel(&["key", "remove", &name, &fp1]).ok();
+    let last = t.hostel(&["key", "remove", &name, &fp0]).expect_code(4);
+    assert!(last.stderr.contains("last key"), "{}", last.stderr);
+    t.hostel(&["key", "remove", &name, "SHA256:nope"])
+        .expect_code(3);
+    assert_eq!(
+        json(&t.hostel(&["key", "list", &name, "--json"]).ok())
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn image_build_is_cached_and_listed() {
+    let t = TestRun::new(BIN);
+    let build = t.hostel(&["image", "build", "--json"]).ok();
+    let b = json(&build);
+    assert_eq!(
+        b["cached"], true,
+        "the test command builds the image first: {}",
+        build.stdout
+    );
+    let list = json(&t.hostel(&["image", "list", "--json"]).ok());
+    let current: Vec<&serde_json::Value> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["current"] == true)
+        .collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0]["reference"], b["reference"]);
+}
+
+#[test]
+fn check_passes_on_a_ready_host() {
+    let t = TestRun::new(BIN);
+    let items = json(&t.hostel(&["check", "--json"]).ok());
+    let names: Vec<&str> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["engine", "image", "tools", "storage", "disk"]);
+    assert!(
+        items.as_array().unwrap().iter().all(|i| i["ok"] == true),
+        "{items}"
+    );
+}
+
+#[test]
+fn doctor_repairs_drift_and_never_deletes_homes() {
+    let t = TestRun::new(BIN);
+    let a = t.create_tenant("gone", &[]);
+    t.sh(&a, "echo precious > data").ok();
+    docker(&["rm", "-f", &format!("hostel-{a}")]);
+    let found = t.hostel(&["doctor"]).expect_code(1);
+    assert_eq!(
+        found.stdout,
+        format!(
+            "found: {a}: workspace container is gone (removed outside hostel?) (fix: re-create and start the workspace)\n"
+        )
+    );
+    let fixed = t.hostel(&["doctor", "--fix"]).ok();
+    assert!(
+        fixed.stdout.starts_with(&format!("fixed: {a}:")),
+        "{}",
+        fixed.stdout
+    );
+    assert_eq!(t.sh(&a, "cat data").ok().stdout, "precious\n");
+    assert_eq!(
+        t.hostel(&["doctor"]).ok().stdout,
+        "no drift: store, engine and homes agree\n"
+    );
+}
