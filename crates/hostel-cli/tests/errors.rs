@@ -1,6 +1,14 @@
 //! Bad input and faults: each gets a message, a hint, a distinct exit code, and leaves store
 //! and engine as they were.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use hostel_testkit::{TestRun, docker};
 use std::process::Command;
 

@@ -1,5 +1,13 @@
 //! Each quota enforced by the kernel, proven from inside a workspace.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use hostel_testkit::TestRun;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hostel");

@@ -1,5 +1,13 @@
 //! The tenant lifecycle driven through the `hostel` binary against the real engine.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use hostel_testkit::{TestRun, docker};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hostel");

@@ -184,7 +184,7 @@ mod tests {
                 let n = n.as_str();
                 prop_assert!(n.len() <= 32);
                 prop_assert!(!n.contains('/') && !n.contains('.') && !n.contains(' '));
-                prop_assert!(n.chars().all(|c| c.is_ascii()));
+                prop_assert!(n.is_ascii());
             }
         }
     }

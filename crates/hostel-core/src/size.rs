@@ -104,7 +104,7 @@ impl ByteSize {
     pub fn human(self) -> String {
         for (name, size) in UNITS {
             if self.0 >= size {
-                if self.0 % size == 0 {
+                if self.0.is_multiple_of(size) {
                     return format!("{}{name}", self.0 / size);
                 }
                 return format!("{:.1}{name}", self.0 as f64 / size as f64);
@@ -126,7 +126,7 @@ impl fmt::Display for ByteSize {
     /// display always parses back to the same size.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (name, size) in UNITS {
-            if self.0 >= size && self.0 % size == 0 {
+            if self.0 >= size && self.0.is_multiple_of(size) {
                 return write!(f, "{}{name}", self.0 / size);
             }
         }

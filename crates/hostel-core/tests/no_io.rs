@@ -1,6 +1,14 @@
 //! hostel-core must stay free of I/O: its manifest and sources may not name an I/O crate or
 //! std's I/O modules.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::path::Path;
 
 const FORBIDDEN_CRATES: &[&str] = &[

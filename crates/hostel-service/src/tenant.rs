@@ -698,14 +698,14 @@ impl Hostel {
         };
         if new.disk != t.quota.disk {
             self.storage.prepare()?;
-            if let Some(used) = self.storage.usage(name)?.map(|u| u.used) {
-                if used > new.disk {
-                    return Err(ServiceError::DiskBelowUsage {
-                        tenant: name.to_string(),
-                        asked: new.disk.to_string(),
-                        used: used.human(),
-                    });
-                }
+            if let Some(used) = self.storage.usage(name)?.map(|u| u.used)
+                && used > new.disk
+            {
+                return Err(ServiceError::DiskBelowUsage {
+                    tenant: name.to_string(),
+                    asked: new.disk.to_string(),
+                    used: used.human(),
+                });
             }
         }
         let (state, _) = self.observe(name).await?;

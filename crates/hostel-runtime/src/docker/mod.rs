@@ -518,10 +518,10 @@ impl Runtime for DockerRuntime {
                     message: e,
                 });
             }
-            if let Some(line) = info.stream.as_deref().map(str::trim_end) {
-                if !line.is_empty() {
-                    progress(line.to_owned());
-                }
+            if let Some(line) = info.stream.as_deref().map(str::trim_end)
+                && !line.is_empty()
+            {
+                progress(line.to_owned());
             }
         }
         for tag in rest {

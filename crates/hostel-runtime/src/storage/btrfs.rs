@@ -80,7 +80,7 @@ pub fn is_mount_point(path: &Path) -> bool {
 /// Parses `btrfs qgroup show --raw -re -f PATH`: the referenced bytes and the limit of the
 /// path's own qgroup (the last row).
 fn parse_qgroup(text: &str) -> Option<(u64, Option<u64>)> {
-    let row = text.lines().filter(|l| l.starts_with("0/")).last()?;
+    let row = text.lines().rfind(|l| l.starts_with("0/"))?;
     let cols: Vec<&str> = row.split_whitespace().collect();
     let used = cols.get(1)?.parse().ok()?;
     let limit = cols.get(3).and_then(|v| v.parse().ok());

@@ -1,0 +1,234 @@
+//! The runtime contract: one scenario, run unchanged against the in-memory fake and the real
+//! Docker engine, so the fake the service tests rely on behaves like the engine.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use futures_util::StreamExt;
+use hostel_runtime::docker::DockerRuntime;
+use hostel_runtime::fake::FakeRuntime;
+use hostel_runtime::{
+    ExecOutput, ExecRequest, LABEL_MANAGED, LABEL_TEST_RUN, Limits, Mount, Runtime, RuntimeError,
+    WorkspaceSpec,
+};
+use std::collections::BTreeMap;
+
+const IMAGE: &str = "hostel-workspace:latest";
+
+fn spec(name: &str, run: &str, home: &std::path::Path) -> WorkspaceSpec {
+    WorkspaceSpec {
+        name: name.to_owned(),
+        image: IMAGE.to_owned(),
+        hostname: "contract".to_owned(),
+        env: vec!["HOSTEL_TENANT=contract".to_owned()],
+        labels: BTreeMap::from([
+            (LABEL_MANAGED.to_owned(), "1".to_owned()),
+            (LABEL_TEST_RUN.to_owned(), run.to_owned()),
+        ]),
+        limits: Limits {
+            nano_cpus: 500_000_000,
+            memory: 128 << 20,
+            pids: 64,
+        },
+        mounts: vec![Mount {
+            source: home.display().to_string(),
+            target: "/home/contract".to_owned(),
+        }],
+        cap_add: [
+            "CHOWN",
+            "DAC_OVERRIDE",
+            "FOWNER",
+            "SETUID",
+            "SETGID",
+            "KILL",
+        ]
+        .map(String::from)
+        .to_vec(),
+        security_opt: vec!["no-new-privileges".to_owned()],
+    }
+}
+
+async fn run_exec(
+    rt: &dyn Runtime,
+    name: &str,
+    cmd: &[&str],
+) -> Result<(i64, String, String), RuntimeError> {
+    let req = ExecRequest {
+        cmd: cmd.iter().map(|c| (*c).to_owned()).collect(),
+        user: "root".to_owned(),
+        ..ExecRequest::default()
+    };
+    let mut s = rt.exec(name, &req).await?;
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    while let Some(c) = s.output.next().await {
+        match c? {
+            ExecOutput::Stdout(b) => out.extend(b),
+            ExecOutput::Stderr(b) => err.extend(b),
+        }
+    }
+    let code = rt.exec_wait(&s.id).await?;
+    Ok((
+        code,
+        String::from_utf8_lossy(&out).into(),
+        String::from_utf8_lossy(&err).into(),
+    ))
+}
+
+/// The scenario; `rt` must have the image `IMAGE`.
+async fn contract(rt: &dyn Runtime, run: &str) {
+    let home = tempfile::tempdir().unwrap();
+    std::os::unix::fs::chown(home.path(), Some(1000), Some(1000)).unwrap();
+    let name = format!("hostel-contract-{run}");
+    let s = spec(&name, run, home.path());
+
+    assert!(rt.ping().await.unwrap().cpus >= 1);
+    assert_eq!(rt.inspect(&name).await.unwrap(), None);
+
+    let made = rt.create(&s).await.unwrap();
+    assert_eq!(
+        (made.name.as_str(), made.status.as_str()),
+        (name.as_str(), "created")
+    );
+    assert_eq!(
+        made.labels.get(LABEL_TEST_RUN).map(String::as_str),
+        Some(run)
+    );
+    assert_eq!(made.limits, Some(s.limits));
+    assert!(matches!(
+        rt.create(&s).await,
+        Err(RuntimeError::Conflict { .. })
+    ));
+    let mut missing = s.clone();
+    missing.name = format!("{name}-x");
+    missing.image = "hostel-no-such-image:1".into();
+    assert!(matches!(
+        rt.create(&missing).await,
+        Err(RuntimeError::NotFound { what: "image", .. })
+    ));
+
+    assert!(matches!(
+        run_exec(rt, &name, &["true"]).await,
+        Err(RuntimeError::Conflict { .. })
+    ));
+    rt.start(&name).await.unwrap();
+    rt.start(&name).await.unwrap();
+    let running = rt.inspect(&name).await.unwrap().unwrap();
+    assert_eq!(running.status, "running");
+    assert!(running.started_at.is_some());
+
+    let (code, out, _) = run_exec(rt, &name, &["echo", "contract"]).await.unwrap();
+    assert_eq!((code, out.as_str()), (0, "contract\n"));
+
+    let new_limits = Limits {
+        nano_cpus: 1_000_000_000,
+        memory: 256 << 20,
+        pids: 128,
+    };
+    rt.update_limits(&name, &new_limits).await.unwrap();
+    assert_eq!(
+        rt.inspect(&name).await.unwrap().unwrap().limits,
+        Some(new_limits)
+    );
+    assert!(rt.stats(&name).await.unwrap().pids >= 1);
+
+    let listed = rt
+        .list(&[(LABEL_TEST_RUN.to_owned(), run.to_owned())])
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        [name.as_str()]
+    );
+
+    rt.stop(&name, 5).await.unwrap();
+    rt.stop(&name, 5).await.unwrap();
+    assert_eq!(rt.inspect(&name).await.unwrap().unwrap().status, "exited");
+    rt.remove(&name).await.unwrap();
+    rt.remove(&name).await.unwrap();
+    assert_eq!(rt.inspect(&name).await.unwrap(), None);
+    assert!(matches!(
+        rt.start(&name).await,
+        Err(RuntimeError::NotFound { .. })
+    ));
+}
+
+fn run_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()
+}
+
+#[tokio::test]
+async fn fake_honours_the_contract() {
+    let fake = FakeRuntime::new();
+    fake.add_image(IMAGE, BTreeMap::new());
+    fake.on_exec(|_, req| {
+        let mut out = req.cmd.get(1..).unwrap_or_default().join(" ").into_bytes();
+        out.push(b'\n');
+        (0, out, Vec::new())
+    });
+    contract(&fake, &run_id()).await;
+}
+
+#[tokio::test]
+async fn docker_honours_the_contract() {
+    let run = run_id();
+    let docker = DockerRuntime::new("/var/run/docker.sock");
+    let guard = Cleanup(run.clone());
+    contract(&docker, &run).await;
+    drop(guard);
+}
+
+#[tokio::test]
+async fn docker_exec_keeps_streams_apart_and_returns_the_code() {
+    let run = run_id();
+    let _guard = Cleanup(run.clone());
+    let docker = DockerRuntime::new("/var/run/docker.sock");
+    let home = tempfile::tempdir().unwrap();
+    std::os::unix::fs::chown(home.path(), Some(1000), Some(1000)).unwrap();
+    let name = format!("hostel-contract-{run}");
+    docker
+        .create(&spec(&name, &run, home.path()))
+        .await
+        .unwrap();
+    docker.start(&name).await.unwrap();
+    let (code, out, err) = run_exec(
+        &docker,
+        &name,
+        &["sh", "-c", "echo out; echo err >&2; exit 3"],
+    )
+    .await
+    .unwrap();
+    assert_eq!((code, out.as_str(), err.as_str()), (3, "out\n", "err\n"));
+}
+
+#[tokio::test]
+async fn dead_engine_is_unreachable_not_a_panic() {
+    let docker = DockerRuntime::new("/run/hostel-no-such.sock");
+    let err = docker.ping().await.unwrap_err();
+    assert_eq!(err.code(), hostel_core::ErrorCode::EngineUnreachable);
+    assert_eq!(
+        err.to_string(),
+        "container engine at /run/hostel-no-such.sock does not answer"
+    );
+}
+
+/// Removes this run's containers even when the test panics.
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let ids = hostel_testkit::docker(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label={LABEL_TEST_RUN}={}", self.0),
+        ]);
+        for id in ids.stdout.split_whitespace() {
+            hostel_testkit::docker(&["rm", "-f", id]);
+        }
+    }
+}
