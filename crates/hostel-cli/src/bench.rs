@@ -188,7 +188,7 @@ async fn measure(
                 "SETGID".into(),
                 "KILL".into(),
             ],
-            security_opt: vec![],
+            security_opt: vec!["no-new-privileges".into()],
         };
         let d = &run.docker;
         let (t, _) = timed(async {

@@ -22,7 +22,7 @@ pub struct Cli {
     /// Print JSON instead of a table (reading commands).
     #[arg(long, global = true)]
     pub json: bool,
-    /// Log format on stderr (logs are off unless HOSTEL_LOG sets a level).
+    /// Log format on stderr (warnings and errors unless HOSTEL_LOG sets a level).
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub log_format: LogFormat,
     #[command(subcommand)]

@@ -9,6 +9,7 @@
 )]
 
 use hostel_testkit::{TestRun, docker};
+use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hostel");
 
@@ -286,5 +287,77 @@ fn doctor_repairs_drift_and_never_deletes_homes() {
     assert_eq!(
         t.hostel(&["doctor"]).ok().stdout,
         "no drift: store, engine and homes agree\n"
+    );
+
+    // A container of this instance with no tenant behind it: removed by the fix.
+    let instance = docker(&[
+        "inspect",
+        "-f",
+        "{{index .Config.Labels \"io.hostel.instance\"}}",
+        &format!("hostel-{a}"),
+    ])
+    .stdout
+    .trim()
+    .to_owned();
+    let ghost = format!("hostel-{}", t.tenant("ghost"));
+    docker(&[
+        "create",
+        "--name",
+        &ghost,
+        "--label",
+        "io.hostel.managed=1",
+        "--label",
+        &format!("io.hostel.instance={instance}"),
+        "--label",
+        "io.hostel.tenant=ghost",
+        "--label",
+        &format!("io.hostel.test-run={}", t.id),
+        "hostel-workspace:latest",
+    ]);
+    // A home deleted by hand gets a new empty one; a home with no tenant stays.
+    let b = t.create_tenant("nohome", &[]);
+    t.hostel(&["delete", &b]).ok();
+    let sub = Command::new("btrfs")
+        .args(["subvolume", "delete"])
+        .arg(t.home(&b))
+        .output()
+        .unwrap();
+    assert!(sub.status.success(), "{sub:?}");
+    let stray = t.root.join("users/stray");
+    std::fs::create_dir_all(&stray).unwrap();
+    let made = Command::new("btrfs")
+        .args(["subvolume", "create"])
+        .arg(stray.join("home"))
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let found = t.hostel(&["doctor"]).expect_code(1).stdout;
+    assert!(
+        found.contains(&format!(
+            "found: {ghost}: container has no tenant in the store"
+        )),
+        "{found}"
+    );
+    assert!(
+        found.contains(&format!(
+            "found: {b}: home {} is missing",
+            t.home(&b).display()
+        )),
+        "{found}"
+    );
+    assert!(found.contains("found: stray: home"), "{found}");
+    t.hostel(&["doctor", "--fix"]).ok();
+    assert_eq!(
+        docker(&["ps", "-aq", "--filter", &format!("name=^{ghost}$")]).stdout,
+        ""
+    );
+    assert!(t.home(&b).is_dir());
+    assert!(stray.join("home").is_dir());
+    assert_eq!(
+        t.hostel(&["doctor"]).expect_code(1).stdout,
+        format!(
+            "found: stray: home {} has no tenant (fix: none (tenant data is never deleted by doctor); `hostel create stray` adopts it)\n",
+            stray.join("home").display()
+        )
     );
 }

@@ -1,5 +1,5 @@
 //! Quotas: what a workspace may use. The kernel enforces them (cgroups for CPU, memory and pids;
-//! the per-tenant filesystem for disk); this module only says which values make sense.
+//! a btrfs qgroup on the tenant's home for disk); this module only says which values make sense.
 
 use crate::size::ByteSize;
 use serde::{Deserialize, Serialize};
@@ -113,7 +113,7 @@ impl QuotaChange {
 
 /// The smallest memory limit: below it the shell and coreutils do not start reliably.
 pub const MIN_MEMORY: ByteSize = ByteSize::mib(32);
-/// The smallest home: ext4's own metadata needs a few MiB.
+/// The smallest home: below it a login shell's dotfiles and an editor's swap file do not fit.
 pub const MIN_DISK: ByteSize = ByteSize::mib(32);
 /// The fewest pids: a login shell, a pipeline and the init.
 pub const MIN_PIDS: u32 = 16;

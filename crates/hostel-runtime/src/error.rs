@@ -52,7 +52,7 @@ pub enum RuntimeError {
         /// What needed space.
         action: String,
     },
-    /// A request the backend cannot honour (e.g. shrinking a mounted home).
+    /// A request the backend cannot honour.
     #[error("{0}")]
     Unsupported(String),
 }

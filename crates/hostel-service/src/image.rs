@@ -58,12 +58,13 @@ impl Hostel {
         let Some(info) = self.runtime.image(&reference).await? else {
             return Err(ServiceError::ImageMissing { reference });
         };
-        if wanted.is_some() {
-            return Ok(reference);
-        }
+        // A tag of our repository (`:latest` included) is pinned to the version it points at,
+        // so a later build does not move the tenant behind the admin's back.
+        let repo = &self.config.image.repository;
+        let ours = reference.rsplit_once(':').is_some_and(|(r, _)| r == repo);
         Ok(match info.labels.get(LABEL_IMAGE_VERSION) {
-            Some(v) => format!("{}:{v}", self.config.image.repository),
-            None => reference,
+            Some(v) if ours => format!("{repo}:{v}"),
+            _ => reference,
         })
     }
 

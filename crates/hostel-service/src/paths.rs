@@ -43,7 +43,7 @@ impl Paths {
     pub fn audit_log(&self) -> PathBuf {
         self.logs().join("audit.jsonl")
     }
-    /// `etc/`: configuration and host keys.
+    /// `etc/`: configuration.
     pub fn etc(&self) -> PathBuf {
         self.root.join("etc")
     }

@@ -712,13 +712,21 @@ impl Hostel {
         let mut out = Vec::new();
         let limits_changed =
             new.cpus != t.quota.cpus || new.memory != t.quota.memory || new.pids != t.quota.pids;
-        let limits_applied = if limits_changed && state != WorkspaceState::Deleted {
-            self.runtime
-                .update_limits(&container_name(name), &spec::limits(&new))
-                .await?;
-            "live"
-        } else {
-            "next start"
+        let limits_applied = match state {
+            WorkspaceState::Deleted => "next start",
+            _ if !limits_changed => "live",
+            WorkspaceState::Running => {
+                self.runtime
+                    .update_limits(&container_name(name), &spec::limits(&new))
+                    .await?;
+                "live"
+            }
+            WorkspaceState::Stopped => {
+                self.runtime
+                    .update_limits(&container_name(name), &spec::limits(&new))
+                    .await?;
+                "to the stopped workspace (in force when it starts)"
+            }
         };
         let mut stored = t.quota;
         stored.cpus = new.cpus;

@@ -8,6 +8,7 @@ use crate::RuntimeError;
 use hostel_core::{ByteSize, TenantName};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::OpenOptions;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -187,6 +188,8 @@ impl BtrfsPool {
                 .arg(&self.image)
                 .arg(&self.users),
         )?;
+        std::fs::set_permissions(&self.users, std::fs::Permissions::from_mode(0o711))
+            .map_err(io_err("set the mode of the users folder"))?;
         run(
             "enable quotas on the homes pool",
             Command::new("btrfs")
@@ -261,6 +264,9 @@ impl HomeStorage for BtrfsPool {
         }
         let dir = self.users.join(tenant.as_str());
         std::fs::create_dir_all(&dir).map_err(io_err("create tenant folder"))?;
+        // The home belongs to uid 1000 on the host too; only root may walk to it.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io_err("make the tenant folder private"))?;
         run(
             "create the home subvolume",
             Command::new("btrfs")

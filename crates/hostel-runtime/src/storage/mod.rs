@@ -11,8 +11,7 @@
 //! alone, both ways. Subvolumes also give cheap snapshots later. The cost: one loop device and
 //! one mount for all tenants; qgroup accounting adds a little CPU on writes and deletes; the pool
 //! is sparse and mounted with `discard=async`, so it takes host disk only for what is written.
-//! Homes may be overcommitted (the sum of quotas above the pool size), like thin provisioning;
-//! `hostel check` warns when the pool itself runs low.
+//! Homes may be overcommitted (the sum of quotas above the pool size), like thin provisioning.
 //!
 //! [`DirStorage`] is a plain directory per tenant with no limit, for tests of the layers above.
 
