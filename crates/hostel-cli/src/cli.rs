@@ -210,5 +210,9 @@ pub enum BenchCommand {
         /// Idle workspaces for the memory measurement (0 skips it).
         #[arg(long, default_value_t = 50)]
         idle: usize,
+        /// Also time a cold image build (the workspace layer rebuilt without cache; a minute or
+        /// more).
+        #[arg(long)]
+        cold: bool,
     },
 }

@@ -23,9 +23,9 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             print!("{}", hostel_core::config::EXAMPLE);
             return Ok(0);
         }
-        Command::Bench(BenchCommand::Lifecycle { rounds, idle }) => {
+        Command::Bench(BenchCommand::Lifecycle { rounds, idle, cold }) => {
             let h = wiring::open(&cli)?;
-            return crate::bench::lifecycle(&h, *rounds, *idle)
+            return crate::bench::lifecycle(&h, *rounds, *idle, *cold)
                 .await
                 .map(|()| 0);
         }

@@ -361,3 +361,15 @@ fn doctor_repairs_drift_and_never_deletes_homes() {
         )
     );
 }
+
+#[test]
+fn config_example_is_a_working_config() {
+    let t = TestRun::new(BIN);
+    let example = t.hostel(&["config", "example"]).ok().stdout;
+    assert!(example.contains("[defaults]\n"), "{example}");
+    let path = t.file("example.toml", &example);
+    let list = t
+        .hostel(&["--config", path.to_str().unwrap(), "list", "--json"])
+        .ok();
+    assert_eq!(list.stdout, "[]\n");
+}
