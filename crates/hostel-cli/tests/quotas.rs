@@ -12,10 +12,6 @@ use hostel_testkit::TestRun;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hostel");
 
-fn json(run: &hostel_testkit::Run) -> serde_json::Value {
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
-}
-
 /// The CFS quota as the workspace's own cgroup says it (v1 or v2), in microseconds per 100 ms.
 fn cpu_quota(t: &TestRun, name: &str) -> String {
     t.sh(
@@ -57,7 +53,7 @@ fn memory_hog_is_oom_killed_inside_and_others_keep_working() {
         r.code, 137,
         "the hog must be SIGKILLed by the OOM killer: {r:?}"
     );
-    let info = json(&t.hostel(&["info", &hog, "--json"]).ok());
+    let info = t.hostel(&["info", &hog, "--json"]).ok().json();
     assert_eq!(info["state"], "running");
     assert!(info["usage"]["oom_kills"].as_u64().unwrap() >= 1, "{info}");
     let text = t.hostel(&["info", &hog]).ok().stdout;
@@ -68,7 +64,7 @@ fn memory_hog_is_oom_killed_inside_and_others_keep_working() {
     assert_eq!(t.sh(&hog, "echo still here").ok().stdout, "still here\n");
     assert_eq!(t.sh(&other, "echo fine").ok().stdout, "fine\n");
     assert_eq!(
-        json(&t.hostel(&["info", &other, "--json"]).ok())["usage"]["oom_kills"],
+        t.hostel(&["info", &other, "--json"]).ok().json()["usage"]["oom_kills"],
         0
     );
 }
@@ -115,7 +111,7 @@ fn disk_quota_refuses_writes_past_it_and_grows_live() {
         "rm -f fill; dd if=/dev/zero of=fill bs=1M count=100 status=none && sync && echo wrote",
     )
     .ok();
-    let info = json(&t.hostel(&["info", &name, "--json"]).ok());
+    let info = t.hostel(&["info", &name, "--json"]).ok().json();
     assert_eq!(info["state"], "running");
     assert_eq!(info["quota"]["disk"], "256MiB");
     let shrink = t.hostel(&["set", &name, "--disk", "64M"]).expect_code(2);
@@ -127,7 +123,7 @@ fn disk_quota_refuses_writes_past_it_and_grows_live() {
         shrink.stderr
     );
     assert_eq!(
-        json(&t.hostel(&["info", &name, "--json"]).ok())["quota"]["disk"],
+        t.hostel(&["info", &name, "--json"]).ok().json()["quota"]["disk"],
         "256MiB"
     );
 }

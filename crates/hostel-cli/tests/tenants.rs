@@ -13,10 +13,6 @@ use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hostel");
 
-fn json(run: &hostel_testkit::Run) -> serde_json::Value {
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
-}
-
 #[test]
 fn create_exec_stop_start_delete_purge() {
     let t = TestRun::new(BIN);
@@ -63,7 +59,7 @@ fn create_exec_stop_start_delete_purge() {
         );
     }
 
-    let info = json(&t.hostel(&["info", &name, "--json"]).ok());
+    let info = t.hostel(&["info", &name, "--json"]).ok().json();
     assert_eq!(info["state"], "running");
     assert_eq!(info["quota"]["cpus"], "0.5");
     assert_eq!(info["quota"]["memory"], "300MiB");
@@ -72,7 +68,7 @@ fn create_exec_stop_start_delete_purge() {
     assert_eq!(info["keys"], 1);
     assert!(info["usage"]["memory_used"].is_string(), "{info}");
 
-    let list = json(&t.hostel(&["list", "--json"]).ok());
+    let list = t.hostel(&["list", "--json"]).ok().json();
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["name"], name.as_str());
 
@@ -113,7 +109,7 @@ fn create_exec_stop_start_delete_purge() {
         format!("{name} stopped\n")
     );
     assert_eq!(
-        json(&t.hostel(&["info", &name, "--json"]).ok())["state"],
+        t.hostel(&["info", &name, "--json"]).ok().json()["state"],
         "stopped"
     );
     assert_eq!(
@@ -130,7 +126,7 @@ fn create_exec_stop_start_delete_purge() {
     let gone = docker(&["ps", "-aq", "--filter", &format!("name=^hostel-{name}$")]);
     assert_eq!(gone.stdout, "");
     assert_eq!(
-        json(&t.hostel(&["info", &name, "--json"]).ok())["state"],
+        t.hostel(&["info", &name, "--json"]).ok().json()["state"],
         "deleted"
     );
     assert!(notes.exists());
@@ -161,7 +157,10 @@ fn create_exec_stop_start_delete_purge() {
     );
 
     // Every action is in a verifying audit log.
-    let audit = json(&t.hostel(&["audit", "--json", "--tenant", &name]).ok());
+    let audit = t
+        .hostel(&["audit", "--json", "--tenant", &name])
+        .ok()
+        .json();
     let kinds: Vec<&str> = audit
         .as_array()
         .unwrap()
@@ -177,7 +176,7 @@ fn create_exec_stop_start_delete_purge() {
     ] {
         assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
     }
-    let failed = json(&t.hostel(&["audit", "--json", "--failed"]).ok());
+    let failed = t.hostel(&["audit", "--json", "--failed"]).ok().json();
     assert_eq!(failed.as_array().unwrap().len(), 1, "{failed}");
     assert!(
         t.hostel(&["audit", "verify"])
@@ -208,7 +207,7 @@ fn keys_add_list_remove_and_last_key_guard() {
         "{}",
         again.stderr
     );
-    let keys = json(&t.hostel(&["key", "list", &name, "--json"]).ok());
+    let keys = t.hostel(&["key", "list", &name, "--json"]).ok().json();
     assert_eq!(keys.as_array().unwrap().len(), 2);
     let fp0 = keys[0]["fingerprint"].as_str().unwrap().to_owned();
     let fp1 = keys[1]["fingerprint"].as_str().unwrap().to_owned();
@@ -218,7 +217,9 @@ fn keys_add_list_remove_and_last_key_guard() {
     t.hostel(&["key", "remove", &name, "SHA256:nope"])
         .expect_code(3);
     assert_eq!(
-        json(&t.hostel(&["key", "list", &name, "--json"]).ok())
+        t.hostel(&["key", "list", &name, "--json"])
+            .ok()
+            .json()
             .as_array()
             .unwrap()
             .len(),
@@ -230,13 +231,13 @@ fn keys_add_list_remove_and_last_key_guard() {
 fn image_build_is_cached_and_listed() {
     let t = TestRun::new(BIN);
     let build = t.hostel(&["image", "build", "--json"]).ok();
-    let b = json(&build);
+    let b = build.json();
     assert_eq!(
         b["cached"], true,
         "the test command builds the image first: {}",
         build.stdout
     );
-    let list = json(&t.hostel(&["image", "list", "--json"]).ok());
+    let list = t.hostel(&["image", "list", "--json"]).ok().json();
     let current: Vec<&serde_json::Value> = list
         .as_array()
         .unwrap()
@@ -250,7 +251,7 @@ fn image_build_is_cached_and_listed() {
 #[test]
 fn check_passes_on_a_ready_host() {
     let t = TestRun::new(BIN);
-    let items = json(&t.hostel(&["check", "--json"]).ok());
+    let items = t.hostel(&["check", "--json"]).ok().json();
     let names: Vec<&str> = items
         .as_array()
         .unwrap()

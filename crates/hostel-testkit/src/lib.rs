@@ -66,6 +66,12 @@ impl Run {
         self
     }
 
+    /// stdout parsed as JSON (for `--json` commands); panics with the text when it is not.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
+    }
+
     /// stderr without the progress lines (`  - ...`): the error, its causes and hint.
     pub fn error_text(&self) -> String {
         self.stderr
