@@ -143,6 +143,25 @@ pub enum Command {
         #[arg(long)]
         failed: bool,
     },
+    /// Run the daemon: the SSH gateway, until SIGTERM or Ctrl-C.
+    Serve {
+        /// Address of the SSH gateway [default: [ssh] listen, 0.0.0.0:2222].
+        #[arg(long, env = "HOSTEL_SSH_LISTEN")]
+        ssh_listen: Option<String>,
+    },
+    /// Show whether the daemon runs, and where.
+    Status,
+    /// Print an OpenSSH `Host` block for a tenant, so `ssh NAME` works.
+    SshConfig {
+        /// Tenant name.
+        name: String,
+        /// Host name or address of this server [default: this machine's host name].
+        #[arg(long)]
+        host: Option<String>,
+        /// Port of the SSH gateway [default: the port of [ssh] listen].
+        #[arg(long)]
+        port: Option<u16>,
+    },
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),

@@ -212,6 +212,14 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             }
             Ok(0)
         }
+        Command::Serve { ssh_listen } => crate::serve::serve(h, ssh_listen).await,
+        Command::Status => crate::serve::status(&h, json_out),
+        Command::SshConfig { name, host, port } => {
+            let n = tenant(&name)?;
+            h.store().require(&n)?;
+            crate::serve::ssh_config(&h, &n, host, port);
+            Ok(0)
+        }
         Command::Config(_) | Command::Bench(_) => Ok(0),
     }
 }
@@ -433,7 +441,12 @@ async fn info(h: &Hostel, name: &str, json_out: bool) -> Result<u8, CliError> {
 async fn exec(h: &Hostel, name: &str, command: Vec<String>) -> Result<u8, CliError> {
     let n = tenant(name)?;
     let attach_stdin = !std::io::stdin().is_terminal();
-    let mut session = h.exec(&n, command, attach_stdin, &Steps).await?;
+    let opts = hostel_service::ExecOptions {
+        cmd: command,
+        stdin: attach_stdin,
+        ..hostel_service::ExecOptions::default()
+    };
+    let mut session = h.exec(&n, opts, &Steps).await?;
     let mut input = session.input;
     let feeder = attach_stdin.then(|| {
         tokio::spawn(async move {
@@ -460,7 +473,7 @@ async fn exec(h: &Hostel, name: &str, command: Vec<String>) -> Result<u8, CliErr
     if let Some(f) = feeder {
         f.abort();
     }
-    let code = h.exec_finish(&n, &session.id).await?;
+    let code = h.exec_finish(&n, &session.id, None).await?;
     Ok(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
 }
 

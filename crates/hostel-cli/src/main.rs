@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod error;
 mod output;
+mod serve;
 mod wiring;
 
 use clap::Parser;

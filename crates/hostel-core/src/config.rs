@@ -23,6 +23,51 @@ pub struct Config {
     pub defaults: DefaultsConfig,
     /// Where homes live.
     pub storage: StorageConfig,
+    /// The SSH gateway.
+    pub ssh: SshConfig,
+}
+
+/// `[ssh]`
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SshConfig {
+    /// Address the gateway listens on.
+    pub listen: String,
+    /// Seconds of client silence before a keepalive probe (0: never).
+    pub keepalive_secs: u64,
+    /// Seconds without any traffic before a connection is closed (0: never).
+    pub idle_timeout_secs: u64,
+    /// Most open sessions (channels) of one tenant across its connections.
+    pub max_sessions_per_tenant: u32,
+    /// Most connections from one address that have not authenticated yet.
+    pub max_unauthenticated_per_ip: u32,
+    /// Environment variables a client may pass (`*` ends a prefix), besides TERM.
+    pub accept_env: Vec<String>,
+}
+
+impl Default for SshConfig {
+    fn default() -> Self {
+        SshConfig {
+            listen: "0.0.0.0:2222".to_owned(),
+            keepalive_secs: 30,
+            idle_timeout_secs: 3600,
+            max_sessions_per_tenant: 64,
+            max_unauthenticated_per_ip: 16,
+            accept_env: vec!["LANG".to_owned(), "LC_*".to_owned()],
+        }
+    }
+}
+
+impl SshConfig {
+    /// Whether a client may set `name` (TERM is set from the pty request).
+    pub fn accepts_env(&self, name: &str) -> bool {
+        self.accept_env
+            .iter()
+            .any(|pattern| match pattern.strip_suffix('*') {
+                Some(prefix) => name.starts_with(prefix),
+                None => name == pattern,
+            })
+    }
 }
 
 /// `[storage]`
@@ -147,6 +192,22 @@ mod tests {
     #[test]
     fn example_parses_to_the_defaults() {
         assert_eq!(Config::from_toml(EXAMPLE), Ok(Config::default()));
+    }
+
+    #[test]
+    fn accept_env_matches_names_and_prefixes() {
+        let ssh = SshConfig::default();
+        let table = [
+            ("LANG", true),
+            ("LC_ALL", true),
+            ("LC_", true),
+            ("LD_PRELOAD", false),
+            ("PATH", false),
+            ("LANGUAGE", false),
+        ];
+        for (name, ok) in table {
+            assert_eq!(ssh.accepts_env(name), ok, "{name}");
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub use check::{CheckItem, Finding};
 pub use error::ServiceError;
 pub use image::ImageView;
 pub use paths::Paths;
-pub use tenant::{CreateRequest, SetOutcome, TenantInfo, TenantSummary, Usage};
+pub use tenant::{CreateRequest, ExecOptions, SetOutcome, TenantInfo, TenantSummary, Usage};
 
 use chrono::{DateTime, Utc};
 use hostel_core::AuditEvent;
@@ -27,6 +27,7 @@ use hostel_core::config::Config;
 use hostel_runtime::Runtime;
 use hostel_runtime::storage::HomeStorage;
 use hostel_store::{AuditLog, Store};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Receives the steps of a long operation as they happen.
@@ -54,6 +55,7 @@ pub struct Hostel {
     audit: AuditLog,
     actor: String,
     instance: String,
+    wake_locks: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Hostel {
@@ -77,6 +79,7 @@ impl Hostel {
             audit,
             actor: actor.into(),
             instance,
+            wake_locks: tokio::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -109,8 +112,8 @@ impl Hostel {
         Utc::now()
     }
 
-    /// Appends an audit event by this instance's actor.
-    fn record(&self, event: AuditEvent) -> Result<(), ServiceError> {
+    /// Appends an audit event, durably, before the caller acknowledges what it records.
+    pub fn record(&self, event: AuditEvent) -> Result<(), ServiceError> {
         tracing::info!(target: "audit", kind = %event.kind, tenant = ?event.tenant, outcome = ?event.outcome);
         self.audit.append(&event)?;
         Ok(())

@@ -33,6 +33,21 @@ pub struct CreateRequest {
     pub image: Option<String>,
 }
 
+/// How to run a command in a workspace.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    /// argv.
+    pub cmd: Vec<String>,
+    /// Attach stdin.
+    pub stdin: bool,
+    /// Give it a terminal.
+    pub tty: bool,
+    /// Extra environment (`KEY=value`), already filtered by the caller's policy.
+    pub env: Vec<String>,
+    /// Who to name in the audit record (`ssh:alice`); unset: the instance's actor.
+    pub actor: Option<String>,
+}
+
 /// One row of `list`.
 #[derive(Debug, Clone, Serialize)]
 pub struct TenantSummary {
@@ -361,6 +376,16 @@ impl Hostel {
         t: &TenantRecord,
         progress: &dyn Progress,
     ) -> Result<WorkspaceState, ServiceError> {
+        // Connections that wake one tenant at once start it once: the first does the work, the
+        // others wait here and then find it running.
+        let lock = self
+            .wake_locks
+            .lock()
+            .await
+            .entry(t.name.to_string())
+            .or_default()
+            .clone();
+        let _guard = lock.lock().await;
         let (state, info) = self.observe(&t.name).await?;
         let spec = self.spec_for(t);
         let current = info
@@ -574,30 +599,34 @@ impl Hostel {
     }
 
     /// Starts a command as the tenant in its workspace (waking it), in the home. The caller
-    /// streams the session and then calls [`Hostel::exec_finish`].
+    /// streams the session and then calls [`Hostel::exec_finish`]. Audited as `opts.actor`, or
+    /// as this instance's actor.
     pub async fn exec(
         &self,
         name: &TenantName,
-        cmd: Vec<String>,
-        stdin: bool,
+        opts: ExecOptions,
         progress: &dyn Progress,
     ) -> Result<ExecSession, ServiceError> {
         let t = self.require_ready(name)?;
         self.ensure_running(&t, progress).await?;
+        let mut env = vec![
+            format!("HOME=/home/{name}"),
+            format!("USER={name}"),
+            format!("LOGNAME={name}"),
+            "SHELL=/bin/bash".into(),
+            "LANG=C.UTF-8".into(),
+        ];
+        env.extend(opts.env.iter().cloned());
         let req = ExecRequest {
-            cmd: cmd.clone(),
+            cmd: opts.cmd.clone(),
             user: name.to_string(),
-            env: vec![
-                format!("HOME=/home/{name}"),
-                format!("USER={name}"),
-                "LANG=C.UTF-8".into(),
-            ],
+            env,
             working_dir: Some(format!("/home/{name}")),
-            stdin,
-            tty: false,
+            stdin: opts.stdin,
+            tty: opts.tty,
         };
         let result = self.runtime.exec(&container_name(name), &req).await;
-        let ev = self
+        let mut ev = self
             .event(
                 "workspace.exec",
                 if result.is_ok() {
@@ -607,20 +636,63 @@ impl Hostel {
                 },
             )
             .tenant(name.as_str())
-            .with("command", truncate(&cmd.join(" "), 200));
+            .with("command", truncate(&opts.cmd.join(" "), 200));
+        if let Some(actor) = &opts.actor {
+            ev.actor.clone_from(actor);
+        }
         self.record(ev)?;
         Ok(result?)
     }
 
     /// Waits for an exec to end, records its exit status, returns it.
-    pub async fn exec_finish(&self, name: &TenantName, exec_id: &str) -> Result<i64, ServiceError> {
+    pub async fn exec_finish(
+        &self,
+        name: &TenantName,
+        exec_id: &str,
+        actor: Option<&str>,
+    ) -> Result<i64, ServiceError> {
         let code = self.runtime.exec_wait(exec_id).await?;
-        self.record(
-            self.event("workspace.exec_end", Outcome::Ok)
-                .tenant(name.as_str())
-                .with("exit_code", code),
-        )?;
+        let mut ev = self
+            .event("workspace.exec_end", Outcome::Ok)
+            .tenant(name.as_str())
+            .with("exit_code", code);
+        if let Some(actor) = actor {
+            ev.actor = actor.to_owned();
+        }
+        self.record(ev)?;
         Ok(code)
+    }
+
+    /// Resizes the terminal of a running exec.
+    pub async fn exec_resize(
+        &self,
+        exec_id: &str,
+        cols: u16,
+        rows: u16,
+    ) -> Result<(), ServiceError> {
+        Ok(self.runtime.exec_resize(exec_id, cols, rows).await?)
+    }
+
+    /// The tenant whose stored keys include `key` (an OpenSSH public key line), if `user` names
+    /// one. Unknown users and unknown keys look the same to the caller: `None`.
+    pub fn login_key(&self, user: &str, key: &str) -> Result<Option<TenantName>, ServiceError> {
+        let Ok(name) = user.parse::<TenantName>() else {
+            return Ok(None);
+        };
+        let Some(t) = self.store.tenant(&name)? else {
+            return Ok(None);
+        };
+        if !t.status.is_ready() {
+            return Ok(None);
+        }
+        let want = key.split_whitespace().nth(1).unwrap_or_default();
+        let known = !want.is_empty()
+            && self
+                .store
+                .keys(&name)?
+                .iter()
+                .any(|k| k.key.openssh.split_whitespace().nth(1) == Some(want));
+        Ok(known.then_some(name))
     }
 
     /// Runs a command as the tenant and collects its output (for tests and small jobs).
@@ -629,14 +701,11 @@ impl Hostel {
         name: &TenantName,
         cmd: &[&str],
     ) -> Result<(i64, Vec<u8>, Vec<u8>), ServiceError> {
-        let mut s = self
-            .exec(
-                name,
-                cmd.iter().map(|c| (*c).to_owned()).collect(),
-                false,
-                &crate::Quiet,
-            )
-            .await?;
+        let opts = ExecOptions {
+            cmd: cmd.iter().map(|c| (*c).to_owned()).collect(),
+            ..ExecOptions::default()
+        };
+        let mut s = self.exec(name, opts, &crate::Quiet).await?;
         let (mut out, mut err) = (Vec::new(), Vec::new());
         while let Some(chunk) = s.output.next().await {
             match chunk? {
@@ -644,7 +713,7 @@ impl Hostel {
                 ExecOutput::Stderr(b) => err.extend(b),
             }
         }
-        let code = self.exec_finish(name, &s.id).await?;
+        let code = self.exec_finish(name, &s.id, None).await?;
         Ok((code, out, err))
     }
 

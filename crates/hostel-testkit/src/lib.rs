@@ -192,6 +192,102 @@ impl TestRun {
     }
 }
 
+/// A running `hostel serve`, killed on drop.
+#[derive(Debug)]
+pub struct Daemon {
+    child: std::process::Child,
+    /// The SSH gateway's port on 127.0.0.1.
+    pub ssh_port: u16,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; the caller binds it at once).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+impl TestRun {
+    /// Starts `hostel serve` on a free 127.0.0.1 port and waits until it accepts connections.
+    pub fn serve(&self) -> Daemon {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let child = self
+            .command(&["serve", "--ssh-listen", &listen])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut daemon = Daemon {
+            child,
+            ssh_port: port,
+        };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(&listen).is_ok() {
+                return daemon;
+            }
+            if let Ok(Some(status)) = daemon.child.try_wait() {
+                panic!("hostel serve exited with {status}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("hostel serve did not listen on {listen} within 5s");
+    }
+
+    /// The private key made by [`TestRun::keypair`] for `name`.
+    pub fn private_key(&self, name: &str) -> PathBuf {
+        self.root.join("keys").join(name)
+    }
+
+    /// An OpenSSH `ssh` command to `user@127.0.0.1` on the daemon's port with the key `key`
+    /// (a name given to [`TestRun::keypair`]), batch mode, no known_hosts; `args` follow.
+    pub fn ssh_command(&self, d: &Daemon, key: &str, user: &str, args: &[&str]) -> Command {
+        let mut c = Command::new("ssh");
+        c.args(ssh_options(d, &self.private_key(key)))
+            .arg(format!("{user}@127.0.0.1"))
+            .args(args)
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs `ssh user@gateway args...`.
+    pub fn ssh(&self, d: &Daemon, key: &str, user: &str, args: &[&str]) -> Run {
+        self.ssh_command(d, key, user, args)
+            .output()
+            .unwrap()
+            .into()
+    }
+}
+
+/// Client options for the test gateway: its port, one identity, no host key prompts.
+pub fn ssh_options(d: &Daemon, key: &Path) -> Vec<String> {
+    [
+        "-p",
+        &d.ssh_port.to_string(),
+        "-i",
+        &key.display().to_string(),
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
 /// Runs `docker <args>`; returns stdout.
 pub fn docker(args: &[&str]) -> Run {
     Command::new("docker")

@@ -415,6 +415,17 @@ impl Runtime for DockerRuntime {
         }
     }
 
+    async fn exec_resize(&self, exec_id: &str, cols: u16, rows: u16) -> Result<(), RuntimeError> {
+        let d = self.docker().await?;
+        let opts = bollard::exec::ResizeExecOptions {
+            height: rows,
+            width: cols,
+        };
+        d.resize_exec(exec_id, opts)
+            .await
+            .map_err(self.map_err("resize exec", "exec", exec_id))
+    }
+
     async fn image(&self, reference: &str) -> Result<Option<ImageInfo>, RuntimeError> {
         let d = self.docker().await?;
         let i = match d.inspect_image(reference).await {

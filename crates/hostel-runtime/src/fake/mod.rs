@@ -289,6 +289,14 @@ impl Runtime for FakeRuntime {
             .ok_or_else(|| not_found("exec", exec_id))
     }
 
+    async fn exec_resize(&self, exec_id: &str, cols: u16, rows: u16) -> Result<(), RuntimeError> {
+        let s = self.enter("exec_resize", &format!("{exec_id} {cols}x{rows}"))?;
+        if !s.exits.contains_key(exec_id) {
+            return Err(not_found("exec", exec_id));
+        }
+        Ok(())
+    }
+
     async fn image(&self, reference: &str) -> Result<Option<ImageInfo>, RuntimeError> {
         Ok(self
             .enter("image", reference)?

@@ -1,0 +1,142 @@
+//! `hostel serve` (the daemon), `hostel status` and `hostel ssh-config`.
+//!
+//! The daemon writes `state/hostel.serve` (its pid and addresses) when it listens and removes it
+//! when it stops; `status` reads it and checks the process still lives.
+
+use crate::error::CliError;
+use crate::output::{json, line};
+use hostel_core::{ErrorCode, TenantName};
+use hostel_service::Hostel;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What a running daemon leaves in `state/hostel.serve`.
+#[derive(Debug, Serialize, Deserialize)]
+struct ServeState {
+    pid: u32,
+    ssh_listen: String,
+    host_key: String,
+}
+
+fn state_file(h: &Hostel) -> PathBuf {
+    h.paths().state().join("hostel.serve")
+}
+
+fn host_key_file(h: &Hostel) -> PathBuf {
+    h.paths().etc().join("ssh_host_ed25519_key")
+}
+
+fn gateway_err(e: hostel_ssh::GatewayError) -> CliError {
+    let mut err = CliError::new(ErrorCode::Unavailable, e.to_string(), e.hint());
+    if let Some(s) = std::error::Error::source(&e) {
+        err.causes.push(s.to_string());
+    }
+    err
+}
+
+/// Runs the gateway until SIGTERM or SIGINT.
+pub async fn serve(h: Hostel, ssh_listen: Option<String>) -> Result<u8, CliError> {
+    let listen = ssh_listen.unwrap_or_else(|| h.config().ssh.listen.clone());
+    let key = hostel_ssh::load_or_create_host_key(&host_key_file(&h)).map_err(gateway_err)?;
+    let fingerprint = hostel_ssh::fingerprint(&key);
+    let config = Arc::new(hostel_ssh::russh_config(key, &h.config().ssh));
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|source| {
+            gateway_err(hostel_ssh::GatewayError::Listen {
+                addr: listen.clone(),
+                source,
+            })
+        })?;
+    let bound = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or(listen);
+    let state = ServeState {
+        pid: std::process::id(),
+        ssh_listen: bound.clone(),
+        host_key: fingerprint.clone(),
+    };
+    let path = state_file(&h);
+    let text = serde_json::to_string(&state).unwrap_or_default();
+    std::fs::write(&path, text).map_err(|e| {
+        CliError::new(
+            ErrorCode::Internal,
+            format!("cannot write {}: {e}", path.display()),
+            None,
+        )
+    })?;
+    let hostel = Arc::new(h);
+    line(&format!(
+        "hostel serve: SSH gateway on {bound}, host key {fingerprint}"
+    ));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| {
+            CliError::new(
+                ErrorCode::Internal,
+                format!("cannot catch SIGTERM: {e}"),
+                None,
+            )
+        })?;
+    let result = tokio::select! {
+        r = hostel_ssh::serve(hostel.clone(), listener, config) => r.map_err(gateway_err),
+        _ = term.recv() => Ok(()),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    };
+    let _ = std::fs::remove_file(&path);
+    line("hostel serve: stopped");
+    result.map(|()| 0)
+}
+
+/// Whether the daemon runs: exit 0 when it does, 1 when not.
+pub fn status(h: &Hostel, json_out: bool) -> Result<u8, CliError> {
+    let state: Option<ServeState> = std::fs::read_to_string(state_file(h))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let alive = state
+        .as_ref()
+        .is_some_and(|s| std::path::Path::new(&format!("/proc/{}", s.pid)).exists());
+    if json_out {
+        json(&serde_json::json!({ "running": alive, "daemon": state }))?;
+    } else {
+        match (&state, alive) {
+            (Some(s), true) => {
+                line(&format!("daemon running, pid {}", s.pid));
+                line(&format!(
+                    "ssh gateway on {} (host key {})",
+                    s.ssh_listen, s.host_key
+                ));
+            }
+            (Some(s), false) => line(&format!(
+                "daemon not running (pid {} in {} is gone); start it with `hostel serve`",
+                s.pid,
+                state_file(h).display()
+            )),
+            (None, _) => line("daemon not running; start it with `hostel serve` (scripts/up does)"),
+        }
+    }
+    Ok(if alive { 0 } else { 1 })
+}
+
+/// Prints a `Host` block for `ssh NAME`.
+pub fn ssh_config(h: &Hostel, name: &TenantName, host: Option<String>, port: Option<u16>) {
+    let host = host.unwrap_or_else(|| {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|n| n.into_string().ok())
+            .unwrap_or_else(|| "localhost".into())
+    });
+    let port = port.unwrap_or_else(|| {
+        h.config()
+            .ssh
+            .listen
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .unwrap_or(2222)
+    });
+    line(&format!("Host {name}"));
+    line(&format!("    HostName {host}"));
+    line(&format!("    Port {port}"));
+    line(&format!("    User {name}"));
+}

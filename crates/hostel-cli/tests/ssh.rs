@@ -1,0 +1,334 @@
+//! The SSH gateway with the real OpenSSH client (ssh, scp, sftp, rsync) against the real engine.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use hostel_testkit::{TestRun, docker, ssh_options};
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hostel");
+
+#[test]
+fn exec_statuses_streams_stdin_and_env() {
+    let t = TestRun::new(BIN);
+    let a = t.create_tenant("exec", &[]);
+    let d = t.serve();
+    let key = "exec-key";
+    for code in [0, 1, 42] {
+        let r = t.ssh(&d, key, &a, &[&format!("exit {code}")]);
+        assert_eq!(r.code, code, "{r:?}");
+    }
+    let r = t
+        .ssh(&d, key, &a, &["echo out; echo err >&2; id -un; pwd"])
+        .ok();
+    assert_eq!(r.stdout, format!("out\n{a}\n/home/{a}\n"));
+    assert_eq!(r.stderr, "err\n");
+    let mut child = t
+        .ssh_command(&d, key, &a, &["sha256sum"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let data: Vec<u8> = (0..=255u8).cycle().take(1 << 20).collect();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let local = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut local = local;
+    local.stdin.take().unwrap().write_all(&data).unwrap();
+    let local = local.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&local.stdout)
+    );
+    let r = t
+        .ssh_command(
+            &d,
+            key,
+            &a,
+            &[
+                "-o",
+                "SetEnv=LC_TIME=C.UTF-8 LD_PRELOAD=/evil",
+                "echo $LC_TIME:$LD_PRELOAD",
+            ],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&r.stdout), "C.UTF-8:\n");
+}
+
+#[test]
+fn pty_shell_has_term_size_and_exit_status() {
+    let t = TestRun::new(BIN);
+    let a = t.create_tenant("pty", &[]);
+    let d = t.serve();
+    let opts = ssh_options(&d, &t.private_key("pty-key")).join(" ");
+    let script = format!("stty cols 100 rows 30; ssh -tt {opts} {a}@127.0.0.1");
+    let mut child = Command::new("script")
+        .args(["-qec", &script, "/dev/null"])
+        .env("TERM", "xterm-256color")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    stdin
+        .write_all(b"echo T=$TERM; tty; stty size; exit 3\n")
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("T=xterm-256color"), "{text}");
+    assert!(text.contains("/dev/pts/"), "{text}");
+    assert!(text.contains("30 100"), "{text}");
+}
+
+#[test]
+fn scp_sftp_and_rsync_land_in_the_home() {
+    let t = TestRun::new(BIN);
+    let a = t.create_tenant("files", &[]);
+    let d = t.serve();
+    let opts = ssh_options(&d, &t.private_key("files-key"));
+    let scp_opts: Vec<String> = opts
+        .iter()
+        .map(|o| {
+            if o == "-p" {
+                "-P".to_owned()
+            } else {
+                o.clone()
+            }
+        })
+        .collect();
+    let blob = t.file("blob", &"hostel ".repeat(100_000));
+    let dest = format!("{a}@127.0.0.1:");
+    for (mode, name) in [(None, "sftp-mode"), (Some("-O"), "legacy-mode")] {
+        let mut c = Command::new("scp");
+        c.args(&scp_opts);
+        if let Some(m) = mode {
+            c.arg(m);
+        }
+        let out = c.arg(&blob).arg(format!("{dest}{name}")).output().unwrap();
+        assert!(out.status.success(), "scp {mode:?}: {out:?}");
+        let landed = t.home(&a).join(name);
+        assert_eq!(
+            std::fs::read(&landed).unwrap(),
+            std::fs::read(&blob).unwrap()
+        );
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(std::fs::metadata(&landed).unwrap().uid(), 1000);
+    }
+    let batch = t.file("batch", "mkdir made\nput blob made/put\nls made\n");
+    let out = Command::new("sftp")
+        .args(&scp_opts)
+        .arg("-b")
+        .arg(&batch)
+        .arg(format!("{a}@127.0.0.1"))
+        .current_dir(&t.root)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(t.home(&a).join("made/put").is_file());
+
+    let tree = t.root.join("tree");
+    std::fs::create_dir_all(tree.join("x/y")).unwrap();
+    std::fs::write(tree.join("x/y/z"), "deep").unwrap();
+    std::fs::write(tree.join("top"), "top").unwrap();
+    let rsync = |extra: &[&str]| {
+        Command::new("rsync")
+            .args(["-a", "--stats"])
+            .args(extra)
+            .arg("-e")
+            .arg(format!("ssh {}", opts.join(" ")))
+            .arg(format!("{}/", tree.display()))
+            .arg(format!("{a}@127.0.0.1:tree/"))
+            .output()
+            .unwrap()
+    };
+    let first = rsync(&[]);
+    assert!(first.status.success(), "{first:?}");
+    assert_eq!(
+        std::fs::read_to_string(t.home(&a).join("tree/x/y/z")).unwrap(),
+        "deep"
+    );
+    let again = rsync(&[]);
+    let stats = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        stats.contains("Number of regular files transferred: 0"),
+        "{stats}"
+    );
+}
+
+#[test]
+fn wrong_key_unknown_tenant_and_revoked_key_are_refused_and_audited() {
+    let t = TestRun::new(BIN);
+    let a = t.create_tenant("auth", &[]);
+    let b = t.create_tenant("other", &[]);
+    let d = t.serve();
+    t.keypair("stranger");
+    let denied = |key: &str, user: &str| {
+        let r = t.ssh(&d, key, user, &["true"]);
+        assert_eq!(r.code, 255, "{r:?}");
+        assert!(
+            r.stderr.contains("Permission denied (publickey)"),
+            "{}",
+            r.stderr
+        );
+    };
+    denied("stranger", &a);
+    denied("auth-key", "nosuchtenant");
+    denied("auth-key", &b);
+    // A password is never asked for.
+    let r = t
+        .ssh_command(&d, "stranger", &a, &["true"])
+        .args(["-o", "PreferredAuthentications=password"])
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(255));
+    // A key added works at the next connection; removed, it stops working.
+    let second = t.keypair("second");
+    t.hostel(&["key", "add", &a, "--key", second.to_str().unwrap()])
+        .ok();
+    t.ssh(&d, "second", &a, &["true"]).ok();
+    let keys = t.hostel(&["key", "list", &a, "--json"]).ok().json();
+    let fp = keys[1]["fingerprint"].as_str().unwrap().to_owned();
+    t.hostel(&["key", "remove", &a, &fp]).ok();
+    denied("second", &a);
+    let audit = t.hostel(&["audit", "--json", "--failed"]).ok().json();
+    let auth: Vec<&serde_json::Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "ssh.auth.v1" && r["detail"]["method"] == "publickey")
+        .collect();
+    assert!(auth.len() >= 4, "{audit}");
+    assert!(auth.iter().all(|r| {
+        r["outcome"] == "denied"
+            && r["detail"]["peer"]
+                .as_str()
+                .unwrap()
+                .starts_with("127.0.0.1:")
+    }));
+    let ok = t.hostel(&["audit", "--json", "--tenant", &a]).ok().json();
+    let kinds: Vec<&str> = ok
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"ssh.auth.v1") && kinds.contains(&"ssh.session.v1"),
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn ssh_wakes_stopped_and_deleted_workspaces() {
+    let t = TestRun::new(BIN);
+    let a = t.create_tenant("wake", &[]);
+    let d = t.serve();
+    t.ssh(&d, "wake-key", &a, &["echo kept > f"]).ok();
+    t.hostel(&["stop", &a]).ok();
+    assert_eq!(t.ssh(&d, "wake-key", &a, &["cat f"]).ok().stdout, "kept\n");
+    t.hostel(&["delete", &a]).ok();
+    assert_eq!(t.ssh(&d, "wake-key", &a, &["cat f"]).ok().stdout, "kept\n");
+    // Two first connections at once: one workspace, both get in.
+    t.hostel(&["delete", &a]).ok();
+    let spawn = || {
+        t.ssh_command(&d, "wake-key", &a, &["hostname"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (x, y) = (spawn(), spawn());
+    for out in [x.wait_with_output().unwrap(), y.wait_with_output().unwrap()] {
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{a}\n"));
+    }
+    let n = docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=io.hostel.test-run={}", t.id),
+    ])
+    .stdout;
+    assert_eq!(n.lines().count(), 1);
+}
+
+#[test]
+fn tenants_cannot_see_each_others_files_or_processes_and_forwarding_is_refused() {
+    let t = TestRun::new(BIN);
+    let a = t.create_tenant("iso-a", &[]);
+    let b = t.create_tenant("iso-b", &[]);
+    let d = t.serve();
+    t.ssh(
+        &d,
+        "iso-b-key",
+        &b,
+        &["echo secret > mine; nohup sleep 300 >/dev/null 2>&1 &"],
+    )
+    .ok();
+    let r = t.ssh(
+        &d,
+        "iso-a-key",
+        &a,
+        &[&format!(
+            "ls /home; cat /home/{b}/mine; ps -eo user= | sort -u"
+        )],
+    );
+    assert_eq!(r.stdout, format!("{a}\nroot\n{a}\n"), "{r:?}");
+    assert!(
+        r.stderr.contains("No such file or directory"),
+        "{}",
+        r.stderr
+    );
+    // -L is refused: the gateway never opens connections on a tenant's behalf (yet).
+    let port = hostel_testkit::free_port();
+    // At the default log level, so the client prints why the channel failed.
+    let opts: Vec<String> = ssh_options(&d, &t.private_key("iso-a-key"))
+        .into_iter()
+        .filter(|o| o != "LogLevel=ERROR")
+        .collect();
+    let opts = &opts[..opts.len() - 1];
+    let fwd = Command::new("ssh")
+        .args(opts)
+        .args([
+            "-L",
+            &format!("{port}:127.0.0.1:22"),
+            "-N",
+            &format!("{a}@127.0.0.1"),
+        ])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let mut probe = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    use std::io::Read;
+    let mut buf = [0u8; 16];
+    let n = probe.read(&mut buf).unwrap_or(0);
+    assert_eq!(
+        n,
+        0,
+        "a forwarded connection must be closed, got {:?}",
+        &buf[..n]
+    );
+    let mut fwd = fwd;
+    let _ = fwd.kill();
+    let out = fwd.wait_with_output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("administratively prohibited"),
+        "{out:?}"
+    );
+}

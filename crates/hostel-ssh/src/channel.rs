@@ -1,0 +1,212 @@
+//! One task per session channel. It receives the channel's requests and data in the order the
+//! client sent them, starts one exec in the workspace on the first shell, exec or subsystem
+//! request, and pumps bytes both ways until the command ends; then it sends the exit status,
+//! EOF and close. A second start request on the same channel is ignored, as OpenSSH does.
+
+use crate::handler::SessionSlot;
+use chrono::Utc;
+use futures_util::StreamExt;
+use hostel_core::{AuditEvent, Outcome, TenantName};
+use hostel_runtime::{ExecOutput, ExecSession};
+use hostel_service::{ExecOptions, Hostel, Quiet};
+use russh::server::Msg;
+use russh::{Channel, ChannelMsg};
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+/// What a channel task needs.
+#[derive(Debug)]
+pub struct ChannelContext {
+    pub hostel: Arc<Hostel>,
+    pub tenant: TenantName,
+    pub peer: String,
+    pub _slot: SessionSlot,
+}
+
+/// The terminal a client asked for.
+#[derive(Debug, Clone)]
+struct Pty {
+    term: String,
+    cols: u16,
+    rows: u16,
+}
+
+/// The path of the SFTP server in the workspace image.
+const SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
+
+fn clamp(v: u32) -> u16 {
+    u16::try_from(v).unwrap_or(u16::MAX)
+}
+
+/// Runs the channel to its end.
+pub async fn run(ctx: ChannelContext, channel: Channel<Msg>) {
+    let (mut rx, tx) = channel.split();
+    let mut tx = Some(tx);
+    let mut pty: Option<Pty> = None;
+    let mut env: Vec<String> = Vec::new();
+    let mut stdin: Option<Pin<Box<dyn AsyncWrite + Send>>> = None;
+    let mut exec_id: Option<String> = None;
+    let actor = format!("ssh:{}", ctx.tenant);
+    while let Some(msg) = rx.wait().await {
+        match msg {
+            ChannelMsg::RequestPty {
+                term,
+                col_width,
+                row_height,
+                ..
+            } => {
+                pty = Some(Pty {
+                    term,
+                    cols: clamp(col_width),
+                    rows: clamp(row_height),
+                });
+            }
+            ChannelMsg::SetEnv {
+                variable_name,
+                variable_value,
+                ..
+            } if ctx.hostel.config().ssh.accepts_env(&variable_name) => {
+                env.push(format!("{variable_name}={variable_value}"));
+            }
+            ChannelMsg::RequestShell { .. }
+            | ChannelMsg::Exec { .. }
+            | ChannelMsg::RequestSubsystem { .. } => {
+                let Some(tx) = tx.take() else { continue };
+                let (cmd, what) = match &msg {
+                    ChannelMsg::Exec { command, .. } => {
+                        let c = String::from_utf8_lossy(command).into_owned();
+                        (vec!["/bin/bash".to_owned(), "-c".to_owned(), c.clone()], c)
+                    }
+                    ChannelMsg::RequestSubsystem { name, .. } => {
+                        (vec![SFTP_SERVER.to_owned()], format!("subsystem {name}"))
+                    }
+                    _ => (
+                        vec!["/bin/bash".to_owned(), "-l".to_owned()],
+                        "shell".to_owned(),
+                    ),
+                };
+                let mut env = env.clone();
+                if let Some(p) = &pty {
+                    env.push(format!("TERM={}", p.term));
+                }
+                let opts = ExecOptions {
+                    cmd,
+                    stdin: true,
+                    tty: pty.is_some(),
+                    env,
+                    actor: Some(format!("{actor}@{}", ctx.peer)),
+                };
+                match ctx.hostel.exec(&ctx.tenant, opts, &Quiet).await {
+                    Ok(session) => {
+                        if let Some(p) = &pty {
+                            let _ = ctx.hostel.exec_resize(&session.id, p.cols, p.rows).await;
+                        }
+                        exec_id = Some(session.id.clone());
+                        let ExecSession { id, output, input } = session;
+                        stdin = Some(input);
+                        tokio::spawn(pump(
+                            ctx.hostel.clone(),
+                            ctx.tenant.clone(),
+                            format!("{actor}@{}", ctx.peer),
+                            what,
+                            id,
+                            output,
+                            tx,
+                        ));
+                    }
+                    Err(e) => {
+                        let mut text = format!("hostel: error: {e}\r\n");
+                        if let Some(h) = e.hint() {
+                            text.push_str(&format!("hostel: hint: {h}\r\n"));
+                        }
+                        let _ = tx.extended_data_bytes(1, text.into_bytes()).await;
+                        let _ = tx.exit_status(u32::from(e.code().exit_code())).await;
+                        let _ = tx.eof().await;
+                        let _ = tx.close().await;
+                    }
+                }
+            }
+            ChannelMsg::Data { data } => {
+                if let Some(w) = stdin.as_mut()
+                    && w.write_all(&data).await.is_err()
+                {
+                    stdin = None;
+                }
+            }
+            ChannelMsg::Eof => {
+                if let Some(mut w) = stdin.take() {
+                    let _ = w.shutdown().await;
+                }
+            }
+            ChannelMsg::WindowChange {
+                col_width,
+                row_height,
+                ..
+            } => {
+                if let Some(id) = &exec_id {
+                    let _ = ctx
+                        .hostel
+                        .exec_resize(id, clamp(col_width), clamp(row_height))
+                        .await;
+                }
+            }
+            ChannelMsg::Close => break,
+            _ => {}
+        }
+    }
+}
+
+/// Copies the command's output to the channel, then reports its end.
+async fn pump(
+    hostel: Arc<Hostel>,
+    tenant: TenantName,
+    actor: String,
+    what: String,
+    exec_id: String,
+    mut output: futures_util::stream::BoxStream<
+        'static,
+        Result<ExecOutput, hostel_runtime::RuntimeError>,
+    >,
+    tx: russh::ChannelWriteHalf<Msg>,
+) {
+    let (mut out_bytes, mut err_bytes) = (0usize, 0usize);
+    while let Some(chunk) = output.next().await {
+        let sent = match chunk {
+            Ok(ExecOutput::Stdout(b)) => {
+                out_bytes += b.len();
+                tx.data_bytes(b).await
+            }
+            Ok(ExecOutput::Stderr(b)) => {
+                err_bytes += b.len();
+                tx.extended_data_bytes(1, b).await
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "exec output failed");
+                break;
+            }
+        };
+        if sent.is_err() {
+            break;
+        }
+    }
+    let code = match hostel.exec_finish(&tenant, &exec_id, Some(&actor)).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the exit status");
+            255
+        }
+    };
+    let _ = tx.exit_status(u32::try_from(code).unwrap_or(255)).await;
+    let _ = tx.eof().await;
+    let _ = tx.close().await;
+    let ev = AuditEvent::new(Utc::now(), "ssh.session", &actor, Outcome::Ok)
+        .tenant(tenant.as_str())
+        .with("what", &what)
+        .with("exit_code", code)
+        .with("bytes_out", out_bytes)
+        .with("bytes_err", err_bytes);
+    if let Err(e) = hostel.record(ev) {
+        tracing::error!(error = %e, "cannot write the audit log");
+    }
+}

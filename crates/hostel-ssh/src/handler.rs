@@ -1,0 +1,331 @@
+//! The russh side: authentication decisions and forwarding of channels to their tasks.
+
+use crate::channel::{self, ChannelContext};
+use chrono::Utc;
+use hostel_core::{AuditEvent, Outcome, TenantName};
+use hostel_service::Hostel;
+use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
+use russh::{Channel, ChannelId, ChannelOpenFailure, MethodKind, MethodSet};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+/// Counts open sessions per tenant, for `max_sessions_per_tenant`.
+#[derive(Debug, Default)]
+pub struct SessionCounter(Mutex<HashMap<String, u32>>);
+
+/// Holds one session slot; frees it on drop.
+#[derive(Debug)]
+pub struct SessionSlot {
+    counter: Arc<SessionCounter>,
+    tenant: String,
+}
+
+impl SessionCounter {
+    fn acquire(self: &Arc<Self>, tenant: &str, max: u32) -> Option<SessionSlot> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(tenant.to_owned()).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(SessionSlot {
+            counter: self.clone(),
+            tenant: tenant.to_owned(),
+        })
+    }
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        let mut map = self.counter.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.tenant) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+/// The server: makes one [`Connection`] per client.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    hostel: Arc<Hostel>,
+    sessions: Arc<SessionCounter>,
+}
+
+impl Gateway {
+    pub fn new(hostel: Arc<Hostel>) -> Self {
+        Gateway {
+            hostel,
+            sessions: Arc::default(),
+        }
+    }
+}
+
+impl russh::server::Server for Gateway {
+    type Handler = Connection;
+
+    fn new_client(&mut self, peer: Option<SocketAddr>) -> Connection {
+        Connection {
+            hostel: self.hostel.clone(),
+            sessions: self.sessions.clone(),
+            peer: peer
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "unknown".into()),
+            tenant: None,
+        }
+    }
+
+    fn handle_session_error(&mut self, error: russh::Error) {
+        tracing::debug!(%error, "ssh connection ended with an error");
+    }
+}
+
+/// One client connection.
+#[derive(Debug)]
+pub struct Connection {
+    hostel: Arc<Hostel>,
+    sessions: Arc<SessionCounter>,
+    peer: String,
+    tenant: Option<TenantName>,
+}
+
+fn publickey_only() -> Auth {
+    Auth::Reject {
+        proceed_with_methods: Some(MethodSet::from(&[MethodKind::PublicKey][..])),
+        partial_success: false,
+    }
+}
+
+impl Connection {
+    fn audit_auth(
+        &self,
+        user: &str,
+        method: &str,
+        fingerprint: &str,
+        outcome: Outcome,
+        reason: &str,
+    ) {
+        let mut ev = AuditEvent::new(Utc::now(), "ssh.auth", &format!("ssh:{user}"), outcome)
+            .with("peer", &self.peer)
+            .with("method", method);
+        if !fingerprint.is_empty() {
+            ev = ev.with("fingerprint", fingerprint);
+        }
+        if !reason.is_empty() {
+            ev = ev.with("reason", reason);
+        }
+        // The user name is only a tenant when it names one; never trust it as such otherwise.
+        if let Ok(t) = user.parse::<TenantName>() {
+            ev = ev.tenant(t.as_str());
+        }
+        if let Err(e) = self.hostel.record(ev) {
+            tracing::error!(error = %e, "cannot write the audit log");
+        }
+    }
+
+    fn lookup(&self, user: &str, key: &russh::keys::PublicKey) -> Option<TenantName> {
+        let line = key.to_openssh().ok()?;
+        match self.hostel.login_key(user, &line) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read keys from the store");
+                None
+            }
+        }
+    }
+}
+
+impl russh::server::Handler for Connection {
+    type Error = russh::Error;
+
+    async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
+        Ok(publickey_only())
+    }
+
+    async fn auth_password(&mut self, user: &str, _password: &str) -> Result<Auth, Self::Error> {
+        self.audit_auth(
+            user,
+            "password",
+            "",
+            Outcome::Denied,
+            "password logins are refused",
+        );
+        Ok(publickey_only())
+    }
+
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        // Spare the client a signature for a key that cannot log in; the same answer, after the
+        // same delay, whether the tenant exists or not.
+        if self.lookup(user, offer.public_key).is_some() {
+            return Ok(Auth::Accept);
+        }
+        let fingerprint = offer
+            .public_key
+            .fingerprint(russh::keys::HashAlg::Sha256)
+            .to_string();
+        self.audit_auth(
+            user,
+            "publickey",
+            &fingerprint,
+            Outcome::Denied,
+            "unknown tenant or key",
+        );
+        Ok(publickey_only())
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        let fingerprint = key
+            .public_key
+            .fingerprint(russh::keys::HashAlg::Sha256)
+            .to_string();
+        match self.lookup(user, key.public_key) {
+            Some(tenant) => {
+                self.audit_auth(user, "publickey", &fingerprint, Outcome::Ok, "");
+                self.tenant = Some(tenant);
+                Ok(Auth::Accept)
+            }
+            None => {
+                self.audit_auth(
+                    user,
+                    "publickey",
+                    &fingerprint,
+                    Outcome::Denied,
+                    "unknown tenant or key",
+                );
+                Ok(publickey_only())
+            }
+        }
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let Some(tenant) = self.tenant.clone() else {
+            reply
+                .reject(ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        };
+        let max = self.hostel.config().ssh.max_sessions_per_tenant;
+        let Some(slot) = self.sessions.acquire(tenant.as_str(), max) else {
+            tracing::warn!(%tenant, max, "session cap reached");
+            reply.reject(ChannelOpenFailure::ResourceShortage).await;
+            return Ok(());
+        };
+        reply.accept().await;
+        let ctx = ChannelContext {
+            hostel: self.hostel.clone(),
+            tenant,
+            peer: self.peer.clone(),
+            _slot: slot,
+        };
+        tokio::spawn(channel::run(ctx, channel));
+        Ok(())
+    }
+
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        _channel: Channel<Msg>,
+        _host_to_connect: &str,
+        _port_to_connect: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        reply
+            .reject(ChannelOpenFailure::AdministrativelyProhibited)
+            .await;
+        Ok(())
+    }
+
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        _col_width: u32,
+        _row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)
+    }
+
+    async fn env_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        _value: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if self.hostel.config().ssh.accepts_env(name) {
+            session.channel_success(channel)
+        } else {
+            session.channel_failure(channel)
+        }
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        _data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if name == "sftp" {
+            session.channel_success(channel)
+        } else {
+            session.channel_failure(channel)
+        }
+    }
+
+    async fn x11_request(
+        &mut self,
+        channel: ChannelId,
+        _single_connection: bool,
+        _x11_auth_protocol: &str,
+        _x11_auth_cookie: &str,
+        _x11_screen_number: u32,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)
+    }
+
+    async fn tcpip_forward(
+        &mut self,
+        _address: &str,
+        _port: &mut u32,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        Ok(false)
+    }
+}
