@@ -162,6 +162,9 @@ pub enum Command {
         #[arg(long)]
         port: Option<u16>,
     },
+    /// List, add or lift bans of client addresses at the SSH gateway.
+    #[command(subcommand)]
+    Ban(BanCommand),
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -191,6 +194,28 @@ pub enum KeyCommand {
     List {
         /// Tenant name.
         name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BanCommand {
+    /// Bans in force.
+    List,
+    /// Ban an address.
+    Add {
+        /// IPv4 or IPv6 address.
+        address: String,
+        /// How long (90s, 30m, 1h, 7d) [default: until removed].
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: Option<String>,
+        /// Why, for the record.
+        #[arg(long, default_value = "banned by an admin")]
+        reason: String,
+    },
+    /// Lift a ban.
+    Remove {
+        /// IPv4 or IPv6 address.
+        address: String,
     },
 }
 

@@ -1,7 +1,8 @@
 //! One thin function per command: flags into core types, one service call, rendering.
 
 use crate::cli::{
-    AuditCommand, BenchCommand, Cli, Command, ConfigCommand, ImageCommand, KeyCommand, QuotaArgs,
+    AuditCommand, BanCommand, BenchCommand, Cli, Command, ConfigCommand, ImageCommand, KeyCommand,
+    QuotaArgs,
 };
 use crate::error::CliError;
 use crate::output::{self, Steps, json, line, table};
@@ -220,6 +221,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             crate::serve::ssh_config(&h, &n, host, port);
             Ok(0)
         }
+        Command::Ban(b) => ban(&h, b, json_out),
         Command::Config(_) | Command::Bench(_) => Ok(0),
     }
 }
@@ -535,15 +537,64 @@ fn key(h: &Hostel, k: KeyCommand, json_out: bool) -> Result<u8, CliError> {
     Ok(0)
 }
 
-/// `--since`: an RFC 3339 time, or a duration back from now (`90s`, `30m`, `1h`, `7d`).
-fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, CliError> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&chrono::Utc));
+fn ban(h: &Hostel, b: BanCommand, json_out: bool) -> Result<u8, CliError> {
+    let ip = |a: &str| {
+        a.parse::<std::net::IpAddr>().map_err(|_| {
+            invalid(
+                format!("address {a:?}: not an IPv4 or IPv6 address"),
+                "e.g. 203.0.113.7 or 2001:db8::7",
+            )
+        })
+    };
+    match b {
+        BanCommand::List => {
+            let bans = h.bans()?;
+            if json_out {
+                json(&bans)?;
+            } else {
+                let rows = bans
+                    .iter()
+                    .map(|b| {
+                        vec![
+                            b.address.clone(),
+                            b.expires_at
+                                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                                .unwrap_or_else(|| "until removed".into()),
+                            b.reason.clone(),
+                        ]
+                    })
+                    .collect::<Vec<_>>();
+                table(&["ADDRESS", "UNTIL", "REASON"], &rows);
+            }
+        }
+        BanCommand::Add {
+            address,
+            duration,
+            reason,
+        } => {
+            let addr = ip(&address)?;
+            let d = duration.as_deref().map(parse_duration).transpose()?;
+            let ban = h.ban(addr, &reason, d, None)?;
+            line(&match ban.expires_at {
+                Some(t) => format!("{addr} banned until {}", t.format("%Y-%m-%d %H:%M:%S UTC")),
+                None => format!("{addr} banned until removed"),
+            });
+        }
+        BanCommand::Remove { address } => {
+            let addr = ip(&address)?;
+            h.unban(addr)?;
+            line(&format!("{addr} is no longer banned"));
+        }
     }
+    Ok(0)
+}
+
+/// A duration: `90s`, `30m`, `1h`, `7d`.
+fn parse_duration(s: &str) -> Result<chrono::Duration, CliError> {
     let bad = || {
         invalid(
-            format!("since {s:?}: not a time or duration"),
-            "e.g. --since 1h or --since 2026-11-23T10:00:00Z",
+            format!("duration {s:?}: not a number with s, m, h or d"),
+            "e.g. 90s, 30m, 1h or 7d",
         )
     };
     let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
@@ -556,5 +607,20 @@ fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, CliError> {
         "d" => n * 86400,
         _ => return Err(bad()),
     };
-    Ok(chrono::Utc::now() - chrono::Duration::seconds(secs))
+    Ok(chrono::Duration::seconds(secs))
+}
+
+/// `--since`: an RFC 3339 time, or a duration back from now (`90s`, `30m`, `1h`, `7d`).
+fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, CliError> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    parse_duration(s)
+        .map(|d| chrono::Utc::now() - d)
+        .map_err(|_| {
+            invalid(
+                format!("since {s:?}: not a time or duration"),
+                "e.g. --since 1h or --since 2026-11-23T10:00:00Z",
+            )
+        })
 }

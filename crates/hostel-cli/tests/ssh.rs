@@ -332,3 +332,73 @@ fn tenants_cannot_see_each_others_files_or_processes_and_forwarding_is_refused()
         "{out:?}"
     );
 }
+
+#[test]
+fn repeated_failures_ban_the_address_only_until_the_ban_ends() {
+    let t = TestRun::with_config(BIN, "\n[ssh]\nban_after_failures = 3\nban_secs = 4\n");
+    let a = t.create_tenant("ban", &[]);
+    let d = t.serve();
+    t.keypair("stranger");
+    for _ in 0..3 {
+        assert_eq!(t.ssh(&d, "stranger", &a, &["true"]).code, 255);
+    }
+    // The right key from the banned address is refused before any SSH exchange...
+    let r = t.ssh(&d, "ban-key", &a, &["true"]);
+    assert_eq!(r.code, 255, "{r:?}");
+    assert!(
+        !r.stderr.contains("Permission denied"),
+        "refused before auth: {}",
+        r.stderr
+    );
+    // ...while another address gets in.
+    let other = t
+        .ssh_command(&d, "ban-key", &a, &["-b", "127.0.0.2", "echo in"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&other.stdout), "in\n", "{other:?}");
+    let bans = t.hostel(&["ban", "list", "--json"]).ok().json();
+    assert_eq!(bans[0]["address"], "127.0.0.1");
+    assert_eq!(bans[0]["reason"], "3 failed logins within 600s");
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    assert_eq!(
+        t.ssh(&d, "ban-key", &a, &["echo back"]).ok().stdout,
+        "back\n"
+    );
+    let audit = t.hostel(&["audit", "--json"]).ok().json();
+    let kinds: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"ssh.ban.v1") && kinds.contains(&"ssh.unban.v1"),
+        "{kinds:?}"
+    );
+
+    // By hand: add with a duration, list, remove.
+    let added = t.hostel(&["ban", "add", "127.0.0.2", "--for", "1h"]).ok();
+    assert!(
+        added.stdout.starts_with("127.0.0.2 banned until "),
+        "{}",
+        added.stdout
+    );
+    let refused = t
+        .ssh_command(&d, "ban-key", &a, &["-b", "127.0.0.2", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(255));
+    t.hostel(&["ban", "remove", "127.0.0.2"]).ok();
+    let r = t.hostel(&["ban", "remove", "127.0.0.2"]).expect_code(3);
+    assert_eq!(
+        r.error_text(),
+        "error: address 127.0.0.2 is not banned\nhint: list bans with `hostel ban list`\n"
+    );
+    let r = t.hostel(&["ban", "add", "not-an-ip"]).expect_code(2);
+    assert!(
+        r.stderr
+            .starts_with("error: address \"not-an-ip\": not an IPv4 or IPv6 address"),
+        "{}",
+        r.stderr
+    );
+}

@@ -43,6 +43,12 @@ pub struct SshConfig {
     pub max_unauthenticated_per_ip: u32,
     /// Environment variables a client may pass (`*` ends a prefix), besides TERM.
     pub accept_env: Vec<String>,
+    /// Failed logins from one address within `ban_window_secs` that ban it (0: never ban).
+    pub ban_after_failures: u32,
+    /// The window failed logins are counted in.
+    pub ban_window_secs: u64,
+    /// How long an automatic ban lasts.
+    pub ban_secs: u64,
 }
 
 impl Default for SshConfig {
@@ -54,6 +60,9 @@ impl Default for SshConfig {
             max_sessions_per_tenant: 64,
             max_unauthenticated_per_ip: 16,
             accept_env: vec!["LANG".to_owned(), "LC_*".to_owned()],
+            ban_after_failures: 10,
+            ban_window_secs: 600,
+            ban_secs: 3600,
         }
     }
 }

@@ -74,6 +74,12 @@ pub enum ServiceError {
         /// What its init said, if anything.
         reason: String,
     },
+    /// `ban remove` of an address that is not banned.
+    #[error("address {address} is not banned")]
+    NotBanned {
+        /// The address.
+        address: String,
+    },
     /// Building the base image failed.
     #[error("building the base image failed: {message}")]
     BaseImage {
@@ -111,7 +117,9 @@ impl ServiceError {
             | ServiceError::NoKeys { .. }
             | ServiceError::NothingToSet { .. }
             | ServiceError::PurgeUnconfirmed { .. } => ErrorCode::InvalidInput,
-            ServiceError::ImageMissing { .. } => ErrorCode::NotFound,
+            ServiceError::ImageMissing { .. } | ServiceError::NotBanned { .. } => {
+                ErrorCode::NotFound
+            }
             ServiceError::Busy { .. } => ErrorCode::Conflict,
             ServiceError::WorkspaceDied { .. } | ServiceError::BaseImage { .. } => {
                 ErrorCode::Internal
@@ -157,6 +165,7 @@ impl ServiceError {
             ServiceError::WorkspaceDied { .. } => {
                 Some("see the workspace's log with `docker logs hostel-<tenant>`".into())
             }
+            ServiceError::NotBanned { .. } => Some("list bans with `hostel ban list`".into()),
             ServiceError::BaseImage { .. } => Some(
                 "check that deb.debian.org is reachable and debootstrap is installed (scripts/engine installs it)"
                     .into(),

@@ -8,6 +8,7 @@
 //!
 //! This crate never prints: progress goes to a [`Progress`] the caller gives.
 
+mod ban;
 mod check;
 mod error;
 mod image;

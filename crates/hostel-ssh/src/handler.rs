@@ -1,14 +1,16 @@
 //! The russh side: authentication decisions and forwarding of channels to their tasks.
 
 use crate::channel::{self, ChannelContext};
+use crate::guard::{AddressGuard, Pending};
 use chrono::Utc;
 use hostel_core::{AuditEvent, Outcome, TenantName};
 use hostel_service::Hostel;
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId, ChannelOpenFailure, MethodKind, MethodSet};
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Counts open sessions per tenant, for `max_sessions_per_tenant`.
 #[derive(Debug, Default)]
@@ -45,11 +47,12 @@ impl Drop for SessionSlot {
     }
 }
 
-/// The server: makes one [`Connection`] per client.
+/// The gateway's shared state; makes one [`Connection`] per client.
 #[derive(Debug, Clone)]
 pub struct Gateway {
     hostel: Arc<Hostel>,
     sessions: Arc<SessionCounter>,
+    addresses: Arc<AddressGuard>,
 }
 
 impl Gateway {
@@ -57,26 +60,29 @@ impl Gateway {
         Gateway {
             hostel,
             sessions: Arc::default(),
+            addresses: Arc::default(),
         }
     }
 }
 
-impl russh::server::Server for Gateway {
-    type Handler = Connection;
+impl Gateway {
+    /// A place for a new unauthenticated connection from `ip`, if under the cap.
+    pub fn admit(&self, ip: IpAddr, max: u32) -> Option<Pending> {
+        self.addresses.admit(ip, max)
+    }
 
-    fn new_client(&mut self, peer: Option<SocketAddr>) -> Connection {
+    /// The handler of a new connection.
+    pub fn connection(&self, peer: SocketAddr, pending: Pending) -> Connection {
         Connection {
             hostel: self.hostel.clone(),
             sessions: self.sessions.clone(),
-            peer: peer
-                .map(|p| p.to_string())
-                .unwrap_or_else(|| "unknown".into()),
+            addresses: self.addresses.clone(),
+            ip: peer.ip(),
+            peer: peer.to_string(),
+            pending,
             tenant: None,
+            banned: false,
         }
-    }
-
-    fn handle_session_error(&mut self, error: russh::Error) {
-        tracing::debug!(%error, "ssh connection ended with an error");
     }
 }
 
@@ -85,8 +91,12 @@ impl russh::server::Server for Gateway {
 pub struct Connection {
     hostel: Arc<Hostel>,
     sessions: Arc<SessionCounter>,
+    addresses: Arc<AddressGuard>,
+    ip: IpAddr,
     peer: String,
+    pending: Pending,
     tenant: Option<TenantName>,
+    banned: bool,
 }
 
 fn publickey_only() -> Auth {
@@ -123,7 +133,41 @@ impl Connection {
         }
     }
 
+    /// Audits a refused login and counts it against the address.
+    fn deny(&mut self, user: &str, method: &str, fingerprint: &str, reason: &str) {
+        self.audit_auth(user, method, fingerprint, Outcome::Denied, reason);
+        self.failed();
+    }
+
+    /// Counts a failed login; bans the address when it has failed too often.
+    fn failed(&mut self) {
+        let cfg = &self.hostel.config().ssh;
+        let window = Duration::from_secs(cfg.ban_window_secs);
+        if !self
+            .addresses
+            .fail(self.ip, cfg.ban_after_failures, window, Instant::now())
+        {
+            return;
+        }
+        let reason = format!(
+            "{} failed logins within {}s",
+            cfg.ban_after_failures, cfg.ban_window_secs
+        );
+        let duration = chrono::Duration::seconds(i64::try_from(cfg.ban_secs).unwrap_or(i64::MAX));
+        match self
+            .hostel
+            .ban(self.ip, &reason, Some(duration), Some("ssh-gateway"))
+        {
+            Ok(_) => tracing::warn!(ip = %self.ip, %reason, "address banned"),
+            Err(e) => tracing::error!(error = %e, "cannot record a ban"),
+        }
+        self.banned = true;
+    }
+
     fn lookup(&self, user: &str, key: &russh::keys::PublicKey) -> Option<TenantName> {
+        if self.banned {
+            return None;
+        }
         let line = key.to_openssh().ok()?;
         match self.hostel.login_key(user, &line) {
             Ok(t) => t,
@@ -143,13 +187,7 @@ impl russh::server::Handler for Connection {
     }
 
     async fn auth_password(&mut self, user: &str, _password: &str) -> Result<Auth, Self::Error> {
-        self.audit_auth(
-            user,
-            "password",
-            "",
-            Outcome::Denied,
-            "password logins are refused",
-        );
+        self.deny(user, "password", "", "password logins are refused");
         Ok(publickey_only())
     }
 
@@ -167,13 +205,7 @@ impl russh::server::Handler for Connection {
             .public_key
             .fingerprint(russh::keys::HashAlg::Sha256)
             .to_string();
-        self.audit_auth(
-            user,
-            "publickey",
-            &fingerprint,
-            Outcome::Denied,
-            "unknown tenant or key",
-        );
+        self.deny(user, "publickey", &fingerprint, "unknown tenant or key");
         Ok(publickey_only())
     }
 
@@ -189,17 +221,12 @@ impl russh::server::Handler for Connection {
         match self.lookup(user, key.public_key) {
             Some(tenant) => {
                 self.audit_auth(user, "publickey", &fingerprint, Outcome::Ok, "");
+                self.pending.authenticated();
                 self.tenant = Some(tenant);
                 Ok(Auth::Accept)
             }
             None => {
-                self.audit_auth(
-                    user,
-                    "publickey",
-                    &fingerprint,
-                    Outcome::Denied,
-                    "unknown tenant or key",
-                );
+                self.deny(user, "publickey", &fingerprint, "unknown tenant or key");
                 Ok(publickey_only())
             }
         }

@@ -12,6 +12,7 @@
 //! a client reach anything but its own tenant's workspace. Start reading at [`serve`].
 
 mod channel;
+mod guard;
 mod handler;
 mod host_key;
 
@@ -19,7 +20,6 @@ pub use host_key::load_or_create_host_key;
 
 use hostel_core::config::SshConfig;
 use hostel_service::Hostel;
-use russh::server::Server as _;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -114,7 +114,12 @@ pub fn russh_config(host_key: russh::keys::PrivateKey, cfg: &SshConfig) -> russh
     }
 }
 
-/// Serves SSH on `listener` until the future is dropped.
+/// How long a new connection has to say hello before it is dropped (slowloris).
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves SSH on `listener` until the future is dropped. Each accepted connection is first
+/// checked against the bans and the per-address cap on unauthenticated connections; a refused
+/// one is closed before any SSH byte, so a flood costs the gateway one accept.
 pub async fn serve(
     hostel: Arc<Hostel>,
     listener: TcpListener,
@@ -124,9 +129,49 @@ pub async fn serve(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let mut gateway = handler::Gateway::new(hostel);
-    gateway
-        .run_on_socket(config, &listener)
-        .await
-        .map_err(|source| GatewayError::Listen { addr, source })
+    let gateway = handler::Gateway::new(hostel.clone());
+    loop {
+        let (stream, peer) = listener
+            .accept()
+            .await
+            .map_err(|source| GatewayError::Listen {
+                addr: addr.clone(),
+                source,
+            })?;
+        match hostel.is_banned(peer.ip()) {
+            Ok(false) => {}
+            Ok(true) => {
+                tracing::debug!(%peer, "refused: banned");
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read bans; refusing the connection");
+                continue;
+            }
+        }
+        let max = hostel.config().ssh.max_unauthenticated_per_ip;
+        let Some(pending) = gateway.admit(peer.ip(), max) else {
+            tracing::warn!(%peer, max, "refused: too many unauthenticated connections");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let handler = gateway.connection(peer, pending);
+        let config = config.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(
+                HELLO_TIMEOUT,
+                russh::server::run_stream(config, stream, handler),
+            )
+            .await
+            {
+                Ok(Ok(session)) => {
+                    if let Err(e) = session.await {
+                        tracing::debug!(%peer, error = %e, "ssh connection ended with an error");
+                    }
+                }
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "ssh handshake failed"),
+                Err(_) => tracing::debug!(%peer, "ssh client said nothing; dropped"),
+            }
+        });
+    }
 }

@@ -11,7 +11,7 @@ pub mod audit;
 mod store;
 
 pub use audit::{AuditFilter, AuditLog, AuditRecord};
-pub use store::{KeyRecord, NewTenant, Store, TenantRecord};
+pub use store::{Ban, KeyRecord, NewTenant, Store, TenantRecord};
 
 use hostel_core::ErrorCode;
 

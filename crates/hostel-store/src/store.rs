@@ -11,7 +11,10 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 /// The numbered migrations, applied in order; the database's `user_version` says how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/001_tenants.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/001_tenants.sql"),
+    include_str!("migrations/002_bans.sql"),
+];
 
 /// The tenants database. Cheap to share behind an `Arc`; calls are short and serialized.
 #[derive(Debug)]
@@ -49,6 +52,19 @@ pub struct NewTenant {
     pub quota: Quota,
     /// Its keys (at least one).
     pub keys: Vec<SshPublicKey>,
+}
+
+/// An address the SSH gateway refuses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ban {
+    /// IP address, as text.
+    pub address: String,
+    /// Why.
+    pub reason: String,
+    /// Since when.
+    pub created_at: DateTime<Utc>,
+    /// Until when; `None`: until removed.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// A key as stored.
@@ -371,6 +387,59 @@ impl Store {
         Ok(())
     }
 
+    /// Bans an address (replacing an earlier ban of it).
+    pub fn add_ban(&self, ban: &Ban) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO bans (address, reason, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                ban.address,
+                ban.reason,
+                ban.created_at.to_rfc3339(),
+                ban.expires_at.map(|t| t.to_rfc3339())
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Lifts a ban; returns whether there was one.
+    pub fn remove_ban(&self, address: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM bans WHERE address = ?1", params![address])?
+            > 0)
+    }
+
+    /// Every ban, expired ones included, by address.
+    pub fn bans(&self) -> Result<Vec<Ban>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT address, reason, created_at, expires_at FROM bans ORDER BY address")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (address, reason, created, expires) = row?;
+            out.push(Ban {
+                address,
+                reason,
+                created_at: parse_time(&created)?,
+                expires_at: expires.as_deref().map(parse_time).transpose()?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The ban on `address`, if any (expired or not).
+    pub fn ban(&self, address: &str) -> Result<Option<Ban>, StoreError> {
+        Ok(self.bans()?.into_iter().find(|b| b.address == address))
+    }
+
     /// A tenant's keys, oldest first.
     pub fn keys(&self, name: &TenantName) -> Result<Vec<KeyRecord>, StoreError> {
         let conn = self.conn();
@@ -633,6 +702,29 @@ mod tests {
     }
 
     #[test]
+    fn bans_add_replace_list_remove() {
+        let s = Store::open_in_memory().unwrap();
+        let ban = Ban {
+            address: "10.0.0.5".into(),
+            reason: "manual".into(),
+            created_at: now(),
+            expires_at: None,
+        };
+        s.add_ban(&ban).unwrap();
+        let later = Ban {
+            reason: "10 failed logins".into(),
+            expires_at: Some(now()),
+            ..ban.clone()
+        };
+        s.add_ban(&later).unwrap();
+        assert_eq!(s.bans().unwrap(), vec![later.clone()]);
+        assert_eq!(s.ban("10.0.0.5").unwrap(), Some(later));
+        assert!(s.remove_ban("10.0.0.5").unwrap());
+        assert!(!s.remove_ban("10.0.0.5").unwrap());
+        assert_eq!(s.bans().unwrap(), vec![]);
+    }
+
+    #[test]
     fn a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hostel.db");
@@ -644,7 +736,7 @@ mod tests {
             Store::open(&path),
             Err(StoreError::TooNew {
                 found: 99,
-                known: 1
+                known: 2
             })
         ));
     }
