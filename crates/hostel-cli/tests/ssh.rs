@@ -266,8 +266,56 @@ fn ssh_wakes_stopped_and_deleted_workspaces() {
     assert_eq!(n.lines().count(), 1);
 }
 
+/// Opens `ssh -L port:target -N` at the default log level (so the client says why a channel
+/// failed); returns the child and the local port.
+fn forward(
+    t: &TestRun,
+    d: &hostel_testkit::Daemon,
+    key: &str,
+    user: &str,
+    target: &str,
+) -> (std::process::Child, u16) {
+    let port = hostel_testkit::free_port();
+    let opts: Vec<String> = ssh_options(d, &t.private_key(key))
+        .into_iter()
+        .filter(|o| o != "LogLevel=ERROR")
+        .collect();
+    let opts = &opts[..opts.len() - 1];
+    let child = Command::new("ssh")
+        .args(opts)
+        .args([
+            "-L",
+            &format!("{port}:{target}"),
+            "-N",
+            &format!("{user}@127.0.0.1"),
+        ])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (child, port)
+}
+
+/// Sends `request` through a forwarded port and returns all it reads back.
+fn through(port: u16, request: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    s.write_all(request).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    buf
+}
+
 #[test]
-fn tenants_cannot_see_each_others_files_or_processes_and_forwarding_is_refused() {
+fn tenants_cannot_see_each_others_files_or_processes() {
     let t = TestRun::new(BIN);
     let a = t.create_tenant("iso-a", &[]);
     let b = t.create_tenant("iso-b", &[]);
@@ -293,44 +341,74 @@ fn tenants_cannot_see_each_others_files_or_processes_and_forwarding_is_refused()
         "{}",
         r.stderr
     );
-    // -L is refused: the gateway never opens connections on a tenant's behalf (yet).
-    let port = hostel_testkit::free_port();
-    // At the default log level, so the client prints why the channel failed.
-    let opts: Vec<String> = ssh_options(&d, &t.private_key("iso-a-key"))
-        .into_iter()
-        .filter(|o| o != "LogLevel=ERROR")
-        .collect();
-    let opts = &opts[..opts.len() - 1];
-    let fwd = Command::new("ssh")
-        .args(opts)
-        .args([
-            "-L",
-            &format!("{port}:127.0.0.1:22"),
-            "-N",
-            &format!("{a}@127.0.0.1"),
-        ])
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
+}
+
+#[test]
+fn local_forwarding_reaches_only_the_tenants_own_ports() {
+    let t = TestRun::new(BIN);
+    let a = t.create_tenant("fwd-a", &[]);
+    let b = t.create_tenant("fwd-b", &[]);
+    let d = t.serve();
+    t.ssh(&d, "fwd-a-key", &a, &["mkdir -p www && echo hello-from-a > www/index.html && cd www && (nohup python3 -m http.server 8000 --bind 127.0.0.1 >/dev/null 2>&1 &) && sleep 1"]).ok();
+    let (mut ok, port) = forward(&t, &d, "fwd-a-key", &a, "localhost:8000");
+    let reply =
+        String::from_utf8_lossy(&through(port, b"GET /index.html HTTP/1.0\r\n\r\n")).into_owned();
+    assert!(reply.starts_with("HTTP/1.0 200"), "{reply}");
+    assert!(reply.ends_with("hello-from-a\n"), "{reply}");
+    let _ = ok.kill();
+    let _ = ok.wait();
+    // The host as the default bridge sees it (docker0's address).
+    let ip = Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "docker0"])
+        .output()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(800));
-    let mut probe = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    use std::io::Read;
-    let mut buf = [0u8; 16];
-    let n = probe.read(&mut buf).unwrap_or(0);
-    assert_eq!(
-        n,
-        0,
-        "a forwarded connection must be closed, got {:?}",
-        &buf[..n]
-    );
-    let mut fwd = fwd;
-    let _ = fwd.kill();
-    let out = fwd.wait_with_output().unwrap();
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("administratively prohibited"),
-        "{out:?}"
-    );
+    let gateway = String::from_utf8_lossy(&ip.stdout)
+        .split_whitespace()
+        .nth(3)
+        .and_then(|a| a.split('/').next())
+        .unwrap()
+        .to_owned();
+    for target in [
+        format!("{gateway}:{}", d.ssh_port),
+        format!("{b}:8000"),
+        "10.255.255.1:80".to_owned(),
+    ] {
+        let (mut child, port) = forward(&t, &d, "fwd-a-key", &a, &target);
+        assert_eq!(
+            through(port, b"x"),
+            Vec::<u8>::new(),
+            "{target} must be refused"
+        );
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("administratively prohibited"),
+            "{target}: {out:?}"
+        );
+    }
+    let audit = t.hostel(&["audit", "--json", "--tenant", &a]).ok().json();
+    // Each connection through a forward is one channel, one record (the helper's readiness
+    // probe makes one too).
+    let fwd: std::collections::BTreeSet<(String, String)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "ssh.forward.v1")
+        .map(|r| {
+            (
+                r["detail"]["target"].as_str().unwrap().to_owned(),
+                r["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let want: std::collections::BTreeSet<(String, String)> = [
+        ("localhost:8000".to_owned(), "ok".to_owned()),
+        (format!("{gateway}:{}", d.ssh_port), "denied".to_owned()),
+        (format!("{b}:8000"), "denied".to_owned()),
+        ("10.255.255.1:80".to_owned(), "denied".to_owned()),
+    ]
+    .into();
+    assert_eq!(fwd, want);
 }
 
 #[test]

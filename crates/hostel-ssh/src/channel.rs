@@ -210,3 +210,87 @@ async fn pump(
         tracing::error!(error = %e, "cannot write the audit log");
     }
 }
+
+/// Relays one TCP connection inside the workspace: run in the tenant's own network namespace,
+/// so `-L` reaches exactly what the tenant's own processes can reach on its loopback, and
+/// nothing on the host or in another workspace. Python, not bash's /dev/tcp, so the client's
+/// EOF becomes a half-close towards the server.
+const RELAY: &str = r#"import os, socket, sys, threading
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+def up():
+    while True:
+        b = os.read(0, 65536)
+        if not b:
+            break
+        s.sendall(b)
+    s.shutdown(socket.SHUT_WR)
+threading.Thread(target=up, daemon=True).start()
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    os.write(1, b)
+"#;
+
+/// Runs a direct-tcpip channel to `port` on the workspace's loopback (`v6`: ::1).
+pub async fn forward(ctx: ChannelContext, channel: Channel<Msg>, port: u16, v6: bool) {
+    let (mut rx, tx) = channel.split();
+    let target = if v6 { "::1" } else { "127.0.0.1" };
+    let opts = ExecOptions {
+        cmd: vec![
+            "python3".to_owned(),
+            "-c".to_owned(),
+            RELAY.to_owned(),
+            target.to_owned(),
+            port.to_string(),
+        ],
+        stdin: true,
+        actor: Some(format!("ssh:{}@{}", ctx.tenant, ctx.peer)),
+        ..ExecOptions::default()
+    };
+    let session = match ctx.hostel.exec(&ctx.tenant, opts, &Quiet).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start a forwarding relay");
+            let _ = tx.close().await;
+            return;
+        }
+    };
+    let ExecSession {
+        id,
+        mut output,
+        mut input,
+    } = session;
+    let hostel = ctx.hostel.clone();
+    let tenant = ctx.tenant.clone();
+    let down = tokio::spawn(async move {
+        while let Some(chunk) = output.next().await {
+            match chunk {
+                Ok(ExecOutput::Stdout(b)) => {
+                    if tx.data_bytes(b).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(ExecOutput::Stderr(b)) => {
+                    tracing::debug!(stderr = %String::from_utf8_lossy(&b), "forwarding relay");
+                }
+                Err(_) => break,
+            }
+        }
+        let _ = hostel.exec_finish(&tenant, &id, None).await;
+        let _ = tx.eof().await;
+        let _ = tx.close().await;
+    });
+    while let Some(msg) = rx.wait().await {
+        match msg {
+            ChannelMsg::Data { data } if input.write_all(&data).await.is_err() => break,
+            ChannelMsg::Eof => {
+                let _ = input.shutdown().await;
+            }
+            ChannelMsg::Close => break,
+            _ => {}
+        }
+    }
+    let _ = input.shutdown().await;
+    let _ = down.await;
+}

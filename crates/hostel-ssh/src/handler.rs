@@ -263,17 +263,64 @@ impl russh::server::Handler for Connection {
 
     async fn channel_open_direct_tcpip(
         &mut self,
-        _channel: Channel<Msg>,
-        _host_to_connect: &str,
-        _port_to_connect: u32,
+        channel: Channel<Msg>,
+        host_to_connect: &str,
+        port_to_connect: u32,
         _originator_address: &str,
         _originator_port: u32,
         reply: ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        reply
-            .reject(ChannelOpenFailure::AdministrativelyProhibited)
-            .await;
+        let Some(tenant) = self.tenant.clone() else {
+            reply
+                .reject(ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        };
+        // Only the workspace's own loopback: its name, localhost, 127.0.0.1 or ::1.
+        let own = matches!(host_to_connect, "localhost" | "127.0.0.1" | "::1")
+            || host_to_connect == tenant.as_str();
+        let port = u16::try_from(port_to_connect).ok().filter(|p| *p > 0);
+        let target = format!("{host_to_connect}:{port_to_connect}");
+        let ev = |outcome| {
+            AuditEvent::new(Utc::now(), "ssh.forward", &format!("ssh:{tenant}"), outcome)
+                .tenant(tenant.as_str())
+                .with("peer", &self.peer)
+                .with("target", &target)
+        };
+        let (Some(port), true) = (port, own) else {
+            let e = ev(Outcome::Denied).with("reason", "only the workspace's own ports");
+            if let Err(e) = self.hostel.record(e) {
+                tracing::error!(error = %e, "cannot write the audit log");
+            }
+            reply
+                .reject(ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        };
+        let max = self.hostel.config().ssh.max_sessions_per_tenant;
+        let Some(slot) = self.sessions.acquire(tenant.as_str(), max) else {
+            reply.reject(ChannelOpenFailure::ResourceShortage).await;
+            return Ok(());
+        };
+        if let Err(e) = self.hostel.record(ev(Outcome::Ok)) {
+            tracing::error!(error = %e, "cannot write the audit log");
+            reply.reject(ChannelOpenFailure::ConnectFailed).await;
+            return Ok(());
+        }
+        reply.accept().await;
+        let ctx = ChannelContext {
+            hostel: self.hostel.clone(),
+            tenant,
+            peer: self.peer.clone(),
+            _slot: slot,
+        };
+        tokio::spawn(channel::forward(
+            ctx,
+            channel,
+            port,
+            host_to_connect == "::1",
+        ));
         Ok(())
     }
 
