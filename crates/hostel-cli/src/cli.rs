@@ -259,4 +259,11 @@ pub enum BenchCommand {
         #[arg(long)]
         cold: bool,
     },
+    /// The SSH gateway against docker exec, sshd in a container and a jump host: time to
+    /// `ssh true`, waking, throughput, concurrent sessions.
+    Ssh {
+        /// Rounds of each timing.
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+    },
 }

@@ -30,6 +30,10 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
                 .await
                 .map(|()| 0);
         }
+        Command::Bench(BenchCommand::Ssh { rounds }) => {
+            let h = std::sync::Arc::new(wiring::open(&cli)?);
+            return crate::bench_ssh::ssh_bench(h, *rounds).await.map(|()| 0);
+        }
         _ => {}
     }
     let h = wiring::open(&cli)?;

@@ -80,7 +80,7 @@ pub async fn serve(h: Hostel, ssh_listen: Option<String>) -> Result<u8, CliError
             )
         })?;
     let result = tokio::select! {
-        r = hostel_ssh::serve(hostel.clone(), listener, config) => r.map_err(gateway_err),
+        r = hostel_ssh::serve(hostel.clone(), listener, config, hostel.config().ssh.clone()) => r.map_err(gateway_err),
         _ = term.recv() => Ok(()),
         _ = tokio::signal::ctrl_c() => Ok(()),
     };

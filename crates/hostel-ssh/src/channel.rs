@@ -6,6 +6,7 @@
 use crate::handler::SessionSlot;
 use chrono::Utc;
 use futures_util::StreamExt;
+use hostel_core::config::SshConfig;
 use hostel_core::{AuditEvent, Outcome, TenantName};
 use hostel_runtime::{ExecOutput, ExecSession};
 use hostel_service::{ExecOptions, Hostel, Quiet};
@@ -19,6 +20,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 #[derive(Debug)]
 pub struct ChannelContext {
     pub hostel: Arc<Hostel>,
+    pub config: Arc<SshConfig>,
     pub tenant: TenantName,
     pub peer: String,
     pub _slot: SessionSlot,
@@ -66,7 +68,7 @@ pub async fn run(ctx: ChannelContext, channel: Channel<Msg>) {
                 variable_name,
                 variable_value,
                 ..
-            } if ctx.hostel.config().ssh.accepts_env(&variable_name) => {
+            } if ctx.config.accepts_env(&variable_name) => {
                 env.push(format!("{variable_name}={variable_value}"));
             }
             ChannelMsg::RequestShell { .. }

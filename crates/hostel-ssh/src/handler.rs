@@ -3,6 +3,7 @@
 use crate::channel::{self, ChannelContext};
 use crate::guard::{AddressGuard, Pending};
 use chrono::Utc;
+use hostel_core::config::SshConfig;
 use hostel_core::{AuditEvent, Outcome, TenantName};
 use hostel_service::Hostel;
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
@@ -51,17 +52,24 @@ impl Drop for SessionSlot {
 #[derive(Debug, Clone)]
 pub struct Gateway {
     hostel: Arc<Hostel>,
+    config: Arc<SshConfig>,
     sessions: Arc<SessionCounter>,
     addresses: Arc<AddressGuard>,
 }
 
 impl Gateway {
-    pub fn new(hostel: Arc<Hostel>) -> Self {
+    pub fn new(hostel: Arc<Hostel>, config: SshConfig) -> Self {
         Gateway {
             hostel,
+            config: Arc::new(config),
             sessions: Arc::default(),
             addresses: Arc::default(),
         }
+    }
+
+    /// The gateway's settings.
+    pub fn config(&self) -> &SshConfig {
+        &self.config
     }
 }
 
@@ -75,6 +83,7 @@ impl Gateway {
     pub fn connection(&self, peer: SocketAddr, pending: Pending) -> Connection {
         Connection {
             hostel: self.hostel.clone(),
+            config: self.config.clone(),
             sessions: self.sessions.clone(),
             addresses: self.addresses.clone(),
             ip: peer.ip(),
@@ -90,6 +99,7 @@ impl Gateway {
 #[derive(Debug)]
 pub struct Connection {
     hostel: Arc<Hostel>,
+    config: Arc<SshConfig>,
     sessions: Arc<SessionCounter>,
     addresses: Arc<AddressGuard>,
     ip: IpAddr,
@@ -141,7 +151,7 @@ impl Connection {
 
     /// Counts a failed login; bans the address when it has failed too often.
     fn failed(&mut self) {
-        let cfg = &self.hostel.config().ssh;
+        let cfg = self.config.clone();
         let window = Duration::from_secs(cfg.ban_window_secs);
         if !self
             .addresses
@@ -244,7 +254,7 @@ impl russh::server::Handler for Connection {
                 .await;
             return Ok(());
         };
-        let max = self.hostel.config().ssh.max_sessions_per_tenant;
+        let max = self.config.max_sessions_per_tenant;
         let Some(slot) = self.sessions.acquire(tenant.as_str(), max) else {
             tracing::warn!(%tenant, max, "session cap reached");
             reply.reject(ChannelOpenFailure::ResourceShortage).await;
@@ -253,6 +263,7 @@ impl russh::server::Handler for Connection {
         reply.accept().await;
         let ctx = ChannelContext {
             hostel: self.hostel.clone(),
+            config: self.config.clone(),
             tenant,
             peer: self.peer.clone(),
             _slot: slot,
@@ -298,7 +309,7 @@ impl russh::server::Handler for Connection {
                 .await;
             return Ok(());
         };
-        let max = self.hostel.config().ssh.max_sessions_per_tenant;
+        let max = self.config.max_sessions_per_tenant;
         let Some(slot) = self.sessions.acquire(tenant.as_str(), max) else {
             reply.reject(ChannelOpenFailure::ResourceShortage).await;
             return Ok(());
@@ -311,6 +322,7 @@ impl russh::server::Handler for Connection {
         reply.accept().await;
         let ctx = ChannelContext {
             hostel: self.hostel.clone(),
+            config: self.config.clone(),
             tenant,
             peer: self.peer.clone(),
             _slot: slot,
@@ -345,7 +357,7 @@ impl russh::server::Handler for Connection {
         _value: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if self.hostel.config().ssh.accepts_env(name) {
+        if self.config.accepts_env(name) {
             session.channel_success(channel)
         } else {
             session.channel_failure(channel)

@@ -117,19 +117,20 @@ pub fn russh_config(host_key: russh::keys::PrivateKey, cfg: &SshConfig) -> russh
 /// How long a new connection has to say hello before it is dropped (slowloris).
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves SSH on `listener` until the future is dropped. Each accepted connection is first
+/// Serves SSH on `listener` with the settings `ssh` until the future is dropped. Each accepted connection is first
 /// checked against the bans and the per-address cap on unauthenticated connections; a refused
 /// one is closed before any SSH byte, so a flood costs the gateway one accept.
 pub async fn serve(
     hostel: Arc<Hostel>,
     listener: TcpListener,
     config: Arc<russh::server::Config>,
+    ssh: SshConfig,
 ) -> Result<(), GatewayError> {
     let addr = listener
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let gateway = handler::Gateway::new(hostel.clone());
+    let gateway = handler::Gateway::new(hostel.clone(), ssh);
     loop {
         let (stream, peer) = listener
             .accept()
@@ -149,7 +150,7 @@ pub async fn serve(
                 continue;
             }
         }
-        let max = hostel.config().ssh.max_unauthenticated_per_ip;
+        let max = gateway.config().max_unauthenticated_per_ip;
         let Some(pending) = gateway.admit(peer.ip(), max) else {
             tracing::warn!(%peer, max, "refused: too many unauthenticated connections");
             continue;

@@ -1,0 +1,531 @@
+//! `hostel bench ssh`: the gateway against the ways people reach a container shell today, in
+//! one run, as medians and ratios. Nothing here is a test; nothing asserts a time.
+//!
+//! Baselines, all on the same workspace image and the same machine:
+//! - `docker exec`: the engine's own way in (no network, no crypto);
+//! - sshd in a container: the image plus openssh-server, port published on 127.0.0.1;
+//! - jump host: OpenSSH's sshd on the host (a throwaway one on 127.0.0.1, needs the
+//!   openssh-server package), then the container's sshd (`ssh -J`), Containarium's path.
+//!
+//! The gateway runs in this process on 127.0.0.1 so its memory can be read. Every ssh run uses
+//! a fresh connection (no multiplexing). Containers are labelled `io.hostel.bench=<run>` and
+//! removed, with the bench tenants, at the end.
+
+use crate::error::CliError;
+use crate::output::{line, table};
+use hostel_core::{ByteSize, ErrorCode, SshPublicKey, TenantName};
+use hostel_service::{CreateRequest, Hostel, Quiet, ServiceError};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::process::Command;
+
+fn fail(message: impl Into<String>) -> CliError {
+    CliError::new(ErrorCode::Internal, message, None)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1000.0)
+}
+
+async fn run_ok(cmd: &mut Command, what: &str) -> Result<String, CliError> {
+    let out = cmd
+        .output()
+        .await
+        .map_err(|e| fail(format!("{what}: cannot run: {e}")))?;
+    if !out.status.success() {
+        return Err(fail(format!(
+            "{what} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Times `n` runs of a command, each to success.
+async fn time_n(
+    n: usize,
+    what: &str,
+    mut make: impl FnMut() -> Command,
+) -> Result<Duration, CliError> {
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut c = make();
+        let t = Instant::now();
+        run_ok(&mut c, what).await?;
+        times.push(t.elapsed());
+    }
+    Ok(median(times))
+}
+
+/// An OpenSSH client to `user@127.0.0.1:port` with the bench key; `extra` options first.
+fn ssh(key: &Path, port: u16, user: &str, extra: &[&str], remote: &str) -> Command {
+    let mut c = Command::new("ssh");
+    c.args(extra)
+        .args(["-p", &port.to_string(), "-i"])
+        .arg(key)
+        .args([
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            "ControlMaster=no",
+        ])
+        .arg(format!("{user}@127.0.0.1"))
+        .arg(remote)
+        .stdin(std::process::Stdio::null());
+    c
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| {
+            v.split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        * 1024
+}
+
+struct Bench<'a> {
+    h: &'a Arc<Hostel>,
+    id: String,
+    dir: PathBuf,
+    tenants: Vec<TenantName>,
+    host_sshd: Option<tokio::process::Child>,
+}
+
+impl Bench<'_> {
+    async fn cleanup(&mut self) {
+        for t in &self.tenants {
+            let _ = self.h.purge(t, true).await;
+        }
+        if let Ok(out) = Command::new("docker")
+            .args([
+                "ps",
+                "-aq",
+                "--filter",
+                &format!("label=io.hostel.bench={}", self.id),
+            ])
+            .output()
+            .await
+        {
+            let ids = String::from_utf8_lossy(&out.stdout).into_owned();
+            for id in ids.split_whitespace() {
+                let _ = Command::new("docker").args(["rm", "-f", id]).output().await;
+            }
+        }
+        if let Some(mut c) = self.host_sshd.take() {
+            let _ = c.kill().await;
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    async fn tenant(&mut self, suffix: &str, key: &SshPublicKey) -> Result<TenantName, CliError> {
+        let name: TenantName = format!("bench-{}-{suffix}", self.id)
+            .parse()
+            .map_err(|e| CliError::from(ServiceError::from(e)))?;
+        self.tenants.push(name.clone());
+        self.h
+            .create(
+                CreateRequest {
+                    name: name.clone(),
+                    keys: vec![key.clone()],
+                    cpus: None,
+                    memory: Some(ByteSize::mib(512)),
+                    disk: Some(ByteSize::gib(1)),
+                    pids: Some(512),
+                    image: None,
+                },
+                &Quiet,
+            )
+            .await?;
+        Ok(name)
+    }
+}
+
+/// `hostel bench ssh`.
+pub async fn ssh_bench(h: Arc<Hostel>, rounds: usize) -> Result<(), CliError> {
+    let id = format!("{:x}", std::process::id());
+    let dir = h.paths().images().join(format!("bench-ssh-{id}"));
+    std::fs::create_dir_all(&dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
+    let mut b = Bench {
+        h: &h,
+        id,
+        dir,
+        tenants: Vec::new(),
+        host_sshd: None,
+    };
+    let result = measure(&mut b, rounds).await;
+    b.cleanup().await;
+    result
+}
+
+async fn free_port() -> Result<u16, CliError> {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| fail(format!("no free port: {e}")))?;
+    Ok(l.local_addr().map_err(|e| fail(e.to_string()))?.port())
+}
+
+async fn wait_ssh(key: &Path, port: u16, user: &str, extra: &[&str]) -> Result<(), CliError> {
+    for _ in 0..100 {
+        if ssh(key, port, user, extra, "true")
+            .output()
+            .await
+            .is_ok_and(|o| o.status.success())
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(fail(format!(
+        "ssh to 127.0.0.1:{port} as {user} never worked"
+    )))
+}
+
+async fn measure(b: &mut Bench<'_>, rounds: usize) -> Result<(), CliError> {
+    let h = b.h;
+    let image = h.image_build(false, &Quiet).await?.reference;
+    let key = b.dir.join("id_ed25519");
+    run_ok(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "bench", "-f"])
+            .arg(&key),
+        "ssh-keygen",
+    )
+    .await?;
+    let pub_text =
+        std::fs::read_to_string(key.with_extension("pub")).map_err(|e| fail(e.to_string()))?;
+    let pubkey: SshPublicKey = pub_text
+        .trim()
+        .parse()
+        .map_err(|e| CliError::from(ServiceError::from(e)))?;
+    let tenant = b.tenant("a", &pubkey).await?;
+
+    // The gateway, in this process, with caps raised so the concurrency runs are not refused.
+    let mut ssh_cfg = h.config().ssh.clone();
+    ssh_cfg.max_sessions_per_tenant = 1024;
+    ssh_cfg.max_unauthenticated_per_ip = 1024;
+    ssh_cfg.ban_after_failures = 0;
+    let host_key =
+        hostel_ssh::load_or_create_host_key(&h.paths().etc().join("ssh_host_ed25519_key"))
+            .map_err(|e| fail(e.to_string()))?;
+    let config = Arc::new(hostel_ssh::russh_config(host_key, &ssh_cfg));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let gw = listener
+        .local_addr()
+        .map_err(|e| fail(e.to_string()))?
+        .port();
+    let gateway = tokio::spawn(hostel_ssh::serve(h.clone(), listener, config, ssh_cfg));
+    wait_ssh(&key, gw, tenant.as_str(), &[]).await?;
+
+    // sshd in a container of the same image.
+    let sshd_image = format!(
+        "hostel-bench-sshd:{}",
+        image.rsplit(':').next().unwrap_or("x")
+    );
+    let dockerfile = format!(
+        "FROM {image}\nRUN apt-get update && apt-get install -y --no-install-recommends openssh-server \
+         && rm -rf /var/lib/apt/lists/* && mkdir -p /run/sshd && useradd -m -s /bin/bash bench\n"
+    );
+    let mut build = Command::new("docker");
+    build
+        .args([
+            "build",
+            "-q",
+            "--label",
+            "io.hostel.managed=1",
+            "-t",
+            &sshd_image,
+            "-",
+        ])
+        .stdin(std::process::Stdio::piped());
+    let mut child = build
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| fail(e.to_string()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        use tokio::io::AsyncWriteExt;
+        stdin
+            .write_all(dockerfile.as_bytes())
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    let status = child.wait().await.map_err(|e| fail(e.to_string()))?;
+    if !status.success() {
+        return Err(fail(format!("building {sshd_image} failed")));
+    }
+    let auth = b.dir.join("authorized_keys");
+    std::fs::write(&auth, &pub_text).map_err(|e| fail(e.to_string()))?;
+    let cname = format!("hostel-bench-sshd-{}", b.id);
+    run_ok(
+        Command::new("docker").args([
+            "run",
+            "-d",
+            "--name",
+            &cname,
+            "--label",
+            &format!("io.hostel.bench={}", b.id),
+            "-p",
+            "127.0.0.1::22",
+            "-v",
+            &format!("{}:/etc/ssh/bench_keys:ro", auth.display()),
+            "--memory",
+            "512m",
+            "--entrypoint",
+            "/usr/sbin/sshd",
+            &sshd_image,
+            "-D",
+            "-e",
+            "-o",
+            "AuthorizedKeysFile=/etc/ssh/bench_keys",
+            "-o",
+            "PasswordAuthentication=no",
+            "-o",
+            "StrictModes=no",
+        ]),
+        "docker run sshd",
+    )
+    .await?;
+    let port_text = run_ok(
+        Command::new("docker").args(["port", &cname, "22"]),
+        "docker port",
+    )
+    .await?;
+    let sshd_port: u16 = port_text
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit(':').next())
+        .and_then(|p| p.trim().parse().ok())
+        .ok_or_else(|| fail(format!("cannot read the sshd port from {port_text:?}")))?;
+    wait_ssh(&key, sshd_port, "bench", &[]).await?;
+
+    // A throwaway OpenSSH jump host on the host, if sshd is installed.
+    let jump = if Path::new("/usr/sbin/sshd").exists() {
+        let jport = free_port().await?;
+        let hk = b.dir.join("host_key");
+        run_ok(
+            Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(&hk),
+            "ssh-keygen",
+        )
+        .await?;
+        let conf = b.dir.join("sshd_config");
+        std::fs::write(
+            &conf,
+            format!(
+                "Port {jport}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPidFile {}\n\
+                 PermitRootLogin prohibit-password\nPasswordAuthentication no\nUsePAM no\nStrictModes no\n",
+                hk.display(),
+                auth.display(),
+                b.dir.join("sshd.pid").display()
+            ),
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        std::fs::create_dir_all("/run/sshd").map_err(|e| fail(e.to_string()))?;
+        b.host_sshd = Some(
+            Command::new("/usr/sbin/sshd")
+                .arg("-D")
+                .arg("-f")
+                .arg(&conf)
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| fail(e.to_string()))?,
+        );
+        wait_ssh(&key, jport, "root", &[]).await?;
+        Some(format!(
+            "ProxyCommand=ssh -p {jport} -i {} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -W %h:%p root@127.0.0.1",
+            key.display()
+        ))
+    } else {
+        None
+    };
+
+    let container = format!("hostel-{tenant}");
+    let mut rows = Vec::new();
+    let docker_exec = time_n(rounds, "docker exec", || {
+        let mut c = Command::new("docker");
+        c.args(["exec", "-u", tenant.as_str(), &container, "true"]);
+        c
+    })
+    .await?;
+    for (label, kex) in [
+        ("default kex", None),
+        ("curve25519-sha256", Some("KexAlgorithms=curve25519-sha256")),
+    ] {
+        let extra: Vec<&str> = kex.map(|k| vec!["-o", k]).unwrap_or_default();
+        let g = time_n(rounds, "ssh gateway", || {
+            ssh(&key, gw, tenant.as_str(), &extra, "true")
+        })
+        .await?;
+        let s = time_n(rounds, "ssh sshd", || {
+            ssh(&key, sshd_port, "bench", &extra, "true")
+        })
+        .await?;
+        rows.push(vec![
+            format!("ssh true, {label}: hostel gateway"),
+            ms(g),
+            "1.00x".into(),
+        ]);
+        rows.push(vec![
+            format!("  docker exec true"),
+            ms(docker_exec),
+            format!("{:.2}x", docker_exec.as_secs_f64() / g.as_secs_f64()),
+        ]);
+        rows.push(vec![
+            format!("  sshd in a container"),
+            ms(s),
+            format!("{:.2}x", s.as_secs_f64() / g.as_secs_f64()),
+        ]);
+        if let Some(j) = &jump {
+            let mut jextra = extra.clone();
+            jextra.extend(["-o", j.as_str()]);
+            let jt = time_n(rounds, "ssh jump", || {
+                ssh(&key, sshd_port, "bench", &jextra, "true")
+            })
+            .await?;
+            rows.push(vec![
+                format!("  jump host + sshd in a container"),
+                ms(jt),
+                format!("{:.2}x", jt.as_secs_f64() / g.as_secs_f64()),
+            ]);
+        }
+    }
+    if jump.is_none() {
+        rows.push(vec![
+            "  jump host: skipped (install openssh-server for /usr/sbin/sshd)".into(),
+            String::new(),
+            String::new(),
+        ]);
+    }
+
+    // Waking: stopped -> shell, deleted -> shell.
+    let mut stopped = Vec::new();
+    let mut deleted = Vec::new();
+    for _ in 0..rounds.min(5) {
+        h.stop(&tenant).await?;
+        let t = Instant::now();
+        run_ok(
+            &mut ssh(&key, gw, tenant.as_str(), &[], "true"),
+            "ssh stopped",
+        )
+        .await?;
+        stopped.push(t.elapsed());
+        h.delete(&tenant).await?;
+        let t = Instant::now();
+        run_ok(
+            &mut ssh(&key, gw, tenant.as_str(), &[], "true"),
+            "ssh deleted",
+        )
+        .await?;
+        deleted.push(t.elapsed());
+    }
+    rows.push(vec![
+        "stopped -> ssh true (wakes it)".into(),
+        ms(median(stopped)),
+        String::new(),
+    ]);
+    rows.push(vec![
+        "deleted -> ssh true (re-creates it)".into(),
+        ms(median(deleted)),
+        String::new(),
+    ]);
+
+    // Throughput: 512 MiB from the workspace to the client.
+    let mib = 512u64;
+    let remote = format!("head -c {} /dev/zero", mib << 20);
+    let through = |port: u16, user: &str| {
+        let mut c = ssh(&key, port, user, &[], &remote);
+        c.stdout(std::process::Stdio::null());
+        c
+    };
+    let tg = time_n(3, "ssh cat gateway", || through(gw, tenant.as_str())).await?;
+    let ts = time_n(3, "ssh cat sshd", || through(sshd_port, "bench")).await?;
+    let rate = |d: Duration| format!("{:.0} MiB/s", mib as f64 / d.as_secs_f64());
+    rows.push(vec![
+        format!("{mib} MiB over ssh: hostel gateway"),
+        rate(tg),
+        "1.00x".into(),
+    ]);
+    rows.push(vec![
+        "  sshd in a container".into(),
+        rate(ts),
+        format!(
+            "{:.2}x",
+            tg.as_secs_f64().recip() / ts.as_secs_f64().recip()
+        ),
+    ]);
+
+    // Concurrency: N sessions at once spread over tenants of at most 50 sessions each.
+    let second = b.tenant("b", &pubkey).await?;
+    let third = b.tenant("c", &pubkey).await?;
+    let fourth = b.tenant("d", &pubkey).await?;
+    let tenants = [tenant.clone(), second, third, fourth];
+    for n in [50usize, 200] {
+        let before = rss_bytes();
+        let started = Instant::now();
+        let mut children = Vec::new();
+        for t in tenants.iter().cycle().take(n) {
+            let mut c = ssh(&key, gw, t.as_str(), &[], "sleep 3; echo ok");
+            c.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null());
+            children.push(c.spawn().map_err(|e| fail(e.to_string()))?);
+        }
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let during = rss_bytes();
+        let mut ok = 0;
+        for c in children {
+            if let Ok(out) = c.wait_with_output().await
+                && out.status.success()
+                && out.stdout == b"ok\n"
+            {
+                ok += 1;
+            }
+        }
+        let per = during.saturating_sub(before) / n as u64;
+        rows.push(vec![
+            format!("{n} concurrent sessions (sleep 3): {ok}/{n} ok"),
+            format!("{:.1} s", started.elapsed().as_secs_f64()),
+            format!("{} gateway RSS/session", ByteSize::bytes(per).human()),
+        ]);
+    }
+    gateway.abort();
+
+    line(&format!(
+        "hostel bench ssh: {rounds} rounds, image {image}, OpenSSH client {}",
+        client_version().await
+    ));
+    table(&["MEASURE", "MEDIAN ms / RATE", "VS GATEWAY"], &rows);
+    line("ratios above 1.00x mean the baseline is slower (or, for throughput, the gateway faster)");
+    Ok(())
+}
+
+async fn client_version() -> String {
+    Command::new("ssh")
+        .arg("-V")
+        .output()
+        .await
+        .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_owned())
+        .unwrap_or_default()
+}
