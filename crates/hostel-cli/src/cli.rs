@@ -249,8 +249,8 @@ pub enum BenchCommand {
     /// workspace.
     Lifecycle {
         /// Rounds of each operation.
-        #[arg(long, default_value_t = 10)]
-        rounds: usize,
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+        rounds: u32,
         /// Idle workspaces for the memory measurement (0 skips it).
         #[arg(long, default_value_t = 50)]
         idle: usize,
@@ -263,7 +263,7 @@ pub enum BenchCommand {
     /// `ssh true`, waking, throughput, concurrent sessions.
     Ssh {
         /// Rounds of each timing.
-        #[arg(long, default_value_t = 20)]
-        rounds: usize,
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+        rounds: u32,
     },
 }

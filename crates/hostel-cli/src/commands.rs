@@ -26,13 +26,15 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Bench(BenchCommand::Lifecycle { rounds, idle, cold }) => {
             let h = wiring::open(&cli)?;
-            return crate::bench::lifecycle(&h, *rounds, *idle, *cold)
+            return crate::bench::lifecycle(&h, *rounds as usize, *idle, *cold)
                 .await
                 .map(|()| 0);
         }
         Command::Bench(BenchCommand::Ssh { rounds }) => {
             let h = std::sync::Arc::new(wiring::open(&cli)?);
-            return crate::bench_ssh::ssh_bench(h, *rounds).await.map(|()| 0);
+            return crate::bench_ssh::ssh_bench(h, *rounds as usize)
+                .await
+                .map(|()| 0);
         }
         _ => {}
     }

@@ -89,14 +89,25 @@ pub async fn serve(h: Hostel, ssh_listen: Option<String>) -> Result<u8, CliError
     result.map(|()| 0)
 }
 
+/// The daemon's state file, if one was left.
+fn read_state(h: &Hostel) -> Option<ServeState> {
+    std::fs::read_to_string(state_file(h))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+}
+
+/// Whether `pid` is a `hostel serve` (not another process that got a dead daemon's pid).
+fn is_daemon(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+        let args: Vec<&[u8]> = c.split(|b| *b == 0).collect();
+        args.first().is_some_and(|a| a.ends_with(b"hostel")) && args.contains(&b"serve".as_slice())
+    })
+}
+
 /// Whether the daemon runs: exit 0 when it does, 1 when not.
 pub fn status(h: &Hostel, json_out: bool) -> Result<u8, CliError> {
-    let state: Option<ServeState> = std::fs::read_to_string(state_file(h))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
-    let alive = state
-        .as_ref()
-        .is_some_and(|s| std::path::Path::new(&format!("/proc/{}", s.pid)).exists());
+    let state = read_state(h);
+    let alive = state.as_ref().is_some_and(|s| is_daemon(s.pid));
     if json_out {
         json(&serde_json::json!({ "running": alive, "daemon": state }))?;
     } else {
@@ -127,10 +138,14 @@ pub fn ssh_config(h: &Hostel, name: &TenantName, host: Option<String>, port: Opt
             .and_then(|n| n.into_string().ok())
             .unwrap_or_else(|| "localhost".into())
     });
+    // The running daemon's port when there is one (it may run with --ssh-listen), else the
+    // configured one.
+    let listen = read_state(h)
+        .filter(|s| is_daemon(s.pid))
+        .map(|s| s.ssh_listen)
+        .unwrap_or_else(|| h.config().ssh.listen.clone());
     let port = port.unwrap_or_else(|| {
-        h.config()
-            .ssh
-            .listen
+        listen
             .rsplit_once(':')
             .and_then(|(_, p)| p.parse().ok())
             .unwrap_or(2222)

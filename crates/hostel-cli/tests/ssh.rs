@@ -480,3 +480,81 @@ fn repeated_failures_ban_the_address_only_until_the_ban_ends() {
         r.stderr
     );
 }
+
+#[test]
+fn stopping_the_workspace_ends_sessions_with_a_message() {
+    let t = TestRun::new(BIN);
+    let a = t.create_tenant("cut", &[]);
+    let d = t.serve();
+    let child = t
+        .ssh_command(&d, "cut-key", &a, &["echo started; sleep 60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    t.hostel(&["stop", &a]).ok();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "started\n");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("hostel: the workspace was stopped; this session ended with it"),
+        "{out:?}"
+    );
+    assert_ne!(out.status.code(), Some(0));
+}
+
+#[test]
+fn rsa_keys_work_only_with_sha2_signatures_and_only_publickey_is_offered() {
+    let t = TestRun::new(BIN);
+    let a = t.create_tenant("rsa", &[]);
+    let rsa = t.root.join("keys/rsa");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "rsa", "-b", "3072", "-N", "", "-f"])
+        .arg(&rsa)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    t.hostel(&[
+        "key",
+        "add",
+        &a,
+        "--key",
+        rsa.with_extension("pub").to_str().unwrap(),
+    ])
+    .ok();
+    let d = t.serve();
+    assert_eq!(t.ssh(&d, "rsa", &a, &["echo sha2"]).ok().stdout, "sha2\n");
+    let sha1 = t
+        .ssh_command(
+            &d,
+            "rsa",
+            &a,
+            &["-o", "PubkeyAcceptedAlgorithms=ssh-rsa", "true"],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(sha1.status.code(), Some(255), "{sha1:?}");
+    let ki = t
+        .ssh_command(
+            &d,
+            "rsa",
+            &a,
+            &[
+                "-o",
+                "PreferredAuthentications=keyboard-interactive",
+                "true",
+            ],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(ki.status.code(), Some(255), "{ki:?}");
+    // Neither is offered (server-sig-algs has no ssh-rsa, the only method is publickey), so
+    // OpenSSH does not even try them.
+    for out in [&sha1, &ki] {
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("Permission denied (publickey)"),
+            "{out:?}"
+        );
+    }
+}

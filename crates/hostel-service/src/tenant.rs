@@ -663,6 +663,11 @@ impl Hostel {
         Ok(code)
     }
 
+    /// The workspace's state as the engine says now.
+    pub async fn workspace_state(&self, name: &TenantName) -> Result<WorkspaceState, ServiceError> {
+        Ok(self.observe(name).await?.0)
+    }
+
     /// Resizes the terminal of a running exec.
     pub async fn exec_resize(
         &self,

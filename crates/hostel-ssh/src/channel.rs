@@ -7,6 +7,7 @@ use crate::handler::SessionSlot;
 use chrono::Utc;
 use futures_util::StreamExt;
 use hostel_core::config::SshConfig;
+use hostel_core::lifecycle::WorkspaceState;
 use hostel_core::{AuditEvent, Outcome, TenantName};
 use hostel_runtime::{ExecOutput, ExecSession};
 use hostel_service::{ExecOptions, Hostel, Quiet};
@@ -71,6 +72,8 @@ pub async fn run(ctx: ChannelContext, channel: Channel<Msg>) {
             } if ctx.config.accepts_env(&variable_name) => {
                 env.push(format!("{variable_name}={variable_value}"));
             }
+            // The handler refused other subsystems; their request still reaches this task.
+            ChannelMsg::RequestSubsystem { ref name, .. } if name != "sftp" => {}
             ChannelMsg::RequestShell { .. }
             | ChannelMsg::Exec { .. }
             | ChannelMsg::RequestSubsystem { .. } => {
@@ -78,7 +81,8 @@ pub async fn run(ctx: ChannelContext, channel: Channel<Msg>) {
                 let (cmd, what) = match &msg {
                     ChannelMsg::Exec { command, .. } => {
                         let c = String::from_utf8_lossy(command).into_owned();
-                        (vec!["/bin/bash".to_owned(), "-c".to_owned(), c.clone()], c)
+                        let shown: String = c.chars().take(200).collect();
+                        (vec!["/bin/bash".to_owned(), "-c".to_owned(), c], shown)
                     }
                     ChannelMsg::RequestSubsystem { name, .. } => {
                         (vec![SFTP_SERVER.to_owned()], format!("subsystem {name}"))
@@ -199,6 +203,13 @@ async fn pump(
             255
         }
     };
+    // A session cut by `hostel stop` or `delete` says so, rather than just ending. Its command
+    // dies by a signal as the workspace's PID namespace goes, a moment before the engine reports
+    // the workspace stopped, so a killed command waits up to half a second for the verdict.
+    if code > 128 && workspace_went_away(&hostel, &tenant).await {
+        let note = "\r\nhostel: the workspace was stopped; this session ended with it\r\n";
+        let _ = tx.extended_data_bytes(1, note.as_bytes().to_vec()).await;
+    }
     let _ = tx.exit_status(u32::try_from(code).unwrap_or(255)).await;
     let _ = tx.eof().await;
     let _ = tx.close().await;
@@ -211,6 +222,20 @@ async fn pump(
     if let Err(e) = hostel.record(ev) {
         tracing::error!(error = %e, "cannot write the audit log");
     }
+}
+
+/// Whether the workspace stopped (or is stopping), polled briefly.
+async fn workspace_went_away(hostel: &Hostel, tenant: &TenantName) -> bool {
+    for _ in 0..10 {
+        match hostel.workspace_state(tenant).await {
+            Ok(WorkspaceState::Running) => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Ok(_) => return true,
+            Err(_) => return false,
+        }
+    }
+    false
 }
 
 /// Relays one TCP connection inside the workspace: run in the tenant's own network namespace,
@@ -265,6 +290,7 @@ pub async fn forward(ctx: ChannelContext, channel: Channel<Msg>, port: u16, v6: 
     } = session;
     let hostel = ctx.hostel.clone();
     let tenant = ctx.tenant.clone();
+    let actor = format!("ssh:{}@{}", ctx.tenant, ctx.peer);
     let down = tokio::spawn(async move {
         while let Some(chunk) = output.next().await {
             match chunk {
@@ -279,7 +305,7 @@ pub async fn forward(ctx: ChannelContext, channel: Channel<Msg>, port: u16, v6: 
                 Err(_) => break,
             }
         }
-        let _ = hostel.exec_finish(&tenant, &id, None).await;
+        let _ = hostel.exec_finish(&tenant, &id, Some(&actor)).await;
         let _ = tx.eof().await;
         let _ = tx.close().await;
     });

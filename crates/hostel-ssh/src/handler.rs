@@ -10,6 +10,7 @@ use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, Verif
 use russh::{Channel, ChannelId, ChannelOpenFailure, MethodKind, MethodSet};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -89,6 +90,7 @@ impl Gateway {
             ip: peer.ip(),
             peer: peer.to_string(),
             pending,
+            logged_in: Arc::default(),
             tenant: None,
             banned: false,
         }
@@ -105,8 +107,14 @@ pub struct Connection {
     ip: IpAddr,
     peer: String,
     pending: Pending,
+    logged_in: Arc<AtomicBool>,
     tenant: Option<TenantName>,
     banned: bool,
+}
+
+/// `ssh-rsa`: RSA with SHA-1 signatures, broken and off by default in OpenSSH since 8.8.
+fn is_sha1_rsa(alg: &russh::keys::Algorithm) -> bool {
+    matches!(alg, russh::keys::Algorithm::Rsa { hash: None })
 }
 
 fn publickey_only() -> Auth {
@@ -117,6 +125,11 @@ fn publickey_only() -> Auth {
 }
 
 impl Connection {
+    /// Set once the client has logged in; read by the login grace timer.
+    pub fn logged_in(&self) -> Arc<AtomicBool> {
+        self.logged_in.clone()
+    }
+
     fn audit_auth(
         &self,
         user: &str,
@@ -125,7 +138,9 @@ impl Connection {
         outcome: Outcome,
         reason: &str,
     ) {
-        let mut ev = AuditEvent::new(Utc::now(), "ssh.auth", &format!("ssh:{user}"), outcome)
+        // The user name is the client's to choose: keep the record small.
+        let shown: String = user.chars().take(64).collect();
+        let mut ev = AuditEvent::new(Utc::now(), "ssh.auth", &format!("ssh:{shown}"), outcome)
             .with("peer", &self.peer)
             .with("method", method);
         if !fingerprint.is_empty() {
@@ -201,6 +216,21 @@ impl russh::server::Handler for Connection {
         Ok(publickey_only())
     }
 
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        _submethods: &str,
+        _response: Option<russh::server::Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        self.deny(
+            user,
+            "keyboard-interactive",
+            "",
+            "keyboard-interactive logins are refused",
+        );
+        Ok(publickey_only())
+    }
+
     async fn auth_publickey_offered(
         &mut self,
         user: &str,
@@ -208,13 +238,22 @@ impl russh::server::Handler for Connection {
     ) -> Result<Auth, Self::Error> {
         // Spare the client a signature for a key that cannot log in; the same answer, after the
         // same delay, whether the tenant exists or not.
-        if self.lookup(user, offer.public_key).is_some() {
-            return Ok(Auth::Accept);
-        }
         let fingerprint = offer
             .public_key
             .fingerprint(russh::keys::HashAlg::Sha256)
             .to_string();
+        if is_sha1_rsa(offer.algorithm) {
+            self.deny(
+                user,
+                "publickey",
+                &fingerprint,
+                "ssh-rsa (SHA-1) signatures are refused",
+            );
+            return Ok(publickey_only());
+        }
+        if self.lookup(user, offer.public_key).is_some() {
+            return Ok(Auth::Accept);
+        }
         self.deny(user, "publickey", &fingerprint, "unknown tenant or key");
         Ok(publickey_only())
     }
@@ -228,10 +267,20 @@ impl russh::server::Handler for Connection {
             .public_key
             .fingerprint(russh::keys::HashAlg::Sha256)
             .to_string();
+        if is_sha1_rsa(key.algorithm) {
+            self.deny(
+                user,
+                "publickey",
+                &fingerprint,
+                "ssh-rsa (SHA-1) signatures are refused",
+            );
+            return Ok(publickey_only());
+        }
         match self.lookup(user, key.public_key) {
             Some(tenant) => {
                 self.audit_auth(user, "publickey", &fingerprint, Outcome::Ok, "");
                 self.pending.authenticated();
+                self.logged_in.store(true, Ordering::Relaxed);
                 self.tenant = Some(tenant);
                 Ok(Auth::Accept)
             }
@@ -294,10 +343,14 @@ impl russh::server::Handler for Connection {
         let port = u16::try_from(port_to_connect).ok().filter(|p| *p > 0);
         let target = format!("{host_to_connect}:{port_to_connect}");
         let ev = |outcome| {
-            AuditEvent::new(Utc::now(), "ssh.forward", &format!("ssh:{tenant}"), outcome)
-                .tenant(tenant.as_str())
-                .with("peer", &self.peer)
-                .with("target", &target)
+            AuditEvent::new(
+                Utc::now(),
+                "ssh.forward",
+                &format!("ssh:{tenant}@{}", self.peer),
+                outcome,
+            )
+            .tenant(tenant.as_str())
+            .with("target", &target)
         };
         let (Some(port), true) = (port, own) else {
             let e = ev(Outcome::Denied).with("reason", "only the workspace's own ports");

@@ -117,6 +117,10 @@ pub fn russh_config(host_key: russh::keys::PrivateKey, cfg: &SshConfig) -> russh
 /// How long a new connection has to say hello before it is dropped (slowloris).
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a connection has to log in (OpenSSH's LoginGraceTime); keepalive answers do not
+/// extend it.
+const LOGIN_GRACE: Duration = Duration::from_secs(30);
+
 /// Serves SSH on `listener` with the settings `ssh` until the future is dropped. Each accepted connection is first
 /// checked against the bans and the per-address cap on unauthenticated connections; a refused
 /// one is closed before any SSH byte, so a flood costs the gateway one accept.
@@ -157,6 +161,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let handler = gateway.connection(peer, pending);
+        let logged_in = handler.logged_in();
         let config = config.clone();
         tokio::spawn(async move {
             match tokio::time::timeout(
@@ -166,7 +171,23 @@ pub async fn serve(
             .await
             {
                 Ok(Ok(session)) => {
-                    if let Err(e) = session.await {
+                    let handle = session.handle();
+                    let grace = tokio::spawn(async move {
+                        tokio::time::sleep(LOGIN_GRACE).await;
+                        if !logged_in.load(std::sync::atomic::Ordering::Relaxed) {
+                            tracing::debug!(%peer, "no login within the grace time; dropped");
+                            let _ = handle
+                                .disconnect(
+                                    russh::Disconnect::ByApplication,
+                                    "login grace time over".into(),
+                                    String::new(),
+                                )
+                                .await;
+                        }
+                    });
+                    let ended = session.await;
+                    grace.abort();
+                    if let Err(e) = ended {
                         tracing::debug!(%peer, error = %e, "ssh connection ended with an error");
                     }
                 }
