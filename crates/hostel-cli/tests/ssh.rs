@@ -67,7 +67,7 @@ fn exec_statuses_streams_stdin_and_env() {
 }
 
 #[test]
-fn pty_shell_has_term_size_and_exit_status() {
+fn pty_shell_has_term_size_ctrl_c_and_exit_status() {
     let t = TestRun::new(BIN);
     let a = t.create_tenant("pty", &[]);
     let d = t.serve();
@@ -83,6 +83,11 @@ fn pty_shell_has_term_size_and_exit_status() {
     use std::io::Write;
     let mut stdin = child.stdin.take().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Ctrl-C reaches the foreground process through the terminal, not the session.
+    stdin.write_all(b"sleep 60; echo slept\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    stdin.write_all(b"\x03").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
     stdin
         .write_all(b"echo T=$TERM; tty; stty size; exit 3\n")
         .unwrap();
@@ -94,6 +99,11 @@ fn pty_shell_has_term_size_and_exit_status() {
     assert!(text.contains("T=xterm-256color"), "{text}");
     assert!(text.contains("/dev/pts/"), "{text}");
     assert!(text.contains("30 100"), "{text}");
+    assert!(
+        !text.contains("\nslept"),
+        "Ctrl-C must interrupt sleep: {text}"
+    );
+    assert!(text.contains("^C"), "{text}");
 }
 
 #[test]
@@ -557,4 +567,147 @@ fn rsa_keys_work_only_with_sha2_signatures_and_only_publickey_is_offered() {
             "{out:?}"
         );
     }
+}
+
+/// Drives `ssh -tt` on a pseudo-terminal it owns, so the terminal can be resized mid-session
+/// (the kernel then sends SIGWINCH to ssh, which sends a window-change). Standard library only.
+const RESIZE: &str = r#"import fcntl, os, pty, select, struct, sys, termios, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+def size(rows, cols):
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+out = b""
+def read(secs):
+    global out
+    end = time.time() + secs
+    while time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                out += os.read(fd, 65536)
+            except OSError:
+                return
+size(24, 80)
+read(1.5)
+os.write(fd, b"stty size\n")
+read(0.7)
+size(40, 132)
+read(0.7)
+os.write(fd, b"stty size; exit 5\n")
+read(1.5)
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+
+#[test]
+fn window_change_reaches_the_terminal_mid_session() {
+    let t = TestRun::new(BIN);
+    let a = t.create_tenant("winch", &[]);
+    let d = t.serve();
+    let mut args = vec![
+        "-c".to_owned(),
+        RESIZE.to_owned(),
+        "ssh".to_owned(),
+        "-tt".to_owned(),
+    ];
+    args.extend(ssh_options(&d, &t.private_key("winch-key")));
+    args.push(format!("{a}@127.0.0.1"));
+    let out = Command::new("python3").args(&args).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(5), "{text}");
+    let first = text
+        .find("24 80")
+        .unwrap_or_else(|| panic!("no 24 80 in {text}"));
+    let second = text
+        .find("40 132")
+        .unwrap_or_else(|| panic!("no 40 132 in {text}"));
+    assert!(first < second, "{text}");
+}
+
+#[test]
+fn several_channels_share_one_connection() {
+    let t = TestRun::new(BIN);
+    let a = t.create_tenant("mux", &[]);
+    let d = t.serve();
+    let sock = t.root.join("mux.sock");
+    let sock_opt = format!("ControlPath={}", sock.display());
+    let master = t
+        .ssh_command(
+            &d,
+            "mux-key",
+            &a,
+            &["-o", "ControlMaster=yes", "-o", &sock_opt, "-N"],
+        )
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let run = |cmd: &str| {
+        t.ssh_command(
+            &d,
+            "mux-key",
+            &a,
+            &["-o", "ControlMaster=no", "-o", &sock_opt, cmd],
+        )
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+    };
+    let (x, y) = (run("sleep 1; echo one"), run("echo two"));
+    assert_eq!(
+        String::from_utf8_lossy(&y.wait_with_output().unwrap().stdout),
+        "two\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&x.wait_with_output().unwrap().stdout),
+        "one\n"
+    );
+    let mut master = master;
+    let _ = master.kill();
+    let _ = master.wait();
+    // One login for the three channels.
+    let audit = t.hostel(&["audit", "--json", "--tenant", &a]).ok().json();
+    let logins = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "ssh.auth.v1")
+        .count();
+    assert_eq!(logins, 1, "{audit}");
+}
+
+#[test]
+fn sshfs_mounts_the_home() {
+    let t = TestRun::new(BIN);
+    let a = t.create_tenant("fuse", &[]);
+    let d = t.serve();
+    let mnt = t.root.join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let opts = format!(
+        "port={},IdentityFile={},IdentitiesOnly=yes,BatchMode=yes,StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null",
+        d.ssh_port,
+        t.private_key("fuse-key").display()
+    );
+    let out = Command::new("sshfs")
+        .args(["-o", &opts])
+        .arg(format!("{a}@127.0.0.1:"))
+        .arg(&mnt)
+        .output()
+        .expect("sshfs is needed (scripts/engine installs it)");
+    assert!(out.status.success(), "{out:?}");
+    let written = std::fs::write(mnt.join("via-sshfs"), "mounted\n");
+    let listed = std::fs::read_dir(&mnt).map(|d| d.count());
+    let _ = Command::new("umount").arg(&mnt).status();
+    written.unwrap();
+    assert!(listed.unwrap() >= 3);
+    assert_eq!(
+        std::fs::read_to_string(t.home(&a).join("via-sshfs")).unwrap(),
+        "mounted\n"
+    );
 }
