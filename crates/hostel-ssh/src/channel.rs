@@ -210,9 +210,7 @@ async fn pump(
         let note = "\r\nhostel: the workspace was stopped; this session ended with it\r\n";
         let _ = tx.extended_data_bytes(1, note.as_bytes().to_vec()).await;
     }
-    let _ = tx.exit_status(u32::try_from(code).unwrap_or(255)).await;
-    let _ = tx.eof().await;
-    let _ = tx.close().await;
+    // On the record before the client learns the session ended.
     let ev = AuditEvent::new(Utc::now(), "ssh.session", &actor, Outcome::Ok)
         .tenant(tenant.as_str())
         .with("what", &what)
@@ -222,6 +220,9 @@ async fn pump(
     if let Err(e) = hostel.record(ev) {
         tracing::error!(error = %e, "cannot write the audit log");
     }
+    let _ = tx.exit_status(u32::try_from(code).unwrap_or(255)).await;
+    let _ = tx.eof().await;
+    let _ = tx.close().await;
 }
 
 /// Whether the workspace stopped (or is stopping), polled briefly.
