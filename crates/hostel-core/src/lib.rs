@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod name;
 pub mod placement;
 pub mod quota;
+pub mod role;
 pub mod size;
 
 pub use audit::{AuditEvent, Outcome};
@@ -25,4 +26,5 @@ pub use key::{KeyError, SshPublicKey};
 pub use lifecycle::{StartPlan, WorkspaceState};
 pub use name::{NameError, TenantName};
 pub use quota::{Cpus, Quota, QuotaChange, QuotaError};
+pub use role::Role;
 pub use size::{ByteSize, SizeError};

@@ -11,7 +11,7 @@ pub mod audit;
 mod store;
 
 pub use audit::{AuditFilter, AuditLog, AuditRecord};
-pub use store::{Ban, KeyRecord, NewTenant, Store, TenantRecord};
+pub use store::{Ban, KeyRecord, NewTenant, Store, TenantRecord, TokenRecord};
 
 use hostel_core::ErrorCode;
 
@@ -64,6 +64,18 @@ pub enum StoreError {
         /// The key's fingerprint.
         fingerprint: String,
     },
+    /// An API token of that name exists.
+    #[error("token {name:?} already exists")]
+    TokenExists {
+        /// The name.
+        name: String,
+    },
+    /// No live API token of that name.
+    #[error("token {name:?} not found (or already revoked)")]
+    TokenNotFound {
+        /// The name.
+        name: String,
+    },
     /// A stored row no longer parses (edited by hand, or a newer hostel wrote it).
     #[error("stored {what} {value:?} does not parse")]
     Corrupt {
@@ -111,10 +123,11 @@ impl StoreError {
             StoreError::TenantExists { .. }
             | StoreError::StatusChanged { .. }
             | StoreError::KeyExists { .. }
-            | StoreError::LastKey { .. } => ErrorCode::Conflict,
-            StoreError::TenantNotFound { .. } | StoreError::KeyNotFound { .. } => {
-                ErrorCode::NotFound
-            }
+            | StoreError::LastKey { .. }
+            | StoreError::TokenExists { .. } => ErrorCode::Conflict,
+            StoreError::TenantNotFound { .. }
+            | StoreError::KeyNotFound { .. }
+            | StoreError::TokenNotFound { .. } => ErrorCode::NotFound,
             StoreError::Sqlite(e) if is_full(e) => ErrorCode::Unavailable,
             StoreError::Io { source, .. } if source.raw_os_error() == Some(28) => {
                 ErrorCode::Unavailable
@@ -134,6 +147,10 @@ impl StoreError {
                 Some("wait for the other command to finish, then retry".into())
             }
             StoreError::KeyExists { .. } => None,
+            StoreError::TokenExists { .. } => {
+                Some("pick another name, or revoke the old token".into())
+            }
+            StoreError::TokenNotFound { .. } => Some("list tokens with `hostel token list`".into()),
             StoreError::KeyNotFound { name, .. } => {
                 Some(format!("list its keys with `hostel key list {name}`"))
             }

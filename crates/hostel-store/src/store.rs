@@ -3,7 +3,7 @@
 use crate::StoreError;
 use chrono::{DateTime, Utc};
 use hostel_core::lifecycle::{TenantStatus, WorkspaceState};
-use hostel_core::{ByteSize, Cpus, Quota, SshPublicKey, TenantName};
+use hostel_core::{ByteSize, Cpus, Quota, Role, SshPublicKey, TenantName};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use serde::Serialize;
 use std::path::Path;
@@ -14,6 +14,7 @@ use std::time::Duration;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_tenants.sql"),
     include_str!("migrations/002_bans.sql"),
+    include_str!("migrations/003_tokens.sql"),
 ];
 
 /// The tenants database. Cheap to share behind an `Arc`; calls are short and serialized.
@@ -65,6 +66,19 @@ pub struct Ban {
     pub created_at: DateTime<Utc>,
     /// Until when; `None`: until removed.
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// An API token as stored (its hash, never the token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenRecord {
+    /// Its name.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// A key as stored.
@@ -440,6 +454,86 @@ impl Store {
         Ok(self.bans()?.into_iter().find(|b| b.address == address))
     }
 
+    /// Records a new token by the hash of its secret; a name in use is a conflict.
+    pub fn add_token(
+        &self,
+        name: &str,
+        role: Role,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let inserted = self.conn().execute(
+            "INSERT OR IGNORE INTO tokens (name, role, hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![name, role.as_str(), hash, now.to_rfc3339()],
+        )?;
+        if inserted == 0 {
+            return Err(StoreError::TokenExists {
+                name: name.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The live (not revoked) token with this hash.
+    pub fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        Ok(self
+            .query_tokens("WHERE hash = ?1 AND revoked_at IS NULL", &[&hash])?
+            .into_iter()
+            .next())
+    }
+
+    /// Every token, revoked ones included, by name.
+    pub fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        self.query_tokens("", &[])
+    }
+
+    fn query_tokens(
+        &self,
+        filter: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<TokenRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT name, role, created_at, revoked_at FROM tokens {filter} ORDER BY name"
+        ))?;
+        let rows = stmt.query_map(args, |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, role, created, revoked) = row?;
+            out.push(TokenRecord {
+                role: role.parse().map_err(|_| StoreError::Corrupt {
+                    what: "role",
+                    value: role.clone(),
+                })?,
+                name,
+                created_at: parse_time(&created)?,
+                revoked_at: revoked.as_deref().map(parse_time).transpose()?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Revokes a token; a revoked token never works again.
+    pub fn revoke_token(&self, name: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let changed = self.conn().execute(
+            "UPDATE tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
+            params![name, now.to_rfc3339()],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::TokenNotFound {
+                name: name.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     /// A tenant's keys, oldest first.
     pub fn keys(&self, name: &TenantName) -> Result<Vec<KeyRecord>, StoreError> {
         let conn = self.conn();
@@ -725,6 +819,29 @@ mod tests {
     }
 
     #[test]
+    fn tokens_are_found_by_hash_until_revoked() {
+        let s = Store::open_in_memory().unwrap();
+        s.add_token("ci", Role::Admin, "h1", now()).unwrap();
+        s.add_token("dash", Role::Viewer, "h2", now()).unwrap();
+        assert!(matches!(
+            s.add_token("ci", Role::Viewer, "h3", now()),
+            Err(StoreError::TokenExists { .. })
+        ));
+        assert_eq!(
+            s.token_by_hash("h2").unwrap().map(|t| t.role),
+            Some(Role::Viewer)
+        );
+        assert_eq!(s.token_by_hash("nope").unwrap(), None);
+        s.revoke_token("ci", now()).unwrap();
+        assert_eq!(s.token_by_hash("h1").unwrap(), None);
+        assert!(matches!(
+            s.revoke_token("ci", now()),
+            Err(StoreError::TokenNotFound { .. })
+        ));
+        assert_eq!(s.tokens().unwrap().len(), 2);
+    }
+
+    #[test]
     fn a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hostel.db");
@@ -736,7 +853,7 @@ mod tests {
             Store::open(&path),
             Err(StoreError::TooNew {
                 found: 99,
-                known: 2
+                known: 3
             })
         ));
     }
