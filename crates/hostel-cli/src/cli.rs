@@ -148,7 +148,13 @@ pub enum Command {
         /// Address of the SSH gateway [default: [ssh] listen, 0.0.0.0:2222].
         #[arg(long, env = "HOSTEL_SSH_LISTEN")]
         ssh_listen: Option<String>,
+        /// Address of the HTTP API [default: [http] listen, 127.0.0.1:8080]; loopback only.
+        #[arg(long, env = "HOSTEL_HTTP_LISTEN")]
+        http_listen: Option<String>,
     },
+    /// Make, list or revoke API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Show whether the daemon runs, and where.
     Status,
     /// Print an OpenSSH `Host` block for a tenant, so `ssh NAME` works.
@@ -193,6 +199,25 @@ pub enum KeyCommand {
     /// List a tenant's keys.
     List {
         /// Tenant name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token; it is printed once and stored only as a hash.
+    Create {
+        /// A name for the token (1-64 of a-z, 0-9, '-', '_').
+        name: String,
+        /// What it may do.
+        #[arg(long, default_value = "admin")]
+        role: String,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token; it stops working at once.
+    Revoke {
+        /// The token's name.
         name: String,
     },
 }

@@ -2,7 +2,7 @@
 
 use crate::cli::{
     AuditCommand, BanCommand, BenchCommand, Cli, Command, ConfigCommand, ImageCommand, KeyCommand,
-    QuotaArgs,
+    QuotaArgs, TokenCommand,
 };
 use crate::error::CliError;
 use crate::output::{self, Steps, json, line, table};
@@ -219,7 +219,11 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             }
             Ok(0)
         }
-        Command::Serve { ssh_listen } => crate::serve::serve(h, ssh_listen).await,
+        Command::Serve {
+            ssh_listen,
+            http_listen,
+        } => crate::serve::serve(h, ssh_listen, http_listen).await,
+        Command::Token(t) => token(&h, t, json_out),
         Command::Status => crate::serve::status(&h, json_out),
         Command::SshConfig { name, host, port } => {
             let n = tenant(&name)?;
@@ -538,6 +542,49 @@ fn key(h: &Hostel, k: KeyCommand, json_out: bool) -> Result<u8, CliError> {
                     .collect::<Vec<_>>();
                 output::table(&["FINGERPRINT", "TYPE", "COMMENT", "ADDED"], &rows);
             }
+        }
+    }
+    Ok(0)
+}
+
+fn token(h: &Hostel, t: TokenCommand, json_out: bool) -> Result<u8, CliError> {
+    match t {
+        TokenCommand::Create { name, role } => {
+            let role: hostel_core::Role = role
+                .parse()
+                .map_err(|e| invalid(e, "use --role admin or --role viewer"))?;
+            let secret = h.token_create(&name, role)?;
+            if json_out {
+                json(&serde_json::json!({ "name": name, "role": role, "token": secret }))?;
+            } else {
+                line(&secret);
+                eprintln!("  - token {name:?} ({role}); shown once: store it now");
+            }
+        }
+        TokenCommand::List => {
+            let tokens = h.token_list()?;
+            if json_out {
+                json(&tokens)?;
+            } else {
+                let rows = tokens
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            t.name.clone(),
+                            t.role.to_string(),
+                            t.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                            t.revoked_at
+                                .map(|r| format!("revoked {}", r.format("%Y-%m-%d %H:%M")))
+                                .unwrap_or_else(|| "live".into()),
+                        ]
+                    })
+                    .collect::<Vec<_>>();
+                table(&["NAME", "ROLE", "CREATED", "STATE"], &rows);
+            }
+        }
+        TokenCommand::Revoke { name } => {
+            h.token_revoke(&name)?;
+            line(&format!("token {name:?} revoked"));
         }
     }
     Ok(0)

@@ -16,6 +16,8 @@ use std::sync::Arc;
 struct ServeState {
     pid: u32,
     ssh_listen: String,
+    #[serde(default)]
+    http_listen: String,
     host_key: String,
 }
 
@@ -35,8 +37,38 @@ fn gateway_err(e: hostel_ssh::GatewayError) -> CliError {
     err
 }
 
-/// Runs the gateway until SIGTERM or SIGINT.
-pub async fn serve(h: Hostel, ssh_listen: Option<String>) -> Result<u8, CliError> {
+/// Runs the SSH gateway and the HTTP API until SIGTERM or SIGINT.
+pub async fn serve(
+    h: Hostel,
+    ssh_listen: Option<String>,
+    http_listen: Option<String>,
+) -> Result<u8, CliError> {
+    let http = http_listen.unwrap_or_else(|| h.config().http.listen.clone());
+    let http_addr: std::net::SocketAddr = http.parse().map_err(|_| {
+        CliError::new(
+            ErrorCode::InvalidInput,
+            format!("http listen address {http:?}: not an IP address and port"),
+            Some("e.g. --http-listen 127.0.0.1:8080".into()),
+        )
+    })?;
+    if !http_addr.ip().is_loopback() {
+        return Err(CliError::new(
+            ErrorCode::InvalidInput,
+            format!(
+                "http listen address {http}: the API speaks plain HTTP, so it listens on loopback only"
+            ),
+            Some("use 127.0.0.1:PORT; TLS for other addresses comes with issue #5".into()),
+        ));
+    }
+    let http_listener = tokio::net::TcpListener::bind(http_addr)
+        .await
+        .map_err(|e| {
+            CliError::new(
+                ErrorCode::Unavailable,
+                format!("http api on {http}: {e}"),
+                Some("pick a free address with --http-listen or [http] listen".into()),
+            )
+        })?;
     let listen = ssh_listen.unwrap_or_else(|| h.config().ssh.listen.clone());
     let key = hostel_ssh::load_or_create_host_key(&host_key_file(&h)).map_err(gateway_err)?;
     let fingerprint = hostel_ssh::fingerprint(&key);
@@ -53,9 +85,14 @@ pub async fn serve(h: Hostel, ssh_listen: Option<String>) -> Result<u8, CliError
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or(listen);
+    let http_bound = http_listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or(http);
     let state = ServeState {
         pid: std::process::id(),
         ssh_listen: bound.clone(),
+        http_listen: http_bound.clone(),
         host_key: fingerprint.clone(),
     };
     let path = state_file(&h);
@@ -71,6 +108,7 @@ pub async fn serve(h: Hostel, ssh_listen: Option<String>) -> Result<u8, CliError
     line(&format!(
         "hostel serve: SSH gateway on {bound}, host key {fingerprint}"
     ));
+    line(&format!("hostel serve: HTTP API on http://{http_bound}"));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| {
             CliError::new(
@@ -81,6 +119,9 @@ pub async fn serve(h: Hostel, ssh_listen: Option<String>) -> Result<u8, CliError
         })?;
     let result = tokio::select! {
         r = hostel_ssh::serve(hostel.clone(), listener, config, hostel.config().ssh.clone()) => r.map_err(gateway_err),
+        r = hostel_web::serve(http_listener, hostel_web::AppState { hostel: hostel.clone() }) => r.map_err(|e| {
+            CliError::new(ErrorCode::Unavailable, format!("http api stopped: {e}"), None)
+        }),
         _ = term.recv() => Ok(()),
         _ = tokio::signal::ctrl_c() => Ok(()),
     };
@@ -118,6 +159,7 @@ pub fn status(h: &Hostel, json_out: bool) -> Result<u8, CliError> {
                     "ssh gateway on {} (host key {})",
                     s.ssh_listen, s.host_key
                 ));
+                line(&format!("http api on http://{}", s.http_listen));
             }
             (Some(s), false) => line(&format!(
                 "daemon not running (pid {} in {} is gone); start it with `hostel serve`",

@@ -323,10 +323,10 @@ fn racing_creates_have_one_winner() {
         .unwrap()
     };
     let (a, b) = (spawn(), spawn());
-    let mut codes = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()]
-        .map(|o| o.status.code().unwrap());
+    let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let mut codes = outs.clone().map(|o| o.status.code().unwrap());
     codes.sort();
-    assert_eq!(codes, [0, 4]);
+    assert_eq!(codes, [0, 4], "{outs:?}");
     let list: serde_json::Value = serde_json::from_str(&tenants(&t)).unwrap();
     assert_eq!(list[0]["state"], "running");
     assert_eq!(containers(&t).lines().count(), 1);
@@ -348,8 +348,8 @@ fn create_racing_purge_ends_whole() {
             "--disk",
             "256M",
         ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let mut purge_codes = Vec::new();
@@ -361,8 +361,8 @@ fn create_racing_purge_ends_whole() {
         }
         std::thread::sleep(std::time::Duration::from_millis(25));
     }
-    let created = create.wait_with_output().unwrap().status.code().unwrap();
-    assert_eq!(created, 0);
+    let created = create.wait_with_output().unwrap();
+    assert_eq!(created.status.code(), Some(0), "{created:?}");
     assert!(
         purge_codes.iter().all(|c| [0, 3, 4].contains(c)),
         "{purge_codes:?}"

@@ -25,6 +25,24 @@ pub struct Config {
     pub storage: StorageConfig,
     /// The SSH gateway.
     pub ssh: SshConfig,
+    /// The HTTP API.
+    pub http: HttpConfig,
+}
+
+/// `[http]`
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address the HTTP API listens on; loopback only until TLS comes (#5).
+    pub listen: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "127.0.0.1:8080".to_owned(),
+        }
+    }
 }
 
 /// `[ssh]`

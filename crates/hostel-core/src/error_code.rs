@@ -16,8 +16,10 @@ pub enum ErrorCode {
     EngineUnreachable,
     /// The operation needs something the host lacks: a tool, space.
     Unavailable,
-    /// The caller lacks the rights (not root, wrong token).
+    /// The caller lacks the rights (not root, a viewer token writing).
     PermissionDenied,
+    /// The caller did not prove who it is (no, wrong or revoked token).
+    Unauthenticated,
     /// Anything else; the detail is logged.
     Internal,
 }
@@ -32,6 +34,7 @@ impl ErrorCode {
             ErrorCode::EngineUnreachable => "engine_unreachable",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::PermissionDenied => "permission_denied",
+            ErrorCode::Unauthenticated => "unauthenticated",
             ErrorCode::Internal => "internal",
         }
     }
@@ -43,7 +46,10 @@ impl ErrorCode {
             ErrorCode::NotFound => 3,
             ErrorCode::Conflict => 4,
             ErrorCode::EngineUnreachable => 5,
-            ErrorCode::Unavailable | ErrorCode::PermissionDenied | ErrorCode::Internal => 1,
+            ErrorCode::Unavailable
+            | ErrorCode::PermissionDenied
+            | ErrorCode::Unauthenticated
+            | ErrorCode::Internal => 1,
         }
     }
 }
@@ -67,6 +73,7 @@ mod tests {
             (ErrorCode::EngineUnreachable, "engine_unreachable", 5),
             (ErrorCode::Unavailable, "unavailable", 1),
             (ErrorCode::PermissionDenied, "permission_denied", 1),
+            (ErrorCode::Unauthenticated, "unauthenticated", 1),
             (ErrorCode::Internal, "internal", 1),
         ];
         for (code, name, exit) in table {

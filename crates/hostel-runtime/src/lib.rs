@@ -48,6 +48,8 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     async fn exec(&self, name: &str, req: &ExecRequest) -> Result<ExecSession, RuntimeError>;
     /// Waits for a started command to end; returns its exit code.
     async fn exec_wait(&self, exec_id: &str) -> Result<i64, RuntimeError>;
+    /// Kills a started command's process with SIGKILL.
+    async fn exec_kill(&self, exec_id: &str) -> Result<(), RuntimeError>;
     /// Resizes a started command's terminal (commands started with `tty`).
     async fn exec_resize(&self, exec_id: &str, cols: u16, rows: u16) -> Result<(), RuntimeError>;
 

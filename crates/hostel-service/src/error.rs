@@ -74,6 +74,12 @@ pub enum ServiceError {
         /// What its init said, if anything.
         reason: String,
     },
+    /// A token name that breaks the rule.
+    #[error("token name {name:?}: 1-64 chars of a-z, 0-9, '-' and '_'")]
+    InvalidTokenName {
+        /// The name.
+        name: String,
+    },
     /// `ban remove` of an address that is not banned.
     #[error("address {address} is not banned")]
     NotBanned {
@@ -116,6 +122,7 @@ impl ServiceError {
             | ServiceError::DiskBelowUsage { .. }
             | ServiceError::NoKeys { .. }
             | ServiceError::NothingToSet { .. }
+            | ServiceError::InvalidTokenName { .. }
             | ServiceError::PurgeUnconfirmed { .. } => ErrorCode::InvalidInput,
             ServiceError::ImageMissing { .. } | ServiceError::NotBanned { .. } => {
                 ErrorCode::NotFound
@@ -166,6 +173,7 @@ impl ServiceError {
                 Some("see the workspace's log with `docker logs hostel-<tenant>`".into())
             }
             ServiceError::NotBanned { .. } => Some("list bans with `hostel ban list`".into()),
+            ServiceError::InvalidTokenName { .. } => Some("e.g. ci-runner or dashboard".into()),
             ServiceError::BaseImage { .. } => Some(
                 "check that deb.debian.org is reachable and debootstrap is installed (scripts/engine installs it)"
                     .into(),

@@ -15,6 +15,7 @@ mod image;
 mod paths;
 mod spec;
 mod tenant;
+mod token;
 
 pub use check::{CheckItem, Finding};
 pub use error::ServiceError;

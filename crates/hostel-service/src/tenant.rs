@@ -44,6 +44,8 @@ pub struct ExecOptions {
     pub tty: bool,
     /// Extra environment (`KEY=value`), already filtered by the caller's policy.
     pub env: Vec<String>,
+    /// Working directory; unset: the home.
+    pub cwd: Option<String>,
     /// Who to name in the audit record (`ssh:alice`); unset: the instance's actor.
     pub actor: Option<String>,
 }
@@ -225,15 +227,36 @@ impl Hostel {
             ev = ev.with("error", e.code());
         }
         self.record(ev)?;
-        result?;
-        self.info(&req.name).await
+        let made = result?;
+        // The tenant exists now; another command may already be stopping or purging it, so
+        // the live view is a bonus and the record made is the answer when it is gone.
+        match self.info(&req.name).await {
+            Ok(info) => Ok(info),
+            Err(_) => Ok(self.static_info(made, WorkspaceState::Running)),
+        }
+    }
+
+    /// What `info` says without asking the engine or the storage.
+    fn static_info(&self, t: TenantRecord, state: WorkspaceState) -> TenantInfo {
+        TenantInfo {
+            desired: t.desired,
+            container: container_name(&t.name),
+            home: self.storage.home_path(&t.name).display().to_string(),
+            stale: false,
+            uptime_secs: None,
+            usage: None,
+            disk_used: None,
+            keys: 0,
+            created_at: t.created_at.to_rfc3339(),
+            summary: summary(t, state),
+        }
     }
 
     async fn create_inner(
         &self,
         req: &CreateRequest,
         progress: &dyn Progress,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<TenantRecord, ServiceError> {
         let name = &req.name;
         if req.keys.is_empty() {
             return Err(ServiceError::NoKeys {
@@ -275,28 +298,26 @@ impl Hostel {
         let steps = self
             .create_steps(name, &quota, progress, &mut made_home)
             .await;
-        let done = match steps {
-            Ok(()) => self
-                .store
-                .set_status(
-                    name,
-                    TenantStatus::Creating,
-                    TenantStatus::Ready,
-                    self.now(),
-                )
-                .map_err(ServiceError::from),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = done {
+        let done = steps.and_then(|()| {
+            let mut t = self.store.require(name)?;
+            self.store.set_status(
+                name,
+                TenantStatus::Creating,
+                TenantStatus::Ready,
+                self.now(),
+            )?;
+            t.status = TenantStatus::Ready;
+            Ok(t)
+        });
+        if done.is_err() {
             progress.step("failed; rolling back");
             let _ = self.runtime.remove(&container_name(name)).await;
             if made_home {
                 let _ = self.storage.destroy(name);
             }
             let _ = self.store.delete_tenant(name);
-            return Err(e);
         }
-        Ok(())
+        done
     }
 
     async fn create_steps(
@@ -565,14 +586,21 @@ impl Hostel {
         let stale = container
             .as_ref()
             .is_some_and(|c| c.labels.get(LABEL_SPEC) != spec.labels.get(LABEL_SPEC));
+        // The workspace may stop between the two questions; then there is no usage to show.
         let usage = if state == WorkspaceState::Running {
-            let s = self.runtime.stats(&spec.name).await?;
-            Some(Usage {
-                cpu_seconds: s.cpu_total_ns as f64 / 1e9,
-                memory_used: ByteSize::bytes(s.memory_used),
-                pids: s.pids,
-                oom_kills: s.oom_kills,
-            })
+            match self.runtime.stats(&spec.name).await {
+                Ok(s) => Some(Usage {
+                    cpu_seconds: s.cpu_total_ns as f64 / 1e9,
+                    memory_used: ByteSize::bytes(s.memory_used),
+                    pids: s.pids,
+                    oom_kills: s.oom_kills,
+                }),
+                Err(e @ RuntimeError::EngineUnreachable { .. }) => return Err(e.into()),
+                Err(e) => {
+                    tracing::debug!(error = %e, "no live usage");
+                    None
+                }
+            }
         } else {
             None
         };
@@ -621,7 +649,7 @@ impl Hostel {
             cmd: opts.cmd.clone(),
             user: name.to_string(),
             env,
-            working_dir: Some(format!("/home/{name}")),
+            working_dir: Some(opts.cwd.clone().unwrap_or_else(|| format!("/home/{name}"))),
             stdin: opts.stdin,
             tty: opts.tty,
         };
@@ -663,9 +691,21 @@ impl Hostel {
         Ok(code)
     }
 
+    /// Whether the daemon can serve: the engine answers and the store reads.
+    pub async fn ready(&self) -> Result<(), ServiceError> {
+        self.runtime.ping().await?;
+        self.store.instance_id()?;
+        Ok(())
+    }
+
     /// The workspace's state as the engine says now.
     pub async fn workspace_state(&self, name: &TenantName) -> Result<WorkspaceState, ServiceError> {
         Ok(self.observe(name).await?.0)
+    }
+
+    /// Kills a running exec (its process; what it started may linger until it notices).
+    pub async fn exec_kill(&self, exec_id: &str) -> Result<(), ServiceError> {
+        Ok(self.runtime.exec_kill(exec_id).await?)
     }
 
     /// Resizes the terminal of a running exec.

@@ -101,6 +101,7 @@ pub async fn run(ctx: ChannelContext, channel: Channel<Msg>) {
                     stdin: true,
                     tty: pty.is_some(),
                     env,
+                    cwd: None,
                     actor: Some(format!("{actor}@{}", ctx.peer)),
                 };
                 match ctx.hostel.exec(&ctx.tenant, opts, &Quiet).await {

@@ -119,6 +119,9 @@ impl Store {
     /// Opens (creating if needed) the database at `path`, in WAL mode, and migrates it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let conn = Connection::open(path)?;
+        // Before anything that writes: two commands opening a new database at once must wait
+        // for each other, not fail with "database is locked".
+        conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         Self::init(conn)

@@ -198,6 +198,8 @@ pub struct Daemon {
     child: std::process::Child,
     /// The SSH gateway's port on 127.0.0.1.
     pub ssh_port: u16,
+    /// The HTTP API's port on 127.0.0.1.
+    pub http_port: u16,
 }
 
 impl Drop for Daemon {
@@ -217,9 +219,11 @@ impl TestRun {
     /// Starts `hostel serve` on a free 127.0.0.1 port and waits until it accepts connections.
     pub fn serve(&self) -> Daemon {
         let port = free_port();
+        let http_port = free_port();
         let listen = format!("127.0.0.1:{port}");
+        let http = format!("127.0.0.1:{http_port}");
         let child = self
-            .command(&["serve", "--ssh-listen", &listen])
+            .command(&["serve", "--ssh-listen", &listen, "--http-listen", &http])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -227,9 +231,12 @@ impl TestRun {
         let mut daemon = Daemon {
             child,
             ssh_port: port,
+            http_port,
         };
         for _ in 0..200 {
-            if std::net::TcpStream::connect(&listen).is_ok() {
+            if std::net::TcpStream::connect(&listen).is_ok()
+                && std::net::TcpStream::connect(&http).is_ok()
+            {
                 return daemon;
             }
             if let Ok(Some(status)) = daemon.child.try_wait() {
@@ -262,6 +269,42 @@ impl TestRun {
             .output()
             .unwrap()
             .into()
+    }
+}
+
+impl Daemon {
+    /// `curl` against the daemon's HTTP API: `method path`, with `token` as a bearer and `body`
+    /// as JSON; returns the HTTP status and the body.
+    pub fn api(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, String) {
+        let mut c = Command::new("curl");
+        c.args([
+            "-s",
+            "-m",
+            "60",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            "-X",
+            method,
+        ]);
+        if let Some(t) = token {
+            c.args(["-H", &format!("Authorization: Bearer {t}")]);
+        }
+        if let Some(b) = body {
+            c.args(["-H", "content-type: application/json", "--data-binary", b]);
+        }
+        c.arg(format!("http://127.0.0.1:{}{path}", self.http_port));
+        let out = c.output().expect("curl is needed");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), body.to_owned())
     }
 }
 

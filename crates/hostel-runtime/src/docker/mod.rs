@@ -415,6 +415,28 @@ impl Runtime for DockerRuntime {
         }
     }
 
+    async fn exec_kill(&self, exec_id: &str) -> Result<(), RuntimeError> {
+        let d = self.docker().await?;
+        let r =
+            d.inspect_exec(exec_id)
+                .await
+                .map_err(self.map_err("inspect exec", "exec", exec_id))?;
+        // The engine has no API to signal an exec; its process is visible from the host, where
+        // hostel runs as root, by the host pid the engine reports.
+        match (r.running, r.pid) {
+            (Some(true), Some(pid)) if pid > 1 => {
+                let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap_or(0));
+                nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).map_err(|e| {
+                    RuntimeError::Host {
+                        action: format!("kill exec {exec_id}"),
+                        message: e.to_string(),
+                    }
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     async fn exec_resize(&self, exec_id: &str, cols: u16, rows: u16) -> Result<(), RuntimeError> {
         let d = self.docker().await?;
         let opts = bollard::exec::ResizeExecOptions {

@@ -289,6 +289,17 @@ impl Runtime for FakeRuntime {
             .ok_or_else(|| not_found("exec", exec_id))
     }
 
+    async fn exec_kill(&self, exec_id: &str) -> Result<(), RuntimeError> {
+        let mut s = self.enter("exec_kill", exec_id)?;
+        match s.exits.get_mut(exec_id) {
+            Some(code) => {
+                *code = 137;
+                Ok(())
+            }
+            None => Err(not_found("exec", exec_id)),
+        }
+    }
+
     async fn exec_resize(&self, exec_id: &str, cols: u16, rows: u16) -> Result<(), RuntimeError> {
         let s = self.enter("exec_resize", &format!("{exec_id} {cols}x{rows}"))?;
         if !s.exits.contains_key(exec_id) {

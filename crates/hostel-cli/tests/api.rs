@@ -1,0 +1,113 @@
+//! The HTTP API over a real socket against the real daemon and engine: the agent-sandbox flow.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use hostel_testkit::TestRun;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hostel");
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[test]
+fn sandbox_lifecycle_over_http() {
+    let t = TestRun::new(BIN);
+    let admin = t
+        .hostel(&["token", "create", "harness"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    assert!(admin.starts_with("hostel_"), "{admin}");
+    let viewer = t
+        .hostel(&["token", "create", "dash", "--role", "viewer"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let d = t.serve();
+    let key = std::fs::read_to_string(t.keypair("agent")).unwrap();
+    let name = t.tenant("sbx");
+    let body =
+        serde_json::json!({"name": name, "keys": [key.trim()], "memory": "256M", "disk": "256M"})
+            .to_string();
+    assert_eq!(d.api("POST", "/api/tenants", None, Some(&body)).0, 401);
+    assert_eq!(
+        d.api("POST", "/api/tenants", Some(&viewer), Some(&body)).0,
+        403
+    );
+    let (code, created) = d.api("POST", "/api/tenants", Some(&admin), Some(&body));
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(json(&created)["state"], "running");
+
+    let run = serde_json::json!({"command": ["sh", "-c", "echo $GREETING from $(hostname) in $(pwd); cat; echo oops >&2; exit 7"],
+        "stdin": "piped in\n", "env": {"GREETING": "hello"}}).to_string();
+    let (code, out) = d.api(
+        "POST",
+        &format!("/api/tenants/{name}/exec"),
+        Some(&admin),
+        Some(&run),
+    );
+    assert_eq!(code, 200, "{out}");
+    assert_eq!(
+        json(&out),
+        serde_json::json!({"exit_code": 7, "stdout": format!("hello from {name} in /home/{name}\npiped in\n"), "stderr": "oops\n", "timed_out": false})
+    );
+    let slow = serde_json::json!({"command": ["sleep", "30"], "timeout_secs": 1}).to_string();
+    let (code, out) = d.api(
+        "POST",
+        &format!("/api/tenants/{name}/exec"),
+        Some(&admin),
+        Some(&slow),
+    );
+    assert_eq!(
+        (
+            code,
+            json(&out)["timed_out"].as_bool(),
+            json(&out)["exit_code"].as_i64()
+        ),
+        (200, Some(true), Some(137))
+    );
+
+    let (code, list) = d.api("GET", "/api/tenants", Some(&viewer), None);
+    assert_eq!(
+        (code, json(&list)[0]["name"].as_str()),
+        (200, Some(name.as_str()))
+    );
+    assert_eq!(
+        d.api(
+            "DELETE",
+            &format!("/api/tenants/{name}?purge=true"),
+            Some(&admin),
+            None
+        )
+        .0,
+        204
+    );
+    assert!(!t.home(&name).exists());
+    let (code, gone) = d.api("GET", &format!("/api/tenants/{name}"), Some(&admin), None);
+    assert_eq!(
+        (code, json(&gone)["code"].as_str()),
+        (404, Some("not_found"))
+    );
+
+    t.hostel(&["token", "revoke", "harness"]).ok();
+    assert_eq!(d.api("GET", "/api/tenants", Some(&admin), None).0, 401);
+    let (code, ready) = d.api("GET", "/readyz", None, None);
+    assert_eq!((code, ready.as_str()), (200, "ready\n"));
+    let audit = t.hostel(&["audit", "--json"]).ok().json();
+    let api_calls = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "api.call.v1" && r["actor"] == "api:harness")
+        .count();
+    assert!(api_calls >= 4, "{audit}");
+}

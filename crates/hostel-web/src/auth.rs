@@ -1,0 +1,92 @@
+//! Bearer tokens: every `/api` call names its token; viewers may only read. Each call that
+//! changes something is audited with the token that made it.
+
+use crate::{ApiError, AppState};
+use axum::extract::{Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use hostel_core::{AuditEvent, ErrorCode, Outcome};
+use utoipa::Modify;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+/// Declares the bearer scheme in the OpenAPI document.
+pub struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Checks the token and the role; audits mutating calls with the outcome.
+pub async fn require_token(
+    State(s): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or_default();
+    let unauthenticated = || {
+        ApiError::new(
+            ErrorCode::Unauthenticated,
+            "missing, unknown or revoked API token",
+            Some(
+                "send `Authorization: Bearer <token>`; an admin makes one with `hostel token create NAME`",
+            ),
+        )
+    };
+    if token.is_empty() {
+        return Err(unauthenticated());
+    }
+    let Some(record) = s.hostel.token_verify(token)? else {
+        let ev = AuditEvent::new(
+            chrono::Utc::now(),
+            "api.auth",
+            "api:unknown",
+            Outcome::Denied,
+        )
+        .with("path", request.uri().path());
+        s.hostel.record(ev)?;
+        return Err(unauthenticated());
+    };
+    let writes = request.method() != Method::GET && request.method() != Method::HEAD;
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let actor = format!("api:{}", record.name);
+    if writes && !record.role.can_write() {
+        let ev = AuditEvent::new(chrono::Utc::now(), "api.call", &actor, Outcome::Denied)
+            .with("method", &method)
+            .with("path", &path)
+            .with("reason", "viewer token");
+        s.hostel.record(ev)?;
+        return Err(ApiError::new(
+            ErrorCode::PermissionDenied,
+            format!("token {:?} is a viewer: it may only read", record.name),
+            Some("use an admin token for changes"),
+        ));
+    }
+    let response = next.run(request).await;
+    if writes {
+        let outcome = if response.status().is_success() {
+            Outcome::Ok
+        } else {
+            Outcome::Failed
+        };
+        let ev = AuditEvent::new(chrono::Utc::now(), "api.call", &actor, outcome)
+            .with("method", &method)
+            .with("path", &path)
+            .with("status", response.status().as_u16());
+        s.hostel.record(ev)?;
+    }
+    Ok(response)
+}

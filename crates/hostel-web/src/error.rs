@@ -1,0 +1,105 @@
+//! API errors: `{code, message, hint}` with the HTTP status of the code.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use hostel_core::ErrorCode;
+use hostel_service::ServiceError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable code: invalid_input, not_found, conflict, engine_unreachable, unavailable,
+    /// permission_denied, unauthenticated, internal.
+    pub code: String,
+    /// What went wrong.
+    pub message: String,
+    /// What to do about it, when there is something.
+    pub hint: Option<String>,
+}
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    code: ErrorCode,
+    message: String,
+    hint: Option<String>,
+}
+
+impl ApiError {
+    /// An error of this code.
+    pub fn new(code: ErrorCode, message: impl Into<String>, hint: Option<&str>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+            hint: hint.map(str::to_owned),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        ApiError {
+            code: e.code(),
+            message: e.to_string(),
+            hint: e.hint(),
+        }
+    }
+}
+
+fn status(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidInput => StatusCode::BAD_REQUEST,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Conflict => StatusCode::CONFLICT,
+        ErrorCode::EngineUnreachable | ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = status(self.code);
+        let body = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(message = %self.message, "internal error in an API call");
+            ErrorBody {
+                code: self.code.to_string(),
+                message: "internal error; the daemon's log has the detail".into(),
+                hint: None,
+            }
+        } else {
+            ErrorBody {
+                code: self.code.to_string(),
+                message: self.message,
+                hint: self.hint,
+            }
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_its_status() {
+        let table = [
+            (ErrorCode::InvalidInput, 400),
+            (ErrorCode::NotFound, 404),
+            (ErrorCode::Conflict, 409),
+            (ErrorCode::EngineUnreachable, 503),
+            (ErrorCode::Unavailable, 503),
+            (ErrorCode::PermissionDenied, 403),
+            (ErrorCode::Unauthenticated, 401),
+            (ErrorCode::Internal, 500),
+        ];
+        for (code, want) in table {
+            assert_eq!(status(code).as_u16(), want, "{code}");
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! hostel's HTTP API: every tenant operation as REST+JSON for admins and programs (an agent's
+//! harness, a CI job), with health, readiness, Prometheus metrics and an OpenAPI 3 document
+//! generated from the handlers (`/api/openapi.json`).
+//!
+//! Handlers are thin: parse into core types, call one `Hostel` method, render. Errors are
+//! `{code, message, hint}` with the status that fits the code; a 5xx body says nothing internal
+//! (the detail is logged). Every `/api` call needs `Authorization: Bearer <token>`; viewers may
+//! only read. This crate never talks to the engine or the store but through `hostel-service`.
+//! Start reading at [`router`].
+
+mod auth;
+mod error;
+mod tenants;
+
+pub use error::ApiError;
+
+use auth::BearerScheme;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use hostel_service::Hostel;
+use std::sync::Arc;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The hostel instance.
+    pub hostel: Arc<Hostel>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "hostel", description = "Isolated, persistent workspaces for many tenants"),
+    modifiers(&BearerScheme),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+/// The API's routes and its OpenAPI document, built from the same handler definitions.
+pub fn router(state: AppState) -> Router {
+    let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(tenants::list_tenants, tenants::create_tenant))
+        .routes(routes!(tenants::get_tenant, tenants::delete_tenant))
+        .routes(routes!(tenants::start_tenant))
+        .routes(routes!(tenants::stop_tenant))
+        .routes(routes!(tenants::exec))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
+        .split_for_parts();
+    let doc = Arc::new(doc);
+    Router::new()
+        .merge(api)
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// The process answers.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// The engine and the store answer: the daemon can serve requests.
+async fn readyz(State(s): State<AppState>) -> Result<&'static str, ApiError> {
+    s.hostel.ready().await?;
+    Ok("ready\n")
+}
+
+/// Prometheus text format.
+async fn metrics(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let tenants = s.hostel.list().await?;
+    let mut text = String::from(
+        "# HELP hostel_tenants Tenants by workspace state.\n# TYPE hostel_tenants gauge\n",
+    );
+    for state in ["running", "stopped", "deleted"] {
+        let n = tenants.iter().filter(|t| t.state.as_str() == state).count();
+        text.push_str(&format!("hostel_tenants{{state=\"{state}\"}} {n}\n"));
+    }
+    text.push_str(&format!(
+        "# HELP hostel_build_info hostel's version.\n# TYPE hostel_build_info gauge\nhostel_build_info{{version=\"{}\"}} 1\n",
+        env!("CARGO_PKG_VERSION")
+    ));
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        text,
+    ))
+}
+
+/// Serves the API on `listener` until the future is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).await
+}

@@ -1,0 +1,293 @@
+//! The API in process, through the Router as a tower Service, against the fake engine.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use hostel_core::Role;
+use hostel_core::config::Config;
+use hostel_runtime::fake::FakeRuntime;
+use hostel_runtime::storage::DirStorage;
+use hostel_service::{Hostel, Paths};
+use hostel_store::Store;
+use hostel_web::{AppState, router};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHbY7kwAdHmtH85Bxt9xpZhqZDkUDHAlfX7EjiWRN0CI alice@laptop";
+
+struct Api {
+    _dir: tempfile::TempDir,
+    hostel: Arc<Hostel>,
+    admin: String,
+    viewer: String,
+}
+
+fn api() -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    paths.create_dirs().unwrap();
+    let fake = FakeRuntime::new();
+    fake.add_image(
+        "hostel-workspace:latest",
+        BTreeMap::from([("io.hostel.image.version".to_owned(), "v1".to_owned())]),
+    );
+    fake.add_image("hostel-workspace:v1", BTreeMap::new());
+    let storage = Arc::new(DirStorage::new(paths.users()));
+    let hostel = Arc::new(
+        Hostel::new(
+            paths,
+            Config::default(),
+            Arc::new(fake),
+            storage,
+            Store::open_in_memory().unwrap(),
+            "test",
+        )
+        .unwrap(),
+    );
+    let admin = hostel.token_create("ci", Role::Admin).unwrap();
+    let viewer = hostel.token_create("dash", Role::Viewer).unwrap();
+    Api {
+        _dir: dir,
+        hostel,
+        admin,
+        viewer,
+    }
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (StatusCode, serde_json::Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        let resp = router(AppState {
+            hostel: self.hostel.clone(),
+        })
+        .oneshot(req)
+        .await
+        .unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::String(
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ));
+        (status, value)
+    }
+}
+
+#[tokio::test]
+async fn tokens_gate_every_api_call() {
+    let a = api();
+    let (s, body) = a.call("GET", "/api/tenants", None, None).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthenticated"))
+    );
+    let (s, _) = a
+        .call("GET", "/api/tenants", Some("hostel_wrong"), None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, body) = a.call("GET", "/api/tenants", Some(&a.viewer), None).await;
+    assert_eq!((s, body), (StatusCode::OK, serde_json::json!([])));
+    let new = serde_json::json!({"name": "alice", "keys": [KEY]});
+    let (s, body) = a
+        .call("POST", "/api/tenants", Some(&a.viewer), Some(new.clone()))
+        .await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("permission_denied"))
+    );
+    a.hostel.token_revoke("ci").unwrap();
+    let (s, _) = a
+        .call("POST", "/api/tenants", Some(&a.admin), Some(new))
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(a.hostel.list().await.unwrap().len(), 0);
+    // Health, readiness and metrics need no token.
+    assert_eq!(
+        a.call("GET", "/healthz", None, None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(a.call("GET", "/readyz", None, None).await.0, StatusCode::OK);
+    let (s, m) = a.call("GET", "/metrics", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        m.as_str()
+            .unwrap()
+            .contains("hostel_tenants{state=\"running\"} 0"),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn sandbox_create_exec_delete_and_errors() {
+    let a = api();
+    let t = Some(a.admin.as_str());
+    let (s, body) = a
+        .call(
+            "POST",
+            "/api/tenants",
+            t,
+            Some(serde_json::json!({"name": "alice", "keys": [KEY], "memory": "256M"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        (body["state"].as_str(), body["memory"].as_str()),
+        (Some("running"), Some("256MiB"))
+    );
+    let (s, body) = a
+        .call(
+            "POST",
+            "/api/tenants/alice/exec",
+            t,
+            Some(serde_json::json!({"command": ["echo", "hi"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        body,
+        serde_json::json!({"exit_code": 0, "stdout": "echo hi\n", "stderr": "", "timed_out": false})
+    );
+    let (s, body) = a
+        .call(
+            "POST",
+            "/api/tenants",
+            t,
+            Some(serde_json::json!({"name": "Bob_1", "keys": [KEY]})),
+        )
+        .await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_input"))
+    );
+    assert!(body["hint"].is_string());
+    let (s, body) = a
+        .call(
+            "POST",
+            "/api/tenants",
+            t,
+            Some(serde_json::json!({"name": "alice", "keys": [KEY]})),
+        )
+        .await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict"))
+    );
+    let (s, _) = a.call("GET", "/api/tenants/ghost", t, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, body) = a
+        .call(
+            "POST",
+            "/api/tenants/alice/exec",
+            t,
+            Some(serde_json::json!({"command": []})),
+        )
+        .await;
+    assert_eq!(
+        (s, body["message"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("command is empty"))
+    );
+    assert_eq!(
+        a.call("POST", "/api/tenants/alice/stop", t, None).await.1["state"],
+        "stopped"
+    );
+    assert_eq!(
+        a.call("POST", "/api/tenants/alice/start", t, None).await.1["state"],
+        "running"
+    );
+    assert_eq!(
+        a.call("DELETE", "/api/tenants/alice", t, None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        a.call("GET", "/api/tenants/alice", t, None).await.1["state"],
+        "deleted"
+    );
+    assert_eq!(
+        a.call("DELETE", "/api/tenants/alice?purge=true", t, None)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        a.call("GET", "/api/tenants/alice", t, None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    // Mutating calls are audited with the token that made them.
+    let calls: Vec<_> = a
+        .hostel
+        .audit_log()
+        .query(&Default::default())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event.kind == "api.call.v1")
+        .collect();
+    assert!(calls.len() >= 6, "{calls:?}");
+    assert!(calls.iter().all(|r| r.event.actor == "api:ci"));
+}
+
+#[tokio::test]
+async fn openapi_document_describes_every_route() {
+    let a = api();
+    let (s, doc) = a.call("GET", "/api/openapi.json", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/api/tenants",
+            "/api/tenants/{name}",
+            "/api/tenants/{name}/exec",
+            "/api/tenants/{name}/start",
+            "/api/tenants/{name}/stop"
+        ]
+    );
+    for schema in [
+        "Tenant",
+        "TenantDetail",
+        "NewTenant",
+        "ExecBody",
+        "ExecResult",
+        "ErrorBody",
+    ] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "schema {schema} missing"
+        );
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+}
