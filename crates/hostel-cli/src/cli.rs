@@ -291,4 +291,14 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
         rounds: u32,
     },
+    /// The HTTP API's sandbox path against the Docker Engine API: create to first exec result,
+    /// exec round trip, and sandboxes created in parallel.
+    Api {
+        /// Rounds of each timing.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+        rounds: u32,
+        /// Sandboxes created at once.
+        #[arg(long, default_value_t = 100)]
+        parallel: usize,
+    },
 }

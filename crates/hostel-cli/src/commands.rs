@@ -30,6 +30,12 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
                 .await
                 .map(|()| 0);
         }
+        Command::Bench(BenchCommand::Api { rounds, parallel }) => {
+            let h = std::sync::Arc::new(wiring::open(&cli)?);
+            return crate::bench_api::api_bench(h, *rounds as usize, *parallel)
+                .await
+                .map(|()| 0);
+        }
         Command::Bench(BenchCommand::Ssh { rounds }) => {
             let h = std::sync::Arc::new(wiring::open(&cli)?);
             return crate::bench_ssh::ssh_bench(h, *rounds as usize)

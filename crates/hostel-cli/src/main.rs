@@ -5,6 +5,7 @@
 //! flags into core types, calls one service function and renders the answer.
 
 mod bench;
+mod bench_api;
 mod bench_ssh;
 mod cli;
 mod commands;

@@ -227,13 +227,14 @@ impl Hostel {
             ev = ev.with("error", e.code());
         }
         self.record(ev)?;
+        // What was made, without asking the engine again: the workspace was running a moment
+        // ago (another command may stop or purge it at any time), and a sandbox harness waits
+        // for this answer before its first command.
         let made = result?;
-        // The tenant exists now; another command may already be stopping or purging it, so
-        // the live view is a bonus and the record made is the answer when it is gone.
-        match self.info(&req.name).await {
-            Ok(info) => Ok(info),
-            Err(_) => Ok(self.static_info(made, WorkspaceState::Running)),
-        }
+        let keys = req.keys.len();
+        let mut info = self.static_info(made, WorkspaceState::Running);
+        info.keys = keys;
+        Ok(info)
     }
 
     /// What `info` says without asking the engine or the storage.
