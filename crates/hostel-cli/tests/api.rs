@@ -58,7 +58,7 @@ fn sandbox_lifecycle_over_http() {
     assert_eq!(code, 200, "{out}");
     assert_eq!(
         json(&out),
-        serde_json::json!({"exit_code": 7, "stdout": format!("hello from {name} in /home/{name}\npiped in\n"), "stderr": "oops\n", "timed_out": false})
+        serde_json::json!({"exit_code": 7, "stdout": format!("hello from {name} in /home/{name}\npiped in\n"), "stderr": "oops\n", "timed_out": false, "truncated": false})
     );
     let slow = serde_json::json!({"command": ["sleep", "30"], "timeout_secs": 1}).to_string();
     let (code, out) = d.api(
@@ -110,4 +110,77 @@ fn sandbox_lifecycle_over_http() {
         .filter(|r| r["kind"] == "api.call.v1" && r["actor"] == "api:harness")
         .count();
     assert!(api_calls >= 4, "{audit}");
+}
+
+#[test]
+fn files_round_trip_inside_the_home_only() {
+    let t = TestRun::new(BIN);
+    let token = t
+        .hostel(&["token", "create", "files"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let a = t.create_tenant("files", &[]);
+    let d = t.serve();
+    let blob: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
+    let src = t.root.join("blob.bin");
+    std::fs::write(&src, &blob).unwrap();
+    let base = format!("http://127.0.0.1:{}/api/tenants/{a}/files", d.http_port);
+    let auth = format!("Authorization: Bearer {token}");
+    let curl = |args: &[&str]| {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-m", "30", "-H", &auth, "-w", "\n%{http_code}"])
+            .args(args)
+            .output()
+            .unwrap();
+        out.stdout
+    };
+    let put = curl(&[
+        "-X",
+        "PUT",
+        "--data-binary",
+        &format!("@{}", src.display()),
+        &format!("{base}/deep/dir/blob.bin"),
+    ]);
+    assert!(put.ends_with(b"\n204"), "{}", String::from_utf8_lossy(&put));
+    let landed = t.home(&a).join("deep/dir/blob.bin");
+    assert_eq!(std::fs::read(&landed).unwrap(), blob);
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&landed).unwrap().uid(), 1000);
+    let got = curl(&[&format!("{base}/deep/dir/blob.bin")]);
+    assert_eq!(&got[..got.len() - 4], blob.as_slice());
+    let tar = curl(&[&format!("{base}/deep")]);
+    let tar_bytes = &tar[..tar.len() - 4];
+    let listing = std::process::Command::new("tar")
+        .arg("-t")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut listing = listing;
+    use std::io::Write;
+    listing.stdin.take().unwrap().write_all(tar_bytes).unwrap();
+    let names = String::from_utf8_lossy(&listing.wait_with_output().unwrap().stdout).into_owned();
+    assert!(names.contains("./dir/blob.bin"), "{names}");
+    let missing = curl(&[&format!("{base}/nope.txt")]);
+    assert!(
+        missing.ends_with(b"\n404"),
+        "{}",
+        String::from_utf8_lossy(&missing)
+    );
+    let escape = curl(&[
+        "--path-as-is",
+        "-X",
+        "PUT",
+        "--data-binary",
+        "x",
+        &format!("{base}/../../../etc/evil"),
+    ]);
+    let text = String::from_utf8_lossy(&escape).into_owned();
+    assert!(
+        text.ends_with("\n400") && text.contains("would leave the home"),
+        "{text}"
+    );
+    assert!(!std::path::Path::new("/etc/evil").exists());
 }

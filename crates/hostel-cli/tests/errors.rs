@@ -355,8 +355,8 @@ fn create_racing_purge_ends_whole() {
     let mut purge_codes = Vec::new();
     for _ in 0..20 {
         let r = t.hostel(&["purge", &name, "--yes"]);
-        purge_codes.push(r.code);
-        if r.code == 0 {
+        purge_codes.push((r.code, r.error_text()));
+        if purge_codes.last().is_some_and(|(c, _)| *c == 0) {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(25));
@@ -364,7 +364,7 @@ fn create_racing_purge_ends_whole() {
     let created = create.wait_with_output().unwrap();
     assert_eq!(created.status.code(), Some(0), "{created:?}");
     assert!(
-        purge_codes.iter().all(|c| [0, 3, 4].contains(c)),
+        purge_codes.iter().all(|(c, _)| [0, 3, 4].contains(c)),
         "{purge_codes:?}"
     );
     // Whatever the interleaving, the tenant is either whole or entirely gone.

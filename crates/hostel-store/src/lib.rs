@@ -148,7 +148,7 @@ impl StoreError {
             }
             StoreError::KeyExists { .. } => None,
             StoreError::TokenExists { .. } => {
-                Some("pick another name, or revoke the old token".into())
+                Some("pick another name: a token's name stays taken after it is revoked".into())
             }
             StoreError::TokenNotFound { .. } => Some("list tokens with `hostel token list`".into()),
             StoreError::KeyNotFound { name, .. } => {

@@ -4,6 +4,7 @@ use crate::StoreError;
 use chrono::{DateTime, Utc};
 use hostel_core::lifecycle::{TenantStatus, WorkspaceState};
 use hostel_core::{ByteSize, Cpus, Quota, Role, SshPublicKey, TenantName};
+use nix::fcntl::{Flock, FlockArg};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use serde::Serialize;
 use std::path::Path;
@@ -118,6 +119,26 @@ impl From<&SshPublicKey> for KeyView {
 impl Store {
     /// Opens (creating if needed) the database at `path`, in WAL mode, and migrates it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        // Two commands opening a new database at once race on switching it to WAL, which
+        // SQLite answers with "database is locked" rather than waiting; a lock file next to the
+        // database makes them take turns for the opening only.
+        let lock_path = path.with_extension("db.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| StoreError::Io {
+                action: "open",
+                path: lock_path.display().to_string(),
+                source,
+            })?;
+        let _turn =
+            Flock::lock(lock, FlockArg::LockExclusive).map_err(|(_, errno)| StoreError::Io {
+                action: "lock",
+                path: lock_path.display().to_string(),
+                source: errno.into(),
+            })?;
         let conn = Connection::open(path)?;
         // Before anything that writes: two commands opening a new database at once must wait
         // for each other, not fail with "database is locked".

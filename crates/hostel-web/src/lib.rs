@@ -2,14 +2,16 @@
 //! harness, a CI job), with health, readiness, Prometheus metrics and an OpenAPI 3 document
 //! generated from the handlers (`/api/openapi.json`).
 //!
-//! Handlers are thin: parse into core types, call one `Hostel` method, render. Errors are
-//! `{code, message, hint}` with the status that fits the code; a 5xx body says nothing internal
-//! (the detail is logged). Every `/api` call needs `Authorization: Bearer <token>`; viewers may
+//! Handlers are thin: parse into core types, call one `Hostel` method, render. Errors, bodies
+//! that do not parse included, are `{code, message, hint}` with the status that fits the code;
+//! a 500 body says nothing internal (the detail is logged). Every `/api` call needs `Authorization: Bearer <token>`; viewers may
 //! only read. This crate never talks to the engine or the store but through `hostel-service`.
 //! Start reading at [`router`].
 
 mod auth;
 mod error;
+mod files;
+mod json;
 mod tenants;
 
 pub use error::ApiError;
@@ -50,12 +52,14 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(tenants::start_tenant))
         .routes(routes!(tenants::stop_tenant))
         .routes(routes!(tenants::exec))
-        .layer(axum::middleware::from_fn_with_state(
+        .routes(routes!(files::put_file, files::get_file))
+        // Only on matched routes: an unknown path is a plain 404, not a token check.
+        .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
         ))
         .split_for_parts();
-    let doc = Arc::new(doc);
+    let doc = Arc::new(openapi_paths(doc));
     Router::new()
         .merge(api)
         .route(
@@ -68,7 +72,27 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .fallback(not_found)
         .with_state(state)
+}
+
+/// axum writes a rest-of-path parameter `{*path}`; OpenAPI knows only `{path}`.
+fn openapi_paths(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let paths = std::mem::take(&mut doc.paths.paths);
+    doc.paths.paths = paths
+        .into_iter()
+        .map(|(k, v)| (k.replace("{*", "{"), v))
+        .collect();
+    doc
+}
+
+/// Any path the API does not have.
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        hostel_core::ErrorCode::NotFound,
+        format!("no such route: {}", uri.path()),
+        Some("see /api/openapi.json for the routes"),
+    )
 }
 
 /// The process answers.

@@ -1,6 +1,7 @@
 //! `/api/tenants`: tenants and their workspaces; `exec` runs a command and answers with its
 //! output (the sandbox case: create, run, read, delete).
 
+use crate::json::ApiJson;
 use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -121,7 +122,7 @@ pub async fn list_tenants(State(s): State<AppState>) -> Result<Json<Vec<Tenant>>
         (status = 409, body = crate::error::ErrorBody)))]
 pub async fn create_tenant(
     State(s): State<AppState>,
-    Json(body): Json<NewTenant>,
+    ApiJson(body): ApiJson<NewTenant>,
 ) -> Result<(StatusCode, Json<TenantDetail>), ApiError> {
     let name = parse_name(&body.name)?;
     let keys = body
@@ -246,7 +247,12 @@ pub struct ExecResult {
     stderr: String,
     /// Whether the timeout killed it.
     timed_out: bool,
+    /// Whether output beyond 16 MiB per stream was dropped.
+    truncated: bool,
 }
+
+/// The most output kept per stream.
+const OUTPUT_CAP: usize = 16 << 20;
 
 /// Runs a command as the tenant in its workspace (waking it) and answers when it ends.
 #[utoipa::path(post, path = "/api/tenants/{name}/exec", tag = "tenants", request_body = ExecBody,
@@ -256,7 +262,7 @@ pub struct ExecResult {
 pub async fn exec(
     State(s): State<AppState>,
     Path(name): Path<String>,
-    Json(body): Json<ExecBody>,
+    ApiJson(body): ApiJson<ExecBody>,
 ) -> Result<Json<ExecResult>, ApiError> {
     let name = parse_name(&name)?;
     if body.command.is_empty() {
@@ -283,24 +289,37 @@ pub async fn exec(
         });
     }
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let collect = async {
+    let mut truncated = false;
+    let id = session.id.clone();
+    let hostel = s.hostel.clone();
+    let tenant = name.clone();
+    // The deadline covers the output and the exit: a command that closes its output and runs
+    // on is killed too. Output beyond OUTPUT_CAP per stream is dropped, not buffered.
+    let run = async {
         while let Some(chunk) = session.output.next().await {
-            match chunk {
-                Ok(ExecOutput::Stdout(b)) => out.extend(b),
-                Ok(ExecOutput::Stderr(b)) => err.extend(b),
+            let (buf, b) = match chunk {
+                Ok(ExecOutput::Stdout(b)) => (&mut out, b),
+                Ok(ExecOutput::Stderr(b)) => (&mut err, b),
                 Err(_) => break,
-            }
+            };
+            let room = OUTPUT_CAP.saturating_sub(buf.len());
+            truncated |= b.len() > room;
+            buf.extend(b.into_iter().take(room));
+        }
+        hostel.exec_finish(&tenant, &id, None).await
+    };
+    let (exit_code, timed_out) = match tokio::time::timeout(timeout, run).await {
+        Ok(code) => (code?, false),
+        Err(_) => {
+            s.hostel.exec_kill(&session.id).await?;
+            (s.hostel.exec_finish(&name, &session.id, None).await?, true)
         }
     };
-    let timed_out = tokio::time::timeout(timeout, collect).await.is_err();
-    if timed_out {
-        s.hostel.exec_kill(&session.id).await?;
-    }
-    let exit_code = s.hostel.exec_finish(&name, &session.id, None).await?;
     Ok(Json(ExecResult {
         exit_code,
         stdout: String::from_utf8_lossy(&out).into_owned(),
         stderr: String::from_utf8_lossy(&err).into_owned(),
         timed_out,
+        truncated,
     }))
 }

@@ -171,7 +171,7 @@ async fn sandbox_create_exec_delete_and_errors() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(
         body,
-        serde_json::json!({"exit_code": 0, "stdout": "echo hi\n", "stderr": "", "timed_out": false})
+        serde_json::json!({"exit_code": 0, "stdout": "echo hi\n", "stderr": "", "timed_out": false, "truncated": false})
     );
     let (s, body) = a
         .call(
@@ -269,6 +269,7 @@ async fn openapi_document_describes_every_route() {
             "/api/tenants",
             "/api/tenants/{name}",
             "/api/tenants/{name}/exec",
+            "/api/tenants/{name}/files/{path}",
             "/api/tenants/{name}/start",
             "/api/tenants/{name}/stop"
         ]
@@ -290,4 +291,49 @@ async fn openapi_document_describes_every_route() {
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
+}
+
+#[tokio::test]
+async fn bad_bodies_and_unknown_routes_get_the_error_body() {
+    let a = api();
+    let t = Some(a.admin.as_str());
+    let (s, body) = a
+        .call(
+            "POST",
+            "/api/tenants",
+            t,
+            Some(serde_json::json!({"name": 7})),
+        )
+        .await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_input"))
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("request body: "),
+        "{body}"
+    );
+    let (s, body) = a.call("GET", "/api/nothing-here", None, None).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let (s, body) = a
+        .call(
+            "PUT",
+            "/api/tenants/alice/files/a/../../etc/passwd",
+            t,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_input")),
+        "{body}"
+    );
+    let (s, _) = a.call("GET", "/api/tenants", None, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
