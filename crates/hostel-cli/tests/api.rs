@@ -76,6 +76,41 @@ fn sandbox_lifecycle_over_http() {
         (200, Some(true), Some(137))
     );
 
+    // Streaming: output as it comes, then the exit, as JSON lines in order.
+    let streamed =
+        serde_json::json!({"command": ["sh", "-c", "echo one; sleep 0.3; echo two >&2; exit 4"]})
+            .to_string();
+    let (code, lines) = d.api(
+        "POST",
+        &format!("/api/tenants/{name}/exec?stream=true"),
+        Some(&admin),
+        Some(&streamed),
+    );
+    assert_eq!(code, 200, "{lines}");
+    let lines: Vec<serde_json::Value> = lines.lines().map(json).collect();
+    assert_eq!(
+        lines,
+        vec![
+            serde_json::json!({"stdout": "one\n"}),
+            serde_json::json!({"stderr": "two\n"}),
+            serde_json::json!({"exit_code": 4, "timed_out": false}),
+        ]
+    );
+    let slow =
+        serde_json::json!({"command": ["sh", "-c", "echo start; sleep 30"], "timeout_secs": 1})
+            .to_string();
+    let (_, lines) = d.api(
+        "POST",
+        &format!("/api/tenants/{name}/exec?stream=true"),
+        Some(&admin),
+        Some(&slow),
+    );
+    let last = json(lines.lines().last().unwrap());
+    assert_eq!(
+        (last["timed_out"].as_bool(), last["exit_code"].as_i64()),
+        (Some(true), Some(137))
+    );
+
     let (code, list) = d.api("GET", "/api/tenants", Some(&viewer), None);
     assert_eq!(
         (code, json(&list)[0]["name"].as_str()),

@@ -254,16 +254,30 @@ pub struct ExecResult {
 /// The most output kept per stream.
 const OUTPUT_CAP: usize = 16 << 20;
 
-/// Runs a command as the tenant in its workspace (waking it) and answers when it ends.
+/// `exec` options.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ExecQuery {
+    /// Answer with JSON lines as the command runs (`{"stdout": "..."}`, `{"stderr": "..."}`,
+    /// then `{"exit_code": N, "timed_out": bool}`) instead of one object at the end.
+    #[serde(default)]
+    stream: bool,
+}
+
+/// Runs a command as the tenant in its workspace (waking it) and answers when it ends, or, with
+/// `?stream=true`, streams its output as JSON lines as it comes.
 #[utoipa::path(post, path = "/api/tenants/{name}/exec", tag = "tenants", request_body = ExecBody,
-    params(("name" = String, Path, description = "Tenant name")),
-    responses((status = 200, body = ExecResult), (status = 400, body = crate::error::ErrorBody),
+    params(("name" = String, Path, description = "Tenant name"), ExecQuery),
+    responses((status = 200, body = ExecResult, description = "the result; with ?stream=true, \
+            application/x-ndjson lines"),
+        (status = 400, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody)))]
 pub async fn exec(
     State(s): State<AppState>,
     Path(name): Path<String>,
+    Query(q): Query<ExecQuery>,
     ApiJson(body): ApiJson<ExecBody>,
-) -> Result<Json<ExecResult>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
     let name = parse_name(&name)?;
     if body.command.is_empty() {
         return Err(ApiError::new(
@@ -280,7 +294,7 @@ pub async fn exec(
         cwd: body.cwd,
         ..ExecOptions::default()
     };
-    let mut session = s.hostel.exec(&name, opts, &Quiet).await?;
+    let session = s.hostel.exec(&name, opts, &Quiet).await?;
     if let Some(text) = body.stdin {
         let mut input = session.input;
         tokio::spawn(async move {
@@ -288,15 +302,64 @@ pub async fn exec(
             let _ = input.shutdown().await;
         });
     }
+    let hostel = s.hostel.clone();
+    let id = session.id.clone();
+    let mut output = session.output;
+    if q.stream {
+        let (tx, rx) = tokio::sync::mpsc::channel::<String>(64);
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + timeout;
+            let pump = async {
+                while let Some(chunk) = output.next().await {
+                    let line = match chunk {
+                        Ok(ExecOutput::Stdout(b)) => {
+                            serde_json::json!({"stdout": String::from_utf8_lossy(&b)})
+                        }
+                        Ok(ExecOutput::Stderr(b)) => {
+                            serde_json::json!({"stderr": String::from_utf8_lossy(&b)})
+                        }
+                        Err(_) => break,
+                    };
+                    if tx.send(format!("{line}\n")).await.is_err() {
+                        break;
+                    }
+                }
+                hostel.exec_finish(&name, &id, None).await
+            };
+            let end = match tokio::time::timeout_at(deadline, pump).await {
+                Ok(Ok(code)) => serde_json::json!({"exit_code": code, "timed_out": false}),
+                Ok(Err(e)) => {
+                    serde_json::json!({"error": e.code().as_str(), "message": e.to_string()})
+                }
+                Err(_) => {
+                    let _ = hostel.exec_kill(&id).await;
+                    let code = hostel.exec_finish(&name, &id, None).await.unwrap_or(-1);
+                    serde_json::json!({"exit_code": code, "timed_out": true})
+                }
+            };
+            let _ = tx.send(format!("{end}\n")).await;
+        });
+        let lines = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|l| {
+                (
+                    Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(l)),
+                    rx,
+                )
+            })
+        });
+        return Ok((
+            [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+            axum::body::Body::from_stream(lines),
+        )
+            .into_response());
+    }
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let mut truncated = false;
-    let id = session.id.clone();
-    let hostel = s.hostel.clone();
     let tenant = name.clone();
     // The deadline covers the output and the exit: a command that closes its output and runs
     // on is killed too. Output beyond OUTPUT_CAP per stream is dropped, not buffered.
     let run = async {
-        while let Some(chunk) = session.output.next().await {
+        while let Some(chunk) = output.next().await {
             let (buf, b) = match chunk {
                 Ok(ExecOutput::Stdout(b)) => (&mut out, b),
                 Ok(ExecOutput::Stderr(b)) => (&mut err, b),
@@ -321,5 +384,6 @@ pub async fn exec(
         stderr: String::from_utf8_lossy(&err).into_owned(),
         timed_out,
         truncated,
-    }))
+    })
+    .into_response())
 }
