@@ -80,6 +80,7 @@ impl Run<'_> {
             disk: Some(ByteSize::mib(256)),
             pids: Some(256),
             image: None,
+            policy: hostel_core::policy::Policy::default(),
         })
     }
 

@@ -153,6 +153,7 @@ impl Bench<'_> {
                     disk: Some(ByteSize::gib(1)),
                     pids: Some(512),
                     image: None,
+                    policy: hostel_core::policy::Policy::default(),
                 },
                 &Quiet,
             )

@@ -69,6 +69,18 @@ pub enum Command {
         keys: Vec<PathBuf>,
         #[command(flatten)]
         quota: QuotaArgs,
+        /// Time to live (90s, 30m, 1h, 7d): at expiry `hostel serve` removes the workspace.
+        #[arg(long, value_name = "DURATION")]
+        ttl: Option<String>,
+        /// With --ttl: at expiry purge the tenant, home included.
+        #[arg(long, requires = "ttl")]
+        ephemeral: bool,
+        /// Start the workspace whenever `hostel serve` starts.
+        #[arg(long)]
+        autostart: bool,
+        /// Stop the workspace after this long idle (0: never) [default: [lifecycle] idle_stop_secs].
+        #[arg(long, value_name = "DURATION")]
+        idle_stop: Option<String>,
     },
     /// List tenants and their workspaces.
     List,

@@ -47,7 +47,18 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
     let h = wiring::open(&cli)?;
     let json_out = cli.json;
     match cli.command {
-        Command::Create { name, keys, quota } => create(&h, &name, &keys, quota).await,
+        Command::Create {
+            name,
+            keys,
+            quota,
+            ttl,
+            ephemeral,
+            autostart,
+            idle_stop,
+        } => {
+            let policy = policy(ttl.as_deref(), ephemeral, autostart, idle_stop.as_deref())?;
+            create(&h, &name, &keys, quota, policy).await
+        }
         Command::List => list(&h, json_out).await,
         Command::Info { name } => info(&h, &name, json_out).await,
         Command::Start { name } => {
@@ -309,7 +320,34 @@ fn parse_quota(q: QuotaArgs) -> Result<Parsed, CliError> {
     })
 }
 
-async fn create(h: &Hostel, name: &str, keys: &[PathBuf], q: QuotaArgs) -> Result<u8, CliError> {
+/// The lifecycle flags of `create` as a policy.
+fn policy(
+    ttl: Option<&str>,
+    ephemeral: bool,
+    autostart: bool,
+    idle_stop: Option<&str>,
+) -> Result<hostel_core::policy::Policy, CliError> {
+    let dur = |s: &str| {
+        hostel_core::policy::parse_duration(s).map_err(|e| invalid(e, "e.g. 90s, 30m, 1h or 7d"))
+    };
+    Ok(hostel_core::policy::Policy {
+        expires_at: ttl.map(dur).transpose()?.map(|d| chrono::Utc::now() + d),
+        ephemeral,
+        autostart,
+        idle_stop_secs: idle_stop
+            .map(dur)
+            .transpose()?
+            .map(|d| u64::try_from(d.num_seconds()).unwrap_or(0)),
+    })
+}
+
+async fn create(
+    h: &Hostel,
+    name: &str,
+    keys: &[PathBuf],
+    q: QuotaArgs,
+    policy: hostel_core::policy::Policy,
+) -> Result<u8, CliError> {
     let name = tenant(name)?;
     if keys.is_empty() {
         return Err(ServiceError::NoKeys {
@@ -330,6 +368,7 @@ async fn create(h: &Hostel, name: &str, keys: &[PathBuf], q: QuotaArgs) -> Resul
                 disk: p.change.disk,
                 pids: p.change.pids,
                 image: p.image,
+                policy,
             },
             &Steps,
         )
@@ -448,6 +487,26 @@ async fn info(h: &Hostel, name: &str, json_out: bool) -> Result<u8, CliError> {
             },
         ),
         ("keys", i.keys.to_string()),
+        ("lifecycle", {
+            let p = &i.policy;
+            let mut parts = Vec::new();
+            if let Some(t) = p.expires_at {
+                let what = if p.ephemeral { "purged" } else { "deleted" };
+                parts.push(format!("{what} at {}", t.format("%Y-%m-%d %H:%M:%S UTC")));
+            }
+            parts.push(match p.idle_stop_secs {
+                Some(0) => "never stopped when idle".to_owned(),
+                Some(s) => format!("stopped after {s}s idle"),
+                None => format!(
+                    "stopped after {}s idle (default)",
+                    h.config().lifecycle.idle_stop_secs
+                ),
+            });
+            if p.autostart {
+                parts.push("autostart".to_owned());
+            }
+            parts.join(", ")
+        }),
         ("created", i.created_at.clone()),
     ];
     for (k, v) in rows {
@@ -650,23 +709,7 @@ fn ban(h: &Hostel, b: BanCommand, json_out: bool) -> Result<u8, CliError> {
 
 /// A duration: `90s`, `30m`, `1h`, `7d`.
 fn parse_duration(s: &str) -> Result<chrono::Duration, CliError> {
-    let bad = || {
-        invalid(
-            format!("duration {s:?}: not a number with s, m, h or d"),
-            "e.g. 90s, 30m, 1h or 7d",
-        )
-    };
-    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (n, unit) = s.split_at(split);
-    let n: i64 = n.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
-        _ => return Err(bad()),
-    };
-    Ok(chrono::Duration::seconds(secs))
+    hostel_core::policy::parse_duration(s).map_err(|e| invalid(e, "e.g. 90s, 30m, 1h or 7d"))
 }
 
 /// `--since`: an RFC 3339 time, or a duration back from now (`90s`, `30m`, `1h`, `7d`).

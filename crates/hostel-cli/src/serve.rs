@@ -105,6 +105,7 @@ pub async fn serve(
         )
     })?;
     let hostel = Arc::new(h);
+    let reaper = tokio::spawn(lifecycle(hostel.clone()));
     line(&format!(
         "hostel serve: SSH gateway on {bound}, host key {fingerprint}"
     ));
@@ -125,9 +126,30 @@ pub async fn serve(
         _ = term.recv() => Ok(()),
         _ = tokio::signal::ctrl_c() => Ok(()),
     };
+    reaper.abort();
     let _ = std::fs::remove_file(&path);
     line("hostel serve: stopped");
     result.map(|()| 0)
+}
+
+/// Autostart, then the periodic look for idle workspaces and expired tenants.
+async fn lifecycle(hostel: Arc<Hostel>) {
+    match hostel.autostart().await {
+        Ok(started) if !started.is_empty() => {
+            line(&format!("hostel serve: autostarted {}", started.join(", ")));
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "autostart failed"),
+    }
+    let every = hostel.config().lifecycle.check_secs.max(1);
+    let mut state = hostel_service::ReapState::default();
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(every));
+    loop {
+        tick.tick().await;
+        if let Err(e) = hostel.reap(&mut state, every).await {
+            tracing::warn!(error = %e, "lifecycle check failed");
+        }
+    }
 }
 
 /// The daemon's state file, if one was left.

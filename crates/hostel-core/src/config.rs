@@ -27,6 +27,27 @@ pub struct Config {
     pub ssh: SshConfig,
     /// The HTTP API.
     pub http: HttpConfig,
+    /// Lifecycle policies applied by the daemon.
+    pub lifecycle: LifecycleConfig,
+}
+
+/// `[lifecycle]`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifecycleConfig {
+    /// Stop a workspace after this many seconds without sessions or CPU use (0: never).
+    pub idle_stop_secs: u64,
+    /// How often the daemon looks for idle and expired tenants.
+    pub check_secs: u64,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        LifecycleConfig {
+            idle_stop_secs: 1800,
+            check_secs: 30,
+        }
+    }
 }
 
 /// `[http]`

@@ -16,6 +16,7 @@ pub mod key;
 pub mod lifecycle;
 pub mod name;
 pub mod placement;
+pub mod policy;
 pub mod quota;
 pub mod role;
 pub mod size;

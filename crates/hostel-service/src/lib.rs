@@ -12,6 +12,7 @@ mod ban;
 mod check;
 mod error;
 mod image;
+mod lifecycle;
 mod paths;
 mod spec;
 mod tenant;
@@ -20,6 +21,7 @@ mod token;
 pub use check::{CheckItem, Finding};
 pub use error::ServiceError;
 pub use image::ImageView;
+pub use lifecycle::ReapState;
 pub use paths::Paths;
 pub use tenant::{CreateRequest, ExecOptions, SetOutcome, TenantInfo, TenantSummary, Usage};
 
@@ -58,6 +60,7 @@ pub struct Hostel {
     actor: String,
     instance: String,
     wake_locks: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    open_sessions: std::sync::Mutex<HashMap<String, u32>>,
 }
 
 impl Hostel {
@@ -82,6 +85,7 @@ impl Hostel {
             actor: actor.into(),
             instance,
             wake_locks: tokio::sync::Mutex::new(HashMap::new()),
+            open_sessions: std::sync::Mutex::new(HashMap::new()),
         })
     }
 

@@ -5,6 +5,7 @@ use crate::{Hostel, Progress, ServiceError};
 use futures_util::StreamExt;
 use hostel_core::lifecycle::{StartPlan, TenantStatus, WorkspaceState};
 use hostel_core::placement::{HostCapacity, check_fits};
+use hostel_core::policy::Policy;
 use hostel_core::{ByteSize, Cpus, Outcome, Quota, QuotaChange, SshPublicKey, TenantName};
 use hostel_runtime::{
     ExecOutput, ExecRequest, ExecSession, LABEL_INSTANCE, LABEL_SPEC, LABEL_TENANT, RuntimeError,
@@ -31,6 +32,8 @@ pub struct CreateRequest {
     pub pids: Option<u32>,
     /// Image reference; unset: the newest built workspace image.
     pub image: Option<String>,
+    /// Lifecycle policies (TTL as an expiry time, ephemeral, autostart, idle stop).
+    pub policy: Policy,
 }
 
 /// How to run a command in a workspace.
@@ -102,6 +105,8 @@ pub struct TenantInfo {
     pub keys: usize,
     /// When the tenant was created.
     pub created_at: String,
+    /// Lifecycle policies.
+    pub policy: Policy,
 }
 
 /// How one `set` change took effect.
@@ -161,7 +166,7 @@ impl Hostel {
 
     /// What the engine has for the tenant. A container of that name made by another hostel
     /// instance (another root on the same engine) is a conflict, never touched.
-    async fn observe(
+    pub(crate) async fn observe(
         &self,
         name: &TenantName,
     ) -> Result<(WorkspaceState, Option<WorkspaceInfo>), ServiceError> {
@@ -249,6 +254,7 @@ impl Hostel {
             disk_used: None,
             keys: 0,
             created_at: t.created_at.to_rfc3339(),
+            policy: t.policy,
             summary: summary(t, state),
         }
     }
@@ -292,6 +298,7 @@ impl Hostel {
                 image: image.clone(),
                 quota,
                 keys: req.keys.clone(),
+                policy: req.policy,
             },
             self.now(),
         )?;
@@ -623,6 +630,7 @@ impl Hostel {
             disk_used,
             keys,
             created_at: t.created_at.to_rfc3339(),
+            policy: t.policy,
             summary: summary(t, state),
         })
     }
@@ -655,6 +663,9 @@ impl Hostel {
             tty: opts.tty,
         };
         let result = self.runtime.exec(&container_name(name), &req).await;
+        if result.is_ok() {
+            self.activity_begin(name);
+        }
         let mut ev = self
             .event(
                 "workspace.exec",
@@ -680,7 +691,9 @@ impl Hostel {
         exec_id: &str,
         actor: Option<&str>,
     ) -> Result<i64, ServiceError> {
-        let code = self.runtime.exec_wait(exec_id).await?;
+        let code = self.runtime.exec_wait(exec_id).await;
+        self.activity_end(name);
+        let code = code?;
         let mut ev = self
             .event("workspace.exec_end", Outcome::Ok)
             .tenant(name.as_str())

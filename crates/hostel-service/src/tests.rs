@@ -59,6 +59,7 @@ fn request(n: &str) -> CreateRequest {
         disk: None,
         pids: None,
         image: None,
+        policy: hostel_core::policy::Policy::default(),
     }
 }
 
@@ -193,6 +194,7 @@ async fn commands_on_a_half_made_tenant_conflict() {
                 image: "hostel-workspace:v1".into(),
                 quota: Config::default().defaults.quota(),
                 keys: vec![KEY.parse().unwrap()],
+                policy: hostel_core::policy::Policy::default(),
             },
             chrono::Utc::now(),
         )

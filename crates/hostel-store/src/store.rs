@@ -3,6 +3,7 @@
 use crate::StoreError;
 use chrono::{DateTime, Utc};
 use hostel_core::lifecycle::{TenantStatus, WorkspaceState};
+use hostel_core::policy::Policy;
 use hostel_core::{ByteSize, Cpus, Quota, Role, SshPublicKey, TenantName};
 use nix::fcntl::{Flock, FlockArg};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -16,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_tenants.sql"),
     include_str!("migrations/002_bans.sql"),
     include_str!("migrations/003_tokens.sql"),
+    include_str!("migrations/004_policies.sql"),
 ];
 
 /// The tenants database. Cheap to share behind an `Arc`; calls are short and serialized.
@@ -37,6 +39,10 @@ pub struct TenantRecord {
     pub quota: Quota,
     /// The workspace state the admin last asked for.
     pub desired: WorkspaceState,
+    /// Its lifecycle policies.
+    pub policy: Policy,
+    /// Last session or command start or end, if any.
+    pub last_active_at: Option<DateTime<Utc>>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -54,6 +60,8 @@ pub struct NewTenant {
     pub quota: Quota,
     /// Its keys (at least one).
     pub keys: Vec<SshPublicKey>,
+    /// Its lifecycle policies.
+    pub policy: Policy,
 }
 
 /// An address the SSH gateway refuses.
@@ -203,8 +211,9 @@ impl Store {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let inserted = tx.execute(
             "INSERT OR IGNORE INTO tenants
-                 (name, status, image, cpus_milli, memory_bytes, disk_bytes, pids, created_at, updated_at)
-             VALUES (?1, 'creating', ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                 (name, status, image, cpus_milli, memory_bytes, disk_bytes, pids, created_at,
+                  updated_at, expires_at, ephemeral, autostart, idle_stop_secs, last_active_at)
+             VALUES (?1, 'creating', ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?7)",
             params![
                 t.name.as_str(),
                 t.image,
@@ -213,6 +222,12 @@ impl Store {
                 t.quota.disk.as_u64() as i64,
                 t.quota.pids,
                 now.to_rfc3339(),
+                t.policy.expires_at.map(|e| e.to_rfc3339()),
+                t.policy.ephemeral,
+                t.policy.autostart,
+                t.policy
+                    .idle_stop_secs
+                    .map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
             ],
         )?;
         if inserted == 0 {
@@ -347,6 +362,15 @@ impl Store {
             params![name.as_str(), desired.as_str(), now.to_rfc3339()],
         )?;
         not_found_unless(changed, name)
+    }
+
+    /// Records that the tenant was active (a session or command started or ended).
+    pub fn touch(&self, name: &TenantName, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE tenants SET last_active_at = ?2 WHERE name = ?1",
+            params![name.as_str(), now.to_rfc3339()],
+        )?;
+        Ok(())
     }
 
     /// Removes a tenant and its keys.
@@ -584,7 +608,8 @@ impl Store {
 }
 
 const SELECT_TENANT: &str = "SELECT name, status, image, cpus_milli, memory_bytes, disk_bytes, \
-                             pids, created_at, updated_at, desired FROM tenants";
+                             pids, created_at, updated_at, desired, expires_at, ephemeral, \
+                             autostart, idle_stop_secs, last_active_at FROM tenants";
 
 struct RawTenant {
     name: String,
@@ -597,6 +622,11 @@ struct RawTenant {
     created_at: String,
     updated_at: String,
     desired: String,
+    expires_at: Option<String>,
+    ephemeral: bool,
+    autostart: bool,
+    idle_stop_secs: Option<i64>,
+    last_active_at: Option<String>,
 }
 
 fn raw_tenant(r: &Row<'_>) -> rusqlite::Result<RawTenant> {
@@ -611,6 +641,11 @@ fn raw_tenant(r: &Row<'_>) -> rusqlite::Result<RawTenant> {
         created_at: r.get(7)?,
         updated_at: r.get(8)?,
         desired: r.get(9)?,
+        expires_at: r.get(10)?,
+        ephemeral: r.get(11)?,
+        autostart: r.get(12)?,
+        idle_stop_secs: r.get(13)?,
+        last_active_at: r.get(14)?,
     })
 }
 
@@ -646,6 +681,16 @@ impl RawTenant {
                 "deleted" => WorkspaceState::Deleted,
                 _ => return Err(corrupt("desired state", self.desired)),
             },
+            policy: Policy {
+                expires_at: self.expires_at.as_deref().map(parse_time).transpose()?,
+                ephemeral: self.ephemeral,
+                autostart: self.autostart,
+                idle_stop_secs: self
+                    .idle_stop_secs
+                    .map(|v| u64::try_from(v).map_err(|_| corrupt("idle_stop_secs", v.to_string())))
+                    .transpose()?,
+            },
+            last_active_at: self.last_active_at.as_deref().map(parse_time).transpose()?,
             created_at: parse_time(&self.created_at)?,
             updated_at: parse_time(&self.updated_at)?,
         })
@@ -693,6 +738,7 @@ mod tests {
                 pids: 256,
             },
             keys: vec![KEY_A.parse().unwrap()],
+            policy: Policy::default(),
         }
     }
 
@@ -709,6 +755,8 @@ mod tests {
                 image: "hostel-workspace:abc".into(),
                 quota: new_tenant("alice").quota,
                 desired: WorkspaceState::Running,
+                policy: Policy::default(),
+                last_active_at: Some(now()),
                 created_at: now(),
                 updated_at: now(),
             }
@@ -866,6 +914,23 @@ mod tests {
     }
 
     #[test]
+    fn policies_and_activity_round_trip() {
+        let s = Store::open_in_memory().unwrap();
+        let mut t = new_tenant("alice");
+        t.policy = Policy {
+            expires_at: Some(now()),
+            ephemeral: true,
+            autostart: true,
+            idle_stop_secs: Some(0),
+        };
+        s.insert_tenant(&t, now()).unwrap();
+        let later = now() + chrono::Duration::seconds(5);
+        s.touch(&t.name, later).unwrap();
+        let r = s.require(&t.name).unwrap();
+        assert_eq!((r.policy, r.last_active_at), (t.policy, Some(later)));
+    }
+
+    #[test]
     fn a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hostel.db");
@@ -877,7 +942,7 @@ mod tests {
             Store::open(&path),
             Err(StoreError::TooNew {
                 found: 99,
-                known: 3
+                known: 4
             })
         ));
     }

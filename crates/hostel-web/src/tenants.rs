@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use futures_util::StreamExt;
+use hostel_core::policy::{Policy, parse_duration};
 use hostel_core::{ByteSize, Cpus, ErrorCode, SshPublicKey, TenantName};
 use hostel_runtime::ExecOutput;
 use hostel_service::{CreateRequest, ExecOptions, Quiet, ServiceError, TenantInfo, TenantSummary};
@@ -67,6 +68,10 @@ pub struct TenantDetail {
     disk_used_bytes: Option<u64>,
     /// Number of SSH keys.
     keys: usize,
+    /// When the tenant's time is up (RFC 3339), if it has a TTL.
+    expires_at: Option<String>,
+    /// Whether its home goes at expiry.
+    ephemeral: bool,
 }
 
 impl From<&TenantInfo> for TenantDetail {
@@ -78,6 +83,8 @@ impl From<&TenantInfo> for TenantDetail {
             oom_kills: i.usage.as_ref().map(|u| u.oom_kills),
             disk_used_bytes: i.disk_used.map(ByteSize::as_u64),
             keys: i.keys,
+            expires_at: i.policy.expires_at.map(|t| t.to_rfc3339()),
+            ephemeral: i.policy.ephemeral,
         }
     }
 }
@@ -100,6 +107,50 @@ pub struct NewTenant {
     pids: Option<u32>,
     /// Image reference (default: the newest build).
     image: Option<String>,
+    /// Time to live, e.g. "1h": at expiry the workspace is removed (the home too if ephemeral).
+    ttl: Option<String>,
+    /// Purge the tenant, home included, when its TTL is up.
+    #[serde(default)]
+    ephemeral: bool,
+    /// Start the workspace when the daemon starts.
+    #[serde(default)]
+    autostart: bool,
+    /// Stop the workspace after this long idle, e.g. "10m" ("0": never; default from hostel.toml).
+    idle_stop: Option<String>,
+}
+
+/// Lifecycle policy fields into a policy; durations as `90s`, `30m`, `1h`, `7d`.
+fn policy(
+    ttl: Option<&str>,
+    ephemeral: bool,
+    autostart: bool,
+    idle_stop: Option<&str>,
+) -> Result<Policy, ApiError> {
+    let dur = |s: &str| {
+        parse_duration(s).map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidInput,
+                e.to_string(),
+                Some("e.g. 90s, 30m, 1h, 7d"),
+            )
+        })
+    };
+    if ephemeral && ttl.is_none() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidInput,
+            "ephemeral needs a ttl: the home goes when the time is up",
+            Some(r#"add "ttl": "1h""#),
+        ));
+    }
+    Ok(Policy {
+        expires_at: ttl.map(dur).transpose()?.map(|d| chrono::Utc::now() + d),
+        ephemeral,
+        autostart,
+        idle_stop_secs: idle_stop
+            .map(dur)
+            .transpose()?
+            .map(|d| u64::try_from(d.num_seconds()).unwrap_or(0)),
+    })
 }
 
 fn parse_name(name: &str) -> Result<TenantName, ApiError> {
@@ -150,6 +201,12 @@ pub async fn create_tenant(
         disk: size(&body.disk)?,
         pids: body.pids,
         image: body.image,
+        policy: policy(
+            body.ttl.as_deref(),
+            body.ephemeral,
+            body.autostart,
+            body.idle_stop.as_deref(),
+        )?,
     };
     let info = s.hostel.create(req, &Quiet).await?;
     Ok((StatusCode::CREATED, Json(TenantDetail::from(&info))))

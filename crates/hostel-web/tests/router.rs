@@ -316,6 +316,35 @@ async fn bad_bodies_and_unknown_routes_get_the_error_body() {
             .starts_with("request body: "),
         "{body}"
     );
+    let (s, body) = a
+        .call(
+            "POST",
+            "/api/tenants",
+            t,
+            Some(serde_json::json!({"name": "eph", "keys": [KEY], "ephemeral": true})),
+        )
+        .await;
+    assert_eq!(
+        (s, body["message"].as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            Some("ephemeral needs a ttl: the home goes when the time is up")
+        )
+    );
+    let (s, body) = a
+        .call(
+            "POST",
+            "/api/tenants",
+            t,
+            Some(serde_json::json!({"name": "ttl", "keys": [KEY], "ttl": "1h", "ephemeral": true})),
+        )
+        .await;
+    assert_eq!(
+        (s, body["ephemeral"].as_bool()),
+        (StatusCode::CREATED, Some(true)),
+        "{body}"
+    );
+    assert!(body["expires_at"].is_string(), "{body}");
     let (s, body) = a.call("GET", "/api/nothing-here", None, None).await;
     assert_eq!(
         (s, body["code"].as_str()),

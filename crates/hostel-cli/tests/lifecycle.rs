@@ -1,0 +1,107 @@
+//! Lifecycle policies applied by the daemon against the real engine: idle stop, TTL (delete or,
+//! ephemeral, purge) and autostart, with short durations.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use hostel_testkit::TestRun;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hostel");
+
+fn state(t: &TestRun, name: &str) -> Option<String> {
+    let list = t.hostel(&["list", "--json"]).ok().json();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == name)
+        .map(|x| x["state"].as_str().unwrap().to_owned())
+}
+
+/// Polls until `check` holds, for at most `secs`.
+fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("not within {secs}s: {what}");
+}
+
+#[test]
+fn idle_stop_ttl_ephemeral_and_autostart() {
+    let t = TestRun::with_config(BIN, "\n[lifecycle]\nidle_stop_secs = 2\ncheck_secs = 1\n");
+    let idle = t.create_tenant("idle", &[]);
+    let keep = t.create_tenant("keep", &["--idle-stop", "0"]);
+    let ttl = t.create_tenant("ttl", &["--ttl", "4s", "--idle-stop", "0"]);
+    let eph = t.create_tenant("eph", &["--ttl", "4s", "--ephemeral"]);
+    let auto = t.create_tenant("auto", &["--autostart", "--idle-stop", "0"]);
+    t.sh(&ttl, "echo kept > f").ok();
+    t.hostel(&["stop", &auto]).ok();
+    let info = t.hostel(&["info", &eph]).ok().stdout;
+    assert!(info.contains("lifecycle  purged at "), "{info}");
+
+    let _d = t.serve();
+    eventually(10, "autostart starts its workspace", || {
+        state(&t, &auto).as_deref() == Some("running")
+    });
+    eventually(15, "idle workspace stops", || {
+        state(&t, &idle).as_deref() == Some("stopped")
+    });
+    eventually(15, "ttl deletes the workspace", || {
+        state(&t, &ttl).as_deref() == Some("deleted")
+    });
+    eventually(15, "ephemeral tenant is purged", || {
+        state(&t, &eph).is_none()
+    });
+    assert_eq!(
+        state(&t, &keep).as_deref(),
+        Some("running"),
+        "idle-stop 0 never stops"
+    );
+    assert_eq!(
+        std::fs::read_to_string(t.home(&ttl).join("f")).unwrap(),
+        "kept\n"
+    );
+    assert!(!t.home(&eph).exists());
+    // A busy workspace is not idle: a command that runs keeps it up.
+    assert_eq!(t.sh(&idle, "echo woke").ok().stdout, "woke\n");
+    let audit = t.hostel(&["audit", "--json"]).ok().json();
+    let reaps: Vec<(String, String)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "lifecycle.reap.v1")
+        .map(|r| {
+            (
+                r["tenant"].as_str().unwrap().to_owned(),
+                r["detail"]["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(reaps.contains(&(idle.clone(), "stop".into())), "{reaps:?}");
+    assert!(reaps.contains(&(ttl.clone(), "delete".into())), "{reaps:?}");
+    assert!(reaps.contains(&(eph.clone(), "purge".into())), "{reaps:?}");
+    let bad = t
+        .hostel(&[
+            "create",
+            &t.tenant("x"),
+            "--key",
+            t.keypair("k").to_str().unwrap(),
+            "--ttl",
+            "soon",
+        ])
+        .expect_code(2);
+    assert!(
+        bad.stderr.starts_with("error: duration \"soon\""),
+        "{}",
+        bad.stderr
+    );
+}

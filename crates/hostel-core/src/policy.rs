@@ -1,0 +1,224 @@
+//! Lifecycle policies: when a workspace stops by itself (idle), when a tenant's time is up
+//! (TTL, and with `ephemeral` its home goes too). Pure decisions; the daemon's reaper acts.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+/// A tenant's policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Policy {
+    /// When the tenant's time is up, if it has a TTL.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// At expiry, purge (home included) rather than only delete the workspace.
+    pub ephemeral: bool,
+    /// Start the workspace when the daemon starts.
+    pub autostart: bool,
+    /// Stop the workspace after this long without sessions or CPU use; `None`: the default;
+    /// `Some(0)`: never.
+    pub idle_stop_secs: Option<u64>,
+}
+
+/// What the tenant looks like to the reaper right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observed {
+    /// The workspace runs.
+    pub running: bool,
+    /// The workspace container exists.
+    pub exists: bool,
+    /// Open SSH sessions and API calls.
+    pub sessions: u32,
+    /// Last session or command start or end.
+    pub last_active: DateTime<Utc>,
+    /// Whether it used CPU (beyond a trickle) since the reaper last looked.
+    pub busy: bool,
+}
+
+/// What the reaper does to a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing.
+    Keep,
+    /// Stop the workspace; data kept, next connection wakes it.
+    Stop,
+    /// Remove the workspace container; home and keys kept.
+    Delete,
+    /// Remove the tenant entirely.
+    Purge,
+}
+
+/// Decides what to do with a tenant at `now`. `default_idle` is `[lifecycle] idle_stop_secs`
+/// (0: never).
+pub fn decide(policy: &Policy, seen: &Observed, now: DateTime<Utc>, default_idle: u64) -> Action {
+    if policy.expires_at.is_some_and(|t| t <= now) {
+        if policy.ephemeral {
+            return Action::Purge;
+        }
+        return if seen.exists {
+            Action::Delete
+        } else {
+            Action::Keep
+        };
+    }
+    let idle = policy.idle_stop_secs.unwrap_or(default_idle);
+    if idle == 0 || !seen.running || seen.sessions > 0 || seen.busy {
+        return Action::Keep;
+    }
+    let quiet_for = now - seen.last_active;
+    if quiet_for >= Duration::seconds(i64::try_from(idle).unwrap_or(i64::MAX)) {
+        return Action::Stop;
+    }
+    Action::Keep
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap()
+    }
+
+    fn seen(running: bool, sessions: u32, last: i64, busy: bool) -> Observed {
+        Observed {
+            running,
+            exists: true,
+            sessions,
+            last_active: t(last),
+            busy,
+        }
+    }
+
+    #[test]
+    fn expiry_deletes_or_purges() {
+        let p = Policy {
+            expires_at: Some(t(100)),
+            ..Policy::default()
+        };
+        assert_eq!(
+            decide(&p, &seen(true, 3, 99, true), t(99), 60),
+            Action::Keep
+        );
+        assert_eq!(
+            decide(&p, &seen(true, 3, 99, true), t(100), 60),
+            Action::Delete
+        );
+        let gone = Observed {
+            exists: false,
+            ..seen(false, 0, 0, false)
+        };
+        assert_eq!(decide(&p, &gone, t(200), 60), Action::Keep);
+        let e = Policy {
+            ephemeral: true,
+            ..p
+        };
+        assert_eq!(decide(&e, &gone, t(200), 60), Action::Purge);
+    }
+
+    #[test]
+    fn idle_stop_needs_quiet_time_no_sessions_and_no_cpu() {
+        let p = Policy::default();
+        assert_eq!(
+            decide(&p, &seen(true, 0, 0, false), t(60), 60),
+            Action::Stop
+        );
+        assert_eq!(
+            decide(&p, &seen(true, 0, 0, false), t(59), 60),
+            Action::Keep
+        );
+        assert_eq!(
+            decide(&p, &seen(true, 1, 0, false), t(600), 60),
+            Action::Keep
+        );
+        assert_eq!(
+            decide(&p, &seen(true, 0, 0, true), t(600), 60),
+            Action::Keep
+        );
+        assert_eq!(
+            decide(&p, &seen(false, 0, 0, false), t(600), 60),
+            Action::Keep
+        );
+        assert_eq!(
+            decide(&p, &seen(true, 0, 0, false), t(600), 0),
+            Action::Keep
+        );
+        let never = Policy {
+            idle_stop_secs: Some(0),
+            ..p
+        };
+        assert_eq!(
+            decide(&never, &seen(true, 0, 0, false), t(600), 60),
+            Action::Keep
+        );
+        let short = Policy {
+            idle_stop_secs: Some(5),
+            ..p
+        };
+        assert_eq!(
+            decide(&short, &seen(true, 0, 0, false), t(5), 0),
+            Action::Stop
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn a_live_session_or_busy_cpu_never_stops_it(sessions in 1u32..10, last in 0i64..10_000, now in 0i64..100_000) {
+            let p = Policy::default();
+            prop_assert_eq!(decide(&p, &seen(true, sessions, last, false), t(now), 1), Action::Keep);
+            prop_assert_eq!(decide(&p, &seen(true, 0, last, true), t(now), 1), Action::Keep);
+        }
+    }
+}
+
+/// A duration as people write it: `90s`, `30m`, `1h`, `7d`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
+    let bad = || DurationError {
+        input: s.to_owned(),
+    };
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n.checked_mul(60).ok_or_else(bad)?,
+        "h" => n.checked_mul(3600).ok_or_else(bad)?,
+        "d" => n.checked_mul(86400).ok_or_else(bad)?,
+        _ => return Err(bad()),
+    };
+    Duration::try_seconds(secs).ok_or_else(bad)
+}
+
+/// A duration that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("duration {input:?}: a number with s, m, h or d (e.g. 90s, 30m, 1h, 7d)")]
+pub struct DurationError {
+    /// The rejected input.
+    pub input: String,
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        let table = [
+            ("90s", 90),
+            ("30m", 1800),
+            ("1h", 3600),
+            ("7d", 604_800),
+            ("45", 45),
+        ];
+        for (input, secs) in table {
+            assert_eq!(
+                parse_duration(input).map(|d| d.num_seconds()),
+                Ok(secs),
+                "{input}"
+            );
+        }
+        for bad in ["", "h", "1w", "-1h", "1.5h", "99999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}
