@@ -86,6 +86,7 @@ pub async fn api_bench(h: Arc<Hostel>, rounds: usize, parallel: usize) -> Result
     let server = tokio::spawn(hostel_web::serve(
         listener,
         hostel_web::AppState { hostel: h.clone() },
+        std::future::pending(),
     ));
     let docker = DockerRuntime::new(h.config().engine.socket.clone());
     let mut names = Vec::new();

@@ -237,7 +237,14 @@ async fn measure(b: &mut Bench<'_>, rounds: usize) -> Result<(), CliError> {
         .local_addr()
         .map_err(|e| fail(e.to_string()))?
         .port();
-    let gateway = tokio::spawn(hostel_ssh::serve(h.clone(), listener, config, ssh_cfg));
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let gateway = tokio::spawn(hostel_ssh::serve(
+        h.clone(),
+        listener,
+        config,
+        ssh_cfg,
+        stop_rx,
+    ));
     wait_ssh(&key, gw, tenant.as_str(), &[]).await?;
 
     // sshd in a container of the same image.

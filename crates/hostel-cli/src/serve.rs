@@ -118,14 +118,54 @@ pub async fn serve(
                 None,
             )
         })?;
-    let result = tokio::select! {
-        r = hostel_ssh::serve(hostel.clone(), listener, config, hostel.config().ssh.clone()) => r.map_err(gateway_err),
-        r = hostel_web::serve(http_listener, hostel_web::AppState { hostel: hostel.clone() }) => r.map_err(|e| {
-            CliError::new(ErrorCode::Unavailable, format!("http api stopped: {e}"), None)
-        }),
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut ssh_task = tokio::spawn(hostel_ssh::serve(
+        hostel.clone(),
+        listener,
+        config,
+        hostel.config().ssh.clone(),
+        stop_rx.clone(),
+    ));
+    let mut http_stop = stop_rx.clone();
+    let mut http_task = tokio::spawn(hostel_web::serve(
+        http_listener,
+        hostel_web::AppState {
+            hostel: hostel.clone(),
+        },
+        async move {
+            let _ = http_stop.wait_for(|stop| *stop).await;
+        },
+    ));
+    let result: Result<(), CliError> = tokio::select! {
+        r = &mut ssh_task => match r {
+            Ok(r) => r.map_err(gateway_err),
+            Err(e) => Err(CliError::new(ErrorCode::Internal, format!("ssh gateway task: {e}"), None)),
+        },
+        r = &mut http_task => match r {
+            Ok(r) => r.map_err(|e| CliError::new(ErrorCode::Unavailable, format!("http api stopped: {e}"), None)),
+            Err(e) => Err(CliError::new(ErrorCode::Internal, format!("http api task: {e}"), None)),
+        },
         _ = term.recv() => Ok(()),
         _ = tokio::signal::ctrl_c() => Ok(()),
     };
+    // Stop accepting, tell open sessions, and wait for them (and API calls in flight) to end,
+    // at most drain_secs; workspaces keep running.
+    let _ = stop_tx.send(true);
+    let drain = std::time::Duration::from_secs(hostel.config().lifecycle.drain_secs);
+    let open = hostel.open_total();
+    if open > 0 {
+        line(&format!(
+            "hostel serve: draining {open} open session(s), at most {}s",
+            drain.as_secs()
+        ));
+    }
+    let deadline = tokio::time::Instant::now() + drain;
+    while hostel.open_total() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = tokio::time::timeout_at(deadline, &mut http_task).await;
+    ssh_task.abort();
+    http_task.abort();
     reaper.abort();
     let _ = std::fs::remove_file(&path);
     line("hostel serve: stopped");

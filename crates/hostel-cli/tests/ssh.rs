@@ -711,3 +711,41 @@ fn sshfs_mounts_the_home() {
         "mounted\n"
     );
 }
+
+#[test]
+fn sigterm_drains_open_sessions_and_keeps_workspaces() {
+    let t = TestRun::new(BIN);
+    let a = t.create_tenant("drain", &[]);
+    let mut d = t.serve();
+    let child = t
+        .ssh_command(
+            &d,
+            "drain-key",
+            &a,
+            &["echo started; sleep 2; echo finished"],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    d.terminate();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // No new connections once it drains.
+    let refused = t.ssh(&d, "drain-key", &a, &["true"]);
+    assert_eq!(refused.code, 255, "{refused:?}");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "started\nfinished\n",
+        "{out:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the gateway is shutting down"),
+        "{out:?}"
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(d.wait(), Some(0));
+    let info = t.hostel(&["info", &a, "--json"]).ok().json();
+    assert_eq!(info["state"], "running", "workspaces outlive the daemon");
+}

@@ -39,6 +39,8 @@ pub struct LifecycleConfig {
     pub idle_stop_secs: u64,
     /// How often the daemon looks for idle and expired tenants.
     pub check_secs: u64,
+    /// On SIGTERM, how long the daemon waits for open sessions and API calls to end.
+    pub drain_secs: u64,
 }
 
 impl Default for LifecycleConfig {
@@ -46,6 +48,7 @@ impl Default for LifecycleConfig {
         LifecycleConfig {
             idle_stop_secs: 1800,
             check_secs: 30,
+            drain_secs: 30,
         }
     }
 }

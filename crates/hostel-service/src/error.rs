@@ -92,6 +92,12 @@ pub enum ServiceError {
         /// What failed.
         message: String,
     },
+    /// The metrics registry could not be built.
+    #[error("metrics: {message}")]
+    Metrics {
+        /// What prometheus said.
+        message: String,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -128,9 +134,9 @@ impl ServiceError {
                 ErrorCode::NotFound
             }
             ServiceError::Busy { .. } => ErrorCode::Conflict,
-            ServiceError::WorkspaceDied { .. } | ServiceError::BaseImage { .. } => {
-                ErrorCode::Internal
-            }
+            ServiceError::WorkspaceDied { .. }
+            | ServiceError::BaseImage { .. }
+            | ServiceError::Metrics { .. } => ErrorCode::Internal,
             ServiceError::Io { source, .. } if source.raw_os_error() == Some(28) => {
                 ErrorCode::Unavailable
             }
@@ -173,6 +179,7 @@ impl ServiceError {
                 Some("see the workspace's log with `docker logs hostel-<tenant>`".into())
             }
             ServiceError::NotBanned { .. } => Some("list bans with `hostel ban list`".into()),
+            ServiceError::Metrics { .. } => None,
             ServiceError::InvalidTokenName { .. } => Some("e.g. ci-runner or dashboard".into()),
             ServiceError::BaseImage { .. } => Some(
                 "check that deb.debian.org is reachable and debootstrap is installed (scripts/engine installs it)"

@@ -13,6 +13,7 @@ mod check;
 mod error;
 mod image;
 mod lifecycle;
+mod metrics;
 mod paths;
 mod spec;
 mod tenant;
@@ -61,6 +62,7 @@ pub struct Hostel {
     instance: String,
     wake_locks: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     open_sessions: std::sync::Mutex<HashMap<String, u32>>,
+    metrics: metrics::Metrics,
 }
 
 impl Hostel {
@@ -86,6 +88,9 @@ impl Hostel {
             instance,
             wake_locks: tokio::sync::Mutex::new(HashMap::new()),
             open_sessions: std::sync::Mutex::new(HashMap::new()),
+            metrics: metrics::Metrics::new().map_err(|e| ServiceError::Metrics {
+                message: e.to_string(),
+            })?,
         })
     }
 
@@ -122,6 +127,12 @@ impl Hostel {
     pub fn record(&self, event: AuditEvent) -> Result<(), ServiceError> {
         tracing::info!(target: "audit", kind = %event.kind, tenant = ?event.tenant, outcome = ?event.outcome);
         self.audit.append(&event)?;
+        let outcome = match event.outcome {
+            hostel_core::Outcome::Ok => "ok",
+            hostel_core::Outcome::Failed => "failed",
+            hostel_core::Outcome::Denied => "denied",
+        };
+        self.metrics.event(&event.kind, outcome);
         Ok(())
     }
 

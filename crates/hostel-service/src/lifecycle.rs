@@ -36,6 +36,12 @@ impl Hostel {
         let _ = self.store.touch(name, self.now());
     }
 
+    /// Open sessions and commands of all tenants, as this process counts them.
+    pub fn open_total(&self) -> u32 {
+        let open = self.open_sessions.lock().unwrap_or_else(|p| p.into_inner());
+        open.values().sum()
+    }
+
     fn open_count(&self, name: &TenantName) -> u32 {
         let open = self.open_sessions.lock().unwrap_or_else(|p| p.into_inner());
         open.get(name.as_str()).copied().unwrap_or(0)
@@ -56,13 +62,21 @@ impl Hostel {
             }
             let (ws, _) = self.observe(&t.name).await?;
             let running = ws == WorkspaceState::Running;
+            let disk = self
+                .storage
+                .usage(&t.name)
+                .ok()
+                .flatten()
+                .map(|u| u.used.as_u64());
             let busy = if running {
-                let cpu = self
-                    .runtime
-                    .stats(&container_name(&t.name))
-                    .await
-                    .map(|s| s.cpu_total_ns)
-                    .unwrap_or(0);
+                let stats = self.runtime.stats(&container_name(&t.name)).await.ok();
+                let cpu = stats.map(|s| s.cpu_total_ns).unwrap_or(0);
+                self.metrics.usage(
+                    t.name.as_str(),
+                    stats.map(|s| s.cpu_total_ns as f64 / 1e9),
+                    stats.map(|s| s.memory_used),
+                    disk,
+                );
                 let before = state.cpu_ns.insert(t.name.to_string(), cpu);
                 // Unknown before: count as busy, so a first look never stops anything.
                 before.is_none_or(|b| {
@@ -70,6 +84,7 @@ impl Hostel {
                 })
             } else {
                 state.cpu_ns.remove(t.name.as_str());
+                self.metrics.usage(t.name.as_str(), None, None, disk);
                 false
             };
             let seen = Observed {

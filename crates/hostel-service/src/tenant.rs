@@ -217,7 +217,12 @@ impl Hostel {
         req: CreateRequest,
         progress: &dyn Progress,
     ) -> Result<TenantInfo, ServiceError> {
+        let started = std::time::Instant::now();
         let result = self.create_inner(&req, progress).await;
+        if result.is_ok() {
+            self.metrics
+                .observe("create", started.elapsed().as_secs_f64());
+        }
         let mut ev = self
             .event(
                 "tenant.create",
@@ -463,9 +468,12 @@ impl Hostel {
         name: &TenantName,
         progress: &dyn Progress,
     ) -> Result<WorkspaceState, ServiceError> {
+        let started = std::time::Instant::now();
         let result = async {
             let t = self.require_ready(name)?;
             let was = self.ensure_running(&t, progress).await?;
+            self.metrics
+                .observe("start", started.elapsed().as_secs_f64());
             self.store
                 .set_desired(name, WorkspaceState::Running, self.now())?;
             Ok(was)
@@ -644,6 +652,7 @@ impl Hostel {
         opts: ExecOptions,
         progress: &dyn Progress,
     ) -> Result<ExecSession, ServiceError> {
+        let started = std::time::Instant::now();
         let t = self.require_ready(name)?;
         self.ensure_running(&t, progress).await?;
         let mut env = vec![
@@ -665,6 +674,8 @@ impl Hostel {
         let result = self.runtime.exec(&container_name(name), &req).await;
         if result.is_ok() {
             self.activity_begin(name);
+            self.metrics
+                .observe("exec", started.elapsed().as_secs_f64());
         }
         let mut ev = self
             .event(

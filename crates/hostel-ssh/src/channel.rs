@@ -22,6 +22,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 pub struct ChannelContext {
     pub hostel: Arc<Hostel>,
     pub config: Arc<SshConfig>,
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
     pub tenant: TenantName,
     pub peer: String,
     pub _slot: SessionSlot,
@@ -112,15 +113,15 @@ pub async fn run(ctx: ChannelContext, channel: Channel<Msg>) {
                         exec_id = Some(session.id.clone());
                         let ExecSession { id, output, input } = session;
                         stdin = Some(input);
-                        tokio::spawn(pump(
-                            ctx.hostel.clone(),
-                            ctx.tenant.clone(),
-                            format!("{actor}@{}", ctx.peer),
+                        let session = Session {
+                            shutdown: ctx.shutdown.clone(),
+                            hostel: ctx.hostel.clone(),
+                            tenant: ctx.tenant.clone(),
+                            actor: format!("{actor}@{}", ctx.peer),
                             what,
-                            id,
-                            output,
-                            tx,
-                        ));
+                            exec_id: id,
+                        };
+                        tokio::spawn(pump(session, output, tx));
                     }
                     Err(e) => {
                         let mut text = format!("hostel: error: {e}\r\n");
@@ -164,21 +165,51 @@ pub async fn run(ctx: ChannelContext, channel: Channel<Msg>) {
     }
 }
 
-/// Copies the command's output to the channel, then reports its end.
-async fn pump(
+/// What the output pump of one session knows.
+struct Session {
+    shutdown: tokio::sync::watch::Receiver<bool>,
     hostel: Arc<Hostel>,
     tenant: TenantName,
     actor: String,
     what: String,
     exec_id: String,
+}
+
+/// Copies the command's output to the channel, then reports its end.
+async fn pump(
+    session: Session,
     mut output: futures_util::stream::BoxStream<
         'static,
         Result<ExecOutput, hostel_runtime::RuntimeError>,
     >,
     tx: russh::ChannelWriteHalf<Msg>,
 ) {
+    let Session {
+        mut shutdown,
+        hostel,
+        tenant,
+        actor,
+        what,
+        exec_id,
+    } = session;
     let (mut out_bytes, mut err_bytes) = (0usize, 0usize);
-    while let Some(chunk) = output.next().await {
+    let mut told = false;
+    loop {
+        let chunk = tokio::select! {
+            c = output.next() => c,
+            changed = shutdown.changed(), if !told => {
+                let stopping = changed.is_ok() && *shutdown.borrow();
+                // A dropped sender (the daemon is gone) or a shutdown: say it once.
+                told = stopping || changed.is_err();
+                if stopping {
+                    let note = "\r\nhostel: the gateway is shutting down; this session ends soon \
+                                (your workspace keeps running; reconnect in a moment)\r\n";
+                    let _ = tx.extended_data_bytes(1, note.as_bytes().to_vec()).await;
+                }
+                continue;
+            }
+        };
+        let Some(chunk) = chunk else { break };
         let sent = match chunk {
             Ok(ExecOutput::Stdout(b)) => {
                 out_bytes += b.len();

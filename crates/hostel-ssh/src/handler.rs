@@ -56,15 +56,21 @@ pub struct Gateway {
     config: Arc<SshConfig>,
     sessions: Arc<SessionCounter>,
     addresses: Arc<AddressGuard>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Gateway {
-    pub fn new(hostel: Arc<Hostel>, config: SshConfig) -> Self {
+    pub fn new(
+        hostel: Arc<Hostel>,
+        config: SshConfig,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
         Gateway {
             hostel,
             config: Arc::new(config),
             sessions: Arc::default(),
             addresses: Arc::default(),
+            shutdown,
         }
     }
 
@@ -85,6 +91,7 @@ impl Gateway {
         Connection {
             hostel: self.hostel.clone(),
             config: self.config.clone(),
+            shutdown: self.shutdown.clone(),
             sessions: self.sessions.clone(),
             addresses: self.addresses.clone(),
             ip: peer.ip(),
@@ -102,6 +109,7 @@ impl Gateway {
 pub struct Connection {
     hostel: Arc<Hostel>,
     config: Arc<SshConfig>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
     sessions: Arc<SessionCounter>,
     addresses: Arc<AddressGuard>,
     ip: IpAddr,
@@ -313,6 +321,7 @@ impl russh::server::Handler for Connection {
         let ctx = ChannelContext {
             hostel: self.hostel.clone(),
             config: self.config.clone(),
+            shutdown: self.shutdown.clone(),
             tenant,
             peer: self.peer.clone(),
             _slot: slot,
@@ -376,6 +385,7 @@ impl russh::server::Handler for Connection {
         let ctx = ChannelContext {
             hostel: self.hostel.clone(),
             config: self.config.clone(),
+            shutdown: self.shutdown.clone(),
             tenant,
             peer: self.peer.clone(),
             _slot: slot,

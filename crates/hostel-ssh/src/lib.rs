@@ -121,7 +121,7 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// extend it.
 const LOGIN_GRACE: Duration = Duration::from_secs(30);
 
-/// Serves SSH on `listener` with the settings `ssh` until the future is dropped. Each accepted connection is first
+/// Serves SSH on `listener` with the settings `ssh` until `shutdown` turns true. Each accepted connection is first
 /// checked against the bans and the per-address cap on unauthenticated connections; a refused
 /// one is closed before any SSH byte, so a flood costs the gateway one accept.
 pub async fn serve(
@@ -129,20 +129,29 @@ pub async fn serve(
     listener: TcpListener,
     config: Arc<russh::server::Config>,
     ssh: SshConfig,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), GatewayError> {
     let addr = listener
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let gateway = handler::Gateway::new(hostel.clone(), ssh);
+    let gateway = handler::Gateway::new(hostel.clone(), ssh, shutdown.clone());
     loop {
-        let (stream, peer) = listener
-            .accept()
-            .await
-            .map_err(|source| GatewayError::Listen {
-                addr: addr.clone(),
-                source,
-            })?;
+        // On shutdown, stop accepting; open sessions are told and run on until they end or the
+        // daemon's drain deadline passes.
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    return Ok(());
+                }
+                continue;
+            }
+        };
+        let (stream, peer) = accepted.map_err(|source| GatewayError::Listen {
+            addr: addr.clone(),
+            source,
+        })?;
         match hostel.is_banned(peer.ip()) {
             Ok(false) => {}
             Ok(true) => {

@@ -273,6 +273,18 @@ impl TestRun {
 }
 
 impl Daemon {
+    /// Sends SIGTERM, as a service manager would.
+    pub fn terminate(&self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+    }
+
+    /// Waits for the daemon to exit; returns its exit code.
+    pub fn wait(&mut self) -> Option<i32> {
+        self.child.wait().ok().and_then(|s| s.code())
+    }
+
     /// `curl` against the daemon's HTTP API: `method path`, with `token` as a bearer and `body`
     /// as JSON; returns the HTTP status and the body.
     pub fn api(

@@ -120,6 +120,7 @@ async fn metrics(State(s): State<AppState>) -> Result<impl IntoResponse, ApiErro
         "# HELP hostel_build_info hostel's version.\n# TYPE hostel_build_info gauge\nhostel_build_info{{version=\"{}\"}} 1\n",
         env!("CARGO_PKG_VERSION")
     ));
+    text.push_str(&s.hostel.metrics_text());
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -127,7 +128,14 @@ async fn metrics(State(s): State<AppState>) -> Result<impl IntoResponse, ApiErro
     ))
 }
 
-/// Serves the API on `listener` until the future is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).await
+/// Serves the API on `listener` until `shutdown` completes, then finishes the requests in
+/// flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -135,10 +135,11 @@ async fn tokens_gate_every_api_call() {
     assert_eq!(a.call("GET", "/readyz", None, None).await.0, StatusCode::OK);
     let (s, m) = a.call("GET", "/metrics", None, None).await;
     assert_eq!(s, StatusCode::OK);
+    let m = m.as_str().unwrap();
+    assert!(m.contains("hostel_tenants{state=\"running\"} 0"), "{m}");
+    // The wrong and the revoked token above are audited, counted auth failures.
     assert!(
-        m.as_str()
-            .unwrap()
-            .contains("hostel_tenants{state=\"running\"} 0"),
+        m.contains("hostel_audit_events_total{kind=\"api.auth.v1\",outcome=\"denied\"} 2"),
         "{m}"
     );
 }
