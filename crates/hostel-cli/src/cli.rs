@@ -107,6 +107,14 @@ pub enum Command {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Copy a file into or out of a tenant's home: `cp FILE NAME:PATH` or `cp NAME:PATH FILE`
+    /// (a folder comes out as a tar). Runs as the tenant, inside its workspace.
+    Cp {
+        /// Source: a local file, or NAME:PATH.
+        from: String,
+        /// Destination: NAME:PATH, or a local file.
+        to: String,
+    },
     /// Change a tenant's quotas (live where possible) or image (at next start).
     Set {
         /// Tenant name.

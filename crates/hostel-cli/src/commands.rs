@@ -82,6 +82,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Exec { name, command } => exec(&h, &name, command).await,
         Command::Set { name, quota } => set(&h, &name, quota, json_out).await,
+        Command::Cp { from, to } => cp(&h, &from, &to).await,
         Command::Key(k) => key(&h, k, json_out),
         Command::Delete { name } => {
             let n = tenant(&name)?;
@@ -552,6 +553,46 @@ async fn exec(h: &Hostel, name: &str, command: Vec<String>) -> Result<u8, CliErr
     }
     let code = h.exec_finish(&n, &session.id, None).await?;
     Ok(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
+}
+
+/// `NAME:PATH` as a tenant and a home path; anything else is a local path.
+fn remote(spec: &str) -> Option<(&str, &str)> {
+    let (name, path) = spec.split_once(':')?;
+    (!name.is_empty() && !name.contains('/')).then_some((name, path))
+}
+
+async fn cp(h: &Hostel, from: &str, to: &str) -> Result<u8, CliError> {
+    let usage = "copy with `hostel cp FILE NAME:PATH` or `hostel cp NAME:PATH FILE`";
+    match (remote(from), remote(to)) {
+        (None, Some((name, path))) => {
+            let bytes = std::fs::read(from).map_err(|e| invalid(format!("{from}: {e}"), usage))?;
+            let n = bytes.len();
+            h.file_put(&tenant(name)?, path, bytes).await?;
+            line(&format!(
+                "{from} -> {name}:{path} ({})",
+                ByteSize::bytes(n as u64).human()
+            ));
+        }
+        (Some((name, path)), None) => {
+            let (bytes, folder) = match h.file_get(&tenant(name)?, path).await? {
+                hostel_service::Download::File(b) => (b, false),
+                hostel_service::Download::Folder(b) => (b, true),
+            };
+            std::fs::write(to, &bytes).map_err(|e| invalid(format!("{to}: {e}"), usage))?;
+            let what = if folder { "folder, as a tar" } else { "file" };
+            line(&format!(
+                "{name}:{path} -> {to} ({what}, {})",
+                ByteSize::bytes(bytes.len() as u64).human()
+            ));
+        }
+        _ => {
+            return Err(invalid(
+                "one side must be NAME:PATH and the other a local file",
+                usage,
+            ));
+        }
+    }
+    Ok(0)
 }
 
 async fn set(h: &Hostel, name: &str, q: QuotaArgs, json_out: bool) -> Result<u8, CliError> {

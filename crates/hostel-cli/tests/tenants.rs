@@ -374,3 +374,43 @@ fn config_example_is_a_working_config() {
         .ok();
     assert_eq!(list.stdout, "[]\n");
 }
+
+#[test]
+fn cp_moves_files_in_and_out_of_the_home_as_the_tenant() {
+    let t = TestRun::new(BIN);
+    let a = t.create_tenant("cp", &[]);
+    let local = t.file("in.txt", "from the host\n");
+    let put = t
+        .hostel(&["cp", local.to_str().unwrap(), &format!("{a}:docs/in.txt")])
+        .ok();
+    assert!(
+        put.stdout
+            .starts_with(&format!("{} -> {a}:docs/in.txt", local.display())),
+        "{}",
+        put.stdout
+    );
+    use std::os::unix::fs::MetadataExt;
+    let landed = t.home(&a).join("docs/in.txt");
+    assert_eq!(std::fs::metadata(&landed).unwrap().uid(), 1000);
+    let out = t.root.join("out.txt");
+    t.hostel(&["cp", &format!("{a}:docs/in.txt"), out.to_str().unwrap()])
+        .ok();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "from the host\n");
+    let r = t
+        .hostel(&[
+            "cp",
+            &format!("{a}:../../etc/shadow"),
+            out.to_str().unwrap(),
+        ])
+        .expect_code(2);
+    assert!(
+        r.stderr.contains("'..' would leave the home"),
+        "{}",
+        r.stderr
+    );
+    let r = t
+        .hostel(&["cp", &format!("{a}:nope"), out.to_str().unwrap()])
+        .expect_code(3);
+    assert!(r.stderr.contains("no such file or folder"), "{}", r.stderr);
+    t.hostel(&["cp", "a", "b"]).expect_code(2);
+}

@@ -92,6 +92,24 @@ pub enum ServiceError {
         /// What failed.
         message: String,
     },
+    /// A path outside the home.
+    #[error("path {path:?}: {reason}")]
+    BadPath {
+        /// The path.
+        path: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// Reading or writing a file in the home failed.
+    #[error("{path:?}: {message}")]
+    FileFailed {
+        /// The path.
+        path: String,
+        /// What the workspace said.
+        message: String,
+        /// Whether nothing is there.
+        missing: bool,
+    },
     /// The metrics registry could not be built.
     #[error("metrics: {message}")]
     Metrics {
@@ -129,10 +147,13 @@ impl ServiceError {
             | ServiceError::NoKeys { .. }
             | ServiceError::NothingToSet { .. }
             | ServiceError::InvalidTokenName { .. }
+            | ServiceError::BadPath { .. }
             | ServiceError::PurgeUnconfirmed { .. } => ErrorCode::InvalidInput,
             ServiceError::ImageMissing { .. } | ServiceError::NotBanned { .. } => {
                 ErrorCode::NotFound
             }
+            ServiceError::FileFailed { missing: true, .. } => ErrorCode::NotFound,
+            ServiceError::FileFailed { .. } => ErrorCode::InvalidInput,
             ServiceError::Busy { .. } => ErrorCode::Conflict,
             ServiceError::WorkspaceDied { .. }
             | ServiceError::BaseImage { .. }
@@ -180,6 +201,10 @@ impl ServiceError {
             }
             ServiceError::NotBanned { .. } => Some("list bans with `hostel ban list`".into()),
             ServiceError::Metrics { .. } => None,
+            ServiceError::BadPath { .. } => {
+                Some("give a path inside the home, e.g. work/data.csv".into())
+            }
+            ServiceError::FileFailed { .. } => None,
             ServiceError::InvalidTokenName { .. } => Some("e.g. ci-runner or dashboard".into()),
             ServiceError::BaseImage { .. } => Some(
                 "check that deb.debian.org is reachable and debootstrap is installed (scripts/engine installs it)"

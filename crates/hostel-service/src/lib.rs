@@ -11,6 +11,7 @@
 mod ban;
 mod check;
 mod error;
+mod files;
 mod image;
 mod lifecycle;
 mod metrics;
@@ -21,6 +22,7 @@ mod token;
 
 pub use check::{CheckItem, Finding};
 pub use error::ServiceError;
+pub use files::Download;
 pub use image::ImageView;
 pub use lifecycle::ReapState;
 pub use paths::Paths;
