@@ -145,6 +145,32 @@ fn sandbox_lifecycle_over_http() {
         .filter(|r| r["kind"] == "api.call.v1" && r["actor"] == "api:harness")
         .count();
     assert!(api_calls >= 4, "{audit}");
+    // Commands run through the API are on the record as the token that ran them.
+    let execs: Vec<&serde_json::Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "workspace.exec.v1")
+        .collect();
+    assert!(
+        !execs.is_empty() && execs.iter().all(|r| r["actor"] == "api:harness"),
+        "{execs:?}"
+    );
+    // Calls without a token are refused and recorded with the caller's address.
+    let anon: Vec<&serde_json::Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "api.auth.v1" && r["detail"]["reason"] == "no token")
+        .collect();
+    assert_eq!(anon.len(), 1, "{audit}");
+    assert!(
+        anon[0]["detail"]["peer"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
+        "{anon:?}"
+    );
 }
 
 #[test]

@@ -10,6 +10,10 @@ use hostel_core::{AuditEvent, ErrorCode, Outcome};
 use utoipa::Modify;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
+/// Who made the call (`api:<token name>`), for handlers that audit in the service.
+#[derive(Debug, Clone)]
+pub struct Caller(pub String);
+
 /// Declares the bearer scheme in the OpenAPI document.
 pub struct BearerScheme;
 
@@ -45,17 +49,32 @@ pub async fn require_token(
             ),
         )
     };
-    if token.is_empty() {
-        return Err(unauthenticated());
-    }
-    let Some(record) = s.hostel.token_verify(token)? else {
+    // The client's address, when the server was started with connection info (the daemon is).
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let record = if token.is_empty() {
+        None
+    } else {
+        s.hostel.token_verify(token)?
+    };
+    let Some(record) = record else {
+        let reason = if token.is_empty() {
+            "no token"
+        } else {
+            "unknown or revoked token"
+        };
         let ev = AuditEvent::new(
             chrono::Utc::now(),
             "api.auth",
             "api:unknown",
             Outcome::Denied,
         )
-        .with("path", request.uri().path());
+        .with("path", request.uri().path())
+        .with("peer", &peer)
+        .with("reason", reason);
         s.hostel.record(ev)?;
         return Err(unauthenticated());
     };
@@ -63,6 +82,8 @@ pub async fn require_token(
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let actor = format!("api:{}", record.name);
+    let mut request = request;
+    request.extensions_mut().insert(Caller(actor.clone()));
     if writes && !record.role.can_write() {
         let ev = AuditEvent::new(chrono::Utc::now(), "api.call", &actor, Outcome::Denied)
             .with("method", &method)

@@ -332,6 +332,7 @@ pub async fn exec(
     State(s): State<AppState>,
     Path(name): Path<String>,
     Query(q): Query<ExecQuery>,
+    caller: Option<axum::Extension<crate::auth::Caller>>,
     ApiJson(body): ApiJson<ExecBody>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
@@ -344,11 +345,13 @@ pub async fn exec(
         ));
     }
     let timeout = Duration::from_secs(body.timeout_secs.unwrap_or(60).clamp(1, 3600));
+    let actor = caller.map(|c| c.0.0);
     let opts = ExecOptions {
         cmd: body.command,
         stdin: body.stdin.is_some(),
         env: body.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
         cwd: body.cwd,
+        actor: actor.clone(),
         ..ExecOptions::default()
     };
     let session = s.hostel.exec(&name, opts, &Quiet).await?;
@@ -381,7 +384,7 @@ pub async fn exec(
                         break;
                     }
                 }
-                hostel.exec_finish(&name, &id, None).await
+                hostel.exec_finish(&name, &id, actor.as_deref()).await
             };
             let end = match tokio::time::timeout_at(deadline, pump).await {
                 Ok(Ok(code)) => serde_json::json!({"exit_code": code, "timed_out": false}),
@@ -390,7 +393,10 @@ pub async fn exec(
                 }
                 Err(_) => {
                     let _ = hostel.exec_kill(&id).await;
-                    let code = hostel.exec_finish(&name, &id, None).await.unwrap_or(-1);
+                    let code = hostel
+                        .exec_finish(&name, &id, actor.as_deref())
+                        .await
+                        .unwrap_or(-1);
                     serde_json::json!({"exit_code": code, "timed_out": true})
                 }
             };
@@ -426,13 +432,18 @@ pub async fn exec(
             truncated |= b.len() > room;
             buf.extend(b.into_iter().take(room));
         }
-        hostel.exec_finish(&tenant, &id, None).await
+        hostel.exec_finish(&tenant, &id, actor.as_deref()).await
     };
     let (exit_code, timed_out) = match tokio::time::timeout(timeout, run).await {
         Ok(code) => (code?, false),
         Err(_) => {
             s.hostel.exec_kill(&session.id).await?;
-            (s.hostel.exec_finish(&name, &session.id, None).await?, true)
+            (
+                s.hostel
+                    .exec_finish(&name, &session.id, actor.as_deref())
+                    .await?,
+                true,
+            )
         }
     };
     Ok(Json(ExecResult {

@@ -137,9 +137,9 @@ async fn tokens_gate_every_api_call() {
     assert_eq!(s, StatusCode::OK);
     let m = m.as_str().unwrap();
     assert!(m.contains("hostel_tenants{state=\"running\"} 0"), "{m}");
-    // The wrong and the revoked token above are audited, counted auth failures.
+    // The missing, the wrong and the revoked token above are audited, counted auth failures.
     assert!(
-        m.contains("hostel_audit_events_total{kind=\"api.auth.v1\",outcome=\"denied\"} 2"),
+        m.contains("hostel_audit_events_total{kind=\"api.auth.v1\",outcome=\"denied\"} 3"),
         "{m}"
     );
 }
