@@ -172,6 +172,9 @@ pub enum Command {
         #[arg(long, env = "HOSTEL_HTTP_LISTEN")]
         http_listen: Option<String>,
     },
+    /// Certificates for the HTTP API's mutual TLS.
+    #[command(subcommand)]
+    Cert(CertCommand),
     /// Make, list or revoke API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -220,6 +223,17 @@ pub enum KeyCommand {
     List {
         /// Tenant name.
         name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// Make a CA, a server and an admin client certificate in <root>/etc/tls (replacing them).
+    Generate {
+        /// Names and addresses the server is reached at (repeatable) [default: localhost,
+        /// 127.0.0.1, this host's name].
+        #[arg(long = "host", value_name = "NAME")]
+        hosts: Vec<String>,
     },
 }
 

@@ -1,8 +1,8 @@
 //! One thin function per command: flags into core types, one service call, rendering.
 
 use crate::cli::{
-    AuditCommand, BanCommand, BenchCommand, Cli, Command, ConfigCommand, ImageCommand, KeyCommand,
-    QuotaArgs, TokenCommand,
+    AuditCommand, BanCommand, BenchCommand, CertCommand, Cli, Command, ConfigCommand, ImageCommand,
+    KeyCommand, QuotaArgs, TokenCommand,
 };
 use crate::error::CliError;
 use crate::output::{self, Steps, json, line, table};
@@ -242,6 +242,40 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             http_listen,
         } => crate::serve::serve(h, ssh_listen, http_listen).await,
         Command::Token(t) => token(&h, t, json_out),
+        Command::Cert(CertCommand::Generate { hosts }) => {
+            let mut hosts = hosts;
+            if hosts.is_empty() {
+                hosts = vec!["localhost".into(), "127.0.0.1".into()];
+                if let Ok(n) = nix::unistd::gethostname()
+                    && let Ok(n) = n.into_string()
+                {
+                    hosts.push(n);
+                }
+            }
+            let dir = h.paths().etc().join("tls");
+            let f = hostel_web::tls::generate(&dir, &hosts)
+                .map_err(|e| CliError::new(ErrorCode::Internal, e.to_string(), None))?;
+            line(&format!(
+                "wrote {} (CA), {} and {} (server, for {})",
+                f.ca.display(),
+                f.server_cert.display(),
+                f.server_key.display(),
+                hosts.join(", ")
+            ));
+            line(&format!(
+                "admin client: {} and {}",
+                f.client_cert.display(),
+                f.client_key.display()
+            ));
+            line("set [http] tls = true in hostel.toml and restart `hostel serve`; then call with");
+            line(&format!(
+                "  curl --cacert {} --cert {} --key {} https://HOST:PORT/api/tenants",
+                f.ca.display(),
+                f.client_cert.display(),
+                f.client_key.display()
+            ));
+            Ok(0)
+        }
         Command::Status => crate::serve::status(&h, json_out),
         Command::SshConfig { name, host, port } => {
             let n = tenant(&name)?;

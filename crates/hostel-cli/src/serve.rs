@@ -51,13 +51,25 @@ pub async fn serve(
             Some("e.g. --http-listen 127.0.0.1:8080".into()),
         )
     })?;
-    if !http_addr.ip().is_loopback() {
+    let tls = if h.config().http.tls {
+        let dir = h.paths().etc().join("tls");
+        Some(hostel_web::tls::server_config(&dir).map_err(|e| {
+            CliError::new(
+                ErrorCode::Unavailable,
+                e.to_string(),
+                Some("make the certificates with `hostel cert generate`".into()),
+            )
+        })?)
+    } else {
+        None
+    };
+    if tls.is_none() && !http_addr.ip().is_loopback() {
         return Err(CliError::new(
             ErrorCode::InvalidInput,
-            format!(
-                "http listen address {http}: the API speaks plain HTTP, so it listens on loopback only"
+            format!("http listen address {http}: plain HTTP listens on loopback only"),
+            Some(
+                "use 127.0.0.1:PORT, or set [http] tls = true after `hostel cert generate`".into(),
             ),
-            Some("use 127.0.0.1:PORT; TLS for other addresses comes with issue #5".into()),
         ));
     }
     let http_listener = tokio::net::TcpListener::bind(http_addr)
@@ -85,6 +97,7 @@ pub async fn serve(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or(listen);
+    let h_tls = tls.is_some();
     let http_bound = http_listener
         .local_addr()
         .map(|a| a.to_string())
@@ -109,7 +122,10 @@ pub async fn serve(
     line(&format!(
         "hostel serve: SSH gateway on {bound}, host key {fingerprint}"
     ));
-    line(&format!("hostel serve: HTTP API on http://{http_bound}"));
+    let scheme = if h_tls { "https" } else { "http" };
+    line(&format!(
+        "hostel serve: HTTP API on {scheme}://{http_bound}"
+    ));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| {
             CliError::new(
@@ -127,15 +143,21 @@ pub async fn serve(
         stop_rx.clone(),
     ));
     let mut http_stop = stop_rx.clone();
-    let mut http_task = tokio::spawn(hostel_web::serve(
-        http_listener,
-        hostel_web::AppState {
-            hostel: hostel.clone(),
-        },
-        async move {
-            let _ = http_stop.wait_for(|stop| *stop).await;
-        },
-    ));
+    let state = hostel_web::AppState {
+        hostel: hostel.clone(),
+    };
+    let stopped = async move {
+        let _ = http_stop.wait_for(|stop| *stop).await;
+    };
+    let mut http_task = match tls {
+        Some(config) => tokio::spawn(hostel_web::tls::serve_tls(
+            http_listener,
+            state,
+            config,
+            stopped,
+        )),
+        None => tokio::spawn(hostel_web::serve(http_listener, state, stopped)),
+    };
     let result: Result<(), CliError> = tokio::select! {
         r = &mut ssh_task => match r {
             Ok(r) => r.map_err(gateway_err),

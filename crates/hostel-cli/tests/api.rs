@@ -245,3 +245,112 @@ fn files_round_trip_inside_the_home_only() {
     );
     assert!(!std::path::Path::new("/etc/evil").exists());
 }
+
+#[test]
+fn mutual_tls_admits_only_clients_of_the_ca() {
+    let t = TestRun::with_config(BIN, "\n[http]\ntls = true\n");
+    let made = t.hostel(&["cert", "generate"]).ok();
+    assert!(made.stdout.contains("(CA)"), "{}", made.stdout);
+    // A second, unrelated CA and client, as an attacker with a self-made certificate would have.
+    let other = TestRun::new(BIN);
+    other.hostel(&["cert", "generate"]).ok();
+    let tls = t.root.join("etc/tls");
+    let evil = other.root.join("etc/tls");
+    let d = t.serve();
+    let url = format!("https://127.0.0.1:{}/api/tenants", d.http_port);
+    let curl = |ca: &std::path::Path, client: Option<&std::path::Path>, extra: &[&str]| {
+        let mut c = std::process::Command::new("curl");
+        c.args([
+            "-s",
+            "-m",
+            "20",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            "--cacert",
+        ])
+        .arg(ca.join("ca.pem"));
+        if let Some(dir) = client {
+            c.arg("--cert")
+                .arg(dir.join("client.pem"))
+                .arg("--key")
+                .arg(dir.join("client.key"));
+        }
+        c.args(extra).arg(&url);
+        let out = c.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, body) = curl(&tls, Some(&tls), &[]);
+    assert_eq!((code, body.as_str()), (Some(0), "[]\n200"));
+    let (code, _) = curl(&tls, None, &[]);
+    assert_ne!(
+        code,
+        Some(0),
+        "no client certificate must fail the handshake"
+    );
+    let (code, _) = curl(&tls, Some(&evil), &[]);
+    assert_ne!(
+        code,
+        Some(0),
+        "a certificate from another CA must fail the handshake"
+    );
+    let (code, _) = curl(&evil, Some(&tls), &[]);
+    assert_ne!(
+        code,
+        Some(0),
+        "the client must not trust a server of another CA"
+    );
+    // A change over mutual TLS is audited with the certificate that made it.
+    let key = std::fs::read_to_string(t.keypair("m")).unwrap();
+    let body = serde_json::json!({"name": t.tenant("mtls"), "keys": [key.trim()], "memory": "256M", "disk": "256M"}).to_string();
+    let (code, out) = curl(
+        &tls,
+        Some(&tls),
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "--data-binary",
+            &body,
+        ],
+    );
+    assert_eq!(code, Some(0));
+    assert!(out.ends_with("\n201"), "{out}");
+    let audit = t.hostel(&["audit", "--json"]).ok().json();
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["kind"] == "api.call.v1"
+                && r["actor"].as_str().unwrap().starts_with("api:cert-")),
+        "{audit}"
+    );
+}
+
+#[test]
+fn plain_http_refuses_a_public_address() {
+    let t = TestRun::new(BIN);
+    let r = t
+        .hostel(&[
+            "serve",
+            "--ssh-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "0.0.0.0:0",
+        ])
+        .expect_code(2);
+    assert!(
+        r.stderr.starts_with(
+            "error: http listen address 0.0.0.0:0: plain HTTP listens on loopback only"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("hostel cert generate"), "{}", r.stderr);
+}

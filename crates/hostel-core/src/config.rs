@@ -57,14 +57,18 @@ impl Default for LifecycleConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
-    /// Address the HTTP API listens on; loopback only until TLS comes (#5).
+    /// Address the HTTP API listens on; without `tls`, loopback only.
     pub listen: String,
+    /// Serve HTTPS with mutual TLS from `etc/tls/` (`hostel cert generate`); needed for any
+    /// address other than loopback.
+    pub tls: bool,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: "127.0.0.1:8080".to_owned(),
+            tls: false,
         }
     }
 }

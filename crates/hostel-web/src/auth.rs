@@ -55,7 +55,19 @@ pub async fn require_token(
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.to_string())
         .unwrap_or_else(|| "unknown".into());
-    let record = if token.is_empty() {
+    // A verified client certificate (mutual TLS) is an admin credential of its own.
+    let cert = request
+        .extensions()
+        .get::<crate::tls::ClientCert>()
+        .cloned();
+    let record = if let Some(crate::tls::ClientCert(fp)) = cert.filter(|c| !c.0.is_empty()) {
+        Some(hostel_store::TokenRecord {
+            name: format!("cert-{}", fp.get(..16).unwrap_or(&fp)),
+            role: hostel_core::Role::Admin,
+            created_at: chrono::Utc::now(),
+            revoked_at: None,
+        })
+    } else if token.is_empty() {
         None
     } else {
         s.hostel.token_verify(token)?

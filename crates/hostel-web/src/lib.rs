@@ -13,6 +13,7 @@ mod error;
 mod files;
 mod json;
 mod tenants;
+pub mod tls;
 
 pub use error::ApiError;
 
