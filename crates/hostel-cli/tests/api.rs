@@ -354,3 +354,56 @@ fn plain_http_refuses_a_public_address() {
     );
     assert!(r.stderr.contains("hostel cert generate"), "{}", r.stderr);
 }
+
+/// The schemathesis command next to the Python that has it (scripts/test installs it).
+fn schemathesis() -> std::path::PathBuf {
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import os, sys, schemathesis; print(os.path.join(os.path.dirname(sys.executable), 'schemathesis'))"])
+        .output()
+        .expect("python3 is needed");
+    assert!(
+        out.status.success(),
+        "schemathesis is needed (scripts/test installs it with pip): {out:?}"
+    );
+    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+#[test]
+fn api_conforms_to_its_openapi_document() {
+    let t = TestRun::new(BIN);
+    let token = t
+        .hostel(&["token", "create", "fuzz"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let d = t.serve();
+    // Every check but "schema-valid data is accepted": names, keys and sizes are validated
+    // beyond what JSON Schema says (documented in docs/api.md), so random strings are refused.
+    let out = std::process::Command::new(schemathesis())
+        .args([
+            "run",
+            &format!("http://127.0.0.1:{}/api/openapi.json", d.http_port),
+        ])
+        .args(["-H", &format!("Authorization: Bearer {token}")])
+        .args([
+            "--max-examples",
+            "20",
+            "--seed",
+            "1",
+            "--checks",
+            "all",
+            "--exclude-checks",
+            "positive_data_acceptance",
+        ])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains(" passed"), "{text}");
+}

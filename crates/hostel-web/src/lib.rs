@@ -77,12 +77,57 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// axum writes a rest-of-path parameter `{*path}`; OpenAPI knows only `{path}`.
+/// Finishes the generated document: axum writes a rest-of-path parameter `{*path}` where
+/// OpenAPI knows only `{path}`, and every `/api` operation can answer with the error body for
+/// each error code (the token check and the shared validation apply to all of them), which the
+/// per-handler annotations need not repeat.
 fn openapi_paths(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let errors = [
+        ("400", "invalid input: a bad name, path, size, body"),
+        ("401", "no, unknown or revoked token"),
+        ("403", "a viewer token on a change"),
+        ("404", "no such tenant, file or image"),
+        ("409", "the tenant exists, or another command works on it"),
+        ("500", "internal error (the daemon's log has the detail)"),
+        (
+            "503",
+            "the container engine does not answer, or the host lacks room",
+        ),
+    ];
     let paths = std::mem::take(&mut doc.paths.paths);
     doc.paths.paths = paths
         .into_iter()
-        .map(|(k, v)| (k.replace("{*", "{"), v))
+        .map(|(k, mut item)| {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                for (status, what) in errors {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| {
+                            ResponseBuilder::new()
+                                .description(what)
+                                .content(
+                                    "application/json",
+                                    ContentBuilder::new()
+                                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                                        .build(),
+                                )
+                                .build()
+                                .into()
+                        });
+                }
+            }
+            (k.replace("{*", "{"), item)
+        })
         .collect();
     doc
 }

@@ -1,10 +1,10 @@
 //! `/api/tenants`: tenants and their workspaces; `exec` runs a command and answers with its
 //! output (the sandbox case: create, run, read, delete).
 
-use crate::json::ApiJson;
+use crate::json::{ApiJson, ApiQuery};
 use crate::{ApiError, AppState};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use futures_util::StreamExt;
 use hostel_core::policy::{Policy, parse_duration};
@@ -239,7 +239,7 @@ pub struct DeleteQuery {
 pub async fn delete_tenant(
     State(s): State<AppState>,
     Path(name): Path<String>,
-    Query(q): Query<DeleteQuery>,
+    ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> Result<StatusCode, ApiError> {
     let name = parse_name(&name)?;
     if q.purge {
@@ -331,7 +331,7 @@ pub struct ExecQuery {
 pub async fn exec(
     State(s): State<AppState>,
     Path(name): Path<String>,
-    Query(q): Query<ExecQuery>,
+    ApiQuery(q): ApiQuery<ExecQuery>,
     caller: Option<axum::Extension<crate::auth::Caller>>,
     ApiJson(body): ApiJson<ExecBody>,
 ) -> Result<axum::response::Response, ApiError> {
