@@ -186,6 +186,8 @@ pub async fn serve(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let _ = tokio::time::timeout_at(deadline, &mut http_task).await;
+    // The last sessions' exit statuses are queued; give the connections a moment to send them.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     ssh_task.abort();
     http_task.abort();
     reaper.abort();

@@ -192,6 +192,9 @@ async fn pump(
         what,
         exec_id,
     } = session;
+    // The session counts as active until its end has gone to the client, not only until the
+    // command ended: a draining daemon waits for this.
+    hostel.activity_begin(&tenant);
     let (mut out_bytes, mut err_bytes) = (0usize, 0usize);
     let mut told = false;
     loop {
@@ -255,6 +258,7 @@ async fn pump(
     let _ = tx.exit_status(u32::try_from(code).unwrap_or(255)).await;
     let _ = tx.eof().await;
     let _ = tx.close().await;
+    hostel.activity_end(&tenant);
 }
 
 /// Whether the workspace stopped (or is stopping), polled briefly.

@@ -14,6 +14,7 @@ mod files;
 mod json;
 mod tenants;
 pub mod tls;
+mod ws;
 
 pub use error::ApiError;
 
@@ -54,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(tenants::stop_tenant))
         .routes(routes!(tenants::exec))
         .routes(routes!(files::put_file, files::get_file))
+        .route("/api/tenants/{name}/exec/ws", get(ws::exec_ws))
         // Only on matched routes: an unknown path is a plain 404, not a token check.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -1,0 +1,75 @@
+//! The WebSocket terminal of the API against the real daemon and engine.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use futures_util::{SinkExt, StreamExt};
+use hostel_testkit::TestRun;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hostel");
+
+#[tokio::test]
+async fn terminal_over_websocket_with_resize_and_exit_status() {
+    let t = TestRun::new(BIN);
+    let token = t
+        .hostel(&["token", "create", "term"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let a = t.create_tenant("ws", &[]);
+    let d = t.serve();
+    let url = format!(
+        "ws://127.0.0.1:{}/api/tenants/{a}/exec/ws?cols=100&rows=30",
+        d.http_port
+    );
+
+    let refused = tokio_tungstenite::connect_async(url.as_str()).await;
+    assert!(refused.is_err(), "no token must not open a terminal");
+
+    let mut req = url.as_str().into_client_request().unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    ws.send(Message::Binary(
+        b"stty size; echo ready-$((40+2))\n".to_vec().into(),
+    ))
+    .await
+    .unwrap();
+    let mut screen = String::new();
+    let mut sent_resize = false;
+    let mut exit = None;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, ws.next()).await {
+        match msg {
+            Message::Binary(b) => screen.push_str(&String::from_utf8_lossy(&b)),
+            Message::Text(t) => {
+                exit = serde_json::from_str::<serde_json::Value>(&t).unwrap()["exit_code"].as_i64();
+            }
+            Message::Close(_) => break,
+            _ => {}
+        }
+        if !sent_resize && screen.contains("ready-42") {
+            sent_resize = true;
+            ws.send(Message::Text(r#"{"resize": [120, 40]}"#.into()))
+                .await
+                .unwrap();
+            ws.send(Message::Binary(b"stty size; exit 5\n".to_vec().into()))
+                .await
+                .unwrap();
+        }
+    }
+    assert!(screen.contains("30 100"), "{screen}");
+    assert!(
+        screen.contains("40 120"),
+        "resize must reach the terminal: {screen}"
+    );
+    assert_eq!(exit, Some(5), "{screen}");
+}

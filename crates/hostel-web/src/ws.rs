@@ -1,0 +1,124 @@
+//! `GET /api/tenants/{name}/exec/ws`: an interactive command over a WebSocket, the transport of
+//! the web terminal. The command gets a terminal; binary frames from the client are its input,
+//! a text frame `{"resize": [cols, rows]}` resizes it; the server sends the terminal's output as
+//! binary frames and, when the command ends, a text frame `{"exit_code": N}`, then closes.
+
+use crate::auth::Caller;
+use crate::json::ApiQuery;
+use crate::{ApiError, AppState};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use hostel_core::TenantName;
+use hostel_runtime::ExecOutput;
+use hostel_service::{ExecOptions, Quiet, ServiceError};
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
+
+/// The command and its terminal.
+#[derive(Debug, Deserialize)]
+pub struct WsQuery {
+    /// A shell command line (run with `bash -c`); default: a login shell.
+    command: Option<String>,
+    /// Terminal columns.
+    #[serde(default = "default_cols")]
+    cols: u16,
+    /// Terminal rows.
+    #[serde(default = "default_rows")]
+    rows: u16,
+}
+
+fn default_cols() -> u16 {
+    80
+}
+
+fn default_rows() -> u16 {
+    24
+}
+
+/// Upgrades to a WebSocket bridged to a terminal command in the workspace (waking it).
+pub async fn exec_ws(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    ApiQuery(q): ApiQuery<WsQuery>,
+    caller: Option<axum::Extension<Caller>>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let name: TenantName = name.parse().map_err(ServiceError::from)?;
+    let cmd = match q.command {
+        Some(c) => vec!["/bin/bash".to_owned(), "-c".to_owned(), c],
+        None => vec!["/bin/bash".to_owned(), "-l".to_owned()],
+    };
+    let actor = caller.map(|c| c.0.0);
+    let opts = ExecOptions {
+        cmd,
+        stdin: true,
+        tty: true,
+        env: vec!["TERM=xterm-256color".to_owned()],
+        actor: actor.clone(),
+        ..ExecOptions::default()
+    };
+    // Started before the upgrade, so a missing tenant is a plain 404, not a closed socket.
+    let session = s.hostel.exec(&name, opts, &Quiet).await?;
+    let _ = s.hostel.exec_resize(&session.id, q.cols, q.rows).await;
+    Ok(upgrade.on_upgrade(move |socket| bridge(s, name, actor, session, socket)))
+}
+
+async fn bridge(
+    s: AppState,
+    name: TenantName,
+    actor: Option<String>,
+    session: hostel_runtime::ExecSession,
+    socket: WebSocket,
+) {
+    let (mut to_client, mut from_client) = socket.split();
+    let hostel_runtime::ExecSession {
+        id,
+        mut output,
+        mut input,
+    } = session;
+    let hostel = s.hostel.clone();
+    let exec_id = id.clone();
+    let inbound = tokio::spawn(async move {
+        while let Some(Ok(msg)) = from_client.next().await {
+            match msg {
+                Message::Binary(b) if input.write_all(&b).await.is_err() => break,
+                Message::Text(t) => {
+                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&t)
+                        && let Some([c, r]) = v
+                            .get("resize")
+                            .and_then(|r| r.as_array())
+                            .map(Vec::as_slice)
+                    {
+                        let dim = |x: &serde_json::Value| {
+                            x.as_u64().and_then(|n| u16::try_from(n).ok()).unwrap_or(0)
+                        };
+                        let _ = hostel.exec_resize(&exec_id, dim(c), dim(r)).await;
+                    }
+                }
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+        let _ = input.shutdown().await;
+    });
+    while let Some(chunk) = output.next().await {
+        let bytes = match chunk {
+            Ok(ExecOutput::Stdout(b) | ExecOutput::Stderr(b)) => b,
+            Err(_) => break,
+        };
+        if to_client.send(Message::Binary(bytes.into())).await.is_err() {
+            break;
+        }
+    }
+    let code = s
+        .hostel
+        .exec_finish(&name, &id, actor.as_deref())
+        .await
+        .unwrap_or(-1);
+    let end = serde_json::json!({ "exit_code": code }).to_string();
+    let _ = to_client.send(Message::Text(end.into())).await;
+    let _ = to_client.send(Message::Close(None)).await;
+    inbound.abort();
+}
