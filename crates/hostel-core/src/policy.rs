@@ -189,6 +189,42 @@ pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     Duration::try_seconds(secs).ok_or_else(bad)
 }
 
+/// Lifecycle settings as `create` takes them that do not make a policy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    /// A duration that does not parse.
+    #[error(transparent)]
+    Duration(#[from] DurationError),
+    /// `ephemeral` without a TTL.
+    #[error("ephemeral needs a ttl: the home goes when the time is up")]
+    EphemeralWithoutTtl,
+}
+
+impl Policy {
+    /// The policy from `create`'s settings: `ttl` and `idle_stop` as durations (`90s`, `30m`,
+    /// `1h`, `7d`; idle stop `0`: never), the expiry counted from `now`.
+    pub fn from_settings(
+        ttl: Option<&str>,
+        ephemeral: bool,
+        autostart: bool,
+        idle_stop: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Policy, PolicyError> {
+        if ephemeral && ttl.is_none() {
+            return Err(PolicyError::EphemeralWithoutTtl);
+        }
+        Ok(Policy {
+            expires_at: ttl.map(parse_duration).transpose()?.map(|d| now + d),
+            ephemeral,
+            autostart,
+            idle_stop_secs: idle_stop
+                .map(parse_duration)
+                .transpose()?
+                .map(|d| u64::try_from(d.num_seconds()).unwrap_or(0)),
+        })
+    }
+}
+
 /// A duration that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("duration {input:?}: a number with s, m, h or d (e.g. 90s, 30m, 1h, 7d)")]
@@ -200,6 +236,29 @@ pub struct DurationError {
 #[cfg(test)]
 mod duration_tests {
     use super::*;
+
+    #[test]
+    fn settings_make_a_policy() {
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let p = Policy::from_settings(Some("1h"), true, true, Some("0"), now).unwrap();
+        assert_eq!(
+            p,
+            Policy {
+                expires_at: Some(now + Duration::hours(1)),
+                ephemeral: true,
+                autostart: true,
+                idle_stop_secs: Some(0),
+            }
+        );
+        assert_eq!(
+            Policy::from_settings(None, true, false, None, now),
+            Err(PolicyError::EphemeralWithoutTtl)
+        );
+        assert!(matches!(
+            Policy::from_settings(Some("soon"), false, false, None, now),
+            Err(PolicyError::Duration(_))
+        ));
+    }
 
     #[test]
     fn durations_parse() {

@@ -21,6 +21,9 @@ pub enum ServiceError {
     /// A quota that can never work.
     #[error(transparent)]
     InvalidQuota(#[from] QuotaError),
+    /// Lifecycle settings that do not make a policy.
+    #[error(transparent)]
+    InvalidPolicy(#[from] hostel_core::policy::PolicyError),
     /// A quota this host cannot give.
     #[error(transparent)]
     Placement(#[from] PlacementError),
@@ -142,6 +145,7 @@ impl ServiceError {
             | ServiceError::InvalidKey(_)
             | ServiceError::InvalidSize(_)
             | ServiceError::InvalidQuota(_)
+            | ServiceError::InvalidPolicy(_)
             | ServiceError::Placement(_)
             | ServiceError::DiskBelowUsage { .. }
             | ServiceError::NoKeys { .. }
@@ -180,6 +184,9 @@ impl ServiceError {
                 Some("see `hostel create --help` for the quota flags".into())
             }
             ServiceError::Placement(_) => Some("ask for less, within what the host has".into()),
+            ServiceError::InvalidPolicy(_) => {
+                Some("durations are like 90s, 30m, 1h or 7d; ephemeral needs a ttl".into())
+            }
             ServiceError::DiskBelowUsage { tenant, .. } => Some(format!(
                 "free space in the home first (see usage with `hostel info {tenant}`), or ask for more"
             )),

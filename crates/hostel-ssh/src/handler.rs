@@ -172,6 +172,33 @@ impl Connection {
         self.failed();
     }
 
+    /// The tenant a key may log in as, with the key's fingerprint; a refusal (SHA-1 RSA
+    /// signature, unknown tenant or key) is audited and counted here.
+    fn check_key(
+        &mut self,
+        user: &str,
+        key: &russh::keys::PublicKey,
+        algorithm: &russh::keys::Algorithm,
+    ) -> Option<(TenantName, String)> {
+        let fingerprint = key.fingerprint(russh::keys::HashAlg::Sha256).to_string();
+        if is_sha1_rsa(algorithm) {
+            self.deny(
+                user,
+                "publickey",
+                &fingerprint,
+                "ssh-rsa (SHA-1) signatures are refused",
+            );
+            return None;
+        }
+        match self.lookup(user, key) {
+            Some(tenant) => Some((tenant, fingerprint)),
+            None => {
+                self.deny(user, "publickey", &fingerprint, "unknown tenant or key");
+                None
+            }
+        }
+    }
+
     /// Counts a failed login; bans the address when it has failed too often.
     fn failed(&mut self) {
         let cfg = self.config.clone();
@@ -246,24 +273,12 @@ impl russh::server::Handler for Connection {
     ) -> Result<Auth, Self::Error> {
         // Spare the client a signature for a key that cannot log in; the same answer, after the
         // same delay, whether the tenant exists or not.
-        let fingerprint = offer
-            .public_key
-            .fingerprint(russh::keys::HashAlg::Sha256)
-            .to_string();
-        if is_sha1_rsa(offer.algorithm) {
-            self.deny(
-                user,
-                "publickey",
-                &fingerprint,
-                "ssh-rsa (SHA-1) signatures are refused",
-            );
-            return Ok(publickey_only());
-        }
-        if self.lookup(user, offer.public_key).is_some() {
-            return Ok(Auth::Accept);
-        }
-        self.deny(user, "publickey", &fingerprint, "unknown tenant or key");
-        Ok(publickey_only())
+        Ok(
+            match self.check_key(user, offer.public_key, offer.algorithm) {
+                Some(_) => Auth::Accept,
+                None => publickey_only(),
+            },
+        )
     }
 
     async fn auth_publickey(
@@ -271,31 +286,15 @@ impl russh::server::Handler for Connection {
         user: &str,
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        let fingerprint = key
-            .public_key
-            .fingerprint(russh::keys::HashAlg::Sha256)
-            .to_string();
-        if is_sha1_rsa(key.algorithm) {
-            self.deny(
-                user,
-                "publickey",
-                &fingerprint,
-                "ssh-rsa (SHA-1) signatures are refused",
-            );
-            return Ok(publickey_only());
-        }
-        match self.lookup(user, key.public_key) {
-            Some(tenant) => {
+        match self.check_key(user, key.public_key, key.algorithm) {
+            Some((tenant, fingerprint)) => {
                 self.audit_auth(user, "publickey", &fingerprint, Outcome::Ok, "");
                 self.pending.authenticated();
                 self.logged_in.store(true, Ordering::Relaxed);
                 self.tenant = Some(tenant);
                 Ok(Auth::Accept)
             }
-            None => {
-                self.deny(user, "publickey", &fingerprint, "unknown tenant or key");
-                Ok(publickey_only())
-            }
+            None => Ok(publickey_only()),
         }
     }
 

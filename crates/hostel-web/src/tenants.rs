@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use futures_util::StreamExt;
-use hostel_core::policy::{Policy, parse_duration};
+use hostel_core::policy::Policy;
 use hostel_core::{ByteSize, Cpus, ErrorCode, SshPublicKey, TenantName};
 use hostel_runtime::ExecOutput;
 use hostel_service::{CreateRequest, ExecOptions, Quiet, ServiceError, TenantInfo, TenantSummary};
@@ -119,40 +119,6 @@ pub struct NewTenant {
     idle_stop: Option<String>,
 }
 
-/// Lifecycle policy fields into a policy; durations as `90s`, `30m`, `1h`, `7d`.
-fn policy(
-    ttl: Option<&str>,
-    ephemeral: bool,
-    autostart: bool,
-    idle_stop: Option<&str>,
-) -> Result<Policy, ApiError> {
-    let dur = |s: &str| {
-        parse_duration(s).map_err(|e| {
-            ApiError::new(
-                ErrorCode::InvalidInput,
-                e.to_string(),
-                Some("e.g. 90s, 30m, 1h, 7d"),
-            )
-        })
-    };
-    if ephemeral && ttl.is_none() {
-        return Err(ApiError::new(
-            ErrorCode::InvalidInput,
-            "ephemeral needs a ttl: the home goes when the time is up",
-            Some(r#"add "ttl": "1h""#),
-        ));
-    }
-    Ok(Policy {
-        expires_at: ttl.map(dur).transpose()?.map(|d| chrono::Utc::now() + d),
-        ephemeral,
-        autostart,
-        idle_stop_secs: idle_stop
-            .map(dur)
-            .transpose()?
-            .map(|d| u64::try_from(d.num_seconds()).unwrap_or(0)),
-    })
-}
-
 fn parse_name(name: &str) -> Result<TenantName, ApiError> {
     name.parse::<TenantName>()
         .map_err(|e| ServiceError::from(e).into())
@@ -201,12 +167,14 @@ pub async fn create_tenant(
         disk: size(&body.disk)?,
         pids: body.pids,
         image: body.image,
-        policy: policy(
+        policy: Policy::from_settings(
             body.ttl.as_deref(),
             body.ephemeral,
             body.autostart,
             body.idle_stop.as_deref(),
-        )?,
+            chrono::Utc::now(),
+        )
+        .map_err(ServiceError::from)?,
     };
     let info = s.hostel.create(req, &Quiet).await?;
     Ok((StatusCode::CREATED, Json(TenantDetail::from(&info))))

@@ -105,27 +105,27 @@ pub fn generate(dir: &Path, hosts: &[String]) -> Result<Files, TlsError> {
         .map_err(|e| fail(e.to_string()))?;
     let issuer = Issuer::new(ca_params, ca_key);
 
-    let server_key = KeyPair::generate().map_err(|e| fail(e.to_string()))?;
-    let mut server_params =
-        CertificateParams::new(hosts.to_vec()).map_err(|e| fail(e.to_string()))?;
-    server_params
-        .distinguished_name
-        .push(DnType::CommonName, "hostel server");
-    server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let server_cert = server_params
-        .signed_by(&server_key, &issuer)
-        .map_err(|e| fail(e.to_string()))?;
-
-    let client_key = KeyPair::generate().map_err(|e| fail(e.to_string()))?;
-    let mut client_params =
-        CertificateParams::new(Vec::<String>::new()).map_err(|e| fail(e.to_string()))?;
-    client_params
-        .distinguished_name
-        .push(DnType::CommonName, "hostel admin");
-    client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let client_cert = client_params
-        .signed_by(&client_key, &issuer)
-        .map_err(|e| fail(e.to_string()))?;
+    // A leaf certificate signed by the CA: a fresh key, a name, what it may be used for.
+    let leaf = |cn: &str, sans: Vec<String>, usage: ExtendedKeyUsagePurpose| {
+        let key = KeyPair::generate().map_err(|e| fail(e.to_string()))?;
+        let mut params = CertificateParams::new(sans).map_err(|e| fail(e.to_string()))?;
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.extended_key_usages = vec![usage];
+        let cert = params
+            .signed_by(&key, &issuer)
+            .map_err(|e| fail(e.to_string()))?;
+        Ok::<_, TlsError>((cert, key))
+    };
+    let (server_cert, server_key) = leaf(
+        "hostel server",
+        hosts.to_vec(),
+        ExtendedKeyUsagePurpose::ServerAuth,
+    )?;
+    let (client_cert, client_key) = leaf(
+        "hostel admin",
+        Vec::new(),
+        ExtendedKeyUsagePurpose::ClientAuth,
+    )?;
 
     let w = |p: &Path, t: &str, mode| {
         write(p, t, mode).map_err(|e| fail(format!("{}: {e}", p.display())))
