@@ -26,19 +26,19 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Bench(BenchCommand::Lifecycle { rounds, idle, cold }) => {
             let h = wiring::open(&cli)?;
-            return crate::bench::lifecycle(&h, *rounds as usize, *idle, *cold)
+            return crate::bench::lifecycle::lifecycle(&h, *rounds as usize, *idle, *cold)
                 .await
                 .map(|()| 0);
         }
         Command::Bench(BenchCommand::Api { rounds, parallel }) => {
             let h = std::sync::Arc::new(wiring::open(&cli)?);
-            return crate::bench_api::api_bench(h, *rounds as usize, *parallel)
+            return crate::bench::api::api_bench(h, *rounds as usize, *parallel)
                 .await
                 .map(|()| 0);
         }
         Command::Bench(BenchCommand::Ssh { rounds }) => {
             let h = std::sync::Arc::new(wiring::open(&cli)?);
-            return crate::bench_ssh::ssh_bench(h, *rounds as usize)
+            return crate::bench::ssh::ssh_bench(h, *rounds as usize)
                 .await
                 .map(|()| 0);
         }
@@ -56,7 +56,14 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             autostart,
             idle_stop,
         } => {
-            let policy = policy(ttl.as_deref(), ephemeral, autostart, idle_stop.as_deref())?;
+            let policy = hostel_core::policy::Policy::from_settings(
+                ttl.as_deref(),
+                ephemeral,
+                autostart,
+                idle_stop.as_deref(),
+                chrono::Utc::now(),
+            )
+            .map_err(|e| CliError::from(ServiceError::from(e)))?;
             create(&h, &name, &keys, quota, policy).await
         }
         Command::List => list(&h, json_out).await,
@@ -352,27 +359,6 @@ fn parse_quota(q: QuotaArgs) -> Result<Parsed, CliError> {
             pids,
         },
         image: q.image,
-    })
-}
-
-/// The lifecycle flags of `create` as a policy.
-fn policy(
-    ttl: Option<&str>,
-    ephemeral: bool,
-    autostart: bool,
-    idle_stop: Option<&str>,
-) -> Result<hostel_core::policy::Policy, CliError> {
-    let dur = |s: &str| {
-        hostel_core::policy::parse_duration(s).map_err(|e| invalid(e, "e.g. 90s, 30m, 1h or 7d"))
-    };
-    Ok(hostel_core::policy::Policy {
-        expires_at: ttl.map(dur).transpose()?.map(|d| chrono::Utc::now() + d),
-        ephemeral,
-        autostart,
-        idle_stop_secs: idle_stop
-            .map(dur)
-            .transpose()?
-            .map(|d| u64::try_from(d.num_seconds()).unwrap_or(0)),
     })
 }
 

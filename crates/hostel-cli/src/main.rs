@@ -5,8 +5,6 @@
 //! flags into core types, calls one service function and renders the answer.
 
 mod bench;
-mod bench_api;
-mod bench_ssh;
 mod cli;
 mod commands;
 mod error;

@@ -26,6 +26,7 @@ pub use files::Download;
 pub use image::ImageView;
 pub use lifecycle::ReapState;
 pub use paths::Paths;
+pub use spec::{CAPS as WORKSPACE_CAPS, SECURITY_OPT as WORKSPACE_SECURITY_OPT};
 pub use tenant::{CreateRequest, ExecOptions, SetOutcome, TenantInfo, TenantSummary, Usage};
 
 use chrono::{DateTime, Utc};

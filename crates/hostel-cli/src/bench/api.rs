@@ -7,33 +7,16 @@
 //! container of the same image through bollard, which is what the gateway itself does minus
 //! the home, the quota, the store, the audit and the wait for the tenant's user.
 
+use super::{BENCH_KEY, fail, median, ms, plain_spec};
 use crate::error::CliError;
 use crate::output::{line, table};
-use hostel_core::{ErrorCode, Role};
+use hostel_core::Role;
 use hostel_runtime::docker::DockerRuntime;
-use hostel_runtime::{ExecRequest, LABEL_MANAGED, Limits, Runtime, WorkspaceSpec};
+use hostel_runtime::{ExecRequest, Runtime};
 use hostel_service::Hostel;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// A public key for bench sandboxes; nobody holds its private half.
-const KEY: &str =
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHbY7kwAdHmtH85Bxt9xpZhqZDkUDHAlfX7EjiWRN0CI bench";
-
-fn fail(message: impl Into<String>) -> CliError {
-    CliError::new(ErrorCode::Internal, message, None)
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v.get(v.len() / 2).copied().unwrap_or_default()
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1}", d.as_secs_f64() * 1000.0)
-}
 
 /// One HTTP/1.1 request on a fresh connection; returns the status and the body.
 async fn request(
@@ -151,8 +134,9 @@ async fn measure(
     for i in 0..rounds {
         let name = format!("bench-{id}-{i}");
         names.push(name.clone());
-        let body =
-            format!(r#"{{"name": "{name}", "keys": ["{KEY}"], "memory": "256M", "disk": "256M"}}"#);
+        let body = format!(
+            r#"{{"name": "{name}", "keys": ["{BENCH_KEY}"], "memory": "256M", "disk": "256M"}}"#
+        );
         let t = Instant::now();
         let (code, out) = request(port, "POST", "/api/tenants", token, &body).await?;
         if code != 201 {
@@ -183,31 +167,7 @@ async fn measure(
 
         let cname = format!("hostel-bench-api-{id}-{i}");
         containers.push(cname.clone());
-        let spec = WorkspaceSpec {
-            name: cname.clone(),
-            image: image.clone(),
-            hostname: "plain".into(),
-            env: vec!["HOSTEL_TENANT=plain".into()],
-            labels: BTreeMap::from([
-                (LABEL_MANAGED.to_owned(), "1".to_owned()),
-                ("io.hostel.bench".to_owned(), id.to_owned()),
-            ]),
-            limits: Limits {
-                nano_cpus: 1_000_000_000,
-                memory: 256 << 20,
-                pids: 512,
-            },
-            mounts: vec![],
-            cap_add: vec![
-                "CHOWN".into(),
-                "DAC_OVERRIDE".into(),
-                "FOWNER".into(),
-                "SETUID".into(),
-                "SETGID".into(),
-                "KILL".into(),
-            ],
-            security_opt: vec!["no-new-privileges".into()],
-        };
+        let spec = plain_spec(&cname, &image, id, None);
         let t = Instant::now();
         docker
             .create(&spec)
@@ -254,7 +214,7 @@ async fn measure(
         let token = token.to_owned();
         tasks.push(tokio::spawn(async move {
             let body = format!(
-                r#"{{"name": "{name}", "keys": ["{KEY}"], "memory": "256M", "disk": "256M"}}"#
+                r#"{{"name": "{name}", "keys": ["{BENCH_KEY}"], "memory": "256M", "disk": "256M"}}"#
             );
             request(port, "POST", "/api/tenants", &token, &body)
                 .await

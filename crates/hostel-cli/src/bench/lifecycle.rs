@@ -7,27 +7,15 @@
 //! through the same socket. It then measures host memory per idle workspace, and the cached
 //! image build. Everything it makes is labelled `io.hostel.bench=<run>` and removed at the end.
 
+use super::{BENCH_KEY, median, ms, plain_spec};
 use crate::error::CliError;
 use crate::output::{line, table};
 use hostel_core::{ByteSize, SshPublicKey, TenantName};
+use hostel_runtime::Runtime;
 use hostel_runtime::docker::DockerRuntime;
-use hostel_runtime::{LABEL_MANAGED, Limits, Mount, Runtime, WorkspaceSpec};
 use hostel_service::{CreateRequest, Hostel, Quiet, ServiceError};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-
-/// A public key for bench tenants; nobody holds its private half.
-const BENCH_KEY: &str =
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHbY7kwAdHmtH85Bxt9xpZhqZDkUDHAlfX7EjiWRN0CI bench";
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v.get(v.len() / 2).copied().unwrap_or_default()
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1}", d.as_secs_f64() * 1000.0)
-}
 
 async fn timed<T, E>(
     f: impl std::future::Future<Output = Result<T, E>>,
@@ -176,34 +164,7 @@ async fn measure(
             path: home.display().to_string(),
             source: e.into(),
         })?;
-        let spec = WorkspaceSpec {
-            name: cname.clone(),
-            image: image.to_owned(),
-            hostname: "plain".into(),
-            env: vec!["HOSTEL_TENANT=plain".into()],
-            labels: BTreeMap::from([
-                (LABEL_MANAGED.to_owned(), "1".to_owned()),
-                ("io.hostel.bench".to_owned(), run.id.clone()),
-            ]),
-            limits: Limits {
-                nano_cpus: 1_000_000_000,
-                memory: 256 << 20,
-                pids: 256,
-            },
-            mounts: vec![Mount {
-                source: home.display().to_string(),
-                target: "/home/plain".into(),
-            }],
-            cap_add: vec![
-                "CHOWN".into(),
-                "DAC_OVERRIDE".into(),
-                "FOWNER".into(),
-                "SETUID".into(),
-                "SETGID".into(),
-                "KILL".into(),
-            ],
-            security_opt: vec!["no-new-privileges".into()],
-        };
+        let spec = plain_spec(&cname, image, &run.id, Some(&home));
         let d = &run.docker;
         let (t, _) = timed(async {
             d.create(&spec).await?;

@@ -11,27 +11,15 @@
 //! a fresh connection (no multiplexing). Containers are labelled `io.hostel.bench=<run>` and
 //! removed, with the bench tenants, at the end.
 
+use super::{fail, median, ms};
 use crate::error::CliError;
 use crate::output::{line, table};
-use hostel_core::{ByteSize, ErrorCode, SshPublicKey, TenantName};
+use hostel_core::{ByteSize, SshPublicKey, TenantName};
 use hostel_service::{CreateRequest, Hostel, Quiet, ServiceError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::process::Command;
-
-fn fail(message: impl Into<String>) -> CliError {
-    CliError::new(ErrorCode::Internal, message, None)
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v.get(v.len() / 2).copied().unwrap_or_default()
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1}", d.as_secs_f64() * 1000.0)
-}
 
 async fn run_ok(cmd: &mut Command, what: &str) -> Result<String, CliError> {
     let out = cmd

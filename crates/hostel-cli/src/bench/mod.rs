@@ -1,0 +1,68 @@
+//! `hostel bench`: hostel against the plain engine (and OpenSSH) doing the same, in one run, as
+//! medians and ratios. Benchmarks are never tests: nothing here asserts a time.
+//!
+//! [`lifecycle`]: create, stop, start, delete; [`ssh`]: the gateway; [`api`]: the sandbox path.
+
+pub mod api;
+pub mod lifecycle;
+pub mod ssh;
+
+use crate::error::CliError;
+use hostel_core::ErrorCode;
+use hostel_runtime::{LABEL_MANAGED, Limits, Mount, WorkspaceSpec};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// A public key for bench tenants; nobody holds its private half.
+const BENCH_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHbY7kwAdHmtH85Bxt9xpZhqZDkUDHAlfX7EjiWRN0CI bench";
+
+fn fail(message: impl Into<String>) -> CliError {
+    CliError::new(ErrorCode::Internal, message, None)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1000.0)
+}
+
+/// The baseline container: the workspace image with hostel's hardening and limits, made by the
+/// engine alone (no home volume unless `home`, no store, no readiness wait), labelled
+/// `io.hostel.bench=<run>` for the cleanup.
+fn plain_spec(name: &str, image: &str, run: &str, home: Option<&Path>) -> WorkspaceSpec {
+    WorkspaceSpec {
+        name: name.to_owned(),
+        image: image.to_owned(),
+        hostname: "plain".into(),
+        env: vec!["HOSTEL_TENANT=plain".into()],
+        labels: BTreeMap::from([
+            (LABEL_MANAGED.to_owned(), "1".to_owned()),
+            ("io.hostel.bench".to_owned(), run.to_owned()),
+        ]),
+        limits: Limits {
+            nano_cpus: 1_000_000_000,
+            memory: 256 << 20,
+            pids: 256,
+        },
+        mounts: home
+            .map(|h| Mount {
+                source: h.display().to_string(),
+                target: "/home/plain".into(),
+            })
+            .into_iter()
+            .collect(),
+        cap_add: hostel_service::WORKSPACE_CAPS
+            .iter()
+            .map(|c| (*c).to_owned())
+            .collect(),
+        security_opt: hostel_service::WORKSPACE_SECURITY_OPT
+            .iter()
+            .map(|c| (*c).to_owned())
+            .collect(),
+    }
+}
