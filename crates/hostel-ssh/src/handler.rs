@@ -199,6 +199,24 @@ impl Connection {
         }
     }
 
+    /// What a new channel of `tenant` needs, with one of its session slots; `None` when the
+    /// tenant has `max_sessions_per_tenant` open already.
+    fn channel_context(&self, tenant: TenantName) -> Option<ChannelContext> {
+        let max = self.config.max_sessions_per_tenant;
+        let Some(slot) = self.sessions.acquire(tenant.as_str(), max) else {
+            tracing::warn!(%tenant, max, "session cap reached");
+            return None;
+        };
+        Some(ChannelContext {
+            hostel: self.hostel.clone(),
+            config: self.config.clone(),
+            shutdown: self.shutdown.clone(),
+            tenant,
+            peer: self.peer.clone(),
+            _slot: slot,
+        })
+    }
+
     /// Counts a failed login; bans the address when it has failed too often.
     fn failed(&mut self) {
         let cfg = self.config.clone();
@@ -310,21 +328,11 @@ impl russh::server::Handler for Connection {
                 .await;
             return Ok(());
         };
-        let max = self.config.max_sessions_per_tenant;
-        let Some(slot) = self.sessions.acquire(tenant.as_str(), max) else {
-            tracing::warn!(%tenant, max, "session cap reached");
+        let Some(ctx) = self.channel_context(tenant) else {
             reply.reject(ChannelOpenFailure::ResourceShortage).await;
             return Ok(());
         };
         reply.accept().await;
-        let ctx = ChannelContext {
-            hostel: self.hostel.clone(),
-            config: self.config.clone(),
-            shutdown: self.shutdown.clone(),
-            tenant,
-            peer: self.peer.clone(),
-            _slot: slot,
-        };
         tokio::spawn(channel::run(ctx, channel));
         Ok(())
     }
@@ -370,8 +378,7 @@ impl russh::server::Handler for Connection {
                 .await;
             return Ok(());
         };
-        let max = self.config.max_sessions_per_tenant;
-        let Some(slot) = self.sessions.acquire(tenant.as_str(), max) else {
+        let Some(ctx) = self.channel_context(tenant.clone()) else {
             reply.reject(ChannelOpenFailure::ResourceShortage).await;
             return Ok(());
         };
@@ -381,14 +388,6 @@ impl russh::server::Handler for Connection {
             return Ok(());
         }
         reply.accept().await;
-        let ctx = ChannelContext {
-            hostel: self.hostel.clone(),
-            config: self.config.clone(),
-            shutdown: self.shutdown.clone(),
-            tenant,
-            peer: self.peer.clone(),
-            _slot: slot,
-        };
         tokio::spawn(channel::forward(
             ctx,
             channel,
