@@ -25,8 +25,31 @@ pub struct Cli {
     /// Log format on stderr (warnings and errors unless HOSTEL_LOG sets a level).
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Running the commands against a daemon elsewhere.
+#[derive(Debug, Args, Default)]
+pub struct RemoteArgs {
+    /// A daemon's API to run the command against, e.g. https://hostel.example.com:8443
+    /// [default: this host: through the local daemon when it runs, else directly].
+    #[arg(long, global = true, env = "HOSTEL_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// API token for --server (`hostel token create`).
+    #[arg(long, global = true, env = "HOSTEL_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Client certificate for --server over mutual TLS (`hostel cert generate`'s client.pem).
+    #[arg(long, global = true, env = "HOSTEL_CERT", value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's key (client.key). Not `--key`: that names SSH keys.
+    #[arg(long, global = true, env = "HOSTEL_CERT_KEY", value_name = "FILE")]
+    pub cert_key: Option<PathBuf>,
+    /// The CA the server's certificate is checked against (ca.pem) [default: the system's].
+    #[arg(long, global = true, env = "HOSTEL_CA", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
 }
 
 /// Log output format.
@@ -115,12 +138,31 @@ pub enum Command {
         /// Destination: NAME:PATH, or a local file.
         to: String,
     },
-    /// Change a tenant's quotas (live where possible) or image (at next start).
+    /// Change a tenant's quotas (live where possible), image (at next start) or lifecycle
+    /// policies (at once).
     Set {
         /// Tenant name.
         name: String,
         #[command(flatten)]
         quota: QuotaArgs,
+        /// A new time to live, counted from now (90s, 30m, 1h, 7d), or `none` to remove it.
+        #[arg(long, value_name = "DURATION")]
+        ttl: Option<String>,
+        /// At expiry purge the tenant, home included (needs a TTL).
+        #[arg(long, conflicts_with = "no_ephemeral")]
+        ephemeral: bool,
+        /// At expiry only delete the workspace; the home stays.
+        #[arg(long)]
+        no_ephemeral: bool,
+        /// Start the workspace whenever `hostel serve` starts.
+        #[arg(long, conflicts_with = "no_autostart")]
+        autostart: bool,
+        /// Do not start it with the daemon.
+        #[arg(long)]
+        no_autostart: bool,
+        /// Stop the workspace after this long idle (0: never; `default`: hostel.toml's).
+        #[arg(long, value_name = "DURATION")]
+        idle_stop: Option<String>,
     },
     /// Manage a tenant's SSH keys.
     #[command(subcommand)]
@@ -335,4 +377,15 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 100)]
         parallel: usize,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
 }

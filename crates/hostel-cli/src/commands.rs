@@ -1,21 +1,32 @@
-//! One thin function per command: flags into core types, one service call, rendering.
+//! One thin function per command: flags into checked values, one call to the backend (this
+//! process or a daemon), rendering.
 
+use crate::backend::{self, Backend};
 use crate::cli::{
     AuditCommand, BanCommand, BenchCommand, CertCommand, Cli, Command, ConfigCommand, ImageCommand,
-    KeyCommand, QuotaArgs, TokenCommand,
+    KeyCommand, TokenCommand,
 };
 use crate::error::CliError;
-use crate::output::{self, Steps, json, line, table};
+use crate::output::{self, json, line, table};
 use crate::wiring;
-use futures_util::StreamExt;
-use hostel_core::lifecycle::WorkspaceState;
-use hostel_core::{ByteSize, Cpus, ErrorCode, QuotaChange, SshPublicKey, TenantName};
-use hostel_runtime::ExecOutput;
-use hostel_service::{CreateRequest, Hostel, ServiceError};
-use hostel_store::AuditFilter;
-use std::io::{IsTerminal, Write};
+use hostel_api::{AuditQuery, NewBan, NewTenant, NewToken, TenantChange};
+use hostel_core::{ByteSize, ErrorCode, SshPublicKey, TenantName};
+use hostel_service::ServiceError;
 use std::path::PathBuf;
-use tokio::io::AsyncWriteExt;
+
+/// A command that works on this host's files and so cannot go to `--server`.
+fn here_only(cli: &Cli, what: &str) -> Result<(), CliError> {
+    if cli.remote.server.is_none() {
+        return Ok(());
+    }
+    Err(CliError::new(
+        ErrorCode::InvalidInput,
+        format!("`hostel {what}` runs only on the server itself, not with --server"),
+        Some(format!(
+            "run it on the server (or unset HOSTEL_SERVER): sudo hostel {what}"
+        )),
+    ))
+}
 
 /// Runs the parsed command; returns the exit code.
 pub async fn run(cli: Cli) -> Result<u8, CliError> {
@@ -24,27 +35,45 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             print!("{}", hostel_core::config::EXAMPLE);
             return Ok(0);
         }
-        Command::Bench(BenchCommand::Lifecycle { rounds, idle, cold }) => {
+        Command::Bench(b) => {
+            here_only(&cli, "bench")?;
+            let h = std::sync::Arc::new(wiring::open(&cli)?);
+            return match *b {
+                BenchCommand::Lifecycle { rounds, idle, cold } => {
+                    crate::bench::lifecycle::lifecycle(&h, rounds as usize, idle, cold).await
+                }
+                BenchCommand::Api { rounds, parallel } => {
+                    crate::bench::api::api_bench(h, rounds as usize, parallel).await
+                }
+                BenchCommand::Ssh { rounds } => {
+                    crate::bench::ssh::ssh_bench(h, rounds as usize).await
+                }
+            }
+            .map(|()| 0);
+        }
+        Command::Serve {
+            ssh_listen,
+            http_listen,
+        } => {
+            here_only(&cli, "serve")?;
             let h = wiring::open(&cli)?;
-            return crate::bench::lifecycle::lifecycle(&h, *rounds as usize, *idle, *cold)
-                .await
-                .map(|()| 0);
+            return crate::serve::serve(h, ssh_listen.clone(), http_listen.clone()).await;
         }
-        Command::Bench(BenchCommand::Api { rounds, parallel }) => {
-            let h = std::sync::Arc::new(wiring::open(&cli)?);
-            return crate::bench::api::api_bench(h, *rounds as usize, *parallel)
-                .await
-                .map(|()| 0);
+        Command::Cert(CertCommand::Generate { hosts }) => {
+            here_only(&cli, "cert generate")?;
+            wiring::require_root()?;
+            return cert_generate(&cli, hosts.clone());
         }
-        Command::Bench(BenchCommand::Ssh { rounds }) => {
-            let h = std::sync::Arc::new(wiring::open(&cli)?);
-            return crate::bench::ssh::ssh_bench(h, *rounds as usize)
-                .await
-                .map(|()| 0);
+        Command::Status => {
+            if cli.remote.server.is_some() {
+                let b = backend::connect(&cli)?;
+                return crate::serve::status(&cli.root, Some(&b), cli.json).await;
+            }
+            return crate::serve::status(&cli.root, None, cli.json).await;
         }
         _ => {}
     }
-    let h = wiring::open(&cli)?;
+    let b = backend::connect(&cli)?;
     let json_out = cli.json;
     match cli.command {
         Command::Create {
@@ -56,45 +85,100 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             autostart,
             idle_stop,
         } => {
-            let policy = hostel_core::policy::Policy::from_settings(
-                ttl.as_deref(),
+            let name = tenant(&name)?;
+            if keys.is_empty() {
+                return Err(ServiceError::NoKeys {
+                    tenant: name.to_string(),
+                }
+                .into());
+            }
+            let keys = read_keys(&keys)?;
+            let body = NewTenant {
+                name: name.to_string(),
+                keys: keys.iter().map(|k| k.to_openssh().to_owned()).collect(),
+                cpus: quota.cpus,
+                memory: quota.memory,
+                disk: quota.disk,
+                pids: parse_pids(quota.pids)?,
+                image: quota.image,
+                ttl,
                 ephemeral,
                 autostart,
-                idle_stop.as_deref(),
-                chrono::Utc::now(),
-            )
-            .map_err(|e| CliError::from(ServiceError::from(e)))?;
-            create(&h, &name, &keys, quota, policy).await
+                idle_stop,
+            };
+            line(&format!("creating tenant {name}"));
+            let d = b.create(body).await?;
+            line(&format!(
+                "tenant {name} is ready: workspace {} running {}, {} CPUs, {} memory, {} disk, {} pids",
+                d.container,
+                d.tenant.image,
+                d.tenant.cpus,
+                d.tenant.memory,
+                d.tenant.disk,
+                d.tenant.pids
+            ));
+            line(&format!(
+                "run a command:  hostel exec {name} -- bash -lc 'echo hello from $(hostname)'"
+            ));
+            line(&format!("see it:         hostel info {name}"));
+            Ok(0)
         }
-        Command::List => list(&h, json_out).await,
-        Command::Info { name } => info(&h, &name, json_out).await,
+        Command::List => list(&b, json_out).await,
+        Command::Info { name } => info(&b, &tenant(&name)?, json_out).await,
         Command::Start { name } => {
             let n = tenant(&name)?;
-            let was = h.start(&n, &Steps).await?;
-            line(&match was {
-                WorkspaceState::Running => format!("{n} is already running"),
-                WorkspaceState::Stopped => format!("{n} started"),
-                WorkspaceState::Deleted => format!("{n} re-created and started (home kept)"),
+            let t = b.start(&n).await?;
+            line(&match t.previous_state.as_str() {
+                "running" => format!("{n} is already running"),
+                "stopped" => format!("{n} started"),
+                _ => format!("{n} re-created and started (home kept)"),
             });
             Ok(0)
         }
         Command::Stop { name } => {
             let n = tenant(&name)?;
-            let was = h.stop(&n).await?;
-            line(&match was {
-                WorkspaceState::Running => format!("{n} stopped"),
-                _ => format!("{n} is not running ({was})"),
+            let t = b.stop(&n).await?;
+            line(&if t.previous_state == "running" {
+                format!("{n} stopped")
+            } else {
+                format!("{n} is not running ({})", t.previous_state)
             });
             Ok(0)
         }
-        Command::Exec { name, command } => exec(&h, &name, command).await,
-        Command::Set { name, quota } => set(&h, &name, quota, json_out).await,
-        Command::Cp { from, to } => cp(&h, &from, &to).await,
-        Command::Key(k) => key(&h, k, json_out),
+        Command::Exec { name, command } => {
+            let code = b.exec(&tenant(&name)?, command).await?;
+            Ok(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
+        }
+        Command::Set {
+            name,
+            quota,
+            ttl,
+            ephemeral,
+            no_ephemeral,
+            autostart,
+            no_autostart,
+            idle_stop,
+        } => {
+            let flag = |on: bool, off: bool| (on || off).then_some(on);
+            let change = TenantChange {
+                cpus: quota.cpus,
+                memory: quota.memory,
+                disk: quota.disk,
+                pids: parse_pids(quota.pids)?,
+                image: quota.image,
+                ttl,
+                ephemeral: flag(ephemeral, no_ephemeral),
+                autostart: flag(autostart, no_autostart),
+                idle_stop,
+            };
+            set(&b, &tenant(&name)?, change, json_out).await
+        }
+        Command::Cp { from, to } => cp(&b, &from, &to).await,
+        Command::Key(k) => key(&b, k, json_out).await,
         Command::Delete { name } => {
             let n = tenant(&name)?;
-            let was = h.delete(&n).await?;
-            line(&if was == WorkspaceState::Deleted {
+            let t = b.delete(&n).await?;
+            line(&if t.previous_state == "deleted" {
                 format!("{n} has no workspace container; nothing to delete")
             } else {
                 format!(
@@ -106,13 +190,13 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Purge { name, yes } => {
             let n = tenant(&name)?;
-            h.purge(&n, yes).await?;
+            b.purge(&n, yes).await?;
             line(&format!("{n} is purged: workspace, keys and home are gone"));
             Ok(0)
         }
         Command::Image(ImageCommand::Build { force }) => {
             let started = std::time::Instant::now();
-            let out = h.image_build(force, &Steps).await?;
+            let out = b.image_build(force).await?;
             if json_out {
                 json(&out)?;
             } else {
@@ -126,7 +210,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             Ok(0)
         }
         Command::Image(ImageCommand::List) => {
-            let images = h.image_list().await?;
+            let images = b.images().await?;
             if json_out {
                 json(&images)?;
             } else {
@@ -150,7 +234,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             Ok(0)
         }
         Command::Check => {
-            let items = h.check().await;
+            let items = b.check().await?;
             let ok = items.iter().all(|i| i.ok);
             if json_out {
                 json(&items)?;
@@ -170,7 +254,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             Ok(if ok { 0 } else { 1 })
         }
         Command::Doctor { fix } => {
-            let findings = h.doctor(fix).await?;
+            let findings = b.doctor(fix).await?;
             if json_out {
                 json(&findings)?;
             } else if findings.is_empty() {
@@ -197,10 +281,10 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             verify: Some(AuditCommand::Verify),
             ..
         } => {
-            let n = h.audit_log().verify()?;
+            let v = b.audit_verify().await?;
             line(&format!(
-                "audit log {} verifies: {n} records, chain intact",
-                h.audit_log().path().display()
+                "audit log {} verifies: {} records, chain intact",
+                v.path, v.records
             ));
             Ok(0)
         }
@@ -210,25 +294,24 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             since,
             failed,
         } => {
-            let filter = AuditFilter {
+            let query = AuditQuery {
                 tenant: t.map(|t| tenant(&t).map(|n| n.to_string())).transpose()?,
                 since: since.map(|s| parse_since(&s)).transpose()?,
                 failed,
             };
-            let records = h.audit_log().query(&filter)?;
+            let records = b.audit(query).await?;
             if json_out {
                 json(&records)?;
             } else {
                 let rows = records
                     .iter()
-                    .map(|r| {
-                        let e = &r.event;
+                    .map(|e| {
                         vec![
                             e.time.format("%Y-%m-%d %H:%M:%S").to_string(),
                             e.actor.clone(),
                             e.kind.clone(),
                             e.tenant.clone().unwrap_or_default(),
-                            format!("{:?}", e.outcome).to_lowercase(),
+                            e.outcome.clone(),
                             e.detail
                                 .iter()
                                 .map(|(k, v)| format!("{k}={v}"))
@@ -244,55 +327,66 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             }
             Ok(0)
         }
-        Command::Serve {
-            ssh_listen,
-            http_listen,
-        } => crate::serve::serve(h, ssh_listen, http_listen).await,
-        Command::Token(t) => token(&h, t, json_out),
-        Command::Cert(CertCommand::Generate { hosts }) => {
-            let mut hosts = hosts;
-            if hosts.is_empty() {
-                hosts = vec!["localhost".into(), "127.0.0.1".into()];
-                if let Ok(n) = nix::unistd::gethostname()
-                    && let Ok(n) = n.into_string()
-                {
-                    hosts.push(n);
-                }
-            }
-            let dir = h.paths().etc().join("tls");
-            let f = hostel_web::tls::generate(&dir, &hosts)
-                .map_err(|e| CliError::new(ErrorCode::Internal, e.to_string(), None))?;
-            line(&format!(
-                "wrote {} (CA), {} and {} (server, for {})",
-                f.ca.display(),
-                f.server_cert.display(),
-                f.server_key.display(),
-                hosts.join(", ")
-            ));
-            line(&format!(
-                "admin client: {} and {}",
-                f.client_cert.display(),
-                f.client_key.display()
-            ));
-            line("set [http] tls = true in hostel.toml and restart `hostel serve`; then call with");
-            line(&format!(
-                "  curl --cacert {} --cert {} --key {} https://HOST:PORT/api/tenants",
-                f.ca.display(),
-                f.client_cert.display(),
-                f.client_key.display()
-            ));
-            Ok(0)
-        }
-        Command::Status => crate::serve::status(&h, json_out),
+        Command::Token(t) => token(&b, t, json_out).await,
         Command::SshConfig { name, host, port } => {
             let n = tenant(&name)?;
-            h.store().require(&n)?;
-            crate::serve::ssh_config(&h, &n, host, port);
+            b.info(&n).await?;
+            let daemon = b.daemon().await?;
+            let server_host = match &b {
+                Backend::Remote(c) if cli.remote.server.is_some() => {
+                    c.base().host_str().map(str::to_owned)
+                }
+                _ => None,
+            };
+            let configured = match &b {
+                Backend::Local(h) => h.config().ssh.listen.clone(),
+                Backend::Remote(_) => hostel_core::config::Config::default().ssh.listen,
+            };
+            crate::serve::ssh_config(&n, host, port, daemon.as_ref(), server_host, &configured);
             Ok(0)
         }
-        Command::Ban(b) => ban(&h, b, json_out),
-        Command::Config(_) | Command::Bench(_) => Ok(0),
+        Command::Ban(ban_cmd) => ban(&b, ban_cmd, json_out).await,
+        Command::Config(_)
+        | Command::Bench(_)
+        | Command::Serve { .. }
+        | Command::Cert(_)
+        | Command::Status => Ok(0),
     }
+}
+
+fn cert_generate(cli: &Cli, hosts: Vec<String>) -> Result<u8, CliError> {
+    let mut hosts = hosts;
+    if hosts.is_empty() {
+        hosts = vec!["localhost".into(), "127.0.0.1".into()];
+        if let Ok(n) = nix::unistd::gethostname()
+            && let Ok(n) = n.into_string()
+        {
+            hosts.push(n);
+        }
+    }
+    let dir = hostel_service::Paths::new(&cli.root).etc().join("tls");
+    let f = hostel_web::tls::generate(&dir, &hosts)
+        .map_err(|e| CliError::new(ErrorCode::Internal, e.to_string(), None))?;
+    line(&format!(
+        "wrote {} (CA), {} and {} (server, for {})",
+        f.ca.display(),
+        f.server_cert.display(),
+        f.server_key.display(),
+        hosts.join(", ")
+    ));
+    line(&format!(
+        "admin client: {} and {}",
+        f.client_cert.display(),
+        f.client_key.display()
+    ));
+    line("set [http] tls = true in hostel.toml and restart `hostel serve`; then, from anywhere:");
+    line(&format!(
+        "  hostel --server https://HOST:PORT --ca {} --cert {} --cert-key {} list",
+        f.ca.display(),
+        f.client_cert.display(),
+        f.client_key.display()
+    ));
+    Ok(0)
 }
 
 fn invalid(e: impl std::fmt::Display, hint: &str) -> CliError {
@@ -328,86 +422,16 @@ fn read_keys(files: &[PathBuf]) -> Result<Vec<SshPublicKey>, CliError> {
     Ok(keys)
 }
 
-struct Parsed {
-    change: QuotaChange,
-    image: Option<String>,
-}
-
-fn parse_quota(q: QuotaArgs) -> Result<Parsed, CliError> {
-    let size = |s: Option<String>| {
-        s.map(|s| s.parse::<ByteSize>())
-            .transpose()
-            .map_err(|e| CliError::from(ServiceError::from(e)))
-    };
-    let cpus = q
-        .cpus
-        .map(|c| c.parse::<Cpus>())
-        .transpose()
-        .map_err(|e| CliError::from(ServiceError::from(e)))?;
-    let pids = q
-        .pids
-        .map(|p| {
-            p.parse::<u32>()
-                .map_err(|_| invalid(format!("pids {p:?}: not a whole number"), "e.g. --pids 512"))
-        })
-        .transpose()?;
-    Ok(Parsed {
-        change: QuotaChange {
-            cpus,
-            memory: size(q.memory)?,
-            disk: size(q.disk)?,
-            pids,
-        },
-        image: q.image,
+fn parse_pids(p: Option<String>) -> Result<Option<u32>, CliError> {
+    p.map(|p| {
+        p.parse::<u32>()
+            .map_err(|_| invalid(format!("pids {p:?}: not a whole number"), "e.g. --pids 512"))
     })
+    .transpose()
 }
 
-async fn create(
-    h: &Hostel,
-    name: &str,
-    keys: &[PathBuf],
-    q: QuotaArgs,
-    policy: hostel_core::policy::Policy,
-) -> Result<u8, CliError> {
-    let name = tenant(name)?;
-    if keys.is_empty() {
-        return Err(ServiceError::NoKeys {
-            tenant: name.to_string(),
-        }
-        .into());
-    }
-    let keys = read_keys(keys)?;
-    let p = parse_quota(q)?;
-    line(&format!("creating tenant {name}"));
-    let info = h
-        .create(
-            CreateRequest {
-                name: name.clone(),
-                keys,
-                cpus: p.change.cpus,
-                memory: p.change.memory,
-                disk: p.change.disk,
-                pids: p.change.pids,
-                image: p.image,
-                policy,
-            },
-            &Steps,
-        )
-        .await?;
-    let q = info.summary.quota;
-    line(&format!(
-        "tenant {name} is ready: workspace {} running {}, {} CPUs, {} memory, {} disk, {} pids",
-        info.container, info.summary.image, q.cpus, q.memory, q.disk, q.pids
-    ));
-    line(&format!(
-        "run a command:  hostel exec {name} -- bash -lc 'echo hello from $(hostname)'"
-    ));
-    line(&format!("see it:         hostel info {name}"));
-    Ok(0)
-}
-
-async fn list(h: &Hostel, json_out: bool) -> Result<u8, CliError> {
-    let tenants = h.list().await?;
+async fn list(b: &Backend, json_out: bool) -> Result<u8, CliError> {
+    let tenants = b.list().await?;
     if json_out {
         json(&tenants)?;
         return Ok(0);
@@ -417,15 +441,15 @@ async fn list(h: &Hostel, json_out: bool) -> Result<u8, CliError> {
         .map(|t| {
             vec![
                 t.name.clone(),
-                if t.status.is_ready() {
-                    t.state.to_string()
+                if t.status == "ready" {
+                    t.state.clone()
                 } else {
-                    t.status.to_string()
+                    t.status.clone()
                 },
-                t.quota.cpus.to_string(),
-                t.quota.memory.to_string(),
-                t.quota.disk.to_string(),
-                t.quota.pids.to_string(),
+                t.cpus.clone(),
+                t.memory.clone(),
+                t.disk.clone(),
+                t.pids.to_string(),
                 t.image.clone(),
             ]
         })
@@ -452,78 +476,78 @@ fn duration(secs: i64) -> String {
     }
 }
 
-async fn info(h: &Hostel, name: &str, json_out: bool) -> Result<u8, CliError> {
-    let i = h.info(&tenant(name)?).await?;
+async fn info(b: &Backend, name: &TenantName, json_out: bool) -> Result<u8, CliError> {
+    let i = b.info(name).await?;
     if json_out {
         json(&i)?;
         return Ok(0);
     }
-    let q = i.summary.quota;
-    let mut state = i.summary.state.to_string();
+    let t = &i.tenant;
+    let mut state = t.state.clone();
     if let Some(up) = i.uptime_secs {
         state.push_str(&format!(", up {}", duration(up)));
     }
     if i.stale {
         state.push_str(", older image or settings: stop and start to move to the new ones");
     }
+    let human = |b: u64| ByteSize::bytes(b).human();
     let rows: Vec<(&str, String)> = vec![
-        ("name", i.summary.name.clone()),
-        ("status", i.summary.status.to_string()),
+        ("name", t.name.clone()),
+        ("status", t.status.clone()),
         ("state", state),
-        ("image", i.summary.image.clone()),
+        ("image", t.image.clone()),
         ("container", i.container.clone()),
         ("home", i.home.clone()),
         (
             "cpu",
-            match &i.usage {
-                Some(u) => format!("{:.1}s used, limit {} CPUs", u.cpu_seconds, q.cpus),
-                None => format!("limit {} CPUs", q.cpus),
+            match i.cpu_seconds {
+                Some(s) => format!("{s:.1}s used, limit {} CPUs", t.cpus),
+                None => format!("limit {} CPUs", t.cpus),
             },
         ),
         (
             "memory",
-            match &i.usage {
-                Some(u) if u.oom_kills > 0 => format!(
-                    "{} of {}; {} process(es) OOM-killed for going over the limit",
-                    u.memory_used.human(),
-                    q.memory,
-                    u.oom_kills
+            match (i.memory_used_bytes, i.oom_kills) {
+                (Some(m), Some(k)) if k > 0 => format!(
+                    "{} of {}; {k} process(es) OOM-killed for going over the limit",
+                    human(m),
+                    t.memory
                 ),
-                Some(u) => format!("{} of {}", u.memory_used.human(), q.memory),
-                None => format!("limit {}", q.memory),
+                (Some(m), _) => format!("{} of {}", human(m), t.memory),
+                (None, _) => format!("limit {}", t.memory),
             },
         ),
         (
             "disk",
-            match i.disk_used {
-                Some(d) => format!("{} of {}", d.human(), q.disk),
-                None => format!("limit {}", q.disk),
+            match i.disk_used_bytes {
+                Some(d) => format!("{} of {}", human(d), t.disk),
+                None => format!("limit {}", t.disk),
             },
         ),
         (
             "pids",
-            match &i.usage {
-                Some(u) => format!("{} of {}", u.pids, q.pids),
-                None => format!("limit {}", q.pids),
+            match i.pids_used {
+                Some(p) => format!("{p} of {}", t.pids),
+                None => format!("limit {}", t.pids),
             },
         ),
         ("keys", i.keys.to_string()),
         ("lifecycle", {
-            let p = &i.policy;
             let mut parts = Vec::new();
-            if let Some(t) = p.expires_at {
-                let what = if p.ephemeral { "purged" } else { "deleted" };
-                parts.push(format!("{what} at {}", t.format("%Y-%m-%d %H:%M:%S UTC")));
+            if let Some(at) = i.expires_at {
+                let what = if i.ephemeral { "purged" } else { "deleted" };
+                parts.push(format!("{what} at {}", at.format("%Y-%m-%d %H:%M:%S UTC")));
             }
-            parts.push(match p.idle_stop_secs {
-                Some(0) => "never stopped when idle".to_owned(),
-                Some(s) => format!("stopped after {s}s idle"),
-                None => format!(
-                    "stopped after {}s idle (default)",
-                    h.config().lifecycle.idle_stop_secs
-                ),
+            let default = if i.idle_stop_default {
+                " (default)"
+            } else {
+                ""
+            };
+            parts.push(match i.idle_stop_secs {
+                0 => format!("never stopped when idle{default}"),
+                s => format!("stopped after {s}s idle{default}"),
             });
-            if p.autostart {
+            if i.autostart {
                 parts.push("autostart".to_owned());
             }
             parts.join(", ")
@@ -536,65 +560,28 @@ async fn info(h: &Hostel, name: &str, json_out: bool) -> Result<u8, CliError> {
     Ok(0)
 }
 
-async fn exec(h: &Hostel, name: &str, command: Vec<String>) -> Result<u8, CliError> {
-    let n = tenant(name)?;
-    let attach_stdin = !std::io::stdin().is_terminal();
-    let opts = hostel_service::ExecOptions {
-        cmd: command,
-        stdin: attach_stdin,
-        ..hostel_service::ExecOptions::default()
-    };
-    let mut session = h.exec(&n, opts, &Steps).await?;
-    let mut input = session.input;
-    let feeder = attach_stdin.then(|| {
-        tokio::spawn(async move {
-            let mut stdin = tokio::io::stdin();
-            let _ = tokio::io::copy(&mut stdin, &mut input).await;
-            let _ = input.shutdown().await;
-        })
-    });
-    let mut stdout = std::io::stdout();
-    let mut stderr = std::io::stderr();
-    while let Some(chunk) = session.output.next().await {
-        match chunk.map_err(|e| CliError::from(ServiceError::from(e)))? {
-            ExecOutput::Stdout(b) => {
-                if stdout.write_all(&b).and_then(|()| stdout.flush()).is_err() {
-                    return Ok(0);
-                }
-            }
-            ExecOutput::Stderr(b) => {
-                let _ = stderr.write_all(&b);
-                let _ = stderr.flush();
-            }
-        }
-    }
-    if let Some(f) = feeder {
-        f.abort();
-    }
-    let code = h.exec_finish(&n, &session.id, None).await?;
-    Ok(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
-}
-
 /// `NAME:PATH` as a tenant and a home path; anything else is a local path.
 fn remote(spec: &str) -> Option<(&str, &str)> {
     let (name, path) = spec.split_once(':')?;
     (!name.is_empty() && !name.contains('/')).then_some((name, path))
 }
 
-async fn cp(h: &Hostel, from: &str, to: &str) -> Result<u8, CliError> {
+async fn cp(b: &Backend, from: &str, to: &str) -> Result<u8, CliError> {
     let usage = "copy with `hostel cp FILE NAME:PATH` or `hostel cp NAME:PATH FILE`";
     match (remote(from), remote(to)) {
         (None, Some((name, path))) => {
+            let name = tenant(name)?;
             let bytes = std::fs::read(from).map_err(|e| invalid(format!("{from}: {e}"), usage))?;
             let n = bytes.len();
-            h.file_put(&tenant(name)?, path, bytes).await?;
+            b.file_put(&name, path, bytes).await?;
             line(&format!(
                 "{from} -> {name}:{path} ({})",
                 ByteSize::bytes(n as u64).human()
             ));
         }
         (Some((name, path)), None) => {
-            let (bytes, folder) = match h.file_get(&tenant(name)?, path).await? {
+            let name = tenant(name)?;
+            let (bytes, folder) = match b.file_get(&name, path).await? {
                 hostel_service::Download::File(b) => (b, false),
                 hostel_service::Download::Folder(b) => (b, true),
             };
@@ -615,10 +602,13 @@ async fn cp(h: &Hostel, from: &str, to: &str) -> Result<u8, CliError> {
     Ok(0)
 }
 
-async fn set(h: &Hostel, name: &str, q: QuotaArgs, json_out: bool) -> Result<u8, CliError> {
-    let n = tenant(name)?;
-    let p = parse_quota(q)?;
-    let out = h.set(&n, p.change, p.image.as_deref()).await?;
+async fn set(
+    b: &Backend,
+    n: &TenantName,
+    change: TenantChange,
+    json_out: bool,
+) -> Result<u8, CliError> {
+    let out = b.set(n, change).await?;
     if json_out {
         json(&out)?;
         return Ok(0);
@@ -635,23 +625,24 @@ async fn set(h: &Hostel, name: &str, q: QuotaArgs, json_out: bool) -> Result<u8,
     Ok(0)
 }
 
-fn key(h: &Hostel, k: KeyCommand, json_out: bool) -> Result<u8, CliError> {
+async fn key(b: &Backend, k: KeyCommand, json_out: bool) -> Result<u8, CliError> {
     match k {
         KeyCommand::Add { name, keys } => {
             let n = tenant(&name)?;
             let keys = read_keys(&keys)?;
-            h.key_add(&n, &keys)?;
+            b.key_add(&n, keys.iter().map(|k| k.to_openssh().to_owned()).collect())
+                .await?;
             for k in &keys {
                 line(&format!("{n}: added {} {}", k.algorithm(), k.fingerprint()));
             }
         }
         KeyCommand::Remove { name, fingerprint } => {
             let n = tenant(&name)?;
-            h.key_remove(&n, &fingerprint)?;
+            b.key_remove(&n, &fingerprint).await?;
             line(&format!("{n}: removed {fingerprint}"));
         }
         KeyCommand::List { name } => {
-            let keys = h.key_list(&tenant(&name)?)?;
+            let keys = b.keys(&tenant(&name)?).await?;
             if json_out {
                 json(&keys)?;
             } else {
@@ -659,9 +650,9 @@ fn key(h: &Hostel, k: KeyCommand, json_out: bool) -> Result<u8, CliError> {
                     .iter()
                     .map(|k| {
                         vec![
-                            k.key.fingerprint.clone(),
-                            k.key.algorithm.clone(),
-                            k.key.comment.clone(),
+                            k.fingerprint.clone(),
+                            k.algorithm.clone(),
+                            k.comment.clone(),
                             k.added_at.format("%Y-%m-%d %H:%M").to_string(),
                         ]
                     })
@@ -673,22 +664,27 @@ fn key(h: &Hostel, k: KeyCommand, json_out: bool) -> Result<u8, CliError> {
     Ok(0)
 }
 
-fn token(h: &Hostel, t: TokenCommand, json_out: bool) -> Result<u8, CliError> {
+async fn token(b: &Backend, t: TokenCommand, json_out: bool) -> Result<u8, CliError> {
     match t {
         TokenCommand::Create { name, role } => {
-            let role: hostel_core::Role = role
-                .parse()
-                .map_err(|e| invalid(e, "use --role admin or --role viewer"))?;
-            let secret = h.token_create(&name, role)?;
+            let made = b
+                .token_create(NewToken {
+                    name,
+                    role: Some(role),
+                })
+                .await?;
             if json_out {
-                json(&serde_json::json!({ "name": name, "role": role, "token": secret }))?;
+                json(&made)?;
             } else {
-                line(&secret);
-                eprintln!("  - token {name:?} ({role}); shown once: store it now");
+                line(&made.token);
+                eprintln!(
+                    "  - token {:?} ({}); shown once: store it now",
+                    made.name, made.role
+                );
             }
         }
         TokenCommand::List => {
-            let tokens = h.token_list()?;
+            let tokens = b.tokens().await?;
             if json_out {
                 json(&tokens)?;
             } else {
@@ -697,7 +693,7 @@ fn token(h: &Hostel, t: TokenCommand, json_out: bool) -> Result<u8, CliError> {
                     .map(|t| {
                         vec![
                             t.name.clone(),
-                            t.role.to_string(),
+                            t.role.clone(),
                             t.created_at.format("%Y-%m-%d %H:%M").to_string(),
                             t.revoked_at
                                 .map(|r| format!("revoked {}", r.format("%Y-%m-%d %H:%M")))
@@ -709,25 +705,24 @@ fn token(h: &Hostel, t: TokenCommand, json_out: bool) -> Result<u8, CliError> {
             }
         }
         TokenCommand::Revoke { name } => {
-            h.token_revoke(&name)?;
+            b.token_revoke(&name).await?;
             line(&format!("token {name:?} revoked"));
         }
     }
     Ok(0)
 }
 
-fn ban(h: &Hostel, b: BanCommand, json_out: bool) -> Result<u8, CliError> {
+async fn ban(b: &Backend, cmd: BanCommand, json_out: bool) -> Result<u8, CliError> {
     let ip = |a: &str| {
         a.parse::<std::net::IpAddr>().map_err(|_| {
-            invalid(
-                format!("address {a:?}: not an IPv4 or IPv6 address"),
-                "e.g. 203.0.113.7 or 2001:db8::7",
-            )
+            CliError::from(ServiceError::InvalidAddress {
+                address: a.to_owned(),
+            })
         })
     };
-    match b {
+    match cmd {
         BanCommand::List => {
-            let bans = h.bans()?;
+            let bans = b.bans().await?;
             if json_out {
                 json(&bans)?;
             } else {
@@ -752,8 +747,16 @@ fn ban(h: &Hostel, b: BanCommand, json_out: bool) -> Result<u8, CliError> {
             reason,
         } => {
             let addr = ip(&address)?;
-            let d = duration.as_deref().map(parse_duration).transpose()?;
-            let ban = h.ban(addr, &reason, d, None)?;
+            if let Some(d) = &duration {
+                parse_duration(d)?;
+            }
+            let ban = b
+                .ban(NewBan {
+                    address: addr.to_string(),
+                    duration,
+                    reason: Some(reason),
+                })
+                .await?;
             line(&match ban.expires_at {
                 Some(t) => format!("{addr} banned until {}", t.format("%Y-%m-%d %H:%M:%S UTC")),
                 None => format!("{addr} banned until removed"),
@@ -761,7 +764,7 @@ fn ban(h: &Hostel, b: BanCommand, json_out: bool) -> Result<u8, CliError> {
         }
         BanCommand::Remove { address } => {
             let addr = ip(&address)?;
-            h.unban(addr)?;
+            b.unban(addr).await?;
             line(&format!("{addr} is no longer banned"));
         }
     }

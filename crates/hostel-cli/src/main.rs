@@ -4,8 +4,10 @@
 //! Start reading at [`cli::Command`]; each command is a thin function in `commands` that turns
 //! flags into core types, calls one service function and renders the answer.
 
+mod backend;
 mod bench;
 mod cli;
+mod client;
 mod commands;
 mod error;
 mod output;

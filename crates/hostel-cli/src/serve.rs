@@ -3,10 +3,12 @@
 //! The daemon writes `state/hostel.serve` (its pid and addresses) when it listens and removes it
 //! when it stops; `status` reads it and checks the process still lives.
 
+use crate::backend::Backend;
+use crate::client::{Client, Credentials};
 use crate::error::CliError;
 use crate::output::{json, line};
 use hostel_core::{ErrorCode, TenantName};
-use hostel_service::Hostel;
+use hostel_service::{Hostel, Paths};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,10 +21,41 @@ struct ServeState {
     #[serde(default)]
     http_listen: String,
     host_key: String,
+    #[serde(default)]
+    tls: bool,
 }
 
 fn state_file(h: &Hostel) -> PathBuf {
-    h.paths().state().join("hostel.serve")
+    state_file_path(h.paths())
+}
+
+/// The local CLI's secret for this daemon's API (root-only).
+fn token_file(paths: &Paths) -> PathBuf {
+    paths.state().join("cli.token")
+}
+
+/// Writes `text` to `path` with `mode`, replacing it at once (readers never see half).
+fn write_private(path: &std::path::Path, text: &str, mode: u32) -> Result<(), CliError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let fail = |e: std::io::Error| {
+        CliError::new(
+            ErrorCode::Internal,
+            format!("cannot write {}: {e}", path.display()),
+            Some("check that the hostel root is writable by root".into()),
+        )
+    };
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(fail)?;
+    f.write_all(text.as_bytes()).map_err(fail)?;
+    f.sync_all().map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)
 }
 
 fn host_key_file(h: &Hostel) -> PathBuf {
@@ -107,16 +140,29 @@ pub async fn serve(
         ssh_listen: bound.clone(),
         http_listen: http_bound.clone(),
         host_key: fingerprint.clone(),
+        tls: h_tls,
     };
+    // The local CLI's secret first: the state file tells it a daemon serves.
+    let secret: String = {
+        use rand::RngExt;
+        let bytes: [u8; 32] = rand::rng().random();
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    };
+    write_private(&token_file(h.paths()), &secret, 0o600)?;
     let path = state_file(&h);
-    let text = serde_json::to_string(&state).unwrap_or_default();
-    std::fs::write(&path, text).map_err(|e| {
-        CliError::new(
-            ErrorCode::Internal,
-            format!("cannot write {}: {e}", path.display()),
-            None,
-        )
-    })?;
+    write_private(
+        &path,
+        &serde_json::to_string(&state).unwrap_or_default(),
+        0o644,
+    )?;
+    let daemon = hostel_api::DaemonStatus {
+        pid: state.pid,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        ssh_listen: bound.clone(),
+        http_listen: http_bound.clone(),
+        host_key: fingerprint.clone(),
+        open_sessions: 0,
+    };
     let hostel = Arc::new(h);
     let reaper = tokio::spawn(lifecycle(hostel.clone()));
     line(&format!(
@@ -143,9 +189,7 @@ pub async fn serve(
         stop_rx.clone(),
     ));
     let mut http_stop = stop_rx.clone();
-    let state = hostel_web::AppState {
-        hostel: hostel.clone(),
-    };
+    let state = hostel_web::AppState::for_daemon(hostel.clone(), daemon, secret);
     let stopped = async move {
         let _ = http_stop.wait_for(|stop| *stop).await;
     };
@@ -192,6 +236,7 @@ pub async fn serve(
     http_task.abort();
     reaper.abort();
     let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(token_file(hostel.paths()));
     line("hostel serve: stopped");
     result.map(|()| 0)
 }
@@ -217,8 +262,8 @@ async fn lifecycle(hostel: Arc<Hostel>) {
 }
 
 /// The daemon's state file, if one was left.
-fn read_state(h: &Hostel) -> Option<ServeState> {
-    std::fs::read_to_string(state_file(h))
+fn read_state(paths: &Paths) -> Option<ServeState> {
+    std::fs::read_to_string(paths.state().join("hostel.serve"))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
 }
@@ -231,47 +276,125 @@ fn is_daemon(pid: u32) -> bool {
     })
 }
 
-/// Whether the daemon runs: exit 0 when it does, 1 when not.
-pub fn status(h: &Hostel, json_out: bool) -> Result<u8, CliError> {
-    let state = read_state(h);
-    let alive = state.as_ref().is_some_and(|s| is_daemon(s.pid));
-    if json_out {
-        json(&serde_json::json!({ "running": alive, "daemon": state }))?;
-    } else {
-        match (&state, alive) {
-            (Some(s), true) => {
-                line(&format!("daemon running, pid {}", s.pid));
-                line(&format!(
-                    "ssh gateway on {} (host key {})",
-                    s.ssh_listen, s.host_key
-                ));
-                line(&format!("http api on http://{}", s.http_listen));
-            }
-            (Some(s), false) => line(&format!(
-                "daemon not running (pid {} in {} is gone); start it with `hostel serve`",
-                s.pid,
-                state_file(h).display()
-            )),
-            (None, _) => line("daemon not running; start it with `hostel serve` (scripts/up does)"),
-        }
-    }
-    Ok(if alive { 0 } else { 1 })
+/// A client of the daemon running on this host under `root`, if one runs: over loopback, with
+/// the secret it left for the local CLI (and hostel's CA and client certificate when it serves
+/// TLS).
+pub fn local_daemon(root: &std::path::Path) -> Result<Option<Client>, CliError> {
+    let paths = Paths::new(root);
+    let Some(state) = read_state(&paths).filter(|s| is_daemon(s.pid)) else {
+        return Ok(None);
+    };
+    let Ok(secret) = std::fs::read_to_string(token_file(&paths)) else {
+        return Ok(None);
+    };
+    let addr: std::net::SocketAddr = state.http_listen.parse().map_err(|_| {
+        CliError::new(
+            ErrorCode::Internal,
+            format!(
+                "{}: http_listen {:?} is not an address",
+                state_file_path(&paths).display(),
+                state.http_listen
+            ),
+            Some("restart the daemon (scripts/up does)".into()),
+        )
+    })?;
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    let target = std::net::SocketAddr::new(ip, addr.port());
+    let tls = hostel_web::tls::Files::in_dir(&paths.etc().join("tls"));
+    let creds = Credentials {
+        token: Some(secret.trim().to_owned()),
+        actor: Some(crate::wiring::actor()),
+        identity: state
+            .tls
+            .then(|| (tls.client_cert.clone(), tls.client_key.clone())),
+        ca: state.tls.then(|| tls.ca.clone()),
+    };
+    let scheme = if state.tls { "https" } else { "http" };
+    Client::new(&format!("{scheme}://{target}"), creds).map(Some)
 }
 
-/// Prints a `Host` block for `ssh NAME`.
-pub fn ssh_config(h: &Hostel, name: &TenantName, host: Option<String>, port: Option<u16>) {
-    let host = host.unwrap_or_else(|| {
+fn state_file_path(paths: &Paths) -> PathBuf {
+    paths.state().join("hostel.serve")
+}
+
+/// Whether the daemon runs: exit 0 when it does, 1 when not. Through `backend` when it is a
+/// daemon's API (`--server`); else from the state file the local daemon leaves.
+pub async fn status(
+    root: &std::path::Path,
+    backend: Option<&Backend>,
+    json_out: bool,
+) -> Result<u8, CliError> {
+    let (daemon, gone) = match backend {
+        Some(b) => (b.daemon().await?, None),
+        None => {
+            let paths = Paths::new(root);
+            let state = read_state(&paths);
+            match state {
+                Some(s) if is_daemon(s.pid) => (
+                    Some(hostel_api::DaemonStatus {
+                        pid: s.pid,
+                        version: env!("CARGO_PKG_VERSION").to_owned(),
+                        ssh_listen: s.ssh_listen,
+                        http_listen: if s.tls {
+                            format!("https://{}", s.http_listen)
+                        } else {
+                            format!("http://{}", s.http_listen)
+                        },
+                        host_key: s.host_key,
+                        open_sessions: 0,
+                    }),
+                    None,
+                ),
+                Some(s) => (None, Some((s.pid, state_file_path(&paths)))),
+                None => (None, None),
+            }
+        }
+    };
+    if json_out {
+        json(&serde_json::json!({ "running": daemon.is_some(), "daemon": daemon }))?;
+    } else {
+        match (&daemon, gone) {
+            (Some(d), _) => {
+                line(&format!("daemon running, pid {}", d.pid));
+                line(&format!(
+                    "ssh gateway on {} (host key {})",
+                    d.ssh_listen, d.host_key
+                ));
+                line(&format!("http api on {}", d.http_listen));
+            }
+            (None, Some((pid, path))) => line(&format!(
+                "daemon not running (pid {pid} in {} is gone); start it with `hostel serve`",
+                path.display()
+            )),
+            (None, None) => {
+                line("daemon not running; start it with `hostel serve` (scripts/up does)")
+            }
+        }
+    }
+    Ok(if daemon.is_some() { 0 } else { 1 })
+}
+
+/// Prints a `Host` block for `ssh NAME`. The port is the running daemon's (it may run with
+/// --ssh-listen), else the configured one; the host is the server's, else this machine's name.
+pub fn ssh_config(
+    name: &TenantName,
+    host: Option<String>,
+    port: Option<u16>,
+    daemon: Option<&hostel_api::DaemonStatus>,
+    server_host: Option<String>,
+    configured_listen: &str,
+) {
+    let host = host.or(server_host).unwrap_or_else(|| {
         nix::unistd::gethostname()
             .ok()
             .and_then(|n| n.into_string().ok())
             .unwrap_or_else(|| "localhost".into())
     });
-    // The running daemon's port when there is one (it may run with --ssh-listen), else the
-    // configured one.
-    let listen = read_state(h)
-        .filter(|s| is_daemon(s.pid))
-        .map(|s| s.ssh_listen)
-        .unwrap_or_else(|| h.config().ssh.listen.clone());
+    let listen = daemon.map_or(configured_listen, |d| d.ssh_listen.as_str());
     let port = port.unwrap_or_else(|| {
         listen
             .rsplit_once(':')

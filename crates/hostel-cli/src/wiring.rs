@@ -49,7 +49,7 @@ pub fn load_config(cli: &Cli) -> Result<Config, CliError> {
 }
 
 /// The actor named in audit records.
-fn actor() -> String {
+pub fn actor() -> String {
     let user = std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
         .unwrap_or_else(|_| "root".into());

@@ -378,8 +378,21 @@ fn api_conforms_to_its_openapi_document() {
         .trim()
         .to_owned();
     let d = t.serve();
-    // Every check but "schema-valid data is accepted": names, keys and sizes are validated
-    // beyond what JSON Schema says (documented in docs/api.md), so random strings are refused.
+    // Every check (schemathesis runs all by default) but "schema-valid data is accepted": names,
+    // keys and sizes are validated beyond what JSON Schema says (documented in docs/api.md), so
+    // random strings are refused. And on GET /api/audit, an optional flag given a value of the
+    // wrong type (a list) is left out of the query string, which is then valid: schemathesis
+    // would count the 200 as a failure to reject. Settings on the command line would override
+    // the file's, so they all go in the file.
+    std::fs::write(
+        t.root.join("schemathesis.toml"),
+        "[checks]\npositive_data_acceptance.enabled = false\n\n\
+         [[operations]]\ninclude-name = \"GET /api/audit\"\n\
+         checks.negative_data_rejection.enabled = false\n",
+    )
+    .unwrap();
+    // Left out: a forced image build (minutes, and it retags the image the other tests use) and
+    // revoking tokens (it finds its own token's name and revokes it); both have their own tests.
     let out = std::process::Command::new(schemathesis())
         .args([
             "run",
@@ -391,10 +404,10 @@ fn api_conforms_to_its_openapi_document() {
             "20",
             "--seed",
             "1",
-            "--checks",
-            "all",
-            "--exclude-checks",
-            "positive_data_acceptance",
+            "--exclude-name",
+            "POST /api/images/build",
+            "--exclude-name",
+            "DELETE /api/tokens/{name}",
         ])
         .env("NO_COLOR", "1")
         // It keeps a cache in its working folder: the test's, not the checkout.

@@ -61,12 +61,12 @@ fn create_exec_stop_start_delete_purge() {
 
     let info = t.hostel(&["info", &name, "--json"]).ok().json();
     assert_eq!(info["state"], "running");
-    assert_eq!(info["quota"]["cpus"], "0.5");
-    assert_eq!(info["quota"]["memory"], "300MiB");
-    assert_eq!(info["quota"]["disk"], "200MiB");
-    assert_eq!(info["quota"]["pids"], 200);
+    assert_eq!(info["cpus"], "0.5");
+    assert_eq!(info["memory"], "300MiB");
+    assert_eq!(info["disk"], "200MiB");
+    assert_eq!(info["pids"], 200);
     assert_eq!(info["keys"], 1);
-    assert!(info["usage"]["memory_used"].is_string(), "{info}");
+    assert!(info["memory_used_bytes"].is_u64(), "{info}");
 
     let list = t.hostel(&["list", "--json"]).ok().json();
     assert_eq!(list.as_array().unwrap().len(), 1);

@@ -39,6 +39,22 @@ impl ErrorCode {
         }
     }
 
+    /// The code named `name` on the wire, if it is one.
+    pub fn from_name(name: &str) -> Option<ErrorCode> {
+        [
+            ErrorCode::InvalidInput,
+            ErrorCode::NotFound,
+            ErrorCode::Conflict,
+            ErrorCode::EngineUnreachable,
+            ErrorCode::Unavailable,
+            ErrorCode::PermissionDenied,
+            ErrorCode::Unauthenticated,
+            ErrorCode::Internal,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == name)
+    }
+
     /// The process exit status the CLI uses for this code (documented in docs/cli.md).
     pub fn exit_code(self) -> u8 {
         match self {
@@ -78,6 +94,8 @@ mod tests {
         ];
         for (code, name, exit) in table {
             assert_eq!((code.as_str(), code.exit_code()), (name, exit));
+            assert_eq!(ErrorCode::from_name(name), Some(code));
         }
+        assert_eq!(ErrorCode::from_name("teapot"), None);
     }
 }

@@ -2,10 +2,10 @@
 //! (TTL, and with `ephemeral` its home goes too). Pure decisions; the daemon's reaper acts.
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A tenant's policies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Policy {
     /// When the tenant's time is up, if it has a TTL.
     pub expires_at: Option<DateTime<Utc>>,
@@ -225,6 +225,72 @@ impl Policy {
     }
 }
 
+/// A change to a tenant's policies, as `set` takes it: each `None` keeps what is there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PolicyChange {
+    /// A new time to live counted from now; `Some(None)` removes the TTL.
+    pub ttl: Option<Option<Duration>>,
+    /// Purge at expiry, or only delete the workspace.
+    pub ephemeral: Option<bool>,
+    /// Start with the daemon.
+    pub autostart: Option<bool>,
+    /// Idle stop; `Some(None)` goes back to the configured default.
+    pub idle_stop_secs: Option<Option<u64>>,
+}
+
+impl PolicyChange {
+    /// Reads `set`'s settings: `ttl` a duration or `none`, `idle_stop` a duration, `0` (never)
+    /// or `default`.
+    pub fn from_settings(
+        ttl: Option<&str>,
+        ephemeral: Option<bool>,
+        autostart: Option<bool>,
+        idle_stop: Option<&str>,
+    ) -> Result<PolicyChange, PolicyError> {
+        Ok(PolicyChange {
+            ttl: ttl
+                .map(|t| match t {
+                    "none" => Ok(None),
+                    t => parse_duration(t).map(Some),
+                })
+                .transpose()?,
+            ephemeral,
+            autostart,
+            idle_stop_secs: idle_stop
+                .map(|t| match t {
+                    "default" => Ok(None),
+                    t => {
+                        parse_duration(t).map(|d| Some(u64::try_from(d.num_seconds()).unwrap_or(0)))
+                    }
+                })
+                .transpose()?,
+        })
+    }
+
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == PolicyChange::default()
+    }
+
+    /// The policy after the change, with a new TTL counted from `now`. An ephemeral tenant
+    /// needs a TTL, so removing the TTL of one also makes it not ephemeral only when asked.
+    pub fn apply(&self, current: &Policy, now: DateTime<Utc>) -> Result<Policy, PolicyError> {
+        let next = Policy {
+            expires_at: match self.ttl {
+                Some(ttl) => ttl.map(|d| now + d),
+                None => current.expires_at,
+            },
+            ephemeral: self.ephemeral.unwrap_or(current.ephemeral),
+            autostart: self.autostart.unwrap_or(current.autostart),
+            idle_stop_secs: self.idle_stop_secs.unwrap_or(current.idle_stop_secs),
+        };
+        if next.ephemeral && next.expires_at.is_none() {
+            return Err(PolicyError::EphemeralWithoutTtl);
+        }
+        Ok(next)
+    }
+}
+
 /// A duration that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("duration {input:?}: a number with s, m, h or d (e.g. 90s, 30m, 1h, 7d)")]
@@ -279,5 +345,64 @@ mod duration_tests {
         for bad in ["", "h", "1w", "-1h", "1.5h", "99999999999999999d"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod change_tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(secs, 0).unwrap_or_default()
+    }
+
+    #[test]
+    fn an_empty_change_keeps_everything() {
+        let p = Policy {
+            expires_at: Some(at(500)),
+            ephemeral: true,
+            autostart: true,
+            idle_stop_secs: Some(60),
+        };
+        let c = PolicyChange::from_settings(None, None, None, None).unwrap();
+        assert!(c.is_empty());
+        assert_eq!(c.apply(&p, at(100)).unwrap(), p);
+    }
+
+    #[test]
+    fn a_ttl_counts_from_now_and_none_removes_it() {
+        let c = PolicyChange::from_settings(Some("1h"), None, None, None).unwrap();
+        let p = c.apply(&Policy::default(), at(100)).unwrap();
+        assert_eq!(p.expires_at, Some(at(3700)));
+        let clear = PolicyChange::from_settings(Some("none"), None, None, None).unwrap();
+        assert_eq!(clear.apply(&p, at(200)).unwrap().expires_at, None);
+    }
+
+    #[test]
+    fn ephemeral_without_a_ttl_is_refused() {
+        let p = Policy {
+            expires_at: Some(at(500)),
+            ephemeral: true,
+            ..Policy::default()
+        };
+        let clear = PolicyChange::from_settings(Some("none"), None, None, None).unwrap();
+        assert_eq!(
+            clear.apply(&p, at(1)),
+            Err(PolicyError::EphemeralWithoutTtl)
+        );
+        let both = PolicyChange::from_settings(Some("none"), Some(false), None, None).unwrap();
+        assert_eq!(both.apply(&p, at(1)).unwrap(), Policy::default());
+        let eph = PolicyChange::from_settings(None, Some(true), None, None).unwrap();
+        assert!(eph.apply(&Policy::default(), at(1)).is_err());
+    }
+
+    #[test]
+    fn idle_stop_takes_a_duration_zero_or_default() {
+        let set = |s| PolicyChange::from_settings(None, None, None, Some(s));
+        assert_eq!(set("10m").unwrap().idle_stop_secs, Some(Some(600)));
+        assert_eq!(set("0").unwrap().idle_stop_secs, Some(Some(0)));
+        assert_eq!(set("default").unwrap().idle_stop_secs, Some(None));
+        assert!(set("soon").is_err());
+        assert!(PolicyChange::from_settings(Some("later"), None, None, None).is_err());
     }
 }

@@ -27,6 +27,15 @@ pub enum ServiceError {
     /// A quota this host cannot give.
     #[error(transparent)]
     Placement(#[from] PlacementError),
+    /// An unknown token role.
+    #[error(transparent)]
+    InvalidRole(#[from] hostel_core::role::RoleError),
+    /// A client address that is not one.
+    #[error("address {address:?}: not an IPv4 or IPv6 address")]
+    InvalidAddress {
+        /// The rejected input.
+        address: String,
+    },
     /// A disk quota below what the home already holds.
     #[error("disk {asked}: tenant {tenant:?} already uses {used}")]
     DiskBelowUsage {
@@ -147,6 +156,8 @@ impl ServiceError {
             | ServiceError::InvalidQuota(_)
             | ServiceError::InvalidPolicy(_)
             | ServiceError::Placement(_)
+            | ServiceError::InvalidRole(_)
+            | ServiceError::InvalidAddress { .. }
             | ServiceError::DiskBelowUsage { .. }
             | ServiceError::NoKeys { .. }
             | ServiceError::NothingToSet { .. }
@@ -184,6 +195,8 @@ impl ServiceError {
                 Some("see `hostel create --help` for the quota flags".into())
             }
             ServiceError::Placement(_) => Some("ask for less, within what the host has".into()),
+            ServiceError::InvalidRole(_) => Some("use --role admin or --role viewer".into()),
+            ServiceError::InvalidAddress { .. } => Some("e.g. 203.0.113.7 or 2001:db8::7".into()),
             ServiceError::InvalidPolicy(_) => {
                 Some("durations are like 90s, 30m, 1h or 7d; ephemeral needs a ttl".into())
             }
@@ -192,7 +205,7 @@ impl ServiceError {
             )),
             ServiceError::NoKeys { .. } => Some("add --key FILE".into()),
             ServiceError::NothingToSet { .. } => {
-                Some("give at least one of --cpus, --memory, --disk, --pids, --image".into())
+                Some("give at least one of --cpus, --memory, --disk, --pids, --image, --ttl, --ephemeral, --autostart, --idle-stop".into())
             }
             ServiceError::ImageMissing { .. } => {
                 Some("build it with `hostel image build` (or `scripts/up`)".into())

@@ -22,8 +22,8 @@ mod token;
 
 pub use check::{CheckItem, Finding};
 pub use error::ServiceError;
-pub use files::Download;
-pub use image::ImageView;
+pub use files::{Download, home_path};
+pub use image::{BuildOutcome, ImageView};
 pub use lifecycle::ReapState;
 pub use paths::Paths;
 pub use spec::{CAPS as WORKSPACE_CAPS, SECURITY_OPT as WORKSPACE_SECURITY_OPT};

@@ -5,7 +5,7 @@ use crate::{Hostel, Progress, ServiceError};
 use futures_util::StreamExt;
 use hostel_core::lifecycle::{StartPlan, TenantStatus, WorkspaceState};
 use hostel_core::placement::{HostCapacity, check_fits};
-use hostel_core::policy::Policy;
+use hostel_core::policy::{Policy, PolicyChange};
 use hostel_core::{ByteSize, Cpus, Outcome, Quota, QuotaChange, SshPublicKey, TenantName};
 use hostel_runtime::{
     ExecOutput, ExecRequest, ExecSession, LABEL_INSTANCE, LABEL_SPEC, LABEL_TENANT, RuntimeError,
@@ -120,6 +120,42 @@ pub struct SetOutcome {
     pub to: String,
     /// `live`, `next start`.
     pub applied: &'static str,
+}
+
+/// Each policy that differs, as `set` reports it.
+fn policy_changes(old: &Policy, new: &Policy) -> Vec<SetOutcome> {
+    let expiry = |p: &Policy| {
+        p.expires_at.map_or("never".to_owned(), |t| {
+            t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+        })
+    };
+    let idle = |p: &Policy| {
+        p.idle_stop_secs
+            .map_or("default".to_owned(), |s| format!("{s}s"))
+    };
+    [
+        ("expires", expiry(old), expiry(new)),
+        (
+            "ephemeral",
+            old.ephemeral.to_string(),
+            new.ephemeral.to_string(),
+        ),
+        (
+            "autostart",
+            old.autostart.to_string(),
+            new.autostart.to_string(),
+        ),
+        ("idle_stop", idle(old), idle(new)),
+    ]
+    .into_iter()
+    .filter(|(_, from, to)| from != to)
+    .map(|(field, from, to)| SetOutcome {
+        field,
+        from,
+        to,
+        applied: "now",
+    })
+    .collect()
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -787,14 +823,16 @@ impl Hostel {
         Ok((code, out, err))
     }
 
-    /// Changes quotas (live where the engine allows) and the image (at next start).
+    /// Changes quotas (live where the engine allows), the image (at next start) and the
+    /// lifecycle policies (at once; a new TTL counts from now).
     pub async fn set(
         &self,
         name: &TenantName,
         change: QuotaChange,
         image: Option<&str>,
+        policy: PolicyChange,
     ) -> Result<Vec<SetOutcome>, ServiceError> {
-        let result = self.set_inner(name, change, image).await;
+        let result = self.set_inner(name, change, image, policy).await;
         let mut ev = match &result {
             Ok(_) => self.event("tenant.set", Outcome::Ok),
             Err(e) => self
@@ -807,6 +845,20 @@ impl Hostel {
             ("disk", change.disk.map(|v| v.to_string())),
             ("pids", change.pids.map(|v| v.to_string())),
             ("image", image.map(str::to_owned)),
+            (
+                "ttl",
+                policy
+                    .ttl
+                    .map(|t| t.map_or("none".into(), |d| format!("{}s", d.num_seconds()))),
+            ),
+            ("ephemeral", policy.ephemeral.map(|v| v.to_string())),
+            ("autostart", policy.autostart.map(|v| v.to_string())),
+            (
+                "idle_stop",
+                policy
+                    .idle_stop_secs
+                    .map(|t| t.map_or("default".into(), |s| format!("{s}s"))),
+            ),
         ] {
             if let Some(v) = v {
                 ev = ev.with(k, v);
@@ -821,13 +873,15 @@ impl Hostel {
         name: &TenantName,
         change: QuotaChange,
         image: Option<&str>,
+        policy: PolicyChange,
     ) -> Result<Vec<SetOutcome>, ServiceError> {
         let t = self.require_ready(name)?;
-        if change.is_empty() && image.is_none() {
+        if change.is_empty() && image.is_none() && policy.is_empty() {
             return Err(ServiceError::NothingToSet {
                 tenant: name.to_string(),
             });
         }
+        let new_policy = policy.apply(&t.policy, self.now())?;
         let new = change.apply_to(t.quota);
         new.validate()?;
         check_fits(&new, &self.capacity().await?)?;
@@ -909,6 +963,10 @@ impl Hostel {
                     "next start"
                 },
             });
+        }
+        if new_policy != t.policy {
+            self.store.set_policy(name, &new_policy, self.now())?;
+            out.extend(policy_changes(&t.policy, &new_policy));
         }
         Ok(out)
     }

@@ -221,7 +221,12 @@ async fn set_applies_limits_live_and_image_at_next_start() {
     };
     let out = f
         .hostel
-        .set(&name("alice"), change, Some("hostel-workspace:v2"))
+        .set(
+            &name("alice"),
+            change,
+            Some("hostel-workspace:v2"),
+            Default::default(),
+        )
         .await
         .unwrap();
     let summary: Vec<(&str, &str, &str, &str)> = out
@@ -252,10 +257,43 @@ async fn set_applies_limits_live_and_image_at_next_start() {
     assert_eq!(c.image, "hostel-workspace:v2");
     let err = f
         .hostel
-        .set(&name("alice"), QuotaChange::default(), None)
+        .set(
+            &name("alice"),
+            QuotaChange::default(),
+            None,
+            Default::default(),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidInput);
+}
+
+#[tokio::test]
+async fn set_changes_policies_at_once_and_refuses_an_ephemeral_without_ttl() {
+    let f = fixture();
+    f.hostel.create(request("alice"), &Quiet).await.unwrap();
+    let change =
+        hostel_core::policy::PolicyChange::from_settings(Some("1h"), Some(true), None, Some("10m"))
+            .unwrap();
+    let out = f
+        .hostel
+        .set(&name("alice"), QuotaChange::default(), None, change)
+        .await
+        .unwrap();
+    let fields: Vec<&str> = out.iter().map(|o| o.field).collect();
+    assert_eq!(fields, vec!["expires", "ephemeral", "idle_stop"]);
+    let p = f.hostel.info(&name("alice")).await.unwrap().policy;
+    assert!(p.ephemeral && p.expires_at.is_some());
+    assert_eq!(p.idle_stop_secs, Some(600));
+    let clear =
+        hostel_core::policy::PolicyChange::from_settings(Some("none"), None, None, None).unwrap();
+    let err = f
+        .hostel
+        .set(&name("alice"), QuotaChange::default(), None, clear)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidInput);
+    assert_eq!(f.hostel.info(&name("alice")).await.unwrap().policy, p);
 }
 
 #[tokio::test]

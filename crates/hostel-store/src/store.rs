@@ -350,6 +350,30 @@ impl Store {
         not_found_unless(changed, name)
     }
 
+    /// Replaces the tenant's lifecycle policies.
+    pub fn set_policy(
+        &self,
+        name: &TenantName,
+        policy: &Policy,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let changed = self.conn().execute(
+            "UPDATE tenants SET expires_at = ?2, ephemeral = ?3, autostart = ?4,
+                    idle_stop_secs = ?5, updated_at = ?6 WHERE name = ?1",
+            params![
+                name.as_str(),
+                policy.expires_at.map(|e| e.to_rfc3339()),
+                policy.ephemeral,
+                policy.autostart,
+                policy
+                    .idle_stop_secs
+                    .map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
+                now.to_rfc3339(),
+            ],
+        )?;
+        not_found_unless(changed, name)
+    }
+
     /// Records the workspace state the admin asked for.
     pub fn set_desired(
         &self,
@@ -928,6 +952,13 @@ mod tests {
         s.touch(&t.name, later).unwrap();
         let r = s.require(&t.name).unwrap();
         assert_eq!((r.policy, r.last_active_at), (t.policy, Some(later)));
+        s.set_policy(&t.name, &Policy::default(), later).unwrap();
+        assert_eq!(s.require(&t.name).unwrap().policy, Policy::default());
+        let ghost: TenantName = "ghost".parse().unwrap();
+        assert!(matches!(
+            s.set_policy(&ghost, &Policy::default(), later),
+            Err(StoreError::TenantNotFound { .. })
+        ));
     }
 
     #[test]

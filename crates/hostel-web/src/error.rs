@@ -5,20 +5,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use hostel_core::ErrorCode;
 use hostel_service::ServiceError;
-use serde::Serialize;
-use utoipa::ToSchema;
 
-/// The body of every error response.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// Stable code: invalid_input, not_found, conflict, engine_unreachable, unavailable,
-    /// permission_denied, unauthenticated, internal.
-    pub code: String,
-    /// What went wrong.
-    pub message: String,
-    /// What to do about it, when there is something.
-    pub hint: Option<String>,
-}
+pub use hostel_api::ErrorBody;
 
 /// An error on its way to the client.
 #[derive(Debug)]
@@ -26,6 +14,7 @@ pub struct ApiError {
     code: ErrorCode,
     message: String,
     hint: Option<String>,
+    causes: Vec<String>,
 }
 
 impl ApiError {
@@ -35,16 +24,28 @@ impl ApiError {
             code,
             message: message.into(),
             hint: hint.map(str::to_owned),
+            causes: Vec::new(),
         }
     }
 }
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
+        let message = e.to_string();
+        let mut causes = Vec::new();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            let text = s.to_string();
+            if !message.contains(&text) {
+                causes.push(text);
+            }
+            source = s.source();
+        }
         ApiError {
             code: e.code(),
-            message: e.to_string(),
+            message,
             hint: e.hint(),
+            causes,
         }
     }
 }
@@ -65,17 +66,19 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = status(self.code);
         let body = if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(message = %self.message, "internal error in an API call");
+            tracing::error!(message = %self.message, causes = ?self.causes, "internal error in an API call");
             ErrorBody {
                 code: self.code.to_string(),
                 message: "internal error; the daemon's log has the detail".into(),
                 hint: None,
+                causes: Vec::new(),
             }
         } else {
             ErrorBody {
                 code: self.code.to_string(),
                 message: self.message,
                 hint: self.hint,
+                causes: self.causes,
             }
         };
         let mut response = (status, Json(body)).into_response();

@@ -8,6 +8,7 @@
 //! only read. This crate never talks to the engine or the store but through `hostel-service`.
 //! Start reading at [`router`].
 
+mod admin;
 mod auth;
 mod error;
 mod files;
@@ -36,6 +37,39 @@ use utoipa_axum::routes;
 pub struct AppState {
     /// The hostel instance.
     pub hostel: Arc<Hostel>,
+    /// The daemon serving the API, for `/api/status`.
+    daemon: Option<Arc<hostel_api::DaemonStatus>>,
+    /// The secret the daemon leaves for the local CLI (root-only file): it is an admin
+    /// credential, and its caller names itself with `X-Hostel-Actor`.
+    local_token: Option<Arc<str>>,
+}
+
+impl AppState {
+    /// The API of `hostel` without a daemon behind it (tests, tools).
+    pub fn new(hostel: Arc<Hostel>) -> Self {
+        AppState {
+            hostel,
+            daemon: None,
+            local_token: None,
+        }
+    }
+
+    /// The API as `hostel serve` runs it: with its status and the local CLI's secret.
+    pub fn for_daemon(
+        hostel: Arc<Hostel>,
+        daemon: hostel_api::DaemonStatus,
+        local_token: String,
+    ) -> Self {
+        AppState {
+            hostel,
+            daemon: Some(Arc::new(daemon)),
+            local_token: Some(local_token.into()),
+        }
+    }
+
+    fn detail(&self, info: &hostel_service::TenantInfo) -> hostel_api::TenantDetail {
+        hostel_api::TenantDetail::new(info, self.hostel.config().lifecycle.idle_stop_secs)
+    }
 }
 
 #[derive(OpenApi)]
@@ -50,11 +84,28 @@ struct ApiDoc;
 pub fn router(state: AppState) -> Router {
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(tenants::list_tenants, tenants::create_tenant))
-        .routes(routes!(tenants::get_tenant, tenants::delete_tenant))
+        .routes(routes!(
+            tenants::get_tenant,
+            tenants::set_tenant,
+            tenants::delete_tenant
+        ))
         .routes(routes!(tenants::start_tenant))
         .routes(routes!(tenants::stop_tenant))
         .routes(routes!(tenants::exec))
+        .routes(routes!(tenants::list_keys, tenants::add_keys))
+        .routes(routes!(tenants::remove_key))
         .routes(routes!(files::put_file, files::get_file))
+        .routes(routes!(admin::list_images))
+        .routes(routes!(admin::build_image))
+        .routes(routes!(admin::check))
+        .routes(routes!(admin::doctor_find, admin::doctor_run))
+        .routes(routes!(admin::audit))
+        .routes(routes!(admin::audit_verify))
+        .routes(routes!(admin::list_bans, admin::add_ban))
+        .routes(routes!(admin::remove_ban))
+        .routes(routes!(admin::list_tokens, admin::create_token))
+        .routes(routes!(admin::revoke_token))
+        .routes(routes!(admin::status))
         .route("/api/tenants/{name}/exec/ws", get(ws::exec_ws))
         // Only on matched routes: an unknown path is a plain 404, not a token check.
         .route_layer(axum::middleware::from_fn_with_state(
@@ -105,6 +156,7 @@ fn openapi_paths(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi 
                 &mut item.get,
                 &mut item.put,
                 &mut item.post,
+                &mut item.patch,
                 &mut item.delete,
             ]
             .into_iter()

@@ -7,117 +7,18 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use futures_util::StreamExt;
-use hostel_core::policy::Policy;
-use hostel_core::{ByteSize, Cpus, ErrorCode, SshPublicKey, TenantName};
+use hostel_api::{
+    Change, ExecBody, ExecResult, Key, NewKeys, NewTenant, Tenant, TenantChange, TenantDetail,
+    Transition,
+};
+use hostel_core::lifecycle::WorkspaceState;
+use hostel_core::{ErrorCode, SshPublicKey, TenantName};
 use hostel_runtime::ExecOutput;
-use hostel_service::{CreateRequest, ExecOptions, Quiet, ServiceError, TenantInfo, TenantSummary};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use hostel_service::{ExecOptions, Quiet, ServiceError};
+use serde::Deserialize;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-use utoipa::{IntoParams, ToSchema};
-
-/// A tenant as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Tenant {
-    /// Name.
-    name: String,
-    /// `ready`, or `creating`/`purging` while a command works on it.
-    status: String,
-    /// `running`, `stopped` or `deleted` (no container; the home is kept).
-    state: String,
-    /// Image reference.
-    image: String,
-    /// CPUs, e.g. "1.5".
-    cpus: String,
-    /// Memory limit, e.g. "512MiB".
-    memory: String,
-    /// Home size, e.g. "5GiB".
-    disk: String,
-    /// Most processes.
-    pids: u32,
-}
-
-impl From<&TenantSummary> for Tenant {
-    fn from(t: &TenantSummary) -> Self {
-        Tenant {
-            name: t.name.clone(),
-            status: t.status.to_string(),
-            state: t.state.to_string(),
-            image: t.image.clone(),
-            cpus: t.quota.cpus.to_string(),
-            memory: t.quota.memory.to_string(),
-            disk: t.quota.disk.to_string(),
-            pids: t.quota.pids,
-        }
-    }
-}
-
-/// A tenant with live usage.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TenantDetail {
-    #[serde(flatten)]
-    tenant: Tenant,
-    /// Seconds since the workspace started, when running.
-    uptime_secs: Option<i64>,
-    /// Memory in use, in bytes, when running.
-    memory_used_bytes: Option<u64>,
-    /// Processes the OOM killer ended since start, when running.
-    oom_kills: Option<u64>,
-    /// Disk used in the home, in bytes.
-    disk_used_bytes: Option<u64>,
-    /// Number of SSH keys.
-    keys: usize,
-    /// When the tenant's time is up (RFC 3339), if it has a TTL.
-    expires_at: Option<String>,
-    /// Whether its home goes at expiry.
-    ephemeral: bool,
-}
-
-impl From<&TenantInfo> for TenantDetail {
-    fn from(i: &TenantInfo) -> Self {
-        TenantDetail {
-            tenant: Tenant::from(&i.summary),
-            uptime_secs: i.uptime_secs,
-            memory_used_bytes: i.usage.as_ref().map(|u| u.memory_used.as_u64()),
-            oom_kills: i.usage.as_ref().map(|u| u.oom_kills),
-            disk_used_bytes: i.disk_used.map(ByteSize::as_u64),
-            keys: i.keys,
-            expires_at: i.policy.expires_at.map(|t| t.to_rfc3339()),
-            ephemeral: i.policy.ephemeral,
-        }
-    }
-}
-
-/// What `POST /api/tenants` takes.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewTenant {
-    /// Tenant name (1-32 of a-z, 0-9, '-').
-    name: String,
-    /// OpenSSH public keys, one per entry (at least one).
-    keys: Vec<String>,
-    /// CPUs, e.g. "0.5" (default from hostel.toml).
-    cpus: Option<String>,
-    /// Memory, e.g. "512M".
-    memory: Option<String>,
-    /// Home size, e.g. "1G".
-    disk: Option<String>,
-    /// Most processes.
-    pids: Option<u32>,
-    /// Image reference (default: the newest build).
-    image: Option<String>,
-    /// Time to live, e.g. "1h": at expiry the workspace is removed (the home too if ephemeral).
-    ttl: Option<String>,
-    /// Purge the tenant, home included, when its TTL is up.
-    #[serde(default)]
-    ephemeral: bool,
-    /// Start the workspace when the daemon starts.
-    #[serde(default)]
-    autostart: bool,
-    /// Stop the workspace after this long idle, e.g. "10m" ("0": never; default from hostel.toml).
-    idle_stop: Option<String>,
-}
+use utoipa::IntoParams;
 
 fn parse_name(name: &str) -> Result<TenantName, ApiError> {
     name.parse::<TenantName>()
@@ -141,43 +42,9 @@ pub async fn create_tenant(
     State(s): State<AppState>,
     ApiJson(body): ApiJson<NewTenant>,
 ) -> Result<(StatusCode, Json<TenantDetail>), ApiError> {
-    let name = parse_name(&body.name)?;
-    let keys = body
-        .keys
-        .iter()
-        .map(|k| k.parse::<SshPublicKey>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(ServiceError::from)?;
-    let size = |v: &Option<String>| {
-        v.as_deref()
-            .map(str::parse::<ByteSize>)
-            .transpose()
-            .map_err(ServiceError::from)
-    };
-    let req = CreateRequest {
-        name,
-        keys,
-        cpus: body
-            .cpus
-            .as_deref()
-            .map(str::parse::<Cpus>)
-            .transpose()
-            .map_err(ServiceError::from)?,
-        memory: size(&body.memory)?,
-        disk: size(&body.disk)?,
-        pids: body.pids,
-        image: body.image,
-        policy: Policy::from_settings(
-            body.ttl.as_deref(),
-            body.ephemeral,
-            body.autostart,
-            body.idle_stop.as_deref(),
-            chrono::Utc::now(),
-        )
-        .map_err(ServiceError::from)?,
-    };
+    let req = body.into_request(chrono::Utc::now())?;
     let info = s.hostel.create(req, &Quiet).await?;
-    Ok((StatusCode::CREATED, Json(TenantDetail::from(&info))))
+    Ok((StatusCode::CREATED, Json(s.detail(&info))))
 }
 
 /// One tenant with live usage.
@@ -189,7 +56,7 @@ pub async fn get_tenant(
     Path(name): Path<String>,
 ) -> Result<Json<TenantDetail>, ApiError> {
     let info = s.hostel.info(&parse_name(&name)?).await?;
-    Ok(Json(TenantDetail::from(&info)))
+    Ok(Json(s.detail(&info)))
 }
 
 /// `DELETE` options.
@@ -203,77 +70,132 @@ pub struct DeleteQuery {
 /// Removes the workspace (the home and keys stay), or with `?purge=true` the whole tenant.
 #[utoipa::path(delete, path = "/api/tenants/{name}", tag = "tenants",
     params(("name" = String, Path, description = "Tenant name"), DeleteQuery),
-    responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Transition, description = "the workspace is deleted"),
+        (status = 204, description = "the tenant is purged"),
+        (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete_tenant(
     State(s): State<AppState>,
     Path(name): Path<String>,
     ApiQuery(q): ApiQuery<DeleteQuery>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
     let name = parse_name(&name)?;
     if q.purge {
         s.hostel.purge(&name, true).await?;
-    } else {
-        s.hostel.delete(&name).await?;
+        return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    Ok(StatusCode::NO_CONTENT)
+    let was = s.hostel.delete(&name).await?;
+    Ok(Json(transition(&name, was, WorkspaceState::Deleted)).into_response())
+}
+
+fn transition(name: &TenantName, was: WorkspaceState, now: WorkspaceState) -> Transition {
+    Transition {
+        name: name.to_string(),
+        previous_state: was.to_string(),
+        state: now.to_string(),
+    }
 }
 
 /// Starts the workspace (re-creating it when deleted).
 #[utoipa::path(post, path = "/api/tenants/{name}/start", tag = "tenants",
     params(("name" = String, Path, description = "Tenant name")),
-    responses((status = 200, body = TenantDetail), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Transition), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn start_tenant(
     State(s): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<TenantDetail>, ApiError> {
+) -> Result<Json<Transition>, ApiError> {
     let name = parse_name(&name)?;
-    s.hostel.start(&name, &Quiet).await?;
-    Ok(Json(TenantDetail::from(&s.hostel.info(&name).await?)))
+    let was = s.hostel.start(&name, &Quiet).await?;
+    Ok(Json(transition(&name, was, WorkspaceState::Running)))
 }
 
 /// Stops the workspace; its files stay.
 #[utoipa::path(post, path = "/api/tenants/{name}/stop", tag = "tenants",
     params(("name" = String, Path, description = "Tenant name")),
-    responses((status = 200, body = TenantDetail), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Transition), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn stop_tenant(
     State(s): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<TenantDetail>, ApiError> {
+) -> Result<Json<Transition>, ApiError> {
     let name = parse_name(&name)?;
-    s.hostel.stop(&name).await?;
-    Ok(Json(TenantDetail::from(&s.hostel.info(&name).await?)))
+    let was = s.hostel.stop(&name).await?;
+    let now = if was == WorkspaceState::Running {
+        WorkspaceState::Stopped
+    } else {
+        was
+    };
+    Ok(Json(transition(&name, was, now)))
 }
 
-/// A command to run as the tenant.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ExecBody {
-    /// argv, e.g. ["sh", "-c", "ls"].
-    command: Vec<String>,
-    /// Text for the command's stdin (closed after it).
-    stdin: Option<String>,
-    /// Extra environment.
-    #[serde(default)]
-    env: BTreeMap<String, String>,
-    /// Working directory (default: the home).
-    cwd: Option<String>,
-    /// Kill the command after this many seconds (default 60, at most 3600).
-    timeout_secs: Option<u64>,
+/// Changes quotas (live where possible), the image (at the next start) and lifecycle policies
+/// (at once); answers with each change and when it applies.
+#[utoipa::path(patch, path = "/api/tenants/{name}", tag = "tenants", request_body = TenantChange,
+    params(("name" = String, Path, description = "Tenant name")),
+    responses((status = 200, body = Vec<Change>), (status = 400, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)))]
+pub async fn set_tenant(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<TenantChange>,
+) -> Result<Json<Vec<Change>>, ApiError> {
+    let name = parse_name(&name)?;
+    let (quota, image, policy) = body.into_parts()?;
+    let out = s.hostel.set(&name, quota, image.as_deref(), policy).await?;
+    Ok(Json(out.into_iter().map(Change::from).collect()))
 }
 
-/// How a command ended.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ExecResult {
-    /// Exit code (137 when killed, e.g. on timeout).
-    exit_code: i64,
-    /// stdout, as UTF-8 (invalid bytes replaced).
-    stdout: String,
-    /// stderr, as UTF-8 (invalid bytes replaced).
-    stderr: String,
-    /// Whether the timeout killed it.
-    timed_out: bool,
-    /// Whether output beyond 16 MiB per stream was dropped.
-    truncated: bool,
+/// The tenant's SSH keys.
+#[utoipa::path(get, path = "/api/tenants/{name}/keys", tag = "keys",
+    params(("name" = String, Path, description = "Tenant name")),
+    responses((status = 200, body = Vec<Key>), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn list_keys(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<Key>>, ApiError> {
+    let keys = s.hostel.key_list(&parse_name(&name)?)?;
+    Ok(Json(keys.into_iter().map(Key::from).collect()))
+}
+
+/// Adds SSH keys; they work from the next connection. Answers with all the tenant's keys.
+#[utoipa::path(post, path = "/api/tenants/{name}/keys", tag = "keys", request_body = NewKeys,
+    params(("name" = String, Path, description = "Tenant name")),
+    responses((status = 200, body = Vec<Key>), (status = 400, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)))]
+pub async fn add_keys(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<NewKeys>,
+) -> Result<Json<Vec<Key>>, ApiError> {
+    let name = parse_name(&name)?;
+    if body.keys.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidInput,
+            "keys is empty",
+            Some(r#"e.g. {"keys": ["ssh-ed25519 AAAA... alice@laptop"]}"#),
+        ));
+    }
+    let keys = body
+        .keys
+        .iter()
+        .map(|k| k.parse::<SshPublicKey>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ServiceError::from)?;
+    s.hostel.key_add(&name, &keys)?;
+    let keys = s.hostel.key_list(&name)?;
+    Ok(Json(keys.into_iter().map(Key::from).collect()))
+}
+
+/// Removes a key by its fingerprint (`SHA256:...`, URL-encoded); it stops working at once.
+#[utoipa::path(delete, path = "/api/tenants/{name}/keys/{fingerprint}", tag = "keys",
+    params(("name" = String, Path, description = "Tenant name"),
+        ("fingerprint" = String, Path, description = "`SHA256:...`")),
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn remove_key(
+    State(s): State<AppState>,
+    Path((name, fingerprint)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    s.hostel.key_remove(&parse_name(&name)?, &fingerprint)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The most output kept per stream.

@@ -170,6 +170,57 @@ pub fn server_config(dir: &Path) -> Result<Arc<ServerConfig>, TlsError> {
     Ok(Arc::new(config))
 }
 
+/// The client side: trust `ca` (else the system's roots) and, when given, present a client
+/// certificate and key (mutual TLS).
+pub fn client_config(
+    ca: Option<&Path>,
+    identity: Option<(&Path, &Path)>,
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let load = |p: &Path, e: String| TlsError::Load {
+        path: p.display().to_string(),
+        message: e,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(ca) => {
+            for cert in CertificateDer::pem_file_iter(ca).map_err(|e| load(ca, e.to_string()))? {
+                let cert = cert.map_err(|e| load(ca, e.to_string()))?;
+                roots.add(cert).map_err(|e| load(ca, e.to_string()))?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            let (added, _) = roots.add_parsable_certificates(found.certs);
+            if added == 0 {
+                return Err(load(
+                    Path::new("the system's certificate store"),
+                    "no trusted certificate found".into(),
+                ));
+            }
+        }
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| load(Path::new("rustls"), e.to_string()))?
+    .with_root_certificates(roots);
+    let config = match identity {
+        Some((cert, key)) => {
+            let certs = CertificateDer::pem_file_iter(cert)
+                .map_err(|e| load(cert, e.to_string()))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| load(cert, e.to_string()))?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| load(key, e.to_string()))?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| load(cert, e.to_string()))?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
+}
+
 /// Serves the API over mutual TLS until `shutdown` completes.
 pub async fn serve_tls(
     listener: tokio::net::TcpListener,
@@ -218,7 +269,7 @@ pub async fn serve_tls(
             let io = hyper_util::rt::TokioIo::new(tls);
             let builder =
                 hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-            if let Err(e) = builder.serve_connection(io, svc).await {
+            if let Err(e) = builder.serve_connection_with_upgrades(io, svc).await {
                 tracing::debug!(%peer, error = %e, "https connection ended with an error");
             }
         });

@@ -1,7 +1,12 @@
 //! `GET /api/tenants/{name}/exec/ws`: an interactive command over a WebSocket, the transport of
-//! the web terminal. The command gets a terminal; binary frames from the client are its input,
-//! a text frame `{"resize": [cols, rows]}` resizes it; the server sends the terminal's output as
-//! binary frames and, when the command ends, a text frame `{"exit_code": N}`, then closes.
+//! the web terminal and of the remote CLI's `exec`.
+//!
+//! With a terminal (the default), binary frames from the client are its input, a text frame
+//! `{"resize": [cols, rows]}` resizes it, and the server sends the terminal's output as binary
+//! frames. With `tty=false` the streams stay apart and binary-safe: each server binary frame
+//! starts with 1 (stdout) or 2 (stderr), and the client's text frame `{"eof": true}` closes the
+//! command's stdin. Either way, when the command ends the server sends a text frame
+//! `{"exit_code": N}`, then closes.
 
 use crate::auth::Caller;
 use crate::json::ApiQuery;
@@ -21,6 +26,10 @@ use tokio::io::AsyncWriteExt;
 pub struct WsQuery {
     /// A shell command line (run with `bash -c`); default: a login shell.
     command: Option<String>,
+    /// The command as a JSON array of arguments (instead of `command`).
+    argv: Option<String>,
+    /// Give the command a terminal (default true).
+    tty: Option<bool>,
     /// Terminal columns.
     #[serde(default = "default_cols")]
     cols: u16,
@@ -46,23 +55,40 @@ pub async fn exec_ws(
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let name: TenantName = name.parse().map_err(ServiceError::from)?;
-    let cmd = match q.command {
-        Some(c) => vec!["/bin/bash".to_owned(), "-c".to_owned(), c],
-        None => vec!["/bin/bash".to_owned(), "-l".to_owned()],
+    let cmd = match (q.argv, q.command) {
+        (Some(argv), _) => match serde_json::from_str::<Vec<String>>(&argv) {
+            Ok(argv) if !argv.is_empty() => argv,
+            _ => {
+                return Err(ApiError::new(
+                    hostel_core::ErrorCode::InvalidInput,
+                    format!("argv {argv:?}: not a JSON array of strings with a command"),
+                    Some(r#"e.g. argv=["ls","-l"], URL-encoded"#),
+                ));
+            }
+        },
+        (None, Some(c)) => vec!["/bin/bash".to_owned(), "-c".to_owned(), c],
+        (None, None) => vec!["/bin/bash".to_owned(), "-l".to_owned()],
     };
+    let tty = q.tty.unwrap_or(true);
     let actor = caller.map(|c| c.0.0);
     let opts = ExecOptions {
         cmd,
         stdin: true,
-        tty: true,
-        env: vec!["TERM=xterm-256color".to_owned()],
+        tty,
+        env: if tty {
+            vec!["TERM=xterm-256color".to_owned()]
+        } else {
+            Vec::new()
+        },
         actor: actor.clone(),
         ..ExecOptions::default()
     };
     // Started before the upgrade, so a missing tenant is a plain 404, not a closed socket.
     let session = s.hostel.exec(&name, opts, &Quiet).await?;
-    let _ = s.hostel.exec_resize(&session.id, q.cols, q.rows).await;
-    Ok(upgrade.on_upgrade(move |socket| bridge(s, name, actor, session, socket)))
+    if tty {
+        let _ = s.hostel.exec_resize(&session.id, q.cols, q.rows).await;
+    }
+    Ok(upgrade.on_upgrade(move |socket| bridge(s, name, actor, session, tty, socket)))
 }
 
 async fn bridge(
@@ -70,6 +96,7 @@ async fn bridge(
     name: TenantName,
     actor: Option<String>,
     session: hostel_runtime::ExecSession,
+    tty: bool,
     socket: WebSocket,
 ) {
     let (mut to_client, mut from_client) = socket.split();
@@ -85,11 +112,14 @@ async fn bridge(
             match msg {
                 Message::Binary(b) if input.write_all(&b).await.is_err() => break,
                 Message::Text(t) => {
-                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&t)
-                        && let Some([c, r]) = v
-                            .get("resize")
-                            .and_then(|r| r.as_array())
-                            .map(Vec::as_slice)
+                    let v = serde_json::from_str::<serde_json::Value>(&t).unwrap_or_default();
+                    if v.get("eof").and_then(serde_json::Value::as_bool) == Some(true) {
+                        break;
+                    }
+                    if let Some([c, r]) = v
+                        .get("resize")
+                        .and_then(|r| r.as_array())
+                        .map(Vec::as_slice)
                     {
                         let dim = |x: &serde_json::Value| {
                             x.as_u64().and_then(|n| u16::try_from(n).ok()).unwrap_or(0)
@@ -105,7 +135,9 @@ async fn bridge(
     });
     while let Some(chunk) = output.next().await {
         let bytes = match chunk {
-            Ok(ExecOutput::Stdout(b) | ExecOutput::Stderr(b)) => b,
+            Ok(ExecOutput::Stdout(b) | ExecOutput::Stderr(b)) if tty => b,
+            Ok(ExecOutput::Stdout(b)) => [&[1u8][..], &b].concat(),
+            Ok(ExecOutput::Stderr(b)) => [&[2u8][..], &b].concat(),
             Err(_) => break,
         };
         if to_client.send(Message::Binary(bytes.into())).await.is_err() {

@@ -63,6 +63,9 @@ fn api() -> Api {
     }
 }
 
+/// The secret a daemon leaves for the local CLI, in these tests.
+const LOCAL: &str = "local-secret-for-tests";
+
 impl Api {
     async fn call(
         &self,
@@ -71,9 +74,25 @@ impl Api {
         token: Option<&str>,
         body: Option<serde_json::Value>,
     ) -> (StatusCode, serde_json::Value) {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| ("authorization", a))
+            .into_iter()
+            .collect();
+        self.request(method, uri, &headers, body).await
+    }
+
+    async fn request(
+        &self,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+    ) -> (StatusCode, serde_json::Value) {
         let mut req = Request::builder().method(method).uri(uri);
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
         }
         let req = match body {
             Some(b) => req
@@ -82,9 +101,19 @@ impl Api {
             None => req.body(Body::empty()),
         }
         .unwrap();
-        let resp = router(AppState {
-            hostel: self.hostel.clone(),
-        })
+        let daemon = hostel_api::DaemonStatus {
+            pid: 42,
+            version: "test".into(),
+            ssh_listen: "127.0.0.1:2222".into(),
+            http_listen: "127.0.0.1:8080".into(),
+            host_key: "SHA256:test".into(),
+            open_sessions: 0,
+        };
+        let resp = router(AppState::for_daemon(
+            self.hostel.clone(),
+            daemon,
+            LOCAL.into(),
+        ))
         .oneshot(req)
         .await
         .unwrap();
@@ -221,9 +250,10 @@ async fn sandbox_create_exec_delete_and_errors() {
         a.call("POST", "/api/tenants/alice/start", t, None).await.1["state"],
         "running"
     );
+    let (s, gone) = a.call("DELETE", "/api/tenants/alice", t, None).await;
     assert_eq!(
-        a.call("DELETE", "/api/tenants/alice", t, None).await.0,
-        StatusCode::NO_CONTENT
+        (s, gone["previous_state"].as_str(), gone["state"].as_str()),
+        (StatusCode::OK, Some("running"), Some("deleted"))
     );
     assert_eq!(
         a.call("GET", "/api/tenants/alice", t, None).await.1["state"],
@@ -267,12 +297,25 @@ async fn openapi_document_describes_every_route() {
     assert_eq!(
         paths,
         [
+            "/api/audit",
+            "/api/audit/verify",
+            "/api/bans",
+            "/api/bans/{address}",
+            "/api/check",
+            "/api/doctor",
+            "/api/images",
+            "/api/images/build",
+            "/api/status",
             "/api/tenants",
             "/api/tenants/{name}",
             "/api/tenants/{name}/exec",
             "/api/tenants/{name}/files/{path}",
+            "/api/tenants/{name}/keys",
+            "/api/tenants/{name}/keys/{fingerprint}",
             "/api/tenants/{name}/start",
-            "/api/tenants/{name}/stop"
+            "/api/tenants/{name}/stop",
+            "/api/tokens",
+            "/api/tokens/{name}"
         ]
     );
     for schema in [
@@ -282,6 +325,12 @@ async fn openapi_document_describes_every_route() {
         "ExecBody",
         "ExecResult",
         "ErrorBody",
+        "TenantChange",
+        "Change",
+        "Transition",
+        "Key",
+        "AuditEntry",
+        "DaemonStatus",
     ] {
         assert!(
             doc["components"]["schemas"][schema].is_object(),
@@ -366,4 +415,224 @@ async fn bad_bodies_and_unknown_routes_get_the_error_body() {
     );
     let (s, _) = a.call("GET", "/api/tenants", None, None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn set_changes_quotas_and_policies_through_patch() {
+    let a = api();
+    let t = Some(a.admin.as_str());
+    let body = serde_json::json!({"name": "alice", "keys": [KEY]});
+    assert_eq!(
+        a.call("POST", "/api/tenants", t, Some(body)).await.0,
+        StatusCode::CREATED
+    );
+    let change = serde_json::json!({"pids": 128, "ttl": "2h", "autostart": true});
+    let (s, out) = a.call("PATCH", "/api/tenants/alice", t, Some(change)).await;
+    assert_eq!(s, StatusCode::OK, "{out}");
+    let fields: Vec<&str> = out
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["pids", "expires", "autostart"]);
+    let (_, info) = a.call("GET", "/api/tenants/alice", t, None).await;
+    assert_eq!(
+        (info["pids"].as_u64(), info["autostart"].as_bool()),
+        (Some(128), Some(true))
+    );
+    assert!(info["expires_at"].is_string(), "{info}");
+    let (s, err) = a
+        .call(
+            "PATCH",
+            "/api/tenants/alice",
+            t,
+            Some(serde_json::json!({"ttl": "none", "ephemeral": true})),
+        )
+        .await;
+    assert_eq!(
+        (s, err["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_input"))
+    );
+    let (s, _) = a
+        .call(
+            "PATCH",
+            "/api/tenants/alice",
+            Some(a.viewer.as_str()),
+            Some(serde_json::json!({"pids": 64})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn keys_bans_and_tokens_are_managed_over_the_api() {
+    let a = api();
+    let t = Some(a.admin.as_str());
+    let body = serde_json::json!({"name": "alice", "keys": [KEY]});
+    a.call("POST", "/api/tenants", t, Some(body)).await;
+    let other =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMhq0NaYZbuTK8J5ZxP+VC8V6nL3SFaSRXuHx7UyB2bE bob@desk";
+    let (s, keys) = a
+        .call(
+            "POST",
+            "/api/tenants/alice/keys",
+            t,
+            Some(serde_json::json!({"keys": [other]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{keys}");
+    assert_eq!(keys.as_array().unwrap().len(), 2);
+    let fp = keys[1]["fingerprint"].as_str().unwrap().to_owned();
+    let encoded = fp
+        .replace('/', "%2F")
+        .replace('+', "%2B")
+        .replace(':', "%3A");
+    let (s, _) = a
+        .call(
+            "DELETE",
+            &format!("/api/tenants/alice/keys/{encoded}"),
+            t,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, keys) = a.call("GET", "/api/tenants/alice/keys", t, None).await;
+    assert_eq!(keys.as_array().unwrap().len(), 1);
+
+    let (s, ban) = a
+        .call(
+            "POST",
+            "/api/bans",
+            t,
+            Some(serde_json::json!({"address": "203.0.113.7", "duration": "1h"})),
+        )
+        .await;
+    assert_eq!(
+        (s, ban["address"].as_str()),
+        (StatusCode::CREATED, Some("203.0.113.7"))
+    );
+    let (s, bad) = a
+        .call(
+            "POST",
+            "/api/bans",
+            t,
+            Some(serde_json::json!({"address": "nowhere"})),
+        )
+        .await;
+    assert_eq!(
+        (s, bad["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_input"))
+    );
+    assert_eq!(
+        a.call("GET", "/api/bans", t, None)
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        a.call("DELETE", "/api/bans/203.0.113.7", t, None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        a.call("DELETE", "/api/bans/203.0.113.7", t, None).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    let (s, made) = a
+        .call(
+            "POST",
+            "/api/tokens",
+            t,
+            Some(serde_json::json!({"name": "agent", "role": "viewer"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let secret = made["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        a.call("GET", "/api/tenants", Some(&secret), None).await.0,
+        StatusCode::OK
+    );
+    let (_, tokens) = a.call("GET", "/api/tokens", t, None).await;
+    assert!(
+        !tokens.to_string().contains(&secret),
+        "secrets are never listed"
+    );
+    assert_eq!(
+        a.call("DELETE", "/api/tokens/agent", t, None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        a.call("GET", "/api/tenants", Some(&secret), None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn the_local_secret_is_an_admin_that_names_its_user() {
+    let a = api();
+    let (s, status) = a
+        .request(
+            "GET",
+            "/api/status",
+            &[("authorization", &format!("Bearer {LOCAL}"))],
+            None,
+        )
+        .await;
+    assert_eq!((s, status["pid"].as_u64()), (StatusCode::OK, Some(42)));
+    let body = serde_json::json!({"name": "bob", "keys": [KEY]});
+    let (s, _) = a
+        .request(
+            "POST",
+            "/api/tenants",
+            &[
+                ("authorization", &format!("Bearer {LOCAL}")),
+                ("x-hostel-actor", "cli:alice"),
+            ],
+            Some(body),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    // A made-up actor is not taken; the secret is still needed.
+    a.request(
+        "GET",
+        "/api/tenants",
+        &[
+            ("authorization", &format!("Bearer {LOCAL}")),
+            ("x-hostel-actor", "api:ci"),
+        ],
+        None,
+    )
+    .await;
+    let (s, _) = a
+        .request(
+            "DELETE",
+            "/api/tenants/bob",
+            &[
+                ("authorization", "Bearer not-the-secret"),
+                ("x-hostel-actor", "cli:alice"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (_, audit) = a
+        .call("GET", "/api/audit?failed=false", Some(&a.admin), None)
+        .await;
+    let actors: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "api.call.v1")
+        .map(|r| r["actor"].as_str().unwrap())
+        .collect();
+    assert_eq!(actors, ["cli:alice"]);
+    let (s, v) = a
+        .call("GET", "/api/audit/verify", Some(&a.viewer), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(v["records"].as_u64().unwrap() >= 3, "{v}");
 }

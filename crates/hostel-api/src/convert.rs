@@ -1,0 +1,249 @@
+//! From the service's types to the wire model, and from requests to checked service input.
+
+use crate::{
+    AuditEntry, Ban, Built, Change, CheckItem, Finding, Image, Key, NewTenant, Tenant,
+    TenantChange, TenantDetail, Token,
+};
+use chrono::{DateTime, Utc};
+use hostel_core::policy::{Policy, PolicyChange};
+use hostel_core::{ByteSize, Cpus, QuotaChange, SshPublicKey, TenantName};
+use hostel_service::{CreateRequest, ServiceError, TenantInfo, TenantSummary};
+
+impl From<&TenantSummary> for Tenant {
+    fn from(t: &TenantSummary) -> Self {
+        Tenant {
+            name: t.name.clone(),
+            status: t.status.to_string(),
+            state: t.state.to_string(),
+            image: t.image.clone(),
+            cpus: t.quota.cpus.to_string(),
+            memory: t.quota.memory.to_string(),
+            disk: t.quota.disk.to_string(),
+            pids: t.quota.pids,
+        }
+    }
+}
+
+impl TenantDetail {
+    /// The detail of `info`; `default_idle_stop_secs` is `[lifecycle] idle_stop_secs`.
+    pub fn new(i: &TenantInfo, default_idle_stop_secs: u64) -> Self {
+        TenantDetail {
+            tenant: Tenant::from(&i.summary),
+            desired: i.desired.to_string(),
+            container: i.container.clone(),
+            home: i.home.clone(),
+            stale: i.stale,
+            uptime_secs: i.uptime_secs,
+            cpu_seconds: i.usage.as_ref().map(|u| u.cpu_seconds),
+            memory_used_bytes: i.usage.as_ref().map(|u| u.memory_used.as_u64()),
+            pids_used: i.usage.as_ref().map(|u| u.pids),
+            oom_kills: i.usage.as_ref().map(|u| u.oom_kills),
+            disk_used_bytes: i.disk_used.map(ByteSize::as_u64),
+            keys: i.keys,
+            created_at: i.created_at.clone(),
+            expires_at: i.policy.expires_at,
+            ephemeral: i.policy.ephemeral,
+            autostart: i.policy.autostart,
+            idle_stop_secs: i.policy.idle_stop_secs.unwrap_or(default_idle_stop_secs),
+            idle_stop_default: i.policy.idle_stop_secs.is_none(),
+        }
+    }
+}
+
+fn size(v: Option<&str>) -> Result<Option<ByteSize>, ServiceError> {
+    Ok(v.map(str::parse::<ByteSize>).transpose()?)
+}
+
+fn cpus(v: Option<&str>) -> Result<Option<Cpus>, ServiceError> {
+    Ok(v.map(str::parse::<Cpus>).transpose()?)
+}
+
+impl NewTenant {
+    /// Checks every field and makes the service's request; a TTL counts from `now`.
+    pub fn into_request(self, now: DateTime<Utc>) -> Result<CreateRequest, ServiceError> {
+        let name = self.name.parse::<TenantName>()?;
+        if self.keys.is_empty() {
+            return Err(ServiceError::NoKeys {
+                tenant: name.to_string(),
+            });
+        }
+        let keys = self
+            .keys
+            .iter()
+            .map(|k| k.parse::<SshPublicKey>())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(CreateRequest {
+            name,
+            keys,
+            cpus: cpus(self.cpus.as_deref())?,
+            memory: size(self.memory.as_deref())?,
+            disk: size(self.disk.as_deref())?,
+            pids: self.pids,
+            image: self.image,
+            policy: Policy::from_settings(
+                self.ttl.as_deref(),
+                self.ephemeral,
+                self.autostart,
+                self.idle_stop.as_deref(),
+                now,
+            )?,
+        })
+    }
+}
+
+impl TenantChange {
+    /// Checks every field: the quota change, the image, the policy change.
+    pub fn into_parts(self) -> Result<(QuotaChange, Option<String>, PolicyChange), ServiceError> {
+        let quota = QuotaChange {
+            cpus: cpus(self.cpus.as_deref())?,
+            memory: size(self.memory.as_deref())?,
+            disk: size(self.disk.as_deref())?,
+            pids: self.pids,
+        };
+        let policy = PolicyChange::from_settings(
+            self.ttl.as_deref(),
+            self.ephemeral,
+            self.autostart,
+            self.idle_stop.as_deref(),
+        )?;
+        Ok((quota, self.image, policy))
+    }
+}
+
+impl From<hostel_service::SetOutcome> for Change {
+    fn from(o: hostel_service::SetOutcome) -> Self {
+        Change {
+            field: o.field.to_owned(),
+            from: o.from,
+            to: o.to,
+            applied: o.applied.to_owned(),
+        }
+    }
+}
+
+impl From<hostel_store::KeyRecord> for Key {
+    fn from(k: hostel_store::KeyRecord) -> Self {
+        Key {
+            fingerprint: k.key.fingerprint,
+            algorithm: k.key.algorithm,
+            comment: k.key.comment,
+            added_at: k.added_at,
+        }
+    }
+}
+
+impl From<hostel_service::ImageView> for Image {
+    fn from(i: hostel_service::ImageView) -> Self {
+        Image {
+            reference: i.reference,
+            version: i.version,
+            id: i.id,
+            size: i.size,
+            current: i.current,
+            tenants: i.tenants,
+        }
+    }
+}
+
+impl From<hostel_service::BuildOutcome> for Built {
+    fn from(b: hostel_service::BuildOutcome) -> Self {
+        Built {
+            reference: b.reference,
+            cached: b.cached,
+        }
+    }
+}
+
+impl From<hostel_service::CheckItem> for CheckItem {
+    fn from(c: hostel_service::CheckItem) -> Self {
+        CheckItem {
+            name: c.name.to_owned(),
+            ok: c.ok,
+            message: c.message,
+            hint: c.hint,
+        }
+    }
+}
+
+impl From<hostel_service::Finding> for Finding {
+    fn from(f: hostel_service::Finding) -> Self {
+        Finding {
+            subject: f.subject,
+            problem: f.problem,
+            fix: f.fix,
+            fixed: f.fixed,
+        }
+    }
+}
+
+impl From<hostel_store::AuditRecord> for AuditEntry {
+    fn from(r: hostel_store::AuditRecord) -> Self {
+        let e = r.event;
+        AuditEntry {
+            time: e.time,
+            kind: e.kind,
+            actor: e.actor,
+            tenant: e.tenant,
+            outcome: match e.outcome {
+                hostel_core::Outcome::Ok => "ok",
+                hostel_core::Outcome::Failed => "failed",
+                hostel_core::Outcome::Denied => "denied",
+            }
+            .to_owned(),
+            detail: e.detail,
+            prev: r.prev,
+            hash: r.hash,
+        }
+    }
+}
+
+impl From<hostel_store::Ban> for Ban {
+    fn from(b: hostel_store::Ban) -> Self {
+        Ban {
+            address: b.address,
+            reason: b.reason,
+            created_at: b.created_at,
+            expires_at: b.expires_at,
+        }
+    }
+}
+
+impl From<hostel_store::TokenRecord> for Token {
+    fn from(t: hostel_store::TokenRecord) -> Self {
+        Token {
+            name: t.name,
+            role: t.role.to_string(),
+            created_at: t.created_at,
+            revoked_at: t.revoked_at,
+        }
+    }
+}
+
+impl crate::NewBan {
+    /// The address, how long (`None`: until removed) and why.
+    pub fn into_parts(
+        self,
+    ) -> Result<(std::net::IpAddr, Option<chrono::Duration>, String), ServiceError> {
+        let ip =
+            self.address
+                .parse::<std::net::IpAddr>()
+                .map_err(|_| ServiceError::InvalidAddress {
+                    address: self.address.clone(),
+                })?;
+        let duration = self
+            .duration
+            .as_deref()
+            .map(hostel_core::policy::parse_duration)
+            .transpose()
+            .map_err(hostel_core::policy::PolicyError::from)?;
+        let reason = self.reason.unwrap_or_else(|| "banned by an admin".into());
+        Ok((ip, duration, reason))
+    }
+}
+
+impl crate::NewToken {
+    /// The role asked for (admin unless given).
+    pub fn role(&self) -> Result<hostel_core::Role, ServiceError> {
+        Ok(self.role.as_deref().unwrap_or("admin").parse()?)
+    }
+}

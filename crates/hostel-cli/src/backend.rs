@@ -1,0 +1,471 @@
+//! Where a command runs: in this process against the store and the engine, or through a daemon's
+//! API (a remote one with `--server`, or the local one when it runs, so the store has one
+//! writer). Both answer with the API's bodies, so the CLI renders one set of types and prints
+//! the same thing either way.
+
+use crate::client::{Client, Credentials};
+use crate::error::CliError;
+use crate::output::Steps;
+use futures_util::StreamExt;
+use hostel_api::{
+    AuditEntry, AuditQuery, AuditVerified, Ban, Built, Change, CheckItem, CreatedToken,
+    DaemonStatus, Finding, Image, Key, NewBan, NewKeys, NewTenant, NewToken, Tenant, TenantChange,
+    TenantDetail, Token, Transition,
+};
+use hostel_core::TenantName;
+use hostel_core::lifecycle::WorkspaceState;
+use hostel_runtime::ExecOutput;
+use hostel_service::{Download, Hostel, ServiceError};
+use reqwest::Method;
+use std::io::{IsTerminal, Write};
+use tokio::io::AsyncWriteExt;
+
+/// The two ways to run a command.
+#[derive(Debug)]
+pub enum Backend {
+    /// In this process.
+    Local(Box<Hostel>),
+    /// Through a daemon's API.
+    Remote(Box<Client>),
+}
+
+fn transition(name: &TenantName, was: WorkspaceState, now: WorkspaceState) -> Transition {
+    Transition {
+        name: name.to_string(),
+        previous_state: was.to_string(),
+        state: now.to_string(),
+    }
+}
+
+impl Backend {
+    fn detail(h: &Hostel, info: &hostel_service::TenantInfo) -> TenantDetail {
+        TenantDetail::new(info, h.config().lifecycle.idle_stop_secs)
+    }
+
+    /// Tenants.
+    pub async fn list(&self) -> Result<Vec<Tenant>, CliError> {
+        match self {
+            Backend::Local(h) => Ok(h.list().await?.iter().map(Tenant::from).collect()),
+            Backend::Remote(c) => c.get(&["api", "tenants"]).await,
+        }
+    }
+
+    /// Creates a tenant; answers when its workspace runs.
+    pub async fn create(&self, body: NewTenant) -> Result<TenantDetail, CliError> {
+        match self {
+            Backend::Local(h) => {
+                let req = body.into_request(chrono::Utc::now())?;
+                let info = h.create(req, &Steps).await?;
+                Ok(Self::detail(h, &info))
+            }
+            Backend::Remote(c) => c.call(Method::POST, &["api", "tenants"], &body).await,
+        }
+    }
+
+    /// One tenant with live usage.
+    pub async fn info(&self, name: &TenantName) -> Result<TenantDetail, CliError> {
+        match self {
+            Backend::Local(h) => Ok(Self::detail(h, &h.info(name).await?)),
+            Backend::Remote(c) => c.get(&["api", "tenants", name.as_str()]).await,
+        }
+    }
+
+    /// Starts the workspace.
+    pub async fn start(&self, name: &TenantName) -> Result<Transition, CliError> {
+        match self {
+            Backend::Local(h) => {
+                let was = h.start(name, &Steps).await?;
+                Ok(transition(name, was, WorkspaceState::Running))
+            }
+            Backend::Remote(c) => {
+                c.call(
+                    Method::POST,
+                    &["api", "tenants", name.as_str(), "start"],
+                    &(),
+                )
+                .await
+            }
+        }
+    }
+
+    /// Stops the workspace.
+    pub async fn stop(&self, name: &TenantName) -> Result<Transition, CliError> {
+        match self {
+            Backend::Local(h) => {
+                let was = h.stop(name).await?;
+                let now = if was == WorkspaceState::Running {
+                    WorkspaceState::Stopped
+                } else {
+                    was
+                };
+                Ok(transition(name, was, now))
+            }
+            Backend::Remote(c) => {
+                c.call(
+                    Method::POST,
+                    &["api", "tenants", name.as_str(), "stop"],
+                    &(),
+                )
+                .await
+            }
+        }
+    }
+
+    /// Removes the workspace; the home stays.
+    pub async fn delete(&self, name: &TenantName) -> Result<Transition, CliError> {
+        match self {
+            Backend::Local(h) => {
+                let was = h.delete(name).await?;
+                Ok(transition(name, was, WorkspaceState::Deleted))
+            }
+            Backend::Remote(c) => {
+                c.call(Method::DELETE, &["api", "tenants", name.as_str()], &())
+                    .await
+            }
+        }
+    }
+
+    /// Removes the tenant and its home; refused unless `confirmed`.
+    pub async fn purge(&self, name: &TenantName, confirmed: bool) -> Result<(), CliError> {
+        match self {
+            Backend::Local(h) => Ok(h.purge(name, confirmed).await?),
+            Backend::Remote(_) if !confirmed => Err(ServiceError::PurgeUnconfirmed {
+                tenant: name.to_string(),
+            }
+            .into()),
+            Backend::Remote(c) => {
+                c.call_empty(
+                    Method::DELETE,
+                    &["api", "tenants", name.as_str()],
+                    Some(("purge", "true")),
+                )
+                .await
+            }
+        }
+    }
+
+    /// Runs `argv` as the tenant with this process's stdin (when it is not a terminal),
+    /// stdout and stderr; answers with the exit code.
+    pub async fn exec(&self, name: &TenantName, argv: Vec<String>) -> Result<i64, CliError> {
+        let attach_stdin = !std::io::stdin().is_terminal();
+        match self {
+            Backend::Remote(c) => c.exec(name.as_str(), &argv, attach_stdin).await,
+            Backend::Local(h) => {
+                let opts = hostel_service::ExecOptions {
+                    cmd: argv,
+                    stdin: attach_stdin,
+                    ..hostel_service::ExecOptions::default()
+                };
+                let session = h.exec(name, opts, &Steps).await?;
+                let mut input = session.input;
+                let feeder = attach_stdin.then(|| {
+                    tokio::spawn(async move {
+                        let mut stdin = tokio::io::stdin();
+                        let _ = tokio::io::copy(&mut stdin, &mut input).await;
+                        let _ = input.shutdown().await;
+                    })
+                });
+                let mut output = session.output;
+                let mut stdout = std::io::stdout();
+                let mut stderr = std::io::stderr();
+                while let Some(chunk) = output.next().await {
+                    match chunk.map_err(ServiceError::from)? {
+                        ExecOutput::Stdout(b) => {
+                            if stdout.write_all(&b).and_then(|()| stdout.flush()).is_err() {
+                                return Ok(0);
+                            }
+                        }
+                        ExecOutput::Stderr(b) => {
+                            let _ = stderr.write_all(&b);
+                            let _ = stderr.flush();
+                        }
+                    }
+                }
+                if let Some(f) = feeder {
+                    f.abort();
+                }
+                Ok(h.exec_finish(name, &session.id, None).await?)
+            }
+        }
+    }
+
+    /// Writes a file in the home.
+    pub async fn file_put(
+        &self,
+        name: &TenantName,
+        path: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), CliError> {
+        match self {
+            Backend::Local(h) => Ok(h.file_put(name, path, bytes).await?),
+            Backend::Remote(c) => {
+                // Checked here too: a URL would drop `..` segments, not refuse them.
+                let mut segments = vec!["api", "tenants", name.as_str(), "files"];
+                segments.extend(hostel_service::home_path(path)?.split('/'));
+                c.put_bytes(&segments, bytes).await
+            }
+        }
+    }
+
+    /// Reads a file from the home, or a folder as a tar.
+    pub async fn file_get(&self, name: &TenantName, path: &str) -> Result<Download, CliError> {
+        match self {
+            Backend::Local(h) => Ok(h.file_get(name, path).await?),
+            Backend::Remote(c) => {
+                let mut segments = vec!["api", "tenants", name.as_str(), "files"];
+                segments.extend(hostel_service::home_path(path)?.split('/'));
+                let (bytes, kind) = c.get_bytes(&segments).await?;
+                Ok(if kind == "application/x-tar" {
+                    Download::Folder(bytes)
+                } else {
+                    Download::File(bytes)
+                })
+            }
+        }
+    }
+
+    /// Changes quotas, image and policies.
+    pub async fn set(
+        &self,
+        name: &TenantName,
+        change: TenantChange,
+    ) -> Result<Vec<Change>, CliError> {
+        match self {
+            Backend::Local(h) => {
+                let (quota, image, policy) = change.into_parts()?;
+                let out = h.set(name, quota, image.as_deref(), policy).await?;
+                Ok(out.into_iter().map(Change::from).collect())
+            }
+            Backend::Remote(c) => {
+                c.call(Method::PATCH, &["api", "tenants", name.as_str()], &change)
+                    .await
+            }
+        }
+    }
+
+    /// The tenant's keys.
+    pub async fn keys(&self, name: &TenantName) -> Result<Vec<Key>, CliError> {
+        match self {
+            Backend::Local(h) => Ok(h.key_list(name)?.into_iter().map(Key::from).collect()),
+            Backend::Remote(c) => c.get(&["api", "tenants", name.as_str(), "keys"]).await,
+        }
+    }
+
+    /// Adds keys (OpenSSH lines, already checked).
+    pub async fn key_add(&self, name: &TenantName, keys: Vec<String>) -> Result<(), CliError> {
+        match self {
+            Backend::Local(h) => {
+                let parsed = keys
+                    .iter()
+                    .map(|k| k.parse())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(ServiceError::from)?;
+                Ok(h.key_add(name, &parsed)?)
+            }
+            Backend::Remote(c) => c
+                .call::<_, Vec<Key>>(
+                    Method::POST,
+                    &["api", "tenants", name.as_str(), "keys"],
+                    &NewKeys { keys },
+                )
+                .await
+                .map(|_| ()),
+        }
+    }
+
+    /// Removes a key by fingerprint.
+    pub async fn key_remove(&self, name: &TenantName, fingerprint: &str) -> Result<(), CliError> {
+        match self {
+            Backend::Local(h) => Ok(h.key_remove(name, fingerprint)?),
+            Backend::Remote(c) => {
+                c.call_empty(
+                    Method::DELETE,
+                    &["api", "tenants", name.as_str(), "keys", fingerprint],
+                    None,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Workspace images.
+    pub async fn images(&self) -> Result<Vec<Image>, CliError> {
+        match self {
+            Backend::Local(h) => Ok(h.image_list().await?.into_iter().map(Image::from).collect()),
+            Backend::Remote(c) => c.get(&["api", "images"]).await,
+        }
+    }
+
+    /// Builds the workspace image.
+    pub async fn image_build(&self, force: bool) -> Result<Built, CliError> {
+        match self {
+            Backend::Local(h) => Ok(h.image_build(force, &Steps).await?.into()),
+            Backend::Remote(c) => {
+                c.call(
+                    Method::POST,
+                    &["api", "images", "build"],
+                    &hostel_api::ImageBuild { force },
+                )
+                .await
+            }
+        }
+    }
+
+    /// The host check.
+    pub async fn check(&self) -> Result<Vec<CheckItem>, CliError> {
+        match self {
+            Backend::Local(h) => Ok(h.check().await.into_iter().map(CheckItem::from).collect()),
+            Backend::Remote(c) => c.get(&["api", "check"]).await,
+        }
+    }
+
+    /// Drift between store, engine and homes; fixed when `fix`.
+    pub async fn doctor(&self, fix: bool) -> Result<Vec<Finding>, CliError> {
+        match self {
+            Backend::Local(h) => Ok(h
+                .doctor(fix)
+                .await?
+                .into_iter()
+                .map(Finding::from)
+                .collect()),
+            Backend::Remote(c) if fix => {
+                c.call(
+                    Method::POST,
+                    &["api", "doctor"],
+                    &hostel_api::DoctorRun { fix },
+                )
+                .await
+            }
+            Backend::Remote(c) => c.get(&["api", "doctor"]).await,
+        }
+    }
+
+    /// Audit records.
+    pub async fn audit(&self, query: AuditQuery) -> Result<Vec<AuditEntry>, CliError> {
+        match self {
+            Backend::Local(h) => {
+                let filter = hostel_store::AuditFilter {
+                    tenant: query.tenant,
+                    since: query.since,
+                    failed: query.failed,
+                };
+                let records = h.audit_log().query(&filter)?;
+                Ok(records.into_iter().map(AuditEntry::from).collect())
+            }
+            Backend::Remote(c) => c.get_query(&["api", "audit"], &query).await,
+        }
+    }
+
+    /// Checks the audit log's chain.
+    pub async fn audit_verify(&self) -> Result<AuditVerified, CliError> {
+        match self {
+            Backend::Local(h) => Ok(AuditVerified {
+                records: h.audit_log().verify()?,
+                path: h.audit_log().path().display().to_string(),
+            }),
+            Backend::Remote(c) => c.get(&["api", "audit", "verify"]).await,
+        }
+    }
+
+    /// Bans in force.
+    pub async fn bans(&self) -> Result<Vec<Ban>, CliError> {
+        match self {
+            Backend::Local(h) => Ok(h.bans()?.into_iter().map(Ban::from).collect()),
+            Backend::Remote(c) => c.get(&["api", "bans"]).await,
+        }
+    }
+
+    /// Bans an address.
+    pub async fn ban(&self, ban: NewBan) -> Result<Ban, CliError> {
+        match self {
+            Backend::Local(h) => {
+                let (ip, duration, reason) = ban.into_parts()?;
+                Ok(h.ban(ip, &reason, duration, None)?.into())
+            }
+            Backend::Remote(c) => c.call(Method::POST, &["api", "bans"], &ban).await,
+        }
+    }
+
+    /// Lifts a ban.
+    pub async fn unban(&self, address: std::net::IpAddr) -> Result<(), CliError> {
+        match self {
+            Backend::Local(h) => Ok(h.unban(address)?),
+            Backend::Remote(c) => {
+                c.call_empty(Method::DELETE, &["api", "bans", &address.to_string()], None)
+                    .await
+            }
+        }
+    }
+
+    /// API tokens.
+    pub async fn tokens(&self) -> Result<Vec<Token>, CliError> {
+        match self {
+            Backend::Local(h) => Ok(h.token_list()?.into_iter().map(Token::from).collect()),
+            Backend::Remote(c) => c.get(&["api", "tokens"]).await,
+        }
+    }
+
+    /// Makes a token.
+    pub async fn token_create(&self, token: NewToken) -> Result<CreatedToken, CliError> {
+        match self {
+            Backend::Local(h) => {
+                let role = token.role()?;
+                let secret = h.token_create(&token.name, role)?;
+                Ok(CreatedToken {
+                    name: token.name,
+                    role: role.to_string(),
+                    token: secret,
+                })
+            }
+            Backend::Remote(c) => c.call(Method::POST, &["api", "tokens"], &token).await,
+        }
+    }
+
+    /// Revokes a token.
+    pub async fn token_revoke(&self, name: &str) -> Result<(), CliError> {
+        match self {
+            Backend::Local(h) => Ok(h.token_revoke(name)?),
+            Backend::Remote(c) => {
+                c.call_empty(Method::DELETE, &["api", "tokens", name], None)
+                    .await
+            }
+        }
+    }
+
+    /// The daemon this backend talks to, if it is one.
+    pub async fn daemon(&self) -> Result<Option<DaemonStatus>, CliError> {
+        match self {
+            Backend::Local(_) => Ok(None),
+            Backend::Remote(c) => c.get(&["api", "status"]).await.map(Some),
+        }
+    }
+}
+
+/// Connects the way the flags and the host say: `--server` → that daemon; else, as root, the
+/// local daemon when one runs, else this process.
+pub fn connect(cli: &crate::cli::Cli) -> Result<Backend, CliError> {
+    if let Some(server) = &cli.remote.server {
+        let creds = Credentials {
+            token: cli.remote.token.clone(),
+            actor: None,
+            identity: match (&cli.remote.cert, &cli.remote.cert_key) {
+                (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+                (None, None) => None,
+                _ => {
+                    return Err(CliError::new(
+                        hostel_core::ErrorCode::InvalidInput,
+                        "--cert and --cert-key go together",
+                        Some("pass both, as `hostel cert generate` wrote them".into()),
+                    ));
+                }
+            },
+            ca: cli.remote.ca.clone(),
+        };
+        return Ok(Backend::Remote(Box::new(Client::new(server, creds)?)));
+    }
+    crate::wiring::require_root()?;
+    if let Some(client) = crate::serve::local_daemon(&cli.root)? {
+        return Ok(Backend::Remote(Box::new(client)));
+    }
+    Ok(Backend::Local(Box::new(crate::wiring::open(cli)?)))
+}
