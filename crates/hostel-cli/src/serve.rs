@@ -241,8 +241,21 @@ pub async fn serve(
     result.map(|()| 0)
 }
 
-/// Autostart, then the periodic look for idle workspaces and expired tenants.
+/// A look for drift between the store, the engine and the homes, then autostart, then the
+/// periodic look for idle workspaces and expired tenants. Drift is reported, not repaired: the
+/// repair is the admin's call (`hostel doctor --fix`).
 async fn lifecycle(hostel: Arc<Hostel>) {
+    match hostel.doctor(false).await {
+        Ok(found) => {
+            for f in &found {
+                line(&format!(
+                    "hostel serve: drift: {}: {} (`hostel doctor --fix` would {})",
+                    f.subject, f.problem, f.fix
+                ));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "the start-up drift check failed"),
+    }
     match hostel.autostart().await {
         Ok(started) if !started.is_empty() => {
             line(&format!("hostel serve: autostarted {}", started.join(", ")));

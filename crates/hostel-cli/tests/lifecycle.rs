@@ -105,3 +105,62 @@ fn idle_stop_ttl_ephemeral_and_autostart() {
         bad.stderr
     );
 }
+
+#[test]
+fn a_starting_daemon_reports_drift_and_applies_policies_set_later() {
+    use std::io::BufRead;
+    let t = TestRun::with_config(BIN, "\n[lifecycle]\ncheck_secs = 1\n");
+    let name = t.create_tenant("drift", &[]);
+    // The workspace container goes behind hostel's back.
+    hostel_testkit::docker(&["rm", "-f", &format!("hostel-{name}")]).ok();
+    let port = hostel_testkit::free_port();
+    let http = hostel_testkit::free_port();
+    /// Kills the daemon however the test ends.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = t
+        .command(&[
+            "serve",
+            "--ssh-listen",
+            &format!("127.0.0.1:{port}"),
+            "--http-listen",
+            &format!("127.0.0.1:{http}"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _daemon = Killed(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(l);
+        }
+    });
+    let want = format!("hostel serve: drift: {name}: workspace container is gone");
+    let found = (0..100).find_map(|_| {
+        rx.recv_timeout(Duration::from_millis(100))
+            .ok()
+            .filter(|l| l.starts_with(&want))
+    });
+    assert!(found.is_some(), "no drift line for {name}");
+    // The daemon reports; it does not repair.
+    assert_eq!(state(&t, &name).as_deref(), Some("deleted"));
+    // Policies set after create apply: a TTL of 1s deletes the workspace the reaper finds.
+    t.hostel(&["start", &name]).ok();
+    assert_eq!(state(&t, &name).as_deref(), Some("running"));
+    t.hostel(&["set", &name, "--ttl", "1s"]).ok();
+    eventually(20, "the TTL set later deletes the workspace", || {
+        state(&t, &name).as_deref() == Some("deleted")
+    });
+    assert!(t.home(&name).exists(), "not ephemeral: the home stays");
+}
