@@ -46,6 +46,7 @@ impl TenantDetail {
             autostart: i.policy.autostart,
             idle_stop_secs: i.policy.idle_stop_secs.unwrap_or(default_idle_stop_secs),
             idle_stop_default: i.policy.idle_stop_secs.is_none(),
+            egress: i.egress.to_string(),
         }
     }
 }
@@ -87,13 +88,27 @@ impl NewTenant {
                 self.idle_stop.as_deref(),
                 now,
             )?,
+            egress: self.egress.as_deref().map(str::parse).transpose()?,
         })
     }
 }
 
+/// A [`TenantChange`], checked.
+#[derive(Debug, Clone)]
+pub struct Parts {
+    /// New limits.
+    pub quota: QuotaChange,
+    /// New image.
+    pub image: Option<String>,
+    /// New egress.
+    pub egress: Option<hostel_core::network::Egress>,
+    /// New policies.
+    pub policy: PolicyChange,
+}
+
 impl TenantChange {
     /// Checks every field: the quota change, the image, the policy change.
-    pub fn into_parts(self) -> Result<(QuotaChange, Option<String>, PolicyChange), ServiceError> {
+    pub fn into_parts(self) -> Result<Parts, ServiceError> {
         let quota = QuotaChange {
             cpus: cpus(self.cpus.as_deref())?,
             memory: size(self.memory.as_deref())?,
@@ -106,7 +121,12 @@ impl TenantChange {
             self.autostart,
             self.idle_stop.as_deref(),
         )?;
-        Ok((quota, self.image, policy))
+        Ok(Parts {
+            quota,
+            image: self.image,
+            egress: self.egress.as_deref().map(str::parse).transpose()?,
+            policy,
+        })
     }
 }
 

@@ -7,6 +7,8 @@
 
 mod convert;
 
+pub use convert::Parts;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -88,6 +90,8 @@ pub struct TenantDetail {
     pub idle_stop_secs: u64,
     /// Whether `idle_stop_secs` is hostel.toml's default rather than the tenant's own.
     pub idle_stop_default: bool,
+    /// Where the workspace may connect: `all` (the internet, never the host) or `none`.
+    pub egress: String,
 }
 
 /// What `POST /api/tenants` takes.
@@ -118,6 +122,9 @@ pub struct NewTenant {
     pub autostart: bool,
     /// Stop the workspace after this long idle, e.g. "10m" ("0": never; default from hostel.toml).
     pub idle_stop: Option<String>,
+    /// Where the workspace may connect: "all" (the internet, never the host or other
+    /// tenants) or "none" (default from hostel.toml).
+    pub egress: Option<String>,
 }
 
 /// What `PATCH /api/tenants/{name}` takes: each field given is changed, the others kept.
@@ -134,6 +141,8 @@ pub struct TenantChange {
     pub pids: Option<u32>,
     /// Image reference (at the next start).
     pub image: Option<String>,
+    /// "all" or "none" (at the next start).
+    pub egress: Option<String>,
     /// A new time to live counted from now, e.g. "2h", or "none" to remove it.
     pub ttl: Option<String>,
     /// Purge at expiry (needs a TTL).

@@ -48,6 +48,10 @@ fn a_new_tenant_is_checked_field_by_field() {
             ttl: Some("soon".into()),
             ..new_tenant()
         },
+        NewTenant {
+            egress: Some("some".into()),
+            ..new_tenant()
+        },
     ] {
         assert_eq!(bad(t), ErrorCode::InvalidInput);
     }
@@ -55,15 +59,22 @@ fn a_new_tenant_is_checked_field_by_field() {
 
 #[test]
 fn a_change_splits_into_quota_image_and_policy() {
-    let (q, image, p) = TenantChange {
+    let Parts {
+        quota: q,
+        image,
+        egress,
+        policy: p,
+    } = TenantChange {
         memory: Some("1G".into()),
         image: Some("img:v2".into()),
         ttl: Some("none".into()),
         autostart: Some(true),
+        egress: Some("none".into()),
         ..TenantChange::default()
     }
     .into_parts()
     .unwrap();
+    assert_eq!(egress, Some(hostel_core::network::Egress::None));
     assert_eq!(q.memory.map(|m| m.to_string()), Some("1GiB".into()));
     assert_eq!(image.as_deref(), Some("img:v2"));
     assert_eq!((p.ttl, p.autostart), (Some(None), Some(true)));
@@ -106,6 +117,7 @@ fn bodies_round_trip_through_json() {
         autostart: false,
         idle_stop_secs: 1800,
         idle_stop_default: true,
+        egress: "all".into(),
     };
     let text = serde_json::to_string(&detail).unwrap();
     let flat: serde_json::Value = serde_json::from_str(&text).unwrap();

@@ -232,8 +232,10 @@ impl Backend {
     ) -> Result<Vec<Change>, CliError> {
         match self {
             Backend::Local(h) => {
-                let (quota, image, policy) = change.into_parts()?;
-                let out = h.set(name, quota, image.as_deref(), policy).await?;
+                let p = change.into_parts()?;
+                let out = h
+                    .set(name, p.quota, p.image.as_deref(), p.egress, p.policy)
+                    .await?;
                 Ok(out.into_iter().map(Change::from).collect())
             }
             Backend::Remote(c) => {

@@ -104,6 +104,10 @@ pub enum Command {
         /// Stop the workspace after this long idle (0: never) [default: [lifecycle] idle_stop_secs].
         #[arg(long, value_name = "DURATION")]
         idle_stop: Option<String>,
+        /// Where the workspace may connect: all (the internet; never the host or other
+        /// tenants) or none [default: [defaults] egress].
+        #[arg(long, value_name = "all|none")]
+        egress: Option<String>,
     },
     /// List tenants and their workspaces.
     List,
@@ -163,6 +167,9 @@ pub enum Command {
         /// Stop the workspace after this long idle (0: never; `default`: hostel.toml's).
         #[arg(long, value_name = "DURATION")]
         idle_stop: Option<String>,
+        /// Where the workspace may connect, from its next start: all or none.
+        #[arg(long, value_name = "all|none")]
+        egress: Option<String>,
     },
     /// Manage a tenant's SSH keys.
     #[command(subcommand)]
@@ -236,6 +243,9 @@ pub enum Command {
     /// List, add or lift bans of client addresses at the SSH gateway.
     #[command(subcommand)]
     Ban(BanCommand),
+    /// The host packet-filter rules that keep workspaces off the host and apart.
+    #[command(subcommand)]
+    Firewall(FirewallCommand),
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -336,6 +346,17 @@ pub enum ImageCommand {
 pub enum AuditCommand {
     /// Check the hash chain of the whole log.
     Verify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FirewallCommand {
+    /// Whether hostel's rules are in force (exit 0) or not (exit 1).
+    Status,
+    /// Install the rules now (the daemon and the first workspace start do it anyway).
+    Apply,
+    /// Remove the rules, e.g. before uninstalling hostel. Workspaces then reach the host until
+    /// the rules are back.
+    Remove,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,8 +3,8 @@
 
 use crate::backend::{self, Backend};
 use crate::cli::{
-    AuditCommand, BanCommand, BenchCommand, CertCommand, Cli, Command, ConfigCommand, ImageCommand,
-    KeyCommand, TokenCommand,
+    AuditCommand, BanCommand, BenchCommand, CertCommand, Cli, Command, ConfigCommand,
+    FirewallCommand, ImageCommand, KeyCommand, TokenCommand,
 };
 use crate::error::CliError;
 use crate::output::{self, json, line, table};
@@ -64,6 +64,11 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             wiring::require_root()?;
             return cert_generate(&cli, hosts.clone());
         }
+        Command::Firewall(f) => {
+            here_only(&cli, "firewall")?;
+            let h = wiring::open(&cli)?;
+            return firewall(&h, f).await;
+        }
         Command::Status => {
             if cli.remote.server.is_some() {
                 let b = backend::connect(&cli)?;
@@ -84,6 +89,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             ephemeral,
             autostart,
             idle_stop,
+            egress,
         } => {
             let name = tenant(&name)?;
             if keys.is_empty() {
@@ -105,6 +111,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
                 ephemeral,
                 autostart,
                 idle_stop,
+                egress,
             };
             line(&format!("creating tenant {name}"));
             let d = b.create(body).await?;
@@ -158,6 +165,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             autostart,
             no_autostart,
             idle_stop,
+            egress,
         } => {
             let flag = |on: bool, off: bool| (on || off).then_some(on);
             let change = TenantChange {
@@ -170,6 +178,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
                 ephemeral: flag(ephemeral, no_ephemeral),
                 autostart: flag(autostart, no_autostart),
                 idle_stop,
+                egress,
             };
             set(&b, &tenant(&name)?, change, json_out).await
         }
@@ -350,7 +359,41 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         | Command::Bench(_)
         | Command::Serve { .. }
         | Command::Cert(_)
+        | Command::Firewall(_)
         | Command::Status => Ok(0),
+    }
+}
+
+async fn firewall(h: &hostel_service::Hostel, f: &FirewallCommand) -> Result<u8, CliError> {
+    let rules = h.filter_rules();
+    let what = format!(
+        "{} rules for tenant bridges {}+",
+        h.filter_kind(),
+        rules.prefix
+    );
+    match f {
+        FirewallCommand::Status => {
+            let ok = h.check_filter().await?;
+            line(&if ok {
+                format!("{what}: in force")
+            } else {
+                format!("{what}: not in force; `hostel firewall apply` installs them")
+            });
+            Ok(if ok { 0 } else { 1 })
+        }
+        FirewallCommand::Apply => {
+            h.ensure_filter().await?;
+            line(&format!("{what}: in force"));
+            Ok(0)
+        }
+        FirewallCommand::Remove => {
+            h.remove_filter().await?;
+            line(&format!(
+                "{what}: removed; workspaces reach the host until `hostel firewall apply` or \
+                 `hostel serve` puts them back"
+            ));
+            Ok(0)
+        }
     }
 }
 

@@ -105,6 +105,16 @@ pub async fn serve(
             ),
         ));
     }
+    // Workspaces must not reach the listeners about to open: the rules go in first.
+    h.ensure_filter().await.map_err(|e| {
+        let mut err = CliError::from(e);
+        err.hint = Some(
+            "install iptables (scripts/engine does); to run without hostel's packet filter, set \
+             [network] packet_filter = false (workspaces then reach the host)"
+                .into(),
+        );
+        err
+    })?;
     let http_listener = tokio::net::TcpListener::bind(http_addr)
         .await
         .map_err(|e| {
@@ -270,6 +280,11 @@ async fn lifecycle(hostel: Arc<Hostel>) {
         tick.tick().await;
         if let Err(e) = hostel.reap(&mut state, every).await {
             tracing::warn!(error = %e, "lifecycle check failed");
+        }
+        match hostel.repair_filter().await {
+            Ok(true) => {}
+            Ok(false) => line("hostel serve: the packet-filter rules were gone; put back"),
+            Err(e) => tracing::warn!(error = %e, "packet-filter check failed"),
         }
     }
 }

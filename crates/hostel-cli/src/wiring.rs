@@ -79,6 +79,11 @@ pub fn open(cli: &Cli) -> Result<Hostel, CliError> {
     let storage = BtrfsPool::new(paths.users(), paths.pool_image(), pool_size);
     let runtime = DockerRuntime::new(config.engine.socket.clone());
     let store = Store::open(&paths.database())?;
+    let filter: Arc<dyn hostel_runtime::netfilter::PacketFilter> = if config.network.packet_filter {
+        Arc::new(hostel_runtime::netfilter::Iptables)
+    } else {
+        Arc::new(hostel_runtime::netfilter::NoFilter)
+    };
     Ok(Hostel::new(
         paths,
         config,
@@ -86,5 +91,6 @@ pub fn open(cli: &Cli) -> Result<Hostel, CliError> {
         Arc::new(storage),
         store,
         actor(),
-    )?)
+    )?
+    .with_packet_filter(filter))
 }

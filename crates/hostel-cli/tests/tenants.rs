@@ -258,9 +258,25 @@ fn check_passes_on_a_ready_host() {
         .iter()
         .map(|i| i["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["engine", "image", "tools", "storage", "disk"]);
+    assert_eq!(
+        names,
+        ["engine", "image", "network", "tools", "storage", "disk"]
+    );
     assert!(
         items.as_array().unwrap().iter().all(|i| i["ok"] == true),
+        "{items}"
+    );
+    // A new root has no workspace yet, so its packet-filter rules are not in yet; check says
+    // so without failing, and a workspace start puts them in.
+    let network = &items[2]["message"];
+    assert!(
+        network.as_str().unwrap().contains("not installed yet"),
+        "{network}"
+    );
+    t.create_tenant("chk", &[]);
+    let items = t.hostel(&["check", "--json"]).ok().json();
+    assert!(
+        items[2]["message"].as_str().unwrap().contains("in force"),
         "{items}"
     );
 }

@@ -29,6 +29,40 @@ pub struct Config {
     pub http: HttpConfig,
     /// Lifecycle policies applied by the daemon.
     pub lifecycle: LifecycleConfig,
+    /// Tenant networks and the host's packet filter.
+    pub network: NetworkConfig,
+}
+
+/// `[network]`
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// Addresses tenant networks take their subnets from.
+    pub pool: ipnet::Ipv4Net,
+    /// Prefix length of each tenant's subnet (28: 14 addresses).
+    pub subnet_prefix: u8,
+    /// Start of every tenant bridge's interface name (1-7 of a-z, 0-9); the packet filter
+    /// matches `<prefix>+`.
+    pub interface_prefix: String,
+    /// Destinations no workspace may reach even with egress (cloud metadata by default).
+    pub deny: Vec<ipnet::Ipv4Net>,
+    /// Install and keep hostel's packet-filter rules (workspaces reach nothing on the host).
+    pub packet_filter: bool,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            pool: "10.213.0.0/16".parse().unwrap_or_default(),
+            subnet_prefix: 28,
+            interface_prefix: "hsl".into(),
+            deny: ["169.254.0.0/16", "100.100.100.200/32"]
+                .iter()
+                .filter_map(|s| s.parse().ok())
+                .collect(),
+            packet_filter: true,
+        }
+    }
 }
 
 /// `[lifecycle]`
@@ -190,6 +224,8 @@ pub struct DefaultsConfig {
     pub disk: ByteSize,
     /// Processes.
     pub pids: u32,
+    /// Egress of new workspaces: `all` (the internet, never the host) or `none`.
+    pub egress: crate::network::Egress,
 }
 
 impl Default for DefaultsConfig {
@@ -199,6 +235,7 @@ impl Default for DefaultsConfig {
             memory: ByteSize::gib(1),
             disk: ByteSize::gib(5),
             pids: 512,
+            egress: crate::network::Egress::All,
         }
     }
 }
@@ -236,6 +273,24 @@ impl Config {
             .map_err(|e| ConfigError {
                 message: format!("[defaults] {e}"),
             })?;
+        let n = &config.network;
+        if !crate::network::valid_prefix(&n.interface_prefix) {
+            return Err(ConfigError {
+                message: format!(
+                    "[network] interface_prefix {:?}: 1 to 7 of a-z and 0-9, starting with a letter",
+                    n.interface_prefix
+                ),
+            });
+        }
+        if n.subnet_prefix < n.pool.prefix_len() || n.subnet_prefix > 29 {
+            return Err(ConfigError {
+                message: format!(
+                    "[network] subnet_prefix {}: between the pool's /{} and /29",
+                    n.subnet_prefix,
+                    n.pool.prefix_len()
+                ),
+            });
+        }
         Ok(config)
     }
 }
@@ -247,6 +302,19 @@ mod tests {
     #[test]
     fn example_parses_to_the_defaults() {
         assert_eq!(Config::from_toml(EXAMPLE), Ok(Config::default()));
+    }
+
+    #[test]
+    fn network_settings_are_checked() {
+        let bad = |t: &str| Config::from_toml(t).unwrap_err().message;
+        assert!(bad("[network]\ninterface_prefix = \"TooLongX\"").contains("interface_prefix"));
+        assert!(bad("[network]\nsubnet_prefix = 30").contains("/29"));
+        assert!(bad("[network]\nsubnet_prefix = 8").contains("subnet_prefix"));
+        assert!(bad("[network]\npool = \"10.0.0.0/33\"").contains("pool"));
+        assert!(bad("[defaults]\negress = \"some\"").contains("egress"));
+        let ok =
+            Config::from_toml("[network]\npool = \"10.50.0.0/20\"\nsubnet_prefix = 29").unwrap();
+        assert_eq!(ok.network.pool.to_string(), "10.50.0.0/20");
     }
 
     #[test]

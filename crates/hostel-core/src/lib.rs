@@ -15,6 +15,7 @@ pub mod error_code;
 pub mod key;
 pub mod lifecycle;
 pub mod name;
+pub mod network;
 pub mod placement;
 pub mod policy;
 pub mod quota;

@@ -11,6 +11,7 @@
 pub mod docker;
 mod error;
 pub mod fake;
+pub mod netfilter;
 pub mod storage;
 mod types;
 
@@ -52,6 +53,17 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     async fn exec_kill(&self, exec_id: &str) -> Result<(), RuntimeError>;
     /// Resizes a started command's terminal (commands started with `tty`).
     async fn exec_resize(&self, exec_id: &str, cols: u16, rows: u16) -> Result<(), RuntimeError>;
+
+    /// Makes a bridge network. A name taken, or a subnet that overlaps one in use, is
+    /// [`RuntimeError::Conflict`].
+    async fn network_create(&self, spec: &NetworkSpec) -> Result<NetworkInfo, RuntimeError>;
+    /// The network with this name, if any.
+    async fn network_inspect(&self, name: &str) -> Result<Option<NetworkInfo>, RuntimeError>;
+    /// Removes a network (its containers must be gone). Removing a missing one is not an error.
+    async fn network_remove(&self, name: &str) -> Result<(), RuntimeError>;
+    /// Every network carrying all of these labels (all networks when none are given).
+    async fn networks(&self, labels: &[(String, String)])
+    -> Result<Vec<NetworkInfo>, RuntimeError>;
 
     /// The image with this reference, if the engine has it.
     async fn image(&self, reference: &str) -> Result<Option<ImageInfo>, RuntimeError>;

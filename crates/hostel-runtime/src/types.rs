@@ -73,6 +73,40 @@ pub struct WorkspaceSpec {
     pub cap_add: Vec<String>,
     /// Security options (`no-new-privileges`...).
     pub security_opt: Vec<String>,
+    /// The network to attach to (the tenant's own); `None`: the engine's default.
+    pub network: Option<String>,
+}
+
+/// A network to make: one per tenant, a bridge of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkSpec {
+    /// Engine name, `hostel-<tenant>`.
+    pub name: String,
+    /// The host's bridge interface name (at most 15 characters).
+    pub bridge: String,
+    /// IPv4 subnet in CIDR form.
+    pub subnet: String,
+    /// No route out: only the network itself (and nothing on it but the workspace).
+    pub internal: bool,
+    /// Labels on the network.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A network as the engine reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetworkInfo {
+    /// Engine name.
+    pub name: String,
+    /// Engine id.
+    pub id: String,
+    /// The bridge interface, when the engine names it.
+    pub bridge: Option<String>,
+    /// IPv4 subnets.
+    pub subnets: Vec<String>,
+    /// Whether it has no route out.
+    pub internal: bool,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A container as the engine reports it.

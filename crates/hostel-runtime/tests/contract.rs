@@ -13,8 +13,8 @@ use futures_util::StreamExt;
 use hostel_runtime::docker::DockerRuntime;
 use hostel_runtime::fake::FakeRuntime;
 use hostel_runtime::{
-    ExecOutput, ExecRequest, LABEL_MANAGED, LABEL_TEST_RUN, Limits, Mount, Runtime, RuntimeError,
-    WorkspaceSpec,
+    ExecOutput, ExecRequest, LABEL_MANAGED, LABEL_TEST_RUN, Limits, Mount, NetworkSpec, Runtime,
+    RuntimeError, WorkspaceSpec,
 };
 use std::collections::BTreeMap;
 
@@ -50,7 +50,82 @@ fn spec(name: &str, run: &str, home: &std::path::Path) -> WorkspaceSpec {
         .map(String::from)
         .to_vec(),
         security_opt: vec!["no-new-privileges".to_owned()],
+        network: None,
     }
+}
+
+/// Networks: made with a free subnet of their own, refused on a taken name or an overlapping
+/// subnet, not removable while a container on it runs.
+async fn network_contract(rt: &dyn Runtime, run: &str) {
+    let labels = BTreeMap::from([
+        (LABEL_MANAGED.to_owned(), "1".to_owned()),
+        (LABEL_TEST_RUN.to_owned(), run.to_owned()),
+    ]);
+    let name = format!("hostel-contract-{run}");
+    let pool: ipnet::Ipv4Net = "10.214.0.0/16".parse().unwrap();
+    let mut made = None;
+    for skip in 0..8 {
+        let used: Vec<ipnet::Ipv4Net> = rt
+            .networks(&[])
+            .await
+            .unwrap()
+            .iter()
+            .flat_map(|n| n.subnets.iter().filter_map(|s| s.parse().ok()))
+            .collect();
+        let subnet = hostel_core::network::free_subnet(pool, 28, &used, skip).unwrap();
+        let candidate = NetworkSpec {
+            name: name.clone(),
+            bridge: hostel_core::network::bridge_name("tc", run, "contract"),
+            subnet: subnet.to_string(),
+            internal: true,
+            labels: labels.clone(),
+        };
+        match rt.network_create(&candidate).await {
+            Ok(info) => {
+                made = Some((candidate, info));
+                break;
+            }
+            Err(RuntimeError::Conflict { .. }) => continue,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let (net, info) = made.expect("a free subnet within 8 tries");
+    assert_eq!(
+        (info.name.as_str(), info.subnets.clone(), info.internal),
+        (name.as_str(), vec![net.subnet.clone()], true)
+    );
+    assert_eq!(info.bridge.as_deref(), Some(net.bridge.as_str()));
+    assert!(matches!(
+        rt.network_create(&net).await,
+        Err(RuntimeError::Conflict { .. })
+    ));
+    let mut overlapping = net.clone();
+    overlapping.name = format!("{name}-b");
+    overlapping.bridge = hostel_core::network::bridge_name("tc", run, "b");
+    assert!(matches!(
+        rt.network_create(&overlapping).await,
+        Err(RuntimeError::Conflict { .. })
+    ));
+    assert_eq!(rt.network_inspect(&name).await.unwrap(), Some(info.clone()));
+    let listed = rt
+        .networks(&[(LABEL_TEST_RUN.to_owned(), run.to_owned())])
+        .await
+        .unwrap();
+    assert_eq!(listed, vec![info]);
+
+    let home = tempfile::tempdir().unwrap();
+    let mut attached = spec(&name, run, home.path());
+    attached.network = Some(name.clone());
+    rt.create(&attached).await.unwrap();
+    rt.start(&name).await.unwrap();
+    assert!(matches!(
+        rt.network_remove(&name).await,
+        Err(RuntimeError::Conflict { .. })
+    ));
+    rt.remove(&name).await.unwrap();
+    rt.network_remove(&name).await.unwrap();
+    rt.network_remove(&name).await.unwrap();
+    assert_eq!(rt.network_inspect(&name).await.unwrap(), None);
 }
 
 async fn run_exec(
@@ -170,7 +245,9 @@ async fn fake_honours_the_contract() {
         out.push(b'\n');
         (0, out, Vec::new())
     });
-    contract(&fake, &run_id()).await;
+    let run = run_id();
+    contract(&fake, &run).await;
+    network_contract(&fake, &run).await;
 }
 
 #[tokio::test]
@@ -179,6 +256,7 @@ async fn docker_honours_the_contract() {
     let docker = DockerRuntime::new("/var/run/docker.sock");
     let guard = Cleanup(run.clone());
     contract(&docker, &run).await;
+    network_contract(&docker, &run).await;
     drop(guard);
 }
 
@@ -229,6 +307,16 @@ impl Drop for Cleanup {
         ]);
         for id in ids.stdout.split_whitespace() {
             hostel_testkit::docker(&["rm", "-f", id]);
+        }
+        let nets = hostel_testkit::docker(&[
+            "network",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("label={LABEL_TEST_RUN}={}", self.0),
+        ]);
+        for id in nets.stdout.split_whitespace() {
+            hostel_testkit::docker(&["network", "rm", id]);
         }
     }
 }

@@ -84,6 +84,36 @@ impl Hostel {
         if engine_ok {
             items.push(item("image", self.resolve_image(None).await));
         }
+        let rules = self.filter_rules();
+        items.push(match self.filter.check(&rules).await {
+            Ok(true) => CheckItem {
+                name: "network",
+                ok: true,
+                message: format!(
+                    "packet filter {}: rules for {}+ in force; workspaces reach nothing on the host",
+                    self.filter_kind(),
+                    rules.prefix
+                ),
+                hint: None,
+            },
+            Ok(false) => CheckItem {
+                name: "network",
+                ok: true,
+                message: format!(
+                    "packet filter {}: rules for {}+ not installed yet; the first workspace start \
+                     or `hostel serve` installs them",
+                    self.filter_kind(),
+                    rules.prefix
+                ),
+                hint: None,
+            },
+            Err(e) => CheckItem {
+                name: "network",
+                ok: false,
+                message: e.to_string(),
+                hint: Some("install iptables (scripts/engine does)".into()),
+            },
+        });
         let missing: Vec<String> = TOOLS
             .iter()
             .filter(|(t, _)| !on_path(t))
@@ -167,6 +197,20 @@ impl Hostel {
             .list(&[(LABEL_INSTANCE.to_owned(), self.instance.clone())])
             .await?;
         let tenants = self.store.tenants()?;
+        if !self.filter.check(&self.filter_rules()).await? {
+            let rules = self.filter_rules();
+            let mut f = Finding {
+                subject: format!("packet filter ({}+)", rules.prefix),
+                problem: "hostel's rules are not in force".into(),
+                fix: "install them".into(),
+                fixed: false,
+            };
+            if fix {
+                self.filter.apply(&rules).await?;
+                f.fixed = true;
+            }
+            findings.push(f);
+        }
         for c in &containers {
             let owner = c.labels.get(LABEL_TENANT);
             if !tenants.iter().any(|t| Some(&t.name.to_string()) == owner) {
@@ -179,6 +223,25 @@ impl Hostel {
                 if fix {
                     self.runtime.remove(&c.name).await?;
                     f.fixed = true;
+                }
+                findings.push(f);
+            }
+        }
+        let networks = self
+            .runtime
+            .networks(&[(LABEL_INSTANCE.to_owned(), self.instance.clone())])
+            .await?;
+        for n in &networks {
+            let owner = n.labels.get(LABEL_TENANT);
+            if !tenants.iter().any(|t| Some(&t.name.to_string()) == owner) {
+                let mut f = Finding {
+                    subject: n.name.clone(),
+                    problem: "network has no tenant in the store".into(),
+                    fix: "remove the network".into(),
+                    fixed: false,
+                };
+                if fix {
+                    f.fixed = self.runtime.network_remove(&n.name).await.is_ok();
                 }
                 findings.push(f);
             }

@@ -27,6 +27,15 @@ pub enum ServiceError {
     /// A quota this host cannot give.
     #[error(transparent)]
     Placement(#[from] PlacementError),
+    /// No free subnet is left for a tenant network.
+    #[error("no free subnet left in the tenant network pool {pool}")]
+    NetworkPoolFull {
+        /// The pool.
+        pool: String,
+    },
+    /// An unknown egress word.
+    #[error(transparent)]
+    InvalidEgress(#[from] hostel_core::network::EgressError),
     /// An unknown token role.
     #[error(transparent)]
     InvalidRole(#[from] hostel_core::role::RoleError),
@@ -157,6 +166,7 @@ impl ServiceError {
             | ServiceError::InvalidPolicy(_)
             | ServiceError::Placement(_)
             | ServiceError::InvalidRole(_)
+            | ServiceError::InvalidEgress(_)
             | ServiceError::InvalidAddress { .. }
             | ServiceError::DiskBelowUsage { .. }
             | ServiceError::NoKeys { .. }
@@ -164,6 +174,7 @@ impl ServiceError {
             | ServiceError::InvalidTokenName { .. }
             | ServiceError::BadPath { .. }
             | ServiceError::PurgeUnconfirmed { .. } => ErrorCode::InvalidInput,
+            ServiceError::NetworkPoolFull { .. } => ErrorCode::Unavailable,
             ServiceError::ImageMissing { .. } | ServiceError::NotBanned { .. } => {
                 ErrorCode::NotFound
             }
@@ -196,6 +207,11 @@ impl ServiceError {
             }
             ServiceError::Placement(_) => Some("ask for less, within what the host has".into()),
             ServiceError::InvalidRole(_) => Some("use --role admin or --role viewer".into()),
+            ServiceError::InvalidEgress(_) => Some("use --egress all or --egress none".into()),
+            ServiceError::NetworkPoolFull { .. } => Some(
+                "purge unused tenants, or give [network] pool a larger range (or subnet_prefix a longer one)"
+                    .into(),
+            ),
             ServiceError::InvalidAddress { .. } => Some("e.g. 203.0.113.7 or 2001:db8::7".into()),
             ServiceError::InvalidPolicy(_) => {
                 Some("durations are like 90s, 30m, 1h or 7d; ephemeral needs a ttl".into())
@@ -205,7 +221,7 @@ impl ServiceError {
             )),
             ServiceError::NoKeys { .. } => Some("add --key FILE".into()),
             ServiceError::NothingToSet { .. } => {
-                Some("give at least one of --cpus, --memory, --disk, --pids, --image, --ttl, --ephemeral, --autostart, --idle-stop".into())
+                Some("give at least one of --cpus, --memory, --disk, --pids, --image, --egress, --ttl, --ephemeral, --autostart, --idle-stop".into())
             }
             ServiceError::ImageMissing { .. } => {
                 Some("build it with `hostel image build` (or `scripts/up`)".into())

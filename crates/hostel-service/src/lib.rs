@@ -15,6 +15,7 @@ mod files;
 mod image;
 mod lifecycle;
 mod metrics;
+mod network;
 mod paths;
 mod spec;
 mod tenant;
@@ -66,6 +67,8 @@ pub struct Hostel {
     wake_locks: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     open_sessions: std::sync::Mutex<HashMap<String, u32>>,
     metrics: metrics::Metrics,
+    filter: Arc<dyn hostel_runtime::netfilter::PacketFilter>,
+    filter_applied: std::sync::atomic::AtomicBool,
 }
 
 impl Hostel {
@@ -94,7 +97,18 @@ impl Hostel {
             metrics: metrics::Metrics::new().map_err(|e| ServiceError::Metrics {
                 message: e.to_string(),
             })?,
+            filter: Arc::new(hostel_runtime::netfilter::RecordingFilter::default()),
+            filter_applied: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Uses `filter` for the host's packet-filter rules (the default only records them).
+    pub fn with_packet_filter(
+        mut self,
+        filter: Arc<dyn hostel_runtime::netfilter::PacketFilter>,
+    ) -> Self {
+        self.filter = filter;
+        self
     }
 
     /// The store, for readers such as `audit`.

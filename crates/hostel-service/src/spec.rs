@@ -2,6 +2,7 @@
 //! so a container made from older settings can be recognised (its `io.hostel.spec` label differs)
 //! and replaced at its next start.
 
+use hostel_core::network::Egress;
 use hostel_core::{Quota, TenantName};
 use hostel_runtime::{
     LABEL_INSTANCE, LABEL_MANAGED, LABEL_SPEC, LABEL_TENANT, Limits, Mount, WorkspaceSpec,
@@ -25,7 +26,10 @@ pub const CAPS: &[&str] = &[
 /// Security options on every workspace.
 pub const SECURITY_OPT: &[&str] = &["no-new-privileges"];
 
-/// The engine name of a tenant's workspace.
+/// The label that says which egress a workspace was made for.
+pub const LABEL_EGRESS: &str = "io.hostel.egress";
+
+/// The engine name of a tenant's workspace (and of its network).
 pub fn container_name(tenant: &TenantName) -> String {
     format!("hostel-{tenant}")
 }
@@ -45,6 +49,7 @@ pub fn workspace_spec(
     image: &str,
     quota: &Quota,
     home: &Path,
+    egress: Egress,
     instance: &str,
     extra_labels: &BTreeMap<String, String>,
 ) -> WorkspaceSpec {
@@ -64,21 +69,28 @@ pub fn workspace_spec(
         }],
         cap_add: CAPS.iter().map(|c| (*c).to_owned()).collect(),
         security_opt: SECURITY_OPT.iter().map(|c| (*c).to_owned()).collect(),
+        network: Some(container_name(tenant)),
     };
     let mut labels = extra_labels.clone();
     labels.insert(LABEL_MANAGED.into(), "1".into());
     labels.insert(LABEL_TENANT.into(), tenant.to_string());
     labels.insert(LABEL_INSTANCE.into(), instance.to_owned());
-    labels.insert(LABEL_SPEC.into(), spec_hash(&spec));
+    labels.insert(LABEL_EGRESS.into(), egress.to_string());
+    labels.insert(LABEL_SPEC.into(), spec_hash(&spec, egress));
     spec.labels = labels;
     spec
 }
 
 /// A short hash of what cannot change on a live container (image, env, mounts, privileges);
 /// limits are left out because they change live.
-pub fn spec_hash(spec: &WorkspaceSpec) -> String {
+pub fn spec_hash(spec: &WorkspaceSpec, egress: Egress) -> String {
     let mut h = Sha256::new();
-    for part in [&spec.image, &spec.hostname] {
+    for part in [
+        &spec.image,
+        &spec.hostname,
+        spec.network.as_deref().unwrap_or_default(),
+        egress.as_str(),
+    ] {
         h.update(part.as_bytes());
         h.update(b"\0");
     }
@@ -123,6 +135,7 @@ mod tests {
             "img:1",
             &quota(),
             Path::new("/srv/hostel/users/alice/home"),
+            Egress::All,
             "inst",
             &BTreeMap::new(),
         );
@@ -153,15 +166,17 @@ mod tests {
             Some("inst")
         );
         assert_eq!(s.security_opt, vec!["no-new-privileges"]);
+        assert_eq!(s.network.as_deref(), Some("hostel-alice"));
+        assert_eq!(s.labels.get(LABEL_EGRESS).map(String::as_str), Some("all"));
         assert!(!s.cap_add.iter().any(|c| c == "SYS_ADMIN" || c == "NET_RAW"));
     }
 
     #[test]
-    fn spec_hash_ignores_limits_but_not_image() {
+    fn spec_hash_ignores_limits_but_not_image_or_egress() {
         let t: TenantName = "alice".parse().unwrap();
         let home = Path::new("/h");
         let none = BTreeMap::new();
-        let a = workspace_spec(&t, "img:1", &quota(), home, "i", &none);
+        let a = workspace_spec(&t, "img:1", &quota(), home, Egress::All, "i", &none);
         let b = workspace_spec(
             &t,
             "img:1",
@@ -170,11 +185,14 @@ mod tests {
                 ..quota()
             },
             home,
+            Egress::All,
             "i",
             &none,
         );
-        let c = workspace_spec(&t, "img:2", &quota(), home, "i", &none);
+        let c = workspace_spec(&t, "img:2", &quota(), home, Egress::All, "i", &none);
+        let d = workspace_spec(&t, "img:1", &quota(), home, Egress::None, "i", &none);
         assert_eq!(a.labels.get(LABEL_SPEC), b.labels.get(LABEL_SPEC));
         assert_ne!(a.labels.get(LABEL_SPEC), c.labels.get(LABEL_SPEC));
+        assert_ne!(a.labels.get(LABEL_SPEC), d.labels.get(LABEL_SPEC));
     }
 }

@@ -4,6 +4,7 @@ use crate::spec::{self, container_name};
 use crate::{Hostel, Progress, ServiceError};
 use futures_util::StreamExt;
 use hostel_core::lifecycle::{StartPlan, TenantStatus, WorkspaceState};
+use hostel_core::network::Egress;
 use hostel_core::placement::{HostCapacity, check_fits};
 use hostel_core::policy::{Policy, PolicyChange};
 use hostel_core::{ByteSize, Cpus, Outcome, Quota, QuotaChange, SshPublicKey, TenantName};
@@ -34,6 +35,8 @@ pub struct CreateRequest {
     pub image: Option<String>,
     /// Lifecycle policies (TTL as an expiry time, ephemeral, autostart, idle stop).
     pub policy: Policy,
+    /// Where the workspace may connect; unset: `[defaults] egress`.
+    pub egress: Option<Egress>,
 }
 
 /// How to run a command in a workspace.
@@ -107,6 +110,8 @@ pub struct TenantInfo {
     pub created_at: String,
     /// Lifecycle policies.
     pub policy: Policy,
+    /// Where the workspace may connect.
+    pub egress: Egress,
 }
 
 /// How one `set` change took effect.
@@ -232,6 +237,7 @@ impl Hostel {
             &t.image,
             &t.quota,
             &self.storage.home_path(&t.name),
+            t.egress,
             &self.instance,
             &self.config.engine.labels,
         )
@@ -296,6 +302,7 @@ impl Hostel {
             keys: 0,
             created_at: t.created_at.to_rfc3339(),
             policy: t.policy,
+            egress: t.egress,
             summary: summary(t, state),
         }
     }
@@ -340,6 +347,7 @@ impl Hostel {
                 quota,
                 keys: req.keys.clone(),
                 policy: req.policy,
+                egress: req.egress.unwrap_or(self.config.defaults.egress),
             },
             self.now(),
         )?;
@@ -361,6 +369,7 @@ impl Hostel {
         if done.is_err() {
             progress.step("failed; rolling back");
             let _ = self.runtime.remove(&container_name(name)).await;
+            let _ = self.remove_network(name).await;
             if made_home {
                 let _ = self.storage.destroy(name);
             }
@@ -395,6 +404,8 @@ impl Hostel {
             *made_home = self.storage.ensure(name, quota.disk)?;
         }
         let t = self.store.require(name)?;
+        progress.step(&format!("making its network (egress {})", t.egress));
+        self.ensure_network(&t).await?;
         progress.step(&format!("creating the workspace from {}", t.image));
         self.runtime.create(&self.spec_for(&t)).await?;
         progress.step("starting the workspace");
@@ -466,6 +477,7 @@ impl Hostel {
             StartPlan::AlreadyRunning | StartPlan::RunningStale => return Ok(state),
             StartPlan::Start => {
                 self.storage.prepare()?;
+                self.ensure_network(t).await?;
                 progress.step("starting the workspace");
                 self.runtime.start(&cname).await?;
             }
@@ -482,6 +494,7 @@ impl Hostel {
                     progress.step("replacing the workspace made from older settings");
                     self.runtime.remove(&cname).await?;
                 }
+                self.ensure_network(t).await?;
                 progress.step(&format!("creating the workspace from {}", t.image));
                 match self.runtime.create(&spec).await {
                     // Another command created it first: fine, start that one.
@@ -589,6 +602,7 @@ impl Hostel {
     pub(crate) async fn finish_purge(&self, name: &TenantName) -> Result<(), ServiceError> {
         self.observe(name).await?;
         self.runtime.remove(&container_name(name)).await?;
+        self.remove_network(name).await?;
         self.storage.prepare()?;
         self.storage.destroy(name)?;
         self.store.delete_tenant(name)?;
@@ -675,6 +689,7 @@ impl Hostel {
             keys,
             created_at: t.created_at.to_rfc3339(),
             policy: t.policy,
+            egress: t.egress,
             summary: summary(t, state),
         })
     }
@@ -830,9 +845,10 @@ impl Hostel {
         name: &TenantName,
         change: QuotaChange,
         image: Option<&str>,
+        egress: Option<Egress>,
         policy: PolicyChange,
     ) -> Result<Vec<SetOutcome>, ServiceError> {
-        let result = self.set_inner(name, change, image, policy).await;
+        let result = self.set_inner(name, change, image, egress, policy).await;
         let mut ev = match &result {
             Ok(_) => self.event("tenant.set", Outcome::Ok),
             Err(e) => self
@@ -845,6 +861,7 @@ impl Hostel {
             ("disk", change.disk.map(|v| v.to_string())),
             ("pids", change.pids.map(|v| v.to_string())),
             ("image", image.map(str::to_owned)),
+            ("egress", egress.map(|e| e.to_string())),
             (
                 "ttl",
                 policy
@@ -873,10 +890,11 @@ impl Hostel {
         name: &TenantName,
         change: QuotaChange,
         image: Option<&str>,
+        egress: Option<Egress>,
         policy: PolicyChange,
     ) -> Result<Vec<SetOutcome>, ServiceError> {
         let t = self.require_ready(name)?;
-        if change.is_empty() && image.is_none() && policy.is_empty() {
+        if change.is_empty() && image.is_none() && egress.is_none() && policy.is_empty() {
             return Err(ServiceError::NothingToSet {
                 tenant: name.to_string(),
             });
@@ -957,6 +975,19 @@ impl Hostel {
                 field: "image",
                 from: t.image.clone(),
                 to: img,
+                applied: if state == WorkspaceState::Running {
+                    "next start (stop and start the workspace; the home is kept)"
+                } else {
+                    "next start"
+                },
+            });
+        }
+        if let Some(e) = egress.filter(|e| *e != t.egress) {
+            self.store.set_egress(name, e, self.now())?;
+            out.push(SetOutcome {
+                field: "egress",
+                from: t.egress.to_string(),
+                to: e.to_string(),
                 applied: if state == WorkspaceState::Running {
                     "next start (stop and start the workspace; the home is kept)"
                 } else {

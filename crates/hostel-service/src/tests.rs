@@ -15,6 +15,7 @@ struct Fixture {
     _dir: tempfile::TempDir,
     fake: FakeRuntime,
     storage: Arc<DirStorage>,
+    filter: hostel_runtime::netfilter::RecordingFilter,
     hostel: Hostel,
 }
 
@@ -38,10 +39,13 @@ fn fixture() -> Fixture {
         "test",
     )
     .unwrap();
+    let filter = hostel_runtime::netfilter::RecordingFilter::default();
+    let hostel = hostel.with_packet_filter(Arc::new(filter.clone()));
     Fixture {
         _dir: dir,
         fake,
         storage,
+        filter,
         hostel,
     }
 }
@@ -60,6 +64,7 @@ fn request(n: &str) -> CreateRequest {
         pids: None,
         image: None,
         policy: hostel_core::policy::Policy::default(),
+        egress: None,
     }
 }
 
@@ -195,6 +200,7 @@ async fn commands_on_a_half_made_tenant_conflict() {
                 quota: Config::default().defaults.quota(),
                 keys: vec![KEY.parse().unwrap()],
                 policy: hostel_core::policy::Policy::default(),
+                egress: hostel_core::network::Egress::All,
             },
             chrono::Utc::now(),
         )
@@ -225,6 +231,7 @@ async fn set_applies_limits_live_and_image_at_next_start() {
             &name("alice"),
             change,
             Some("hostel-workspace:v2"),
+            None,
             Default::default(),
         )
         .await
@@ -261,6 +268,7 @@ async fn set_applies_limits_live_and_image_at_next_start() {
             &name("alice"),
             QuotaChange::default(),
             None,
+            None,
             Default::default(),
         )
         .await
@@ -277,7 +285,7 @@ async fn set_changes_policies_at_once_and_refuses_an_ephemeral_without_ttl() {
             .unwrap();
     let out = f
         .hostel
-        .set(&name("alice"), QuotaChange::default(), None, change)
+        .set(&name("alice"), QuotaChange::default(), None, None, change)
         .await
         .unwrap();
     let fields: Vec<&str> = out.iter().map(|o| o.field).collect();
@@ -289,7 +297,7 @@ async fn set_changes_policies_at_once_and_refuses_an_ephemeral_without_ttl() {
         hostel_core::policy::PolicyChange::from_settings(Some("none"), None, None, None).unwrap();
     let err = f
         .hostel
-        .set(&name("alice"), QuotaChange::default(), None, clear)
+        .set(&name("alice"), QuotaChange::default(), None, None, clear)
         .await
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidInput);
@@ -320,6 +328,7 @@ async fn doctor_finds_and_fixes_drift_without_touching_homes() {
             mounts: vec![],
             cap_add: vec![],
             security_opt: vec![],
+            network: None,
         })
         .await
         .unwrap();
@@ -387,4 +396,129 @@ async fn exec_wakes_a_stopped_workspace_and_returns_the_exit_code() {
         .await
         .unwrap();
     assert_eq!((code, err.as_slice()), (1, b"nope\n".as_slice()));
+}
+
+#[tokio::test]
+async fn each_tenant_gets_its_own_network_behind_the_packet_filter() {
+    let f = fixture();
+    f.hostel.create(request("alice"), &Quiet).await.unwrap();
+    f.hostel
+        .create(
+            CreateRequest {
+                egress: Some(hostel_core::network::Egress::None),
+                ..request("bob")
+            },
+            &Quiet,
+        )
+        .await
+        .unwrap();
+    // The rules went in before the first workspace, once.
+    assert_eq!(f.filter.applied(), vec![f.hostel.filter_rules()]);
+    let calls = f.fake.calls();
+    let first_net = calls
+        .iter()
+        .position(|c| c == "network_create hostel-alice");
+    let first_box = calls.iter().position(|c| c == "create hostel-alice");
+    assert!(first_net.is_some() && first_net < first_box, "{calls:?}");
+    let a = f
+        .fake
+        .network_inspect("hostel-alice")
+        .await
+        .unwrap()
+        .unwrap();
+    let b = f.fake.network_inspect("hostel-bob").await.unwrap().unwrap();
+    assert_eq!((a.internal, b.internal), (false, true));
+    assert_eq!(a.subnets, vec!["10.213.0.0/28".to_owned()]);
+    assert_eq!(b.subnets, vec!["10.213.0.16/28".to_owned()]);
+    assert!(a.bridge.as_deref().unwrap().starts_with("hsl"));
+    assert_ne!(a.bridge, b.bridge);
+    assert_eq!(
+        f.hostel.info(&name("bob")).await.unwrap().egress,
+        hostel_core::network::Egress::None
+    );
+
+    // Egress changes at the next start: the workspace and its network are made again.
+    let out = f
+        .hostel
+        .set(
+            &name("alice"),
+            QuotaChange::default(),
+            None,
+            Some(hostel_core::network::Egress::None),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out[0].field, "egress");
+    assert!(
+        !f.fake
+            .network_inspect("hostel-alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .internal
+    );
+    f.hostel.stop(&name("alice")).await.unwrap();
+    f.hostel.start(&name("alice"), &Quiet).await.unwrap();
+    assert!(
+        f.fake
+            .network_inspect("hostel-alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .internal
+    );
+
+    // A purge takes the network with it; a network left without a tenant is drift.
+    f.hostel.purge(&name("bob"), true).await.unwrap();
+    assert_eq!(f.fake.network_inspect("hostel-bob").await.unwrap(), None);
+    f.fake
+        .network_create(&hostel_runtime::NetworkSpec {
+            name: "hostel-ghost".into(),
+            bridge: "hslghost".into(),
+            subnet: "10.213.9.0/28".into(),
+            internal: false,
+            labels: BTreeMap::from([
+                (LABEL_TENANT.to_owned(), "ghost".to_owned()),
+                (LABEL_INSTANCE.to_owned(), f.hostel.instance().to_owned()),
+            ]),
+        })
+        .await
+        .unwrap();
+    let found = f.hostel.doctor(true).await.unwrap();
+    assert!(
+        found.iter().any(|x| x.subject == "hostel-ghost" && x.fixed),
+        "{found:?}"
+    );
+    assert_eq!(f.fake.network_inspect("hostel-ghost").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_full_network_pool_is_unavailable_and_rolls_the_create_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    paths.create_dirs().unwrap();
+    let fake = FakeRuntime::new();
+    fake.add_image(
+        "hostel-workspace:latest",
+        BTreeMap::from([(LABEL_IMAGE_VERSION.to_owned(), "v1".to_owned())]),
+    );
+    fake.add_image("hostel-workspace:v1", BTreeMap::new());
+    let mut config = Config::default();
+    config.network.pool = "10.9.0.0/28".parse().unwrap();
+    let hostel = Hostel::new(
+        paths.clone(),
+        config,
+        Arc::new(fake.clone()),
+        Arc::new(DirStorage::new(paths.users())),
+        Store::open_in_memory().unwrap(),
+        "test",
+    )
+    .unwrap();
+    hostel.create(request("alice"), &Quiet).await.unwrap();
+    let err = hostel.create(request("bob"), &Quiet).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Unavailable);
+    assert!(err.to_string().contains("10.9.0.0/28"), "{err}");
+    assert!(hostel.store().tenant(&name("bob")).unwrap().is_none());
+    assert_eq!(fake.inspect("hostel-bob").await.unwrap(), None);
 }

@@ -3,6 +3,7 @@
 use crate::StoreError;
 use chrono::{DateTime, Utc};
 use hostel_core::lifecycle::{TenantStatus, WorkspaceState};
+use hostel_core::network::Egress;
 use hostel_core::policy::Policy;
 use hostel_core::{ByteSize, Cpus, Quota, Role, SshPublicKey, TenantName};
 use nix::fcntl::{Flock, FlockArg};
@@ -18,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002_bans.sql"),
     include_str!("migrations/003_tokens.sql"),
     include_str!("migrations/004_policies.sql"),
+    include_str!("migrations/005_egress.sql"),
 ];
 
 /// The tenants database. Cheap to share behind an `Arc`; calls are short and serialized.
@@ -41,6 +43,8 @@ pub struct TenantRecord {
     pub desired: WorkspaceState,
     /// Its lifecycle policies.
     pub policy: Policy,
+    /// Where its workspace may connect.
+    pub egress: Egress,
     /// Last session or command start or end, if any.
     pub last_active_at: Option<DateTime<Utc>>,
     /// When it was created.
@@ -62,6 +66,8 @@ pub struct NewTenant {
     pub keys: Vec<SshPublicKey>,
     /// Its lifecycle policies.
     pub policy: Policy,
+    /// Where its workspace may connect.
+    pub egress: Egress,
 }
 
 /// An address the SSH gateway refuses.
@@ -212,8 +218,9 @@ impl Store {
         let inserted = tx.execute(
             "INSERT OR IGNORE INTO tenants
                  (name, status, image, cpus_milli, memory_bytes, disk_bytes, pids, created_at,
-                  updated_at, expires_at, ephemeral, autostart, idle_stop_secs, last_active_at)
-             VALUES (?1, 'creating', ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?7)",
+                  updated_at, expires_at, ephemeral, autostart, idle_stop_secs, last_active_at,
+                  egress)
+             VALUES (?1, 'creating', ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?7, ?12)",
             params![
                 t.name.as_str(),
                 t.image,
@@ -228,6 +235,7 @@ impl Store {
                 t.policy
                     .idle_stop_secs
                     .map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
+                t.egress.as_str(),
             ],
         )?;
         if inserted == 0 {
@@ -370,6 +378,20 @@ impl Store {
                     .map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
                 now.to_rfc3339(),
             ],
+        )?;
+        not_found_unless(changed, name)
+    }
+
+    /// Records where the tenant's workspace may connect (in force from its next start).
+    pub fn set_egress(
+        &self,
+        name: &TenantName,
+        egress: Egress,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let changed = self.conn().execute(
+            "UPDATE tenants SET egress = ?2, updated_at = ?3 WHERE name = ?1",
+            params![name.as_str(), egress.as_str(), now.to_rfc3339()],
         )?;
         not_found_unless(changed, name)
     }
@@ -633,7 +655,7 @@ impl Store {
 
 const SELECT_TENANT: &str = "SELECT name, status, image, cpus_milli, memory_bytes, disk_bytes, \
                              pids, created_at, updated_at, desired, expires_at, ephemeral, \
-                             autostart, idle_stop_secs, last_active_at FROM tenants";
+                             autostart, idle_stop_secs, last_active_at, egress FROM tenants";
 
 struct RawTenant {
     name: String,
@@ -651,6 +673,7 @@ struct RawTenant {
     autostart: bool,
     idle_stop_secs: Option<i64>,
     last_active_at: Option<String>,
+    egress: String,
 }
 
 fn raw_tenant(r: &Row<'_>) -> rusqlite::Result<RawTenant> {
@@ -670,6 +693,7 @@ fn raw_tenant(r: &Row<'_>) -> rusqlite::Result<RawTenant> {
         autostart: r.get(12)?,
         idle_stop_secs: r.get(13)?,
         last_active_at: r.get(14)?,
+        egress: r.get(15)?,
     })
 }
 
@@ -714,6 +738,10 @@ impl RawTenant {
                     .map(|v| u64::try_from(v).map_err(|_| corrupt("idle_stop_secs", v.to_string())))
                     .transpose()?,
             },
+            egress: self
+                .egress
+                .parse()
+                .map_err(|_| corrupt("egress", self.egress.clone()))?,
             last_active_at: self.last_active_at.as_deref().map(parse_time).transpose()?,
             created_at: parse_time(&self.created_at)?,
             updated_at: parse_time(&self.updated_at)?,
@@ -763,6 +791,7 @@ mod tests {
             },
             keys: vec![KEY_A.parse().unwrap()],
             policy: Policy::default(),
+            egress: Egress::All,
         }
     }
 
@@ -780,6 +809,7 @@ mod tests {
                 quota: new_tenant("alice").quota,
                 desired: WorkspaceState::Running,
                 policy: Policy::default(),
+                egress: Egress::All,
                 last_active_at: Some(now()),
                 created_at: now(),
                 updated_at: now(),
@@ -953,6 +983,9 @@ mod tests {
         let r = s.require(&t.name).unwrap();
         assert_eq!((r.policy, r.last_active_at), (t.policy, Some(later)));
         s.set_policy(&t.name, &Policy::default(), later).unwrap();
+        assert_eq!(s.require(&t.name).unwrap().egress, Egress::All);
+        s.set_egress(&t.name, Egress::None, later).unwrap();
+        assert_eq!(s.require(&t.name).unwrap().egress, Egress::None);
         assert_eq!(s.require(&t.name).unwrap().policy, Policy::default());
         let ghost: TenantName = "ghost".parse().unwrap();
         assert!(matches!(
@@ -973,7 +1006,7 @@ mod tests {
             Store::open(&path),
             Err(StoreError::TooNew {
                 found: 99,
-                known: 4
+                known: 5
             })
         ));
     }

@@ -100,7 +100,9 @@ impl TestRun {
         let root = test_dir().join(&id);
         std::fs::create_dir_all(root.join("etc")).unwrap();
         let config = format!(
-            "[engine]\nlabels = {{ \"{LABEL_TEST_RUN}\" = \"{id}\" }}\n\n[storage]\npool_size = \"8GiB\"\n{extra}"
+            "[engine]\nlabels = {{ \"{LABEL_TEST_RUN}\" = \"{id}\" }}\n\n[storage]\npool_size = \"8GiB\"\n\n\
+             [network]\ninterface_prefix = \"t{}\"\n{extra}",
+            &id[..5]
         );
         std::fs::write(root.join("etc/hostel.toml"), config).unwrap();
         TestRun {
@@ -108,6 +110,12 @@ impl TestRun {
             root,
             bin: PathBuf::from(bin),
         }
+    }
+
+    /// The run's tenant-bridge prefix, `t` and 5 characters of its id: its packet-filter
+    /// chains are its own.
+    pub fn prefix(&self) -> String {
+        format!("t{}", &self.id[..5])
     }
 
     /// A tenant name unique to this run: `t<id>-<suffix>` (suffix up to 22 chars).
@@ -389,7 +397,48 @@ impl Drop for TestRun {
             args.extend(ids);
             docker(&args);
         }
+        let nets = docker(&[
+            "network",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("label={LABEL_TEST_RUN}={}", self.id),
+        ]);
+        for id in nets.stdout.split_whitespace() {
+            docker(&["network", "rm", id]);
+        }
+        remove_filter_rules(&self.prefix());
         unmount_under(&self.root);
         let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Removes the packet-filter rules of `prefix` (both families), as `hostel firewall remove`
+/// would, without needing the run's configuration.
+pub fn remove_filter_rules(prefix: &str) {
+    let ipt = |bin: &str, args: &[&str]| {
+        Command::new(bin)
+            .arg("-w")
+            .args(args)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let iface = format!("{prefix}+");
+    for bin in ["iptables", "ip6tables"] {
+        for (from, to) in [
+            ("INPUT", format!("HOSTEL-IN-{prefix}")),
+            ("DOCKER-USER", format!("HOSTEL-FWD-{prefix}")),
+            ("FORWARD", format!("HOSTEL-FWD-{prefix}")),
+        ] {
+            while ipt(bin, &["-D", from, "-i", &iface, "-j", &to]) {}
+        }
+        for chain in [
+            format!("HOSTEL-IN-{prefix}"),
+            format!("HOSTEL-FWD-{prefix}"),
+        ] {
+            if ipt(bin, &["-F", &chain]) {
+                ipt(bin, &["-X", &chain]);
+            }
+        }
     }
 }

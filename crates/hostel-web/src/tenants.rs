@@ -139,8 +139,11 @@ pub async fn set_tenant(
     ApiJson(body): ApiJson<TenantChange>,
 ) -> Result<Json<Vec<Change>>, ApiError> {
     let name = parse_name(&name)?;
-    let (quota, image, policy) = body.into_parts()?;
-    let out = s.hostel.set(&name, quota, image.as_deref(), policy).await?;
+    let p = body.into_parts()?;
+    let out = s
+        .hostel
+        .set(&name, p.quota, p.image.as_deref(), p.egress, p.policy)
+        .await?;
     Ok(Json(out.into_iter().map(Change::from).collect()))
 }
 

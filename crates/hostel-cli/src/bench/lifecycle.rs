@@ -69,6 +69,7 @@ impl Run<'_> {
             pids: Some(256),
             image: None,
             policy: hostel_core::policy::Policy::default(),
+            egress: None,
         })
     }
 

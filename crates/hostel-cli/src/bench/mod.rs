@@ -64,5 +64,6 @@ fn plain_spec(name: &str, image: &str, run: &str, home: Option<&Path>) -> Worksp
             .iter()
             .map(|c| (*c).to_owned())
             .collect(),
+        network: None,
     }
 }

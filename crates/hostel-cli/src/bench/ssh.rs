@@ -142,6 +142,7 @@ impl Bench<'_> {
                     pids: Some(512),
                     image: None,
                     policy: hostel_core::policy::Policy::default(),
+                    egress: None,
                 },
                 &Quiet,
             )

@@ -12,13 +12,14 @@ use bollard::body_full;
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use bollard::models::{
-    ContainerCreateBody, ContainerUpdateBody, HostConfig, Mount as DockerMount, MountType,
+    ContainerCreateBody, ContainerUpdateBody, HostConfig, Ipam, IpamConfig, Mount as DockerMount,
+    MountType, NetworkCreateRequest,
 };
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
     InspectContainerOptions, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
-    RemoveContainerOptionsBuilder, StatsOptionsBuilder, StopContainerOptionsBuilder,
-    TagImageOptionsBuilder,
+    ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder, StatsOptionsBuilder,
+    StopContainerOptionsBuilder, TagImageOptionsBuilder,
 };
 use futures_util::{StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, HashMap};
@@ -71,6 +72,9 @@ impl DockerRuntime {
             } => match status_code {
                 404 => RuntimeError::NotFound { what, name },
                 409 => RuntimeError::Conflict { name, message },
+                _ if message.contains("overlaps") || message.contains("active endpoints") => {
+                    RuntimeError::Conflict { name, message }
+                }
                 _ if message.contains("no space left on device") => {
                     RuntimeError::NoSpace { action }
                 }
@@ -92,6 +96,32 @@ impl DockerRuntime {
                 message: e.to_string(),
             },
         }
+    }
+}
+
+/// The engine's option that names a bridge network's host interface.
+const BRIDGE_NAME: &str = "com.docker.network.bridge.name";
+
+fn network_info(
+    name: Option<String>,
+    id: Option<String>,
+    ipam: Option<Ipam>,
+    internal: Option<bool>,
+    options: Option<HashMap<String, String>>,
+    labels: Option<HashMap<String, String>>,
+) -> NetworkInfo {
+    NetworkInfo {
+        name: name.unwrap_or_default(),
+        id: id.unwrap_or_default(),
+        bridge: options.and_then(|mut o| o.remove(BRIDGE_NAME)),
+        subnets: ipam
+            .and_then(|i| i.config)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|c| c.subnet)
+            .collect(),
+        internal: internal.unwrap_or(false),
+        labels: to_btree(labels),
     }
 }
 
@@ -154,6 +184,7 @@ impl Runtime for DockerRuntime {
                 cap_drop: Some(vec!["ALL".to_owned()]),
                 cap_add: Some(spec.cap_add.clone()),
                 security_opt: Some(spec.security_opt.clone()),
+                network_mode: spec.network.clone(),
                 ..HostConfig::default()
             }),
             ..ContainerCreateBody::default()
@@ -170,6 +201,85 @@ impl Runtime for DockerRuntime {
                 what: "container",
                 name: spec.name.clone(),
             })
+    }
+
+    async fn network_create(&self, spec: &NetworkSpec) -> Result<NetworkInfo, RuntimeError> {
+        let d = self.docker().await?;
+        let body = NetworkCreateRequest {
+            name: spec.name.clone(),
+            driver: Some("bridge".to_owned()),
+            internal: Some(spec.internal),
+            ipam: Some(Ipam {
+                config: Some(vec![IpamConfig {
+                    subnet: Some(spec.subnet.clone()),
+                    ..IpamConfig::default()
+                }]),
+                ..Ipam::default()
+            }),
+            options: Some(HashMap::from([
+                (BRIDGE_NAME.to_owned(), spec.bridge.clone()),
+                (
+                    "com.docker.network.bridge.enable_icc".to_owned(),
+                    "false".to_owned(),
+                ),
+            ])),
+            labels: Some(spec.labels.clone().into_iter().collect()),
+            ..NetworkCreateRequest::default()
+        };
+        d.create_network(body).await.map_err(self.map_err(
+            "create network",
+            "network",
+            &spec.name,
+        ))?;
+        self.network_inspect(&spec.name)
+            .await?
+            .ok_or_else(|| RuntimeError::NotFound {
+                what: "network",
+                name: spec.name.clone(),
+            })
+    }
+
+    async fn network_inspect(&self, name: &str) -> Result<Option<NetworkInfo>, RuntimeError> {
+        let d = self.docker().await?;
+        match d.inspect_network(name, None).await {
+            Ok(n) => Ok(Some(network_info(
+                n.name, n.id, n.ipam, n.internal, n.options, n.labels,
+            ))),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(self.map_err("inspect network", "network", name)(e)),
+        }
+    }
+
+    async fn network_remove(&self, name: &str) -> Result<(), RuntimeError> {
+        let d = self.docker().await?;
+        match d.remove_network(name).await {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(self.map_err("remove network", "network", name)(e)),
+        }
+    }
+
+    async fn networks(
+        &self,
+        labels: &[(String, String)],
+    ) -> Result<Vec<NetworkInfo>, RuntimeError> {
+        let d = self.docker().await?;
+        let opts = ListNetworksOptionsBuilder::default()
+            .filters(&label_filter(labels))
+            .build();
+        let list = d.list_networks(Some(opts)).await.map_err(self.map_err(
+            "list networks",
+            "network",
+            "",
+        ))?;
+        Ok(list
+            .into_iter()
+            .map(|n| network_info(n.name, n.id, n.ipam, n.internal, n.options, n.labels))
+            .collect())
     }
 
     async fn start(&self, name: &str) -> Result<(), RuntimeError> {

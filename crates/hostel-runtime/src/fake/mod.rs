@@ -17,6 +17,9 @@ type ExecHandler = dyn Fn(&str, &ExecRequest) -> (i64, Vec<u8>, Vec<u8>) + Send 
 #[derive(Default)]
 struct State {
     containers: BTreeMap<String, WorkspaceInfo>,
+    networks: BTreeMap<String, NetworkInfo>,
+    /// Container -> the network it is created on.
+    attached: HashMap<String, String>,
     images: BTreeMap<String, ImageInfo>,
     exits: HashMap<String, i64>,
     calls: Vec<String>,
@@ -109,7 +112,9 @@ impl FakeRuntime {
 
     /// Removes a container behind hostel's back, as `docker rm -f` by hand would.
     pub fn remove_by_hand(&self, name: &str) {
-        self.lock().containers.remove(name);
+        let mut s = self.lock();
+        s.containers.remove(name);
+        s.attached.remove(name);
     }
 
     fn enter(&self, method: &str, arg: &str) -> Result<MutexGuard<'_, State>, RuntimeError> {
@@ -162,6 +167,12 @@ impl Runtime for FakeRuntime {
                 message: "name in use".into(),
             });
         }
+        if let Some(net) = &spec.network {
+            if !s.networks.contains_key(net) {
+                return Err(not_found("network", net));
+            }
+            s.attached.insert(spec.name.clone(), net.clone());
+        }
         s.next_id += 1;
         let info = WorkspaceInfo {
             id: format!("{:064x}", s.next_id),
@@ -199,8 +210,80 @@ impl Runtime for FakeRuntime {
     }
 
     async fn remove(&self, name: &str) -> Result<(), RuntimeError> {
-        self.enter("remove", name)?.containers.remove(name);
+        let mut s = self.enter("remove", name)?;
+        s.containers.remove(name);
+        s.attached.remove(name);
         Ok(())
+    }
+
+    async fn network_create(&self, spec: &NetworkSpec) -> Result<NetworkInfo, RuntimeError> {
+        let mut s = self.enter("network_create", &spec.name)?;
+        let subnet: ipnet::Ipv4Net = spec.subnet.parse().map_err(|_| RuntimeError::Engine {
+            action: "create network".into(),
+            message: format!("invalid subnet {}", spec.subnet),
+        })?;
+        let overlap = s.networks.values().flat_map(|n| n.subnets.iter()).any(|u| {
+            u.parse::<ipnet::Ipv4Net>()
+                .is_ok_and(|u| u.contains(&subnet.network()) || subnet.contains(&u.network()))
+        });
+        if s.networks.contains_key(&spec.name) || overlap {
+            return Err(RuntimeError::Conflict {
+                name: spec.name.clone(),
+                message: if overlap {
+                    "Pool overlaps with other one on this address space".into()
+                } else {
+                    "network with name already exists".into()
+                },
+            });
+        }
+        s.next_id += 1;
+        let info = NetworkInfo {
+            name: spec.name.clone(),
+            id: format!("{:064x}", s.next_id),
+            bridge: Some(spec.bridge.clone()),
+            subnets: vec![spec.subnet.clone()],
+            internal: spec.internal,
+            labels: spec.labels.clone(),
+        };
+        s.networks.insert(spec.name.clone(), info.clone());
+        Ok(info)
+    }
+
+    async fn network_inspect(&self, name: &str) -> Result<Option<NetworkInfo>, RuntimeError> {
+        Ok(self
+            .enter("network_inspect", name)?
+            .networks
+            .get(name)
+            .cloned())
+    }
+
+    async fn network_remove(&self, name: &str) -> Result<(), RuntimeError> {
+        let mut s = self.enter("network_remove", name)?;
+        // As in Docker, a container holds its network while it runs.
+        let busy = s
+            .attached
+            .iter()
+            .any(|(c, n)| n == name && s.containers.get(c).is_some_and(|x| x.status == "running"));
+        if busy {
+            return Err(RuntimeError::Conflict {
+                name: name.to_owned(),
+                message: "network has active endpoints".into(),
+            });
+        }
+        s.networks.remove(name);
+        Ok(())
+    }
+
+    async fn networks(
+        &self,
+        labels: &[(String, String)],
+    ) -> Result<Vec<NetworkInfo>, RuntimeError> {
+        let s = self.enter("networks", "")?;
+        Ok(s.networks
+            .values()
+            .filter(|n| labels.iter().all(|(k, v)| n.labels.get(k) == Some(v)))
+            .cloned()
+            .collect())
     }
 
     async fn inspect(&self, name: &str) -> Result<Option<WorkspaceInfo>, RuntimeError> {
