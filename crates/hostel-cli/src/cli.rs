@@ -243,6 +243,9 @@ pub enum Command {
     /// List, add or lift bans of client addresses at the SSH gateway.
     #[command(subcommand)]
     Ban(BanCommand),
+    /// Prove the isolation on this host: the attacker suite.
+    #[command(subcommand)]
+    Selftest(SelftestCommand),
     /// The host packet-filter rules that keep workspaces off the host and apart.
     #[command(subcommand)]
     Firewall(FirewallCommand),
@@ -346,6 +349,19 @@ pub enum ImageCommand {
 pub enum AuditCommand {
     /// Check the hash chain of the whole log.
     Verify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SelftestCommand {
+    /// Make two throwaway tenants and try, from one, every known move against the other, the
+    /// host, the engine and the gateways; and from outside against the gateway. Exit 0 when
+    /// every move is blocked, 1 when any is not. Also times one tenant's `ssh true` while the
+    /// other runs a fork bomb, a memory hog and a disk filler.
+    Security {
+        /// The cloud-metadata address the metadata move tries to reach.
+        #[arg(long, value_name = "IP:PORT", default_value = "169.254.169.254:80")]
+        metadata: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

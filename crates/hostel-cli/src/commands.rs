@@ -4,7 +4,7 @@
 use crate::backend::{self, Backend};
 use crate::cli::{
     AuditCommand, BanCommand, BenchCommand, CertCommand, Cli, Command, ConfigCommand,
-    FirewallCommand, ImageCommand, KeyCommand, TokenCommand,
+    FirewallCommand, ImageCommand, KeyCommand, SelftestCommand, TokenCommand,
 };
 use crate::error::CliError;
 use crate::output::{self, json, line, table};
@@ -63,6 +63,17 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             here_only(&cli, "cert generate")?;
             wiring::require_root()?;
             return cert_generate(&cli, hosts.clone());
+        }
+        Command::Selftest(SelftestCommand::Security { metadata }) => {
+            here_only(&cli, "selftest security")?;
+            let metadata: std::net::SocketAddrV4 = metadata.parse().map_err(|_| {
+                invalid(
+                    format!("metadata {metadata:?}: not an IPv4 address and port"),
+                    "e.g. --metadata 169.254.169.254:80",
+                )
+            })?;
+            let h = std::sync::Arc::new(wiring::open(&cli)?);
+            return crate::selftest::security(h, metadata, cli.json).await;
         }
         Command::Firewall(f) => {
             here_only(&cli, "firewall")?;
@@ -360,6 +371,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         | Command::Serve { .. }
         | Command::Cert(_)
         | Command::Firewall(_)
+        | Command::Selftest(_)
         | Command::Status => Ok(0),
     }
 }

@@ -11,6 +11,7 @@ mod client;
 mod commands;
 mod error;
 mod output;
+mod selftest;
 mod serve;
 mod wiring;
 

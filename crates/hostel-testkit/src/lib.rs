@@ -99,10 +99,15 @@ impl TestRun {
         let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
         let root = test_dir().join(&id);
         std::fs::create_dir_all(root.join("etc")).unwrap();
+        // The run's own bridge prefix, in the [network] table `extra` may bring.
+        let prefix = format!("[network]\ninterface_prefix = \"t{}\"\n", &id[..5]);
+        let extra = if extra.contains("[network]\n") {
+            extra.replacen("[network]\n", &prefix, 1)
+        } else {
+            format!("{extra}\n{prefix}")
+        };
         let config = format!(
-            "[engine]\nlabels = {{ \"{LABEL_TEST_RUN}\" = \"{id}\" }}\n\n[storage]\npool_size = \"8GiB\"\n\n\
-             [network]\ninterface_prefix = \"t{}\"\n{extra}",
-            &id[..5]
+            "[engine]\nlabels = {{ \"{LABEL_TEST_RUN}\" = \"{id}\" }}\n\n[storage]\npool_size = \"8GiB\"\n{extra}"
         );
         std::fs::write(root.join("etc/hostel.toml"), config).unwrap();
         TestRun {

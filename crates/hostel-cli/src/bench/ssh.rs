@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::process::Command;
 
-async fn run_ok(cmd: &mut Command, what: &str) -> Result<String, CliError> {
+pub(crate) async fn run_ok(cmd: &mut Command, what: &str) -> Result<String, CliError> {
     let out = cmd
         .output()
         .await
@@ -53,7 +53,7 @@ async fn time_n(
 }
 
 /// An OpenSSH client to `user@127.0.0.1:port` with the bench key; `extra` options first.
-fn ssh(key: &Path, port: u16, user: &str, extra: &[&str], remote: &str) -> Command {
+pub(crate) fn ssh(key: &Path, port: u16, user: &str, extra: &[&str], remote: &str) -> Command {
     let mut c = Command::new("ssh");
     c.args(extra)
         .args(["-p", &port.to_string(), "-i"])
@@ -175,7 +175,12 @@ async fn free_port() -> Result<u16, CliError> {
     Ok(l.local_addr().map_err(|e| fail(e.to_string()))?.port())
 }
 
-async fn wait_ssh(key: &Path, port: u16, user: &str, extra: &[&str]) -> Result<(), CliError> {
+pub(crate) async fn wait_ssh(
+    key: &Path,
+    port: u16,
+    user: &str,
+    extra: &[&str],
+) -> Result<(), CliError> {
     for _ in 0..100 {
         if ssh(key, port, user, extra, "true")
             .output()

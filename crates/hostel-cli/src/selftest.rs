@@ -1,0 +1,689 @@
+//! `hostel selftest security`: the attacker suite. It makes two throwaway tenants, A and B, on
+//! this host with its real engine, packet filter and an SSH gateway of its own (in this process,
+//! on every address, as the daemon's would be), and tries known moves: from inside A against B,
+//! the host, the engine and the gateways, and from outside against the gateway. Each move is
+//! expected to be blocked; the table says what happened. Then it times B's `ssh true` while A
+//! misbehaves. Everything it made is purged at the end, whatever happens.
+//!
+//! A move's script exits 0 when the attack worked. Nothing here is a fake: the moves are the
+//! shell commands an attacker would type.
+
+use crate::bench::ssh::{run_ok, ssh, wait_ssh};
+use crate::error::CliError;
+use crate::output::{json, line, table};
+use hostel_core::{ByteSize, ErrorCode, SshPublicKey, TenantName};
+use hostel_service::{CreateRequest, Hostel, Quiet, ServiceError};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::process::Command;
+
+/// One move and what became of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MoveResult {
+    /// What was tried.
+    pub r#move: String,
+    /// From where: `inside A` or `outside`.
+    pub from: &'static str,
+    /// What should happen: `blocked`.
+    pub expected: &'static str,
+    /// `blocked`, or `NOT BLOCKED`.
+    pub result: &'static str,
+    /// What was seen.
+    pub detail: String,
+}
+
+/// B's `ssh true` while A misbehaves.
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    /// What A was doing.
+    pub noise: &'static str,
+    /// Median of B's `ssh true`, in milliseconds.
+    pub b_ssh_true_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    moves: Vec<MoveResult>,
+    latency: Vec<Latency>,
+}
+
+fn fail(message: impl Into<String>) -> CliError {
+    CliError::new(ErrorCode::Internal, message, None)
+}
+
+/// What the suite made, for the cleanup.
+struct Run<'a> {
+    h: &'a Arc<Hostel>,
+    id: String,
+    dir: PathBuf,
+    tenants: Vec<TenantName>,
+    metadata: std::net::SocketAddrV4,
+}
+
+impl Run<'_> {
+    async fn cleanup(&mut self) {
+        for t in &self.tenants {
+            let _ = self.h.purge(t, true).await;
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    async fn tenant(&mut self, suffix: &str, key: &SshPublicKey) -> Result<TenantName, CliError> {
+        let name: TenantName = format!("selftest-{}-{suffix}", self.id)
+            .parse()
+            .map_err(|e| CliError::from(ServiceError::from(e)))?;
+        self.tenants.push(name.clone());
+        self.h
+            .create(
+                CreateRequest {
+                    name: name.clone(),
+                    keys: vec![key.clone()],
+                    cpus: Some(
+                        "0.5"
+                            .parse()
+                            .map_err(|e| CliError::from(ServiceError::from(e)))?,
+                    ),
+                    memory: Some(ByteSize::mib(256)),
+                    disk: Some(ByteSize::mib(256)),
+                    pids: Some(128),
+                    image: None,
+                    policy: hostel_core::policy::Policy::default(),
+                    egress: None,
+                },
+                &Quiet,
+            )
+            .await?;
+        Ok(name)
+    }
+}
+
+/// `hostel selftest security`: exit 0 when every move was blocked, 1 when not.
+pub async fn security(
+    h: Arc<Hostel>,
+    metadata: std::net::SocketAddrV4,
+    json_out: bool,
+) -> Result<u8, CliError> {
+    let id = format!("{:04x}", std::process::id() & 0xffff);
+    let dir = h.paths().images().join(format!("selftest-{id}"));
+    std::fs::create_dir_all(&dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
+    let mut run = Run {
+        h: &h,
+        id,
+        dir,
+        tenants: Vec::new(),
+        metadata,
+    };
+    let result = suite(&mut run).await;
+    run.cleanup().await;
+    let report = result?;
+    let all_blocked = report.moves.iter().all(|m| m.result == "blocked");
+    if json_out {
+        json(&report)?;
+    } else {
+        let rows: Vec<Vec<String>> = report
+            .moves
+            .iter()
+            .map(|m| {
+                vec![
+                    m.r#move.clone(),
+                    m.from.to_owned(),
+                    m.expected.to_owned(),
+                    m.result.to_owned(),
+                    m.detail.clone(),
+                ]
+            })
+            .collect();
+        table(&["MOVE", "FROM", "EXPECTED", "RESULT", "SEEN"], &rows);
+        line("");
+        let rows: Vec<Vec<String>> = report
+            .latency
+            .iter()
+            .map(|l| vec![l.noise.to_owned(), format!("{:.1}", l.b_ssh_true_ms)])
+            .collect();
+        table(&["WHILE A RUNS", "B's `ssh true` ms (median)"], &rows);
+        let blocked = report
+            .moves
+            .iter()
+            .filter(|m| m.result == "blocked")
+            .count();
+        line("");
+        line(&format!(
+            "{blocked} of {} moves blocked",
+            report.moves.len()
+        ));
+    }
+    Ok(if all_blocked { 0 } else { 1 })
+}
+
+/// Keeps the first line of what a move printed, short.
+fn seen(out: &[u8], err: &[u8]) -> String {
+    let text = String::from_utf8_lossy(if out.iter().any(|b| !b.is_ascii_whitespace()) {
+        out
+    } else {
+        err
+    })
+    .into_owned();
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let mut s: String = first.trim().chars().take(70).collect();
+    if s.is_empty() {
+        s = "(nothing)".into();
+    }
+    s
+}
+
+fn outcome(name: &str, from: &'static str, worked: bool, detail: String) -> MoveResult {
+    MoveResult {
+        r#move: name.to_owned(),
+        from,
+        expected: "blocked",
+        result: if worked { "NOT BLOCKED" } else { "blocked" },
+        detail,
+    }
+}
+
+/// Runs `script` in `tenant`'s workspace as the tenant; `Ok(true)` when it exits 0.
+async fn inside(h: &Hostel, tenant: &TenantName, script: &str) -> Result<(bool, String), CliError> {
+    let script = format!("set -o pipefail; {script}");
+    let (code, out, err) = h.exec_capture(tenant, &["bash", "-c", &script]).await?;
+    Ok((code == 0, seen(&out, &err)))
+}
+
+async fn keypair(dir: &Path, name: &str) -> Result<(PathBuf, SshPublicKey), CliError> {
+    let key = dir.join(name);
+    run_ok(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+            .arg(&key),
+        "ssh-keygen",
+    )
+    .await?;
+    let text =
+        std::fs::read_to_string(key.with_extension("pub")).map_err(|e| fail(e.to_string()))?;
+    let public = text
+        .trim()
+        .parse()
+        .map_err(|e| CliError::from(ServiceError::from(e)))?;
+    Ok((key, public))
+}
+
+fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|n| n.into_string().ok())
+        .unwrap_or_default()
+}
+
+/// The host's first non-loopback IPv4 address.
+async fn host_address() -> Result<String, CliError> {
+    let out = run_ok(Command::new("hostname").arg("-I"), "hostname -I").await?;
+    out.split_whitespace()
+        .find(|a| {
+            a.parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| !ip.is_loopback())
+        })
+        .map(str::to_owned)
+        .ok_or_else(|| fail("the host has no IPv4 address"))
+}
+
+/// The workspace's address and its network's gateway, as the engine says.
+async fn addresses(tenant: &TenantName) -> Result<(String, String), CliError> {
+    let out = run_ok(
+        Command::new("docker").args([
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{.Gateway}}{{end}}",
+            &format!("hostel-{tenant}"),
+        ]),
+        "docker inspect",
+    )
+    .await?;
+    let mut parts = out.split_whitespace().map(str::to_owned);
+    match (parts.next(), parts.next()) {
+        (Some(ip), Some(gw)) => Ok((ip, gw)),
+        _ => Err(fail(format!("no address for hostel-{tenant}: {out}"))),
+    }
+}
+
+/// A listener on every host address standing for any host service (the API beyond loopback,
+/// an engine TCP port, a database): accepts and answers "host".
+async fn host_service() -> Result<(u16, tokio::task::JoinHandle<()>), CliError> {
+    let l = tokio::net::TcpListener::bind("0.0.0.0:0")
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let port = l.local_addr().map_err(|e| fail(e.to_string()))?.port();
+    let task = tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            use tokio::io::AsyncWriteExt;
+            let _ = s.write_all(b"host\n").await;
+        }
+    });
+    Ok((port, task))
+}
+
+/// Median of `n` timed `ssh true` runs as `user`, from `127.0.0.2`.
+async fn ssh_true_ms(key: &Path, port: u16, user: &str, n: usize) -> f64 {
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let ok = ssh(
+            key,
+            port,
+            user,
+            &["-b", "127.0.0.2", "-o", "ConnectTimeout=20"],
+            "true",
+        )
+        .output()
+        .await
+        .is_ok_and(|o| o.status.success());
+        times.push(if ok {
+            t.elapsed().as_secs_f64() * 1000.0
+        } else {
+            f64::INFINITY
+        });
+    }
+    times.sort_by(f64::total_cmp);
+    times.get(n / 2).copied().unwrap_or(f64::INFINITY)
+}
+
+async fn suite(run: &mut Run<'_>) -> Result<Report, CliError> {
+    let h = run.h;
+    h.image_build(false, &Quiet).await?;
+    let (key_a, pub_a) = keypair(&run.dir, "a").await?;
+    let (key_b, pub_b) = keypair(&run.dir, "b").await?;
+    let (key_x, _) = keypair(&run.dir, "stranger").await?;
+    let (key_r, pub_r) = keypair(&run.dir, "revoked").await?;
+    let a = run.tenant("a", &pub_a).await?;
+    let b = run.tenant("b", &pub_b).await?;
+
+    // The SSH gateway, in this process, on every address like the daemon's default.
+    let ssh_cfg = h.config().ssh.clone();
+    let host_key =
+        hostel_ssh::load_or_create_host_key(&h.paths().etc().join("ssh_host_ed25519_key"))
+            .map_err(|e| fail(e.to_string()))?;
+    let config = Arc::new(hostel_ssh::russh_config(host_key, &ssh_cfg));
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0")
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let gw_port = listener
+        .local_addr()
+        .map_err(|e| fail(e.to_string()))?
+        .port();
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let gateway = tokio::spawn(hostel_ssh::serve(
+        h.clone(),
+        listener,
+        config,
+        ssh_cfg,
+        stop_rx,
+    ));
+    let (svc_port, svc) = host_service().await?;
+    let result = moves(
+        run,
+        &a,
+        &b,
+        gw_port,
+        svc_port,
+        [&key_a, &key_b, &key_x, &key_r],
+        &pub_r,
+    )
+    .await;
+    let _ = stop.send(true);
+    gateway.abort();
+    svc.abort();
+    result
+}
+
+async fn moves(
+    run: &Run<'_>,
+    a: &TenantName,
+    b: &TenantName,
+    gw_port: u16,
+    svc_port: u16,
+    [key_a, key_b, key_x, key_r]: [&PathBuf; 4],
+    pub_r: &SshPublicKey,
+) -> Result<Report, CliError> {
+    let h = run.h;
+    wait_ssh(key_b, gw_port, b.as_str(), &[]).await?;
+    let marker = format!("selftest-marker-{}", run.id);
+    // B: a secret in its home, a process with a secret in its environment, a server.
+    inside(
+        h,
+        b,
+        &format!(
+            "echo topsecret-{id} > ~/secret-{id}.txt && chmod 600 ~/secret-{id}.txt && \
+             (SELFTEST_SECRET={id} nohup bash -c 'exec -a {marker} sleep 600' >/dev/null 2>&1 &) && \
+             (nohup python3 -m http.server 8000 >/dev/null 2>&1 &) && sleep 1",
+            id = run.id
+        ),
+    )
+    .await?;
+    let (b_ip, _) = addresses(b).await?;
+    let (_, a_gw) = addresses(a).await?;
+    let host_ip = host_address().await?;
+    let root = h.paths().root().display().to_string();
+    let host = host_name();
+    let probe = |ip: &str, port: u16| {
+        format!("timeout 3 bash -c 'echo > /dev/tcp/{ip}/{port}' 2>&1 && echo connected")
+    };
+    let b_name = b.as_str();
+    let id = &run.id;
+    let scripts: Vec<(String, String)> = vec![
+        ("read B's home".into(), format!("cat /home/{b_name}/secret-{id}.txt")),
+        ("write into B's home".into(), format!("echo x > /home/{b_name}/pwned")),
+        (
+            "find B's files anywhere in its filesystem".into(),
+            format!("f=$(find / -xdev -name 'secret-{id}.txt' 2>/dev/null | head -1); [ -n \"$f\" ] && echo \"$f\""),
+        ),
+        (
+            "reach hostel's root, store or audit log".into(),
+            format!("ls -d {root} {root}/state/hostel.db {root}/logs 2>&1"),
+        ),
+        // The marker is put together at run time, so the script's own command line never
+        // matches it.
+        (
+            "see B's processes".into(),
+            format!("m={}; pgrep -fa \"$m{}\"", &marker[..8], &marker[8..]),
+        ),
+        (
+            "signal B's processes".into(),
+            format!("m={}; pkill -f \"$m{}\"", &marker[..8], &marker[8..]),
+        ),
+        (
+            "read B's environment through /proc".into(),
+            format!("grep -l SELFTEST_SECRET={id} /proc/*/environ 2>/dev/null"),
+        ),
+        ("reach B's address and port".into(), probe(&b_ip, 8000)),
+        (
+            "reach a host service on the network's gateway".into(),
+            probe(&a_gw, svc_port),
+        ),
+        (
+            "reach a host service on the default bridge (172.17.0.1)".into(),
+            probe("172.17.0.1", svc_port),
+        ),
+        (
+            "reach a host service on the host's own address".into(),
+            probe(&host_ip, svc_port),
+        ),
+        ("reach the SSH gateway from inside".into(), probe(&a_gw, gw_port)),
+        (
+            format!("reach cloud metadata ({})", run.metadata),
+            probe(&run.metadata.ip().to_string(), run.metadata.port()),
+        ),
+        (
+            "find the engine's socket".into(),
+            "ls -l /var/run/docker.sock /run/docker.sock /run/containerd/containerd.sock 2>&1 | grep -v 'No such'".into(),
+        ),
+        ("mount a filesystem".into(), "mkdir -p /tmp/m && mount -t tmpfs x /tmp/m 2>&1".into()),
+        (
+            "load a kernel module".into(),
+            "modprobe dummy 2>&1 || insmod /lib/modules/$(uname -r)/kernel/drivers/net/dummy.ko 2>&1".into(),
+        ),
+        (
+            "open a raw socket".into(),
+            "python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP); print(\"raw socket open\")' 2>&1 | tail -1".into(),
+        ),
+        (
+            "send ARP frames (packet socket)".into(),
+            "python3 -c 'import socket; s=socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind((\"eth0\", 0)); print(\"packet socket open\")' 2>&1 | tail -1".into(),
+        ),
+        ("change the hostname".into(), "hostname evil 2>&1".into()),
+        ("change the clock".into(), "date -s '2001-01-01' 2>&1".into()),
+        (
+            "write /proc/sys".into(),
+            "echo 0 > /proc/sys/kernel/randomize_va_space 2>&1".into(),
+        ),
+        (
+            "read the host's files through /proc/1/root".into(),
+            format!("h=$(cat /proc/1/root/etc/hostname 2>&1); echo \"$h\"; [ \"$h\" = \"{host}\" ]"),
+        ),
+        ("become root with sudo".into(), "sudo -n id -u 2>&1".into()),
+        (
+            "become root with setuid(0)".into(),
+            "python3 -c 'import os; os.setuid(0); print(\"uid 0\")' 2>&1 | tail -1".into(),
+        ),
+        (
+            "ptrace a process it does not own".into(),
+            "python3 -c 'import ctypes,sys; r=ctypes.CDLL(None, use_errno=True).ptrace(16, 1, 0, 0); print(\"ptrace\", r); sys.exit(0 if r == 0 else 1)' 2>&1".into(),
+        ),
+        ("make a device node".into(), "mknod /tmp/sda b 8 0 2>&1".into()),
+        ("make a user namespace".into(), "unshare -Ur true 2>&1".into()),
+        (
+            "read the kernel log".into(),
+            "dmesg > /tmp/dmesg 2>&1; s=$?; head -1 /tmp/dmesg; exit $s".into(),
+        ),
+        (
+            "raise its own limits (cgroup files)".into(),
+            "echo max > /sys/fs/cgroup/pids.max 2>&1".into(),
+        ),
+    ];
+    let mut results = Vec::new();
+    for (name, script) in &scripts {
+        let (worked, detail) = inside(h, a, script).await?;
+        results.push(outcome(name, "inside A", worked, detail));
+    }
+
+    // A symlink in the home to a host file, read back through hostel's own file transfer.
+    inside(h, a, "ln -sf /etc/shadow ~/escape").await?;
+    let shadow = std::fs::read("/etc/shadow").unwrap_or_default();
+    let got = h.file_get(a, "escape").await;
+    let (worked, detail) = match got {
+        Ok(hostel_service::Download::File(bytes)) => (
+            !shadow.is_empty() && bytes == shadow,
+            format!("{} bytes, not the host's file", bytes.len()),
+        ),
+        Ok(hostel_service::Download::Folder(_)) => (false, "a folder".into()),
+        Err(e) => (false, e.to_string().chars().take(70).collect()),
+    };
+    results.push(outcome(
+        "escape through a symlink in the home (hostel cp)",
+        "inside A",
+        worked,
+        detail,
+    ));
+
+    // Resource exhaustion: B keeps working, timed below.
+    let mut latency = vec![Latency {
+        noise: "nothing (baseline)",
+        b_ssh_true_ms: ssh_true_ms(key_b, gw_port, b_name, 5).await,
+    }];
+    for (noise, script) in [
+        (
+            "fork bomb",
+            "timeout 20 bash -c 'f(){ f | f & }; f' >/dev/null 2>&1",
+        ),
+        (
+            "memory hog",
+            "timeout 20 python3 -c 'a=[]\nwhile True: a.append(bytearray(16 << 20))' >/dev/null 2>&1",
+        ),
+        (
+            "disk filler",
+            "timeout 20 dd if=/dev/zero of=$HOME/fill bs=1M >/dev/null 2>&1; true",
+        ),
+    ] {
+        let hostel = h.clone();
+        let a2 = a.clone();
+        let bg =
+            tokio::spawn(async move { hostel.exec_capture(&a2, &["bash", "-c", script]).await });
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let ms = ssh_true_ms(key_b, gw_port, b_name, 5).await;
+        let (b_ok, b_seen) = inside(h, b, "echo ok > ~/still-writes && cat ~/still-writes").await?;
+        results.push(outcome(
+            &format!("{noise} in A stops B"),
+            "inside A",
+            !b_ok || !ms.is_finite() || ms > 5000.0,
+            format!("B answered in {ms:.0} ms, wrote a file: {b_seen}"),
+        ));
+        latency.push(Latency {
+            noise,
+            b_ssh_true_ms: ms,
+        });
+        let _ = bg.await;
+        // Stopping A ends whatever it left behind; the next command wakes it.
+        h.stop(a).await?;
+    }
+    inside(h, a, "rm -f ~/fill").await?;
+
+    // From outside, at the gateway.
+    let refused =
+        |out: &std::process::Output| (out.status.success(), seen(&out.stdout, &out.stderr));
+    let out = ssh(key_x, gw_port, a.as_str(), &[], "true")
+        .output()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let (w, d) = refused(&out);
+    results.push(outcome(
+        "log in with a key it does not hold",
+        "outside",
+        w,
+        d,
+    ));
+    h.key_add(a, std::slice::from_ref(pub_r))?;
+    h.key_remove(a, pub_r.fingerprint())?;
+    let out = ssh(key_r, gw_port, a.as_str(), &[], "true")
+        .output()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let (w, d) = refused(&out);
+    results.push(outcome("log in with a revoked key", "outside", w, d));
+    let out = ssh(key_a, gw_port, b_name, &[], "true")
+        .output()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let (w, d) = refused(&out);
+    results.push(outcome("log in as B with A's key", "outside", w, d));
+    let out = ssh(key_a, gw_port, a.as_str(), &[], "cat /etc/hostname")
+        .output()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    results.push(outcome(
+        "read the host's files over the gateway (sftp, cat)",
+        "outside",
+        text == host,
+        format!("/etc/hostname is {text:?}"),
+    ));
+    let mut sftp = Command::new("sftp");
+    sftp.args(["-P", &gw_port.to_string(), "-i"])
+        .arg(key_a)
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            "-b",
+            "-",
+        ])
+        .arg(format!("{a}@127.0.0.1"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let leaked = run.dir.join("leaked");
+    let mut child = sftp.spawn().map_err(|e| fail(format!("sftp: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        use tokio::io::AsyncWriteExt;
+        let _ = stdin
+            .write_all(
+                format!(
+                    "get ../../../../{root}/state/hostel.db {}\n",
+                    leaked.display()
+                )
+                .as_bytes(),
+            )
+            .await;
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    results.push(outcome(
+        "sftp path traversal to hostel's store",
+        "outside",
+        leaked.exists(),
+        seen(&out.stdout, &out.stderr),
+    ));
+    // `-W` takes no command: the same client options, then the forward alone.
+    let mut forward = Command::new("ssh");
+    forward
+        .args(["-p", &gw_port.to_string(), "-i"])
+        .arg(key_a)
+        .args([
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            "-W",
+            &format!("172.17.0.1:{svc_port}"),
+        ])
+        .arg(format!("{a}@127.0.0.1"))
+        .stdin(std::process::Stdio::null());
+    let out = tokio::time::timeout(Duration::from_secs(20), forward.output())
+        .await
+        .map_err(|_| fail("ssh -W did not end"))?
+        .map_err(|e| fail(e.to_string()))?;
+    results.push(outcome(
+        "forward to a host service (ssh -W / -L)",
+        "outside",
+        String::from_utf8_lossy(&out.stdout).contains("host"),
+        seen(&out.stdout, &out.stderr),
+    ));
+    // Garbage, an oversized packet and half-open connections: the gateway keeps serving others.
+    let mut junk = Vec::new();
+    for garbage in [
+        b"SSH-2.0-x\r\n\xff\xff\xff\xff\x00\x00\x00\x00garbage".to_vec(),
+        b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+        [
+            b"SSH-2.0-x\r\n".to_vec(),
+            vec![0x7f, 0xff, 0xff, 0xff],
+            vec![0u8; 65536],
+        ]
+        .concat(),
+    ] {
+        if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", gw_port)).await {
+            use tokio::io::AsyncWriteExt;
+            let _ = s.write_all(&garbage).await;
+            junk.push(s);
+        }
+    }
+    let ms = ssh_true_ms(key_b, gw_port, b_name, 1).await;
+    results.push(outcome(
+        "malformed and oversized packets stop the gateway",
+        "outside",
+        !ms.is_finite(),
+        format!("B logged in after them in {ms:.0} ms"),
+    ));
+    let mut half_open = Vec::new();
+    for _ in 0..200 {
+        if let Ok(s) = tokio::net::TcpStream::connect(("127.0.0.1", gw_port)).await {
+            half_open.push(s);
+        }
+    }
+    let ms = ssh_true_ms(key_b, gw_port, b_name, 1).await;
+    results.push(outcome(
+        "200 half-open connections (slowloris) lock others out",
+        "outside",
+        !ms.is_finite() || ms > 5000.0,
+        format!(
+            "{} connections held; B logged in from another address in {ms:.0} ms",
+            half_open.len()
+        ),
+    ));
+    drop(half_open);
+    drop(junk);
+    Ok(Report {
+        moves: results,
+        latency,
+    })
+}
