@@ -587,6 +587,15 @@ async fn info(b: &Backend, name: &TenantName, json_out: bool) -> Result<u8, CliE
             },
         ),
         ("keys", i.keys.to_string()),
+        (
+            "network",
+            match i.egress.as_str() {
+                "none" => "its own; egress none (nothing beyond its own network)".to_owned(),
+                _ => {
+                    "its own; egress all (the internet, never the host or other tenants)".to_owned()
+                }
+            },
+        ),
         ("lifecycle", {
             let mut parts = Vec::new();
             if let Some(at) = i.expires_at {
