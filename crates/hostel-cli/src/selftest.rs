@@ -228,9 +228,9 @@ async fn host_address() -> Result<String, CliError> {
 }
 
 /// The workspace's address and its network's gateway, as the engine says.
-async fn addresses(tenant: &TenantName) -> Result<(String, String), CliError> {
+async fn addresses(h: &Hostel, tenant: &TenantName) -> Result<(String, String), CliError> {
     let out = run_ok(
-        Command::new("docker").args([
+        crate::bench::ssh::docker_cli(&h.config().engine.socket).args([
             "inspect",
             "-f",
             "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{.Gateway}}{{end}}",
@@ -359,8 +359,8 @@ async fn moves(
         ),
     )
     .await?;
-    let (b_ip, _) = addresses(b).await?;
-    let (_, a_gw) = addresses(a).await?;
+    let (b_ip, _) = addresses(h, b).await?;
+    let (_, a_gw) = addresses(h, a).await?;
     let host_ip = host_address().await?;
     let root = h.paths().root().display().to_string();
     let host = host_name();
@@ -414,7 +414,7 @@ async fn moves(
         ),
         (
             "find the engine's socket".into(),
-            "ls -l /var/run/docker.sock /run/docker.sock /run/containerd/containerd.sock 2>&1 | grep -v 'No such'".into(),
+            "ls -l /var/run/docker.sock /run/docker.sock /run/hostel/docker.sock /run/containerd/containerd.sock 2>&1 | grep -v 'No such'".into(),
         ),
         ("mount a filesystem".into(), "mkdir -p /tmp/m && mount -t tmpfs x /tmp/m 2>&1".into()),
         (

@@ -208,7 +208,10 @@ fn files_round_trip_inside_the_home_only() {
     let landed = t.home(&a).join("deep/dir/blob.bin");
     assert_eq!(std::fs::read(&landed).unwrap(), blob);
     use std::os::unix::fs::MetadataExt;
-    assert_eq!(std::fs::metadata(&landed).unwrap().uid(), 1000);
+    assert_eq!(
+        std::fs::metadata(&landed).unwrap().uid(),
+        hostel_testkit::tenant_host_uid()
+    );
     let got = curl(&[&format!("{base}/deep/dir/blob.bin")]);
     assert_eq!(&got[..got.len() - 4], blob.as_slice());
     let tar = curl(&[&format!("{base}/deep")]);

@@ -73,30 +73,35 @@ fn host_address() -> String {
         .to_owned()
 }
 
-/// Whether the kernel drops every packet the tenant's bridge would send beyond its own subnet
-/// (the engine's rule for an internal network), and the network says it is internal.
-fn sealed(tenant: &str) -> bool {
-    let net = format!("hostel-{tenant}");
+/// Whether nothing the tenant's network sends leaves it: its bridge is an egress-`none` one
+/// (`<prefix>n...`), the network is internal, and the rule dropping such bridges' traffic is in
+/// force.
+fn sealed(t: &TestRun, tenant: &str) -> bool {
     let out = docker(&[
         "network",
         "inspect",
         "-f",
-        "{{.Internal}} {{index .Options \"com.docker.network.bridge.name\"}} {{range .IPAM.Config}}{{.Subnet}}{{end}}",
-        &net,
+        "{{.Internal}} {{index .Options \"com.docker.network.bridge.name\"}}",
+        &format!("hostel-{tenant}"),
     ])
     .ok()
     .stdout;
     let parts: Vec<&str> = out.split_whitespace().collect();
+    let p = t.prefix();
     let rules = std::process::Command::new("iptables")
-        .args(["-w", "-S"])
+        .args(["-w", "-S", &format!("HOSTEL-FWD-{p}")])
         .output()
         .unwrap();
-    let drop_out = format!("! -d {} -i {} -j DROP", parts[2], parts[1]);
-    let dropped = String::from_utf8_lossy(&rules.stdout)
-        .lines()
-        .any(|l| l.ends_with(&drop_out));
-    assert_eq!(parts[0] == "true", dropped, "{out} / {drop_out}");
-    dropped
+    let rule = format!("-A HOSTEL-FWD-{p} -i {p}n+ -j DROP");
+    assert!(
+        String::from_utf8_lossy(&rules.stdout)
+            .lines()
+            .any(|l| l == rule),
+        "{rule}"
+    );
+    let internal = parts[0] == "true";
+    assert_eq!(internal, parts[1].starts_with(&format!("{p}n")), "{out}");
+    internal
 }
 
 #[test]
@@ -157,14 +162,14 @@ fn workspaces_reach_nothing_on_the_host_and_not_each_other() {
     assert!(reachable(&t, &c, &targets).is_empty());
 
     // Egress: nothing leaves `none`'s network; changed with `set` at the next start.
-    assert!(!sealed(&a));
-    assert!(sealed(&c));
+    assert!(!sealed(&t, &a));
+    assert!(sealed(&t, &c));
     let info = t.hostel(&["info", &c, "--json"]).ok().json();
     assert_eq!(info["egress"], "none");
     t.hostel(&["set", &c, "--egress", "all"]).ok();
     t.hostel(&["stop", &c]).ok();
     t.hostel(&["start", &c]).ok();
-    assert!(!sealed(&c));
+    assert!(!sealed(&t, &c));
     assert_eq!(a_ip, addresses(&a).0, "other tenants keep their addresses");
 
     // The daemon puts back rules that go missing.
@@ -195,5 +200,37 @@ fn workspaces_reach_nothing_on_the_host_and_not_each_other() {
             .stdout
             .lines()
             .any(|n| n == format!("hostel-{b}")),
+    );
+}
+
+#[test]
+fn root_in_a_workspace_is_not_root_on_the_host() {
+    let t = TestRun::new(BIN);
+    let a = t.create_tenant("userns", &[]);
+    // PID 1 of the workspace (its init, root inside) as the host sees it.
+    let pid = docker(&["inspect", "-f", "{{.State.Pid}}", &format!("hostel-{a}")])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid: u32 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert_eq!(uid + 1000, hostel_testkit::tenant_host_uid());
+    assert!(uid >= 65536, "root inside runs as host uid {uid}");
+    // The tenant's files are the mapped uid's on the host, and uid 1000 inside.
+    t.sh(&a, "echo mine > owned").ok();
+    let owner =
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(t.home(&a).join("owned")).unwrap());
+    assert_eq!(owner, hostel_testkit::tenant_host_uid());
+    assert_eq!(t.sh(&a, "stat -c %u owned").ok().stdout, "1000\n");
+    let check = t.hostel(&["check"]).ok().stdout;
+    assert!(
+        check.contains("user namespaces (root inside is uid"),
+        "{check}"
     );
 }

@@ -138,7 +138,10 @@ fn scp_sftp_and_rsync_land_in_the_home() {
             std::fs::read(&blob).unwrap()
         );
         use std::os::unix::fs::MetadataExt;
-        assert_eq!(std::fs::metadata(&landed).unwrap().uid(), 1000);
+        assert_eq!(
+            std::fs::metadata(&landed).unwrap().uid(),
+            hostel_testkit::tenant_host_uid()
+        );
     }
     let batch = t.file("batch", "mkdir made\nput blob made/put\nls made\n");
     let out = Command::new("sftp")

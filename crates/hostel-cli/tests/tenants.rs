@@ -102,7 +102,10 @@ fn create_exec_stop_start_delete_purge() {
     let notes = t.home(&name).join("notes.txt");
     assert_eq!(std::fs::read_to_string(&notes).unwrap(), "keep me\n");
     use std::os::unix::fs::MetadataExt;
-    assert_eq!(std::fs::metadata(&notes).unwrap().uid(), 1000);
+    assert_eq!(
+        std::fs::metadata(&notes).unwrap().uid(),
+        hostel_testkit::tenant_host_uid()
+    );
 
     assert_eq!(
         t.hostel(&["stop", &name]).ok().stdout,
@@ -407,7 +410,10 @@ fn cp_moves_files_in_and_out_of_the_home_as_the_tenant() {
     );
     use std::os::unix::fs::MetadataExt;
     let landed = t.home(&a).join("docs/in.txt");
-    assert_eq!(std::fs::metadata(&landed).unwrap().uid(), 1000);
+    assert_eq!(
+        std::fs::metadata(&landed).unwrap().uid(),
+        hostel_testkit::tenant_host_uid()
+    );
     let out = t.root.join("out.txt");
     t.hostel(&["cp", &format!("{a}:docs/in.txt"), out.to_str().unwrap()])
         .ok();

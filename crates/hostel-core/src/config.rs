@@ -8,6 +8,9 @@ use crate::size::ByteSize;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
+/// hostel's own engine (user namespaces on), as `scripts/engine` starts it.
+pub const DEFAULT_ENGINE_SOCKET: &str = "/run/hostel/docker.sock";
+
 /// The commented example with every key and its default, printed by `hostel config example`.
 pub const EXAMPLE: &str = include_str!("hostel.example.toml");
 
@@ -181,7 +184,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            socket: "/var/run/docker.sock".to_owned(),
+            socket: DEFAULT_ENGINE_SOCKET.to_owned(),
             labels: BTreeMap::new(),
         }
     }

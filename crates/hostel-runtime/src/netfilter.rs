@@ -1,13 +1,20 @@
 //! The host's packet filter as hostel uses it: one set of rules per tenant-bridge prefix, so that
 //! nothing on the host is reachable from a workspace (the gateways, the API, the engine, other
-//! host services, on any of the host's addresses), no tenant reaches another, and no workspace
-//! reaches the denied destinations (cloud metadata). The engine filters none of this: a
-//! container reaches a listener on its gateway address and on every other host address.
+//! host services, on any of the host's addresses), no tenant reaches another, no workspace
+//! reaches the denied destinations (cloud metadata), and a workspace with egress gets out
+//! through the host's NAT. The engine filters none of the first three (a container reaches a
+//! listener on its gateway address and on every other host address), and hostel's own engine
+//! runs without iptables of its own, so these rules are all there is.
 //!
-//! [`Iptables`] keeps two chains per prefix, `HOSTEL-IN-<prefix>` (jumped to from `INPUT`) and
-//! `HOSTEL-FWD-<prefix>` (from `DOCKER-USER`, or `FORWARD` when the engine manages no rules),
-//! for IPv4 and IPv6. Replies to connections the host opened pass (the web gateway will proxy
-//! into workspaces); everything else from a tenant bridge to the host is dropped.
+//! [`Iptables`] keeps, per prefix, for IPv4 and IPv6:
+//! - `HOSTEL-IN-<prefix>`, jumped to from `INPUT` for `<prefix>+`: replies to connections the
+//!   host opened pass (the web gateway will proxy into workspaces); everything else is dropped;
+//! - `HOSTEL-FWD-<prefix>`, jumped to from `DOCKER-USER` (or `FORWARD`) for traffic from and to
+//!   `<prefix>+`: replies pass, nothing new enters a tenant bridge, egress-`none` bridges
+//!   (`<prefix>n...`) and the denied destinations are dropped, and the rest of a tenant's own
+//!   traffic goes out;
+//! - `HOSTEL-NAT-<prefix>` (IPv4 `nat` table, from `POSTROUTING` for the pool): masquerades
+//!   traffic leaving for anything but a tenant bridge.
 
 use crate::RuntimeError;
 use async_trait::async_trait;
@@ -16,49 +23,109 @@ use std::sync::{Arc, Mutex};
 /// What the rules for one prefix say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FilterRules {
-    /// Tenant bridges are `<prefix>...`.
+    /// Tenant bridges are `<prefix>...`; egress-`none` ones `<prefix>n...`.
     pub prefix: String,
+    /// The IPv4 pool tenant subnets come from, in CIDR form.
+    pub pool: String,
     /// IPv4 destinations no workspace may reach, in CIDR form.
     pub deny: Vec<String>,
 }
 
+/// One chain of ours and its rules, as `iptables -S` prints them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Chain {
+    table: &'static str,
+    name: String,
+    rules: Vec<String>,
+}
+
+/// A rule in a chain not ours that leads into one of ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Jump {
+    table: &'static str,
+    /// `None`: the engine's `DOCKER-USER`, or `FORWARD` without it.
+    parent: Option<&'static str>,
+    matches: Vec<String>,
+    target: String,
+}
+
 impl FilterRules {
-    fn input_chain(&self) -> String {
-        format!("HOSTEL-IN-{}", self.prefix)
-    }
-
-    fn forward_chain(&self) -> String {
-        format!("HOSTEL-FWD-{}", self.prefix)
-    }
-
-    /// The chains' rules as `iptables -S` prints them, IPv4 or IPv6.
-    fn chain_rules(&self, v6: bool) -> Vec<(String, Vec<String>)> {
-        let established = |chain: &str| {
-            format!("-A {chain} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN")
-        };
-        let input = self.input_chain();
-        let forward = self.forward_chain();
-        let mut fwd = vec![
-            established(&forward),
-            format!("-A {forward} -o {}+ -j DROP", self.prefix),
+    fn chains(&self, v6: bool) -> Vec<Chain> {
+        let p = &self.prefix;
+        let input = format!("HOSTEL-IN-{p}");
+        let fwd = format!("HOSTEL-FWD-{p}");
+        let reply = "-m conntrack --ctstate RELATED,ESTABLISHED -j";
+        let mut forward = vec![
+            format!("-A {fwd} -o {p}+ {reply} ACCEPT"),
+            format!("-A {fwd} -i {p}+ {reply} ACCEPT"),
+            format!("-A {fwd} -o {p}+ -j DROP"),
         ];
         if v6 {
             // Tenant networks have no IPv6; nothing of theirs is forwarded.
-            fwd.push(format!("-A {forward} -j DROP"));
+            forward.push(format!("-A {fwd} -j DROP"));
         } else {
-            fwd.extend(
-                self.deny
-                    .iter()
-                    .map(|d| format!("-A {forward} -d {d} -j DROP")),
-            );
+            forward.push(format!("-A {fwd} -i {p}n+ -j DROP"));
+            forward.extend(self.deny.iter().map(|d| format!("-A {fwd} -d {d} -j DROP")));
+            forward.push(format!("-A {fwd} -i {p}+ -j ACCEPT"));
         }
-        vec![
-            (
-                input.clone(),
-                vec![established(&input), format!("-A {input} -j DROP")],
-            ),
-            (forward, fwd),
-        ]
+        let mut chains = vec![
+            Chain {
+                table: "filter",
+                name: input.clone(),
+                rules: vec![
+                    format!("-A {input} {reply} RETURN"),
+                    format!("-A {input} -j DROP"),
+                ],
+            },
+            Chain {
+                table: "filter",
+                name: fwd,
+                rules: forward,
+            },
+        ];
+        if !v6 {
+            let nat = format!("HOSTEL-NAT-{p}");
+            chains.push(Chain {
+                table: "nat",
+                name: nat.clone(),
+                rules: vec![format!("-A {nat} ! -o {p}+ -j MASQUERADE")],
+            });
+        }
+        chains
+    }
+
+    fn jumps(&self, v6: bool) -> Vec<Jump> {
+        let p = &self.prefix;
+        let iface = format!("{p}+");
+        let mut jumps = vec![
+            Jump {
+                table: "filter",
+                parent: Some("INPUT"),
+                matches: vec!["-i".into(), iface.clone()],
+                target: format!("HOSTEL-IN-{p}"),
+            },
+            Jump {
+                table: "filter",
+                parent: None,
+                matches: vec!["-i".into(), iface.clone()],
+                target: format!("HOSTEL-FWD-{p}"),
+            },
+            Jump {
+                table: "filter",
+                parent: None,
+                matches: vec!["-o".into(), iface],
+                target: format!("HOSTEL-FWD-{p}"),
+            },
+        ];
+        if !v6 {
+            jumps.push(Jump {
+                table: "nat",
+                parent: Some("POSTROUTING"),
+                matches: vec!["-s".into(), self.pool.clone()],
+                target: format!("HOSTEL-NAT-{p}"),
+            });
+        }
+        jumps
     }
 }
 
@@ -126,23 +193,30 @@ async fn forward_parent(v6: bool) -> Result<&'static str, RuntimeError> {
     })
 }
 
+/// `-t TABLE -C|-I|-D PARENT MATCHES -j TARGET` for a jump; whether iptables did it.
+async fn jump(v6: bool, op: &str, j: &Jump, parent: &str) -> Result<bool, RuntimeError> {
+    let mut args = vec!["-t", j.table, op, parent];
+    if op == "-I" {
+        args.push("1");
+    }
+    args.extend(j.matches.iter().map(String::as_str));
+    args.extend(["-j", j.target.as_str()]);
+    Ok(ipt(v6, &args).await?.0)
+}
+
 impl Iptables {
-    /// One family's state: each chain's rules as expected, and both jumps in place.
+    /// One family's state: each chain's rules as expected, and every jump in place.
     async fn family_ok(&self, rules: &FilterRules, v6: bool) -> Result<bool, RuntimeError> {
-        for (chain, want) in rules.chain_rules(v6) {
-            let (ok, listed) = ipt(v6, &["-S", &chain]).await?;
+        for c in rules.chains(v6) {
+            let (ok, listed) = ipt(v6, &["-t", c.table, "-S", &c.name]).await?;
             let have: Vec<&str> = listed.lines().filter(|l| l.starts_with("-A ")).collect();
-            if !ok || have != want.iter().map(String::as_str).collect::<Vec<_>>() {
+            if !ok || have != c.rules.iter().map(String::as_str).collect::<Vec<_>>() {
                 return Ok(false);
             }
         }
-        let iface = format!("{}+", rules.prefix);
-        let parent = forward_parent(v6).await?;
-        for (from, to) in [
-            ("INPUT", rules.input_chain()),
-            (parent, rules.forward_chain()),
-        ] {
-            if !ipt(v6, &["-C", from, "-i", &iface, "-j", &to]).await?.0 {
+        let fwd = forward_parent(v6).await?;
+        for j in rules.jumps(v6) {
+            if !jump(v6, "-C", &j, j.parent.unwrap_or(fwd)).await? {
                 return Ok(false);
             }
         }
@@ -153,26 +227,25 @@ impl Iptables {
         if self.family_ok(rules, v6).await? {
             return Ok(());
         }
-        let iface = format!("{}+", rules.prefix);
-        let parent = forward_parent(v6).await?;
-        // Jumps first: a chain that is new and empty passes everything for the moment it takes
-        // to fill it, and a chain being refilled keeps its jump; the rules go in right after.
-        for (chain, want) in rules.chain_rules(v6) {
-            // -N fails when the chain exists: then it is flushed.
-            if !ipt(v6, &["-N", &chain]).await?.0 {
-                must(v6, &["-F", &chain]).await?;
+        let fwd = forward_parent(v6).await?;
+        for c in rules.chains(v6) {
+            // -N fails when the chain exists: then it is flushed and filled again.
+            if !ipt(v6, &["-t", c.table, "-N", &c.name]).await?.0 {
+                must(v6, &["-t", c.table, "-F", &c.name]).await?;
             }
-            for rule in want {
-                let args: Vec<&str> = rule.split(' ').collect();
+            for rule in &c.rules {
+                let mut args = vec!["-t", c.table];
+                args.extend(rule.split(' '));
                 must(v6, &args).await?;
             }
         }
-        for (from, to) in [
-            ("INPUT", rules.input_chain()),
-            (parent, rules.forward_chain()),
-        ] {
-            if !ipt(v6, &["-C", from, "-i", &iface, "-j", &to]).await?.0 {
-                must(v6, &["-I", from, "1", "-i", &iface, "-j", &to]).await?;
+        for j in rules.jumps(v6) {
+            let parent = j.parent.unwrap_or(fwd);
+            if !jump(v6, "-C", &j, parent).await? && !jump(v6, "-I", &j, parent).await? {
+                return Err(RuntimeError::Host {
+                    action: format!("jump from {parent} to {}", j.target),
+                    message: "iptables refused the rule".into(),
+                });
             }
         }
         Ok(())
@@ -193,22 +266,38 @@ impl PacketFilter for Iptables {
 
     async fn remove(&self, prefix: &str) -> Result<(), RuntimeError> {
         let _held = HeldLock::take()?;
-        let rules = FilterRules {
-            prefix: prefix.to_owned(),
-            deny: Vec::new(),
-        };
-        let iface = format!("{prefix}+");
         for v6 in [false, true] {
-            for (from, to) in [
-                ("INPUT", rules.input_chain()),
-                ("DOCKER-USER", rules.forward_chain()),
-                ("FORWARD", rules.forward_chain()),
+            // The jumps whatever their match (the pool may have changed): every rule of the
+            // parents that leads into one of this prefix's chains.
+            for (table, parent) in [
+                ("filter", "INPUT"),
+                ("filter", "DOCKER-USER"),
+                ("filter", "FORWARD"),
+                ("nat", "POSTROUTING"),
             ] {
-                while ipt(v6, &["-D", from, "-i", &iface, "-j", &to]).await?.0 {}
+                let (_, listed) = ipt(v6, &["-t", table, "-S", parent]).await?;
+                for rule in listed.lines() {
+                    let ours = [
+                        format!("-j HOSTEL-IN-{prefix}"),
+                        format!("-j HOSTEL-FWD-{prefix}"),
+                        format!("-j HOSTEL-NAT-{prefix}"),
+                    ]
+                    .iter()
+                    .any(|t| rule.ends_with(t.as_str()));
+                    if let Some(spec) = rule.strip_prefix("-A ").filter(|_| ours) {
+                        let mut args = vec!["-t", table, "-D"];
+                        args.extend(spec.split(' '));
+                        must(v6, &args).await?;
+                    }
+                }
             }
-            for chain in [rules.input_chain(), rules.forward_chain()] {
-                if ipt(v6, &["-F", &chain]).await?.0 {
-                    must(v6, &["-X", &chain]).await?;
+            for (table, chain) in [
+                ("filter", format!("HOSTEL-IN-{prefix}")),
+                ("filter", format!("HOSTEL-FWD-{prefix}")),
+                ("nat", format!("HOSTEL-NAT-{prefix}")),
+            ] {
+                if ipt(v6, &["-t", table, "-F", &chain]).await?.0 {
+                    must(v6, &["-t", table, "-X", &chain]).await?;
                 }
             }
         }
@@ -317,38 +406,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rules_drop_what_is_not_a_reply() {
+    fn rules_pass_replies_and_egress_and_drop_the_rest() {
         let r = FilterRules {
             prefix: "hsl".into(),
+            pool: "10.213.0.0/16".into(),
             deny: vec!["169.254.0.0/16".into()],
         };
-        let v4 = r.chain_rules(false);
+        let v4 = r.chains(false);
+        let reply = "-m conntrack --ctstate RELATED,ESTABLISHED -j";
         assert_eq!(
-            v4,
-            vec![
-                (
-                    "HOSTEL-IN-hsl".to_owned(),
-                    vec![
-                        "-A HOSTEL-IN-hsl -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN"
-                            .to_owned(),
-                        "-A HOSTEL-IN-hsl -j DROP".to_owned()
-                    ]
-                ),
-                (
-                    "HOSTEL-FWD-hsl".to_owned(),
-                    vec![
-                        "-A HOSTEL-FWD-hsl -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN"
-                            .to_owned(),
-                        "-A HOSTEL-FWD-hsl -o hsl+ -j DROP".to_owned(),
-                        "-A HOSTEL-FWD-hsl -d 169.254.0.0/16 -j DROP".to_owned()
-                    ]
-                )
+            v4[0].rules,
+            [
+                format!("-A HOSTEL-IN-hsl {reply} RETURN"),
+                "-A HOSTEL-IN-hsl -j DROP".to_owned()
             ]
         );
-        let v6 = r.chain_rules(true);
         assert_eq!(
-            v6[1].1.last().map(String::as_str),
+            v4[1].rules,
+            [
+                format!("-A HOSTEL-FWD-hsl -o hsl+ {reply} ACCEPT"),
+                format!("-A HOSTEL-FWD-hsl -i hsl+ {reply} ACCEPT"),
+                "-A HOSTEL-FWD-hsl -o hsl+ -j DROP".to_owned(),
+                "-A HOSTEL-FWD-hsl -i hsln+ -j DROP".to_owned(),
+                "-A HOSTEL-FWD-hsl -d 169.254.0.0/16 -j DROP".to_owned(),
+                "-A HOSTEL-FWD-hsl -i hsl+ -j ACCEPT".to_owned(),
+            ]
+        );
+        assert_eq!(
+            (v4[2].table, v4[2].rules.clone()),
+            (
+                "nat",
+                vec!["-A HOSTEL-NAT-hsl ! -o hsl+ -j MASQUERADE".to_owned()]
+            )
+        );
+        let v6 = r.chains(true);
+        assert_eq!(v6.len(), 2, "no NAT for IPv6");
+        assert_eq!(
+            v6[1].rules.last().map(String::as_str),
             Some("-A HOSTEL-FWD-hsl -j DROP")
         );
+        assert_eq!(r.jumps(false).len(), 4);
+        assert_eq!(r.jumps(true).len(), 3);
     }
 }

@@ -30,6 +30,8 @@ pub struct EngineInfo {
     pub cpus: u32,
     /// Memory the engine sees, in bytes.
     pub memory: u64,
+    /// With user namespaces: the host uid that uid 0 in a container maps to.
+    pub userns_base: Option<u32>,
 }
 
 /// Resource limits as the kernel enforces them through cgroups.

@@ -157,7 +157,8 @@ async fn run_exec(
 /// The scenario; `rt` must have the image `IMAGE`.
 async fn contract(rt: &dyn Runtime, run: &str) {
     let home = tempfile::tempdir().unwrap();
-    std::os::unix::fs::chown(home.path(), Some(1000), Some(1000)).unwrap();
+    let uid = hostel_testkit::tenant_host_uid();
+    std::os::unix::fs::chown(home.path(), Some(uid), Some(uid)).unwrap();
     let name = format!("hostel-contract-{run}");
     let s = spec(&name, run, home.path());
 
@@ -253,7 +254,7 @@ async fn fake_honours_the_contract() {
 #[tokio::test]
 async fn docker_honours_the_contract() {
     let run = run_id();
-    let docker = DockerRuntime::new("/var/run/docker.sock");
+    let docker = DockerRuntime::new(hostel_core::config::DEFAULT_ENGINE_SOCKET);
     let guard = Cleanup(run.clone());
     contract(&docker, &run).await;
     network_contract(&docker, &run).await;
@@ -264,9 +265,10 @@ async fn docker_honours_the_contract() {
 async fn docker_exec_keeps_streams_apart_and_returns_the_code() {
     let run = run_id();
     let _guard = Cleanup(run.clone());
-    let docker = DockerRuntime::new("/var/run/docker.sock");
+    let docker = DockerRuntime::new(hostel_core::config::DEFAULT_ENGINE_SOCKET);
     let home = tempfile::tempdir().unwrap();
-    std::os::unix::fs::chown(home.path(), Some(1000), Some(1000)).unwrap();
+    let uid = hostel_testkit::tenant_host_uid();
+    std::os::unix::fs::chown(home.path(), Some(uid), Some(uid)).unwrap();
     let name = format!("hostel-contract-{run}");
     docker
         .create(&spec(&name, &run, home.path()))

@@ -46,6 +46,7 @@ async fn rules_are_installed_checked_repaired_and_removed() {
     let prefix = format!("z{}", &uuid::Uuid::new_v4().simple().to_string()[..5]);
     let rules = FilterRules {
         prefix: prefix.clone(),
+        pool: "10.219.0.0/16".into(),
         deny: vec!["169.254.0.0/16".into(), "100.100.100.200/32".into()],
     };
     let f = Iptables;
@@ -64,6 +65,13 @@ async fn rules_are_installed_checked_repaired_and_removed() {
         "{fwd}"
     );
     assert!(iptables(true, &["-S", &format!("HOSTEL-IN-{prefix}")]).0);
+    let nat = iptables(false, &["-t", "nat", "-S", "POSTROUTING"]).1;
+    assert!(
+        nat.contains(&format!(
+            "-A POSTROUTING -s 10.219.0.0/16 -j HOSTEL-NAT-{prefix}"
+        )),
+        "{nat}"
+    );
 
     // Applying again changes nothing; a hand edit is noticed and undone.
     f.apply(&rules).await.unwrap();
@@ -80,6 +88,7 @@ async fn rules_are_installed_checked_repaired_and_removed() {
         assert!(!iptables(v6, &["-S", &format!("HOSTEL-IN-{prefix}")]).0);
         assert!(!iptables(v6, &["-S", &format!("HOSTEL-FWD-{prefix}")]).0);
         assert!(!iptables(v6, &["-S", "INPUT"]).1.contains(&prefix));
+        assert!(!iptables(v6, &["-t", "nat", "-S"]).1.contains(&prefix));
     }
     f.remove(&prefix).await.unwrap();
     drop(cleanup);

@@ -72,11 +72,15 @@ impl Hostel {
             engine
                 .map(|e| {
                     format!(
-                        "docker {} (API {}), {} CPUs, {}",
+                        "docker {} (API {}), {} CPUs, {}, {}",
                         e.version,
                         e.api_version,
                         e.cpus,
-                        hostel_core::ByteSize::bytes(e.memory).human()
+                        hostel_core::ByteSize::bytes(e.memory).human(),
+                        match e.userns_base {
+                            Some(b) => format!("user namespaces (root inside is uid {b})"),
+                            None => "no user namespaces (root inside is root)".to_owned(),
+                        }
                     )
                 })
                 .map_err(ServiceError::from),

@@ -69,6 +69,7 @@ pub struct Hostel {
     metrics: metrics::Metrics,
     filter: Arc<dyn hostel_runtime::netfilter::PacketFilter>,
     filter_applied: std::sync::atomic::AtomicBool,
+    tenant_uid: tokio::sync::OnceCell<u32>,
 }
 
 impl Hostel {
@@ -99,6 +100,7 @@ impl Hostel {
             })?,
             filter: Arc::new(hostel_runtime::netfilter::RecordingFilter::default()),
             filter_applied: std::sync::atomic::AtomicBool::new(false),
+            tenant_uid: tokio::sync::OnceCell::new(),
         })
     }
 

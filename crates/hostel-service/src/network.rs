@@ -28,6 +28,7 @@ impl Hostel {
     pub fn filter_rules(&self) -> FilterRules {
         FilterRules {
             prefix: self.config.network.interface_prefix.clone(),
+            pool: self.config.network.pool.to_string(),
             deny: self
                 .config
                 .network
@@ -124,9 +125,15 @@ impl Hostel {
                     pool: n.pool.to_string(),
                 });
             };
+            // Egress-none bridges are `<prefix>n...`: one rule drops whatever they send out.
+            let prefix = if internal {
+                format!("{}n", n.interface_prefix)
+            } else {
+                n.interface_prefix.clone()
+            };
             let spec = NetworkSpec {
                 name: name.clone(),
-                bridge: bridge_name(&n.interface_prefix, &self.instance, t.name.as_str()),
+                bridge: bridge_name(&prefix, &self.instance, t.name.as_str()),
                 subnet: subnet.to_string(),
                 internal,
                 labels: labels.clone(),

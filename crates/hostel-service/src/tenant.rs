@@ -8,6 +8,7 @@ use hostel_core::network::Egress;
 use hostel_core::placement::{HostCapacity, check_fits};
 use hostel_core::policy::{Policy, PolicyChange};
 use hostel_core::{ByteSize, Cpus, Outcome, Quota, QuotaChange, SshPublicKey, TenantName};
+use hostel_runtime::storage::TENANT_UID;
 use hostel_runtime::{
     ExecOutput, ExecRequest, ExecSession, LABEL_INSTANCE, LABEL_SPEC, LABEL_TENANT, RuntimeError,
     WorkspaceInfo,
@@ -243,6 +244,23 @@ impl Hostel {
         )
     }
 
+    /// The host uid a tenant's files belong to: 1000, shifted by the engine's user-namespace
+    /// mapping when it has one (asked once).
+    pub(crate) async fn tenant_uid(&self) -> Result<u32, ServiceError> {
+        let uid = self
+            .tenant_uid
+            .get_or_try_init(|| async {
+                let engine = self.runtime.ping().await?;
+                Ok::<_, ServiceError>(
+                    engine
+                        .userns_base
+                        .map_or(TENANT_UID, |base| base.saturating_add(TENANT_UID)),
+                )
+            })
+            .await?;
+        Ok(*uid)
+    }
+
     async fn capacity(&self) -> Result<HostCapacity, ServiceError> {
         let engine = self.runtime.ping().await?;
         Ok(HostCapacity {
@@ -403,6 +421,7 @@ impl Hostel {
             progress.step(&format!("making the home, quota {}", quota.disk));
             *made_home = self.storage.ensure(name, quota.disk)?;
         }
+        self.storage.own(name, self.tenant_uid().await?)?;
         let t = self.store.require(name)?;
         progress.step(&format!("making its network (egress {})", t.egress));
         self.ensure_network(&t).await?;
@@ -477,6 +496,7 @@ impl Hostel {
             StartPlan::AlreadyRunning | StartPlan::RunningStale => return Ok(state),
             StartPlan::Start => {
                 self.storage.prepare()?;
+                self.storage.own(&t.name, self.tenant_uid().await?)?;
                 self.ensure_network(t).await?;
                 progress.step("starting the workspace");
                 self.runtime.start(&cname).await?;
@@ -494,6 +514,7 @@ impl Hostel {
                     progress.step("replacing the workspace made from older settings");
                     self.runtime.remove(&cname).await?;
                 }
+                self.storage.own(&t.name, self.tenant_uid().await?)?;
                 self.ensure_network(t).await?;
                 progress.step(&format!("creating the workspace from {}", t.image));
                 match self.runtime.create(&spec).await {

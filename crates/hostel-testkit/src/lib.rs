@@ -356,13 +356,32 @@ pub fn ssh_options(d: &Daemon, key: &Path) -> Vec<String> {
     .collect()
 }
 
-/// Runs `docker <args>`; returns stdout.
+/// Runs `docker <args>` against hostel's own engine; returns stdout.
 pub fn docker(args: &[&str]) -> Run {
     Command::new("docker")
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}", hostel_core::config::DEFAULT_ENGINE_SOCKET),
+        )
         .args(args)
         .output()
         .expect("the docker client is needed (scripts/engine installs it)")
         .into()
+}
+
+/// The host uid a tenant's files belong to: 1000, shifted by the engine's user-namespace range
+/// (`dockremap` in `/etc/subuid`) when it has one.
+pub fn tenant_host_uid() -> u32 {
+    let base = std::fs::read_to_string("/etc/subuid")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split(':');
+            (f.next() == Some("dockremap"))
+                .then(|| f.next().and_then(|b| b.parse::<u32>().ok()))
+                .flatten()
+        });
+    base.unwrap_or(0) + 1000
 }
 
 /// Unmounts everything mounted under `dir`, deepest first.
@@ -418,31 +437,44 @@ impl Drop for TestRun {
     }
 }
 
-/// Removes the packet-filter rules of `prefix` (both families), as `hostel firewall remove`
-/// would, without needing the run's configuration.
+/// Removes the packet-filter rules of `prefix` (both families, filter and nat tables), as
+/// `hostel firewall remove` would, without needing the run's configuration.
 pub fn remove_filter_rules(prefix: &str) {
     let ipt = |bin: &str, args: &[&str]| {
         Command::new(bin)
             .arg("-w")
             .args(args)
             .output()
-            .is_ok_and(|o| o.status.success())
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
     };
-    let iface = format!("{prefix}+");
+    let targets = [
+        format!("-j HOSTEL-IN-{prefix}"),
+        format!("-j HOSTEL-FWD-{prefix}"),
+        format!("-j HOSTEL-NAT-{prefix}"),
+    ];
     for bin in ["iptables", "ip6tables"] {
-        for (from, to) in [
-            ("INPUT", format!("HOSTEL-IN-{prefix}")),
-            ("DOCKER-USER", format!("HOSTEL-FWD-{prefix}")),
-            ("FORWARD", format!("HOSTEL-FWD-{prefix}")),
-        ] {
-            while ipt(bin, &["-D", from, "-i", &iface, "-j", &to]) {}
-        }
-        for chain in [
-            format!("HOSTEL-IN-{prefix}"),
-            format!("HOSTEL-FWD-{prefix}"),
-        ] {
-            if ipt(bin, &["-F", &chain]) {
-                ipt(bin, &["-X", &chain]);
+        for table in ["filter", "nat"] {
+            let listed = ipt(bin, &["-t", table, "-S"]).unwrap_or_default();
+            for rule in listed.lines() {
+                if let Some(spec) = rule
+                    .strip_prefix("-A ")
+                    .filter(|_| targets.iter().any(|t| rule.ends_with(t.as_str())))
+                {
+                    let mut args = vec!["-t", table, "-D"];
+                    args.extend(spec.split(' '));
+                    ipt(bin, &args);
+                }
+            }
+            for chain in [
+                format!("HOSTEL-IN-{prefix}"),
+                format!("HOSTEL-FWD-{prefix}"),
+                format!("HOSTEL-NAT-{prefix}"),
+            ] {
+                if ipt(bin, &["-t", table, "-F", &chain]).is_some() {
+                    ipt(bin, &["-t", table, "-X", &chain]);
+                }
             }
         }
     }

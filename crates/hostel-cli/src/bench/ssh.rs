@@ -21,6 +21,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::process::Command;
 
+/// The `docker` client, aimed at the engine hostel uses.
+pub(crate) fn docker_cli(socket: &str) -> Command {
+    let mut c = Command::new("docker");
+    c.env("DOCKER_HOST", format!("unix://{socket}"));
+    c
+}
+
 pub(crate) async fn run_ok(cmd: &mut Command, what: &str) -> Result<String, CliError> {
     let out = cmd
         .output()
@@ -105,7 +112,7 @@ impl Bench<'_> {
         for t in &self.tenants {
             let _ = self.h.purge(t, true).await;
         }
-        if let Ok(out) = Command::new("docker")
+        if let Ok(out) = docker_cli(&self.h.config().engine.socket)
             .args([
                 "ps",
                 "-aq",
@@ -117,7 +124,10 @@ impl Bench<'_> {
         {
             let ids = String::from_utf8_lossy(&out.stdout).into_owned();
             for id in ids.split_whitespace() {
-                let _ = Command::new("docker").args(["rm", "-f", id]).output().await;
+                let _ = docker_cli(&self.h.config().engine.socket)
+                    .args(["rm", "-f", id])
+                    .output()
+                    .await;
             }
         }
         if let Some(mut c) = self.host_sshd.take() {
@@ -250,7 +260,7 @@ async fn measure(b: &mut Bench<'_>, rounds: usize) -> Result<(), CliError> {
         "FROM {image}\nRUN apt-get update && apt-get install -y --no-install-recommends openssh-server \
          && rm -rf /var/lib/apt/lists/* && mkdir -p /run/sshd && useradd -m -s /bin/bash bench\n"
     );
-    let mut build = Command::new("docker");
+    let mut build = docker_cli(&h.config().engine.socket);
     build
         .args([
             "build",
@@ -281,7 +291,7 @@ async fn measure(b: &mut Bench<'_>, rounds: usize) -> Result<(), CliError> {
     std::fs::write(&auth, &pub_text).map_err(|e| fail(e.to_string()))?;
     let cname = format!("hostel-bench-sshd-{}", b.id);
     run_ok(
-        Command::new("docker").args([
+        docker_cli(&h.config().engine.socket).args([
             "run",
             "-d",
             "--name",
@@ -310,7 +320,7 @@ async fn measure(b: &mut Bench<'_>, rounds: usize) -> Result<(), CliError> {
     )
     .await?;
     let port_text = run_ok(
-        Command::new("docker").args(["port", &cname, "22"]),
+        docker_cli(&h.config().engine.socket).args(["port", &cname, "22"]),
         "docker port",
     )
     .await?;
@@ -367,7 +377,7 @@ async fn measure(b: &mut Bench<'_>, rounds: usize) -> Result<(), CliError> {
     let container = format!("hostel-{tenant}");
     let mut rows = Vec::new();
     let docker_exec = time_n(rounds, "docker exec", || {
-        let mut c = Command::new("docker");
+        let mut c = docker_cli(&h.config().engine.socket);
         c.args(["exec", "-u", tenant.as_str(), &container, "true"]);
         c
     })

@@ -99,6 +99,21 @@ impl DockerRuntime {
     }
 }
 
+/// The first host uid of the engine's remapped range (`dockremap` in `/etc/subuid`, the user
+/// `--userns-remap=default` makes).
+fn remap_base() -> Result<Option<u32>, RuntimeError> {
+    let text = std::fs::read_to_string("/etc/subuid").map_err(|e| RuntimeError::Host {
+        action: "read /etc/subuid".into(),
+        message: e.to_string(),
+    })?;
+    Ok(text.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next() == Some("dockremap"))
+            .then(|| f.next().and_then(|b| b.parse().ok()))
+            .flatten()
+    }))
+}
+
 /// The engine's option that names a bridge network's host interface.
 const BRIDGE_NAME: &str = "com.docker.network.bridge.name";
 
@@ -149,11 +164,17 @@ impl Runtime for DockerRuntime {
         let err = || self.map_err("info", "engine", &self.socket);
         let version = d.version().await.map_err(err())?;
         let info = d.info().await.map_err(err())?;
+        let userns = info
+            .security_options
+            .unwrap_or_default()
+            .iter()
+            .any(|o| o.split(',').any(|p| p == "name=userns"));
         Ok(EngineInfo {
             version: version.version.unwrap_or_default(),
             api_version: d.client_version().to_string(),
             cpus: info.ncpu.unwrap_or(1).try_into().unwrap_or(1),
             memory: info.mem_total.unwrap_or(0).try_into().unwrap_or(0),
+            userns_base: if userns { remap_base()? } else { None },
         })
     }
 

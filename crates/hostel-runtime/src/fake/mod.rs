@@ -153,6 +153,7 @@ impl Runtime for FakeRuntime {
             api_version: "fake".into(),
             cpus: 2,
             memory: 8 << 30,
+            userns_base: None,
         })
     }
 

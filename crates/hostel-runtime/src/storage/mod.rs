@@ -59,4 +59,36 @@ pub trait HomeStorage: Send + Sync + std::fmt::Debug {
     fn is_ready(&self, tenant: &TenantName) -> bool;
     /// Deletes the home and its data. Only `purge` calls this.
     fn destroy(&self, tenant: &TenantName) -> Result<(), RuntimeError>;
+
+    /// Gives the home, and everything in it, to host uid and gid `uid`, when it is not theirs
+    /// yet: the tenant's uid as the engine maps it (1000, or 1000 above the remapped range's
+    /// start with user namespaces). A home made for another mapping moves over once.
+    fn own(&self, tenant: &TenantName, uid: u32) -> Result<(), RuntimeError> {
+        use std::os::unix::fs::MetadataExt;
+        let home = self.home_path(tenant);
+        let meta = std::fs::metadata(&home).map_err(|e| RuntimeError::Host {
+            action: format!("read the owner of {}", home.display()),
+            message: e.to_string(),
+        })?;
+        if meta.uid() == uid && meta.gid() == uid {
+            return Ok(());
+        }
+        reown(&home, uid)
+    }
+}
+
+/// `chown -hR uid:uid path`, without following symlinks out of it.
+fn reown(path: &std::path::Path, uid: u32) -> Result<(), RuntimeError> {
+    let fail = |e: std::io::Error| RuntimeError::Host {
+        action: format!("give {} to uid {uid}", path.display()),
+        message: e.to_string(),
+    };
+    std::os::unix::fs::lchown(path, Some(uid), Some(uid)).map_err(fail)?;
+    let meta = std::fs::symlink_metadata(path).map_err(fail)?;
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path).map_err(fail)? {
+            reown(&entry.map_err(fail)?.path(), uid)?;
+        }
+    }
+    Ok(())
 }
