@@ -157,6 +157,24 @@ pub async fn security(
     Ok(if all_blocked { 0 } else { 1 })
 }
 
+/// The host uid of the process whose command line is `cmdline` (arguments NUL-separated).
+fn root_process_uid(cmdline: &str) -> Option<u32> {
+    let wanted = format!("{cmdline}\0");
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let dir = e.path();
+        let line = std::fs::read(dir.join("cmdline")).ok()?;
+        if line != wanted.as_bytes() {
+            return None;
+        }
+        let status = std::fs::read_to_string(dir.join("status")).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    })
+}
+
 /// Keeps the first line of what a move printed, short.
 fn seen(out: &[u8], err: &[u8]) -> String {
     let text = String::from_utf8_lossy(if out.iter().any(|b| !b.is_ascii_whitespace()) {
@@ -439,7 +457,6 @@ async fn moves(
             "read the host's files through /proc/1/root".into(),
             format!("h=$(cat /proc/1/root/etc/hostname 2>&1); echo \"$h\"; [ \"$h\" = \"{host}\" ]"),
         ),
-        ("become root with sudo".into(), "sudo -n id -u 2>&1".into()),
         (
             "become root with setuid(0)".into(),
             "python3 -c 'import os; os.setuid(0); print(\"uid 0\")' 2>&1 | tail -1".into(),
@@ -456,7 +473,11 @@ async fn moves(
         ),
         (
             "raise its own limits (cgroup files)".into(),
-            "echo max > /sys/fs/cgroup/pids.max 2>&1".into(),
+            // The pids controller's own file (cgroup v1 or v2); it worked only if the limit moved.
+            "f=/sys/fs/cgroup/pids.max; [ -d /sys/fs/cgroup/pids ] && f=/sys/fs/cgroup/pids/pids.max; \
+             before=$(cat $f 2>&1); echo max > $f 2>&1; after=$(cat $f 2>&1); \
+             echo \"$f: $before -> $after\"; [ \"$before\" != max ] && [ \"$after\" = max ]"
+                .into(),
         ),
     ];
     let mut results = Vec::new();
@@ -464,6 +485,54 @@ async fn moves(
         let (worked, detail) = inside(h, a, script).await?;
         results.push(outcome(name, "inside A", worked, detail));
     }
+
+    // With user namespaces the tenant has sudo: root inside. The moves that need privilege are
+    // tried again as that root, and root inside must not be root on the host.
+    let (sudo, sudo_seen) = inside(h, a, "sudo -n id -u 2>&1").await?;
+    if sudo {
+        const PRIVILEGED: &[&str] = &[
+            "mount a filesystem",
+            "load a kernel module",
+            "open a raw socket",
+            "send ARP frames (packet socket)",
+            "change the hostname",
+            "change the clock",
+            "write /proc/sys",
+            "read the host's files through /proc/1/root",
+            "make a device node",
+            "make a user namespace",
+            "read the kernel log",
+            "raise its own limits (cgroup files)",
+        ];
+        for (name, script) in scripts
+            .iter()
+            .filter(|(n, _)| PRIVILEGED.contains(&n.as_str()))
+        {
+            let as_root = format!(
+                "cat > /tmp/move.sh <<'HOSTEL_MOVE'\nset -o pipefail\n{script}\nHOSTEL_MOVE\nsudo -n bash /tmp/move.sh"
+            );
+            let (worked, detail) = inside(h, a, &as_root).await?;
+            results.push(outcome(name, "inside A, as root", worked, detail));
+        }
+    }
+    let marker_sleep = 31_000 + (std::process::id() % 1000);
+    inside(
+        h,
+        a,
+        &format!("(sudo -n sleep {marker_sleep} >/dev/null 2>&1 &); sleep 0.5; true"),
+    )
+    .await?;
+    let host_uid = root_process_uid(&format!("sleep\0{marker_sleep}"));
+    results.push(outcome(
+        "become root on the host (sudo)",
+        "inside A",
+        host_uid == Some(0),
+        match (sudo, host_uid) {
+            (false, _) => format!("sudo refused: {sudo_seen}"),
+            (true, Some(uid)) => format!("root inside runs as host uid {uid}"),
+            (true, None) => "root's process not found on the host".into(),
+        },
+    ));
 
     // A symlink in the home to a host file, read back through hostel's own file transfer.
     inside(h, a, "ln -sf /etc/shadow ~/escape").await?;

@@ -204,7 +204,7 @@ fn workspaces_reach_nothing_on_the_host_and_not_each_other() {
 }
 
 #[test]
-fn root_in_a_workspace_is_not_root_on_the_host() {
+fn root_in_a_workspace_is_not_root_on_the_host_so_tenants_may_sudo() {
     let t = TestRun::new(BIN);
     let a = t.create_tenant("userns", &[]);
     // PID 1 of the workspace (its init, root inside) as the host sees it.
@@ -228,6 +228,11 @@ fn root_in_a_workspace_is_not_root_on_the_host() {
         std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(t.home(&a).join("owned")).unwrap());
     assert_eq!(owner, hostel_testkit::tenant_host_uid());
     assert_eq!(t.sh(&a, "stat -c %u owned").ok().stdout, "1000\n");
+    // So the tenant may be root inside: sudo works, and its root is the same unprivileged uid.
+    assert_eq!(t.sh(&a, "sudo -n id -u").ok().stdout, "0\n");
+    t.sh(&a, "sudo -n sh -c 'echo tenant-root > /etc/motd'")
+        .ok();
+    assert_eq!(t.sh(&a, "cat /etc/motd").ok().stdout, "tenant-root\n");
     let check = t.hostel(&["check"]).ok().stdout;
     assert!(
         check.contains("user namespaces (root inside is uid"),

@@ -23,8 +23,13 @@ pub const CAPS: &[&str] = &[
     "KILL",
 ];
 
-/// Security options on every workspace.
+/// Security options on every workspace of an engine without user namespaces.
 pub const SECURITY_OPT: &[&str] = &["no-new-privileges"];
+
+/// What a workspace keeps besides [`CAPS`] when the engine remaps user ids, so that the tenant's
+/// sudo can install packages (dpkg keeps setgid bits) and serve on low ports. Root inside is an
+/// unprivileged host uid, and these capabilities hold only over the workspace's own namespace.
+pub const USERNS_EXTRA_CAPS: &[&str] = &["FSETID", "NET_BIND_SERVICE", "AUDIT_WRITE"];
 
 /// The label that says which egress a workspace was made for.
 pub const LABEL_EGRESS: &str = "io.hostel.egress";
@@ -43,6 +48,17 @@ pub fn limits(q: &Quota) -> Limits {
     }
 }
 
+/// What a spec takes from this hostel and its engine rather than from the tenant.
+#[derive(Debug, Clone, Copy)]
+pub struct Host<'a> {
+    /// This instance's id (a label on everything it makes).
+    pub instance: &'a str,
+    /// `[engine] labels`.
+    pub labels: &'a BTreeMap<String, String>,
+    /// Whether the engine remaps user ids (then the tenant gets sudo).
+    pub userns: bool,
+}
+
 /// The full container spec for a tenant.
 pub fn workspace_spec(
     tenant: &TenantName,
@@ -50,9 +66,9 @@ pub fn workspace_spec(
     quota: &Quota,
     home: &Path,
     egress: Egress,
-    instance: &str,
-    extra_labels: &BTreeMap<String, String>,
+    host: Host<'_>,
 ) -> WorkspaceSpec {
+    let (userns, instance, extra_labels) = (host.userns, host.instance, host.labels);
     let mut spec = WorkspaceSpec {
         name: container_name(tenant),
         image: image.to_owned(),
@@ -60,6 +76,7 @@ pub fn workspace_spec(
         env: vec![
             format!("HOSTEL_TENANT={tenant}"),
             "HOSTEL_UID=1000".to_owned(),
+            format!("HOSTEL_SUDO={}", u8::from(userns)),
         ],
         labels: BTreeMap::new(),
         limits: limits(quota),
@@ -67,8 +84,18 @@ pub fn workspace_spec(
             source: home.display().to_string(),
             target: format!("/home/{tenant}"),
         }],
-        cap_add: CAPS.iter().map(|c| (*c).to_owned()).collect(),
-        security_opt: SECURITY_OPT.iter().map(|c| (*c).to_owned()).collect(),
+        cap_add: CAPS
+            .iter()
+            .chain(if userns { USERNS_EXTRA_CAPS } else { &[] })
+            .map(|c| (*c).to_owned())
+            .collect(),
+        // Without user namespaces, nothing may raise its privileges (sudo included): root
+        // inside would be root on the host. With them, sudo makes the tenant root inside only.
+        security_opt: if userns {
+            Vec::new()
+        } else {
+            SECURITY_OPT.iter().map(|c| (*c).to_owned()).collect()
+        },
         network: Some(container_name(tenant)),
     };
     let mut labels = extra_labels.clone();
@@ -136,8 +163,11 @@ mod tests {
             &quota(),
             Path::new("/srv/hostel/users/alice/home"),
             Egress::All,
-            "inst",
-            &BTreeMap::new(),
+            Host {
+                instance: "inst",
+                labels: &BTreeMap::new(),
+                userns: false,
+            },
         );
         assert_eq!(s.name, "hostel-alice");
         assert_eq!(s.hostname, "alice");
@@ -171,12 +201,20 @@ mod tests {
         assert!(!s.cap_add.iter().any(|c| c == "SYS_ADMIN" || c == "NET_RAW"));
     }
 
+    fn host(userns: bool, labels: &BTreeMap<String, String>) -> Host<'_> {
+        Host {
+            instance: "i",
+            labels,
+            userns,
+        }
+    }
+
     #[test]
     fn spec_hash_ignores_limits_but_not_image_or_egress() {
         let t: TenantName = "alice".parse().unwrap();
         let home = Path::new("/h");
         let none = BTreeMap::new();
-        let a = workspace_spec(&t, "img:1", &quota(), home, Egress::All, "i", &none);
+        let a = workspace_spec(&t, "img:1", &quota(), home, Egress::All, host(false, &none));
         let b = workspace_spec(
             &t,
             "img:1",
@@ -186,13 +224,27 @@ mod tests {
             },
             home,
             Egress::All,
-            "i",
-            &none,
+            host(false, &none),
         );
-        let c = workspace_spec(&t, "img:2", &quota(), home, Egress::All, "i", &none);
-        let d = workspace_spec(&t, "img:1", &quota(), home, Egress::None, "i", &none);
+        let c = workspace_spec(&t, "img:2", &quota(), home, Egress::All, host(false, &none));
+        let d = workspace_spec(
+            &t,
+            "img:1",
+            &quota(),
+            home,
+            Egress::None,
+            host(false, &none),
+        );
         assert_eq!(a.labels.get(LABEL_SPEC), b.labels.get(LABEL_SPEC));
         assert_ne!(a.labels.get(LABEL_SPEC), c.labels.get(LABEL_SPEC));
         assert_ne!(a.labels.get(LABEL_SPEC), d.labels.get(LABEL_SPEC));
+        let e = workspace_spec(&t, "img:1", &quota(), home, Egress::All, host(true, &none));
+        assert_ne!(a.labels.get(LABEL_SPEC), e.labels.get(LABEL_SPEC));
+        assert!(
+            e.security_opt.is_empty(),
+            "sudo works only with user namespaces"
+        );
+        assert!(e.env.contains(&"HOSTEL_SUDO=1".to_owned()));
+        assert!(a.security_opt.contains(&"no-new-privileges".to_owned()));
     }
 }

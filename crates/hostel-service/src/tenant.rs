@@ -232,16 +232,24 @@ impl Hostel {
         }
     }
 
-    fn spec_for(&self, t: &TenantRecord) -> hostel_runtime::WorkspaceSpec {
-        spec::workspace_spec(
+    /// The workspace spec for `t`: with user namespaces on the engine, the tenant gets sudo.
+    async fn spec_for(
+        &self,
+        t: &TenantRecord,
+    ) -> Result<hostel_runtime::WorkspaceSpec, ServiceError> {
+        let userns = self.tenant_uid().await? != TENANT_UID;
+        Ok(spec::workspace_spec(
             &t.name,
             &t.image,
             &t.quota,
             &self.storage.home_path(&t.name),
             t.egress,
-            &self.instance,
-            &self.config.engine.labels,
-        )
+            spec::Host {
+                instance: &self.instance,
+                labels: &self.config.engine.labels,
+                userns,
+            },
+        ))
     }
 
     /// The host uid a tenant's files belong to: 1000, shifted by the engine's user-namespace
@@ -426,7 +434,7 @@ impl Hostel {
         progress.step(&format!("making its network (egress {})", t.egress));
         self.ensure_network(&t).await?;
         progress.step(&format!("creating the workspace from {}", t.image));
-        self.runtime.create(&self.spec_for(&t)).await?;
+        self.runtime.create(&self.spec_for(&t).await?).await?;
         progress.step("starting the workspace");
         self.runtime.start(&container_name(name)).await?;
         self.wait_ready(name).await
@@ -487,7 +495,7 @@ impl Hostel {
             .clone();
         let _guard = lock.lock().await;
         let (state, info) = self.observe(&t.name).await?;
-        let spec = self.spec_for(t);
+        let spec = self.spec_for(t).await?;
         let current = info
             .as_ref()
             .is_some_and(|i| i.labels.get(LABEL_SPEC) == spec.labels.get(LABEL_SPEC));
@@ -669,7 +677,7 @@ impl Hostel {
     pub async fn info(&self, name: &TenantName) -> Result<TenantInfo, ServiceError> {
         let t = self.store.require(name)?;
         let (state, container) = self.observe(name).await?;
-        let spec = self.spec_for(&t);
+        let spec = self.spec_for(&t).await?;
         let stale = container
             .as_ref()
             .is_some_and(|c| c.labels.get(LABEL_SPEC) != spec.labels.get(LABEL_SPEC));
