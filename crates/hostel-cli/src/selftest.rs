@@ -708,6 +708,31 @@ async fn moves(
         String::from_utf8_lossy(&out.stdout).contains("host"),
         seen(&out.stdout, &out.stderr),
     ));
+    // Filling the audit log from outside: failed logins are recorded until the address is
+    // banned, then refused unrecorded. From an address of its own, lifted again at the end.
+    let spammer = "127.0.0.3";
+    let before = h.audit_log().query(&Default::default())?.len();
+    let attempts = 100;
+    for _ in 0..attempts {
+        let _ = ssh(
+            key_x,
+            gw_port,
+            a.as_str(),
+            &["-b", spammer, "-o", "ConnectTimeout=5"],
+            "true",
+        )
+        .output()
+        .await;
+    }
+    let added = h.audit_log().query(&Default::default())?.len() - before;
+    let bound = 2 * h.config().ssh.ban_after_failures as usize + 5;
+    let _ = h.unban(spammer.parse().map_err(|e| fail(format!("{e}")))?);
+    results.push(outcome(
+        "fill the audit log with failed logins",
+        "outside",
+        added > bound,
+        format!("{attempts} attempts added {added} records (bound {bound}: then banned)"),
+    ));
     // Garbage, an oversized packet and half-open connections: the gateway keeps serving others.
     let mut junk = Vec::new();
     for garbage in [
