@@ -8,7 +8,7 @@
 //! A move's script exits 0 when the attack worked. Nothing here is a fake: the moves are the
 //! shell commands an attacker would type.
 
-use crate::bench::ssh::{run_ok, ssh, wait_ssh};
+use crate::bench::ssh::{Gateway, run_ok, ssh, ssh_to, wait_ssh};
 use crate::error::CliError;
 use crate::output::{json, line, table};
 use hostel_core::{ByteSize, ErrorCode, SshPublicKey, TenantName};
@@ -316,26 +316,8 @@ async fn suite(run: &mut Run<'_>) -> Result<Report, CliError> {
     let b = run.tenant("b", &pub_b).await?;
 
     // The SSH gateway, in this process, on every address like the daemon's default.
-    let ssh_cfg = h.config().ssh.clone();
-    let host_key =
-        hostel_ssh::load_or_create_host_key(&h.paths().etc().join("ssh_host_ed25519_key"))
-            .map_err(|e| fail(e.to_string()))?;
-    let config = Arc::new(hostel_ssh::russh_config(host_key, &ssh_cfg));
-    let listener = tokio::net::TcpListener::bind("0.0.0.0:0")
-        .await
-        .map_err(|e| fail(e.to_string()))?;
-    let gw_port = listener
-        .local_addr()
-        .map_err(|e| fail(e.to_string()))?
-        .port();
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let gateway = tokio::spawn(hostel_ssh::serve(
-        h.clone(),
-        listener,
-        config,
-        ssh_cfg,
-        stop_rx,
-    ));
+    let gateway = Gateway::start(h, h.config().ssh.clone(), "0.0.0.0:0").await?;
+    let gw_port = gateway.port;
     let (svc_port, svc) = host_service().await?;
     let result = moves(
         run,
@@ -347,8 +329,7 @@ async fn suite(run: &mut Run<'_>) -> Result<Report, CliError> {
         &pub_r,
     )
     .await;
-    let _ = stop.send(true);
-    gateway.abort();
+    gateway.stop();
     svc.abort();
     result
 }
@@ -677,27 +658,13 @@ async fn moves(
         leaked.exists(),
         seen(&out.stdout, &out.stderr),
     ));
-    // `-W` takes no command: the same client options, then the forward alone.
-    let mut forward = Command::new("ssh");
-    forward
-        .args(["-p", &gw_port.to_string(), "-i"])
-        .arg(key_a)
-        .args([
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "LogLevel=ERROR",
-            "-W",
-            &format!("172.17.0.1:{svc_port}"),
-        ])
-        .arg(format!("{a}@127.0.0.1"))
-        .stdin(std::process::Stdio::null());
+    // `-W` takes no remote command.
+    let mut forward = ssh_to(
+        key_a,
+        gw_port,
+        a.as_str(),
+        &["-W", &format!("172.17.0.1:{svc_port}")],
+    );
     let out = tokio::time::timeout(Duration::from_secs(20), forward.output())
         .await
         .map_err(|_| fail("ssh -W did not end"))?

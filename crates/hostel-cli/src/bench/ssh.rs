@@ -21,6 +21,51 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::process::Command;
 
+/// An SSH gateway run in this process (the benches' and the attacker suite's), stopped with
+/// [`Gateway::stop`].
+pub(crate) struct Gateway {
+    /// The port it listens on.
+    pub port: u16,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(), hostel_ssh::GatewayError>>,
+}
+
+impl Gateway {
+    /// Listens on `bind` (port 0: any free one) with the instance's host key and `ssh_cfg`.
+    pub(crate) async fn start(
+        h: &Arc<Hostel>,
+        ssh_cfg: hostel_core::config::SshConfig,
+        bind: &str,
+    ) -> Result<Gateway, CliError> {
+        let host_key =
+            hostel_ssh::load_or_create_host_key(&h.paths().etc().join("ssh_host_ed25519_key"))
+                .map_err(|e| fail(e.to_string()))?;
+        let config = Arc::new(hostel_ssh::russh_config(host_key, &ssh_cfg));
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|e| fail(format!("{bind}: {e}")))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| fail(e.to_string()))?
+            .port();
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(hostel_ssh::serve(
+            h.clone(),
+            listener,
+            config,
+            ssh_cfg,
+            stop_rx,
+        ));
+        Ok(Gateway { port, stop, task })
+    }
+
+    /// Stops accepting and ends the gateway's task.
+    pub(crate) fn stop(self) {
+        let _ = self.stop.send(true);
+        self.task.abort();
+    }
+}
+
 /// The `docker` client, aimed at the engine hostel uses.
 pub(crate) fn docker_cli(socket: &str) -> Command {
     let mut c = Command::new("docker");
@@ -61,6 +106,13 @@ async fn time_n(
 
 /// An OpenSSH client to `user@127.0.0.1:port` with the bench key; `extra` options first.
 pub(crate) fn ssh(key: &Path, port: u16, user: &str, extra: &[&str], remote: &str) -> Command {
+    let mut c = ssh_to(key, port, user, extra);
+    c.arg(remote);
+    c
+}
+
+/// The same client as [`ssh`] without a remote command (for `-W`, `-N`).
+pub(crate) fn ssh_to(key: &Path, port: u16, user: &str, extra: &[&str]) -> Command {
     let mut c = Command::new("ssh");
     c.args(extra)
         .args(["-p", &port.to_string(), "-i"])
@@ -80,7 +132,6 @@ pub(crate) fn ssh(key: &Path, port: u16, user: &str, extra: &[&str], remote: &st
             "ControlMaster=no",
         ])
         .arg(format!("{user}@127.0.0.1"))
-        .arg(remote)
         .stdin(std::process::Stdio::null());
     c
 }
@@ -230,25 +281,8 @@ async fn measure(b: &mut Bench<'_>, rounds: usize) -> Result<(), CliError> {
     ssh_cfg.max_sessions_per_tenant = 1024;
     ssh_cfg.max_unauthenticated_per_ip = 1024;
     ssh_cfg.ban_after_failures = 0;
-    let host_key =
-        hostel_ssh::load_or_create_host_key(&h.paths().etc().join("ssh_host_ed25519_key"))
-            .map_err(|e| fail(e.to_string()))?;
-    let config = Arc::new(hostel_ssh::russh_config(host_key, &ssh_cfg));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| fail(e.to_string()))?;
-    let gw = listener
-        .local_addr()
-        .map_err(|e| fail(e.to_string()))?
-        .port();
-    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-    let gateway = tokio::spawn(hostel_ssh::serve(
-        h.clone(),
-        listener,
-        config,
-        ssh_cfg,
-        stop_rx,
-    ));
+    let gateway = Gateway::start(h, ssh_cfg, "127.0.0.1:0").await?;
+    let gw = gateway.port;
     wait_ssh(&key, gw, tenant.as_str(), &[]).await?;
 
     // sshd in a container of the same image.
@@ -522,7 +556,7 @@ async fn measure(b: &mut Bench<'_>, rounds: usize) -> Result<(), CliError> {
             format!("{} gateway RSS/session", ByteSize::bytes(per).human()),
         ]);
     }
-    gateway.abort();
+    gateway.stop();
 
     line(&format!(
         "hostel bench ssh: {rounds} rounds, image {image}, OpenSSH client {}",
