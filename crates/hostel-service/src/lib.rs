@@ -70,6 +70,7 @@ pub struct Hostel {
     filter: Arc<dyn hostel_runtime::netfilter::PacketFilter>,
     filter_applied: std::sync::atomic::AtomicBool,
     tenant_uid: tokio::sync::OnceCell<u32>,
+    auth_failures: ban::FailureWindow,
 }
 
 impl Hostel {
@@ -101,6 +102,7 @@ impl Hostel {
             filter: Arc::new(hostel_runtime::netfilter::RecordingFilter::default()),
             filter_applied: std::sync::atomic::AtomicBool::new(false),
             tenant_uid: tokio::sync::OnceCell::new(),
+            auth_failures: ban::FailureWindow::default(),
         })
     }
 

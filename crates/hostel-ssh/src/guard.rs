@@ -1,17 +1,15 @@
 //! What the gateway counts per client address before a login: connections still unauthenticated
-//! (capped, against slowloris floods) and failed logins (too many within a window ban the
-//! address). In memory: a daemon restart forgets counts, never bans (those are in the store).
+//! (capped, against slowloris floods). Failed logins are counted by the service, with the API's
+//! (`Hostel::login_failed`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 /// Per-address counters, shared by all connections.
 #[derive(Debug, Default)]
 pub struct AddressGuard {
     unauthenticated: Mutex<HashMap<IpAddr, u32>>,
-    failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
 }
 
 /// One unauthenticated connection's place in the count; freed on login or drop.
@@ -39,28 +37,6 @@ impl AddressGuard {
             ip,
             done: false,
         })
-    }
-
-    /// Records a failed login; returns true when `ip` has now failed `limit` times within
-    /// `window` (and forgets those failures, so one ban follows one burst).
-    pub fn fail(&self, ip: IpAddr, limit: u32, window: Duration, now: Instant) -> bool {
-        if limit == 0 {
-            return false;
-        }
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let times = map.entry(ip).or_default();
-        times.push_back(now);
-        while times
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > window)
-        {
-            times.pop_front();
-        }
-        if times.len() >= limit as usize {
-            map.remove(&ip);
-            return true;
-        }
-        false
     }
 }
 
@@ -113,29 +89,5 @@ mod tests {
         assert!(g.admit(A, 2).is_some());
         drop(first);
         drop(second);
-    }
-
-    #[test]
-    fn failures_ban_at_the_limit_within_the_window() {
-        let g = AddressGuard::default();
-        let w = Duration::from_secs(60);
-        let t = Instant::now();
-        assert_eq!(
-            [g.fail(A, 3, w, t), g.fail(A, 3, w, t), g.fail(B, 3, w, t)],
-            [false, false, false]
-        );
-        assert!(g.fail(A, 3, w, t));
-        assert!(!g.fail(A, 3, w, t), "counting starts over after a ban");
-        assert!(!g.fail(A, 0, w, t), "0 never bans");
-    }
-
-    #[test]
-    fn old_failures_fall_out_of_the_window() {
-        let g = AddressGuard::default();
-        let w = Duration::from_secs(10);
-        let t = Instant::now();
-        assert!(!g.fail(A, 2, w, t));
-        assert!(!g.fail(A, 2, w, t + Duration::from_secs(11)));
-        assert!(g.fail(A, 2, w, t + Duration::from_secs(12)));
     }
 }

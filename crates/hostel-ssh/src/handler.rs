@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 /// Counts open sessions per tenant, for `max_sessions_per_tenant`.
 #[derive(Debug, Default)]
@@ -93,7 +92,6 @@ impl Gateway {
             config: self.config.clone(),
             shutdown: self.shutdown.clone(),
             sessions: self.sessions.clone(),
-            addresses: self.addresses.clone(),
             ip: peer.ip(),
             peer: peer.to_string(),
             pending,
@@ -111,7 +109,6 @@ pub struct Connection {
     config: Arc<SshConfig>,
     shutdown: tokio::sync::watch::Receiver<bool>,
     sessions: Arc<SessionCounter>,
-    addresses: Arc<AddressGuard>,
     ip: IpAddr,
     peer: String,
     pending: Pending,
@@ -219,27 +216,14 @@ impl Connection {
 
     /// Counts a failed login; bans the address when it has failed too often.
     fn failed(&mut self) {
-        let cfg = self.config.clone();
-        let window = Duration::from_secs(cfg.ban_window_secs);
-        if !self
-            .addresses
-            .fail(self.ip, cfg.ban_after_failures, window, Instant::now())
-        {
-            return;
-        }
-        let reason = format!(
-            "{} failed logins within {}s",
-            cfg.ban_after_failures, cfg.ban_window_secs
-        );
-        let duration = chrono::Duration::seconds(i64::try_from(cfg.ban_secs).unwrap_or(i64::MAX));
-        match self
-            .hostel
-            .ban(self.ip, &reason, Some(duration), Some("ssh-gateway"))
-        {
-            Ok(_) => tracing::warn!(ip = %self.ip, %reason, "address banned"),
+        match self.hostel.login_failed(self.ip, "ssh-gateway") {
+            Ok(false) => {}
+            Ok(true) => {
+                tracing::warn!(ip = %self.ip, "address banned after repeated failed logins");
+                self.banned = true;
+            }
             Err(e) => tracing::error!(error = %e, "cannot record a ban"),
         }
-        self.banned = true;
     }
 
     fn lookup(&self, user: &str, key: &russh::keys::PublicKey) -> Option<TenantName> {

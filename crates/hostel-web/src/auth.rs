@@ -65,6 +65,31 @@ pub async fn require_token(
         .local_token
         .as_deref()
         .is_some_and(|secret| !token.is_empty() && same_secret(secret, token));
+    let ip = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    // A banned address gets nothing, whatever it sends (but the local CLI's secret, so an admin
+    // on the host can always lift a ban).
+    if let Some(ip) = ip.filter(|_| !local)
+        && s.hostel.is_banned(ip)?
+    {
+        let ev = AuditEvent::new(
+            chrono::Utc::now(),
+            "api.auth",
+            "api:unknown",
+            Outcome::Denied,
+        )
+        .with("path", request.uri().path())
+        .with("peer", &peer)
+        .with("reason", "banned address");
+        s.hostel.record(ev)?;
+        return Err(ApiError::new(
+            ErrorCode::PermissionDenied,
+            format!("address {ip} is banned after repeated failed logins"),
+            Some("an admin lifts it with `hostel ban remove ADDRESS`; bans also expire"),
+        ));
+    }
     let caller = if local {
         Some((local_actor(&request), Role::Admin))
     } else if let Some(crate::tls::ClientCert(fp)) = cert.filter(|c| !c.0.is_empty()) {
@@ -95,6 +120,10 @@ pub async fn require_token(
         .with("peer", &peer)
         .with("reason", reason);
         s.hostel.record(ev)?;
+        // Guessing tokens counts like failed SSH logins: enough of them ban the address.
+        if let Some(ip) = ip.filter(|_| !token.is_empty()) {
+            s.hostel.login_failed(ip, "api")?;
+        }
         return Err(unauthenticated());
     };
     let writes = request.method() != Method::GET && request.method() != Method::HEAD;

@@ -139,7 +139,10 @@ fn openapi_paths(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi 
     let errors = [
         ("400", "invalid input: a bad name, path, size, body"),
         ("401", "no, unknown or revoked token"),
-        ("403", "a viewer token on a change"),
+        (
+            "403",
+            "a viewer token on a change, or a banned client address",
+        ),
         ("404", "no such tenant, file or image"),
         ("409", "the tenant exists, or another command works on it"),
         ("500", "internal error (the daemon's log has the detail)"),

@@ -90,7 +90,35 @@ impl Api {
         headers: &[(&str, &str)],
         body: Option<serde_json::Value>,
     ) -> (StatusCode, serde_json::Value) {
+        self.request_from(None, method, uri, headers, body).await
+    }
+
+    /// A GET with `token` from the client address `peer`.
+    async fn get_from(
+        &self,
+        peer: &str,
+        uri: &str,
+        token: &str,
+    ) -> (StatusCode, serde_json::Value) {
+        let auth = format!("Bearer {token}");
+        self.request_from(Some(peer), "GET", uri, &[("authorization", &auth)], None)
+            .await
+    }
+
+    async fn request_from(
+        &self,
+        peer: Option<&str>,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+    ) -> (StatusCode, serde_json::Value) {
         let mut req = Request::builder().method(method).uri(uri);
+        if let Some(p) = peer {
+            req = req.extension(axum::extract::ConnectInfo(
+                p.parse::<std::net::SocketAddr>().unwrap(),
+            ));
+        }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -635,4 +663,58 @@ async fn the_local_secret_is_an_admin_that_names_its_user() {
         .await;
     assert_eq!(s, StatusCode::OK);
     assert!(v["records"].as_u64().unwrap() >= 3, "{v}");
+}
+
+#[tokio::test]
+async fn guessing_tokens_bans_the_address_like_failed_ssh_logins() {
+    let a = api();
+    let attacker = "192.0.2.9:40000";
+    // [ssh] ban_after_failures, 10 by default, counts the API's failures too.
+    for _ in 0..10 {
+        let (s, _) = a
+            .get_from(
+                attacker,
+                "/api/tenants",
+                "hostel_guess0000000000000000000000000000",
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    let (s, body) = a.get_from(attacker, "/api/tenants", &a.admin).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("permission_denied")),
+        "a banned address gets nothing, even with a good token: {body}"
+    );
+    assert_eq!(
+        a.get_from("192.0.2.10:1", "/api/tenants", &a.admin).await.0,
+        StatusCode::OK,
+        "another address is unaffected"
+    );
+    // The local CLI's secret still gets through, and an admin lifts the ban.
+    let local = format!("Bearer {LOCAL}");
+    let (s, _) = a
+        .request_from(
+            Some(attacker),
+            "DELETE",
+            "/api/bans/192.0.2.9",
+            &[("authorization", &local)],
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(
+        a.get_from(attacker, "/api/tenants", &a.admin).await.0,
+        StatusCode::OK
+    );
+    let bans: Vec<_> = a
+        .hostel
+        .audit_log()
+        .query(&Default::default())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event.kind == "ssh.ban.v1")
+        .collect();
+    assert_eq!(bans.len(), 1);
+    assert_eq!(bans[0].event.actor, "api");
 }
