@@ -210,6 +210,14 @@ pub struct ExecResult {
     pub truncated: bool,
 }
 
+/// What `PUT /api/tenants/{name}/password` takes.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPassword {
+    /// The tenant's web password (12 to 1024 characters); stored only as an argon2id hash.
+    pub password: String,
+}
+
 /// An SSH key of a tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Key {

@@ -245,6 +245,21 @@ impl Backend {
         }
     }
 
+    /// Sets the tenant's web password.
+    pub async fn set_password(&self, name: &TenantName, password: String) -> Result<(), CliError> {
+        match self {
+            Backend::Local(h) => Ok(h.set_password(name, &password)?),
+            Backend::Remote(c) => {
+                c.call_empty_json(
+                    Method::PUT,
+                    &["api", "tenants", name.as_str(), "password"],
+                    &hostel_api::NewPassword { password },
+                )
+                .await
+            }
+        }
+    }
+
     /// The tenant's keys.
     pub async fn keys(&self, name: &TenantName) -> Result<Vec<Key>, CliError> {
         match self {

@@ -171,6 +171,12 @@ pub enum Command {
         #[arg(long, value_name = "all|none")]
         egress: Option<String>,
     },
+    /// Set a tenant's web password (for the portal), read from stdin when it is not a terminal,
+    /// else asked for twice; signs out the tenant's browser sessions.
+    Passwd {
+        /// Tenant name.
+        name: String,
+    },
     /// Manage a tenant's SSH keys.
     #[command(subcommand)]
     Key(KeyCommand),

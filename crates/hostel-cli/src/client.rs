@@ -223,6 +223,18 @@ impl Client {
         self.send(self.request(method, url)).await.map(|_| ())
     }
 
+    /// A call with a JSON body whose answer has no body.
+    pub async fn call_empty_json<B: Serialize>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: &B,
+    ) -> Result<(), CliError> {
+        self.send(self.request(method, self.url(segments)).json(body))
+            .await
+            .map(|_| ())
+    }
+
     /// Uploads bytes.
     pub async fn put_bytes(&self, segments: &[&str], bytes: Vec<u8>) -> Result<(), CliError> {
         self.send(

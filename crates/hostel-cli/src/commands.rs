@@ -194,6 +194,16 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             set(&b, &tenant(&name)?, change, json_out).await
         }
         Command::Cp { from, to } => cp(&b, &from, &to).await,
+        Command::Passwd { name } => {
+            let n = tenant(&name)?;
+            let password = read_password(&n)?;
+            hostel_service::check_password(&password)?;
+            b.set_password(&n, password).await?;
+            line(&format!(
+                "{n}: web password set; its browser sessions are signed out"
+            ));
+            Ok(0)
+        }
         Command::Key(k) => key(&b, k, json_out).await,
         Command::Delete { name } => {
             let n = tenant(&name)?;
@@ -475,6 +485,34 @@ fn read_keys(files: &[PathBuf]) -> Result<Vec<SshPublicKey>, CliError> {
         );
     }
     Ok(keys)
+}
+
+/// The new password: the first line of stdin when it is not a terminal, else typed twice.
+fn read_password(n: &TenantName) -> Result<String, CliError> {
+    use std::io::{BufRead, IsTerminal};
+    let unreadable = |e: std::io::Error| {
+        invalid(
+            format!("cannot read the password: {e}"),
+            "pipe it in: echo ... | hostel passwd NAME",
+        )
+    };
+    if !std::io::stdin().is_terminal() {
+        let mut first = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut first)
+            .map_err(unreadable)?;
+        return Ok(first.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    let a = rpassword::prompt_password(format!("web password for {n}: ")).map_err(unreadable)?;
+    let b = rpassword::prompt_password("again: ").map_err(unreadable)?;
+    if a != b {
+        return Err(invalid(
+            "the two passwords differ",
+            "type the same password twice",
+        ));
+    }
+    Ok(a)
 }
 
 fn parse_pids(p: Option<String>) -> Result<Option<u32>, CliError> {

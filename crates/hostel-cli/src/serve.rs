@@ -200,6 +200,7 @@ pub async fn serve(
     ));
     let mut http_stop = stop_rx.clone();
     let state = hostel_web::AppState::for_daemon(hostel.clone(), daemon, secret);
+    let state = if h_tls { state.over_tls() } else { state };
     let stopped = async move {
         let _ = http_stop.wait_for(|stop| *stop).await;
     };

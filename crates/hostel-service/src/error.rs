@@ -27,6 +27,15 @@ pub enum ServiceError {
     /// A quota this host cannot give.
     #[error(transparent)]
     Placement(#[from] PlacementError),
+    /// A web password that breaks the rule.
+    #[error("web password: {reason}")]
+    WeakPassword {
+        /// Which rule.
+        reason: &'static str,
+    },
+    /// A web login with a wrong name or password (the same answer for both).
+    #[error("wrong tenant name or password")]
+    LoginFailed,
     /// No free subnet is left for a tenant network.
     #[error("no free subnet left in the tenant network pool {pool}")]
     NetworkPoolFull {
@@ -166,6 +175,7 @@ impl ServiceError {
             | ServiceError::InvalidPolicy(_)
             | ServiceError::Placement(_)
             | ServiceError::InvalidRole(_)
+            | ServiceError::WeakPassword { .. }
             | ServiceError::InvalidEgress(_)
             | ServiceError::InvalidAddress { .. }
             | ServiceError::DiskBelowUsage { .. }
@@ -175,6 +185,7 @@ impl ServiceError {
             | ServiceError::BadPath { .. }
             | ServiceError::PurgeUnconfirmed { .. } => ErrorCode::InvalidInput,
             ServiceError::NetworkPoolFull { .. } => ErrorCode::Unavailable,
+            ServiceError::LoginFailed => ErrorCode::Unauthenticated,
             ServiceError::ImageMissing { .. } | ServiceError::NotBanned { .. } => {
                 ErrorCode::NotFound
             }
@@ -207,6 +218,12 @@ impl ServiceError {
             }
             ServiceError::Placement(_) => Some("ask for less, within what the host has".into()),
             ServiceError::InvalidRole(_) => Some("use --role admin or --role viewer".into()),
+            ServiceError::WeakPassword { .. } => {
+                Some("use 12 to 1024 characters; a passphrase of a few words is good".into())
+            }
+            ServiceError::LoginFailed => {
+                Some("check the name and password; an admin sets one with `hostel passwd NAME`".into())
+            }
             ServiceError::InvalidEgress(_) => Some("use --egress all or --egress none".into()),
             ServiceError::NetworkPoolFull { .. } => Some(
                 "purge unused tenants, or give [network] pool a larger range (or subnet_prefix a longer one)"

@@ -20,6 +20,7 @@ mod paths;
 mod spec;
 mod tenant;
 mod token;
+mod web;
 
 pub use check::{CheckItem, Finding};
 pub use error::ServiceError;
@@ -29,6 +30,7 @@ pub use lifecycle::ReapState;
 pub use paths::Paths;
 pub use spec::{CAPS as WORKSPACE_CAPS, SECURITY_OPT as WORKSPACE_SECURITY_OPT};
 pub use tenant::{CreateRequest, ExecOptions, SetOutcome, TenantInfo, TenantSummary, Usage};
+pub use web::{SESSION_HOURS, check_password};
 
 use chrono::{DateTime, Utc};
 use hostel_core::AuditEvent;

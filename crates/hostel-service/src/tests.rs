@@ -522,3 +522,57 @@ async fn a_full_network_pool_is_unavailable_and_rolls_the_create_back() {
     assert!(hostel.store().tenant(&name("bob")).unwrap().is_none());
     assert_eq!(fake.inspect("hostel-bob").await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn web_logins_make_sessions_and_wrong_ones_are_refused_alike() {
+    let f = fixture();
+    f.hostel.create(request("alice"), &Quiet).await.unwrap();
+    let alice = name("alice");
+    assert_eq!(
+        f.hostel.set_password(&alice, "short").unwrap_err().code(),
+        ErrorCode::InvalidInput
+    );
+    f.hostel
+        .set_password(&alice, "correct horse battery staple")
+        .unwrap();
+    let stored = f.hostel.store().web_password(&alice).unwrap().unwrap();
+    assert!(stored.starts_with("$argon2id$") && !stored.contains("horse"));
+    let ip: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+    for (user, password) in [
+        ("alice", "wrong password here"),
+        ("bob", "correct horse battery staple"),
+        ("Not A Name", "x"),
+    ] {
+        let err = f.hostel.web_login(user, password, Some(ip)).unwrap_err();
+        assert_eq!(err.to_string(), "wrong tenant name or password");
+        assert_eq!(err.code(), ErrorCode::Unauthenticated);
+    }
+    let (who, token) = f
+        .hostel
+        .web_login("alice", "correct horse battery staple", Some(ip))
+        .unwrap();
+    assert_eq!(who, alice);
+    assert_eq!(f.hostel.web_session(&token).unwrap(), Some(alice.clone()));
+    assert_eq!(f.hostel.web_session("forged").unwrap(), None);
+    f.hostel.web_logout(&token).unwrap();
+    assert_eq!(f.hostel.web_session(&token).unwrap(), None);
+    let audit = f.hostel.audit_log().query(&Default::default()).unwrap();
+    let kinds: Vec<(&str, Outcome)> = audit
+        .iter()
+        .filter(|r| r.event.kind.starts_with("web."))
+        .map(|r| (r.event.kind.as_str(), r.event.outcome))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("web.passwd.v1", Outcome::Failed),
+            ("web.passwd.v1", Outcome::Ok),
+            ("web.auth.v1", Outcome::Denied),
+            ("web.auth.v1", Outcome::Denied),
+            ("web.auth.v1", Outcome::Denied),
+            ("web.auth.v1", Outcome::Ok),
+            ("web.logout.v1", Outcome::Ok),
+        ]
+    );
+    assert!(!format!("{audit:?}").contains("horse"));
+}

@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/003_tokens.sql"),
     include_str!("migrations/004_policies.sql"),
     include_str!("migrations/005_egress.sql"),
+    include_str!("migrations/006_web.sql"),
 ];
 
 /// The tenants database. Cheap to share behind an `Arc`; calls are short and serialized.
@@ -394,6 +395,103 @@ impl Store {
             params![name.as_str(), egress.as_str(), now.to_rfc3339()],
         )?;
         not_found_unless(changed, name)
+    }
+
+    /// Sets the tenant's web password hash and signs out all its browser sessions.
+    pub fn set_web_password(
+        &self,
+        name: &TenantName,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let known: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM tenants WHERE name = ?1)",
+            params![name.as_str()],
+            |r| r.get(0),
+        )?;
+        if !known {
+            return Err(StoreError::TenantNotFound {
+                name: name.to_string(),
+            });
+        }
+        tx.execute(
+            "INSERT INTO web_passwords (tenant, hash, set_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (tenant) DO UPDATE SET hash = excluded.hash, set_at = excluded.set_at",
+            params![name.as_str(), hash, now.to_rfc3339()],
+        )?;
+        tx.execute(
+            "DELETE FROM web_sessions WHERE tenant = ?1",
+            params![name.as_str()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The tenant's web password hash, if it has one.
+    pub fn web_password(&self, name: &TenantName) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT hash FROM web_passwords WHERE tenant = ?1",
+                params![name.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Records a signed-in browser session.
+    pub fn add_web_session(
+        &self,
+        id_hash: &str,
+        name: &TenantName,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO web_sessions (id_hash, tenant, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![
+                id_hash,
+                name.as_str(),
+                now.to_rfc3339(),
+                expires_at.to_rfc3339()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The tenant and expiry of a session, if it exists.
+    pub fn web_session(
+        &self,
+        id_hash: &str,
+    ) -> Result<Option<(TenantName, DateTime<Utc>)>, StoreError> {
+        let row: Option<(String, String)> = self
+            .conn()
+            .query_row(
+                "SELECT tenant, expires_at FROM web_sessions WHERE id_hash = ?1",
+                params![id_hash],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        row.map(|(t, e)| {
+            let name = t.parse().map_err(|_| StoreError::Corrupt {
+                what: "tenant name",
+                value: t.clone(),
+            })?;
+            Ok((name, parse_time(&e)?))
+        })
+        .transpose()
+    }
+
+    /// Ends a session.
+    pub fn remove_web_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "DELETE FROM web_sessions WHERE id_hash = ?1",
+            params![id_hash],
+        )?;
+        Ok(())
     }
 
     /// Records the workspace state the admin asked for.
@@ -995,6 +1093,36 @@ mod tests {
     }
 
     #[test]
+    fn web_passwords_and_sessions_go_with_the_tenant() {
+        let s = Store::open_in_memory().unwrap();
+        let t = new_tenant("alice");
+        s.insert_tenant(&t, now()).unwrap();
+        assert_eq!(s.web_password(&t.name).unwrap(), None);
+        s.set_web_password(&t.name, "$argon2id$one", now()).unwrap();
+        let later = now() + chrono::Duration::hours(1);
+        s.add_web_session("h1", &t.name, now(), later).unwrap();
+        assert_eq!(s.web_session("h1").unwrap(), Some((t.name.clone(), later)));
+        // A new password signs every session out.
+        s.set_web_password(&t.name, "$argon2id$two", now()).unwrap();
+        assert_eq!(
+            s.web_password(&t.name).unwrap().as_deref(),
+            Some("$argon2id$two")
+        );
+        assert_eq!(s.web_session("h1").unwrap(), None);
+        s.add_web_session("h2", &t.name, now(), later).unwrap();
+        s.remove_web_session("h2").unwrap();
+        assert_eq!(s.web_session("h2").unwrap(), None);
+        s.add_web_session("h3", &t.name, now(), later).unwrap();
+        s.delete_tenant(&t.name).unwrap();
+        assert_eq!(s.web_session("h3").unwrap(), None);
+        let ghost: TenantName = "ghost".parse().unwrap();
+        assert!(matches!(
+            s.set_web_password(&ghost, "x", now()),
+            Err(StoreError::TenantNotFound { .. })
+        ));
+    }
+
+    #[test]
     fn a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hostel.db");
@@ -1006,7 +1134,7 @@ mod tests {
             Store::open(&path),
             Err(StoreError::TooNew {
                 found: 99,
-                known: 5
+                known: 6
             })
         ));
     }

@@ -13,6 +13,7 @@ mod auth;
 mod error;
 mod files;
 mod json;
+mod portal;
 mod tenants;
 pub mod tls;
 mod ws;
@@ -42,6 +43,8 @@ pub struct AppState {
     /// The secret the daemon leaves for the local CLI (root-only file): it is an admin
     /// credential, and its caller names itself with `X-Hostel-Actor`.
     local_token: Option<Arc<str>>,
+    /// Whether session cookies get `Secure` (served over TLS).
+    secure_cookies: bool,
 }
 
 impl AppState {
@@ -51,6 +54,7 @@ impl AppState {
             hostel,
             daemon: None,
             local_token: None,
+            secure_cookies: false,
         }
     }
 
@@ -64,7 +68,14 @@ impl AppState {
             hostel,
             daemon: Some(Arc::new(daemon)),
             local_token: Some(local_token.into()),
+            secure_cookies: false,
         }
+    }
+
+    /// Marks session cookies `Secure`: the web gateway is served over TLS.
+    pub fn over_tls(mut self) -> Self {
+        self.secure_cookies = true;
+        self
     }
 
     fn detail(&self, info: &hostel_service::TenantInfo) -> hostel_api::TenantDetail {
@@ -94,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(tenants::exec))
         .routes(routes!(tenants::list_keys, tenants::add_keys))
         .routes(routes!(tenants::remove_key))
+        .routes(routes!(tenants::set_password))
         .routes(routes!(files::put_file, files::get_file))
         .routes(routes!(admin::list_images))
         .routes(routes!(admin::build_image))
@@ -123,6 +135,10 @@ pub fn router(state: AppState) -> Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
+        .route("/", get(portal::home))
+        .route("/login", get(portal::login_form).post(portal::login))
+        .route("/logout", axum::routing::post(portal::logout))
+        .route("/portal", get(portal::portal))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

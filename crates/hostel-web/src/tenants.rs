@@ -8,8 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use futures_util::StreamExt;
 use hostel_api::{
-    Change, ExecBody, ExecResult, Key, NewKeys, NewTenant, Tenant, TenantChange, TenantDetail,
-    Transition,
+    Change, ExecBody, ExecResult, Key, NewKeys, NewPassword, NewTenant, Tenant, TenantChange,
+    TenantDetail, Transition,
 };
 use hostel_core::lifecycle::WorkspaceState;
 use hostel_core::{ErrorCode, SshPublicKey, TenantName};
@@ -145,6 +145,21 @@ pub async fn set_tenant(
         .set(&name, p.quota, p.image.as_deref(), p.egress, p.policy)
         .await?;
     Ok(Json(out.into_iter().map(Change::from).collect()))
+}
+
+/// Sets the tenant's web password (for the portal); signs out its browser sessions.
+#[utoipa::path(put, path = "/api/tenants/{name}/password", tag = "tenants",
+    request_body = NewPassword,
+    params(("name" = String, Path, description = "Tenant name")),
+    responses((status = 204), (status = 400, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)))]
+pub async fn set_password(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<NewPassword>,
+) -> Result<StatusCode, ApiError> {
+    s.hostel.set_password(&parse_name(&name)?, &body.password)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The tenant's SSH keys.

@@ -340,6 +340,7 @@ async fn openapi_document_describes_every_route() {
             "/api/tenants/{name}/files/{path}",
             "/api/tenants/{name}/keys",
             "/api/tenants/{name}/keys/{fingerprint}",
+            "/api/tenants/{name}/password",
             "/api/tenants/{name}/start",
             "/api/tenants/{name}/stop",
             "/api/tokens",
@@ -717,4 +718,153 @@ async fn guessing_tokens_bans_the_address_like_failed_ssh_logins() {
         .collect();
     assert_eq!(bans.len(), 1);
     assert_eq!(bans[0].event.actor, "api");
+}
+
+/// A form POST (or a GET with `body` None) to the web pages, with headers; the raw response.
+async fn web(
+    a: &Api,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    form: Option<&str>,
+) -> axum::response::Response {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", "hostel.test")
+        .extension(axum::extract::ConnectInfo(
+            "198.51.100.4:5000".parse::<std::net::SocketAddr>().unwrap(),
+        ));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = match form {
+        Some(f) => req
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(f.to_owned())),
+        None => req.body(Body::empty()),
+    }
+    .unwrap();
+    router(AppState::new(a.hostel.clone()))
+        .oneshot(req)
+        .await
+        .unwrap()
+}
+
+async fn text(r: axum::response::Response) -> String {
+    let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[tokio::test]
+async fn tenants_sign_in_to_the_portal_with_a_web_password() {
+    let a = api();
+    let t = Some(a.admin.as_str());
+    let body = serde_json::json!({"name": "alice", "keys": [KEY]});
+    a.call("POST", "/api/tenants", t, Some(body)).await;
+    let (s, _) = a
+        .call(
+            "PUT",
+            "/api/tenants/alice/password",
+            t,
+            Some(serde_json::json!({"password": "correct horse battery"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, err) = a
+        .call(
+            "PUT",
+            "/api/tenants/alice/password",
+            t,
+            Some(serde_json::json!({"password": "short"})),
+        )
+        .await;
+    assert_eq!(
+        (s, err["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_input"))
+    );
+
+    // The form, no session yet.
+    let r = web(&a, "GET", "/portal", &[], None).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/login");
+    let r = web(&a, "GET", "/login", &[], None).await;
+    let page = text(r).await;
+    assert!(
+        page.contains("<form method=\"post\" action=\"/login\">"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("<script"),
+        "no script, nothing from other hosts"
+    );
+
+    // Wrong, then right; a form from another site is refused.
+    let r = web(
+        &a,
+        "POST",
+        "/login",
+        &[],
+        Some("name=alice&password=wrong+password+1"),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(text(r).await.contains("Wrong tenant name or password."));
+    let r = web(
+        &a,
+        "POST",
+        "/login",
+        &[("origin", "https://evil.example")],
+        Some("name=alice&password=correct+horse+battery"),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = web(
+        &a,
+        "POST",
+        "/login",
+        &[("origin", "http://hostel.test")],
+        Some("name=alice&password=correct+horse+battery"),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/portal");
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        set.starts_with("hostel_session=")
+            && set.contains("HttpOnly")
+            && set.contains("SameSite=Strict")
+            && set.contains("Path=/"),
+        "{set}"
+    );
+    let cookie = set.split(';').next().unwrap().to_owned();
+
+    let r = web(&a, "GET", "/portal", &[("cookie", &cookie)], None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = text(r).await;
+    assert!(
+        page.contains("<h1>alice</h1>") && page.contains("running"),
+        "{page}"
+    );
+    let r = web(
+        &a,
+        "GET",
+        "/portal",
+        &[("cookie", "hostel_session=forged")],
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+
+    // Signing out ends the session; the old cookie opens nothing.
+    let r = web(&a, "POST", "/logout", &[("cookie", &cookie)], Some("")).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let r = web(&a, "GET", "/portal", &[("cookie", &cookie)], None).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }

@@ -1,0 +1,170 @@
+//! Tenants' web logins: a password per tenant (argon2id, only its PHC string is stored) and
+//! browser sessions (a random token in a cookie; the store keeps its SHA-256). Failed logins count
+//! with the SSH gateway's and the API's, so guessing bans the address. Every attempt is audited
+//! as `web.auth`.
+
+use crate::{Hostel, ServiceError};
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use chrono::Duration;
+use hostel_core::{Outcome, TenantName};
+use rand::RngExt;
+use sha2::{Digest, Sha256};
+use std::net::IpAddr;
+
+/// How long a browser session lasts.
+pub const SESSION_HOURS: i64 = 12;
+
+/// A hash to verify against when the tenant has no password, so a missing tenant costs the
+/// same time as a wrong password: made once, with the same parameters as real ones.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash(&rand::rng().random::<[u8; 16]>()).unwrap_or_default())
+}
+
+/// The PHC string of `password` with a fresh random salt.
+fn hash(password: &[u8]) -> Result<String, ServiceError> {
+    let fail = |e: argon2::password_hash::Error| ServiceError::Io {
+        action: "hash the password",
+        path: String::new(),
+        source: std::io::Error::other(e.to_string()),
+    };
+    let salt_bytes: [u8; 16] = rand::rng().random();
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(fail)?;
+    Ok(Argon2::default()
+        .hash_password(password, &salt)
+        .map_err(fail)?
+        .to_string())
+}
+
+fn digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Checks a new web password's length (in characters).
+pub fn check_password(password: &str) -> Result<(), ServiceError> {
+    let n = password.chars().count();
+    if n < 12 {
+        return Err(ServiceError::WeakPassword {
+            reason: "shorter than 12 characters",
+        });
+    }
+    if n > 1024 {
+        return Err(ServiceError::WeakPassword {
+            reason: "longer than 1024 characters",
+        });
+    }
+    Ok(())
+}
+
+impl Hostel {
+    /// Sets the tenant's web password (signing out its browser sessions).
+    pub fn set_password(&self, name: &TenantName, password: &str) -> Result<(), ServiceError> {
+        let result = (|| -> Result<(), ServiceError> {
+            check_password(password)?;
+            self.store.require(name)?;
+            self.store
+                .set_web_password(name, &hash(password.as_bytes())?, self.now())?;
+            Ok(())
+        })();
+        let ev = match &result {
+            Ok(()) => self.event("web.passwd", Outcome::Ok),
+            Err(e) => self
+                .event("web.passwd", Outcome::Failed)
+                .with("error", e.code()),
+        };
+        self.record(ev.tenant(name.as_str()))?;
+        result
+    }
+
+    /// Signs a tenant in; returns the session token for the cookie. A wrong name, a wrong
+    /// password and a tenant without one get the same answer after the same work.
+    pub fn web_login(
+        &self,
+        name: &str,
+        password: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<(TenantName, String), ServiceError> {
+        let tenant = name.parse::<TenantName>().ok();
+        let stored = match &tenant {
+            Some(t) => self.store.web_password(t)?,
+            None => None,
+        };
+        let against = stored.as_deref().unwrap_or_else(|| dummy_hash());
+        let ok = PasswordHash::new(against).is_ok_and(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        }) && stored.is_some();
+        let peer = ip
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let Some(tenant) = tenant.filter(|_| ok) else {
+            let mut ev = self
+                .event("web.auth", Outcome::Denied)
+                .with("peer", &peer)
+                .with("reason", "wrong name or password");
+            ev.actor = "web:unknown".into();
+            if let Ok(t) = name.parse::<TenantName>() {
+                ev = ev.tenant(t.as_str());
+            }
+            self.record(ev)?;
+            if let Some(ip) = ip {
+                self.login_failed(ip, "web")?;
+            }
+            return Err(ServiceError::LoginFailed);
+        };
+        let token: String = {
+            const ALPHABET: &[u8] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+            let mut rng = rand::rng();
+            (0..43)
+                .map(|_| {
+                    let i = rng.random_range(0..ALPHABET.len());
+                    char::from(ALPHABET.get(i).copied().unwrap_or(b'x'))
+                })
+                .collect()
+        };
+        let now = self.now();
+        self.store.add_web_session(
+            &digest(&token),
+            &tenant,
+            now,
+            now + Duration::hours(SESSION_HOURS),
+        )?;
+        let mut ev = self
+            .event("web.auth", Outcome::Ok)
+            .with("peer", &peer)
+            .tenant(tenant.as_str());
+        ev.actor = format!("web:{tenant}");
+        self.record(ev)?;
+        Ok((tenant, token))
+    }
+
+    /// The tenant a session token belongs to, while it lasts.
+    pub fn web_session(&self, token: &str) -> Result<Option<TenantName>, ServiceError> {
+        let hash = digest(token);
+        match self.store.web_session(&hash)? {
+            Some((tenant, expires)) if expires > self.now() => Ok(Some(tenant)),
+            Some(_) => {
+                self.store.remove_web_session(&hash)?;
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Ends a session.
+    pub fn web_logout(&self, token: &str) -> Result<(), ServiceError> {
+        let hash = digest(token);
+        if let Some((tenant, _)) = self.store.web_session(&hash)? {
+            self.store.remove_web_session(&hash)?;
+            let mut ev = self
+                .event("web.logout", Outcome::Ok)
+                .tenant(tenant.as_str());
+            ev.actor = format!("web:{tenant}");
+            self.record(ev)?;
+        }
+        Ok(())
+    }
+}
