@@ -261,6 +261,26 @@ impl crate::NewBan {
     }
 }
 
+impl crate::NewLoginLink {
+    /// How long the link works: 15 minutes unless given, at most 7 days.
+    pub fn ttl(&self) -> Result<chrono::Duration, ServiceError> {
+        let ttl = match self.ttl.as_deref() {
+            Some(t) => hostel_core::policy::parse_duration(t)
+                .map_err(hostel_core::policy::PolicyError::from)?,
+            None => chrono::Duration::minutes(15),
+        };
+        if ttl <= chrono::Duration::zero() || ttl > chrono::Duration::days(7) {
+            return Err(hostel_core::policy::PolicyError::Duration(
+                hostel_core::policy::DurationError {
+                    input: self.ttl.clone().unwrap_or_default(),
+                },
+            )
+            .into());
+        }
+        Ok(ttl)
+    }
+}
+
 impl crate::NewToken {
     /// The role asked for (admin unless given).
     pub fn role(&self) -> Result<hostel_core::Role, ServiceError> {

@@ -218,6 +218,23 @@ pub struct NewPassword {
     pub password: String,
 }
 
+/// What `POST /api/tenants/{name}/login-links` takes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewLoginLink {
+    /// How long the link works, e.g. "15m" (default 15m, at most 7d).
+    pub ttl: Option<String>,
+}
+
+/// A one-time sign-in link: shown once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LoginLink {
+    /// The path to open on the daemon's HTTP address: `/login/link/<token>`.
+    pub path: String,
+    /// Until when it works.
+    pub expires_at: DateTime<Utc>,
+}
+
 /// An SSH key of a tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Key {

@@ -260,6 +260,43 @@ impl Backend {
         }
     }
 
+    /// Makes a one-time sign-in link; answers with its path and expiry.
+    pub async fn login_link(
+        &self,
+        name: &TenantName,
+        body: hostel_api::NewLoginLink,
+    ) -> Result<hostel_api::LoginLink, CliError> {
+        match self {
+            Backend::Local(h) => {
+                let ttl = body.ttl()?;
+                let token = h.login_link(name, ttl)?;
+                Ok(hostel_api::LoginLink {
+                    path: format!("/login/link/{token}"),
+                    expires_at: chrono::Utc::now() + ttl,
+                })
+            }
+            Backend::Remote(c) => {
+                c.call(
+                    Method::POST,
+                    &["api", "tenants", name.as_str(), "login-links"],
+                    &body,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Where the daemon's web pages are: the server's address, or this host's configured one.
+    pub fn web_base(&self) -> String {
+        match self {
+            Backend::Remote(c) => c.base().as_str().trim_end_matches('/').to_owned(),
+            Backend::Local(h) => {
+                let scheme = if h.config().http.tls { "https" } else { "http" };
+                format!("{scheme}://{}", h.config().http.listen)
+            }
+        }
+    }
+
     /// The tenant's keys.
     pub async fn keys(&self, name: &TenantName) -> Result<Vec<Key>, CliError> {
         match self {

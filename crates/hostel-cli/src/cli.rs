@@ -177,6 +177,15 @@ pub enum Command {
         /// Tenant name.
         name: String,
     },
+    /// Make a one-time link that signs the tenant in to the web portal (for agents and first
+    /// sign-ins); printed once.
+    LoginLink {
+        /// Tenant name.
+        name: String,
+        /// How long it works (90s, 15m, 1h; at most 7d).
+        #[arg(long, default_value = "15m", value_name = "DURATION")]
+        ttl: String,
+    },
     /// Manage a tenant's SSH keys.
     #[command(subcommand)]
     Key(KeyCommand),

@@ -194,6 +194,22 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             set(&b, &tenant(&name)?, change, json_out).await
         }
         Command::Cp { from, to } => cp(&b, &from, &to).await,
+        Command::LoginLink { name, ttl } => {
+            let n = tenant(&name)?;
+            let link = b
+                .login_link(&n, hostel_api::NewLoginLink { ttl: Some(ttl) })
+                .await?;
+            if json_out {
+                json(&link)?;
+            } else {
+                line(&format!("{}{}", b.web_base(), link.path));
+                eprintln!(
+                    "  - signs {n} in once, until {}; shown once",
+                    link.expires_at.format("%Y-%m-%d %H:%M:%S UTC")
+                );
+            }
+            Ok(0)
+        }
         Command::Passwd { name } => {
             let n = tenant(&name)?;
             let password = read_password(&n)?;

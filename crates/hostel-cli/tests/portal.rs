@@ -80,6 +80,22 @@ fn a_tenant_signs_in_with_its_web_password_and_out_again() {
     let (code, _) = curl(&jar, &[], &format!("{base}/portal"));
     assert_eq!(code, 303, "signed out: back to the sign-in page");
 
+    // A one-time link signs in once (through the running daemon, so the URL is its address).
+    let link = t.hostel(&["login-link", &name, "--ttl", "5m"]).ok().stdout;
+    let link = link.trim();
+    assert!(link.starts_with(&format!("{base}/login/link/")), "{link}");
+    let jar2 = t.root.join("cookies2.txt");
+    let (code, _) = curl(&jar2, &[], link);
+    assert_eq!(code, 303);
+    let (code, page) = curl(&jar2, &[], &format!("{base}/portal"));
+    assert_eq!(
+        (code, page.contains(&format!("<h1>{name}</h1>"))),
+        (200, true)
+    );
+    let (code, page) = curl(&t.root.join("cookies3.txt"), &[], link);
+    assert_eq!(code, 401, "a link works once");
+    assert!(page.contains("does not work"), "{page}");
+
     let audit = t
         .hostel(&["audit", "--tenant", &name, "--json"])
         .ok()
@@ -105,6 +121,8 @@ fn a_tenant_signs_in_with_its_web_password_and_out_again() {
             ("web.auth.v1", "denied"),
             ("web.auth.v1", "ok"),
             ("web.logout.v1", "ok"),
+            ("web.link.v1", "ok"),
+            ("web.auth.v1", "ok"),
         ]
     );
 }

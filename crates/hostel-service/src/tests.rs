@@ -576,3 +576,33 @@ async fn web_logins_make_sessions_and_wrong_ones_are_refused_alike() {
     );
     assert!(!format!("{audit:?}").contains("horse"));
 }
+
+#[tokio::test]
+async fn login_links_work_once_until_they_expire() {
+    let f = fixture();
+    f.hostel.create(request("alice"), &Quiet).await.unwrap();
+    let alice = name("alice");
+    let link = f
+        .hostel
+        .login_link(&alice, chrono::Duration::minutes(15))
+        .unwrap();
+    let (who, session) = f.hostel.login_with_link(&link, None).unwrap();
+    assert_eq!(who, alice);
+    assert_eq!(f.hostel.web_session(&session).unwrap(), Some(alice.clone()));
+    assert_eq!(
+        f.hostel.login_with_link(&link, None).unwrap_err().code(),
+        ErrorCode::Unauthenticated,
+        "a link works once"
+    );
+    let old = f
+        .hostel
+        .login_link(&alice, chrono::Duration::seconds(-1))
+        .unwrap();
+    assert!(f.hostel.login_with_link(&old, None).is_err(), "expired");
+    assert!(f.hostel.login_with_link("made-up", None).is_err());
+    let audit = format!(
+        "{:?}",
+        f.hostel.audit_log().query(&Default::default()).unwrap()
+    );
+    assert!(!audit.contains(&link), "the token is never recorded");
+}

@@ -37,6 +37,18 @@ fn hash(password: &[u8]) -> Result<String, ServiceError> {
         .to_string())
 }
 
+/// 43 random letters and digits (about 256 bits).
+fn random_token() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..43)
+        .map(|_| {
+            let i = rng.random_range(0..ALPHABET.len());
+            char::from(ALPHABET.get(i).copied().unwrap_or(b'x'))
+        })
+        .collect()
+}
+
 fn digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
@@ -114,31 +126,86 @@ impl Hostel {
             }
             return Err(ServiceError::LoginFailed);
         };
-        let token: String = {
-            const ALPHABET: &[u8] =
-                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-            let mut rng = rand::rng();
-            (0..43)
-                .map(|_| {
-                    let i = rng.random_range(0..ALPHABET.len());
-                    char::from(ALPHABET.get(i).copied().unwrap_or(b'x'))
-                })
-                .collect()
-        };
+        let token = self.new_session(&tenant, &peer, "password")?;
+        Ok((tenant, token))
+    }
+
+    /// Starts a session for `tenant` and records the sign-in.
+    fn new_session(
+        &self,
+        tenant: &TenantName,
+        peer: &str,
+        how: &str,
+    ) -> Result<String, ServiceError> {
+        let token = random_token();
         let now = self.now();
         self.store.add_web_session(
             &digest(&token),
-            &tenant,
+            tenant,
             now,
             now + Duration::hours(SESSION_HOURS),
         )?;
         let mut ev = self
             .event("web.auth", Outcome::Ok)
-            .with("peer", &peer)
+            .with("peer", peer)
+            .with("with", how)
             .tenant(tenant.as_str());
         ev.actor = format!("web:{tenant}");
         self.record(ev)?;
-        Ok((tenant, token))
+        Ok(token)
+    }
+
+    /// Makes a one-time sign-in link token for `tenant`, good for `ttl` (for agents and first
+    /// sign-ins). Audited as `web.link`, never with the token.
+    pub fn login_link(&self, name: &TenantName, ttl: Duration) -> Result<String, ServiceError> {
+        let result = (|| -> Result<String, ServiceError> {
+            self.store.require(name)?;
+            let token = random_token();
+            let now = self.now();
+            self.store
+                .add_login_link(&digest(&token), name, now, now + ttl)?;
+            Ok(token)
+        })();
+        let ev = match &result {
+            Ok(_) => self
+                .event("web.link", Outcome::Ok)
+                .with("ttl_secs", ttl.num_seconds()),
+            Err(e) => self
+                .event("web.link", Outcome::Failed)
+                .with("error", e.code()),
+        };
+        self.record(ev.tenant(name.as_str()))?;
+        result
+    }
+
+    /// Signs in with a one-time link: it works once, until it expires. A used, expired or made-up
+    /// token gets [`ServiceError::LoginFailed`] and counts toward a ban like a wrong password.
+    pub fn login_with_link(
+        &self,
+        token: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<(TenantName, String), ServiceError> {
+        let peer = ip
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| "unknown".into());
+        match self.store.take_login_link(&digest(token))? {
+            Some((tenant, expires)) if expires > self.now() => {
+                let session = self.new_session(&tenant, &peer, "link")?;
+                Ok((tenant, session))
+            }
+            _ => {
+                let mut ev = self
+                    .event("web.auth", Outcome::Denied)
+                    .with("peer", &peer)
+                    .with("reason", "unknown, used or expired link");
+                ev.actor = "web:unknown".into();
+                self.record(ev)?;
+                if let Some(ip) = ip {
+                    self.login_failed(ip, "web")?;
+                }
+                Err(ServiceError::LoginFailed)
+            }
+        }
     }
 
     /// The tenant a session token belongs to, while it lasts.

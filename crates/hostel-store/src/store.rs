@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/004_policies.sql"),
     include_str!("migrations/005_egress.sql"),
     include_str!("migrations/006_web.sql"),
+    include_str!("migrations/007_login_links.sql"),
 ];
 
 /// The tenants database. Cheap to share behind an `Arc`; calls are short and serialized.
@@ -471,6 +472,51 @@ impl Store {
             .conn()
             .query_row(
                 "SELECT tenant, expires_at FROM web_sessions WHERE id_hash = ?1",
+                params![id_hash],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        row.map(|(t, e)| {
+            let name = t.parse().map_err(|_| StoreError::Corrupt {
+                what: "tenant name",
+                value: t.clone(),
+            })?;
+            Ok((name, parse_time(&e)?))
+        })
+        .transpose()
+    }
+
+    /// Records a one-time sign-in link.
+    pub fn add_login_link(
+        &self,
+        id_hash: &str,
+        name: &TenantName,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO login_links (id_hash, tenant, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![
+                id_hash,
+                name.as_str(),
+                now.to_rfc3339(),
+                expires_at.to_rfc3339()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Uses a sign-in link up: removes it and returns its tenant and expiry, if it existed. Of two
+    /// callers racing for one link, one gets it.
+    pub fn take_login_link(
+        &self,
+        id_hash: &str,
+    ) -> Result<Option<(TenantName, DateTime<Utc>)>, StoreError> {
+        let row: Option<(String, String)> = self
+            .conn()
+            .query_row(
+                "DELETE FROM login_links WHERE id_hash = ?1 RETURNING tenant, expires_at",
                 params![id_hash],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -1113,7 +1159,15 @@ mod tests {
         s.remove_web_session("h2").unwrap();
         assert_eq!(s.web_session("h2").unwrap(), None);
         s.add_web_session("h3", &t.name, now(), later).unwrap();
+        s.add_login_link("l1", &t.name, now(), later).unwrap();
+        assert_eq!(
+            s.take_login_link("l1").unwrap(),
+            Some((t.name.clone(), later))
+        );
+        assert_eq!(s.take_login_link("l1").unwrap(), None, "a link works once");
+        s.add_login_link("l2", &t.name, now(), later).unwrap();
         s.delete_tenant(&t.name).unwrap();
+        assert_eq!(s.take_login_link("l2").unwrap(), None);
         assert_eq!(s.web_session("h3").unwrap(), None);
         let ghost: TenantName = "ghost".parse().unwrap();
         assert!(matches!(
@@ -1134,7 +1188,7 @@ mod tests {
             Store::open(&path),
             Err(StoreError::TooNew {
                 found: 99,
-                known: 6
+                known: 7
             })
         ));
     }

@@ -139,6 +139,43 @@ pub async fn login(
     }
 }
 
+/// `GET /login/link/{token}`: signs in with a one-time link, then goes to the portal.
+pub async fn login_link(
+    State(s): State<AppState>,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let ip = peer.map(|p| p.0.0.ip());
+    if let Some(ip) = ip
+        && s.hostel.is_banned(ip)?
+    {
+        return Ok((
+            StatusCode::FORBIDDEN,
+            login_page(Some(
+                "This address is banned after repeated failed sign-ins.",
+            )),
+        )
+            .into_response());
+    }
+    match s.hostel.login_with_link(&token, ip) {
+        Ok((_, session)) => {
+            let max_age = hostel_service::SESSION_HOURS * 3600;
+            let mut r = Redirect::to("/portal").into_response();
+            r.headers_mut()
+                .insert(header::SET_COOKIE, cookie(&s, &session, max_age));
+            Ok(r)
+        }
+        Err(ServiceError::LoginFailed) => Ok((
+            StatusCode::UNAUTHORIZED,
+            login_page(Some(
+                "This sign-in link does not work: it was used, it expired, or it never existed.",
+            )),
+        )
+            .into_response()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// `POST /logout`: ends the session and clears the cookie.
 pub async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     same_origin(&headers)?;

@@ -8,8 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use futures_util::StreamExt;
 use hostel_api::{
-    Change, ExecBody, ExecResult, Key, NewKeys, NewPassword, NewTenant, Tenant, TenantChange,
-    TenantDetail, Transition,
+    Change, ExecBody, ExecResult, Key, LoginLink, NewKeys, NewLoginLink, NewPassword, NewTenant,
+    Tenant, TenantChange, TenantDetail, Transition,
 };
 use hostel_core::lifecycle::WorkspaceState;
 use hostel_core::{ErrorCode, SshPublicKey, TenantName};
@@ -160,6 +160,30 @@ pub async fn set_password(
 ) -> Result<StatusCode, ApiError> {
     s.hostel.set_password(&parse_name(&name)?, &body.password)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Makes a one-time sign-in link for the tenant (for agents and first sign-ins); the answer is
+/// the only time it is shown.
+#[utoipa::path(post, path = "/api/tenants/{name}/login-links", tag = "tenants",
+    request_body = NewLoginLink,
+    params(("name" = String, Path, description = "Tenant name")),
+    responses((status = 201, body = LoginLink), (status = 400, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)))]
+pub async fn create_login_link(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<NewLoginLink>,
+) -> Result<(StatusCode, Json<LoginLink>), ApiError> {
+    let name = parse_name(&name)?;
+    let ttl = body.ttl()?;
+    let token = s.hostel.login_link(&name, ttl)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(LoginLink {
+            path: format!("/login/link/{token}"),
+            expires_at: chrono::Utc::now() + ttl,
+        }),
+    ))
 }
 
 /// The tenant's SSH keys.

@@ -340,6 +340,7 @@ async fn openapi_document_describes_every_route() {
             "/api/tenants/{name}/files/{path}",
             "/api/tenants/{name}/keys",
             "/api/tenants/{name}/keys/{fingerprint}",
+            "/api/tenants/{name}/login-links",
             "/api/tenants/{name}/password",
             "/api/tenants/{name}/start",
             "/api/tenants/{name}/stop",
