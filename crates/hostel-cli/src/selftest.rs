@@ -78,8 +78,6 @@ impl Run<'_> {
         self.h
             .create(
                 CreateRequest {
-                    name: name.clone(),
-                    keys: vec![key.clone()],
                     cpus: Some(
                         "0.5"
                             .parse()
@@ -88,9 +86,7 @@ impl Run<'_> {
                     memory: Some(ByteSize::mib(256)),
                     disk: Some(ByteSize::mib(256)),
                     pids: Some(128),
-                    image: None,
-                    policy: hostel_core::policy::Policy::default(),
-                    egress: None,
+                    ..CreateRequest::new(name.clone(), vec![key.clone()])
                 },
                 &Quiet,
             )

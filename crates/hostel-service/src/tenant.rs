@@ -40,6 +40,24 @@ pub struct CreateRequest {
     pub egress: Option<Egress>,
 }
 
+impl CreateRequest {
+    /// A request for `name` with `keys` and everything else from the defaults: set the fields
+    /// that differ with struct update syntax.
+    pub fn new(name: TenantName, keys: Vec<SshPublicKey>) -> Self {
+        CreateRequest {
+            name,
+            keys,
+            cpus: None,
+            memory: None,
+            disk: None,
+            pids: None,
+            image: None,
+            policy: Policy::default(),
+            egress: None,
+        }
+    }
+}
+
 /// How to run a command in a workspace.
 #[derive(Debug, Clone, Default)]
 pub struct ExecOptions {

@@ -56,15 +56,8 @@ fn name(s: &str) -> TenantName {
 
 fn request(n: &str) -> CreateRequest {
     CreateRequest {
-        name: name(n),
-        keys: vec![KEY.parse::<SshPublicKey>().unwrap()],
-        cpus: None,
         memory: Some(ByteSize::mib(256)),
-        disk: None,
-        pids: None,
-        image: None,
-        policy: hostel_core::policy::Policy::default(),
-        egress: None,
+        ..CreateRequest::new(name(n), vec![KEY.parse::<SshPublicKey>().unwrap()])
     }
 }
 

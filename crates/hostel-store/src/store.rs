@@ -450,17 +450,14 @@ impl Store {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.add_credential(
             "INSERT INTO web_sessions (id_hash, tenant, created_at, expires_at)
              VALUES (?1, ?2, ?3, ?4)",
-            params![
-                id_hash,
-                name.as_str(),
-                now.to_rfc3339(),
-                expires_at.to_rfc3339()
-            ],
-        )?;
-        Ok(())
+            id_hash,
+            name,
+            now,
+            expires_at,
+        )
     }
 
     /// The tenant and expiry of a session, if it exists.
@@ -468,22 +465,10 @@ impl Store {
         &self,
         id_hash: &str,
     ) -> Result<Option<(TenantName, DateTime<Utc>)>, StoreError> {
-        let row: Option<(String, String)> = self
-            .conn()
-            .query_row(
-                "SELECT tenant, expires_at FROM web_sessions WHERE id_hash = ?1",
-                params![id_hash],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        row.map(|(t, e)| {
-            let name = t.parse().map_err(|_| StoreError::Corrupt {
-                what: "tenant name",
-                value: t.clone(),
-            })?;
-            Ok((name, parse_time(&e)?))
-        })
-        .transpose()
+        self.credential(
+            "SELECT tenant, expires_at FROM web_sessions WHERE id_hash = ?1",
+            id_hash,
+        )
     }
 
     /// Records a one-time sign-in link.
@@ -494,9 +479,39 @@ impl Store {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.add_credential(
             "INSERT INTO login_links (id_hash, tenant, created_at, expires_at)
              VALUES (?1, ?2, ?3, ?4)",
+            id_hash,
+            name,
+            now,
+            expires_at,
+        )
+    }
+
+    /// Uses a sign-in link up: removes it and returns its tenant and expiry, if it existed. Of two
+    /// callers racing for one link, one gets it.
+    pub fn take_login_link(
+        &self,
+        id_hash: &str,
+    ) -> Result<Option<(TenantName, DateTime<Utc>)>, StoreError> {
+        self.credential(
+            "DELETE FROM login_links WHERE id_hash = ?1 RETURNING tenant, expires_at",
+            id_hash,
+        )
+    }
+
+    /// Inserts a web credential row (session or link): `sql` takes hash, tenant, now, expiry.
+    fn add_credential(
+        &self,
+        sql: &str,
+        id_hash: &str,
+        name: &TenantName,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            sql,
             params![
                 id_hash,
                 name.as_str(),
@@ -507,19 +522,15 @@ impl Store {
         Ok(())
     }
 
-    /// Uses a sign-in link up: removes it and returns its tenant and expiry, if it existed. Of two
-    /// callers racing for one link, one gets it.
-    pub fn take_login_link(
+    /// The tenant and expiry `sql` (taking the hash) answers with, if any.
+    fn credential(
         &self,
+        sql: &str,
         id_hash: &str,
     ) -> Result<Option<(TenantName, DateTime<Utc>)>, StoreError> {
         let row: Option<(String, String)> = self
             .conn()
-            .query_row(
-                "DELETE FROM login_links WHERE id_hash = ?1 RETURNING tenant, expires_at",
-                params![id_hash],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .query_row(sql, params![id_hash], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         row.map(|(t, e)| {
             let name = t.parse().map_err(|_| StoreError::Corrupt {

@@ -56,20 +56,14 @@ impl Run<'_> {
     }
 
     fn request(&self, name: &TenantName) -> Result<CreateRequest, CliError> {
+        let key = BENCH_KEY
+            .parse::<SshPublicKey>()
+            .map_err(|e| CliError::from(ServiceError::from(e)))?;
         Ok(CreateRequest {
-            name: name.clone(),
-            keys: vec![
-                BENCH_KEY
-                    .parse::<SshPublicKey>()
-                    .map_err(|e| CliError::from(ServiceError::from(e)))?,
-            ],
-            cpus: None,
             memory: Some(ByteSize::mib(256)),
             disk: Some(ByteSize::mib(256)),
             pids: Some(256),
-            image: None,
-            policy: hostel_core::policy::Policy::default(),
-            egress: None,
+            ..CreateRequest::new(name.clone(), vec![key])
         })
     }
 

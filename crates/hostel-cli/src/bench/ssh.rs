@@ -195,15 +195,10 @@ impl Bench<'_> {
         self.h
             .create(
                 CreateRequest {
-                    name: name.clone(),
-                    keys: vec![key.clone()],
-                    cpus: None,
                     memory: Some(ByteSize::mib(512)),
                     disk: Some(ByteSize::gib(1)),
                     pids: Some(512),
-                    image: None,
-                    policy: hostel_core::policy::Policy::default(),
-                    egress: None,
+                    ..CreateRequest::new(name.clone(), vec![key.clone()])
                 },
                 &Quiet,
             )
