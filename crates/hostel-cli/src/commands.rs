@@ -7,7 +7,7 @@ use crate::cli::{
     FirewallCommand, ImageCommand, KeyCommand, SelftestCommand, TokenCommand,
 };
 use crate::error::CliError;
-use crate::output::{self, json, line, table};
+use crate::output::{self, json, line};
 use crate::wiring;
 use hostel_api::{AuditQuery, NewBan, NewTenant, NewToken, TenantChange};
 use hostel_core::{ByteSize, ErrorCode, SshPublicKey, TenantName};
@@ -257,26 +257,23 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Image(ImageCommand::List) => {
             let images = b.images().await?;
-            if json_out {
-                json(&images)?;
-            } else {
-                let rows = images
-                    .iter()
-                    .map(|i| {
-                        vec![
-                            i.reference.clone(),
-                            if i.current {
-                                "yes".into()
-                            } else {
-                                String::new()
-                            },
-                            ByteSize::bytes(i.size).human(),
-                            i.tenants.join(","),
-                        ]
-                    })
-                    .collect::<Vec<_>>();
-                table(&["IMAGE", "CURRENT", "SIZE", "TENANTS"], &rows);
-            }
+            output::list(
+                json_out,
+                &images,
+                &["IMAGE", "CURRENT", "SIZE", "TENANTS"],
+                |i| {
+                    vec![
+                        i.reference.clone(),
+                        if i.current {
+                            "yes".into()
+                        } else {
+                            String::new()
+                        },
+                        ByteSize::bytes(i.size).human(),
+                        i.tenants.join(","),
+                    ]
+                },
+            )?;
             Ok(0)
         }
         Command::Check => {
@@ -346,31 +343,25 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
                 failed,
             };
             let records = b.audit(query).await?;
-            if json_out {
-                json(&records)?;
-            } else {
-                let rows = records
-                    .iter()
-                    .map(|e| {
-                        vec![
-                            e.time.format("%Y-%m-%d %H:%M:%S").to_string(),
-                            e.actor.clone(),
-                            e.kind.clone(),
-                            e.tenant.clone().unwrap_or_default(),
-                            e.outcome.clone(),
-                            e.detail
-                                .iter()
-                                .map(|(k, v)| format!("{k}={v}"))
-                                .collect::<Vec<_>>()
-                                .join(" "),
-                        ]
-                    })
-                    .collect::<Vec<_>>();
-                table(
-                    &["TIME", "ACTOR", "KIND", "TENANT", "OUTCOME", "DETAIL"],
-                    &rows,
-                );
-            }
+            output::list(
+                json_out,
+                &records,
+                &["TIME", "ACTOR", "KIND", "TENANT", "OUTCOME", "DETAIL"],
+                |e| {
+                    vec![
+                        e.time.format("%Y-%m-%d %H:%M:%S").to_string(),
+                        e.actor.clone(),
+                        e.kind.clone(),
+                        e.tenant.clone().unwrap_or_default(),
+                        e.outcome.clone(),
+                        e.detail
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    ]
+                },
+            )?;
             Ok(0)
         }
         Command::Token(t) => token(&b, t, json_out).await,
@@ -541,13 +532,11 @@ fn parse_pids(p: Option<String>) -> Result<Option<u32>, CliError> {
 
 async fn list(b: &Backend, json_out: bool) -> Result<u8, CliError> {
     let tenants = b.list().await?;
-    if json_out {
-        json(&tenants)?;
-        return Ok(0);
-    }
-    let rows = tenants
-        .iter()
-        .map(|t| {
+    output::list(
+        json_out,
+        &tenants,
+        &["NAME", "STATE", "CPUS", "MEMORY", "DISK", "PIDS", "IMAGE"],
+        |t| {
             vec![
                 t.name.clone(),
                 if t.status == "ready" {
@@ -561,12 +550,8 @@ async fn list(b: &Backend, json_out: bool) -> Result<u8, CliError> {
                 t.pids.to_string(),
                 t.image.clone(),
             ]
-        })
-        .collect::<Vec<_>>();
-    table(
-        &["NAME", "STATE", "CPUS", "MEMORY", "DISK", "PIDS", "IMAGE"],
-        &rows,
-    );
+        },
+    )?;
     Ok(0)
 }
 
@@ -761,22 +746,19 @@ async fn key(b: &Backend, k: KeyCommand, json_out: bool) -> Result<u8, CliError>
         }
         KeyCommand::List { name } => {
             let keys = b.keys(&tenant(&name)?).await?;
-            if json_out {
-                json(&keys)?;
-            } else {
-                let rows = keys
-                    .iter()
-                    .map(|k| {
-                        vec![
-                            k.fingerprint.clone(),
-                            k.algorithm.clone(),
-                            k.comment.clone(),
-                            k.added_at.format("%Y-%m-%d %H:%M").to_string(),
-                        ]
-                    })
-                    .collect::<Vec<_>>();
-                output::table(&["FINGERPRINT", "TYPE", "COMMENT", "ADDED"], &rows);
-            }
+            output::list(
+                json_out,
+                &keys,
+                &["FINGERPRINT", "TYPE", "COMMENT", "ADDED"],
+                |k| {
+                    vec![
+                        k.fingerprint.clone(),
+                        k.algorithm.clone(),
+                        k.comment.clone(),
+                        k.added_at.format("%Y-%m-%d %H:%M").to_string(),
+                    ]
+                },
+            )?;
         }
     }
     Ok(0)
@@ -803,24 +785,21 @@ async fn token(b: &Backend, t: TokenCommand, json_out: bool) -> Result<u8, CliEr
         }
         TokenCommand::List => {
             let tokens = b.tokens().await?;
-            if json_out {
-                json(&tokens)?;
-            } else {
-                let rows = tokens
-                    .iter()
-                    .map(|t| {
-                        vec![
-                            t.name.clone(),
-                            t.role.clone(),
-                            t.created_at.format("%Y-%m-%d %H:%M").to_string(),
-                            t.revoked_at
-                                .map(|r| format!("revoked {}", r.format("%Y-%m-%d %H:%M")))
-                                .unwrap_or_else(|| "live".into()),
-                        ]
-                    })
-                    .collect::<Vec<_>>();
-                table(&["NAME", "ROLE", "CREATED", "STATE"], &rows);
-            }
+            output::list(
+                json_out,
+                &tokens,
+                &["NAME", "ROLE", "CREATED", "STATE"],
+                |t| {
+                    vec![
+                        t.name.clone(),
+                        t.role.clone(),
+                        t.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                        t.revoked_at
+                            .map(|r| format!("revoked {}", r.format("%Y-%m-%d %H:%M")))
+                            .unwrap_or_else(|| "live".into()),
+                    ]
+                },
+            )?;
         }
         TokenCommand::Revoke { name } => {
             b.token_revoke(&name).await?;
@@ -841,23 +820,15 @@ async fn ban(b: &Backend, cmd: BanCommand, json_out: bool) -> Result<u8, CliErro
     match cmd {
         BanCommand::List => {
             let bans = b.bans().await?;
-            if json_out {
-                json(&bans)?;
-            } else {
-                let rows = bans
-                    .iter()
-                    .map(|b| {
-                        vec![
-                            b.address.clone(),
-                            b.expires_at
-                                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-                                .unwrap_or_else(|| "until removed".into()),
-                            b.reason.clone(),
-                        ]
-                    })
-                    .collect::<Vec<_>>();
-                table(&["ADDRESS", "UNTIL", "REASON"], &rows);
-            }
+            output::list(json_out, &bans, &["ADDRESS", "UNTIL", "REASON"], |b| {
+                vec![
+                    b.address.clone(),
+                    b.expires_at
+                        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                        .unwrap_or_else(|| "until removed".into()),
+                    b.reason.clone(),
+                ]
+            })?;
         }
         BanCommand::Add {
             address,

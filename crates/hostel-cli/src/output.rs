@@ -57,6 +57,21 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
+/// A list as JSON (with `--json`) or as a table of `header` with one row per item.
+pub fn list<T: Serialize>(
+    json_out: bool,
+    items: &[T],
+    header: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) -> Result<(), CliError> {
+    if json_out {
+        return json(&items);
+    }
+    let rows: Vec<Vec<String>> = items.iter().map(row).collect();
+    table(header, &rows);
+    Ok(())
+}
+
 /// Progress of long commands, on stderr so stdout stays clean for `--json`.
 #[derive(Debug, Clone, Copy)]
 pub struct Steps;
