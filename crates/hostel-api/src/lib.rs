@@ -280,6 +280,10 @@ pub struct ImageBuild {
     /// Rebuild without the engine's cache.
     #[serde(default)]
     pub force: bool,
+    /// The image profile: `base` (the default), `dev` or `desktop`; the profiles it builds on
+    /// are built first when missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 /// What a build did.

@@ -351,14 +351,21 @@ impl Backend {
     }
 
     /// Builds the workspace image.
-    pub async fn image_build(&self, force: bool) -> Result<Built, CliError> {
+    pub async fn image_build(
+        &self,
+        profile: hostel_core::ImageProfile,
+        force: bool,
+    ) -> Result<Built, CliError> {
         match self {
-            Backend::Local(h) => Ok(h.image_build(force, &Steps).await?.into()),
+            Backend::Local(h) => Ok(h.image_build_profile(profile, force, &Steps).await?.into()),
             Backend::Remote(c) => {
                 c.call(
                     Method::POST,
                     &["api", "images", "build"],
-                    &hostel_api::ImageBuild { force },
+                    &hostel_api::ImageBuild {
+                        force,
+                        profile: Some(profile.to_string()),
+                    },
                 )
                 .await
             }

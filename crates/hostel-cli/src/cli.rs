@@ -355,6 +355,10 @@ pub enum ImageCommand {
         /// Rebuild without the engine's cache.
         #[arg(long)]
         force: bool,
+        /// The profile: base; dev (+ JupyterLab, Node.js, VS Code); desktop (dev + an XFCE
+        /// desktop in the browser). Tenants get one with `create --image dev`.
+        #[arg(long, default_value = "base")]
+        profile: hostel_core::ImageProfile,
     },
     /// List workspace images and the tenants using each.
     List,

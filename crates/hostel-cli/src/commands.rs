@@ -240,9 +240,9 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             line(&format!("{n} is purged: workspace, keys and home are gone"));
             Ok(0)
         }
-        Command::Image(ImageCommand::Build { force }) => {
+        Command::Image(ImageCommand::Build { force, profile }) => {
             let started = std::time::Instant::now();
-            let out = b.image_build(force).await?;
+            let out = b.image_build(profile, force).await?;
             if json_out {
                 json(&out)?;
             } else {

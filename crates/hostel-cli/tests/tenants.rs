@@ -249,6 +249,53 @@ fn image_build_is_cached_and_listed() {
         .collect();
     assert_eq!(current.len(), 1);
     assert_eq!(current[0]["reference"], b["reference"]);
+
+    // The profiles: built on the base by the test command, so cached, versioned and listed;
+    // a tenant given a profile's name is pinned to its newest version.
+    let dev = t
+        .hostel(&["image", "build", "--profile", "dev", "--json"])
+        .ok()
+        .json();
+    assert_eq!(dev["cached"], true, "{dev}");
+    let dev_ref = dev["reference"].as_str().unwrap().to_owned();
+    assert!(dev_ref.starts_with("hostel-workspace:dev-"), "{dev_ref}");
+    let refs: Vec<String> = t
+        .hostel(&["image", "list", "--json"])
+        .ok()
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["reference"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(refs.contains(&dev_ref), "{refs:?}");
+    assert!(
+        refs.iter()
+            .any(|r| r.starts_with("hostel-workspace:desktop-")),
+        "{refs:?}"
+    );
+    let name = t.create_tenant("prof", &["--image", "dev"]);
+    let info = t.hostel(&["info", &name, "--json"]).ok().json();
+    assert_eq!(info["image"], dev_ref.as_str());
+    let r = t
+        .hostel(&[
+            "exec",
+            &name,
+            "--",
+            "sh",
+            "-c",
+            "for c in jupyter code-server node; do command -v $c; done",
+        ])
+        .ok();
+    assert_eq!(r.stdout.lines().count(), 3, "{}", r.stdout);
+    let bad = t
+        .hostel(&["image", "build", "--profile", "gpu"])
+        .expect_code(2);
+    assert!(
+        bad.stderr.contains("not one of base, dev, desktop"),
+        "{}",
+        bad.stderr
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! state and input and return a value or a plan that `hostel-service` carries out; a test
 //! (`tests/no_io.rs`) scans this crate for I/O dependencies. Start reading at [`lifecycle`].
 
+pub mod apps;
 pub mod audit;
 pub mod config;
 pub mod error_code;
@@ -18,15 +19,18 @@ pub mod name;
 pub mod network;
 pub mod placement;
 pub mod policy;
+pub mod profile;
 pub mod quota;
 pub mod role;
 pub mod size;
 
+pub use apps::WebApp;
 pub use audit::{AuditEvent, Outcome};
 pub use error_code::ErrorCode;
 pub use key::{KeyError, SshPublicKey};
 pub use lifecycle::{StartPlan, WorkspaceState};
 pub use name::{NameError, TenantName};
+pub use profile::ImageProfile;
 pub use quota::{Cpus, Quota, QuotaChange, QuotaError};
 pub use role::Role;
 pub use size::{ByteSize, SizeError};

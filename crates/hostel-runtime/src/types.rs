@@ -130,6 +130,9 @@ pub struct WorkspaceInfo {
     pub oom_killed: bool,
     /// Limits it has now.
     pub limits: Option<Limits>,
+    /// Its IPv4 address on each network it is attached to (network name -> address), while it
+    /// runs; empty in lists.
+    pub addresses: BTreeMap<String, String>,
 }
 
 /// Live usage of a workspace.

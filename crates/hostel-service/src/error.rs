@@ -82,6 +82,29 @@ pub enum ServiceError {
         /// The reference.
         reference: String,
     },
+    /// An image profile that does not exist.
+    #[error(transparent)]
+    InvalidProfile(#[from] hostel_core::profile::UnknownProfile),
+    /// The tenant's image has no such web app.
+    #[error("tenant {tenant:?}'s image {image:?} has no {app}")]
+    AppMissing {
+        /// The tenant.
+        tenant: String,
+        /// The app's name.
+        app: String,
+        /// The tenant's image.
+        image: String,
+    },
+    /// A web app did not come up in the workspace.
+    #[error("{app} did not start in {tenant:?}'s workspace: {reason}")]
+    AppFailed {
+        /// The tenant.
+        tenant: String,
+        /// The app's name.
+        app: String,
+        /// What the supervisor said.
+        reason: String,
+    },
     /// The tenant is half-made or being purged.
     #[error("tenant {tenant:?} is {status}: another command is working on it")]
     Busy {
@@ -175,6 +198,7 @@ impl ServiceError {
             | ServiceError::InvalidPolicy(_)
             | ServiceError::Placement(_)
             | ServiceError::InvalidRole(_)
+            | ServiceError::InvalidProfile(_)
             | ServiceError::WeakPassword { .. }
             | ServiceError::InvalidEgress(_)
             | ServiceError::InvalidAddress { .. }
@@ -186,9 +210,10 @@ impl ServiceError {
             | ServiceError::PurgeUnconfirmed { .. } => ErrorCode::InvalidInput,
             ServiceError::NetworkPoolFull { .. } => ErrorCode::Unavailable,
             ServiceError::LoginFailed => ErrorCode::Unauthenticated,
-            ServiceError::ImageMissing { .. } | ServiceError::NotBanned { .. } => {
-                ErrorCode::NotFound
-            }
+            ServiceError::ImageMissing { .. }
+            | ServiceError::NotBanned { .. }
+            | ServiceError::AppMissing { .. } => ErrorCode::NotFound,
+            ServiceError::AppFailed { .. } => ErrorCode::Unavailable,
             ServiceError::FileFailed { missing: true, .. } => ErrorCode::NotFound,
             ServiceError::FileFailed { .. } => ErrorCode::InvalidInput,
             ServiceError::Busy { .. } => ErrorCode::Conflict,
@@ -218,6 +243,7 @@ impl ServiceError {
             }
             ServiceError::Placement(_) => Some("ask for less, within what the host has".into()),
             ServiceError::InvalidRole(_) => Some("use --role admin or --role viewer".into()),
+            ServiceError::InvalidProfile(_) => Some("use --profile base, dev or desktop".into()),
             ServiceError::WeakPassword { .. } => {
                 Some("use 12 to 1024 characters; a passphrase of a few words is good".into())
             }
@@ -240,9 +266,15 @@ impl ServiceError {
             ServiceError::NothingToSet { .. } => {
                 Some("give at least one of --cpus, --memory, --disk, --pids, --image, --egress, --ttl, --ephemeral, --autostart, --idle-stop".into())
             }
-            ServiceError::ImageMissing { .. } => {
-                Some("build it with `hostel image build` (or `scripts/up`)".into())
-            }
+            ServiceError::ImageMissing { reference } => Some(
+                match ["dev", "desktop"]
+                    .into_iter()
+                    .find(|p| reference.ends_with(&format!(":{p}")))
+                {
+                    Some(p) => format!("build it with `hostel image build --profile {p}`"),
+                    None => "build it with `hostel image build` (or `scripts/up`)".into(),
+                },
+            ),
             ServiceError::Busy { tenant, .. } => Some(format!(
                 "wait for the other command to finish; if none runs, `hostel doctor --fix` repairs {tenant}"
             )),
@@ -253,6 +285,12 @@ impl ServiceError {
                 Some("see the workspace's log with `docker logs hostel-<tenant>`".into())
             }
             ServiceError::NotBanned { .. } => Some("list bans with `hostel ban list`".into()),
+            ServiceError::AppMissing { tenant, .. } => Some(format!(
+                "an admin gives {tenant} an image with apps: `hostel set {tenant} --image hostel-workspace:dev` (or :desktop)"
+            )),
+            ServiceError::AppFailed { tenant, app, .. } => Some(format!(
+                "its log is ~/.local/state/hostel/apps/{app}.log in {tenant}'s home"
+            )),
             ServiceError::Metrics { .. } => None,
             ServiceError::BadPath { .. } => {
                 Some("give a path inside the home, e.g. work/data.csv".into())

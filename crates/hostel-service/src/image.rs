@@ -7,7 +7,7 @@
 //! a rerun with nothing changed finds `<repository>:<version>` and returns in well under a second.
 
 use crate::{Hostel, Progress, ServiceError};
-use hostel_core::Outcome;
+use hostel_core::{ImageProfile, Outcome};
 use hostel_runtime::{BuildRequest, LABEL_IMAGE_VERSION, LABEL_MANAGED, RuntimeError};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -15,8 +15,48 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-const DOCKERFILE: &str = include_str!("../../../image/Dockerfile");
-const INIT: &str = include_str!("../../../image/hostel-init");
+/// A file of a profile's build context: name, text, mode.
+type ContextFile = (&'static str, &'static str, u32);
+
+/// The build context of each profile (the base also carries the init and the app supervisor).
+fn context_files(profile: ImageProfile) -> &'static [ContextFile] {
+    match profile {
+        ImageProfile::Base => &[
+            (
+                "Dockerfile",
+                include_str!("../../../image/Dockerfile"),
+                0o644,
+            ),
+            (
+                "hostel-init",
+                include_str!("../../../image/hostel-init"),
+                0o755,
+            ),
+            (
+                "hostel-app",
+                include_str!("../../../image/hostel-app"),
+                0o755,
+            ),
+        ],
+        ImageProfile::Dev => &[(
+            "Dockerfile",
+            include_str!("../../../image/profiles/dev/Dockerfile"),
+            0o644,
+        )],
+        ImageProfile::Desktop => &[
+            (
+                "Dockerfile",
+                include_str!("../../../image/profiles/desktop/Dockerfile"),
+                0o644,
+            ),
+            (
+                "hostel-desktop",
+                include_str!("../../../image/profiles/desktop/hostel-desktop"),
+                0o755,
+            ),
+        ],
+    }
+}
 
 /// An image as `image list` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -49,12 +89,21 @@ impl Hostel {
         format!("{}:latest", self.config.image.repository)
     }
 
-    /// The image a tenant gets: `wanted` if given (it must exist), else the newest build as its
-    /// versioned reference.
+    /// The moving tag of a profile's newest build.
+    fn profile_ref(&self, profile: ImageProfile) -> String {
+        format!("{}:{}", self.config.image.repository, profile.tag())
+    }
+
+    /// The image a tenant gets: `wanted` if given (a profile's name, `dev`, or a reference; it
+    /// must exist), else the newest base build, as its versioned reference.
     pub(crate) async fn resolve_image(&self, wanted: Option<&str>) -> Result<String, ServiceError> {
-        let reference = wanted
-            .map(str::to_owned)
-            .unwrap_or_else(|| self.latest_ref());
+        let reference = match wanted {
+            Some(w) => match w.parse::<ImageProfile>() {
+                Ok(profile) => self.profile_ref(profile),
+                Err(_) => w.to_owned(),
+            },
+            None => self.latest_ref(),
+        };
         let Some(info) = self.runtime.image(&reference).await? else {
             return Err(ServiceError::ImageMissing { reference });
         };
@@ -162,20 +211,35 @@ impl Hostel {
         Ok(())
     }
 
-    /// Builds the workspace image unless this version exists (`force` rebuilds without cache).
+    /// Builds the base workspace image unless this version exists (`force` rebuilds without
+    /// cache).
     pub async fn image_build(
         &self,
         force: bool,
         progress: &dyn Progress,
     ) -> Result<BuildOutcome, ServiceError> {
-        let result = self.image_build_inner(force, progress).await;
+        self.image_build_profile(ImageProfile::Base, force, progress)
+            .await
+    }
+
+    /// Builds a profile's image and those it builds on, each unless its version exists
+    /// (`force` rebuilds the asked one without cache).
+    pub async fn image_build_profile(
+        &self,
+        profile: ImageProfile,
+        force: bool,
+        progress: &dyn Progress,
+    ) -> Result<BuildOutcome, ServiceError> {
+        let result = self.image_build_inner(profile, force, progress).await;
         let ev = match &result {
             Ok(o) => self
                 .event("image.build", Outcome::Ok)
+                .with("profile", profile)
                 .with("image", &o.reference)
                 .with("cached", o.cached),
             Err(e) => self
                 .event("image.build", Outcome::Failed)
+                .with("profile", profile)
                 .with("error", e.code()),
         };
         self.record(ev)?;
@@ -184,26 +248,56 @@ impl Hostel {
 
     async fn image_build_inner(
         &self,
+        profile: ImageProfile,
         force: bool,
         progress: &dyn Progress,
     ) -> Result<BuildOutcome, ServiceError> {
         self.runtime.ping().await?;
-        let base = self.base_image(progress).await?;
-        let base_id = self
+        let mut parent = self.base_image(progress).await?;
+        let mut outcome = BuildOutcome {
+            reference: parent.clone(),
+            cached: true,
+        };
+        for p in profile.chain() {
+            outcome = self
+                .build_one(p, &parent, force && p == profile, progress)
+                .await?;
+            parent.clone_from(&outcome.reference);
+        }
+        Ok(outcome)
+    }
+
+    /// Builds one profile on `parent` unless this version exists.
+    async fn build_one(
+        &self,
+        profile: ImageProfile,
+        parent: &str,
+        force: bool,
+        progress: &dyn Progress,
+    ) -> Result<BuildOutcome, ServiceError> {
+        let parent_id = self
             .runtime
-            .image(&base)
+            .image(parent)
             .await?
             .map(|i| i.id)
             .ok_or_else(|| ServiceError::ImageMissing {
-                reference: base.clone(),
+                reference: parent.to_owned(),
             })?;
-        let version = image_version(&base_id);
+        let version = image_version(profile, &parent_id);
         let repo = &self.config.image.repository;
         let reference = format!("{repo}:{version}");
         if !force && self.runtime.image(&reference).await?.is_some() {
-            if self.runtime.image(&self.latest_ref()).await?.is_none() {
+            if self
+                .runtime
+                .image(&self.profile_ref(profile))
+                .await?
+                .is_none()
+            {
                 self.runtime
-                    .build(&self.build_request(&base, &version, false)?, &|_| {})
+                    .build(
+                        &self.build_request(profile, parent, &version, false)?,
+                        &|_| {},
+                    )
                     .await?;
             }
             return Ok(BuildOutcome {
@@ -211,11 +305,12 @@ impl Hostel {
                 cached: true,
             });
         }
-        progress.step(&format!("building {reference} on {base}"));
+        progress.step(&format!("building {reference} ({profile}) on {parent}"));
         self.runtime
-            .build(&self.build_request(&base, &version, force)?, &|line| {
-                progress.step(&line)
-            })
+            .build(
+                &self.build_request(profile, parent, &version, force)?,
+                &|line| progress.step(&line),
+            )
             .await?;
         Ok(BuildOutcome {
             reference,
@@ -225,15 +320,17 @@ impl Hostel {
 
     fn build_request(
         &self,
-        base: &str,
+        profile: ImageProfile,
+        parent: &str,
         version: &str,
         no_cache: bool,
     ) -> Result<BuildRequest, ServiceError> {
         let repo = &self.config.image.repository;
         Ok(BuildRequest {
-            context_tar: build_context().map_err(ServiceError::io("pack", Path::new("image/")))?,
-            tags: vec![format!("{repo}:{version}"), self.latest_ref()],
-            build_args: BTreeMap::from([("BASE".to_owned(), base.to_owned())]),
+            context_tar: build_context(profile)
+                .map_err(ServiceError::io("pack", Path::new("image/")))?,
+            tags: vec![format!("{repo}:{version}"), self.profile_ref(profile)],
+            build_args: BTreeMap::from([("BASE".to_owned(), parent.to_owned())]),
             labels: BTreeMap::from([
                 (LABEL_MANAGED.to_owned(), "1".to_owned()),
                 (LABEL_IMAGE_VERSION.to_owned(), version.to_owned()),
@@ -281,27 +378,53 @@ impl Hostel {
     }
 }
 
-/// The version of the image built from these files on this base.
-fn image_version(base_id: &str) -> String {
+/// The version of a profile's image built from these files on this parent: a hash, after the
+/// profile's name but for the base (`3f2a...`, `dev-91c0...`).
+fn image_version(profile: ImageProfile, parent_id: &str) -> String {
     let mut h = Sha256::new();
-    for part in [DOCKERFILE, INIT, base_id] {
-        h.update(part.as_bytes());
-        h.update(b"\0");
+    for (name, body, mode) in context_files(profile) {
+        for part in [name.as_bytes(), body.as_bytes(), &mode.to_le_bytes()] {
+            h.update(part);
+            h.update(b"\0");
+        }
     }
+    h.update(host_ca(profile).as_bytes());
+    h.update(parent_id.as_bytes());
     let digest = hex::encode(h.finalize());
-    digest.get(..12).unwrap_or(&digest).to_owned()
+    let short = digest.get(..12).unwrap_or(&digest);
+    match profile {
+        ImageProfile::Base => short.to_owned(),
+        other => format!("{other}-{short}"),
+    }
 }
 
-/// The build context: the Dockerfile and the init, as an uncompressed tar.
-fn build_context() -> std::io::Result<Vec<u8>> {
+/// Where Debian keeps the host's trusted CAs.
+const HOST_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// The host's CA bundle for a profile build's HTTPS downloads (empty for the base, which
+/// downloads over Debian's mirror only, or when the host has none): a host behind a
+/// TLS-inspecting proxy trusts its CA, and the build must too.
+fn host_ca(profile: ImageProfile) -> String {
+    match profile {
+        ImageProfile::Base => String::new(),
+        _ => std::fs::read_to_string(HOST_CA_BUNDLE).unwrap_or_default(),
+    }
+}
+
+/// A profile's build context as an uncompressed tar: its files, and for the profiles the
+/// host's CA bundle as `host-ca.crt`.
+fn build_context(profile: ImageProfile) -> std::io::Result<Vec<u8>> {
+    let ca = host_ca(profile);
+    let extra: &[ContextFile] = match profile {
+        ImageProfile::Base => &[],
+        _ => &[("host-ca.crt", "", 0o644)],
+    };
     let mut b = tar::Builder::new(Vec::new());
-    for (name, body, mode) in [
-        ("Dockerfile", DOCKERFILE, 0o644),
-        ("hostel-init", INIT, 0o755),
-    ] {
+    for (name, body, mode) in context_files(profile).iter().chain(extra) {
+        let body = if *name == "host-ca.crt" { &ca } else { *body };
         let mut header = tar::Header::new_gnu();
         header.set_size(body.len() as u64);
-        header.set_mode(mode);
+        header.set_mode(*mode);
         header.set_mtime(0);
         header.set_cksum();
         b.append_data(&mut header, name, body.as_bytes())?;
@@ -314,18 +437,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn version_depends_on_base() {
-        assert_eq!(image_version("sha256:a"), image_version("sha256:a"));
-        assert_ne!(image_version("sha256:a"), image_version("sha256:b"));
-        assert_eq!(image_version("x").len(), 12);
+    fn version_depends_on_parent_and_profile() {
+        let base = ImageProfile::Base;
+        assert_eq!(
+            image_version(base, "sha256:a"),
+            image_version(base, "sha256:a")
+        );
+        assert_ne!(
+            image_version(base, "sha256:a"),
+            image_version(base, "sha256:b")
+        );
+        assert_eq!(image_version(base, "x").len(), 12);
+        let dev = image_version(ImageProfile::Dev, "x");
+        assert!(dev.starts_with("dev-") && dev.len() == 16, "{dev}");
     }
 
-    #[test]
-    fn context_holds_dockerfile_and_executable_init() {
-        let bytes = build_context().unwrap();
+    fn entries(profile: ImageProfile) -> Vec<(String, u32)> {
+        let bytes = build_context(profile).unwrap();
         let mut a = tar::Archive::new(bytes.as_slice());
-        let entries: Vec<(String, u32)> = a
-            .entries()
+        a.entries()
             .unwrap()
             .map(|e| {
                 let e = e.unwrap();
@@ -334,10 +464,35 @@ mod tests {
                     e.header().mode().unwrap(),
                 )
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn contexts_hold_each_profiles_files_with_their_modes() {
         assert_eq!(
-            entries,
-            vec![("Dockerfile".into(), 0o644), ("hostel-init".into(), 0o755)]
+            entries(ImageProfile::Base),
+            vec![
+                ("Dockerfile".into(), 0o644),
+                ("hostel-init".into(), 0o755),
+                ("hostel-app".into(), 0o755)
+            ]
         );
+        assert_eq!(
+            entries(ImageProfile::Desktop),
+            vec![
+                ("Dockerfile".into(), 0o644),
+                ("hostel-desktop".into(), 0o755),
+                ("host-ca.crt".into(), 0o644)
+            ]
+        );
+    }
+
+    #[test]
+    fn profile_dockerfiles_build_on_their_parent_and_name_their_apps() {
+        for p in [ImageProfile::Dev, ImageProfile::Desktop] {
+            let dockerfile = context_files(p)[0].1;
+            assert!(dockerfile.contains("FROM ${BASE}"), "{p}");
+            assert!(dockerfile.contains("io.hostel.apps="), "{p}");
+        }
     }
 }

@@ -8,6 +8,7 @@
 //!
 //! This crate never prints: progress goes to a [`Progress`] the caller gives.
 
+mod apps;
 mod ban;
 mod check;
 mod error;
@@ -30,7 +31,7 @@ pub use lifecycle::ReapState;
 pub use paths::Paths;
 pub use spec::{CAPS as WORKSPACE_CAPS, SECURITY_OPT as WORKSPACE_SECURITY_OPT};
 pub use tenant::{CreateRequest, ExecOptions, SetOutcome, TenantInfo, TenantSummary, Usage};
-pub use web::{SESSION_HOURS, check_password};
+pub use web::{ADMIN_SESSION_HOURS, SESSION_HOURS, check_password};
 
 use chrono::{DateTime, Utc};
 use hostel_core::AuditEvent;
@@ -160,8 +161,22 @@ impl Hostel {
     }
 
     fn event(&self, action: &str, outcome: hostel_core::Outcome) -> AuditEvent {
-        AuditEvent::new(self.now(), action, &self.actor, outcome)
+        let actor = ACTOR
+            .try_with(Clone::clone)
+            .unwrap_or_else(|_| self.actor.clone());
+        AuditEvent::new(self.now(), action, &actor, outcome)
     }
+}
+
+tokio::task_local! {
+    /// Who the current request acts for, when a gateway said so.
+    static ACTOR: String;
+}
+
+/// Runs `work` with the audit records it makes naming `actor` (`api:ci`, `web:alice`) instead
+/// of the instance's own actor: gateways wrap each request in it.
+pub async fn acting_as<F: std::future::Future>(actor: String, work: F) -> F::Output {
+    ACTOR.scope(actor, work).await
 }
 
 #[cfg(test)]

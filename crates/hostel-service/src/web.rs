@@ -8,6 +8,7 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use chrono::Duration;
 use hostel_core::{Outcome, TenantName};
+use hostel_store::TokenRecord;
 use rand::RngExt;
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
@@ -37,7 +38,7 @@ fn hash(password: &[u8]) -> Result<String, ServiceError> {
         .to_string())
 }
 
-/// 43 random letters and digits (about 256 bits).
+/// 43 random letters and digits (about 256 bits): session cookies and one-time links.
 fn random_token() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
@@ -233,5 +234,82 @@ impl Hostel {
             self.record(ev)?;
         }
         Ok(())
+    }
+}
+
+impl Hostel {
+    /// Records that a tenant's browser session was refused another tenant's page, socket or
+    /// app (`web.denied`).
+    pub fn web_denied(
+        &self,
+        tenant: &TenantName,
+        target: &str,
+        what: &str,
+    ) -> Result<(), ServiceError> {
+        let mut ev = self
+            .event("web.denied", Outcome::Denied)
+            .with("target", target)
+            .with("what", what)
+            .tenant(tenant.as_str());
+        ev.actor = format!("web:{tenant}");
+        self.record(ev)
+    }
+}
+
+/// How long an admin's dashboard session lasts.
+pub const ADMIN_SESSION_HOURS: i64 = 8;
+
+impl Hostel {
+    /// Signs an admin in to the dashboard with an API token: returns the token's record and a
+    /// new session secret for the cookie. A wrong token counts toward a ban, like a failed
+    /// login. Audited as `web.admin.auth`.
+    pub fn admin_login(
+        &self,
+        token: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<(TokenRecord, String), ServiceError> {
+        let peer = ip
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let Some(record) = self.token_verify(token)? else {
+            let mut ev = self
+                .event("web.admin.auth", Outcome::Denied)
+                .with("peer", &peer)
+                .with("reason", "unknown or revoked token");
+            ev.actor = "web:unknown".into();
+            self.record(ev)?;
+            if let Some(ip) = ip {
+                self.login_failed(ip, "web")?;
+            }
+            return Err(ServiceError::LoginFailed);
+        };
+        let session = random_token();
+        let now = self.now();
+        self.store.add_admin_session(
+            &digest(&session),
+            &record.name,
+            now,
+            now + Duration::hours(ADMIN_SESSION_HOURS),
+        )?;
+        let mut ev = self
+            .event("web.admin.auth", Outcome::Ok)
+            .with("peer", &peer);
+        ev.actor = format!("api:{}", record.name);
+        self.record(ev)?;
+        Ok((record, session))
+    }
+
+    /// The token behind a dashboard session, while both hold.
+    pub fn admin_session(&self, session: &str) -> Result<Option<TokenRecord>, ServiceError> {
+        Ok(self
+            .store
+            .admin_session(&digest(session))?
+            .filter(|(_, until)| *until > self.now())
+            .map(|(t, _)| t))
+    }
+
+    /// Ends a dashboard session.
+    pub fn admin_logout(&self, session: &str) -> Result<(), ServiceError> {
+        Ok(self.store.remove_admin_session(&digest(session))?)
     }
 }

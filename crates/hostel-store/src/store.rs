@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/005_egress.sql"),
     include_str!("migrations/006_web.sql"),
     include_str!("migrations/007_login_links.sql"),
+    include_str!("migrations/008_admin_sessions.sql"),
 ];
 
 /// The tenants database. Cheap to share behind an `Arc`; calls are short and serialized.
@@ -731,6 +732,55 @@ impl Store {
             .next())
     }
 
+    /// Records an admin's dashboard session for the token `token` (by name).
+    pub fn add_admin_session(
+        &self,
+        id_hash: &str,
+        token: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO admin_sessions (id_hash, token, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![id_hash, token, now.to_rfc3339(), expires_at.to_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    /// The live token behind a dashboard session, and when the session ends; `None` when
+    /// there is no such session or its token was revoked.
+    pub fn admin_session(
+        &self,
+        id_hash: &str,
+    ) -> Result<Option<(TokenRecord, DateTime<Utc>)>, StoreError> {
+        let row: Option<(String, String)> = self
+            .conn()
+            .query_row(
+                "SELECT token, expires_at FROM admin_sessions WHERE id_hash = ?1",
+                params![id_hash],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((token, expires)) = row else {
+            return Ok(None);
+        };
+        let live = self
+            .query_tokens("WHERE name = ?1 AND revoked_at IS NULL", &[&token])?
+            .into_iter()
+            .next();
+        live.map(|t| Ok((t, parse_time(&expires)?))).transpose()
+    }
+
+    /// Ends a dashboard session.
+    pub fn remove_admin_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "DELETE FROM admin_sessions WHERE id_hash = ?1",
+            params![id_hash],
+        )?;
+        Ok(())
+    }
+
     /// Every token, revoked ones included, by name.
     pub fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
         self.query_tokens("", &[])
@@ -1199,7 +1249,7 @@ mod tests {
             Store::open(&path),
             Err(StoreError::TooNew {
                 found: 99,
-                known: 7
+                known: 8
             })
         ));
     }

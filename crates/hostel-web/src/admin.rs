@@ -29,7 +29,16 @@ pub async fn build_image(
     State(s): State<AppState>,
     ApiJson(body): ApiJson<ImageBuild>,
 ) -> Result<Json<Built>, ApiError> {
-    Ok(Json(s.hostel.image_build(body.force, &Quiet).await?.into()))
+    let profile = match body.profile.as_deref() {
+        Some(p) => p.parse().map_err(ServiceError::from)?,
+        None => hostel_core::ImageProfile::Base,
+    };
+    Ok(Json(
+        s.hostel
+            .image_build_profile(profile, body.force, &Quiet)
+            .await?
+            .into(),
+    ))
 }
 
 /// Checks that the host is ready: engine, image, storage, tools, disk. Always 200: read `ok`.

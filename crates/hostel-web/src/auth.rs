@@ -143,7 +143,7 @@ pub async fn require_token(
             Some("use an admin token for changes"),
         ));
     }
-    let response = next.run(request).await;
+    let response = hostel_service::acting_as(actor.clone(), next.run(request)).await;
     if writes {
         let outcome = if response.status().is_success() {
             Outcome::Ok

@@ -62,6 +62,38 @@ fn status(code: ErrorCode) -> StatusCode {
     }
 }
 
+impl ApiError {
+    /// The error as a page, for browsers on the tenant's routes.
+    pub(crate) fn page(self) -> Response {
+        self.page_back("/portal", "Back to the portal")
+    }
+
+    /// The error as a page with a link back to `href`.
+    pub(crate) fn page_back(self, href: &str, label: &str) -> Response {
+        let status = status(self.code);
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(message = %self.message, causes = ?self.causes, "internal error on a page");
+        }
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            "internal error; the daemon's log has the detail".to_owned()
+        } else {
+            self.message
+        };
+        let hint = self
+            .hint
+            .filter(|_| status != StatusCode::INTERNAL_SERVER_ERROR)
+            .map(|h| format!("<p>{}</p>", crate::portal::html_escape(&h)))
+            .unwrap_or_default();
+        let body = format!(
+            "<h1>{}</h1><p class=\"error\" role=\"alert\">{}</p>{hint}\
+             <p><a href=\"{href}\">{label}</a></p>",
+            status.canonical_reason().unwrap_or("Error"),
+            crate::portal::html_escape(&message),
+        );
+        (status, crate::portal::page("Error", &body)).into_response()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = status(self.code);

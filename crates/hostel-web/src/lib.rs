@@ -9,12 +9,16 @@
 //! Start reading at [`router`].
 
 mod admin;
+mod apps;
+mod assets;
 mod auth;
+mod dashboard;
 mod error;
 mod files;
 mod json;
 mod portal;
 mod tenants;
+mod terminal;
 pub mod tls;
 mod ws;
 
@@ -26,7 +30,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{any, get};
 use hostel_service::Hostel;
 use std::sync::Arc;
 use utoipa::OpenApi;
@@ -45,6 +49,8 @@ pub struct AppState {
     local_token: Option<Arc<str>>,
     /// Whether session cookies get `Secure` (served over TLS).
     secure_cookies: bool,
+    /// The tenants' web apps' addresses and the client that proxies to them.
+    apps: apps::AppProxy,
 }
 
 impl AppState {
@@ -55,6 +61,7 @@ impl AppState {
             daemon: None,
             local_token: None,
             secure_cookies: false,
+            apps: apps::AppProxy::default(),
         }
     }
 
@@ -69,6 +76,7 @@ impl AppState {
             daemon: Some(Arc::new(daemon)),
             local_token: Some(local_token.into()),
             secure_cookies: false,
+            apps: apps::AppProxy::default(),
         }
     }
 
@@ -136,16 +144,46 @@ pub fn router(state: AppState) -> Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
-        .route("/", get(portal::home))
-        .route("/login", get(portal::login_form).post(portal::login))
-        .route("/logout", axum::routing::post(portal::logout))
-        .route("/login/link/{token}", get(portal::login_link))
-        .route("/portal", get(portal::portal))
+        .merge(pages())
+        .route("/u/{tenant}/terminal/ws", get(terminal::socket))
+        .route("/assets/{file}", get(assets::asset))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+        .route("/u/{tenant}/{app}", get(apps::to_slash))
+        .route("/u/{tenant}/{app}/", any(apps::root))
+        .route("/u/{tenant}/{app}/{*rest}", any(apps::below))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .with_state(state)
+}
+
+/// The browser's pages: sign-in, the portal and the terminal, with the headers that keep
+/// other sites' content out.
+fn pages() -> Router<AppState> {
+    use axum::routing::post;
+    Router::new()
+        .route("/", get(portal::home))
+        .route("/login", get(portal::login_form).post(portal::login))
+        .route("/logout", post(portal::logout))
+        .route("/login/link/{token}", get(portal::login_link))
+        .route("/portal", get(portal::portal))
+        .route("/portal/start", post(portal::start))
+        .route("/portal/stop", post(portal::stop))
+        .route("/u/{tenant}/terminal/", get(terminal::page_handler))
+        .route("/u/{tenant}/terminal", get(terminal::to_slash))
+        .route("/admin", get(dashboard::dashboard))
+        .route("/admin/login", post(dashboard::login))
+        .route("/admin/logout", post(dashboard::logout))
+        .route("/admin/usage", get(dashboard::usage))
+        .route("/admin/tenants", post(dashboard::create))
+        .route(
+            "/admin/tenants/{name}/{action}",
+            post(dashboard::tenant_action),
+        )
+        .route("/admin/bans", post(dashboard::ban))
+        .route("/admin/bans/remove", post(dashboard::unban))
+        .layer(axum::middleware::from_fn(portal::headers))
 }
 
 /// Finishes the generated document: axum writes a rest-of-path parameter `{*path}` where

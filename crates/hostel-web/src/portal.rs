@@ -25,17 +25,45 @@ pub struct LoginForm {
     password: String,
 }
 
-fn page(title: &str, body: &str) -> Html<String> {
+/// A page of hostel's own: the stylesheet and scripts come from `/assets` (see
+/// [`crate::assets`]), and [`headers`] keeps anything else out.
+pub(crate) fn page(title: &str, body: &str) -> Html<String> {
+    page_in(title, body, "")
+}
+
+/// [`page`] with a class on `<body>` (`wide` for tables).
+pub(crate) fn page_in(title: &str, body: &str, class: &str) -> Html<String> {
     Html(format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} - hostel</title><style>\
-         body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}}\
-         label{{display:block;margin:.8rem 0 .2rem}}input{{width:100%;padding:.4rem;font-size:1rem}}\
-         button{{margin-top:1rem;padding:.4rem 1rem;font-size:1rem}}\
-         .error{{color:#a00}}dt{{font-weight:bold}}</style></head>\
-         <body><main>{body}</main></body></html>\n"
+         <title>{title} - hostel</title><link rel=\"stylesheet\" href=\"/assets/hostel.css\">\
+         </head><body class=\"{class}\"><main>{body}</main></body></html>\n"
     ))
+}
+
+/// Headers on every page of hostel's own (not on proxied apps): scripts, styles, frames and
+/// connections only from this host, no framing by other sites, no referrer leaving the site.
+pub(crate) async fn headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut r = next.run(req).await;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+             frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        // Not `no-referrer`: under it Chromium sends `Origin: null` with the pages' own forms.
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
 }
 
 fn login_page(message: Option<&str>) -> Html<String> {
@@ -45,7 +73,7 @@ fn login_page(message: Option<&str>) -> Html<String> {
     page(
         "Sign in",
         &format!(
-            "<h1>Sign in</h1>{error}<form method=\"post\" action=\"/login\">\
+            "<h1>Sign in</h1>{error}<form class=\"stack\" method=\"post\" action=\"/login\">\
              <label for=\"name\">Tenant</label>\
              <input id=\"name\" name=\"name\" autocomplete=\"username\" required>\
              <label for=\"password\">Password</label>\
@@ -68,8 +96,8 @@ fn session_token(headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-/// Refuses a POST sent from a page of another site.
-fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+/// Refuses a POST or a WebSocket opened from a page of another site.
+pub(crate) fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return Ok(());
     };
@@ -188,7 +216,7 @@ pub async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Result<Res
     Ok(r)
 }
 
-/// The signed-in tenant, or the way to the sign-in page.
+/// The signed-in tenant, if any.
 async fn signed_in(s: &AppState, headers: &HeaderMap) -> Result<Option<TenantName>, ApiError> {
     match session_token(headers) {
         Some(token) => Ok(s.hostel.web_session(&token)?),
@@ -196,7 +224,44 @@ async fn signed_in(s: &AppState, headers: &HeaderMap) -> Result<Option<TenantNam
     }
 }
 
-/// `GET /portal`: the tenant's workspace, quotas and usage.
+/// What a tenant's page or socket at `/u/{tenant}/...` may do for this browser.
+pub(crate) enum Access {
+    /// Signed in as the tenant in the path.
+    Granted(TenantName),
+    /// Not signed in: go to the sign-in page.
+    SignIn,
+    /// Signed in as another tenant: 403.
+    Denied(Response),
+}
+
+/// Checks that the browser is signed in as the tenant named in the path.
+pub(crate) async fn tenant_access(
+    s: &AppState,
+    headers: &HeaderMap,
+    path_tenant: &str,
+    what: &str,
+) -> Result<Access, ApiError> {
+    let Some(tenant) = signed_in(s, headers).await? else {
+        return Ok(Access::SignIn);
+    };
+    if tenant.as_str() != path_tenant {
+        s.hostel.web_denied(&tenant, path_tenant, what)?;
+        let body = page(
+            "Not yours",
+            &format!(
+                "<h1>Not yours</h1><p class=\"error\" role=\"alert\">You are signed in as \
+                 {tenant}; this is another tenant's workspace.</p><p><a href=\"/portal\">Back \
+                 to your portal</a></p>"
+            ),
+        );
+        return Ok(Access::Denied(
+            (StatusCode::FORBIDDEN, body).into_response(),
+        ));
+    }
+    Ok(Access::Granted(tenant))
+}
+
+/// `GET /portal`: the tenant's workspace with start and stop, its apps, quotas and usage.
 pub async fn portal(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let Some(tenant) = signed_in(&s, &headers).await? else {
         return Ok(Redirect::to("/login").into_response());
@@ -204,23 +269,84 @@ pub async fn portal(State(s): State<AppState>, headers: HeaderMap) -> Result<Res
     let i = s.hostel.info(&tenant).await?;
     let q = &i.summary.quota;
     let used = |b: Option<hostel_core::ByteSize>| b.map(|b| b.human()).unwrap_or("-".into());
+    let state = i.summary.state;
+    let toggle = if state == hostel_core::WorkspaceState::Running {
+        "<form class=\"inline\" method=\"post\" action=\"/portal/stop\">\
+         <button type=\"submit\">Stop the workspace</button></form>"
+    } else {
+        "<form class=\"inline\" method=\"post\" action=\"/portal/start\">\
+         <button type=\"submit\">Start the workspace</button></form>"
+    };
+    let mut apps = format!("<a class=\"button\" href=\"/u/{tenant}/terminal/\">Terminal</a>");
+    for app in s.hostel.web_apps(&tenant).await? {
+        apps.push_str(&format!(
+            "<a class=\"button\" href=\"{}{}\">{}</a>",
+            app.prefix(tenant.as_str()),
+            html_escape(&app.entry(tenant.as_str())),
+            app.title()
+        ));
+    }
     let body = format!(
-        "<h1>{tenant}</h1><dl>\
-         <dt>Workspace</dt><dd>{state}</dd>\
+        "<h1>{tenant}</h1>\
+         <p>Workspace: <strong id=\"state\">{state}</strong> {toggle}</p>\
+         <p class=\"note\">Apps start the workspace when it is stopped.</p>\
+         <nav class=\"apps\" aria-label=\"Apps\">{apps}</nav>\
+         <h2>Quotas and usage</h2><dl>\
          <dt>CPUs</dt><dd>{cpus}</dd>\
          <dt>Memory</dt><dd>{mem_used} of {mem}</dd>\
          <dt>Disk</dt><dd>{disk_used} of {disk}</dd>\
-         <dt>Processes</dt><dd>at most {pids}</dd></dl>\
+         <dt>Processes</dt><dd>at most {pids}</dd>\
+         <dt>Image</dt><dd>{image}</dd></dl>\
          <form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form>",
-        state = i.summary.state,
         cpus = q.cpus,
         mem_used = used(i.usage.as_ref().map(|u| u.memory_used)),
         mem = q.memory,
         disk_used = used(i.disk_used),
         disk = q.disk,
         pids = q.pids,
+        image = html_escape(&i.summary.image),
     );
     Ok(page(tenant.as_str(), &body).into_response())
+}
+
+/// `POST /portal/start`: starts the signed-in tenant's workspace.
+pub async fn start(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    same_origin(&headers)?;
+    let Some(tenant) = signed_in(&s, &headers).await? else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    hostel_service::acting_as(
+        format!("web:{tenant}"),
+        s.hostel.start(&tenant, &hostel_service::Quiet),
+    )
+    .await?;
+    Ok(Redirect::to("/portal").into_response())
+}
+
+/// `POST /portal/stop`: stops the signed-in tenant's workspace (the home stays).
+pub async fn stop(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    same_origin(&headers)?;
+    let Some(tenant) = signed_in(&s, &headers).await? else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    hostel_service::acting_as(format!("web:{tenant}"), s.hostel.stop(&tenant)).await?;
+    Ok(Redirect::to("/portal").into_response())
+}
+
+/// Text made safe to put in HTML.
+pub(crate) fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// `GET /`: the portal when signed in, else the sign-in form.

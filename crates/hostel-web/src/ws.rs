@@ -69,14 +69,31 @@ pub async fn exec_ws(
         (None, Some(c)) => vec!["/bin/bash".to_owned(), "-c".to_owned(), c],
         (None, None) => vec!["/bin/bash".to_owned(), "-l".to_owned()],
     };
-    let tty = q.tty.unwrap_or(true);
     let actor = caller.map(|c| c.0.0);
+    let size = (q.cols, q.rows);
+    open(s, name, cmd, q.tty.unwrap_or(true), size, actor, upgrade).await
+}
+
+/// Starts `cmd` in the workspace (waking it) and bridges it to the WebSocket `upgrade` opens:
+/// the admin API's exec and the tenant's web terminal.
+pub(crate) async fn open(
+    s: AppState,
+    name: TenantName,
+    cmd: Vec<String>,
+    tty: bool,
+    (cols, rows): (u16, u16),
+    actor: Option<String>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
     let opts = ExecOptions {
         cmd,
         stdin: true,
         tty,
         env: if tty {
-            vec!["TERM=xterm-256color".to_owned()]
+            vec![
+                "TERM=xterm-256color".to_owned(),
+                "COLORTERM=truecolor".to_owned(),
+            ]
         } else {
             Vec::new()
         },
@@ -86,7 +103,7 @@ pub async fn exec_ws(
     // Started before the upgrade, so a missing tenant is a plain 404, not a closed socket.
     let session = s.hostel.exec(&name, opts, &Quiet).await?;
     if tty {
-        let _ = s.hostel.exec_resize(&session.id, q.cols, q.rows).await;
+        let _ = s.hostel.exec_resize(&session.id, cols, rows).await;
     }
     Ok(upgrade.on_upgrade(move |socket| bridge(s, name, actor, session, tty, socket)))
 }

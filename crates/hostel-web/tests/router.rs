@@ -790,13 +790,18 @@ async fn tenants_sign_in_to_the_portal_with_a_web_password() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()["location"], "/login");
     let r = web(&a, "GET", "/login", &[], None).await;
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
     let page = text(r).await;
     assert!(
-        page.contains("<form method=\"post\" action=\"/login\">"),
+        page.contains("<form class=\"stack\" method=\"post\" action=\"/login\">"),
         "{page}"
     );
     assert!(
-        !page.contains("<script"),
+        !page.contains("<script") && !page.contains("http"),
         "no script, nothing from other hosts"
     );
 
@@ -868,4 +873,251 @@ async fn tenants_sign_in_to_the_portal_with_a_web_password() {
     );
     let r = web(&a, "GET", "/portal", &[("cookie", &cookie)], None).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}
+
+/// Signs `name` in with a fresh password; returns the cookie.
+async fn sign_in(a: &Api, name: &str) -> String {
+    let t = Some(a.admin.as_str());
+    let body = serde_json::json!({"name": name, "keys": [KEY]});
+    a.call("POST", "/api/tenants", t, Some(body)).await;
+    let pw = serde_json::json!({"password": "correct horse battery"});
+    let path = format!("/api/tenants/{name}/password");
+    a.call("PUT", &path, t, Some(pw)).await;
+    let form = format!("name={name}&password=correct+horse+battery");
+    let r = web(a, "POST", "/login", &[], Some(&form)).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let set = r.headers()["set-cookie"].to_str().unwrap();
+    set.split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_tenant_session_opens_only_its_own_terminal_and_apps() {
+    let a = api();
+    let alice = sign_in(&a, "alice").await;
+    sign_in(&a, "bob").await;
+    let c = [("cookie", alice.as_str())];
+
+    // The terminal page, with its embedded scripts.
+    let r = web(&a, "GET", "/u/alice/terminal/", &c, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = text(r).await;
+    assert!(
+        page.contains("src=\"/assets/xterm.js\"") && page.contains("data-tenant=\"alice\""),
+        "{page}"
+    );
+    let r = web(&a, "GET", "/u/alice/terminal", &c, None).await;
+    assert_eq!(r.headers()["location"], "/u/alice/terminal/");
+    for asset in [
+        "xterm.js",
+        "addon-fit.js",
+        "terminal.js",
+        "xterm.css",
+        "hostel.css",
+    ] {
+        let r = web(&a, "GET", &format!("/assets/{asset}"), &[], None).await;
+        assert_eq!(r.status(), StatusCode::OK, "{asset}");
+        assert!(text(r).await.len() > 100, "{asset}");
+    }
+    assert_eq!(
+        web(&a, "GET", "/assets/nosuch.js", &[], None)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // Without a session: to the sign-in page; as alice, bob's pages are refused.
+    let r = web(&a, "GET", "/u/alice/terminal/", &[], None).await;
+    assert_eq!(r.headers()["location"], "/login");
+    let r = web(&a, "GET", "/u/alice/jupyter/lab", &[], None).await;
+    assert_eq!(r.headers()["location"], "/login");
+    for path in [
+        "/u/bob/terminal/",
+        "/u/bob/jupyter/",
+        "/u/bob/code/static/x.js",
+        "/u/bob/desktop/websockify",
+    ] {
+        let r = web(&a, "GET", path, &c, None).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+    let r = web(
+        &a,
+        "GET",
+        "/u/bob/terminal/ws",
+        &[
+            ("cookie", alice.as_str()),
+            ("connection", "upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-version", "13"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // A page of another site may not open alice's terminal with her cookie.
+    let r = web(
+        &a,
+        "GET",
+        "/u/alice/terminal/ws",
+        &[
+            ("cookie", alice.as_str()),
+            ("origin", "https://evil.example"),
+            ("connection", "upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-version", "13"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let t = Some(a.admin.as_str());
+    let kinds = |audit: &serde_json::Value, kind: &str| -> Vec<serde_json::Value> {
+        let all = audit.as_array().unwrap().iter();
+        all.filter(|e| e["kind"] == kind).cloned().collect()
+    };
+    let (_, audit) = a.call("GET", "/api/audit", t, None).await;
+    let denied = kinds(&audit, "web.denied.v1");
+    assert!(
+        denied.len() == 5 && denied.iter().all(|e| e["actor"] == "web:alice"),
+        "{audit}"
+    );
+
+    // The fake image offers no apps: a clear 404, and no app buttons on the portal.
+    let r = web(&a, "GET", "/u/alice/jupyter/lab", &c, None).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(text(r).await.contains("has no JupyterLab"));
+    let r = web(&a, "GET", "/u/alice/nosuch/", &c, None).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // Start and stop from the portal, audited as the tenant.
+    let r = web(&a, "POST", "/portal/stop", &c, Some("")).await;
+    assert_eq!(r.headers()["location"], "/portal");
+    let page = text(web(&a, "GET", "/portal", &c, None).await).await;
+    assert!(
+        page.contains("<strong id=\"state\">stopped</strong>") && page.contains("/portal/start"),
+        "{page}"
+    );
+    assert!(page.contains("href=\"/u/alice/terminal/\""), "{page}");
+    assert!(!page.contains("/u/alice/jupyter/"), "{page}");
+    let r = web(&a, "POST", "/portal/start", &c, Some("")).await;
+    assert_eq!(r.headers()["location"], "/portal");
+    let page = text(web(&a, "GET", "/portal", &c, None).await).await;
+    assert!(page.contains(">running</strong>"), "{page}");
+    let (_, audit) = a.call("GET", "/api/audit", t, None).await;
+    assert_eq!(
+        kinds(&audit, "workspace.stop.v1")[0]["actor"],
+        "web:alice",
+        "{audit}"
+    );
+}
+
+/// Signs in to the dashboard with `token`; returns the admin cookie.
+async fn admin_sign_in(a: &Api, token: &str) -> String {
+    let r = web(
+        a,
+        "POST",
+        "/admin/login",
+        &[],
+        Some(&format!("token={token}")),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Path=/admin"),
+        "{set}"
+    );
+    set.split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_dashboard_needs_a_token_and_a_viewer_only_reads() {
+    let a = api();
+    let page = text(web(&a, "GET", "/admin", &[], None).await).await;
+    assert!(page.contains("API token"), "{page}");
+    let r = web(&a, "POST", "/admin/login", &[], Some("token=hostel_wrong")).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    let admin = admin_sign_in(&a, &a.admin).await;
+    let c = [("cookie", admin.as_str())];
+    let form = format!(
+        "name=dash1&key={}&image=&cpus=&memory=256M&disk=",
+        KEY.replace(' ', "+").replace('@', "%40")
+    );
+    let r = web(&a, "POST", "/admin/tenants", &c, Some(&form)).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/admin?done=created%20dash1");
+    let page = text(web(&a, "GET", "/admin", &c, None).await).await;
+    assert!(page.contains("<tr data-tenant=\"dash1\">"), "{page}");
+    assert!(
+        page.contains("<td>tenant.create.v1</td><td>api:ci</td>"),
+        "{page}"
+    );
+    let r = web(&a, "GET", "/admin/usage", &c, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(text(r).await.contains("\"name\":\"dash1\""));
+
+    // Bad input is a page with the reason; purge needs the name typed again.
+    let r = web(
+        &a,
+        "POST",
+        "/admin/tenants/dash1/quota",
+        &c,
+        Some("memory=lots"),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(text(r).await.contains("Back to the dashboard"));
+    let r = web(
+        &a,
+        "POST",
+        "/admin/tenants/dash1/purge",
+        &c,
+        Some("confirm=x"),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = web(&a, "POST", "/admin/tenants/dash1/stop", &c, Some("")).await;
+    assert_eq!(r.headers()["location"], "/admin?done=stopped%20dash1");
+
+    // A viewer sees the page but changes nothing; a form from another site is refused.
+    let viewer = admin_sign_in(&a, &a.viewer).await;
+    let v = [("cookie", viewer.as_str())];
+    let page = text(web(&a, "GET", "/admin", &v, None).await).await;
+    assert!(
+        page.contains("dash1") && page.contains(" disabled"),
+        "{page}"
+    );
+    let r = web(&a, "POST", "/admin/tenants/dash1/start", &v, Some("")).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = web(
+        &a,
+        "POST",
+        "/admin/tenants/dash1/start",
+        &[
+            ("cookie", admin.as_str()),
+            ("origin", "https://evil.example"),
+        ],
+        Some(""),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    let r = web(
+        &a,
+        "POST",
+        "/admin/tenants/dash1/purge",
+        &c,
+        Some("confirm=dash1"),
+    )
+    .await;
+    assert_eq!(r.headers()["location"], "/admin?done=purged%20dash1");
+
+    // Revoking the token ends its browser session at once.
+    let t = Some(a.admin.as_str());
+    let (s, _) = a.call("DELETE", "/api/tokens/dash", t, None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let page = text(web(&a, "GET", "/admin", &v, None).await).await;
+    assert!(page.contains("API token"), "{page}");
 }

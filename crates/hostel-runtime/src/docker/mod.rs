@@ -353,6 +353,13 @@ impl Runtime for DockerRuntime {
         let state = c.state.unwrap_or_default();
         let config = c.config.unwrap_or_default();
         let hc = c.host_config.unwrap_or_default();
+        let addresses = c
+            .network_settings
+            .and_then(|n| n.networks)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(net, ep)| Some((net, ep.ip_address.filter(|ip| !ip.is_empty())?)))
+            .collect();
         Ok(Some(WorkspaceInfo {
             id: c.id.unwrap_or_default(),
             name: c
@@ -370,6 +377,7 @@ impl Runtime for DockerRuntime {
                 memory: hc.memory.unwrap_or(0),
                 pids: hc.pids_limit.unwrap_or(0),
             }),
+            addresses,
         }))
     }
 
@@ -400,6 +408,7 @@ impl Runtime for DockerRuntime {
                 started_at: None,
                 oom_killed: false,
                 limits: None,
+                addresses: BTreeMap::new(),
             })
             .collect())
     }

@@ -184,6 +184,11 @@ impl Runtime for FakeRuntime {
             started_at: None,
             oom_killed: false,
             limits: Some(spec.limits),
+            addresses: spec
+                .network
+                .iter()
+                .map(|n| (n.clone(), format!("10.213.0.{}", 2 + s.next_id % 250)))
+                .collect(),
         };
         s.containers.insert(spec.name.clone(), info.clone());
         Ok(info)

@@ -1,0 +1,284 @@
+//! `/u/{tenant}/{app}/...`: JupyterLab, VS Code and the desktop, proxied into the tenant's
+//! workspace. A request needs the tenant's own browser session; the first one wakes the
+//! workspace and has its supervisor start the app, later ones go straight to the address the
+//! service returned (kept until a connection to it fails). HTTP and WebSocket both pass; the
+//! session cookie does not (the app never sees it). An open WebSocket counts as a session of
+//! the tenant, so idle-stop leaves a workspace alone while a tab uses it.
+
+use crate::portal::{Access, tenant_access};
+use crate::{ApiError, AppState};
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use hostel_core::{ErrorCode, TenantName, WebApp};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+/// An app's address and the tenant's incarnation it belongs to.
+type Endpoint = (SocketAddr, String);
+
+/// Where each tenant's running apps listen, and the client that reaches them.
+#[derive(Debug, Clone)]
+pub struct AppProxy {
+    client: Client<HttpConnector, Body>,
+    /// By tenant and app: the address, and the tenant's incarnation it belongs to.
+    endpoints: Arc<Mutex<HashMap<(TenantName, WebApp), Endpoint>>>,
+}
+
+impl Default for AppProxy {
+    fn default() -> Self {
+        AppProxy {
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            endpoints: Arc::default(),
+        }
+    }
+}
+
+impl AppProxy {
+    fn known(&self, tenant: &TenantName, app: WebApp, incarnation: &str) -> Option<SocketAddr> {
+        let map = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&(tenant.clone(), app))
+            .filter(|(_, i)| i == incarnation)
+            .map(|(at, _)| *at)
+    }
+
+    fn remember(&self, tenant: &TenantName, app: WebApp, at: Option<Endpoint>) {
+        let mut map = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
+        match at {
+            Some(at) => map.insert((tenant.clone(), app), at),
+            None => map.remove(&(tenant.clone(), app)),
+        };
+    }
+}
+
+/// Headers that belong to one hop and are not passed on (RFC 9110, 7.6.1).
+const HOP_BY_HOP: [header::HeaderName; 6] = [
+    header::CONNECTION,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+/// `/u/{tenant}/{app}`: the app lives at the path with the slash.
+pub async fn to_slash(Path((tenant, app)): Path<(String, String)>) -> Response {
+    match (tenant.parse::<TenantName>(), app.parse::<WebApp>()) {
+        (Ok(t), Ok(a)) => Redirect::to(&a.prefix(t.as_str())).into_response(),
+        _ => not_found(),
+    }
+}
+
+fn not_found() -> Response {
+    ApiError::new(
+        ErrorCode::NotFound,
+        "no such page",
+        Some("open apps from the portal"),
+    )
+    .page()
+}
+
+/// `/u/{tenant}/{app}/` and below, any method.
+pub async fn root(
+    State(s): State<AppState>,
+    Path((tenant, app)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    proxy(s, tenant, app, request).await
+}
+
+/// `/u/{tenant}/{app}/{*rest}`, any method.
+pub async fn below(
+    State(s): State<AppState>,
+    Path((tenant, app, _rest)): Path<(String, String, String)>,
+    request: Request,
+) -> Response {
+    proxy(s, tenant, app, request).await
+}
+
+async fn proxy(s: AppState, tenant: String, app: String, request: Request) -> Response {
+    let Ok(app) = app.parse::<WebApp>() else {
+        return not_found();
+    };
+    let tenant = match tenant_access(&s, request.headers(), &tenant, app.slug()).await {
+        Ok(Access::Granted(t)) => t,
+        Ok(Access::SignIn) => return Redirect::to("/login").into_response(),
+        Ok(Access::Denied(r)) => return r,
+        Err(e) => return e.page(),
+    };
+    match forward(&s, &tenant, app, request).await {
+        Ok(r) => r,
+        Err(e) => e.page(),
+    }
+}
+
+/// The app's address: known, or found by waking the workspace and starting the app.
+async fn endpoint(s: &AppState, tenant: &TenantName, app: WebApp) -> Result<SocketAddr, ApiError> {
+    let incarnation = s.hostel.tenant_incarnation(tenant)?;
+    if let Some(at) = s.apps.known(tenant, app, &incarnation) {
+        return Ok(at);
+    }
+    let at = hostel_service::acting_as(format!("web:{tenant}"), s.hostel.app_endpoint(tenant, app))
+        .await?;
+    s.apps.remember(tenant, app, Some((at, incarnation)));
+    Ok(at)
+}
+
+async fn forward(
+    s: &AppState,
+    tenant: &TenantName,
+    app: WebApp,
+    mut request: Request,
+) -> Result<Response, ApiError> {
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let upstream_path = if app.strips_prefix() {
+        let prefix = app.prefix(tenant.as_str());
+        format!(
+            "/{}",
+            path_and_query.strip_prefix(&prefix).unwrap_or_default()
+        )
+    } else {
+        path_and_query
+    };
+    let upgrade = request.headers().contains_key(header::UPGRADE);
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
+    let (parts, body) = request.into_parts();
+    let headers = upstream_headers(&parts.headers, upgrade);
+    // A body is sent once: only requests without one are retried after waking the app again.
+    let retryable = upgrade || matches!(parts.method.as_str(), "GET" | "HEAD" | "OPTIONS");
+    let mut body = Some(body);
+    let mut tries = 0;
+    let response = loop {
+        tries += 1;
+        let at = endpoint(s, tenant, app).await?;
+        let uri: Uri = format!("http://{at}{upstream_path}")
+            .parse()
+            .map_err(|e| bad_gateway(app, &format!("bad upstream URL: {e}")))?;
+        let mut req = hyper::Request::builder()
+            .method(parts.method.clone())
+            .uri(uri)
+            .version(hyper::Version::HTTP_11);
+        if let Some(h) = req.headers_mut() {
+            h.extend(headers.clone());
+        }
+        let req = req
+            .body(if retryable {
+                Body::empty()
+            } else {
+                body.take().unwrap_or_else(Body::empty)
+            })
+            .map_err(|e| bad_gateway(app, &e.to_string()))?;
+        match s.apps.client.request(req).await {
+            Ok(r) => break r,
+            Err(e) if e.is_connect() && retryable && tries < 2 => {
+                // The app or the workspace stopped since: start them again.
+                s.apps.remember(tenant, app, None);
+            }
+            Err(e) => {
+                s.apps.remember(tenant, app, None);
+                return Err(bad_gateway(app, &e.to_string()));
+            }
+        }
+    };
+    let (mut rparts, rbody) = response.into_parts();
+    if rparts.status == StatusCode::SWITCHING_PROTOCOLS {
+        let Some(client_upgrade) = client_upgrade else {
+            return Err(bad_gateway(app, "the app switched protocols unasked"));
+        };
+        let upstream = hyper::Response::from_parts(rparts.clone(), rbody);
+        let hostel = s.hostel.clone();
+        let tenant = tenant.clone();
+        tokio::spawn(async move {
+            let (Ok(client), Ok(server)) =
+                (client_upgrade.await, hyper::upgrade::on(upstream).await)
+            else {
+                return;
+            };
+            hostel.activity_begin(&tenant);
+            let _ =
+                tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut TokioIo::new(server))
+                    .await;
+            hostel.activity_end(&tenant);
+        });
+        return Ok(Response::from_parts(rparts, Body::empty()));
+    }
+    for h in &HOP_BY_HOP {
+        rparts.headers.remove(h);
+    }
+    Ok(Response::from_parts(rparts, Body::new(rbody)))
+}
+
+/// The browser's headers as the app gets them: without hop-by-hop headers (but those that
+/// ask for a WebSocket) and without hostel's session cookie. `Host` stays the gateway's, so
+/// the apps' own origin checks see the page's origin.
+fn upstream_headers(incoming: &HeaderMap, upgrade: bool) -> HeaderMap {
+    let mut h = incoming.clone();
+    for name in &HOP_BY_HOP {
+        if !(upgrade && *name == header::CONNECTION) {
+            h.remove(name);
+        }
+    }
+    if !upgrade {
+        h.remove(header::UPGRADE);
+    }
+    let cookies: Vec<String> = h
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && !c.starts_with(&format!("{}=", crate::portal::COOKIE)))
+        .map(str::to_owned)
+        .collect();
+    h.remove(header::COOKIE);
+    if !cookies.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&cookies.join("; "))
+    {
+        h.insert(header::COOKIE, v);
+    }
+    h
+}
+
+fn bad_gateway(app: WebApp, why: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::Unavailable,
+        format!("{} in the workspace does not answer: {why}", app.title()),
+        Some("reload the page in a moment; stopping and starting the workspace restarts its apps"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_headers_drop_the_session_cookie_and_hop_headers() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; hostel_session=secret; _xsrf=2"),
+        );
+        h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        let plain = upstream_headers(&h, false);
+        assert_eq!(plain.get(header::COOKIE).unwrap(), "a=1; _xsrf=2");
+        assert!(plain.get(header::CONNECTION).is_none());
+        assert!(plain.get(header::UPGRADE).is_none());
+        let ws = upstream_headers(&h, true);
+        assert_eq!(ws.get(header::CONNECTION).unwrap(), "upgrade");
+        assert_eq!(ws.get(header::UPGRADE).unwrap(), "websocket");
+        assert!(ws.get(header::TE).is_none());
+        h.insert(header::COOKIE, HeaderValue::from_static("hostel_session=x"));
+        assert!(upstream_headers(&h, false).get(header::COOKIE).is_none());
+    }
+}
