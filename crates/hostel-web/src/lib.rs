@@ -1,6 +1,8 @@
 //! hostel's HTTP API: every tenant operation as REST+JSON for admins and programs (an agent's
 //! harness, a CI job), with health, readiness, Prometheus metrics and an OpenAPI 3 document
-//! generated from the handlers (`/api/openapi.json`).
+//! generated from the handlers (`/api/openapi.json`); and the web gateway on the same listener:
+//! the tenants' portal, terminal and apps (`portal`, `terminal`, `apps`) and the admin
+//! dashboard (`dashboard`).
 //!
 //! Handlers are thin: parse into core types, call one `Hostel` method, render. Errors, bodies
 //! that do not parse included, are `{code, message, hint}` with the status that fits the code;

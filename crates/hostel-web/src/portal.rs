@@ -1,6 +1,8 @@
 //! The tenant's side of the web gateway: sign in with the web password (`hostel passwd`), a
-//! session in a cookie (HttpOnly, SameSite=Strict, Secure over TLS), the portal page, sign out.
-//! Plain server-made HTML with no script and nothing from other hosts.
+//! session in a cookie (HttpOnly, SameSite=Strict, Secure over TLS), the portal page (start,
+//! stop, apps, quotas), sign out; and what the tenant's other pages share: the page frame, its
+//! security headers, the check that a browser is signed in as the tenant in the path. Plain
+//! server-made HTML with nothing from other hosts.
 //!
 //! Cross-site requests: the cookie is SameSite=Strict, and a POST whose `Origin` names another
 //! host than the request's `Host` is refused.
