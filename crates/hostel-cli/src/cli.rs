@@ -235,6 +235,10 @@ pub enum Command {
         /// Address of the HTTP API [default: [http] listen, 127.0.0.1:8080]; loopback only.
         #[arg(long, env = "HOSTEL_HTTP_LISTEN")]
         http_listen: Option<String>,
+        /// Address of the tenants' web gateway, apart from the API and /admin [default:
+        /// [http] web_listen; unset: on the API's address]; loopback only without TLS.
+        #[arg(long, env = "HOSTEL_WEB_LISTEN")]
+        web_listen: Option<String>,
     },
     /// Certificates for the HTTP API's mutual TLS.
     #[command(subcommand)]

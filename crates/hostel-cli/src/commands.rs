@@ -54,10 +54,16 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Serve {
             ssh_listen,
             http_listen,
+            web_listen,
         } => {
             here_only(&cli, "serve")?;
             let h = wiring::open(&cli)?;
-            return crate::serve::serve(h, ssh_listen.clone(), http_listen.clone()).await;
+            let listen = crate::serve::Listen {
+                ssh: ssh_listen.clone(),
+                http: http_listen.clone(),
+                web: web_listen.clone(),
+            };
+            return crate::serve::serve(h, listen).await;
         }
         Command::Cert(CertCommand::Generate { hosts }) => {
             here_only(&cli, "cert generate")?;

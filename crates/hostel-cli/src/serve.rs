@@ -70,41 +70,90 @@ fn gateway_err(e: hostel_ssh::GatewayError) -> CliError {
     err
 }
 
-/// Runs the SSH gateway and the HTTP API until SIGTERM or SIGINT.
-pub async fn serve(
-    h: Hostel,
-    ssh_listen: Option<String>,
-    http_listen: Option<String>,
-) -> Result<u8, CliError> {
-    let http = http_listen.unwrap_or_else(|| h.config().http.listen.clone());
-    let http_addr: std::net::SocketAddr = http.parse().map_err(|_| {
+/// The addresses `serve` was given on its command line (unset: from hostel.toml).
+#[derive(Debug, Default)]
+pub struct Listen {
+    /// The SSH gateway.
+    pub ssh: Option<String>,
+    /// The HTTP API (and, without `web`, the web gateway).
+    pub http: Option<String>,
+    /// The tenants' web gateway on a listener of its own.
+    pub web: Option<String>,
+}
+
+/// Parses a listen address; plain HTTP may only listen on loopback.
+fn listen_addr(
+    what: &str,
+    flag: &str,
+    addr: &str,
+    tls: bool,
+) -> Result<std::net::SocketAddr, CliError> {
+    let parsed: std::net::SocketAddr = addr.parse().map_err(|_| {
         CliError::new(
             ErrorCode::InvalidInput,
-            format!("http listen address {http:?}: not an IP address and port"),
-            Some("e.g. --http-listen 127.0.0.1:8080".into()),
+            format!("{what} listen address {addr:?}: not an IP address and port"),
+            Some(format!("e.g. {flag} 127.0.0.1:8080")),
         )
     })?;
-    let tls = if h.config().http.tls {
-        let dir = h.paths().etc().join("tls");
-        Some(hostel_web::tls::server_config(&dir).map_err(|e| {
-            CliError::new(
-                ErrorCode::Unavailable,
-                e.to_string(),
-                Some("make the certificates with `hostel cert generate`".into()),
-            )
-        })?)
-    } else {
-        None
-    };
-    if tls.is_none() && !http_addr.ip().is_loopback() {
+    if !tls && !parsed.ip().is_loopback() {
         return Err(CliError::new(
             ErrorCode::InvalidInput,
-            format!("http listen address {http}: plain HTTP listens on loopback only"),
+            format!("{what} listen address {addr}: plain HTTP listens on loopback only"),
             Some(
                 "use 127.0.0.1:PORT, or set [http] tls = true after `hostel cert generate`".into(),
             ),
         ));
     }
+    Ok(parsed)
+}
+
+async fn bind(
+    what: &str,
+    flag: &str,
+    addr: std::net::SocketAddr,
+) -> Result<tokio::net::TcpListener, CliError> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        CliError::new(
+            ErrorCode::Unavailable,
+            format!("{what} on {addr}: {e}"),
+            Some(format!(
+                "pick a free address with {flag} or [http] in hostel.toml"
+            )),
+        )
+    })
+}
+
+/// Runs the SSH gateway, the HTTP API and the web gateway until SIGTERM or SIGINT.
+pub async fn serve(h: Hostel, listen: Listen) -> Result<u8, CliError> {
+    let Listen {
+        ssh: ssh_listen,
+        http: http_listen,
+        web: web_listen,
+    } = listen;
+    let web = web_listen.or_else(|| h.config().http.web_listen.clone());
+    let http = http_listen.unwrap_or_else(|| h.config().http.listen.clone());
+    let h_tls = h.config().http.tls;
+    let http_addr = listen_addr("http", "--http-listen", &http, h_tls)?;
+    let web_addr = web
+        .as_deref()
+        .map(|w| listen_addr("web", "--web-listen", w, h_tls))
+        .transpose()?;
+    let tls_err = |e: hostel_web::tls::TlsError| {
+        CliError::new(
+            ErrorCode::Unavailable,
+            e.to_string(),
+            Some("make the certificates with `hostel cert generate`".into()),
+        )
+    };
+    let dir = h.paths().etc().join("tls");
+    let (tls, web_tls) = if h_tls {
+        (
+            Some(hostel_web::tls::server_config(&dir).map_err(tls_err)?),
+            Some(hostel_web::tls::web_server_config(&dir).map_err(tls_err)?),
+        )
+    } else {
+        (None, None)
+    };
     // Workspaces must not reach the listeners about to open: the rules go in first.
     h.ensure_filter().await.map_err(|e| {
         let mut err = CliError::from(e);
@@ -115,15 +164,11 @@ pub async fn serve(
         );
         err
     })?;
-    let http_listener = tokio::net::TcpListener::bind(http_addr)
-        .await
-        .map_err(|e| {
-            CliError::new(
-                ErrorCode::Unavailable,
-                format!("http api on {http}: {e}"),
-                Some("pick a free address with --http-listen or [http] listen".into()),
-            )
-        })?;
+    let http_listener = bind("http api", "--http-listen", http_addr).await?;
+    let web_listener = match web_addr {
+        Some(addr) => Some(bind("web gateway", "--web-listen", addr).await?),
+        None => None,
+    };
     let listen = ssh_listen.unwrap_or_else(|| h.config().ssh.listen.clone());
     let key = hostel_ssh::load_or_create_host_key(&host_key_file(&h)).map_err(gateway_err)?;
     let fingerprint = hostel_ssh::fingerprint(&key);
@@ -140,7 +185,6 @@ pub async fn serve(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or(listen);
-    let h_tls = tls.is_some();
     let http_bound = http_listener
         .local_addr()
         .map(|a| a.to_string())
@@ -182,6 +226,11 @@ pub async fn serve(
     line(&format!(
         "hostel serve: HTTP API on {scheme}://{http_bound}"
     ));
+    if let Some(w) = web_listener.as_ref().and_then(|l| l.local_addr().ok()) {
+        line(&format!(
+            "hostel serve: web gateway on {scheme}://{w} (the API and /admin stay on {http_bound})"
+        ));
+    }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| {
             CliError::new(
@@ -204,15 +253,39 @@ pub async fn serve(
     let stopped = async move {
         let _ = http_stop.wait_for(|stop| *stop).await;
     };
+    let (http_app, web_app) = match web_listener {
+        Some(_) => (
+            hostel_web::api_router(state.clone()),
+            Some(hostel_web::web_router(state)),
+        ),
+        None => (hostel_web::router(state), None),
+    };
     let mut http_task = match tls {
         Some(config) => tokio::spawn(hostel_web::tls::serve_tls(
             http_listener,
-            state,
+            http_app,
             config,
             stopped,
         )),
-        None => tokio::spawn(hostel_web::serve(http_listener, state, stopped)),
+        None => tokio::spawn(hostel_web::serve(http_listener, http_app, stopped)),
     };
+    let mut web_stop = stop_rx.clone();
+    let web_stopped = async move {
+        let _ = web_stop.wait_for(|stop| *stop).await;
+    };
+    let mut web_task = tokio::spawn(async move {
+        match (web_listener, web_app, web_tls) {
+            (Some(l), Some(app), Some(config)) => {
+                hostel_web::tls::serve_tls(l, app, config, web_stopped).await
+            }
+            (Some(l), Some(app), None) => hostel_web::serve(l, app, web_stopped).await,
+            // No listener of its own: nothing to serve, until the daemon stops.
+            _ => {
+                web_stopped.await;
+                Ok(())
+            }
+        }
+    });
     let result: Result<(), CliError> = tokio::select! {
         r = &mut ssh_task => match r {
             Ok(r) => r.map_err(gateway_err),
@@ -221,6 +294,10 @@ pub async fn serve(
         r = &mut http_task => match r {
             Ok(r) => r.map_err(|e| CliError::new(ErrorCode::Unavailable, format!("http api stopped: {e}"), None)),
             Err(e) => Err(CliError::new(ErrorCode::Internal, format!("http api task: {e}"), None)),
+        },
+        r = &mut web_task => match r {
+            Ok(r) => r.map_err(|e| CliError::new(ErrorCode::Unavailable, format!("web gateway stopped: {e}"), None)),
+            Err(e) => Err(CliError::new(ErrorCode::Internal, format!("web gateway task: {e}"), None)),
         },
         _ = term.recv() => Ok(()),
         _ = tokio::signal::ctrl_c() => Ok(()),
@@ -241,10 +318,12 @@ pub async fn serve(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let _ = tokio::time::timeout_at(deadline, &mut http_task).await;
+    let _ = tokio::time::timeout_at(deadline, &mut web_task).await;
     // The last sessions' exit statuses are queued; give the connections a moment to send them.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     ssh_task.abort();
     http_task.abort();
+    web_task.abort();
     reaper.abort();
     let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_file(token_file(hostel.paths()));

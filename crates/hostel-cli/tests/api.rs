@@ -427,3 +427,50 @@ fn api_conforms_to_its_openapi_document() {
     );
     assert!(text.contains(" passed"), "{text}");
 }
+
+#[test]
+fn over_tls_the_web_listener_asks_browsers_for_no_certificate() {
+    let web = hostel_testkit::free_port();
+    let t = TestRun::with_config(
+        BIN,
+        &format!("\n[http]\ntls = true\nweb_listen = \"127.0.0.1:{web}\"\n"),
+    );
+    t.hostel(&["cert", "generate"]).ok();
+    let ca = t.root.join("etc/tls/ca.pem");
+    let d = t.serve();
+    let get = |url: &str| {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-m", "20", "-o", "/dev/null", "-w", "%{http_code}"])
+            .arg("--cacert")
+            .arg(&ca)
+            .arg(url)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", web)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    // A browser (no client certificate) gets the sign-in page over HTTPS, and no API there.
+    assert_eq!(
+        get(&format!("https://127.0.0.1:{web}/login")),
+        (Some(0), "200".to_owned())
+    );
+    assert_eq!(
+        get(&format!("https://127.0.0.1:{web}/api/tenants")),
+        (Some(0), "404".to_owned())
+    );
+    // The API's listener still wants a client certificate.
+    let (code, _) = get(&format!("https://127.0.0.1:{}/api/tenants", d.http_port));
+    assert_ne!(
+        code,
+        Some(0),
+        "no client certificate must fail the API's handshake"
+    );
+}

@@ -126,3 +126,93 @@ fn a_tenant_signs_in_with_its_web_password_and_out_again() {
         ]
     );
 }
+
+/// A `hostel serve` child, killed on drop.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn with_a_web_listener_of_its_own_the_tenants_pages_and_the_admin_api_are_apart() {
+    let t = TestRun::new(BIN);
+    let name = t.create_tenant("apart", &[]);
+    t.hostel_with_stdin(&["passwd", &name], b"a long and secret phrase\n")
+        .ok();
+    let (ssh, http, web) = (
+        hostel_testkit::free_port(),
+        hostel_testkit::free_port(),
+        hostel_testkit::free_port(),
+    );
+    let addr = |p: u16| format!("127.0.0.1:{p}");
+    let _daemon = Child(
+        t.command(&[
+            "serve",
+            "--ssh-listen",
+            &addr(ssh),
+            "--http-listen",
+            &addr(http),
+            "--web-listen",
+            &addr(web),
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap(),
+    );
+    for _ in 0..200 {
+        if [http, web]
+            .iter()
+            .all(|p| std::net::TcpStream::connect(addr(*p)).is_ok())
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let jar = t.root.join("cookies.txt");
+    let api = format!("http://{}", addr(http));
+    let site = format!("http://{}", addr(web));
+
+    // The tenant signs in on the web listener; its pages are there.
+    let (code, _) = curl(
+        &jar,
+        &[
+            "--data-urlencode",
+            &format!("name={name}"),
+            "--data-urlencode",
+            "password=a long and secret phrase",
+        ],
+        &format!("{site}/login"),
+    );
+    assert_eq!(code, 303);
+    let (code, page) = curl(&jar, &[], &format!("{site}/portal"));
+    assert_eq!(code, 200, "{page}");
+    let (code, _) = curl(&jar, &[], &format!("{site}/u/{name}/terminal/"));
+    assert_eq!(code, 200);
+
+    // Neither /admin nor the API is on the web listener; no tenant page is on the API's.
+    for path in ["/admin", "/api/tenants", "/api/openapi.json"] {
+        let (code, _) = curl(&jar, &[], &format!("{site}{path}"));
+        assert_eq!(code, 404, "{path} on the web listener");
+    }
+    for path in ["/login", "/portal", &format!("/u/{name}/terminal/")] {
+        let (code, _) = curl(&jar, &[], &format!("{api}{path}"));
+        assert_eq!(code, 404, "{path} on the API listener");
+    }
+    let (code, page) = curl(&jar, &[], &format!("{api}/admin"));
+    assert_eq!(code, 200);
+    assert!(page.contains("API token"), "{page}");
+
+    // Plain HTTP elsewhere than loopback is refused with the fix.
+    let r = t.hostel(&["serve", "--web-listen", "0.0.0.0:1"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("web listen address 0.0.0.0:1: plain HTTP listens on loopback only"),
+        "{}",
+        r.stderr
+    );
+}

@@ -99,6 +99,11 @@ pub struct HttpConfig {
     /// Serve HTTPS with mutual TLS from `etc/tls/` (`hostel cert generate`); needed for any
     /// address other than loopback.
     pub tls: bool,
+    /// Address of the tenants' web gateway (sign-in, portal, terminal, apps) when it should
+    /// have a listener, and so a browser origin, of its own: `/admin` and the API then stay on
+    /// `listen`, out of reach of pages the tenants' apps serve. Unset: all on `listen`. Without
+    /// `tls`, loopback only; with it, HTTPS with the server certificate and no client one.
+    pub web_listen: Option<String>,
 }
 
 impl Default for HttpConfig {
@@ -106,6 +111,7 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: "127.0.0.1:8080".to_owned(),
             tls: false,
+            web_listen: None,
         }
     }
 }

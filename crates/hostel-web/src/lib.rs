@@ -101,8 +101,54 @@ impl AppState {
 )]
 struct ApiDoc;
 
-/// The API's routes and its OpenAPI document, built from the same handler definitions.
+/// Everything on one listener: the API, the admin dashboard and the tenants' web gateway.
 pub fn router(state: AppState) -> Router {
+    app(state, Serves::All)
+}
+
+/// The API and the admin dashboard only, for a daemon whose tenants' gateway has a listener
+/// (an origin) of its own (`--web-listen`).
+pub fn api_router(state: AppState) -> Router {
+    app(state, Serves::Api)
+}
+
+/// The tenants' web gateway only: sign-in, portal, terminal, apps.
+pub fn web_router(state: AppState) -> Router {
+    app(state, Serves::Web)
+}
+
+/// What one listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Serves {
+    All,
+    Api,
+    Web,
+}
+
+fn app(state: AppState, serves: Serves) -> Router {
+    let mut r = Router::new();
+    if serves != Serves::Web {
+        r = r.merge(api(&state)).merge(admin_pages());
+    }
+    if serves != Serves::Api {
+        r = r
+            .merge(pages())
+            .route("/u/{tenant}/terminal/ws", get(terminal::socket))
+            .route("/u/{tenant}/{app}", get(apps::to_slash))
+            .route("/u/{tenant}/{app}/", any(apps::root))
+            .route("/u/{tenant}/{app}/{*rest}", any(apps::below));
+    }
+    r.route("/assets/{file}", get(assets::asset))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// The API's routes and its OpenAPI document, built from the same handler definitions.
+fn api(state: &AppState) -> Router<AppState> {
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(tenants::list_tenants, tenants::create_tenant))
         .routes(routes!(
@@ -137,31 +183,17 @@ pub fn router(state: AppState) -> Router {
         ))
         .split_for_parts();
     let doc = Arc::new(openapi_paths(doc));
-    Router::new()
-        .merge(api)
-        .route(
-            "/api/openapi.json",
-            get(move || {
-                let doc = doc.clone();
-                async move { axum::Json(doc.as_ref().clone()) }
-            }),
-        )
-        .merge(pages())
-        .route("/u/{tenant}/terminal/ws", get(terminal::socket))
-        .route("/assets/{file}", get(assets::asset))
-        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
-        .route("/u/{tenant}/{app}", get(apps::to_slash))
-        .route("/u/{tenant}/{app}/", any(apps::root))
-        .route("/u/{tenant}/{app}/{*rest}", any(apps::below))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .fallback(not_found)
-        .with_state(state)
+    Router::new().merge(api).route(
+        "/api/openapi.json",
+        get(move || {
+            let doc = doc.clone();
+            async move { axum::Json(doc.as_ref().clone()) }
+        }),
+    )
 }
 
-/// The browser's pages: sign-in, the portal and the terminal, with the headers that keep
-/// other sites' content out.
+/// The tenants' pages: sign-in, the portal and the terminal, with the headers that keep other
+/// sites' content out.
 fn pages() -> Router<AppState> {
     use axum::routing::post;
     Router::new()
@@ -174,6 +206,13 @@ fn pages() -> Router<AppState> {
         .route("/portal/stop", post(portal::stop))
         .route("/u/{tenant}/terminal/", get(terminal::page_handler))
         .route("/u/{tenant}/terminal", get(terminal::to_slash))
+        .layer(axum::middleware::from_fn(portal::headers))
+}
+
+/// The admin dashboard's pages, with the same headers.
+fn admin_pages() -> Router<AppState> {
+    use axum::routing::post;
+    Router::new()
         .route("/admin", get(dashboard::dashboard))
         .route("/admin/login", post(dashboard::login))
         .route("/admin/logout", post(dashboard::logout))
@@ -293,10 +332,10 @@ async fn metrics(State(s): State<AppState>) -> Result<impl IntoResponse, ApiErro
 /// flight.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    state: AppState,
+    app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

@@ -2,7 +2,6 @@
 //! and an HTTPS server that only talks to clients presenting a certificate from that CA (mutual
 //! TLS). A client certificate is an admin credential; the audit names it by its fingerprint.
 
-use crate::{AppState, router};
 use axum::extract::ConnectInfo;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -170,6 +169,27 @@ pub fn server_config(dir: &Path) -> Result<Arc<ServerConfig>, TlsError> {
     Ok(Arc::new(config))
 }
 
+/// The server side for the tenants' web gateway: the same server certificate, no client
+/// certificate asked (browsers sign in with a password).
+pub fn web_server_config(dir: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+    let files = Files::in_dir(dir);
+    let load = |p: &Path, e: String| TlsError::Load {
+        path: p.display().to_string(),
+        message: e,
+    };
+    let certs = CertificateDer::pem_file_iter(&files.server_cert)
+        .map_err(|e| load(&files.server_cert, e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| load(&files.server_cert, e.to_string()))?;
+    let key = PrivateKeyDer::from_pem_file(&files.server_key)
+        .map_err(|e| load(&files.server_key, e.to_string()))?;
+    let config = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| load(&files.server_cert, e.to_string()))?;
+    Ok(Arc::new(config))
+}
+
 /// The client side: trust `ca` (else the system's roots) and, when given, present a client
 /// certificate and key (mutual TLS).
 pub fn client_config(
@@ -221,15 +241,15 @@ pub fn client_config(
     Ok(Arc::new(config))
 }
 
-/// Serves the API over mutual TLS until `shutdown` completes.
+/// Serves `app` over TLS with `config` (mutual for the API, [`web_server_config`] for the
+/// tenants' gateway) until `shutdown` completes.
 pub async fn serve_tls(
     listener: tokio::net::TcpListener,
-    state: AppState,
+    app: axum::Router,
     config: Arc<ServerConfig>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
-    let app = router(state);
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {

@@ -68,7 +68,7 @@ pub async fn api_bench(h: Arc<Hostel>, rounds: usize, parallel: usize) -> Result
         .port();
     let server = tokio::spawn(hostel_web::serve(
         listener,
-        hostel_web::AppState::new(h.clone()),
+        hostel_web::router(hostel_web::AppState::new(h.clone())),
         std::future::pending(),
     ));
     let docker = DockerRuntime::new(h.config().engine.socket.clone());
