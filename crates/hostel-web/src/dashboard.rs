@@ -5,7 +5,7 @@
 //! purge, quotas, the audit log with filters, and bans. Viewer tokens see everything and
 //! change nothing. Plain server-made pages and forms; every change is a POST from this origin.
 
-use crate::portal::{html_escape, page, page_in, same_origin};
+use crate::portal::{banned, cookie_named, html_escape, page, page_in, same_origin};
 use crate::{ApiError, AppState};
 use axum::Form;
 use axum::extract::{ConnectInfo, Path, Query, State};
@@ -20,14 +20,7 @@ use std::net::SocketAddr;
 const COOKIE: &str = "hostel_admin";
 
 fn cookie_value(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.to_owned())
+    cookie_named(headers, COOKIE)
 }
 
 /// The signed-in admin: actor and role, if the session and its token still hold.
@@ -80,16 +73,8 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     same_origin(&headers)?;
     let ip = peer.map(|p| p.0.0.ip());
-    if let Some(ip) = ip
-        && s.hostel.is_banned(ip)?
-    {
-        return Ok((
-            StatusCode::FORBIDDEN,
-            sign_in_page(Some(
-                "This address is banned after repeated failed sign-ins.",
-            )),
-        )
-            .into_response());
+    if let Some(r) = banned(&s, ip, sign_in_page)? {
+        return Ok(r);
     }
     match s.hostel.admin_login(form.token.trim(), ip) {
         Ok((_, session)) => {

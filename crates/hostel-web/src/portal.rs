@@ -88,14 +88,39 @@ fn login_page(message: Option<&str>) -> Html<String> {
 
 /// The session token the browser sent, if any.
 fn session_token(headers: &HeaderMap) -> Option<String> {
+    cookie_named(headers, COOKIE)
+}
+
+/// The value of the cookie `name` the browser sent, if any.
+pub(crate) fn cookie_named(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
+}
+
+/// The sign-in page a banned address gets instead (`403`), if `ip` is banned.
+pub(crate) fn banned(
+    s: &AppState,
+    ip: Option<std::net::IpAddr>,
+    sign_in: fn(Option<&str>) -> Html<String>,
+) -> Result<Option<Response>, ApiError> {
+    match ip {
+        Some(ip) if s.hostel.is_banned(ip)? => Ok(Some(
+            (
+                StatusCode::FORBIDDEN,
+                sign_in(Some(
+                    "This address is banned after repeated failed sign-ins.",
+                )),
+            )
+                .into_response(),
+        )),
+        _ => Ok(None),
+    }
 }
 
 /// Refuses a POST or a WebSocket opened from a page of another site.
@@ -141,16 +166,8 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     same_origin(&headers)?;
     let ip = peer.map(|p| p.0.0.ip());
-    if let Some(ip) = ip
-        && s.hostel.is_banned(ip)?
-    {
-        return Ok((
-            StatusCode::FORBIDDEN,
-            login_page(Some(
-                "This address is banned after repeated failed sign-ins.",
-            )),
-        )
-            .into_response());
+    if let Some(r) = banned(&s, ip, login_page)? {
+        return Ok(r);
     }
     match s.hostel.web_login(&form.name, &form.password, ip) {
         Ok((_, token)) => {
@@ -176,16 +193,8 @@ pub async fn login_link(
     axum::extract::Path(token): axum::extract::Path<String>,
 ) -> Result<Response, ApiError> {
     let ip = peer.map(|p| p.0.0.ip());
-    if let Some(ip) = ip
-        && s.hostel.is_banned(ip)?
-    {
-        return Ok((
-            StatusCode::FORBIDDEN,
-            login_page(Some(
-                "This address is banned after repeated failed sign-ins.",
-            )),
-        )
-            .into_response());
+    if let Some(r) = banned(&s, ip, login_page)? {
+        return Ok(r);
     }
     match s.hostel.login_with_link(&token, ip) {
         Ok((_, session)) => {

@@ -43,18 +43,10 @@ pub async fn page_handler(
 /// The terminal's size when the page opens the socket.
 #[derive(Debug, Deserialize)]
 pub struct Size {
-    #[serde(default = "default_cols")]
+    #[serde(default = "crate::ws::default_cols")]
     cols: u16,
-    #[serde(default = "default_rows")]
+    #[serde(default = "crate::ws::default_rows")]
     rows: u16,
-}
-
-fn default_cols() -> u16 {
-    80
-}
-
-fn default_rows() -> u16 {
-    24
 }
 
 /// `GET /u/{tenant}/terminal/ws`: a login shell with a terminal, as the tenant.

@@ -38,11 +38,11 @@ pub struct WsQuery {
     rows: u16,
 }
 
-fn default_cols() -> u16 {
+pub(crate) fn default_cols() -> u16 {
     80
 }
 
-fn default_rows() -> u16 {
+pub(crate) fn default_rows() -> u16 {
     24
 }
 
