@@ -5,11 +5,13 @@
 //! purge, quotas, the audit log with filters, and bans. Viewer tokens see everything and
 //! change nothing. Plain server-made pages and forms; every change is a POST from this origin.
 
-use crate::portal::{banned, cookie_named, html_escape, page, page_in, same_origin};
+use crate::portal::{
+    banned, cookie_named, html_escape, page, page_in, redirect_setting, same_origin,
+};
 use crate::{ApiError, AppState};
 use axum::Form;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use hostel_core::{ErrorCode, Outcome, Role, TenantName};
 use hostel_service::{Quiet, ServiceError};
@@ -79,10 +81,10 @@ pub async fn login(
     match s.hostel.admin_login(form.token.trim(), ip) {
         Ok((_, session)) => {
             let max_age = hostel_service::ADMIN_SESSION_HOURS * 3600;
-            let mut r = Redirect::to("/admin").into_response();
-            r.headers_mut()
-                .insert(header::SET_COOKIE, set_cookie(&s, &session, max_age));
-            Ok(r)
+            Ok(redirect_setting(
+                "/admin",
+                set_cookie(&s, &session, max_age),
+            ))
         }
         Err(ServiceError::LoginFailed) => Ok((
             StatusCode::UNAUTHORIZED,
@@ -99,10 +101,7 @@ pub async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Result<Res
     if let Some(c) = cookie_value(&headers) {
         s.hostel.admin_logout(&c)?;
     }
-    let mut r = Redirect::to("/admin").into_response();
-    r.headers_mut()
-        .insert(header::SET_COOKIE, set_cookie(&s, "", 0));
-    Ok(r)
+    Ok(redirect_setting("/admin", set_cookie(&s, "", 0)))
 }
 
 /// The dashboard's filters for the audit log.

@@ -151,6 +151,13 @@ fn cookie(s: &AppState, value: &str, max_age: i64) -> HeaderValue {
     .unwrap_or_else(|_| HeaderValue::from_static("hostel_session=; Max-Age=0"))
 }
 
+/// A redirect to `to` that sets (or, with an empty value, clears) a session cookie.
+pub(crate) fn redirect_setting(to: &str, cookie: HeaderValue) -> Response {
+    let mut r = Redirect::to(to).into_response();
+    r.headers_mut().insert(header::SET_COOKIE, cookie);
+    r
+}
+
 /// `GET /login`: the sign-in form.
 pub async fn login_form() -> Html<String> {
     login_page(None)
@@ -172,10 +179,7 @@ pub async fn login(
     match s.hostel.web_login(&form.name, &form.password, ip) {
         Ok((_, token)) => {
             let max_age = hostel_service::SESSION_HOURS * 3600;
-            let mut r = Redirect::to("/portal").into_response();
-            r.headers_mut()
-                .insert(header::SET_COOKIE, cookie(&s, &token, max_age));
-            Ok(r)
+            Ok(redirect_setting("/portal", cookie(&s, &token, max_age)))
         }
         Err(ServiceError::LoginFailed) => Ok((
             StatusCode::UNAUTHORIZED,
@@ -199,10 +203,7 @@ pub async fn login_link(
     match s.hostel.login_with_link(&token, ip) {
         Ok((_, session)) => {
             let max_age = hostel_service::SESSION_HOURS * 3600;
-            let mut r = Redirect::to("/portal").into_response();
-            r.headers_mut()
-                .insert(header::SET_COOKIE, cookie(&s, &session, max_age));
-            Ok(r)
+            Ok(redirect_setting("/portal", cookie(&s, &session, max_age)))
         }
         Err(ServiceError::LoginFailed) => Ok((
             StatusCode::UNAUTHORIZED,
@@ -221,10 +222,7 @@ pub async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Result<Res
     if let Some(token) = session_token(&headers) {
         s.hostel.web_logout(&token)?;
     }
-    let mut r = Redirect::to("/login").into_response();
-    r.headers_mut()
-        .insert(header::SET_COOKIE, cookie(&s, "", 0));
-    Ok(r)
+    Ok(redirect_setting("/login", cookie(&s, "", 0)))
 }
 
 /// The signed-in tenant, if any.
