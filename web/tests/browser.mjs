@@ -282,7 +282,8 @@ const scenarios = {
     const row = page.locator(`tr[data-tenant="${name}"]`);
     await row.locator(".state", { hasText: "running" }).waitFor();
     await page.waitForSelector("body[data-usage=loaded]");
-    await row.locator(".memory", { hasText: "MiB /" }).waitFor({ timeout: 15000 });
+    // Live usage replaces the page's "- / limit" (a fresh workspace may use under 1 MiB).
+    await row.locator(".memory", { hasText: /^\d[\d.]*(B|KiB|MiB|GiB) \// }).waitFor({ timeout: 30000 });
     await page.screenshot({ path: `${shots}/admin.png`, fullPage: true });
 
     await row.getByRole("button", { name: "Stop" }).click();
