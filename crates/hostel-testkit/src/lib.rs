@@ -229,8 +229,22 @@ pub fn free_port() -> u16 {
 }
 
 impl TestRun {
-    /// Starts `hostel serve` on a free 127.0.0.1 port and waits until it accepts connections.
+    /// Starts `hostel serve` on free 127.0.0.1 ports and waits until it accepts connections.
+    /// A port found free can be taken by another test before the daemon binds it: a daemon
+    /// that exits at once is started again on other ports, up to three times.
     pub fn serve(&self) -> Daemon {
+        let mut last = None;
+        for _ in 0..3 {
+            match self.try_serve() {
+                Ok(d) => return d,
+                Err(status) => last = Some(status),
+            }
+        }
+        panic!("hostel serve exited three times, last with {last:?}");
+    }
+
+    /// One start of [`TestRun::serve`]: the daemon, or how it exited before listening.
+    fn try_serve(&self) -> Result<Daemon, std::process::ExitStatus> {
         let port = free_port();
         let http_port = free_port();
         let listen = format!("127.0.0.1:{port}");
@@ -250,10 +264,10 @@ impl TestRun {
             if std::net::TcpStream::connect(&listen).is_ok()
                 && std::net::TcpStream::connect(&http).is_ok()
             {
-                return daemon;
+                return Ok(daemon);
             }
             if let Ok(Some(status)) = daemon.child.try_wait() {
-                panic!("hostel serve exited with {status}");
+                return Err(status);
             }
             std::thread::sleep(std::time::Duration::from_millis(25));
         }
