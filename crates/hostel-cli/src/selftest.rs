@@ -19,6 +19,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::process::Command;
 
+mod web;
+
 /// One move and what became of it.
 #[derive(Debug, Clone, Serialize)]
 pub struct MoveResult {
@@ -457,7 +459,7 @@ async fn moves(
                 .into(),
         ),
     ];
-    let mut results = Vec::new();
+    let mut results = web::moves(h, id, b, &format!("secret-{id}.txt")).await?;
     for (name, script) in &scripts {
         let (worked, detail) = inside(h, a, script).await?;
         results.push(outcome(name, "inside A", worked, detail));

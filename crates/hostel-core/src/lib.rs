@@ -32,5 +32,5 @@ pub use lifecycle::{StartPlan, WorkspaceState};
 pub use name::{NameError, TenantName};
 pub use profile::ImageProfile;
 pub use quota::{Cpus, Quota, QuotaChange, QuotaError};
-pub use role::Role;
+pub use role::{Action, Role};
 pub use size::{ByteSize, SizeError};

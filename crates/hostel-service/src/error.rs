@@ -33,6 +33,18 @@ pub enum ServiceError {
         /// Which rule.
         reason: &'static str,
     },
+    /// A caller whose role does not grant what the call does.
+    #[error("{actor} is a {role}: a {role} may not {action} ({what})")]
+    NotPermitted {
+        /// Who called (`api:dash`).
+        actor: String,
+        /// The caller's role.
+        role: hostel_core::Role,
+        /// What the call does.
+        action: hostel_core::Action,
+        /// The call, e.g. `GET /api/tenants/{name}/exec/ws`.
+        what: String,
+    },
     /// A web login with a wrong name or password (the same answer for both).
     #[error("wrong tenant name or password")]
     LoginFailed,
@@ -210,6 +222,7 @@ impl ServiceError {
             | ServiceError::PurgeUnconfirmed { .. } => ErrorCode::InvalidInput,
             ServiceError::NetworkPoolFull { .. } => ErrorCode::Unavailable,
             ServiceError::LoginFailed => ErrorCode::Unauthenticated,
+            ServiceError::NotPermitted { .. } => ErrorCode::PermissionDenied,
             ServiceError::ImageMissing { .. }
             | ServiceError::NotBanned { .. }
             | ServiceError::AppMissing { .. } => ErrorCode::NotFound,
@@ -247,6 +260,10 @@ impl ServiceError {
             ServiceError::WeakPassword { .. } => {
                 Some("use 12 to 1024 characters; a passphrase of a few words is good".into())
             }
+            ServiceError::NotPermitted { .. } => Some(
+                "use an admin token; viewers read tenants' metadata only (docs/api.md, Roles and actions)"
+                    .into(),
+            ),
             ServiceError::LoginFailed => {
                 Some("check the name and password; an admin sets one with `hostel passwd NAME`".into())
             }

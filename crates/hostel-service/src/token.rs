@@ -1,7 +1,7 @@
 //! API tokens: made here, shown once, stored only as a SHA-256 hash.
 
 use crate::{Hostel, ServiceError};
-use hostel_core::{Outcome, Role};
+use hostel_core::{Action, Outcome, Role};
 use hostel_store::TokenRecord;
 use rand::RngExt;
 use sha2::{Digest, Sha256};
@@ -48,6 +48,34 @@ impl Hostel {
         self.record(ev.with("token", name).with("role", role))?;
         result?;
         Ok(token)
+    }
+
+    /// The one place where a caller's role is checked: whether `actor`, holding `role`, may
+    /// perform `action`. `what` names the call (`GET /api/tenants/{name}/exec/ws`) for the
+    /// record a refusal leaves in the audit log.
+    pub fn authorize(
+        &self,
+        actor: &str,
+        role: Role,
+        action: Action,
+        what: &str,
+    ) -> Result<(), ServiceError> {
+        if role.may(action) {
+            return Ok(());
+        }
+        let mut ev = self
+            .event("api.call", Outcome::Denied)
+            .with("call", what)
+            .with("action", action)
+            .with("reason", format!("{role} token"));
+        actor.clone_into(&mut ev.actor);
+        self.record(ev)?;
+        Err(ServiceError::NotPermitted {
+            actor: actor.to_owned(),
+            role,
+            action,
+            what: what.to_owned(),
+        })
     }
 
     /// The live token matching `token`, if any.

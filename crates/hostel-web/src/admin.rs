@@ -15,7 +15,7 @@ use hostel_core::{ErrorCode, TenantName};
 use hostel_service::{Quiet, ServiceError};
 
 /// Workspace images and the tenants using each.
-#[utoipa::path(get, path = "/api/images", tag = "images",
+#[utoipa::path(get, path = "/api/images", tag = "images", extensions(("x-hostel-action" = json!("read_metadata"))),
     responses((status = 200, body = Vec<Image>)))]
 pub async fn list_images(State(s): State<AppState>) -> Result<Json<Vec<Image>>, ApiError> {
     let images = s.hostel.image_list().await?;
@@ -23,7 +23,7 @@ pub async fn list_images(State(s): State<AppState>) -> Result<Json<Vec<Image>>, 
 }
 
 /// Builds the workspace image (cached: seconds when nothing changed; a minute or more cold).
-#[utoipa::path(post, path = "/api/images/build", tag = "images", request_body = ImageBuild,
+#[utoipa::path(post, path = "/api/images/build", tag = "images", extensions(("x-hostel-action" = json!("change"))), request_body = ImageBuild,
     responses((status = 200, body = Built)))]
 pub async fn build_image(
     State(s): State<AppState>,
@@ -42,7 +42,7 @@ pub async fn build_image(
 }
 
 /// Checks that the host is ready: engine, image, storage, tools, disk. Always 200: read `ok`.
-#[utoipa::path(get, path = "/api/check", tag = "host",
+#[utoipa::path(get, path = "/api/check", tag = "host", extensions(("x-hostel-action" = json!("read_metadata"))),
     responses((status = 200, body = Vec<CheckItem>)))]
 pub async fn check(State(s): State<AppState>) -> Json<Vec<CheckItem>> {
     Json(
@@ -56,14 +56,14 @@ pub async fn check(State(s): State<AppState>) -> Json<Vec<CheckItem>> {
 }
 
 /// Drift between the store, the engine and the homes, found but not fixed.
-#[utoipa::path(get, path = "/api/doctor", tag = "host",
+#[utoipa::path(get, path = "/api/doctor", tag = "host", extensions(("x-hostel-action" = json!("read_metadata"))),
     responses((status = 200, body = Vec<Finding>)))]
 pub async fn doctor_find(State(s): State<AppState>) -> Result<Json<Vec<Finding>>, ApiError> {
     doctor(&s, false).await
 }
 
 /// Finds drift and, with `fix`, repairs it (never deleting data).
-#[utoipa::path(post, path = "/api/doctor", tag = "host", request_body = DoctorRun,
+#[utoipa::path(post, path = "/api/doctor", tag = "host", extensions(("x-hostel-action" = json!("change"))), request_body = DoctorRun,
     responses((status = 200, body = Vec<Finding>)))]
 pub async fn doctor_run(
     State(s): State<AppState>,
@@ -78,7 +78,7 @@ async fn doctor(s: &AppState, fix: bool) -> Result<Json<Vec<Finding>>, ApiError>
 }
 
 /// Audit records, oldest first.
-#[utoipa::path(get, path = "/api/audit", tag = "audit", params(AuditQuery),
+#[utoipa::path(get, path = "/api/audit", tag = "audit", extensions(("x-hostel-action" = json!("read_metadata"))), params(AuditQuery),
     responses((status = 200, body = Vec<AuditEntry>)))]
 pub async fn audit(
     State(s): State<AppState>,
@@ -103,7 +103,7 @@ pub async fn audit(
 }
 
 /// Checks the audit log's hash chain from the first record to the last.
-#[utoipa::path(get, path = "/api/audit/verify", tag = "audit",
+#[utoipa::path(get, path = "/api/audit/verify", tag = "audit", extensions(("x-hostel-action" = json!("read_metadata"))),
     responses((status = 200, body = AuditVerified)))]
 pub async fn audit_verify(State(s): State<AppState>) -> Result<Json<AuditVerified>, ApiError> {
     let log = s.hostel.audit_log();
@@ -115,13 +115,13 @@ pub async fn audit_verify(State(s): State<AppState>) -> Result<Json<AuditVerifie
 }
 
 /// Bans in force at the SSH gateway.
-#[utoipa::path(get, path = "/api/bans", tag = "bans", responses((status = 200, body = Vec<Ban>)))]
+#[utoipa::path(get, path = "/api/bans", tag = "bans", extensions(("x-hostel-action" = json!("read_metadata"))), responses((status = 200, body = Vec<Ban>)))]
 pub async fn list_bans(State(s): State<AppState>) -> Result<Json<Vec<Ban>>, ApiError> {
     Ok(Json(s.hostel.bans()?.into_iter().map(Ban::from).collect()))
 }
 
 /// Bans a client address, for a time or until removed.
-#[utoipa::path(post, path = "/api/bans", tag = "bans", request_body = NewBan,
+#[utoipa::path(post, path = "/api/bans", tag = "bans", extensions(("x-hostel-action" = json!("change"))), request_body = NewBan,
     responses((status = 201, body = Ban), (status = 400, body = crate::error::ErrorBody)))]
 pub async fn add_ban(
     State(s): State<AppState>,
@@ -135,7 +135,7 @@ pub async fn add_ban(
 }
 
 /// Lifts the ban on an address.
-#[utoipa::path(delete, path = "/api/bans/{address}", tag = "bans",
+#[utoipa::path(delete, path = "/api/bans/{address}", tag = "bans", extensions(("x-hostel-action" = json!("change"))),
     params(("address" = String, Path, description = "IPv4 or IPv6 address")),
     responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn remove_ban(
@@ -150,7 +150,7 @@ pub async fn remove_ban(
 }
 
 /// API tokens, revoked ones included (never their secrets).
-#[utoipa::path(get, path = "/api/tokens", tag = "tokens",
+#[utoipa::path(get, path = "/api/tokens", tag = "tokens", extensions(("x-hostel-action" = json!("read_metadata"))),
     responses((status = 200, body = Vec<Token>)))]
 pub async fn list_tokens(State(s): State<AppState>) -> Result<Json<Vec<Token>>, ApiError> {
     Ok(Json(
@@ -163,7 +163,7 @@ pub async fn list_tokens(State(s): State<AppState>) -> Result<Json<Vec<Token>>, 
 }
 
 /// Makes a token; the answer is the only time its secret is shown.
-#[utoipa::path(post, path = "/api/tokens", tag = "tokens", request_body = NewToken,
+#[utoipa::path(post, path = "/api/tokens", tag = "tokens", extensions(("x-hostel-action" = json!("change"))), request_body = NewToken,
     responses((status = 201, body = CreatedToken), (status = 400, body = crate::error::ErrorBody),
         (status = 409, body = crate::error::ErrorBody)))]
 pub async fn create_token(
@@ -183,7 +183,7 @@ pub async fn create_token(
 }
 
 /// Revokes a token; it stops working at once.
-#[utoipa::path(delete, path = "/api/tokens/{name}", tag = "tokens",
+#[utoipa::path(delete, path = "/api/tokens/{name}", tag = "tokens", extensions(("x-hostel-action" = json!("change"))),
     params(("name" = String, Path, description = "The token's name")),
     responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn revoke_token(
@@ -195,7 +195,7 @@ pub async fn revoke_token(
 }
 
 /// The daemon: its process, addresses, SSH host key and open sessions.
-#[utoipa::path(get, path = "/api/status", tag = "host",
+#[utoipa::path(get, path = "/api/status", tag = "host", extensions(("x-hostel-action" = json!("read_metadata"))),
     responses((status = 200, body = DaemonStatus)))]
 pub async fn status(State(s): State<AppState>) -> Result<Json<DaemonStatus>, ApiError> {
     let Some(d) = s.daemon.as_deref() else {

@@ -1,15 +1,81 @@
-//! Bearer tokens: every `/api` call names its token; viewers may only read. Each call that
-//! changes something is audited with the token that made it.
+//! Bearer tokens: every `/api` call names its token, and the action its route declares
+//! (`x-hostel-action` in the OpenAPI document) must be one the token's role may perform: the
+//! HTTP method says nothing (a WebSocket upgrade is a GET and runs commands). A route that
+//! declares no action is refused to everyone. Every call but a metadata read is audited with
+//! the token that made it.
 
 use crate::{ApiError, AppState};
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use hostel_core::{AuditEvent, ErrorCode, Outcome, Role};
+use hostel_core::{Action, AuditEvent, ErrorCode, Outcome, Role};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Arc;
 use utoipa::Modify;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+/// The name of the OpenAPI operation extension in which each route declares its action.
+pub const ACTION_EXTENSION: &str = "x-hostel-action";
+
+/// The action each API route declares, by method and route template (`/api/tenants/{name}`).
+#[derive(Debug, Clone, Default)]
+pub struct RouteActions(Arc<HashMap<(Method, String), Action>>);
+
+impl RouteActions {
+    /// Reads the declarations from the generated document (before its paths are rewritten
+    /// for OpenAPI, so they match axum's route templates). An operation without a valid
+    /// declaration is left out, and so refused.
+    pub fn from_doc(doc: &utoipa::openapi::OpenApi) -> Self {
+        let mut map = HashMap::new();
+        for (path, item) in &doc.paths.paths {
+            let ops = [
+                (Method::GET, &item.get),
+                (Method::PUT, &item.put),
+                (Method::POST, &item.post),
+                (Method::PATCH, &item.patch),
+                (Method::DELETE, &item.delete),
+            ];
+            for (method, op) in ops {
+                let action = op
+                    .as_ref()
+                    .and_then(|op| op.extensions.as_ref())
+                    .and_then(|x| x.get(ACTION_EXTENSION))
+                    .and_then(|v| v.as_str())
+                    .and_then(|a| a.parse::<Action>().ok());
+                if let Some(action) = action {
+                    map.insert((method, path.clone()), action);
+                }
+            }
+        }
+        RouteActions(Arc::new(map))
+    }
+
+    /// The action of `method` on the route template `path`; HEAD is a GET.
+    fn of(&self, method: &Method, path: &str) -> Option<Action> {
+        let method = if method == Method::HEAD {
+            &Method::GET
+        } else {
+            method
+        };
+        self.0.get(&(method.clone(), path.to_owned())).copied()
+    }
+}
+
+/// What the token check needs: the app and the routes' declared actions.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    state: AppState,
+    actions: RouteActions,
+}
+
+impl Gate {
+    /// The check for the API routes whose declarations are `actions`.
+    pub fn new(state: AppState, actions: RouteActions) -> Self {
+        Gate { state, actions }
+    }
+}
 
 /// Who made the call (`api:<token name>`), for handlers that audit in the service.
 #[derive(Debug, Clone)]
@@ -28,9 +94,10 @@ impl Modify for BearerScheme {
     }
 }
 
-/// Checks the token and the role; audits mutating calls with the outcome.
+/// Checks the token, then has the service grant the route's action to the token's role;
+/// audits every call but metadata reads with its outcome.
 pub async fn require_token(
-    State(s): State<AppState>,
+    State(Gate { state: s, actions }): State<Gate>,
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
@@ -126,26 +193,31 @@ pub async fn require_token(
         }
         return Err(unauthenticated());
     };
-    let writes = request.method() != Method::GET && request.method() != Method::HEAD;
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let template = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_default();
+    let call = format!("{method} {template}");
+    let Some(action) = actions.of(&method, &template) else {
+        // Fail closed: a route that forgot to declare its action serves no one.
+        tracing::error!(%call, "route declares no action; refused");
+        return Err(ApiError::new(
+            ErrorCode::Internal,
+            format!("{call} declares no action, so no role may call it"),
+            None,
+        ));
+    };
+    s.hostel.authorize(&actor, role, action, &call)?;
     let mut request = request;
     request.extensions_mut().insert(Caller(actor.clone()));
-    if writes && !role.can_write() {
-        let ev = AuditEvent::new(chrono::Utc::now(), "api.call", &actor, Outcome::Denied)
-            .with("method", &method)
-            .with("path", &path)
-            .with("reason", "viewer token");
-        s.hostel.record(ev)?;
-        return Err(ApiError::new(
-            ErrorCode::PermissionDenied,
-            format!("{actor} is a viewer: it may only read"),
-            Some("use an admin token for changes"),
-        ));
-    }
     let response = hostel_service::acting_as(actor.clone(), next.run(request)).await;
-    if writes {
-        let outcome = if response.status().is_success() {
+    if action.is_audited() {
+        let outcome = if response.status().is_success()
+            || response.status() == axum::http::StatusCode::SWITCHING_PROTOCOLS
+        {
             Outcome::Ok
         } else {
             Outcome::Failed
@@ -153,6 +225,7 @@ pub async fn require_token(
         let ev = AuditEvent::new(chrono::Utc::now(), "api.call", &actor, outcome)
             .with("method", &method)
             .with("path", &path)
+            .with("action", action)
             .with("status", response.status().as_u16());
         s.hostel.record(ev)?;
     }

@@ -134,7 +134,7 @@ pub async fn dashboard(
         return Ok(sign_in_page(None).into_response());
     };
     let tenants = s.hostel.list().await?;
-    let writes = role.can_write();
+    let writes = role.may(hostel_core::Action::Change);
     let disabled = if writes { "" } else { " disabled" };
     let mut rows = String::new();
     for t in &tenants {
@@ -321,7 +321,12 @@ pub async fn usage(State(s): State<AppState>, headers: HeaderMap) -> Result<Resp
 
 /// Runs a change for a signed-in admin token, as that token's actor, and goes back to the
 /// dashboard with `done`; a viewer, or no session, is refused.
-async fn change<F, Fut>(s: &AppState, headers: &HeaderMap, work: F) -> Result<Response, ApiError>
+async fn change<F, Fut>(
+    s: &AppState,
+    headers: &HeaderMap,
+    what: &str,
+    work: F,
+) -> Result<Response, ApiError>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<String, ApiError>>,
@@ -330,13 +335,8 @@ where
     let Some((actor, role)) = admin(s, headers)? else {
         return Ok(Redirect::to("/admin").into_response());
     };
-    if !role.can_write() {
-        return Err(ApiError::new(
-            ErrorCode::PermissionDenied,
-            format!("{actor} is a viewer: it may only read"),
-            Some("sign in with an admin token for changes"),
-        ));
-    }
+    s.hostel
+        .authorize(&actor, role, hostel_core::Action::Change, what)?;
     let done = hostel_service::acting_as(actor, work()).await?;
     let to = format!("/admin?done={}", url_escape(&done));
     Ok(Redirect::to(&to).into_response())
@@ -377,7 +377,7 @@ pub async fn create(
     headers: HeaderMap,
     Form(f): Form<CreateForm>,
 ) -> Response {
-    let result = change(&s, &headers, || async {
+    let result = change(&s, &headers, "POST /admin/tenants", || async {
         let body = hostel_api::NewTenant {
             name: f.name.trim().to_owned(),
             keys: f
@@ -434,58 +434,63 @@ pub async fn tenant_action(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let result = change(&s, &headers, || async {
-        let name: TenantName = name.parse().map_err(ServiceError::from)?;
-        match action.as_str() {
-            "start" => {
-                s.hostel.start(&name, &Quiet).await?;
-                Ok(format!("started {name}"))
-            }
-            "stop" => {
-                s.hostel.stop(&name).await?;
-                Ok(format!("stopped {name}"))
-            }
-            "delete" => {
-                s.hostel.delete(&name).await?;
-                Ok(format!("deleted {name}'s workspace; the home stays"))
-            }
-            "quota" => {
-                let f: QuotaForm = serde_urlencoded::from_bytes(&body).map_err(bad_form)?;
-                let pids = given(f.pids)
-                    .map(|p| p.parse::<u32>())
-                    .transpose()
-                    .map_err(|_| {
-                        ApiError::new(
-                            ErrorCode::InvalidInput,
-                            "processes: not a whole number",
-                            Some("e.g. 512"),
-                        )
-                    })?;
-                let p = hostel_api::TenantChange {
-                    cpus: given(f.cpus),
-                    memory: given(f.memory),
-                    disk: given(f.disk),
-                    pids,
-                    ..hostel_api::TenantChange::default()
+    let result = change(
+        &s,
+        &headers,
+        "POST /admin/tenants/{name}/{action}",
+        || async {
+            let name: TenantName = name.parse().map_err(ServiceError::from)?;
+            match action.as_str() {
+                "start" => {
+                    s.hostel.start(&name, &Quiet).await?;
+                    Ok(format!("started {name}"))
                 }
-                .into_parts()?;
-                s.hostel
-                    .set(&name, p.quota, p.image.as_deref(), p.egress, p.policy)
-                    .await?;
-                Ok(format!("set {name}'s quotas"))
+                "stop" => {
+                    s.hostel.stop(&name).await?;
+                    Ok(format!("stopped {name}"))
+                }
+                "delete" => {
+                    s.hostel.delete(&name).await?;
+                    Ok(format!("deleted {name}'s workspace; the home stays"))
+                }
+                "quota" => {
+                    let f: QuotaForm = serde_urlencoded::from_bytes(&body).map_err(bad_form)?;
+                    let pids = given(f.pids)
+                        .map(|p| p.parse::<u32>())
+                        .transpose()
+                        .map_err(|_| {
+                            ApiError::new(
+                                ErrorCode::InvalidInput,
+                                "processes: not a whole number",
+                                Some("e.g. 512"),
+                            )
+                        })?;
+                    let p = hostel_api::TenantChange {
+                        cpus: given(f.cpus),
+                        memory: given(f.memory),
+                        disk: given(f.disk),
+                        pids,
+                        ..hostel_api::TenantChange::default()
+                    }
+                    .into_parts()?;
+                    s.hostel
+                        .set(&name, p.quota, p.image.as_deref(), p.egress, p.policy)
+                        .await?;
+                    Ok(format!("set {name}'s quotas"))
+                }
+                "purge" => {
+                    let f: PurgeForm = serde_urlencoded::from_bytes(&body).map_err(bad_form)?;
+                    s.hostel.purge(&name, f.confirm == name.as_str()).await?;
+                    Ok(format!("purged {name}"))
+                }
+                _ => Err(ApiError::new(
+                    ErrorCode::NotFound,
+                    format!("no such action: {action}"),
+                    None,
+                )),
             }
-            "purge" => {
-                let f: PurgeForm = serde_urlencoded::from_bytes(&body).map_err(bad_form)?;
-                s.hostel.purge(&name, f.confirm == name.as_str()).await?;
-                Ok(format!("purged {name}"))
-            }
-            _ => Err(ApiError::new(
-                ErrorCode::NotFound,
-                format!("no such action: {action}"),
-                None,
-            )),
-        }
-    })
+        },
+    )
     .await;
     result.unwrap_or_else(back_to_dashboard)
 }
@@ -506,7 +511,7 @@ pub async fn ban(
     headers: HeaderMap,
     Form(f): Form<BanForm>,
 ) -> Response {
-    let result = change(&s, &headers, || async {
+    let result = change(&s, &headers, "POST /admin/bans", || async {
         let (ip, duration, reason) = hostel_api::NewBan {
             address: f.address.trim().to_owned(),
             duration: given(f.duration),
@@ -526,7 +531,7 @@ pub async fn unban(
     headers: HeaderMap,
     Form(f): Form<BanForm>,
 ) -> Response {
-    let result = change(&s, &headers, || async {
+    let result = change(&s, &headers, "POST /admin/bans/remove", || async {
         let address = f.address.trim().to_owned();
         let ip = address
             .parse::<std::net::IpAddr>()

@@ -15,7 +15,7 @@ fn name(s: &str) -> Result<TenantName, ApiError> {
 }
 
 /// Writes the request body to a file in the home (folders made as needed).
-#[utoipa::path(put, path = "/api/tenants/{name}/files/{*path}", tag = "files",
+#[utoipa::path(put, path = "/api/tenants/{name}/files/{*path}", tag = "files", extensions(("x-hostel-action" = json!("change"))),
     params(("name" = String, Path, description = "Tenant name"),
         ("path" = String, Path, description = "Path relative to the home")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
@@ -33,7 +33,7 @@ pub async fn put_file(
 }
 
 /// Reads a file from the home, or a folder as a tar archive.
-#[utoipa::path(get, path = "/api/tenants/{name}/files/{*path}", tag = "files",
+#[utoipa::path(get, path = "/api/tenants/{name}/files/{*path}", tag = "files", extensions(("x-hostel-action" = json!("read_tenant_data"))),
     params(("name" = String, Path, description = "Tenant name"),
         ("path" = String, Path, description = "Path relative to the home")),
     responses((status = 200, description = "the file, or a tar of the folder", content_type = "application/octet-stream"),

@@ -7,7 +7,9 @@
 //! Handlers are thin: parse into core types, call one `Hostel` method, render. Errors, bodies
 //! that do not parse included, are `{code, message, hint}` with the status that fits the code;
 //! a 500 body says nothing internal (the detail is logged). Every `/api` call needs `Authorization: Bearer <token>`; viewers may
-//! only read. This crate never talks to the engine or the store but through `hostel-service`.
+//! only read tenants' metadata:
+//! each route declares the action it performs (`x-hostel-action` in the OpenAPI document) and
+//! the service grants or refuses it ([`hostel_service::Hostel::authorize`]). This crate never talks to the engine or the store but through `hostel-service`.
 //! Start reading at [`router`].
 
 mod admin;
@@ -175,13 +177,16 @@ fn api(state: &AppState) -> Router<AppState> {
         .routes(routes!(admin::list_tokens, admin::create_token))
         .routes(routes!(admin::revoke_token))
         .routes(routes!(admin::status))
-        .route("/api/tenants/{name}/exec/ws", get(ws::exec_ws))
-        // Only on matched routes: an unknown path is a plain 404, not a token check.
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_token,
-        ))
+        .routes(routes!(ws::exec_ws))
         .split_for_parts();
+    // Every route declares the action it performs in its OpenAPI operation; the token check
+    // grants or refuses that action. Only on matched routes: an unknown path is a plain 404,
+    // not a token check.
+    let gate = auth::Gate::new(state.clone(), auth::RouteActions::from_doc(&doc));
+    let api = api.route_layer(axum::middleware::from_fn_with_state(
+        gate,
+        auth::require_token,
+    ));
     let doc = Arc::new(openapi_paths(doc));
     Router::new().merge(api).route(
         "/api/openapi.json",

@@ -26,7 +26,7 @@ fn parse_name(name: &str) -> Result<TenantName, ApiError> {
 }
 
 /// Tenants and their workspace states.
-#[utoipa::path(get, path = "/api/tenants", tag = "tenants",
+#[utoipa::path(get, path = "/api/tenants", tag = "tenants", extensions(("x-hostel-action" = json!("read_metadata"))),
     responses((status = 200, body = Vec<Tenant>), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn list_tenants(State(s): State<AppState>) -> Result<Json<Vec<Tenant>>, ApiError> {
     Ok(Json(
@@ -35,7 +35,7 @@ pub async fn list_tenants(State(s): State<AppState>) -> Result<Json<Vec<Tenant>>
 }
 
 /// Creates a tenant and starts its workspace; answers when a command can run in it.
-#[utoipa::path(post, path = "/api/tenants", tag = "tenants", request_body = NewTenant,
+#[utoipa::path(post, path = "/api/tenants", tag = "tenants", extensions(("x-hostel-action" = json!("change"))), request_body = NewTenant,
     responses((status = 201, body = TenantDetail), (status = 400, body = crate::error::ErrorBody),
         (status = 409, body = crate::error::ErrorBody)))]
 pub async fn create_tenant(
@@ -48,7 +48,7 @@ pub async fn create_tenant(
 }
 
 /// One tenant with live usage.
-#[utoipa::path(get, path = "/api/tenants/{name}", tag = "tenants",
+#[utoipa::path(get, path = "/api/tenants/{name}", tag = "tenants", extensions(("x-hostel-action" = json!("read_metadata"))),
     params(("name" = String, Path, description = "Tenant name")),
     responses((status = 200, body = TenantDetail), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get_tenant(
@@ -68,7 +68,7 @@ pub struct DeleteQuery {
 }
 
 /// Removes the workspace (the home and keys stay), or with `?purge=true` the whole tenant.
-#[utoipa::path(delete, path = "/api/tenants/{name}", tag = "tenants",
+#[utoipa::path(delete, path = "/api/tenants/{name}", tag = "tenants", extensions(("x-hostel-action" = json!("change"))),
     params(("name" = String, Path, description = "Tenant name"), DeleteQuery),
     responses((status = 200, body = Transition, description = "the workspace is deleted"),
         (status = 204, description = "the tenant is purged"),
@@ -97,7 +97,7 @@ fn transition(name: &TenantName, was: WorkspaceState, now: WorkspaceState) -> Tr
 }
 
 /// Starts the workspace (re-creating it when deleted).
-#[utoipa::path(post, path = "/api/tenants/{name}/start", tag = "tenants",
+#[utoipa::path(post, path = "/api/tenants/{name}/start", tag = "tenants", extensions(("x-hostel-action" = json!("change"))),
     params(("name" = String, Path, description = "Tenant name")),
     responses((status = 200, body = Transition), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn start_tenant(
@@ -110,7 +110,7 @@ pub async fn start_tenant(
 }
 
 /// Stops the workspace; its files stay.
-#[utoipa::path(post, path = "/api/tenants/{name}/stop", tag = "tenants",
+#[utoipa::path(post, path = "/api/tenants/{name}/stop", tag = "tenants", extensions(("x-hostel-action" = json!("change"))),
     params(("name" = String, Path, description = "Tenant name")),
     responses((status = 200, body = Transition), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn stop_tenant(
@@ -129,7 +129,7 @@ pub async fn stop_tenant(
 
 /// Changes quotas (live where possible), the image (at the next start) and lifecycle policies
 /// (at once); answers with each change and when it applies.
-#[utoipa::path(patch, path = "/api/tenants/{name}", tag = "tenants", request_body = TenantChange,
+#[utoipa::path(patch, path = "/api/tenants/{name}", tag = "tenants", extensions(("x-hostel-action" = json!("change"))), request_body = TenantChange,
     params(("name" = String, Path, description = "Tenant name")),
     responses((status = 200, body = Vec<Change>), (status = 400, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody)))]
@@ -148,7 +148,7 @@ pub async fn set_tenant(
 }
 
 /// Sets the tenant's web password (for the portal); signs out its browser sessions.
-#[utoipa::path(put, path = "/api/tenants/{name}/password", tag = "tenants",
+#[utoipa::path(put, path = "/api/tenants/{name}/password", tag = "tenants", extensions(("x-hostel-action" = json!("change"))),
     request_body = NewPassword,
     params(("name" = String, Path, description = "Tenant name")),
     responses((status = 204), (status = 400, body = crate::error::ErrorBody),
@@ -164,7 +164,7 @@ pub async fn set_password(
 
 /// Makes a one-time sign-in link for the tenant (for agents and first sign-ins); the answer is
 /// the only time it is shown.
-#[utoipa::path(post, path = "/api/tenants/{name}/login-links", tag = "tenants",
+#[utoipa::path(post, path = "/api/tenants/{name}/login-links", tag = "tenants", extensions(("x-hostel-action" = json!("change"))),
     request_body = NewLoginLink,
     params(("name" = String, Path, description = "Tenant name")),
     responses((status = 201, body = LoginLink), (status = 400, body = crate::error::ErrorBody),
@@ -187,7 +187,7 @@ pub async fn create_login_link(
 }
 
 /// The tenant's SSH keys.
-#[utoipa::path(get, path = "/api/tenants/{name}/keys", tag = "keys",
+#[utoipa::path(get, path = "/api/tenants/{name}/keys", tag = "keys", extensions(("x-hostel-action" = json!("read_metadata"))),
     params(("name" = String, Path, description = "Tenant name")),
     responses((status = 200, body = Vec<Key>), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn list_keys(
@@ -199,7 +199,7 @@ pub async fn list_keys(
 }
 
 /// Adds SSH keys; they work from the next connection. Answers with all the tenant's keys.
-#[utoipa::path(post, path = "/api/tenants/{name}/keys", tag = "keys", request_body = NewKeys,
+#[utoipa::path(post, path = "/api/tenants/{name}/keys", tag = "keys", extensions(("x-hostel-action" = json!("change"))), request_body = NewKeys,
     params(("name" = String, Path, description = "Tenant name")),
     responses((status = 200, body = Vec<Key>), (status = 400, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody)))]
@@ -228,7 +228,7 @@ pub async fn add_keys(
 }
 
 /// Removes a key by its fingerprint (`SHA256:...`, URL-encoded); it stops working at once.
-#[utoipa::path(delete, path = "/api/tenants/{name}/keys/{fingerprint}", tag = "keys",
+#[utoipa::path(delete, path = "/api/tenants/{name}/keys/{fingerprint}", tag = "keys", extensions(("x-hostel-action" = json!("change"))),
     params(("name" = String, Path, description = "Tenant name"),
         ("fingerprint" = String, Path, description = "`SHA256:...`")),
     responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
@@ -254,7 +254,7 @@ pub struct ExecQuery {
 
 /// Runs a command as the tenant in its workspace (waking it) and answers when it ends, or, with
 /// `?stream=true`, streams its output as JSON lines as it comes.
-#[utoipa::path(post, path = "/api/tenants/{name}/exec", tag = "tenants", request_body = ExecBody,
+#[utoipa::path(post, path = "/api/tenants/{name}/exec", tag = "tenants", extensions(("x-hostel-action" = json!("exec"))), request_body = ExecBody,
     params(("name" = String, Path, description = "Tenant name"), ExecQuery),
     responses((status = 200, body = ExecResult, description = "the result; with ?stream=true, \
             application/x-ndjson lines"),

@@ -22,7 +22,8 @@ use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 
 /// The command and its terminal.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WsQuery {
     /// A shell command line (run with `bash -c`); default: a login shell.
     command: Option<String>,
@@ -46,7 +47,13 @@ pub(crate) fn default_rows() -> u16 {
     24
 }
 
-/// Upgrades to a WebSocket bridged to a terminal command in the workspace (waking it).
+/// Upgrades to a WebSocket bridged to a terminal command in the workspace (waking it). It runs
+/// a command, so it needs a role that may exec, although the upgrade is a GET.
+#[utoipa::path(get, path = "/api/tenants/{name}/exec/ws", tag = "tenants", extensions(("x-hostel-action" = json!("exec"))),
+    params(("name" = String, Path, description = "Tenant name"), WsQuery),
+    responses((status = 101, description = "switched to the WebSocket protocol (see the module docs for its frames)"),
+        (status = 400, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)))]
 pub async fn exec_ws(
     State(s): State<AppState>,
     Path(name): Path<String>,
