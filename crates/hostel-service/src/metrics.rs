@@ -110,8 +110,10 @@ impl Metrics {
 }
 
 impl Hostel {
-    /// The metrics in Prometheus text format.
-    pub fn metrics_text(&self) -> String {
+    /// The metrics in Prometheus text format. Only with `per_tenant` do they include the
+    /// families labelled by tenant (sessions and usage), which name every tenant: the caller
+    /// decides whether its client may see them (an API token may; no credential may not).
+    pub fn metrics_text(&self, per_tenant: bool) -> String {
         {
             let open = self.open_sessions.lock().unwrap_or_else(|p| p.into_inner());
             self.metrics.sessions.reset();
@@ -122,8 +124,21 @@ impl Hostel {
                     .set(i64::from(*n));
             }
         }
+        let families: Vec<_> = self
+            .metrics
+            .registry
+            .gather()
+            .into_iter()
+            .filter(|f| {
+                per_tenant
+                    || !f
+                        .get_metric()
+                        .iter()
+                        .any(|m| m.get_label().iter().any(|l| l.name() == "tenant"))
+            })
+            .collect();
         let mut buf = Vec::new();
-        let _ = TextEncoder::new().encode(&self.metrics.registry.gather(), &mut buf);
+        let _ = TextEncoder::new().encode(&families, &mut buf);
         String::from_utf8_lossy(&buf).into_owned()
     }
 }

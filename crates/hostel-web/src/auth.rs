@@ -94,13 +94,10 @@ impl Modify for BearerScheme {
     }
 }
 
-/// Checks the token, then has the service grant the route's action to the token's role;
-/// audits every call but metadata reads with its outcome.
-pub async fn require_token(
-    State(Gate { state: s, actions }): State<Gate>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
+/// Who calls: the local CLI's secret, a verified client certificate, or a live token, with
+/// its role. A banned address, a missing, unknown or revoked token is refused and audited;
+/// a wrong token counts toward a ban.
+pub(crate) fn identify(s: &AppState, request: &Request) -> Result<(String, Role), ApiError> {
     let token = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -158,7 +155,7 @@ pub async fn require_token(
         ));
     }
     let caller = if local {
-        Some((local_actor(&request), Role::Admin))
+        Some((local_actor(request), Role::Admin))
     } else if let Some(crate::tls::ClientCert(fp)) = cert.filter(|c| !c.0.is_empty()) {
         Some((
             format!("api:cert-{}", fp.get(..16).unwrap_or(&fp)),
@@ -193,6 +190,17 @@ pub async fn require_token(
         }
         return Err(unauthenticated());
     };
+    Ok((actor, role))
+}
+
+/// Checks the token, then has the service grant the route's action to the token's role;
+/// audits every call but metadata reads with its outcome.
+pub async fn require_token(
+    State(Gate { state: s, actions }): State<Gate>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let (actor, role) = identify(&s, &request)?;
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let template = request

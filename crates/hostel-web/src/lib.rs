@@ -130,7 +130,11 @@ enum Serves {
 fn app(state: AppState, serves: Serves) -> Router {
     let mut r = Router::new();
     if serves != Serves::Web {
-        r = r.merge(api(&state)).merge(admin_pages());
+        // Metrics describe every tenant: never on the tenants' own listener.
+        r = r
+            .merge(api(&state))
+            .merge(admin_pages())
+            .route("/metrics", get(metrics));
     }
     if serves != Serves::Api {
         r = r
@@ -144,7 +148,6 @@ fn app(state: AppState, serves: Serves) -> Router {
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
         .fallback(not_found)
         .with_state(state)
 }
@@ -311,8 +314,30 @@ async fn readyz(State(s): State<AppState>) -> Result<&'static str, ApiError> {
     Ok("ready\n")
 }
 
-/// Prometheus text format.
-async fn metrics(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+/// Prometheus text format. Without credentials, only aggregates: tenant counts by state, the
+/// version, audited events by kind, operation latencies. The families labelled by tenant need
+/// a token (or client certificate) whose role may read metadata.
+async fn metrics(
+    State(s): State<AppState>,
+    request: axum::extract::Request,
+) -> Result<impl IntoResponse, ApiError> {
+    let credentials = request.headers().contains_key(header::AUTHORIZATION)
+        || request
+            .extensions()
+            .get::<tls::ClientCert>()
+            .is_some_and(|c| !c.0.is_empty());
+    let per_tenant = if credentials {
+        let (actor, role) = auth::identify(&s, &request)?;
+        s.hostel.authorize(
+            &actor,
+            role,
+            hostel_core::Action::ReadMetadata,
+            "GET /metrics",
+        )?;
+        true
+    } else {
+        false
+    };
     let tenants = s.hostel.list().await?;
     let mut text = String::from(
         "# HELP hostel_tenants Tenants by workspace state.\n# TYPE hostel_tenants gauge\n",
@@ -325,7 +350,7 @@ async fn metrics(State(s): State<AppState>) -> Result<impl IntoResponse, ApiErro
         "# HELP hostel_build_info hostel's version.\n# TYPE hostel_build_info gauge\nhostel_build_info{{version=\"{}\"}} 1\n",
         env!("CARGO_PKG_VERSION")
     ));
-    text.push_str(&s.hostel.metrics_text());
+    text.push_str(&s.hostel.metrics_text(per_tenant));
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -1332,3 +1332,48 @@ async fn issue_12_a_viewer_token_cannot_open_the_exec_websocket() {
         )]
     );
 }
+
+/// Regression (#12): `/metrics` named every tenant with its usage to anyone, on the tenants'
+/// web listener too. Without credentials it now shows aggregates only; per-tenant series need
+/// a token, and the web listener serves no metrics at all.
+#[tokio::test]
+async fn issue_12_metrics_name_tenants_only_to_a_token() {
+    let (a, _) = api_with_fixtures().await;
+    // An open session gives alice a per-tenant series.
+    let _session = a
+        .hostel
+        .exec(
+            &"alice".parse().unwrap(),
+            hostel_service::ExecOptions {
+                cmd: vec!["sleep".into(), "60".into()],
+                ..Default::default()
+            },
+            &hostel_service::Quiet,
+        )
+        .await
+        .unwrap();
+    let (s, m) = a.call("GET", "/metrics", None, None).await;
+    let m = m.as_str().unwrap().to_owned();
+    assert_eq!(s, StatusCode::OK);
+    assert!(m.contains("hostel_tenants{state=\"running\"} 1"), "{m}");
+    assert!(!m.contains("alice"), "{m}");
+    assert!(!m.contains("hostel_open_sessions"), "{m}");
+    let (s, m) = a.call("GET", "/metrics", Some(&a.viewer), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        m.as_str()
+            .unwrap()
+            .contains("hostel_open_sessions{tenant=\"alice\"} 1"),
+        "{m}"
+    );
+    let (s, m) = a.call("GET", "/metrics", Some("hostel_wrong"), None).await;
+    assert_eq!(
+        (s, m["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthenticated"))
+    );
+    let web = hostel_web::web_router(AppState::new(a.hostel.clone()))
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(web.status(), StatusCode::NOT_FOUND);
+}

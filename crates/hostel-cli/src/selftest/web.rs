@@ -32,7 +32,20 @@ pub(super) async fn moves(
     let server = tokio::spawn(hostel_web::serve(listener, app, async {
         let _ = stopped.await;
     }));
+    // An open command in B, so that per-tenant series name it while the moves run.
+    let session = h
+        .exec(
+            b,
+            hostel_service::ExecOptions {
+                cmd: vec!["sleep".into(), "600".into()],
+                ..Default::default()
+            },
+            &hostel_service::Quiet,
+        )
+        .await?;
     let result = try_moves(port, &viewer, id, b, secret).await;
+    let _ = h.exec_kill(&session.id).await;
+    let _ = h.exec_finish(b, &session.id, None).await;
     let _ = stop.send(());
     let _ = server.await;
     h.token_revoke(&token_name)?;
@@ -94,6 +107,26 @@ async fn try_moves(
         "outside",
         String::from_utf8_lossy(&body).contains(&format!("topsecret-{id}")),
         format!("{status}: {}", seen(&body, b"")),
+    ));
+
+    let text = client
+        .get(format!("http://{base}/metrics"))
+        .send()
+        .await
+        .map_err(|e| fail(e.to_string()))?
+        .text()
+        .await
+        .unwrap_or_default();
+    let named = text.contains(&format!("tenant=\"{b}\""));
+    results.push(outcome(
+        "learn tenants' names and usage from /metrics without a token",
+        "outside",
+        named,
+        format!(
+            "{} series, {}",
+            text.lines().filter(|l| !l.starts_with('#')).count(),
+            if named { "B named" } else { "no tenant named" }
+        ),
     ));
     Ok(results)
 }
