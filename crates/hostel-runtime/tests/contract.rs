@@ -322,3 +322,36 @@ impl Drop for Cleanup {
         }
     }
 }
+
+#[tokio::test]
+async fn docker_exec_kill_ends_a_running_command() {
+    let run = run_id();
+    let _guard = Cleanup(run.clone());
+    let docker = DockerRuntime::new(hostel_core::config::DEFAULT_ENGINE_SOCKET);
+    let home = tempfile::tempdir().unwrap();
+    let uid = hostel_testkit::tenant_host_uid();
+    std::os::unix::fs::chown(home.path(), Some(uid), Some(uid)).unwrap();
+    let name = format!("hostel-contract-{run}");
+    docker
+        .create(&spec(&name, &run, home.path()))
+        .await
+        .unwrap();
+    docker.start(&name).await.unwrap();
+    let req = ExecRequest {
+        cmd: vec!["sleep".into(), "600".into()],
+        user: "root".to_owned(),
+        ..ExecRequest::default()
+    };
+    // At once: the engine answers the start before the process runs, and a kill in that
+    // moment must still end it.
+    let session = docker.exec(&name, &req).await.unwrap();
+    docker.exec_kill(&session.id).await.unwrap();
+    let code = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        docker.exec_wait(&session.id),
+    )
+    .await
+    .expect("the killed command ended")
+    .unwrap();
+    assert_eq!(code, 137);
+}

@@ -557,10 +557,24 @@ impl Runtime for DockerRuntime {
 
     async fn exec_kill(&self, exec_id: &str) -> Result<(), RuntimeError> {
         let d = self.docker().await?;
-        let r =
-            d.inspect_exec(exec_id)
-                .await
-                .map_err(self.map_err("inspect exec", "exec", exec_id))?;
+        // The engine answers a start before the process runs: until then it reports it running
+        // with pid 0, and no exit code. A kill in that moment waits for the pid, or it would be
+        // lost and the command run on (a client that hangs up at once).
+        let mut delay = Duration::from_millis(2);
+        let started = std::time::Instant::now();
+        let r = loop {
+            let r = d.inspect_exec(exec_id).await.map_err(self.map_err(
+                "inspect exec",
+                "exec",
+                exec_id,
+            ))?;
+            let pending = r.exit_code.is_none() && r.pid.unwrap_or(0) <= 1;
+            if !pending || started.elapsed() > Duration::from_secs(10) {
+                break r;
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(100));
+        };
         // The engine has no API to signal an exec; its process is visible from the host, where
         // hostel runs as root, by the host pid the engine reports.
         match (r.running, r.pid) {
