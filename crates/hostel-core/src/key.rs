@@ -105,6 +105,14 @@ impl FromStr for SshPublicKey {
 
     fn from_str(line: &str) -> Result<Self, Self::Err> {
         let line = line.trim();
+        // A comment is shown to admins (`key list`, the dashboard): no newline may split the
+        // line and no terminal escape may ride in it.
+        if let Some(c) = line.chars().find(|c| c.is_control() && *c != '\t') {
+            return Err(KeyError::new(format!(
+                "the key line holds the control character U+{:04X}; a key is one line of text",
+                u32::from(c)
+            )));
+        }
         if line.contains("PRIVATE KEY") {
             return Err(KeyError::new(
                 "this is a private key; never hand it out, pass the matching .pub file",
@@ -192,6 +200,21 @@ mod tests {
     // Public test keys made with ssh-keygen for these tests only.
     const ED25519: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHbY7kwAdHmtH85Bxt9xpZhqZDkUDHAlfX7EjiWRN0CI alice@laptop";
     const RSA1024: &str = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQD4ER6F2vYc5bmpUSwAL3qSKM6XkOUi/vA8fPrOyzEwrUXBKBwOkNdffIlQcCZMQzSjBrY/67I2IaGT+XlYzoT1ikYSCnNvWTbKny13t4QGcE2vSID9pm5PzdUvf2Sjr2KPhetYMAXDzrf+eux5fykXvtEalst7wr63K8PpqaQqcw== short";
+
+    /// Regression (#12): a key comment with a newline or a terminal escape was stored and
+    /// shown as it was.
+    #[test]
+    fn issue_12_key_comments_with_control_characters_are_refused() {
+        for bad in [
+            format!("{ED25519}\u{1b}[2J"),
+            format!("{ED25519} two\nlines"),
+            format!("{ED25519}\u{7}bell"),
+        ] {
+            let e = bad.parse::<SshPublicKey>().unwrap_err().to_string();
+            assert!(e.contains("control character"), "{bad:?}: {e}");
+        }
+        assert!(format!("{ED25519}\n").parse::<SshPublicKey>().is_ok());
+    }
 
     #[test]
     fn parses_ed25519_with_fingerprint() {
