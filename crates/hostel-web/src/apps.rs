@@ -102,9 +102,43 @@ pub async fn below(
 }
 
 async fn proxy(s: AppState, tenant: String, app: String, request: Request) -> Response {
+    let mut response = proxy_inner(s, tenant, app, request).await;
+    harden(response.headers_mut());
+    response
+}
+
+/// Headers every answer under `/u/` gets, the app's and hostel's own error pages alike: no
+/// content sniffing, and no framing by another origin. The app's own values are kept.
+fn harden(h: &mut HeaderMap) {
+    h.entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+    h.entry(header::X_FRAME_OPTIONS)
+        .or_insert(HeaderValue::from_static("SAMEORIGIN"));
+    // A second policy only narrows what the app's own allows.
+    h.append(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'self'"),
+    );
+}
+
+async fn proxy_inner(s: AppState, tenant: String, app: String, request: Request) -> Response {
     let Ok(app) = app.parse::<WebApp>() else {
         return not_found();
     };
+    // A service worker registered from an app's page would outlive it and could take over
+    // every path of the shared origin; no app needs one here.
+    if request
+        .headers()
+        .get("service-worker")
+        .is_some_and(|v| v.as_bytes() == b"script")
+    {
+        return ApiError::new(
+            ErrorCode::PermissionDenied,
+            "apps may not register service workers on hostel's origin",
+            None,
+        )
+        .page();
+    }
     let tenant = match tenant_access(&s, request.headers(), &tenant, app.slug()).await {
         Ok(Access::Granted(t)) => t,
         Ok(Access::SignIn) => return Redirect::to("/login").into_response(),
@@ -214,7 +248,49 @@ async fn forward(
     for h in &HOP_BY_HOP {
         rparts.headers.remove(h);
     }
+    downstream_headers(&mut rparts.headers, &app.prefix(tenant.as_str()));
     Ok(Response::from_parts(rparts, Body::new(rbody)))
+}
+
+/// The app's answer as the browser gets it, on an origin it shares with hostel's own pages
+/// and other tenants' apps: no `Service-Worker-Allowed` (a worker's scope stays within the
+/// script's folder), and only the cookies the app may set: never one of hostel's (`hostel_*`),
+/// never one for a path outside the app's `prefix`, never one for other hosts (`Domain`).
+fn downstream_headers(h: &mut HeaderMap, prefix: &str) {
+    h.remove("service-worker-allowed");
+    let below = prefix.trim_end_matches('/');
+    let kept: Vec<HeaderValue> = h
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter(|v| {
+            let Ok(text) = v.to_str() else {
+                return false;
+            };
+            let mut parts = text.split(';').map(str::trim);
+            let name = parts
+                .next()
+                .and_then(|nv| nv.split_once('='))
+                .map(|(n, _)| n.trim())
+                .unwrap_or_default();
+            let mut ok = !name.is_empty() && !name.starts_with("hostel_");
+            for attr in parts {
+                let (k, v) = attr.split_once('=').unwrap_or((attr, ""));
+                if k.eq_ignore_ascii_case("domain") {
+                    ok = false;
+                }
+                if k.eq_ignore_ascii_case("path") {
+                    let v = v.trim();
+                    ok &= v == below || v.starts_with(&format!("{below}/"));
+                }
+            }
+            ok
+        })
+        .cloned()
+        .collect();
+    h.remove(header::SET_COOKIE);
+    for v in kept {
+        h.append(header::SET_COOKIE, v);
+    }
 }
 
 /// The browser's headers as the app gets them: without hop-by-hop headers (but those that
@@ -236,7 +312,8 @@ fn upstream_headers(incoming: &HeaderMap, upgrade: bool) -> HeaderMap {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .map(str::trim)
-        .filter(|c| !c.is_empty() && !c.starts_with(&format!("{}=", crate::portal::COOKIE)))
+        // None of hostel's own cookies (`hostel_session`, `hostel_admin`) reaches an app.
+        .filter(|c| !c.is_empty() && !c.starts_with("hostel_"))
         .map(str::to_owned)
         .collect();
     h.remove(header::COOKIE);
@@ -278,7 +355,55 @@ mod tests {
         assert_eq!(ws.get(header::CONNECTION).unwrap(), "upgrade");
         assert_eq!(ws.get(header::UPGRADE).unwrap(), "websocket");
         assert!(ws.get(header::TE).is_none());
-        h.insert(header::COOKIE, HeaderValue::from_static("hostel_session=x"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("hostel_session=x; hostel_admin=y"),
+        );
         assert!(upstream_headers(&h, false).get(header::COOKIE).is_none());
+    }
+
+    /// Regression (#12): an app's page planted cookies for `/admin` and other tenants' paths,
+    /// and widened its service worker's scope to `/`, on the origin it shares with hostel.
+    #[test]
+    fn issue_12_an_app_sets_cookies_only_for_its_own_prefix() {
+        let mut h = HeaderMap::new();
+        for c in [
+            "_xsrf=1; Path=/u/alice/jupyter/",
+            "own=1",
+            "exact=1; Path=/u/alice/jupyter",
+            "admin=1; Path=/admin",
+            "root=1; Path=/",
+            "other=1; Path=/u/bob/jupyter/",
+            "sibling=1; Path=/u/alice/jupyterx",
+            "hostel_session=stolen; Path=/u/alice/jupyter/",
+            "wide=1; Domain=hostel.test; Path=/u/alice/jupyter/",
+        ] {
+            h.append(header::SET_COOKIE, HeaderValue::from_static(c));
+        }
+        h.insert("service-worker-allowed", HeaderValue::from_static("/"));
+        downstream_headers(&mut h, "/u/alice/jupyter/");
+        let kept: Vec<&str> = h
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                "_xsrf=1; Path=/u/alice/jupyter/",
+                "own=1",
+                "exact=1; Path=/u/alice/jupyter"
+            ]
+        );
+        assert!(h.get("service-worker-allowed").is_none());
+        let mut page = HeaderMap::new();
+        page.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        harden(&mut page);
+        assert_eq!(page.get(header::X_FRAME_OPTIONS).unwrap(), "DENY");
+        assert_eq!(page.get(header::X_CONTENT_TYPE_OPTIONS).unwrap(), "nosniff");
+        assert_eq!(
+            page.get(header::CONTENT_SECURITY_POLICY).unwrap(),
+            "frame-ancestors 'self'"
+        );
     }
 }
