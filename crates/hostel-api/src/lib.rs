@@ -215,7 +215,8 @@ pub struct ExecResult {
 #[serde(deny_unknown_fields)]
 pub struct NewPassword {
     /// The tenant's web password (12 to 1024 characters); stored only as an argon2id hash.
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: hostel_core::Secret<String>,
 }
 
 /// What `POST /api/tenants/{name}/login-links` takes.
@@ -429,7 +430,8 @@ pub struct CreatedToken {
     /// `admin` or `viewer`.
     pub role: String,
     /// The secret, for `Authorization: Bearer ...`.
-    pub token: String,
+    #[schema(value_type = String)]
+    pub token: hostel_core::Secret<String>,
 }
 
 /// The running daemon.

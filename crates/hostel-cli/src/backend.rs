@@ -15,7 +15,7 @@ use hostel_api::{
 use hostel_core::TenantName;
 use hostel_core::lifecycle::WorkspaceState;
 use hostel_runtime::ExecOutput;
-use hostel_service::{Download, Hostel, ServiceError};
+use hostel_service::{DownloadKind, Hostel, ServiceError};
 use reqwest::Method;
 use std::io::{IsTerminal, Write};
 use tokio::io::AsyncWriteExt;
@@ -24,7 +24,7 @@ use tokio::io::AsyncWriteExt;
 #[derive(Debug)]
 pub enum Backend {
     /// In this process.
-    Local(Box<Hostel>),
+    Local(std::sync::Arc<Hostel>),
     /// Through a daemon's API.
     Remote(Box<Client>),
 }
@@ -207,19 +207,33 @@ impl Backend {
         }
     }
 
-    /// Reads a file from the home, or a folder as a tar.
-    pub async fn file_get(&self, name: &TenantName, path: &str) -> Result<Download, CliError> {
+    /// Reads a file from the home, or a folder as a tar, as a stream of chunks.
+    pub async fn file_get(
+        &self,
+        name: &TenantName,
+        path: &str,
+    ) -> Result<
+        (
+            DownloadKind,
+            futures_util::stream::BoxStream<'static, Result<Vec<u8>, CliError>>,
+        ),
+        CliError,
+    > {
         match self {
-            Backend::Local(h) => Ok(h.file_get(name, path).await?),
+            Backend::Local(h) => {
+                let d = h.file_get(name, path).await?;
+                Ok((d.kind, d.body.map(|c| c.map_err(CliError::from)).boxed()))
+            }
             Backend::Remote(c) => {
                 let mut segments = vec!["api", "tenants", name.as_str(), "files"];
                 segments.extend(hostel_service::home_path(path)?.split('/'));
-                let (bytes, kind) = c.get_bytes(&segments).await?;
-                Ok(if kind == "application/x-tar" {
-                    Download::Folder(bytes)
+                let (body, kind) = c.get_stream(&segments).await?;
+                let kind = if kind == "application/x-tar" {
+                    DownloadKind::Folder
                 } else {
-                    Download::File(bytes)
-                })
+                    DownloadKind::File
+                };
+                Ok((kind, body))
             }
         }
     }
@@ -253,7 +267,9 @@ impl Backend {
                 c.call_empty_json(
                     Method::PUT,
                     &["api", "tenants", name.as_str(), "password"],
-                    &hostel_api::NewPassword { password },
+                    &hostel_api::NewPassword {
+                        password: password.into(),
+                    },
                 )
                 .await
             }
@@ -528,5 +544,7 @@ pub fn connect(cli: &crate::cli::Cli) -> Result<Backend, CliError> {
     if let Some(client) = crate::serve::local_daemon(&cli.root)? {
         return Ok(Backend::Remote(Box::new(client)));
     }
-    Ok(Backend::Local(Box::new(crate::wiring::open(cli)?)))
+    Ok(Backend::Local(std::sync::Arc::new(crate::wiring::open(
+        cli,
+    )?)))
 }

@@ -40,7 +40,7 @@ pub struct RemoteArgs {
     pub server: Option<String>,
     /// API token for --server (`hostel token create`).
     #[arg(long, global = true, env = "HOSTEL_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    pub token: Option<hostel_core::Secret<String>>,
     /// Client certificate for --server over mutual TLS (`hostel cert generate`'s client.pem).
     #[arg(long, global = true, env = "HOSTEL_CERT", value_name = "FILE")]
     pub cert: Option<PathBuf>,

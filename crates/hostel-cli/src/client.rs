@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
     /// A bearer token (an API token, or the local daemon's secret).
-    pub token: Option<String>,
+    pub token: Option<hostel_core::Secret<String>>,
     /// Who the local CLI acts as (`cli:<user>`), sent with the local secret.
     pub actor: Option<String>,
     /// A client certificate and its key (mutual TLS).
@@ -134,7 +134,7 @@ impl Client {
     fn request(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
         let mut r = self.http.request(method, url);
         if let Some(t) = &self.creds.token {
-            r = r.bearer_auth(t);
+            r = r.bearer_auth(t.expose());
         }
         if let Some(a) = &self.creds.actor {
             r = r.header("x-hostel-actor", a);
@@ -246,8 +246,18 @@ impl Client {
         .map(|_| ())
     }
 
-    /// Downloads bytes with their content type.
-    pub async fn get_bytes(&self, segments: &[&str]) -> Result<(Vec<u8>, String), CliError> {
+    /// GETs a body as a stream of chunks, with its content type: the file API's downloads,
+    /// written out as they come rather than held whole.
+    pub async fn get_stream(
+        &self,
+        segments: &[&str],
+    ) -> Result<
+        (
+            futures_util::stream::BoxStream<'static, Result<Vec<u8>, CliError>>,
+            String,
+        ),
+        CliError,
+    > {
         let resp = self
             .send(self.request(Method::GET, self.url(segments)))
             .await?;
@@ -257,8 +267,20 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        let bytes = resp.bytes().await.map_err(|e| unreachable(&self.base, e))?;
-        Ok((bytes.to_vec(), kind))
+        let base = self.base.clone();
+        let body = futures_util::stream::unfold(Some(resp), move |resp| {
+            let base = base.clone();
+            async move {
+                let mut resp = resp?;
+                match resp.chunk().await {
+                    Ok(Some(chunk)) => Some((Ok(chunk.to_vec()), Some(resp))),
+                    Ok(None) => None,
+                    Err(e) => Some((Err(unreachable(&base, e)), None)),
+                }
+            }
+        })
+        .boxed();
+        Ok((body, kind))
     }
 
     /// Runs `argv` as `tenant` over the exec WebSocket without a terminal: stdin (when not a
@@ -278,7 +300,7 @@ impl Client {
             .map_err(|e| unreachable(&self.base, e))?;
         let headers = request.headers_mut();
         if let Some(t) = &self.creds.token
-            && let Ok(v) = format!("Bearer {t}").parse()
+            && let Ok(v) = format!("Bearer {}", t.expose()).parse()
         {
             headers.insert("authorization", v);
         }

@@ -690,15 +690,23 @@ async fn cp(b: &Backend, from: &str, to: &str) -> Result<u8, CliError> {
         }
         (Some((name, path)), None) => {
             let name = tenant(name)?;
-            let (bytes, folder) = match b.file_get(&name, path).await? {
-                hostel_service::Download::File(b) => (b, false),
-                hostel_service::Download::Folder(b) => (b, true),
+            let (kind, mut body) = b.file_get(&name, path).await?;
+            let mut file =
+                std::fs::File::create(to).map_err(|e| invalid(format!("{to}: {e}"), usage))?;
+            let mut n = 0;
+            while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
+                let chunk = chunk?;
+                std::io::Write::write_all(&mut file, &chunk)
+                    .map_err(|e| invalid(format!("{to}: {e}"), usage))?;
+                n += chunk.len();
+            }
+            let what = match kind {
+                hostel_service::DownloadKind::Folder => "folder, as a tar",
+                hostel_service::DownloadKind::File => "file",
             };
-            std::fs::write(to, &bytes).map_err(|e| invalid(format!("{to}: {e}"), usage))?;
-            let what = if folder { "folder, as a tar" } else { "file" };
             line(&format!(
                 "{name}:{path} -> {to} ({what}, {})",
-                ByteSize::bytes(bytes.len() as u64).human()
+                ByteSize::bytes(n as u64).human()
             ));
         }
         _ => {
@@ -782,7 +790,7 @@ async fn token(b: &Backend, t: TokenCommand, json_out: bool) -> Result<u8, CliEr
             if json_out {
                 json(&made)?;
             } else {
-                line(&made.token);
+                line(made.token.expose());
                 eprintln!(
                     "  - token {:?} ({}); shown once: store it now",
                     made.name, made.role

@@ -414,7 +414,7 @@ pub fn local_daemon(root: &std::path::Path) -> Result<Option<Client>, CliError> 
     let target = std::net::SocketAddr::new(ip, addr.port());
     let tls = hostel_web::tls::Files::in_dir(&paths.etc().join("tls"));
     let creds = Credentials {
-        token: Some(secret.trim().to_owned()),
+        token: Some(secret.trim().to_owned().into()),
         actor: Some(crate::wiring::actor()),
         identity: state
             .tls

@@ -85,14 +85,31 @@ fn a_tenant_signs_in_with_its_web_password_and_out_again() {
     let link = link.trim();
     assert!(link.starts_with(&format!("{base}/login/link/")), "{link}");
     let jar2 = t.root.join("cookies2.txt");
-    let (code, _) = curl(&jar2, &[], link);
+    // Opening it signs nobody in: it asks to confirm, with a form of hostel's own.
+    let (code, page) = curl(&jar2, &[], link);
+    assert_eq!(code, 200);
+    assert!(page.contains("method=\"post\""), "{page}");
+    let (code, _) = curl(&jar2, &[], &format!("{base}/portal"));
+    assert_eq!(code, 303, "not signed in by a GET");
+    // Regression (#12): a page of another site POSTing the link is refused.
+    let (code, _) = curl(
+        &jar2,
+        &["-X", "POST", "-H", "Origin: http://evil.example"],
+        link,
+    );
+    assert_eq!(code, 403);
+    let (code, _) = curl(
+        &jar2,
+        &["-X", "POST", "-H", &format!("Origin: {base}")],
+        link,
+    );
     assert_eq!(code, 303);
     let (code, page) = curl(&jar2, &[], &format!("{base}/portal"));
     assert_eq!(
         (code, page.contains(&format!("<h1>{name}</h1>"))),
         (200, true)
     );
-    let (code, page) = curl(&t.root.join("cookies3.txt"), &[], link);
+    let (code, page) = curl(&t.root.join("cookies3.txt"), &["-X", "POST"], link);
     assert_eq!(code, 401, "a link works once");
     assert!(page.contains("does not work"), "{page}");
 

@@ -7,6 +7,23 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// The most characters an actor or a detail value keeps: much of what is audited comes from
+/// whoever connects (a path, a user name, a command line), and one record must stay small
+/// whatever they send. Longer values keep their start and say how long they were.
+pub const MAX_VALUE_CHARS: usize = 256;
+
+/// `value`, cut to [`MAX_VALUE_CHARS`] with a note of its full length.
+fn bounded(value: String) -> String {
+    match value.char_indices().nth(MAX_VALUE_CHARS) {
+        None => value,
+        Some((end, _)) => format!(
+            "{}… ({} bytes in all)",
+            value.get(..end).unwrap_or_default(),
+            value.len()
+        ),
+    }
+}
+
 /// How an audited action ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -43,7 +60,7 @@ impl AuditEvent {
         AuditEvent {
             time,
             kind: format!("{action}.v1"),
-            actor: actor.to_owned(),
+            actor: bounded(actor.to_owned()),
             tenant: None,
             outcome,
             detail: BTreeMap::new(),
@@ -56,9 +73,10 @@ impl AuditEvent {
         self
     }
 
-    /// Adds one detail.
+    /// Adds one detail, bounded (see [`MAX_VALUE_CHARS`]).
     pub fn with(mut self, key: &str, value: impl ToString) -> Self {
-        self.detail.insert(key.to_owned(), value.to_string());
+        self.detail
+            .insert(key.to_owned(), bounded(value.to_string()));
         self
     }
 }
@@ -66,6 +84,25 @@ impl AuditEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (#12): unauthenticated requests with 60 KB paths wrote 60 KB audit records,
+    /// 130 a second.
+    #[test]
+    fn issue_12_values_from_outside_are_bounded() {
+        let path = format!("/api/{}", "é".repeat(30_000));
+        let ev = AuditEvent::new(Utc::now(), "api.auth", &"x".repeat(1000), Outcome::Denied)
+            .with("path", &path)
+            .with("short", "ok");
+        assert_eq!(ev.detail["short"], "ok");
+        let kept = &ev.detail["path"];
+        assert!(kept.starts_with("/api/éé"), "{kept}");
+        assert!(kept.ends_with("… (60005 bytes in all)"), "{kept}");
+        assert_eq!(
+            kept.chars().count(),
+            MAX_VALUE_CHARS + "… (60005 bytes in all)".len() - 2
+        );
+        assert!(ev.actor.len() < 300, "{}", ev.actor.len());
+    }
 
     #[test]
     fn builder_sets_versioned_kind_and_details() {

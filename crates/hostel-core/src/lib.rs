@@ -22,6 +22,7 @@ pub mod policy;
 pub mod profile;
 pub mod quota;
 pub mod role;
+pub mod secret;
 pub mod size;
 
 pub use apps::WebApp;
@@ -33,4 +34,5 @@ pub use name::{NameError, TenantName};
 pub use profile::ImageProfile;
 pub use quota::{Cpus, Quota, QuotaChange, QuotaError};
 pub use role::{Action, Role};
+pub use secret::Secret;
 pub use size::{ByteSize, SizeError};

@@ -45,6 +45,12 @@ pub enum ServiceError {
         /// The call, e.g. `GET /api/tenants/{name}/exec/ws`.
         what: String,
     },
+    /// A download larger than its reader takes whole.
+    #[error("the file is larger than {limit} bytes")]
+    FileTooLarge {
+        /// The most the reader takes.
+        limit: usize,
+    },
     /// A web login with a wrong name or password (the same answer for both).
     #[error("wrong tenant name or password")]
     LoginFailed,
@@ -219,6 +225,7 @@ impl ServiceError {
             | ServiceError::NothingToSet { .. }
             | ServiceError::InvalidTokenName { .. }
             | ServiceError::BadPath { .. }
+            | ServiceError::FileTooLarge { .. }
             | ServiceError::PurgeUnconfirmed { .. } => ErrorCode::InvalidInput,
             ServiceError::NetworkPoolFull { .. } => ErrorCode::Unavailable,
             ServiceError::LoginFailed => ErrorCode::Unauthenticated,
@@ -313,6 +320,9 @@ impl ServiceError {
                 Some("give a path inside the home, e.g. work/data.csv".into())
             }
             ServiceError::FileFailed { .. } => None,
+            ServiceError::FileTooLarge { .. } => {
+                Some("download it with `hostel cp` or the file API, which stream".into())
+            }
             ServiceError::InvalidTokenName { .. } => Some("e.g. ci-runner or dashboard".into()),
             ServiceError::BaseImage { .. } => Some(
                 "check that deb.debian.org is reachable and debootstrap is installed (scripts/engine installs it)"

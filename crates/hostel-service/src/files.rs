@@ -5,17 +5,67 @@
 
 use crate::{ExecOptions, Hostel, Quiet, ServiceError};
 use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use hostel_core::TenantName;
 use hostel_runtime::ExecOutput;
+use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 
+/// The most of a command's stderr (or of stdout where a small answer is expected) the daemon
+/// keeps; the rest is read and dropped, so a workspace cannot grow the daemon by writing.
+pub const CAPTURE_LIMIT: usize = 64 * 1024;
+
+/// How many chunks of a download may wait for a slow client: the daemon's memory per download
+/// is bounded by this times the engine's chunk size, whatever the file's size.
+const DOWNLOAD_CHUNKS: usize = 8;
+
+/// Appends `chunk` to `buf`, keeping at most `limit` bytes in all.
+pub(crate) fn keep(buf: &mut Vec<u8>, chunk: &[u8], limit: usize) {
+    let room = limit.saturating_sub(buf.len());
+    buf.extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
+}
+
 /// What `file_get` found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Download {
-    /// A file's bytes.
-    File(Vec<u8>),
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownloadKind {
+    /// A file.
+    File,
     /// A folder, as an uncompressed tar of its content (entries `./...`).
-    Folder(Vec<u8>),
+    Folder,
+}
+
+/// A file, or a folder as a tar, streamed out of the workspace as the reader takes it. The
+/// stream ends with an error when the command failed part-way (the bytes before it are
+/// incomplete); dropping it stops the command.
+pub struct Download {
+    /// File or folder.
+    pub kind: DownloadKind,
+    /// The bytes.
+    pub body: BoxStream<'static, Result<Vec<u8>, ServiceError>>,
+}
+
+impl std::fmt::Debug for Download {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Download")
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
+impl Download {
+    /// Reads the whole download, refusing one larger than `limit` bytes (for small files:
+    /// tests, the attacker suite).
+    pub async fn into_bytes(mut self, limit: usize) -> Result<Vec<u8>, ServiceError> {
+        let mut out = Vec::new();
+        while let Some(chunk) = self.body.next().await {
+            let chunk = chunk?;
+            if out.len() + chunk.len() > limit {
+                return Err(ServiceError::FileTooLarge { limit });
+            }
+            out.extend(chunk);
+        }
+        Ok(out)
+    }
 }
 
 /// Checks a home-relative path.
@@ -73,8 +123,8 @@ impl Hostel {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         while let Some(chunk) = session.output.next().await {
             match chunk? {
-                ExecOutput::Stdout(b) => out.extend(b),
-                ExecOutput::Stderr(b) => err.extend(b),
+                ExecOutput::Stdout(b) => keep(&mut out, &b, CAPTURE_LIMIT),
+                ExecOutput::Stderr(b) => keep(&mut err, &b, CAPTURE_LIMIT),
             }
         }
         let code = self.exec_finish(tenant, &session.id, None).await?;
@@ -101,25 +151,103 @@ impl Hostel {
         Ok(())
     }
 
-    /// Reads `path` from the tenant's home: a file, or a folder as a tar.
+    /// Reads `path` from the tenant's home: a file, or a folder as a tar, streamed (see
+    /// [`Download`]). The command says first, on stderr, what it found; only then do bytes
+    /// flow, through a small bounded channel, so a slow reader slows the command instead of
+    /// growing the daemon.
     pub async fn file_get(
-        &self,
+        self: &Arc<Self>,
         tenant: &TenantName,
         path: &str,
     ) -> Result<Download, ServiceError> {
-        let path = home_path(path)?;
-        // Exit 3: nothing there. A folder is marked by a first line on stderr.
-        let script = r#"if [ -d "$1" ]; then echo folder >&2; exec tar -C "$1" -cf - .; elif [ -e "$1" ]; then exec cat -- "$1"; else echo "no such file or folder" >&2; exit 3; fi"#;
-        let (code, out, err) = self.file_script(tenant, script, path, None).await?;
-        match code {
-            0 if err.starts_with(b"folder") => Ok(Download::Folder(out)),
-            0 => Ok(Download::File(out)),
-            _ => Err(ServiceError::FileFailed {
-                path: path.to_owned(),
+        let path = home_path(path)?.to_owned();
+        let script = r#"if [ -d "$1" ]; then echo folder >&2; exec tar -C "$1" -cf - .; elif [ -e "$1" ]; then echo file >&2; exec cat -- "$1"; else echo "no such file or folder" >&2; exit 3; fi"#;
+        let opts = ExecOptions {
+            cmd: vec![
+                "sh".into(),
+                "-c".into(),
+                script.into(),
+                "sh".into(),
+                path.clone(),
+            ],
+            ..ExecOptions::default()
+        };
+        let mut session = self.exec(tenant, opts, &Quiet).await?;
+        // The first line on stderr; stdout before it is kept (bounded) and sent first.
+        let (mut early, mut err) = (Vec::new(), Vec::new());
+        let kind = loop {
+            match session.output.next().await {
+                Some(Ok(ExecOutput::Stderr(b))) => keep(&mut err, &b, CAPTURE_LIMIT),
+                Some(Ok(ExecOutput::Stdout(b))) => keep(&mut early, &b, CAPTURE_LIMIT),
+                Some(Err(e)) => {
+                    let _ = self.exec_finish(tenant, &session.id, None).await;
+                    return Err(e.into());
+                }
+                None => break None,
+            }
+            match err
+                .split(|b| *b == b'\n')
+                .next()
+                .filter(|_| err.contains(&b'\n'))
+            {
+                Some(b"folder") => break Some(DownloadKind::Folder),
+                Some(b"file") => break Some(DownloadKind::File),
+                Some(_) => break None,
+                None if err.len() >= CAPTURE_LIMIT => break None,
+                None => {}
+            }
+        };
+        let Some(kind) = kind else {
+            while let Some(Ok(chunk)) = session.output.next().await {
+                if let ExecOutput::Stderr(b) = chunk {
+                    keep(&mut err, &b, CAPTURE_LIMIT);
+                }
+            }
+            let code = self.exec_finish(tenant, &session.id, None).await?;
+            return Err(ServiceError::FileFailed {
+                path,
                 message: String::from_utf8_lossy(&err).trim().to_owned(),
                 missing: code == 3,
-            }),
-        }
+            });
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(DOWNLOAD_CHUNKS);
+        let h = self.clone();
+        let tenant = tenant.clone();
+        tokio::spawn(async move {
+            let header = err.iter().position(|b| *b == b'\n').map_or(0, |i| i + 1);
+            let mut err = err.split_off(header);
+            let mut reader_gone = !early.is_empty() && tx.send(Ok(early)).await.is_err();
+            while !reader_gone && let Some(chunk) = session.output.next().await {
+                match chunk {
+                    Ok(ExecOutput::Stdout(b)) => reader_gone = tx.send(Ok(b)).await.is_err(),
+                    Ok(ExecOutput::Stderr(b)) => keep(&mut err, &b, CAPTURE_LIMIT),
+                    Err(e) => {
+                        let _ = tx.send(Err(e.into())).await;
+                        break;
+                    }
+                }
+            }
+            if reader_gone {
+                let _ = h.exec_kill(&session.id).await;
+            }
+            drop(session.output);
+            let end = match h.exec_finish(&tenant, &session.id, None).await {
+                Ok(0) => return,
+                Ok(_) if reader_gone => return,
+                Ok(_) => ServiceError::FileFailed {
+                    path,
+                    message: String::from_utf8_lossy(&err).trim().to_owned(),
+                    missing: false,
+                },
+                Err(e) => e,
+            };
+            let _ = tx.send(Err(end)).await;
+        });
+        let body = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        })
+        .boxed();
+        Ok(Download { kind, body })
     }
 }
 

@@ -25,7 +25,7 @@ mod web;
 
 pub use check::{CheckItem, Finding};
 pub use error::ServiceError;
-pub use files::{Download, home_path};
+pub use files::{CAPTURE_LIMIT, Download, DownloadKind, home_path};
 pub use image::{BuildOutcome, ImageView};
 pub use lifecycle::ReapState;
 pub use paths::Paths;

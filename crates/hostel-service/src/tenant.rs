@@ -863,7 +863,8 @@ impl Hostel {
         Ok(known.then_some(name))
     }
 
-    /// Runs a command as the tenant and collects its output (for tests and small jobs).
+    /// Runs a command as the tenant and collects its output (for tests and small jobs): at
+    /// most [`crate::CAPTURE_LIMIT`] bytes of each stream, the rest read and dropped.
     pub async fn exec_capture(
         &self,
         name: &TenantName,
@@ -877,8 +878,8 @@ impl Hostel {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         while let Some(chunk) = s.output.next().await {
             match chunk? {
-                ExecOutput::Stdout(b) => out.extend(b),
-                ExecOutput::Stderr(b) => err.extend(b),
+                ExecOutput::Stdout(b) => crate::files::keep(&mut out, &b, crate::CAPTURE_LIMIT),
+                ExecOutput::Stderr(b) => crate::files::keep(&mut err, &b, crate::CAPTURE_LIMIT),
             }
         }
         let code = self.exec_finish(name, &s.id, None).await?;

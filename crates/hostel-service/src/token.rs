@@ -1,7 +1,7 @@
 //! API tokens: made here, shown once, stored only as a SHA-256 hash.
 
 use crate::{Hostel, ServiceError};
-use hostel_core::{Action, Outcome, Role};
+use hostel_core::{Action, Outcome, Role, Secret};
 use hostel_store::TokenRecord;
 use rand::RngExt;
 use sha2::{Digest, Sha256};
@@ -23,7 +23,7 @@ fn valid_name(name: &str) -> bool {
 
 impl Hostel {
     /// Makes a token; returns it (the only time it exists in clear).
-    pub fn token_create(&self, name: &str, role: Role) -> Result<String, ServiceError> {
+    pub fn token_create(&self, name: &str, role: Role) -> Result<Secret<String>, ServiceError> {
         if !valid_name(name) {
             return Err(ServiceError::InvalidTokenName {
                 name: name.to_owned(),
@@ -47,7 +47,7 @@ impl Hostel {
         };
         self.record(ev.with("token", name).with("role", role))?;
         result?;
-        Ok(token)
+        Ok(Secret::new(token))
     }
 
     /// The one place where a caller's role is checked: whether `actor`, holding `role`, may

@@ -63,7 +63,7 @@ fn sign_in_page(message: Option<&str>) -> axum::response::Html<String> {
 /// What the sign-in form sends.
 #[derive(Debug, Deserialize)]
 pub struct LoginForm {
-    token: String,
+    token: hostel_core::Secret<String>,
 }
 
 /// `POST /admin/login`.
@@ -78,7 +78,7 @@ pub async fn login(
     if let Some(r) = banned(&s, ip, sign_in_page)? {
         return Ok(r);
     }
-    match s.hostel.admin_login(form.token.trim(), ip) {
+    match s.hostel.admin_login(form.token.expose().trim(), ip) {
         Ok((_, session)) => {
             let max_age = hostel_service::ADMIN_SESSION_HOURS * 3600;
             Ok(redirect_setting(

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hostel_core::TenantName;
-use hostel_service::{Download, ServiceError};
+use hostel_service::{DownloadKind, ServiceError};
 
 fn name(s: &str) -> Result<TenantName, ApiError> {
     s.parse::<TenantName>()
@@ -42,9 +42,16 @@ pub async fn get_file(
     State(s): State<AppState>,
     Path((tenant, path)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let (kind, bytes) = match s.hostel.file_get(&name(&tenant)?, &path).await? {
-        Download::File(b) => ("application/octet-stream", b),
-        Download::Folder(b) => ("application/x-tar", b),
+    let download = s.hostel.file_get(&name(&tenant)?, &path).await?;
+    let kind = match download.kind {
+        DownloadKind::File => "application/octet-stream",
+        DownloadKind::Folder => "application/x-tar",
     };
-    Ok(([(header::CONTENT_TYPE, kind)], Body::from(bytes)).into_response())
+    // Streamed as the workspace sends it; a failure part-way aborts the body, so the client
+    // sees a truncated transfer rather than a short file.
+    Ok((
+        [(header::CONTENT_TYPE, kind)],
+        Body::from_stream(download.body),
+    )
+        .into_response())
 }

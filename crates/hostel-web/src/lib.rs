@@ -50,7 +50,7 @@ pub struct AppState {
     daemon: Option<Arc<hostel_api::DaemonStatus>>,
     /// The secret the daemon leaves for the local CLI (root-only file): it is an admin
     /// credential, and its caller names itself with `X-Hostel-Actor`.
-    local_token: Option<Arc<str>>,
+    local_token: Option<hostel_core::Secret<Arc<str>>>,
     /// Whether session cookies get `Secure` (served over TLS).
     secure_cookies: bool,
     /// The tenants' web apps' addresses and the client that proxies to them.
@@ -78,7 +78,7 @@ impl AppState {
         AppState {
             hostel,
             daemon: Some(Arc::new(daemon)),
-            local_token: Some(local_token.into()),
+            local_token: Some(hostel_core::Secret::new(local_token.into())),
             secure_cookies: false,
             apps: apps::AppProxy::default(),
         }
@@ -208,7 +208,10 @@ fn pages() -> Router<AppState> {
         .route("/", get(portal::home))
         .route("/login", get(portal::login_form).post(portal::login))
         .route("/logout", post(portal::logout))
-        .route("/login/link/{token}", get(portal::login_link))
+        .route(
+            "/login/link/{token}",
+            get(portal::login_link_confirm).post(portal::login_link),
+        )
         .route("/portal", get(portal::portal))
         .route("/portal/start", post(portal::start))
         .route("/portal/stop", post(portal::stop))

@@ -24,7 +24,7 @@ pub const COOKIE: &str = "hostel_session";
 #[derive(Debug, Deserialize)]
 pub struct LoginForm {
     name: String,
-    password: String,
+    password: hostel_core::Secret<String>,
 }
 
 /// A page of hostel's own: the stylesheet and scripts come from `/assets` (see
@@ -176,7 +176,7 @@ pub async fn login(
     if let Some(r) = banned(&s, ip, login_page)? {
         return Ok(r);
     }
-    match s.hostel.web_login(&form.name, &form.password, ip) {
+    match s.hostel.web_login(&form.name, form.password.expose(), ip) {
         Ok((_, token)) => {
             let max_age = hostel_service::SESSION_HOURS * 3600;
             Ok(redirect_setting("/portal", cookie(&s, &token, max_age)))
@@ -190,12 +190,36 @@ pub async fn login(
     }
 }
 
-/// `GET /login/link/{token}`: signs in with a one-time link, then goes to the portal.
+/// `GET /login/link/{token}`: asks the person to confirm, and signs nobody in. A page of
+/// another site could open the link in a victim's browser and sign it in as the attacker's
+/// tenant (login CSRF); the confirming POST must come from hostel's own page.
+pub async fn login_link_confirm(
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Html<String> {
+    let action: String = token
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    page(
+        "Sign in",
+        &format!(
+            "<h1>Sign in with a link</h1>\
+             <p>This one-time link signs this browser in to a tenant's portal. \
+             Continue only if you asked for it.</p>\
+             <form class=\"stack\" method=\"post\" action=\"/login/link/{action}\">\
+             <button type=\"submit\">Sign in</button></form>"
+        ),
+    )
+}
+
+/// `POST /login/link/{token}`: signs in with a one-time link, from hostel's own page only.
 pub async fn login_link(
     State(s): State<AppState>,
+    headers: HeaderMap,
     peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     axum::extract::Path(token): axum::extract::Path<String>,
 ) -> Result<Response, ApiError> {
+    same_origin(&headers)?;
     let ip = peer.map(|p| p.0.0.ip());
     if let Some(r) = banned(&s, ip, login_page)? {
         return Ok(r);

@@ -158,7 +158,8 @@ pub async fn set_password(
     Path(name): Path<String>,
     ApiJson(body): ApiJson<NewPassword>,
 ) -> Result<StatusCode, ApiError> {
-    s.hostel.set_password(&parse_name(&name)?, &body.password)?;
+    s.hostel
+        .set_password(&parse_name(&name)?, body.password.expose())?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -41,6 +41,16 @@ fn api() -> Api {
         BTreeMap::from([("io.hostel.image.version".to_owned(), "v1".to_owned())]),
     );
     fake.add_image("hostel-workspace:v1", BTreeMap::new());
+    // The file API's download script says what it found on stderr, then sends the bytes; any
+    // other command echoes itself.
+    fake.on_exec(|_, req| {
+        if req.cmd.iter().any(|a| a.contains("exec cat --")) {
+            return (0, b"notes\n".to_vec(), b"file\n".to_vec());
+        }
+        let mut out = req.cmd.join(" ").into_bytes();
+        out.push(b'\n');
+        (0, out, Vec::new())
+    });
     let storage = Arc::new(DirStorage::new(paths.users()));
     let hostel = Arc::new(
         Hostel::new(
@@ -53,8 +63,11 @@ fn api() -> Api {
         )
         .unwrap(),
     );
-    let admin = hostel.token_create("ci", Role::Admin).unwrap();
-    let viewer = hostel.token_create("dash", Role::Viewer).unwrap();
+    let admin = hostel.token_create("ci", Role::Admin).unwrap().into_inner();
+    let viewer = hostel
+        .token_create("dash", Role::Viewer)
+        .unwrap()
+        .into_inner();
     Api {
         _dir: dir,
         hostel,
@@ -1376,4 +1389,65 @@ async fn issue_12_metrics_name_tenants_only_to_a_token() {
         .await
         .unwrap();
     assert_eq!(web.status(), StatusCode::NOT_FOUND);
+}
+
+/// Regression (#12): secrets held in the API's state and bodies showed in their `Debug`, so
+/// any log or panic that printed them leaked them.
+#[tokio::test]
+async fn issue_12_secrets_never_show_in_debug() {
+    let a = api();
+    let daemon = hostel_api::DaemonStatus {
+        pid: 1,
+        version: "test".into(),
+        ssh_listen: String::new(),
+        http_listen: String::new(),
+        host_key: String::new(),
+        open_sessions: 0,
+    };
+    let state = AppState::for_daemon(a.hostel.clone(), daemon, LOCAL.into());
+    let password: hostel_api::NewPassword =
+        serde_json::from_str(r#"{"password": "a long and secret phrase"}"#).unwrap();
+    let made = hostel_api::CreatedToken {
+        name: "ci".into(),
+        role: "admin".into(),
+        token: a.admin.clone().into(),
+    };
+    let debug = format!("{state:?} {password:?} {made:?}");
+    for secret in [LOCAL, "a long and secret phrase", a.admin.as_str()] {
+        assert!(!debug.contains(secret), "{secret} in {debug}");
+    }
+    // The token's owner still gets it in the body that creates it.
+    assert!(serde_json::to_string(&made).unwrap().contains(&a.admin));
+}
+
+/// Regression (#12): calls without a token, with 60 KB paths, wrote 60 KB audit records as
+/// fast as they came. Such calls now count toward a ban, and each record they leave, the
+/// banned address's refusals included, is bounded.
+#[tokio::test]
+async fn issue_12_calls_without_a_token_are_bounded_and_banned() {
+    let a = api();
+    let flooder = "192.0.2.77:4000";
+    let long = format!("/api/tenants/{}", "a".repeat(60_000));
+    let log = a.hostel.audit_log().path().to_owned();
+    for _ in 0..10 {
+        let (s, _) = a
+            .request_from(Some(flooder), "GET", "/api/tenants", &[], None)
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    let (s, _) = a
+        .request_from(Some(flooder), "GET", "/api/tenants", &[], None)
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::FORBIDDEN,
+        "banned after 10 calls without a token"
+    );
+    let before = std::fs::metadata(&log).unwrap().len();
+    a.request_from(Some(flooder), "GET", &long, &[], None).await;
+    let grew = std::fs::metadata(&log).unwrap().len() - before;
+    assert!(
+        grew < 2_000,
+        "one refused 60 KB path added {grew} bytes to the audit log"
+    );
 }

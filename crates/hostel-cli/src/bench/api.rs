@@ -58,7 +58,7 @@ async fn request(
 pub async fn api_bench(h: Arc<Hostel>, rounds: usize, parallel: usize) -> Result<(), CliError> {
     let id = format!("{:x}", std::process::id());
     let token_name = format!("bench-{id}");
-    let token = h.token_create(&token_name, Role::Admin)?;
+    let token = h.token_create(&token_name, Role::Admin)?.into_inner();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| fail(e.to_string()))?;

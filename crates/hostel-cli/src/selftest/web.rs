@@ -43,7 +43,7 @@ pub(super) async fn moves(
             &hostel_service::Quiet,
         )
         .await?;
-    let result = try_moves(port, &viewer, id, b, secret).await;
+    let result = try_moves(port, viewer.expose(), id, b, secret).await;
     let _ = h.exec_kill(&session.id).await;
     let _ = h.exec_finish(b, &session.id, None).await;
     let _ = stop.send(());
