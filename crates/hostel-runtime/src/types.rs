@@ -77,6 +77,12 @@ pub struct WorkspaceSpec {
     pub security_opt: Vec<String>,
     /// The network to attach to (the tenant's own); `None`: the engine's default.
     pub network: Option<String>,
+    /// The most of the workspace's own output (its init's stdout and stderr, which root
+    /// inside can write to) the engine keeps on the host, in bytes; older output is dropped.
+    pub output_log_max: u64,
+    /// Paths that show nothing inside, on top of what the engine hides by default (host
+    /// details such as `/proc/kcore`).
+    pub hidden_paths: Vec<String>,
 }
 
 /// A network to make: one per tenant, a bridge of its own.

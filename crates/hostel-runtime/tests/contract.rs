@@ -51,6 +51,8 @@ fn spec(name: &str, run: &str, home: &std::path::Path) -> WorkspaceSpec {
         .to_vec(),
         security_opt: vec!["no-new-privileges".to_owned()],
         network: None,
+        output_log_max: 1 << 20,
+        hidden_paths: vec!["/sys/fs/btrfs".to_owned()],
     }
 }
 
@@ -354,4 +356,56 @@ async fn docker_exec_kill_ends_a_running_command() {
     .expect("the killed command ended")
     .unwrap();
     assert_eq!(code, 137);
+}
+
+/// Regression (#12): root inside wrote to its init's output (`/proc/1/fd/1`), which the
+/// engine kept on the host without bound, outside the home and its quota. And btrfs's sysfs
+/// showed every tenant's disk use.
+#[tokio::test]
+async fn issue_12_docker_bounds_the_output_log_and_hides_paths() {
+    let run = run_id();
+    let _guard = Cleanup(run.clone());
+    let docker = DockerRuntime::new(hostel_core::config::DEFAULT_ENGINE_SOCKET);
+    let home = tempfile::tempdir().unwrap();
+    let uid = hostel_testkit::tenant_host_uid();
+    std::os::unix::fs::chown(home.path(), Some(uid), Some(uid)).unwrap();
+    let name = format!("hostel-contract-{run}");
+    docker
+        .create(&spec(&name, &run, home.path()))
+        .await
+        .unwrap();
+    docker.start(&name).await.unwrap();
+    let (code, _, err) = run_exec(
+        &docker,
+        &name,
+        &[
+            "sh",
+            "-c",
+            "head -c 20000000 /dev/zero | tr '\\0' x > /proc/1/fd/1",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    let (_, listing, _) = run_exec(&docker, &name, &["sh", "-c", "ls -A /sys/fs/btrfs | wc -l"])
+        .await
+        .unwrap();
+    assert_eq!(listing.trim(), "0");
+    let out = std::process::Command::new("docker")
+        .args(["inspect", "-f", "{{.LogPath}}", &name])
+        .output()
+        .unwrap();
+    let log = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let dir = log.parent().unwrap();
+    let kept: u64 = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("-json.log"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert!(
+        kept <= 1_200_000,
+        "20 MB written, {kept} bytes kept in {}",
+        dir.display()
+    );
 }

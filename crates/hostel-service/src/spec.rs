@@ -59,6 +59,14 @@ pub struct Host<'a> {
     pub userns: bool,
 }
 
+/// The most of a workspace's own output (its init's stdout and stderr) kept on the host: root
+/// inside can write there (`/proc/1/fd/1`), outside the home and its quota.
+pub const OUTPUT_LOG_MAX: u64 = 2 << 20;
+
+/// Paths a workspace must not see: btrfs's sysfs shows every subvolume's quota group, so
+/// every tenant's disk use.
+pub const HIDDEN_PATHS: &[&str] = &["/sys/fs/btrfs"];
+
 /// The full container spec for a tenant.
 pub fn workspace_spec(
     tenant: &TenantName,
@@ -97,6 +105,8 @@ pub fn workspace_spec(
             SECURITY_OPT.iter().map(|c| (*c).to_owned()).collect()
         },
         network: Some(container_name(tenant)),
+        output_log_max: OUTPUT_LOG_MAX,
+        hidden_paths: HIDDEN_PATHS.iter().map(|p| (*p).to_owned()).collect(),
     };
     let mut labels = extra_labels.clone();
     labels.insert(LABEL_MANAGED.into(), "1".into());
@@ -121,11 +131,13 @@ pub fn spec_hash(spec: &WorkspaceSpec, egress: Egress) -> String {
         h.update(part.as_bytes());
         h.update(b"\0");
     }
+    h.update(spec.output_log_max.to_le_bytes());
     for part in spec
         .env
         .iter()
         .chain(&spec.cap_add)
         .chain(&spec.security_opt)
+        .chain(&spec.hidden_paths)
     {
         h.update(part.as_bytes());
         h.update(b"\0");

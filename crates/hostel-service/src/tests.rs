@@ -322,6 +322,8 @@ async fn doctor_finds_and_fixes_drift_without_touching_homes() {
             cap_add: vec![],
             security_opt: vec![],
             network: None,
+            output_log_max: 1 << 20,
+            hidden_paths: vec![],
         })
         .await
         .unwrap();

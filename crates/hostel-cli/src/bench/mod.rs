@@ -65,5 +65,7 @@ fn plain_spec(name: &str, image: &str, run: &str, home: Option<&Path>) -> Worksp
             .map(|c| (*c).to_owned())
             .collect(),
         network: None,
+        output_log_max: hostel_service::OUTPUT_LOG_MAX,
+        hidden_paths: vec![],
     }
 }

@@ -149,6 +149,22 @@ fn label_filter(labels: &[(String, String)]) -> HashMap<String, Vec<String>> {
     HashMap::from([("label".to_owned(), values)])
 }
 
+/// What the engine masks in every container unless told otherwise (Docker's defaults): a
+/// container given its own list would lose these.
+const ENGINE_MASKED_PATHS: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
 /// Parses the OOM-kill counter from cgroup v2 `memory.events` or v1 `memory.oom_control`.
 fn parse_oom_kills(text: &str) -> u64 {
     text.lines()
@@ -206,6 +222,30 @@ impl Runtime for DockerRuntime {
                 cap_add: Some(spec.cap_add.clone()),
                 security_opt: Some(spec.security_opt.clone()),
                 network_mode: spec.network.clone(),
+                // Given, the list replaces the engine's own: keep those and add ours.
+                masked_paths: Some(
+                    ENGINE_MASKED_PATHS
+                        .iter()
+                        .map(|p| (*p).to_owned())
+                        .chain(spec.hidden_paths.iter().cloned())
+                        .collect(),
+                ),
+                // Two files of half the bound each: the engine rotates, so at most the bound
+                // stays on the host whatever the workspace writes to its init's output.
+                log_config: Some(bollard::models::HostConfigLogConfig {
+                    typ: Some("json-file".to_owned()),
+                    config: Some(
+                        [
+                            (
+                                "max-size".to_owned(),
+                                (spec.output_log_max / 2).max(1024).to_string(),
+                            ),
+                            ("max-file".to_owned(), "2".to_owned()),
+                        ]
+                        .into_iter()
+                        .collect(),
+                    ),
+                }),
                 ..HostConfig::default()
             }),
             ..ContainerCreateBody::default()
