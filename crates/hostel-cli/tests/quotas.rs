@@ -127,3 +127,25 @@ fn disk_quota_refuses_writes_past_it_and_grows_live() {
         "256MiB"
     );
 }
+
+/// Regression (#12): a subvolume the tenant made in its home (the ioctl needs only write
+/// permission) made `purge` fail with "internal error" and left the tenant `purging`.
+#[test]
+fn issue_12_purge_succeeds_with_subvolumes_in_the_home() {
+    let t = TestRun::new(BIN);
+    let name = t.create_tenant("nested", &[]);
+    // BTRFS_IOC_SUBVOL_CREATE on the home, twice nested, as the tenant.
+    let made = t.sh(
+        &name,
+        "python3 -c '\nimport fcntl, os, struct\n\
+         def mk(parent, name):\n    fd = os.open(parent, os.O_RDONLY)\n    \
+         fcntl.ioctl(fd, 0x5000940e, bytearray(struct.pack(\"q4088s\", 0, name.encode())), True)\n    os.close(fd)\n\
+         mk(os.path.expanduser(\"~\"), \"sub\")\nmk(os.path.expanduser(\"~/sub\"), \"deeper\")\n' \
+         && echo data > ~/sub/deeper/file && cat ~/sub/deeper/file",
+    );
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    assert_eq!(made.stdout.trim(), "data");
+    t.hostel(&["purge", &name, "--yes"]).ok();
+    assert!(!t.home(&name).exists());
+    t.hostel(&["info", &name]).expect_code(3);
+}

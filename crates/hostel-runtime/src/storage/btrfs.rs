@@ -327,6 +327,16 @@ impl HomeStorage for BtrfsPool {
         self.ensure_pool()?;
         let home = self.home_path(tenant);
         if home.is_dir() {
+            // Subvolumes the tenant made inside its home would make the home's deletion fail
+            // ("directory not empty"): delete them first, deepest first.
+            for nested in self.subvolumes_below(&home)? {
+                run(
+                    "delete a subvolume made in the home",
+                    Command::new("btrfs")
+                        .args(["subvolume", "delete"])
+                        .arg(self.users.join(nested)),
+                )?;
+            }
             run(
                 "delete the home subvolume",
                 Command::new("btrfs")
@@ -341,9 +351,58 @@ impl HomeStorage for BtrfsPool {
     }
 }
 
+impl BtrfsPool {
+    /// Every subvolume below `top`, however deep, as paths relative to the pool's top,
+    /// deepest first. `btrfs subvolume list -o` names only the direct children.
+    fn subvolumes_below(&self, top: &Path) -> Result<Vec<String>, RuntimeError> {
+        let mut found = Vec::new();
+        let mut todo = vec![top.to_path_buf()];
+        while let Some(dir) = todo.pop() {
+            let listed = run(
+                "list the subvolumes in the home",
+                Command::new("btrfs")
+                    .args(["subvolume", "list", "-o"])
+                    .arg(&dir),
+            )?;
+            for child in nested_subvolumes(&listed) {
+                if found.contains(&child) {
+                    continue;
+                }
+                todo.push(self.users.join(&child));
+                found.push(child);
+            }
+        }
+        found.sort_by_key(|p| std::cmp::Reverse(p.matches('/').count()));
+        Ok(found)
+    }
+}
+
+/// The paths (relative to the pool's top) in `btrfs subvolume list -o` output, deepest first.
+fn nested_subvolumes(listed: &str) -> Vec<String> {
+    let mut paths: Vec<String> = listed
+        .lines()
+        .filter_map(|l| l.split_once(" path ").map(|(_, p)| p.trim().to_owned()))
+        .filter(|p| !p.is_empty() && !p.split('/').any(|c| c == ".."))
+        .collect();
+    paths.sort_by_key(|p| std::cmp::Reverse(p.matches('/').count()));
+    paths
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nested_subvolumes_go_deepest_first() {
+        let listed = "ID 258 gen 12 top level 257 path alice/home/a\n\
+                      ID 259 gen 13 top level 258 path alice/home/a/b c\n\
+                      ID 260 gen 14 top level 257 path alice/home/z\n";
+        assert_eq!(
+            nested_subvolumes(listed),
+            ["alice/home/a/b c", "alice/home/a", "alice/home/z"]
+        );
+        assert!(nested_subvolumes("").is_empty());
+    }
 
     #[test]
     fn parses_qgroup_rows() {
