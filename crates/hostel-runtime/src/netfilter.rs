@@ -9,12 +9,19 @@
 //! [`Iptables`] keeps, per prefix, for IPv4 and IPv6:
 //! - `HOSTEL-IN-<prefix>`, jumped to from `INPUT` for `<prefix>+`: replies to connections the
 //!   host opened pass (the web gateway will proxy into workspaces); everything else is dropped;
-//! - `HOSTEL-FWD-<prefix>`, jumped to from `DOCKER-USER` (or `FORWARD`) for traffic from and to
-//!   `<prefix>+`: replies pass, nothing new enters a tenant bridge, egress-`none` bridges
-//!   (`<prefix>n...`) and the denied destinations are dropped, and the rest of a tenant's own
-//!   traffic goes out;
+//! - `HOSTEL-FWD-<prefix>`, jumped to from the top of `DOCKER-USER` (or `FORWARD`) for traffic
+//!   from and to `<prefix>+`: only drops: nothing new enters a tenant bridge, egress-`none`
+//!   bridges (`<prefix>n...`) and the denied destinations are dropped (IPv6: everything);
+//! - `HOSTEL-OK-<prefix>` (IPv4), jumped to from the end of the same chain: replies pass and a
+//!   tenant's own new traffic goes out;
 //! - `HOSTEL-NAT-<prefix>` (IPv4 `nat` table, from `POSTROUTING` for the pool): masquerades
 //!   traffic leaving for anything but a tenant bridge.
+//!
+//! Drops and accepts are apart so that several instances on one host (each with its prefix)
+//! stay apart whatever order they installed in: every instance's drops come before any
+//! instance's accepts, so one instance's egress accept never lets its tenants into another
+//! instance's bridges. A chain's rules are replaced in one `iptables-restore` transaction, so
+//! re-applying never leaves a moment without the drops.
 
 use crate::RuntimeError;
 use async_trait::async_trait;
@@ -47,6 +54,8 @@ struct Jump {
     parent: Option<&'static str>,
     matches: Vec<String>,
     target: String,
+    /// Where it goes: at the top, or last (before a final `RETURN`).
+    last: bool,
 }
 
 impl FilterRules {
@@ -54,10 +63,10 @@ impl FilterRules {
         let p = &self.prefix;
         let input = format!("HOSTEL-IN-{p}");
         let fwd = format!("HOSTEL-FWD-{p}");
+        let ok = format!("HOSTEL-OK-{p}");
         let reply = "-m conntrack --ctstate RELATED,ESTABLISHED -j";
         let mut forward = vec![
-            format!("-A {fwd} -o {p}+ {reply} ACCEPT"),
-            format!("-A {fwd} -i {p}+ {reply} ACCEPT"),
+            format!("-A {fwd} -o {p}+ {reply} RETURN"),
             format!("-A {fwd} -o {p}+ -j DROP"),
         ];
         if v6 {
@@ -66,7 +75,6 @@ impl FilterRules {
         } else {
             forward.push(format!("-A {fwd} -i {p}n+ -j DROP"));
             forward.extend(self.deny.iter().map(|d| format!("-A {fwd} -d {d} -j DROP")));
-            forward.push(format!("-A {fwd} -i {p}+ -j ACCEPT"));
         }
         let mut chains = vec![
             Chain {
@@ -84,6 +92,15 @@ impl FilterRules {
             },
         ];
         if !v6 {
+            chains.push(Chain {
+                table: "filter",
+                name: ok.clone(),
+                rules: vec![
+                    format!("-A {ok} -o {p}+ {reply} ACCEPT"),
+                    format!("-A {ok} -i {p}+ {reply} ACCEPT"),
+                    format!("-A {ok} -i {p}+ -j ACCEPT"),
+                ],
+            });
             let nat = format!("HOSTEL-NAT-{p}");
             chains.push(Chain {
                 table: "nat",
@@ -97,32 +114,27 @@ impl FilterRules {
     fn jumps(&self, v6: bool) -> Vec<Jump> {
         let p = &self.prefix;
         let iface = format!("{p}+");
+        let jump = |parent, dir: &str, target: &str, last| Jump {
+            table: "filter",
+            parent,
+            matches: vec![dir.to_owned(), iface.clone()],
+            target: format!("{target}-{p}"),
+            last,
+        };
         let mut jumps = vec![
-            Jump {
-                table: "filter",
-                parent: Some("INPUT"),
-                matches: vec!["-i".into(), iface.clone()],
-                target: format!("HOSTEL-IN-{p}"),
-            },
-            Jump {
-                table: "filter",
-                parent: None,
-                matches: vec!["-i".into(), iface.clone()],
-                target: format!("HOSTEL-FWD-{p}"),
-            },
-            Jump {
-                table: "filter",
-                parent: None,
-                matches: vec!["-o".into(), iface],
-                target: format!("HOSTEL-FWD-{p}"),
-            },
+            jump(Some("INPUT"), "-i", "HOSTEL-IN", false),
+            jump(None, "-i", "HOSTEL-FWD", false),
+            jump(None, "-o", "HOSTEL-FWD", false),
         ];
         if !v6 {
+            jumps.push(jump(None, "-i", "HOSTEL-OK", true));
+            jumps.push(jump(None, "-o", "HOSTEL-OK", true));
             jumps.push(Jump {
                 table: "nat",
                 parent: Some("POSTROUTING"),
                 matches: vec!["-s".into(), self.pool.clone()],
                 target: format!("HOSTEL-NAT-{p}"),
+                last: false,
             });
         }
         jumps
@@ -164,6 +176,65 @@ async fn ipt(v6: bool, args: &[&str]) -> Result<(bool, String), RuntimeError> {
     ))
 }
 
+/// Replaces the rules of `chains` (made when missing) in one transaction per table:
+/// `iptables-restore --noflush` flushes a chain it declares and fills it before it commits,
+/// so the old rules hold until the new ones do.
+async fn restore(v6: bool, chains: &[Chain]) -> Result<(), RuntimeError> {
+    use tokio::io::AsyncWriteExt;
+    let bin = if v6 {
+        "ip6tables-restore"
+    } else {
+        "iptables-restore"
+    };
+    let mut script = String::new();
+    for table in ["filter", "nat"] {
+        let mine: Vec<&Chain> = chains.iter().filter(|c| c.table == table).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        script.push_str(&format!("*{table}\n"));
+        for c in &mine {
+            script.push_str(&format!(":{} - [0:0]\n", c.name));
+        }
+        for c in &mine {
+            for rule in &c.rules {
+                script.push_str(rule);
+                script.push('\n');
+            }
+        }
+        script.push_str("COMMIT\n");
+    }
+    let host = |message: String| RuntimeError::Host {
+        action: format!("run {bin}"),
+        message,
+    };
+    let mut child = tokio::process::Command::new(bin)
+        .args(["-w", "--noflush"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            host(format!(
+                "{e} (install the iptables package; scripts/engine does)"
+            ))
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(script.as_bytes())
+            .await
+            .map_err(|e| host(e.to_string()))?;
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| host(e.to_string()))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(host(String::from_utf8_lossy(&out.stderr).trim().to_owned()))
+}
+
 async fn must(v6: bool, args: &[&str]) -> Result<(), RuntimeError> {
     let bin = if v6 { "ip6tables" } else { "iptables" };
     let out = tokio::process::Command::new(bin)
@@ -193,11 +264,24 @@ async fn forward_parent(v6: bool) -> Result<&'static str, RuntimeError> {
     })
 }
 
-/// `-t TABLE -C|-I|-D PARENT MATCHES -j TARGET` for a jump; whether iptables did it.
+/// `-t TABLE -C|-I|-D PARENT MATCHES -j TARGET` for a jump; whether iptables did it. `-I`
+/// puts it at the top, or for a last jump before the chain's final `RETURN` (the engine ends
+/// `DOCKER-USER` with one), else at the end.
 async fn jump(v6: bool, op: &str, j: &Jump, parent: &str) -> Result<bool, RuntimeError> {
+    let mut at = "1".to_owned();
+    let mut op = op;
+    if op == "-I" && j.last {
+        let (_, listed) = ipt(v6, &["-t", j.table, "-S", parent]).await?;
+        let rules: Vec<&str> = listed.lines().filter(|l| l.starts_with("-A ")).collect();
+        if rules.last() == Some(&format!("-A {parent} -j RETURN").as_str()) {
+            at = rules.len().to_string();
+        } else {
+            op = "-A";
+        }
+    }
     let mut args = vec!["-t", j.table, op, parent];
     if op == "-I" {
-        args.push("1");
+        args.push(&at);
     }
     args.extend(j.matches.iter().map(String::as_str));
     args.extend(["-j", j.target.as_str()]);
@@ -228,17 +312,7 @@ impl Iptables {
             return Ok(());
         }
         let fwd = forward_parent(v6).await?;
-        for c in rules.chains(v6) {
-            // -N fails when the chain exists: then it is flushed and filled again.
-            if !ipt(v6, &["-t", c.table, "-N", &c.name]).await?.0 {
-                must(v6, &["-t", c.table, "-F", &c.name]).await?;
-            }
-            for rule in &c.rules {
-                let mut args = vec!["-t", c.table];
-                args.extend(rule.split(' '));
-                must(v6, &args).await?;
-            }
-        }
+        restore(v6, &rules.chains(v6)).await?;
         for j in rules.jumps(v6) {
             let parent = j.parent.unwrap_or(fwd);
             if !jump(v6, "-C", &j, parent).await? && !jump(v6, "-I", &j, parent).await? {
@@ -280,6 +354,7 @@ impl PacketFilter for Iptables {
                     let ours = [
                         format!("-j HOSTEL-IN-{prefix}"),
                         format!("-j HOSTEL-FWD-{prefix}"),
+                        format!("-j HOSTEL-OK-{prefix}"),
                         format!("-j HOSTEL-NAT-{prefix}"),
                     ]
                     .iter()
@@ -294,6 +369,7 @@ impl PacketFilter for Iptables {
             for (table, chain) in [
                 ("filter", format!("HOSTEL-IN-{prefix}")),
                 ("filter", format!("HOSTEL-FWD-{prefix}")),
+                ("filter", format!("HOSTEL-OK-{prefix}")),
                 ("nat", format!("HOSTEL-NAT-{prefix}")),
             ] {
                 if ipt(v6, &["-t", table, "-F", &chain]).await?.0 {
@@ -424,16 +500,23 @@ mod tests {
         assert_eq!(
             v4[1].rules,
             [
-                format!("-A HOSTEL-FWD-hsl -o hsl+ {reply} ACCEPT"),
-                format!("-A HOSTEL-FWD-hsl -i hsl+ {reply} ACCEPT"),
+                format!("-A HOSTEL-FWD-hsl -o hsl+ {reply} RETURN"),
                 "-A HOSTEL-FWD-hsl -o hsl+ -j DROP".to_owned(),
                 "-A HOSTEL-FWD-hsl -i hsln+ -j DROP".to_owned(),
                 "-A HOSTEL-FWD-hsl -d 169.254.0.0/16 -j DROP".to_owned(),
-                "-A HOSTEL-FWD-hsl -i hsl+ -j ACCEPT".to_owned(),
+            ],
+            "only drops: every instance's come before any accept"
+        );
+        assert_eq!(
+            v4[2].rules,
+            [
+                format!("-A HOSTEL-OK-hsl -o hsl+ {reply} ACCEPT"),
+                format!("-A HOSTEL-OK-hsl -i hsl+ {reply} ACCEPT"),
+                "-A HOSTEL-OK-hsl -i hsl+ -j ACCEPT".to_owned(),
             ]
         );
         assert_eq!(
-            (v4[2].table, v4[2].rules.clone()),
+            (v4[3].table, v4[3].rules.clone()),
             (
                 "nat",
                 vec!["-A HOSTEL-NAT-hsl ! -o hsl+ -j MASQUERADE".to_owned()]
@@ -445,7 +528,8 @@ mod tests {
             v6[1].rules.last().map(String::as_str),
             Some("-A HOSTEL-FWD-hsl -j DROP")
         );
-        assert_eq!(r.jumps(false).len(), 4);
+        let last: Vec<bool> = r.jumps(false).iter().map(|j| j.last).collect();
+        assert_eq!(last, [false, false, false, true, true, false]);
         assert_eq!(r.jumps(true).len(), 3);
     }
 }

@@ -93,3 +93,134 @@ async fn rules_are_installed_checked_repaired_and_removed() {
     f.remove(&prefix).await.unwrap();
     drop(cleanup);
 }
+
+/// Runs `ip` (or `ip netns exec NS ...`); panics on failure.
+fn ip(args: &[&str]) {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ip {args:?}: {out:?}");
+}
+
+/// Two namespaces standing for a workspace of each instance, each behind an interface named
+/// with its instance's prefix, routed through the host; removed on drop.
+struct Pair {
+    ns: [String; 2],
+}
+
+impl Pair {
+    fn new(prefixes: [&str; 2], net: u8) -> Pair {
+        let ns = prefixes.map(|p| format!("hostel-test-{p}"));
+        for (i, (p, n)) in prefixes.iter().zip(&ns).enumerate() {
+            let host_if = format!("{p}x");
+            let inner = format!("{p}i");
+            let sub = format!("10.{net}.{}", i + 1);
+            ip(&["netns", "add", n]);
+            ip(&[
+                "link", "add", &host_if, "type", "veth", "peer", "name", &inner,
+            ]);
+            ip(&["link", "set", &inner, "netns", n]);
+            ip(&["addr", "add", &format!("{sub}.1/30"), "dev", &host_if]);
+            ip(&["link", "set", &host_if, "up"]);
+            ip(&[
+                "netns",
+                "exec",
+                n,
+                "ip",
+                "addr",
+                "add",
+                &format!("{sub}.2/30"),
+                "dev",
+                &inner,
+            ]);
+            ip(&["netns", "exec", n, "ip", "link", "set", &inner, "up"]);
+            ip(&["netns", "exec", n, "ip", "link", "set", "lo", "up"]);
+            ip(&[
+                "netns",
+                "exec",
+                n,
+                "ip",
+                "route",
+                "add",
+                "default",
+                "via",
+                &format!("{sub}.1"),
+            ]);
+        }
+        Pair { ns }
+    }
+
+    /// Whether a TCP connection from the first namespace reaches a listener in the second.
+    fn first_reaches_second(&self, net: u8) -> bool {
+        let mut server = std::process::Command::new("ip")
+            .args(["netns", "exec", &self.ns[1], "python3", "-c"])
+            .arg(
+                "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+                 s.bind(('0.0.0.0', 8080))\ns.listen()\nprint('ready', flush=True)\ns.settimeout(5)\n\
+                 try:\n  c,_=s.accept(); c.send(b'hi')\nexcept OSError: pass\n",
+            )
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Probe only once it listens.
+        let mut ready = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+            &mut ready,
+        )
+        .unwrap();
+        assert_eq!(ready.trim(), "ready");
+        let probe = std::process::Command::new("ip")
+            .args(["netns", "exec", &self.ns[0], "timeout", "2", "bash", "-c"])
+            .arg(format!(
+                "exec 3<>/dev/tcp/10.{net}.2.2/8080 && head -c 2 <&3"
+            ))
+            .output()
+            .unwrap();
+        let _ = server.kill();
+        let _ = server.wait();
+        probe.status.success() && probe.stdout == b"hi"
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        for n in &self.ns {
+            // The veth pair goes with the namespace.
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", n])
+                .status();
+        }
+    }
+}
+
+/// Regression (#12): each instance's forward chain ended in ACCEPT, so whichever instance
+/// installed last let its tenants into the other's bridges. Drops now come before every
+/// accept, whatever the order.
+#[tokio::test]
+async fn issue_12_two_instances_stay_apart_whatever_their_order() {
+    let id = &uuid::Uuid::new_v4().simple().to_string()[..4];
+    let (pa, pb) = (format!("za{id}"), format!("zb{id}"));
+    let _ca = Cleanup(pa.clone());
+    let _cb = Cleanup(pb.clone());
+    let net = 251;
+    let pair = Pair::new([&pa, &pb], net);
+    let rules = |p: &str, pool: &str| FilterRules {
+        prefix: p.to_owned(),
+        pool: pool.to_owned(),
+        deny: vec![],
+    };
+    let (a, b) = (rules(&pa, "10.251.1.0/24"), rules(&pb, "10.251.2.0/24"));
+    let f = Iptables;
+    // Only A is an instance: its tenant's egress goes out, so the probe can succeed.
+    f.apply(&a).await.unwrap();
+    assert!(pair.first_reaches_second(net), "A's egress is accepted");
+    // B installed after A, and A after B: A's tenant never gets into B's bridge.
+    f.apply(&b).await.unwrap();
+    assert!(!pair.first_reaches_second(net), "B after A");
+    f.remove(&pa).await.unwrap();
+    f.apply(&a).await.unwrap();
+    assert!(f.check(&a).await.unwrap() && f.check(&b).await.unwrap());
+    assert!(!pair.first_reaches_second(net), "A after B");
+}

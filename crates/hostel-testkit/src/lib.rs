@@ -483,6 +483,7 @@ pub fn remove_filter_rules(prefix: &str) {
     let targets = [
         format!("-j HOSTEL-IN-{prefix}"),
         format!("-j HOSTEL-FWD-{prefix}"),
+        format!("-j HOSTEL-OK-{prefix}"),
         format!("-j HOSTEL-NAT-{prefix}"),
     ];
     for bin in ["iptables", "ip6tables"] {
@@ -501,6 +502,7 @@ pub fn remove_filter_rules(prefix: &str) {
             for chain in [
                 format!("HOSTEL-IN-{prefix}"),
                 format!("HOSTEL-FWD-{prefix}"),
+                format!("HOSTEL-OK-{prefix}"),
                 format!("HOSTEL-NAT-{prefix}"),
             ] {
                 if ipt(bin, &["-t", table, "-F", &chain]).is_some() {
