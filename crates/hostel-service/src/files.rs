@@ -152,16 +152,16 @@ impl Hostel {
     }
 
     /// Reads `path` from the tenant's home: a file, or a folder as a tar, streamed (see
-    /// [`Download`]). The command says first, on stderr, what it found; only then do bytes
-    /// flow, through a small bounded channel, so a slow reader slows the command instead of
-    /// growing the daemon.
+    /// [`Download`]). The command's first line on stdout says what it found (the engine
+    /// keeps no order between stdout and stderr); only then do bytes flow, through a small
+    /// bounded channel, so a slow reader slows the command instead of growing the daemon.
     pub async fn file_get(
         self: &Arc<Self>,
         tenant: &TenantName,
         path: &str,
     ) -> Result<Download, ServiceError> {
         let path = home_path(path)?.to_owned();
-        let script = r#"if [ -d "$1" ]; then echo folder >&2; exec tar -C "$1" -cf - .; elif [ -e "$1" ]; then echo file >&2; exec cat -- "$1"; else echo "no such file or folder" >&2; exit 3; fi"#;
+        let script = r#"if [ -d "$1" ]; then echo folder; exec tar -C "$1" -cf - .; elif [ -e "$1" ]; then echo file; exec cat -- "$1"; else echo "no such file or folder" >&2; exit 3; fi"#;
         let opts = ExecOptions {
             cmd: vec![
                 "sh".into(),
@@ -173,28 +173,29 @@ impl Hostel {
             ..ExecOptions::default()
         };
         let mut session = self.exec(tenant, opts, &Quiet).await?;
-        // The first line on stderr; stdout before it is kept (bounded) and sent first.
-        let (mut early, mut err) = (Vec::new(), Vec::new());
+        // The header line, and whatever came with it; stderr is kept (bounded) for errors.
+        let (mut head, mut err) = (Vec::new(), Vec::new());
         let kind = loop {
+            if let Some(end) = head.iter().position(|b| *b == b'\n') {
+                let kind = match head.get(..end) {
+                    Some(b"folder") => Some(DownloadKind::Folder),
+                    Some(b"file") => Some(DownloadKind::File),
+                    _ => None,
+                };
+                head.drain(..=end);
+                break kind;
+            }
+            if head.len() > 64 {
+                break None;
+            }
             match session.output.next().await {
+                Some(Ok(ExecOutput::Stdout(b))) => head.extend(b),
                 Some(Ok(ExecOutput::Stderr(b))) => keep(&mut err, &b, CAPTURE_LIMIT),
-                Some(Ok(ExecOutput::Stdout(b))) => keep(&mut early, &b, CAPTURE_LIMIT),
                 Some(Err(e)) => {
                     let _ = self.exec_finish(tenant, &session.id, None).await;
                     return Err(e.into());
                 }
                 None => break None,
-            }
-            match err
-                .split(|b| *b == b'\n')
-                .next()
-                .filter(|_| err.contains(&b'\n'))
-            {
-                Some(b"folder") => break Some(DownloadKind::Folder),
-                Some(b"file") => break Some(DownloadKind::File),
-                Some(_) => break None,
-                None if err.len() >= CAPTURE_LIMIT => break None,
-                None => {}
             }
         };
         let Some(kind) = kind else {
@@ -214,9 +215,7 @@ impl Hostel {
         let h = self.clone();
         let tenant = tenant.clone();
         tokio::spawn(async move {
-            let header = err.iter().position(|b| *b == b'\n').map_or(0, |i| i + 1);
-            let mut err = err.split_off(header);
-            let mut reader_gone = !early.is_empty() && tx.send(Ok(early)).await.is_err();
+            let mut reader_gone = !head.is_empty() && tx.send(Ok(head)).await.is_err();
             while !reader_gone && let Some(chunk) = session.output.next().await {
                 match chunk {
                     Ok(ExecOutput::Stdout(b)) => reader_gone = tx.send(Ok(b)).await.is_err(),

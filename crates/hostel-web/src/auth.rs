@@ -19,14 +19,15 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 /// The name of the OpenAPI operation extension in which each route declares its action.
 pub const ACTION_EXTENSION: &str = "x-hostel-action";
 
-/// The action each API route declares, by method and route template (`/api/tenants/{name}`).
+/// The action each API operation declares, by method and route template
+/// (`/api/tenants/{name}`); `None` for an operation that declares none.
 #[derive(Debug, Clone, Default)]
-pub struct RouteActions(Arc<HashMap<(Method, String), Action>>);
+pub struct RouteActions(Arc<HashMap<(Method, String), Option<Action>>>);
 
 impl RouteActions {
     /// Reads the declarations from the generated document (before its paths are rewritten
-    /// for OpenAPI, so they match axum's route templates). An operation without a valid
-    /// declaration is left out, and so refused.
+    /// for OpenAPI, so they match axum's route templates). Every handler of the API is an
+    /// operation there; one without a valid declaration is kept as `None`, and refused.
     pub fn from_doc(doc: &utoipa::openapi::OpenApi) -> Self {
         let mut map = HashMap::new();
         for (path, item) in &doc.paths.paths {
@@ -38,22 +39,22 @@ impl RouteActions {
                 (Method::DELETE, &item.delete),
             ];
             for (method, op) in ops {
+                let Some(op) = op else { continue };
                 let action = op
+                    .extensions
                     .as_ref()
-                    .and_then(|op| op.extensions.as_ref())
                     .and_then(|x| x.get(ACTION_EXTENSION))
                     .and_then(|v| v.as_str())
                     .and_then(|a| a.parse::<Action>().ok());
-                if let Some(action) = action {
-                    map.insert((method, path.clone()), action);
-                }
+                map.insert((method, path.clone()), action);
             }
         }
         RouteActions(Arc::new(map))
     }
 
-    /// The action of `method` on the route template `path`; HEAD is a GET.
-    fn of(&self, method: &Method, path: &str) -> Option<Action> {
+    /// The operation of `method` on the route template `path`, if there is one, with its
+    /// action if it declares one; HEAD is a GET.
+    fn of(&self, method: &Method, path: &str) -> Option<Option<Action>> {
         let method = if method == Method::HEAD {
             &Method::GET
         } else {
@@ -210,7 +211,12 @@ pub async fn require_token(
         .map(|m| m.as_str().to_owned())
         .unwrap_or_default();
     let call = format!("{method} {template}");
-    let Some(action) = actions.of(&method, &template) else {
+    let action = match actions.of(&method, &template) {
+        Some(declared) => declared,
+        // No handler for this method on the route: the router answers 405, nothing runs.
+        None => return Ok(next.run(request).await),
+    };
+    let Some(action) = action else {
         // Fail closed: a route that forgot to declare its action serves no one.
         tracing::error!(%call, "route declares no action; refused");
         return Err(ApiError::new(

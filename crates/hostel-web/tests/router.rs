@@ -41,11 +41,11 @@ fn api() -> Api {
         BTreeMap::from([("io.hostel.image.version".to_owned(), "v1".to_owned())]),
     );
     fake.add_image("hostel-workspace:v1", BTreeMap::new());
-    // The file API's download script says what it found on stderr, then sends the bytes; any
+    // The file API's download script says what it found on its first line, then sends the bytes; any
     // other command echoes itself.
     fake.on_exec(|_, req| {
         if req.cmd.iter().any(|a| a.contains("exec cat --")) {
-            return (0, b"notes\n".to_vec(), b"file\n".to_vec());
+            return (0, b"file\nnotes\n".to_vec(), Vec::new());
         }
         let mut out = req.cmd.join(" ").into_bytes();
         out.push(b'\n');
