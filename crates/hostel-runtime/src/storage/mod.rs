@@ -60,35 +60,146 @@ pub trait HomeStorage: Send + Sync + std::fmt::Debug {
     /// Deletes the home and its data. Only `purge` calls this.
     fn destroy(&self, tenant: &TenantName) -> Result<(), RuntimeError>;
 
-    /// Gives the home, and everything in it, to host uid and gid `uid`, when it is not theirs
-    /// yet: the tenant's uid as the engine maps it (1000, or 1000 above the remapped range's
-    /// start with user namespaces). A home made for another mapping moves over once.
+    /// Gives the home to host uid and gid `uid`, when it is not theirs yet: the tenant's uid
+    /// as the engine maps it (1000, or 1000 above the remapped range's start with user
+    /// namespaces). A home made for another mapping moves over once, everything in it; a home
+    /// whose top the tenant gave to another uid of its own range (root inside can) gets its
+    /// top back only: the host never walks a tree because a tenant asked it to.
     fn own(&self, tenant: &TenantName, uid: u32) -> Result<(), RuntimeError> {
         use std::os::unix::fs::MetadataExt;
         let home = self.home_path(tenant);
-        let meta = std::fs::metadata(&home).map_err(|e| RuntimeError::Host {
-            action: format!("read the owner of {}", home.display()),
+        let fail = |e: std::io::Error| RuntimeError::Host {
+            action: format!("give {} to uid {uid}", home.display()),
             message: e.to_string(),
-        })?;
+        };
+        let meta = std::fs::symlink_metadata(&home).map_err(fail)?;
         if meta.uid() == uid && meta.gid() == uid {
             return Ok(());
         }
-        reown(&home, uid)
+        std::os::unix::fs::lchown(&home, Some(uid), Some(uid)).map_err(fail)?;
+        let base = uid.saturating_sub(TENANT_UID);
+        let tenants_own = (base..base.saturating_add(MAPPED_IDS)).contains(&meta.uid());
+        if tenants_own && base > 0 {
+            return Ok(());
+        }
+        reown_tree(&home, uid).map_err(|e| fail(std::io::Error::from(e)))
     }
 }
 
-/// `chown -hR uid:uid path`, without following symlinks out of it.
-fn reown(path: &std::path::Path, uid: u32) -> Result<(), RuntimeError> {
-    let fail = |e: std::io::Error| RuntimeError::Host {
-        action: format!("give {} to uid {uid}", path.display()),
-        message: e.to_string(),
-    };
-    std::os::unix::fs::lchown(path, Some(uid), Some(uid)).map_err(fail)?;
-    let meta = std::fs::symlink_metadata(path).map_err(fail)?;
-    if meta.is_dir() {
-        for entry in std::fs::read_dir(path).map_err(fail)? {
-            reown(&entry.map_err(fail)?.path(), uid)?;
+/// How many ids a user-namespaced workspace maps (the engine's default range).
+const MAPPED_IDS: u32 = 65536;
+
+/// Gives everything below the directory `top` to `uid`, never following a symlink: each step
+/// is taken relative to an open directory, and a directory is entered with `O_NOFOLLOW`, so a
+/// tenant that swaps a directory for a symlink to the host's files mid-walk gets nothing
+/// changed outside its home.
+fn reown_tree(top: &std::path::Path, uid: u32) -> Result<(), nix::errno::Errno> {
+    use nix::fcntl::open;
+    use nix::sys::stat::Mode;
+    let dir = open(top, dir_flags(), Mode::empty())?;
+    reown_below(dir, uid, 0)
+}
+
+fn dir_flags() -> nix::fcntl::OFlag {
+    use nix::fcntl::OFlag;
+    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
+}
+
+fn reown_below(dir: std::os::fd::OwnedFd, uid: u32, depth: usize) -> Result<(), nix::errno::Errno> {
+    use nix::dir::{Dir, Type};
+    use nix::errno::Errno;
+    use nix::fcntl::{AtFlags, openat};
+    use nix::sys::stat::Mode;
+    use nix::unistd::{Gid, Uid, fchownat};
+    // Each level holds a descriptor: a tree deeper than this is refused, not followed.
+    if depth > 256 {
+        return Err(Errno::ELOOP);
+    }
+    let mut d = Dir::from_fd(dir)?;
+    let mut entries = Vec::new();
+    for e in d.iter() {
+        let e = e?;
+        let name = e.file_name().to_owned();
+        if name.as_bytes() != b"." && name.as_bytes() != b".." {
+            entries.push((name, e.file_type()));
+        }
+    }
+    for (name, kind) in entries {
+        match fchownat(
+            &d,
+            name.as_c_str(),
+            Some(Uid::from_raw(uid)),
+            Some(Gid::from_raw(uid)),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        ) {
+            // Gone since it was listed: nothing to give.
+            Err(Errno::ENOENT) => continue,
+            r => r?,
+        }
+        if !matches!(kind, Some(Type::Directory) | None) {
+            continue;
+        }
+        match openat(&d, name.as_c_str(), dir_flags(), Mode::empty()) {
+            Ok(child) => reown_below(child, uid, depth + 1)?,
+            // Not a directory (any more), or a symlink now: it was given as it is.
+            Err(Errno::ENOTDIR | Errno::ELOOP | Errno::ENOENT) => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn owner(p: &std::path::Path) -> u32 {
+        std::fs::symlink_metadata(p).unwrap().uid()
+    }
+
+    /// Regression (#12): the host walked a tenant's whole tree on every start, following
+    /// whatever the tenant left in it. It now walks only a home made for another mapping,
+    /// never through a symlink, and only gives a tenant-chowned top back.
+    #[test]
+    fn issue_12_homes_are_reowned_without_following_symlinks() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = root.path().join("host-file");
+        std::fs::write(&outside, "host").unwrap();
+        let storage = DirStorage::new(root.path().join("users"));
+        let t: TenantName = "alice".parse().unwrap();
+        storage.ensure(&t, ByteSize::gib(1)).unwrap();
+        let home = storage.home_path(&t);
+        std::fs::create_dir_all(home.join("a/b")).unwrap();
+        std::fs::write(home.join("a/b/f"), "x").unwrap();
+        std::os::unix::fs::symlink(&outside, home.join("a/escape")).unwrap();
+        std::os::unix::fs::symlink(root.path(), home.join("dir-escape")).unwrap();
+        // Made for another mapping (uid 1000 without user namespaces): all of it moves.
+        let chown =
+            |p: &std::path::Path, u: u32| std::os::unix::fs::lchown(p, Some(u), Some(u)).unwrap();
+        for p in [
+            &home,
+            &home.join("a"),
+            &home.join("a/b"),
+            &home.join("a/b/f"),
+        ] {
+            chown(p, 1000);
+        }
+        storage.own(&t, 101_000).unwrap();
+        for p in ["", "a", "a/b", "a/b/f", "a/escape", "dir-escape"] {
+            assert_eq!(owner(&home.join(p)), 101_000, "{p}");
+        }
+        assert_eq!(owner(&outside), 0, "the symlink's target is the host's");
+        assert_eq!(owner(root.path()), 0);
+        // The tenant gave its top to another uid of its own range: only the top comes back.
+        chown(&home, 100_000);
+        chown(&home.join("a/b/f"), 100_005);
+        storage.own(&t, 101_000).unwrap();
+        assert_eq!(owner(&home), 101_000);
+        assert_eq!(
+            owner(&home.join("a/b/f")),
+            100_005,
+            "no walk on the tenant's say"
+        );
+    }
 }
