@@ -752,3 +752,49 @@ fn sigterm_drains_open_sessions_and_keeps_workspaces() {
     let info = t.hostel(&["info", &a, "--json"]).ok().json();
     assert_eq!(info["state"], "running", "workspaces outlive the daemon");
 }
+
+/// Regression (#12): a client offering its keys in turn, the right one last, was banned by
+/// its own good login: each refused key counted. A connection that logs in counts nothing.
+#[test]
+fn issue_12_keys_offered_before_the_right_one_do_not_ban_a_good_login() {
+    let t = TestRun::with_config(BIN, "\n[ssh]\nban_after_failures = 3\n");
+    let a = t.create_tenant("offers", &[]);
+    let d = t.serve();
+    let wrong: Vec<_> = (0..4).map(|i| t.keypair(&format!("other-{i}"))).collect();
+    let good = t.private_key("offers-key");
+    for round in 0..3 {
+        let mut ssh = std::process::Command::new("ssh");
+        ssh.args(["-p", &d.ssh_port.to_string()]);
+        for k in wrong.iter().chain([&good]) {
+            ssh.arg("-i").arg(k.with_extension(""));
+        }
+        let out = ssh
+            .args([
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "LogLevel=ERROR",
+            ])
+            .arg(format!("{a}@127.0.0.1"))
+            .arg("echo in")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "in\n",
+            "round {round}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        t.hostel(&["ban", "list", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
+}

@@ -97,7 +97,7 @@ impl Gateway {
             pending,
             logged_in: Arc::default(),
             tenant: None,
-            banned: false,
+            failures: 0,
         }
     }
 }
@@ -114,7 +114,32 @@ pub struct Connection {
     pending: Pending,
     logged_in: Arc<AtomicBool>,
     tenant: Option<TenantName>,
-    banned: bool,
+    /// Refused attempts so far; counted toward a ban when the connection ends without a
+    /// login, forgiven when it logs in (a client offers its keys in turn, the right one last).
+    failures: u32,
+}
+
+impl Drop for Connection {
+    /// A connection that ends without a login counts its refused attempts toward a ban of its
+    /// address; one that logged in counts none, whatever it tried first.
+    fn drop(&mut self) {
+        if self.logged_in.load(Ordering::Relaxed) {
+            return;
+        }
+        for _ in 0..self.failures {
+            match self.hostel.login_failed(self.ip, "ssh-gateway") {
+                Ok(false) => {}
+                Ok(true) => {
+                    tracing::warn!(ip = %self.ip, "address banned after repeated failed logins");
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot record a ban");
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// `ssh-rsa`: RSA with SHA-1 signatures, broken and off by default in OpenSSH since 8.8.
@@ -214,22 +239,12 @@ impl Connection {
         })
     }
 
-    /// Counts a failed login; bans the address when it has failed too often.
+    /// Notes a refused attempt, counted when the connection ends (see [`Drop`]).
     fn failed(&mut self) {
-        match self.hostel.login_failed(self.ip, "ssh-gateway") {
-            Ok(false) => {}
-            Ok(true) => {
-                tracing::warn!(ip = %self.ip, "address banned after repeated failed logins");
-                self.banned = true;
-            }
-            Err(e) => tracing::error!(error = %e, "cannot record a ban"),
-        }
+        self.failures = self.failures.saturating_add(1);
     }
 
     fn lookup(&self, user: &str, key: &russh::keys::PublicKey) -> Option<TenantName> {
-        if self.banned {
-            return None;
-        }
         let line = key.to_openssh().ok()?;
         match self.hostel.login_key(user, &line) {
             Ok(t) => t,
