@@ -173,6 +173,48 @@ fn root_process_uid(cmdline: &str) -> Option<u32> {
     })
 }
 
+/// This process's `VmRSS` or `VmHWM` (peak) in bytes; 0 when unreadable.
+fn rss_bytes(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(&format!("{field}:")))
+                .and_then(|v| v.trim().strip_suffix("kB"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// What the engine keeps on the host of `tenant`'s init output (its log files).
+async fn output_log_bytes(h: &Hostel, tenant: &TenantName) -> Result<u64, CliError> {
+    let path = run_ok(
+        crate::bench::ssh::docker_cli(&h.config().engine.socket).args([
+            "inspect",
+            "-f",
+            "{{.LogPath}}",
+            &format!("hostel-{tenant}"),
+        ]),
+        "docker inspect",
+    )
+    .await?;
+    let path = PathBuf::from(path.trim());
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok(0);
+    };
+    let name = name.to_string_lossy().into_owned();
+    Ok(std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&name))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0))
+}
+
 /// Keeps the first line of what a move printed, short.
 fn seen(out: &[u8], err: &[u8]) -> String {
     let text = String::from_utf8_lossy(if out.iter().any(|b| !b.is_ascii_whitespace()) {
@@ -451,6 +493,10 @@ async fn moves(
             "dmesg > /tmp/dmesg 2>&1; s=$?; head -1 /tmp/dmesg; exit $s".into(),
         ),
         (
+            "read every tenant's disk use (/sys/fs/btrfs qgroups)".into(),
+            "ls -d /sys/fs/btrfs/*/qgroups/* 2>&1 | head -3 | grep qgroups".into(),
+        ),
+        (
             "raise its own limits (cgroup files)".into(),
             // The pids controller's own file (cgroup v1 or v2); it worked only if the limit moved.
             "f=/sys/fs/cgroup/pids.max; [ -d /sys/fs/cgroup/pids ] && f=/sys/fs/cgroup/pids/pids.max; \
@@ -481,6 +527,7 @@ async fn moves(
             "make a device node",
             "make a user namespace",
             "read the kernel log",
+            "read every tenant's disk use (/sys/fs/btrfs qgroups)",
             "raise its own limits (cgroup files)",
         ];
         for (name, script) in scripts
@@ -494,6 +541,48 @@ async fn moves(
             results.push(outcome(name, "inside A, as root", worked, detail));
         }
     }
+    if sudo {
+        // Root inside writes its init's output, which the engine keeps on the host, outside
+        // the home and its quota.
+        inside(
+            h,
+            a,
+            "sudo -n sh -c 'head -c 20000000 /dev/zero | tr \"\\0\" x > /proc/1/fd/1'",
+        )
+        .await?;
+        let kept = output_log_bytes(h, a).await?;
+        results.push(outcome(
+            "fill the host's disk through its init's output (20 MB)",
+            "inside A, as root",
+            kept > 8 << 20,
+            format!(
+                "{} kept on the host",
+                hostel_core::ByteSize::bytes(kept).human()
+            ),
+        ));
+    }
+    // A large download through hostel's file transfer grows nothing but a few chunks.
+    inside(h, a, "truncate -s 1G ~/sparse").await?;
+    let before = rss_bytes("VmRSS");
+    let mut moved = 0u64;
+    if let Ok(mut d) = h.file_get(a, "sparse").await {
+        use futures_util::StreamExt;
+        while let Some(Ok(chunk)) = d.body.next().await {
+            moved += chunk.len() as u64;
+        }
+    }
+    let grew = rss_bytes("VmHWM").saturating_sub(before);
+    inside(h, a, "rm -f ~/sparse").await?;
+    results.push(outcome(
+        "grow hostel's memory with a 1 GiB download",
+        "inside A",
+        grew > 256 << 20,
+        format!(
+            "{} sent, peak memory {} above the start",
+            hostel_core::ByteSize::bytes(moved).human(),
+            hostel_core::ByteSize::bytes(grew).human()
+        ),
+    ));
     let marker_sleep = 31_000 + (std::process::id() % 1000);
     inside(
         h,

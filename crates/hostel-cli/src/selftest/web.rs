@@ -43,7 +43,8 @@ pub(super) async fn moves(
             &hostel_service::Quiet,
         )
         .await?;
-    let result = try_moves(port, viewer.expose(), id, b, secret).await;
+    let link = h.login_link(b, chrono::Duration::minutes(5))?;
+    let result = try_moves(port, viewer.expose(), id, b, secret, &link).await;
     let _ = h.exec_kill(&session.id).await;
     let _ = h.exec_finish(b, &session.id, None).await;
     let _ = stop.send(());
@@ -58,6 +59,7 @@ async fn try_moves(
     id: &str,
     b: &TenantName,
     secret: &str,
+    link: &str,
 ) -> Result<Vec<MoveResult>, CliError> {
     let mut results = Vec::new();
     let base = format!("127.0.0.1:{port}");
@@ -126,6 +128,42 @@ async fn try_moves(
             "{} series, {}",
             text.lines().filter(|l| !l.starts_with('#')).count(),
             if named { "B named" } else { "no tenant named" }
+        ),
+    ));
+
+    // Login CSRF: a page of another site opens B's sign-in link in a visitor's browser, or
+    // posts it, to sign the visitor in as B.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    let url = format!("http://{base}/login/link/{link}");
+    let signed_in = |r: &reqwest::Response| {
+        r.headers().get_all("set-cookie").iter().any(|c| {
+            c.to_str().is_ok_and(|c| {
+                c.starts_with("hostel_session=") && !c.starts_with("hostel_session=;")
+            })
+        })
+    };
+    let opened = no_redirects
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let posted = no_redirects
+        .post(&url)
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    results.push(outcome(
+        "sign a visitor in as B with B's link, from another site",
+        "outside",
+        signed_in(&opened) || signed_in(&posted),
+        format!(
+            "opening it: {}, posting it cross-site: {}",
+            opened.status(),
+            posted.status()
         ),
     ));
     Ok(results)
