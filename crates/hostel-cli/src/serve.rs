@@ -248,7 +248,18 @@ pub async fn serve(h: Hostel, listen: Listen) -> Result<u8, CliError> {
         stop_rx.clone(),
     ));
     let mut http_stop = stop_rx.clone();
-    let state = hostel_web::AppState::for_daemon(hostel.clone(), daemon, secret);
+    let bound: Vec<std::net::SocketAddr> = [Some(&http_listener), web_listener.as_ref()]
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l.local_addr().ok())
+        .collect();
+    if hostel.config().http.hosts.is_empty() && bound.iter().any(|a| a.ip().is_unspecified()) {
+        tracing::warn!(
+            "listening on every address with [http] hosts empty: browsers reach hostel by a name \
+             or address it does not know, so their forms are refused; list them in [http] hosts"
+        );
+    }
+    let state = hostel_web::AppState::for_daemon(hostel.clone(), daemon, secret).serving(&bound);
     let state = if h_tls { state.over_tls() } else { state };
     let stopped = async move {
         let _ = http_stop.wait_for(|stop| *stop).await;

@@ -104,6 +104,10 @@ pub struct HttpConfig {
     /// `listen`, out of reach of pages the tenants' apps serve. Unset: all on `listen`. Without
     /// `tls`, loopback only; with it, HTTPS with the server certificate and no client one.
     pub web_listen: Option<String>,
+    /// Names (`host` or `host:port`) under which browsers reach hostel's pages, besides the
+    /// addresses it listens on: a form or WebSocket whose `Host` is none of them is refused,
+    /// so a page of another site whose name resolves here (DNS rebinding) drives nothing.
+    pub hosts: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -112,8 +116,27 @@ impl Default for HttpConfig {
             listen: "127.0.0.1:8080".to_owned(),
             tls: false,
             web_listen: None,
+            hosts: Vec::new(),
         }
     }
+}
+
+/// Whether a request's `Host` header names one of `allowed` (`host` matches any port,
+/// `host:port` that port only), ignoring case. An empty list allows every host.
+pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    if allowed.is_empty() {
+        return true;
+    }
+    let host = host.to_ascii_lowercase();
+    let name = match host.rsplit_once(':') {
+        // `[::1]:8080`, `example.com:8080`; a bare IPv6 address has more than one colon.
+        Some((n, port)) if port.chars().all(|c| c.is_ascii_digit()) && !n.ends_with(':') => n,
+        _ => host.as_str(),
+    };
+    allowed.iter().any(|a| {
+        let a = a.to_ascii_lowercase();
+        a == host || a == name
+    })
 }
 
 /// `[ssh]`
@@ -307,6 +330,25 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (#12): the Origin check compared the Origin with the Host header, which a
+    /// page of another site controls when its name resolves to this host.
+    #[test]
+    fn issue_12_hosts_are_checked_against_the_allow_list() {
+        let allowed = vec!["127.0.0.1:8080".to_owned(), "Hostel.Example.com".to_owned()];
+        for ok in [
+            "127.0.0.1:8080",
+            "hostel.example.com",
+            "hostel.example.com:8443",
+        ] {
+            assert!(host_allowed(ok, &allowed), "{ok}");
+        }
+        for bad in ["127.0.0.1:8081", "evil.example", "evil.example:8080", ""] {
+            assert!(!host_allowed(bad, &allowed), "{bad}");
+        }
+        assert!(host_allowed("[::1]:8080", &["[::1]".to_owned()]));
+        assert!(host_allowed("anything", &[]), "no list: no check");
+    }
 
     #[test]
     fn example_parses_to_the_defaults() {

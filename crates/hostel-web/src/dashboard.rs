@@ -73,7 +73,7 @@ pub async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, ApiError> {
-    same_origin(&headers)?;
+    same_origin(&s, &headers)?;
     let ip = peer.map(|p| p.0.0.ip());
     if let Some(r) = banned(&s, ip, sign_in_page)? {
         return Ok(r);
@@ -97,7 +97,7 @@ pub async fn login(
 
 /// `POST /admin/logout`.
 pub async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    same_origin(&headers)?;
+    same_origin(&s, &headers)?;
     if let Some(c) = cookie_value(&headers) {
         s.hostel.admin_logout(&c)?;
     }
@@ -331,7 +331,7 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<String, ApiError>>,
 {
-    same_origin(headers)?;
+    same_origin(s, headers)?;
     let Some((actor, role)) = admin(s, headers)? else {
         return Ok(Redirect::to("/admin").into_response());
     };

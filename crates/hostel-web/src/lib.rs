@@ -55,17 +55,20 @@ pub struct AppState {
     secure_cookies: bool,
     /// The tenants' web apps' addresses and the client that proxies to them.
     apps: apps::AppProxy,
+    /// The `Host` names forms and WebSockets may name (empty: any).
+    hosts: Arc<[String]>,
 }
 
 impl AppState {
     /// The API of `hostel` without a daemon behind it (tests, tools).
     pub fn new(hostel: Arc<Hostel>) -> Self {
         AppState {
-            hostel,
             daemon: None,
             local_token: None,
             secure_cookies: false,
             apps: apps::AppProxy::default(),
+            hosts: hostel.config().http.hosts.clone().into(),
+            hostel,
         }
     }
 
@@ -76,12 +79,27 @@ impl AppState {
         local_token: String,
     ) -> Self {
         AppState {
-            hostel,
             daemon: Some(Arc::new(daemon)),
             local_token: Some(hostel_core::Secret::new(local_token.into())),
             secure_cookies: false,
             apps: apps::AppProxy::default(),
+            hosts: hostel.config().http.hosts.clone().into(),
+            hostel,
         }
+    }
+
+    /// Also accepts `Host` names for the addresses the daemon listens on (`127.0.0.1:8080`,
+    /// and `localhost:8080` for a loopback one), besides `[http] hosts`.
+    pub fn serving(mut self, listeners: &[std::net::SocketAddr]) -> Self {
+        let mut hosts: Vec<String> = self.hosts.to_vec();
+        for a in listeners {
+            hosts.push(a.to_string());
+            if a.ip().is_loopback() {
+                hosts.push(format!("localhost:{}", a.port()));
+            }
+        }
+        self.hosts = hosts.into();
+        self
     }
 
     /// Marks session cookies `Secure`: the web gateway is served over TLS.

@@ -123,8 +123,10 @@ pub(crate) fn banned(
     }
 }
 
-/// Refuses a POST or a WebSocket opened from a page of another site.
-pub(crate) fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+/// Refuses a POST or a WebSocket opened from a page of another site: its `Origin` must name
+/// the `Host` it was sent to, and that must be one of hostel's own names (`[http] hosts` and
+/// the listen addresses), so a rebound name of another site is refused too.
+pub(crate) fn same_origin(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return Ok(());
     };
@@ -132,6 +134,13 @@ pub(crate) fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    if !hostel_core::config::host_allowed(host, &s.hosts) {
+        return Err(ApiError::new(
+            ErrorCode::PermissionDenied,
+            format!("{host:?} is not a name of this hostel"),
+            Some("use hostel's own address, or add the name to [http] hosts in hostel.toml"),
+        ));
+    }
     let origin_host = origin.split("://").nth(1).unwrap_or_default();
     if origin_host == host {
         return Ok(());
@@ -171,7 +180,7 @@ pub async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, ApiError> {
-    same_origin(&headers)?;
+    same_origin(&s, &headers)?;
     let ip = peer.map(|p| p.0.0.ip());
     if let Some(r) = banned(&s, ip, login_page)? {
         return Ok(r);
@@ -219,7 +228,7 @@ pub async fn login_link(
     peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     axum::extract::Path(token): axum::extract::Path<String>,
 ) -> Result<Response, ApiError> {
-    same_origin(&headers)?;
+    same_origin(&s, &headers)?;
     let ip = peer.map(|p| p.0.0.ip());
     if let Some(r) = banned(&s, ip, login_page)? {
         return Ok(r);
@@ -242,7 +251,7 @@ pub async fn login_link(
 
 /// `POST /logout`: ends the session and clears the cookie.
 pub async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    same_origin(&headers)?;
+    same_origin(&s, &headers)?;
     if let Some(token) = session_token(&headers) {
         s.hostel.web_logout(&token)?;
     }
@@ -344,7 +353,7 @@ pub async fn portal(State(s): State<AppState>, headers: HeaderMap) -> Result<Res
 
 /// `POST /portal/start`: starts the signed-in tenant's workspace.
 pub async fn start(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    same_origin(&headers)?;
+    same_origin(&s, &headers)?;
     let Some(tenant) = signed_in(&s, &headers).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
@@ -358,7 +367,7 @@ pub async fn start(State(s): State<AppState>, headers: HeaderMap) -> Result<Resp
 
 /// `POST /portal/stop`: stops the signed-in tenant's workspace (the home stays).
 pub async fn stop(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    same_origin(&headers)?;
+    same_origin(&s, &headers)?;
     let Some(tenant) = signed_in(&s, &headers).await? else {
         return Ok(Redirect::to("/login").into_response());
     };

@@ -58,7 +58,7 @@ pub async fn socket(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     // Who asks is checked before whether it is a WebSocket at all.
-    same_origin(&headers)?;
+    same_origin(&s, &headers)?;
     let tenant = match tenant_access(&s, &headers, &tenant, "terminal").await? {
         Access::Granted(t) => t,
         Access::SignIn => {

@@ -32,6 +32,10 @@ struct Api {
 }
 
 fn api() -> Api {
+    api_with(Config::default())
+}
+
+fn api_with(config: Config) -> Api {
     let dir = tempfile::tempdir().unwrap();
     let paths = Paths::new(dir.path());
     paths.create_dirs().unwrap();
@@ -55,7 +59,7 @@ fn api() -> Api {
     let hostel = Arc::new(
         Hostel::new(
             paths,
-            Config::default(),
+            config,
             Arc::new(fake),
             storage,
             Store::open_in_memory().unwrap(),
@@ -1450,4 +1454,30 @@ async fn issue_12_calls_without_a_token_are_bounded_and_banned() {
         grew < 2_000,
         "one refused 60 KB path added {grew} bytes to the audit log"
     );
+}
+
+/// Regression (#12): forms were checked only for an `Origin` naming the `Host` they were sent
+/// to, which a page of another site whose name resolves to this host satisfies. The `Host`
+/// must also be one of hostel's own names.
+#[tokio::test]
+async fn issue_12_forms_on_a_name_not_of_this_hostel_are_refused() {
+    let mut config = Config::default();
+    config.http.hosts = vec!["hostel.example".to_owned()];
+    let a = api_with(config);
+    let post = |host: &str| {
+        Request::post("/login")
+            .header("host", host)
+            .header("origin", format!("http://{host}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from("name=alice&password=not+the+password"))
+            .unwrap()
+    };
+    let app = router(AppState::new(a.hostel.clone()));
+    let rebound = app.clone().oneshot(post("evil.example")).await.unwrap();
+    assert_eq!(rebound.status(), StatusCode::FORBIDDEN);
+    let body = text(rebound).await;
+    assert!(body.contains("not a name of this hostel"), "{body}");
+    // hostel's own name gets to the password check.
+    let own = app.oneshot(post("hostel.example:8443")).await.unwrap();
+    assert_eq!(own.status(), StatusCode::UNAUTHORIZED);
 }
