@@ -149,3 +149,23 @@ fn issue_12_purge_succeeds_with_subvolumes_in_the_home() {
     assert!(!t.home(&name).exists());
     t.hostel(&["info", &name]).expect_code(3);
 }
+
+/// Regression (#12): `dd` to `/tmp`, outside the home, grew the host's disk by 1 GiB past a
+/// 512 MiB quota, no sudo needed. The writable layer now has the disk quota too.
+#[test]
+fn issue_12_writes_outside_the_home_stop_at_the_quota() {
+    let t = TestRun::new(BIN);
+    let name = t.create_tenant("layer", &["--disk", "64M"]);
+    let r = t.sh(
+        &name,
+        "dd if=/dev/zero of=/tmp/fill bs=1M count=200 2>&1; echo rc=$?; \
+         du -sm /tmp/fill | cut -f1",
+    );
+    assert!(
+        r.stdout.contains("Disk quota exceeded") || r.stdout.contains("No space left"),
+        "{}",
+        r.stdout
+    );
+    let kept: u64 = r.stdout.lines().last().unwrap().trim().parse().unwrap();
+    assert!(kept <= 64, "{kept} MiB written to /tmp past a 64 MiB quota");
+}

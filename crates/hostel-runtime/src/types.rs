@@ -32,6 +32,9 @@ pub struct EngineInfo {
     pub memory: u64,
     /// With user namespaces: the host uid that uid 0 in a container maps to.
     pub userns_base: Option<u32>,
+    /// Whether a workspace's writable layer (its files outside the home) can be given a size
+    /// limit: the engine's storage keeps a quota per container (Docker's btrfs driver).
+    pub layer_limits: bool,
 }
 
 /// Resource limits as the kernel enforces them through cgroups.
@@ -83,6 +86,10 @@ pub struct WorkspaceSpec {
     /// Paths that show nothing inside, on top of what the engine hides by default (host
     /// details such as `/proc/kcore`).
     pub hidden_paths: Vec<String>,
+    /// The most the writable layer (files outside the home: `/tmp`, what `apt` installs) may
+    /// hold, in bytes; only where the engine has [`EngineInfo::layer_limits`]. `None`: no
+    /// limit.
+    pub layer_max: Option<u64>,
 }
 
 /// A network to make: one per tenant, a bridge of its own.

@@ -53,6 +53,7 @@ fn spec(name: &str, run: &str, home: &std::path::Path) -> WorkspaceSpec {
         network: None,
         output_log_max: 1 << 20,
         hidden_paths: vec!["/sys/fs/btrfs".to_owned()],
+        layer_max: None,
     }
 }
 

@@ -72,7 +72,7 @@ pub struct Hostel {
     metrics: metrics::Metrics,
     filter: Arc<dyn hostel_runtime::netfilter::PacketFilter>,
     filter_applied: std::sync::atomic::AtomicBool,
-    tenant_uid: tokio::sync::OnceCell<u32>,
+    engine_facts: tokio::sync::OnceCell<EngineFacts>,
     auth_failures: ban::FailureWindow,
 }
 
@@ -104,7 +104,7 @@ impl Hostel {
             })?,
             filter: Arc::new(hostel_runtime::netfilter::RecordingFilter::default()),
             filter_applied: std::sync::atomic::AtomicBool::new(false),
-            tenant_uid: tokio::sync::OnceCell::new(),
+            engine_facts: tokio::sync::OnceCell::new(),
             auth_failures: ban::FailureWindow::default(),
         })
     }
@@ -166,6 +166,15 @@ impl Hostel {
             .unwrap_or_else(|_| self.actor.clone());
         AuditEvent::new(self.now(), action, &actor, outcome)
     }
+}
+
+/// What the engine says of itself that does not change while it runs, asked once.
+#[derive(Debug, Clone, Copy)]
+struct EngineFacts {
+    /// The host uid of the tenant's user (1000, shifted by a user-namespace mapping).
+    tenant_uid: u32,
+    /// Whether writable layers can be limited.
+    layer_limits: bool,
 }
 
 tokio::task_local! {

@@ -57,6 +57,9 @@ pub struct Host<'a> {
     pub labels: &'a BTreeMap<String, String>,
     /// Whether the engine remaps user ids (then the tenant gets sudo).
     pub userns: bool,
+    /// Where the engine can limit a workspace's root filesystem: the image's size, which the
+    /// limit counts too (a container's filesystem starts as a snapshot of its image).
+    pub image_size: Option<u64>,
 }
 
 /// The most of a workspace's own output (its init's stdout and stderr) kept on the host: root
@@ -107,6 +110,12 @@ pub fn workspace_spec(
         network: Some(container_name(tenant)),
         output_log_max: OUTPUT_LOG_MAX,
         hidden_paths: HIDDEN_PATHS.iter().map(|p| (*p).to_owned()).collect(),
+        // The writable layer gets the tenant's disk quota too: what it writes outside the home
+        // is bounded like what it writes inside. The engine limits the whole root filesystem,
+        // image included.
+        layer_max: host
+            .image_size
+            .map(|image| image.saturating_add(quota.disk.as_u64())),
     };
     let mut labels = extra_labels.clone();
     labels.insert(LABEL_MANAGED.into(), "1".into());
@@ -132,6 +141,7 @@ pub fn spec_hash(spec: &WorkspaceSpec, egress: Egress) -> String {
         h.update(b"\0");
     }
     h.update(spec.output_log_max.to_le_bytes());
+    h.update(spec.layer_max.unwrap_or(0).to_le_bytes());
     for part in spec
         .env
         .iter()
@@ -179,6 +189,7 @@ mod tests {
                 instance: "inst",
                 labels: &BTreeMap::new(),
                 userns: false,
+                image_size: None,
             },
         );
         assert_eq!(s.name, "hostel-alice");
@@ -218,7 +229,39 @@ mod tests {
             instance: "i",
             labels,
             userns,
+            image_size: None,
         }
+    }
+
+    /// Regression (#12): `dd` to `/tmp` grew the host's disk past the tenant's quota: the
+    /// writable layer had no limit. Where the engine can limit it, it gets the disk quota.
+    #[test]
+    fn issue_12_the_writable_layer_gets_the_disk_quota_where_the_engine_can() {
+        let t: TenantName = "alice".parse().unwrap();
+        let none = BTreeMap::new();
+        let limited = Host {
+            image_size: Some(600 << 20),
+            ..host(true, &none)
+        };
+        let q = quota();
+        let s = workspace_spec(&t, "img:1", &q, Path::new("/h"), Egress::All, limited);
+        assert_eq!(s.layer_max, Some((600 << 20) + q.disk.as_u64()));
+        let s2 = workspace_spec(
+            &t,
+            "img:1",
+            &q,
+            Path::new("/h"),
+            Egress::All,
+            host(true, &none),
+        );
+        assert_eq!(s2.layer_max, None);
+        assert_ne!(
+            spec_hash(&s, Egress::All),
+            spec_hash(&s2, Egress::All),
+            "a limit set later re-creates the workspace"
+        );
+        assert_eq!(s.output_log_max, OUTPUT_LOG_MAX);
+        assert_eq!(s.hidden_paths, ["/sys/fs/btrfs"]);
     }
 
     #[test]

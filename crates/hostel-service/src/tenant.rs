@@ -255,7 +255,13 @@ impl Hostel {
         &self,
         t: &TenantRecord,
     ) -> Result<hostel_runtime::WorkspaceSpec, ServiceError> {
-        let userns = self.tenant_uid().await? != TENANT_UID;
+        let facts = self.engine_facts().await?;
+        let userns = facts.tenant_uid != TENANT_UID;
+        let image_size = if facts.layer_limits {
+            self.runtime.image(&t.image).await?.map(|i| i.size)
+        } else {
+            None
+        };
         Ok(spec::workspace_spec(
             &t.name,
             &t.image,
@@ -266,6 +272,7 @@ impl Hostel {
                 instance: &self.instance,
                 labels: &self.config.engine.labels,
                 userns,
+                image_size,
             },
         ))
     }
@@ -273,18 +280,23 @@ impl Hostel {
     /// The host uid a tenant's files belong to: 1000, shifted by the engine's user-namespace
     /// mapping when it has one (asked once).
     pub(crate) async fn tenant_uid(&self) -> Result<u32, ServiceError> {
-        let uid = self
-            .tenant_uid
+        Ok(self.engine_facts().await?.tenant_uid)
+    }
+
+    async fn engine_facts(&self) -> Result<crate::EngineFacts, ServiceError> {
+        let facts = self
+            .engine_facts
             .get_or_try_init(|| async {
                 let engine = self.runtime.ping().await?;
-                Ok::<_, ServiceError>(
-                    engine
+                Ok::<_, ServiceError>(crate::EngineFacts {
+                    tenant_uid: engine
                         .userns_base
                         .map_or(TENANT_UID, |base| base.saturating_add(TENANT_UID)),
-                )
+                    layer_limits: engine.layer_limits,
+                })
             })
             .await?;
-        Ok(*uid)
+        Ok(*facts)
     }
 
     async fn capacity(&self) -> Result<HostCapacity, ServiceError> {

@@ -67,5 +67,6 @@ fn plain_spec(name: &str, image: &str, run: &str, home: Option<&Path>) -> Worksp
         network: None,
         output_log_max: hostel_service::OUTPUT_LOG_MAX,
         hidden_paths: vec![],
+        layer_max: None,
     }
 }

@@ -165,6 +165,26 @@ const ENGINE_MASKED_PATHS: &[&str] = &[
     "/sys/devices/virtual/powercap",
 ];
 
+/// The container's OOM-kill counter file as the host has it, for the engine's cgroupfs layout
+/// (v1 `memory/docker/ID/memory.oom_control`, v2 `docker/ID/memory.events`) or systemd's
+/// (`system.slice/docker-ID.scope`); empty when none is there.
+async fn host_oom_text(id: &str) -> String {
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+        return String::new();
+    }
+    for path in [
+        format!("/sys/fs/cgroup/memory/docker/{id}/memory.oom_control"),
+        format!("/sys/fs/cgroup/docker/{id}/memory.events"),
+        format!("/sys/fs/cgroup/system.slice/docker-{id}.scope/memory.events"),
+        format!("/sys/fs/cgroup/memory/system.slice/docker-{id}.scope/memory.oom_control"),
+    ] {
+        if let Ok(text) = tokio::fs::read_to_string(&path).await {
+            return text;
+        }
+    }
+    String::new()
+}
+
 /// Parses the OOM-kill counter from cgroup v2 `memory.events` or v1 `memory.oom_control`.
 fn parse_oom_kills(text: &str) -> u64 {
     text.lines()
@@ -191,6 +211,9 @@ impl Runtime for DockerRuntime {
             cpus: info.ncpu.unwrap_or(1).try_into().unwrap_or(1),
             memory: info.mem_total.unwrap_or(0).try_into().unwrap_or(0),
             userns_base: if userns { remap_base()? } else { None },
+            // Of Docker's drivers, btrfs keeps a quota per container on any host; overlay2
+            // needs XFS with project quotas under it, which hostel does not set up.
+            layer_limits: info.driver.as_deref() == Some("btrfs"),
         })
     }
 
@@ -222,6 +245,9 @@ impl Runtime for DockerRuntime {
                 cap_add: Some(spec.cap_add.clone()),
                 security_opt: Some(spec.security_opt.clone()),
                 network_mode: spec.network.clone(),
+                storage_opt: spec
+                    .layer_max
+                    .map(|b| [("size".to_owned(), b.to_string())].into_iter().collect()),
                 // Given, the list replaces the engine's own: keep those and add ours.
                 masked_paths: Some(
                     ENGINE_MASKED_PATHS
@@ -496,18 +522,13 @@ impl Runtime for DockerRuntime {
             })
             .unwrap_or(0);
         // The engine has no OOM-kill counter for a container whose PID 1 survives, so read the
-        // kernel's, from the container's own cgroup (v2 memory.events, v1 memory.oom_control).
-        let oom_text = self
-            .capture(
-                name,
-                &[
-                    "sh",
-                    "-c",
-                    "cat /sys/fs/cgroup/memory.events 2>/dev/null || cat /sys/fs/cgroup/memory/memory.oom_control",
-                ],
-            )
-            .await
-            .unwrap_or_default();
+        // kernel's, from the container's cgroup as the host sees it. Not from inside: an exec
+        // there is CPU charged to the workspace, and the idle check would see every look as
+        // work (it did, on a loaded host).
+        let oom_text = match s.id.as_deref() {
+            Some(id) => host_oom_text(id).await,
+            None => String::new(),
+        };
         Ok(WorkspaceStats {
             cpu_total_ns: s
                 .cpu_stats
@@ -768,25 +789,6 @@ fn map_stream_err(e: bollard::errors::Error) -> RuntimeError {
     RuntimeError::Engine {
         action: "exec output".into(),
         message: e.to_string(),
-    }
-}
-
-impl DockerRuntime {
-    /// Runs a command as root in a running container and returns its stdout.
-    async fn capture(&self, name: &str, cmd: &[&str]) -> Result<String, RuntimeError> {
-        let req = ExecRequest {
-            cmd: cmd.iter().map(|s| (*s).to_owned()).collect(),
-            user: "root".into(),
-            ..ExecRequest::default()
-        };
-        let mut session = self.exec(name, &req).await?;
-        let mut out = Vec::new();
-        while let Some(chunk) = session.output.next().await {
-            if let ExecOutput::Stdout(b) = chunk? {
-                out.extend(b);
-            }
-        }
-        Ok(String::from_utf8_lossy(&out).into_owned())
     }
 }
 

@@ -26,6 +26,7 @@ struct State {
     failures: HashMap<String, String>,
     next_id: u64,
     reachable: bool,
+    layer_limits: bool,
 }
 
 /// The in-memory engine.
@@ -83,6 +84,11 @@ impl FakeRuntime {
     /// Makes the engine (un)reachable, as a stopped dockerd would be.
     pub fn set_reachable(&self, up: bool) {
         self.lock().reachable = up;
+    }
+
+    /// Says whether the engine can limit writable layers (see [`EngineInfo::layer_limits`]).
+    pub fn set_layer_limits(&self, on: bool) {
+        self.lock().layer_limits = on;
     }
 
     /// Sets what commands do: `(container, request) -> (exit code, stdout, stderr)`.
@@ -154,6 +160,7 @@ impl Runtime for FakeRuntime {
             cpus: 2,
             memory: 8 << 30,
             userns_base: None,
+            layer_limits: self.lock().layer_limits,
         })
     }
 
