@@ -493,6 +493,12 @@ async fn moves(
             "dmesg > /tmp/dmesg 2>&1; s=$?; head -1 /tmp/dmesg; exit $s".into(),
         ),
         (
+            "write past its disk quota outside the home (/tmp, 400 MB)".into(),
+            "dd if=/dev/zero of=/tmp/fill bs=1M count=400 2>/dev/null; s=$(du -sm /tmp/fill | cut -f1); \
+             rm -f /tmp/fill; echo \"$s MiB written to /tmp past a 256 MiB quota\"; [ \"$s\" -gt 300 ]"
+                .into(),
+        ),
+        (
             "read every tenant's disk use (/sys/fs/btrfs qgroups)".into(),
             "ls -d /sys/fs/btrfs/*/qgroups/* 2>&1 | head -3 | grep qgroups".into(),
         ),
