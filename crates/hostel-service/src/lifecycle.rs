@@ -78,9 +78,10 @@ impl Hostel {
                     disk,
                 );
                 let before = state.cpu_ns.insert(t.name.to_string(), cpu);
-                // Unknown before: count as busy, so a first look never stops anything.
+                // Unknown before, or a counter that went back (the workspace was started
+                // again since): count as busy, so a first look never stops anything.
                 before.is_none_or(|b| {
-                    cpu.saturating_sub(b) as f64 > BUSY_SHARE * every_secs as f64 * 1e9
+                    cpu < b || (cpu - b) as f64 > BUSY_SHARE * every_secs as f64 * 1e9
                 })
             } else {
                 state.cpu_ns.remove(t.name.as_str());

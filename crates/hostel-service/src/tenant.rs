@@ -567,6 +567,9 @@ impl Hostel {
             }
         }
         self.wait_ready(&t.name).await?;
+        // Waking is activity: the idle check must not stop what a connection just woke before
+        // the connection gets to use it.
+        self.store.touch(&t.name, self.now())?;
         Ok(state)
     }
 

@@ -602,3 +602,20 @@ async fn login_links_work_once_until_they_expire() {
     );
     assert!(!audit.contains(&link), "the token is never recorded");
 }
+
+/// A wake is activity: the idle check, which stopped a workspace a connection had just woken
+/// (seen in the lifecycle test: "cannot exec in a stopped state"), counts quiet from it.
+#[tokio::test]
+async fn waking_a_workspace_counts_as_activity() {
+    let f = fixture();
+    f.hostel.create(request("alice"), &Quiet).await.unwrap();
+    f.hostel.stop(&name("alice")).await.unwrap();
+    let before = chrono::Utc::now();
+    f.hostel.start(&name("alice"), &Quiet).await.unwrap();
+    let t = f.hostel.store().require(&name("alice")).unwrap();
+    assert!(
+        t.last_active_at.is_some_and(|at| at >= before),
+        "{:?} before {before}",
+        t.last_active_at
+    );
+}
