@@ -760,27 +760,14 @@ fn issue_12_keys_offered_before_the_right_one_do_not_ban_a_good_login() {
     let t = TestRun::with_config(BIN, "\n[ssh]\nban_after_failures = 3\n");
     let a = t.create_tenant("offers", &[]);
     let d = t.serve();
-    let wrong: Vec<_> = (0..4).map(|i| t.keypair(&format!("other-{i}"))).collect();
-    let good = t.private_key("offers-key");
+    let mut keys: Vec<_> = (0..4)
+        .map(|i| t.keypair(&format!("other-{i}")).with_extension(""))
+        .collect();
+    keys.push(t.private_key("offers-key"));
+    let keys: Vec<&std::path::Path> = keys.iter().map(|k| k.as_path()).collect();
     for round in 0..3 {
-        let mut ssh = std::process::Command::new("ssh");
-        ssh.args(["-p", &d.ssh_port.to_string()]);
-        for k in wrong.iter().chain([&good]) {
-            ssh.arg("-i").arg(k.with_extension(""));
-        }
-        let out = ssh
-            .args([
-                "-o",
-                "IdentitiesOnly=yes",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "LogLevel=ERROR",
-            ])
+        let out = std::process::Command::new("ssh")
+            .args(hostel_testkit::ssh_options_keys(&d, &keys))
             .arg(format!("{a}@127.0.0.1"))
             .arg("echo in")
             .stdin(std::process::Stdio::null())

@@ -264,10 +264,17 @@ async fn docker_honours_the_contract() {
     drop(guard);
 }
 
-#[tokio::test]
-async fn docker_exec_keeps_streams_apart_and_returns_the_code() {
+/// A running container of this run on Docker, removed (with its home) when dropped.
+struct Started {
+    docker: DockerRuntime,
+    name: String,
+    _home: tempfile::TempDir,
+    _guard: Cleanup,
+}
+
+async fn started() -> Started {
     let run = run_id();
-    let _guard = Cleanup(run.clone());
+    let guard = Cleanup(run.clone());
     let docker = DockerRuntime::new(hostel_core::config::DEFAULT_ENGINE_SOCKET);
     let home = tempfile::tempdir().unwrap();
     let uid = hostel_testkit::tenant_host_uid();
@@ -278,6 +285,22 @@ async fn docker_exec_keeps_streams_apart_and_returns_the_code() {
         .await
         .unwrap();
     docker.start(&name).await.unwrap();
+    Started {
+        docker,
+        name,
+        _home: home,
+        _guard: guard,
+    }
+}
+
+#[tokio::test]
+async fn docker_exec_keeps_streams_apart_and_returns_the_code() {
+    let Started {
+        docker,
+        name,
+        _home,
+        _guard,
+    } = started().await;
     let (code, out, err) = run_exec(
         &docker,
         &name,
@@ -328,18 +351,12 @@ impl Drop for Cleanup {
 
 #[tokio::test]
 async fn docker_exec_kill_ends_a_running_command() {
-    let run = run_id();
-    let _guard = Cleanup(run.clone());
-    let docker = DockerRuntime::new(hostel_core::config::DEFAULT_ENGINE_SOCKET);
-    let home = tempfile::tempdir().unwrap();
-    let uid = hostel_testkit::tenant_host_uid();
-    std::os::unix::fs::chown(home.path(), Some(uid), Some(uid)).unwrap();
-    let name = format!("hostel-contract-{run}");
-    docker
-        .create(&spec(&name, &run, home.path()))
-        .await
-        .unwrap();
-    docker.start(&name).await.unwrap();
+    let Started {
+        docker,
+        name,
+        _home,
+        _guard,
+    } = started().await;
     let req = ExecRequest {
         cmd: vec!["sleep".into(), "600".into()],
         user: "root".to_owned(),
@@ -364,18 +381,12 @@ async fn docker_exec_kill_ends_a_running_command() {
 /// showed every tenant's disk use.
 #[tokio::test]
 async fn issue_12_docker_bounds_the_output_log_and_hides_paths() {
-    let run = run_id();
-    let _guard = Cleanup(run.clone());
-    let docker = DockerRuntime::new(hostel_core::config::DEFAULT_ENGINE_SOCKET);
-    let home = tempfile::tempdir().unwrap();
-    let uid = hostel_testkit::tenant_host_uid();
-    std::os::unix::fs::chown(home.path(), Some(uid), Some(uid)).unwrap();
-    let name = format!("hostel-contract-{run}");
-    docker
-        .create(&spec(&name, &run, home.path()))
-        .await
-        .unwrap();
-    docker.start(&name).await.unwrap();
+    let Started {
+        docker,
+        name,
+        _home,
+        _guard,
+    } = started().await;
     let (code, _, err) = run_exec(
         &docker,
         &name,

@@ -366,25 +366,31 @@ impl Daemon {
 
 /// Client options for the test gateway: its port, one identity, no host key prompts.
 pub fn ssh_options(d: &Daemon, key: &Path) -> Vec<String> {
-    [
-        "-p",
-        &d.ssh_port.to_string(),
-        "-i",
-        &key.display().to_string(),
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "LogLevel=ERROR",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect()
+    ssh_options_keys(d, &[key])
+}
+
+/// [`ssh_options`] offering `keys` in turn.
+pub fn ssh_options_keys(d: &Daemon, keys: &[&Path]) -> Vec<String> {
+    let mut o = vec!["-p".to_owned(), d.ssh_port.to_string()];
+    for k in keys {
+        o.extend(["-i".to_owned(), k.display().to_string()]);
+    }
+    o.extend(
+        [
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+        ]
+        .map(String::from),
+    );
+    o
 }
 
 /// Runs `docker <args>` against hostel's own engine; returns stdout.
