@@ -187,6 +187,24 @@ fn rss_bytes(field: &str) -> u64 {
 }
 
 /// What the engine keeps on the host of `tenant`'s init output (its log files).
+/// A move that makes a btrfs subvolume under the first folder matching `dir` with the ioctl
+/// `request` (as the kernel reads it, only the low 32 bits count); it worked if the call did.
+fn subvolume_move(dir: &str, request: u64) -> String {
+    format!(
+        "d=$(ls -d {dir} | head -1); python3 - \"$d\" <<'PY' 2>&1\n\
+         import ctypes, os, struct, sys\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         libc.syscall.restype = ctypes.c_long\n\
+         name = b'selftest-subvol-%d' % os.getpid()\n\
+         args = ctypes.create_string_buffer(struct.pack('q4088s', 0, name))\n\
+         fd = os.open(sys.argv[1], os.O_RDONLY)\n\
+         r = libc.syscall(ctypes.c_long(16), ctypes.c_long(fd), ctypes.c_ulong({request:#x}), args)\n\
+         print('made %s/%s' % (sys.argv[1], name.decode()) if r == 0 else 'errno %d' % ctypes.get_errno())\n\
+         sys.exit(r != 0)\n\
+         PY"
+    )
+}
+
 async fn output_log_bytes(h: &Hostel, tenant: &TenantName) -> Result<u64, CliError> {
     let path = run_ok(
         crate::bench::ssh::docker_cli(&h.config().engine.socket).args([
@@ -499,6 +517,24 @@ async fn moves(
                 .into(),
         ),
         (
+            "make a btrfs subvolume in its home (a quota of its own)".into(),
+            subvolume_move("/home/*", 0x5000_940e),
+        ),
+        (
+            "make a btrfs subvolume, request with its upper bits set".into(),
+            subvolume_move("/home/*", 0xffff_ffff_5000_940e),
+        ),
+        (
+            "make a btrfs subvolume in the writable layer (/var/tmp)".into(),
+            subvolume_move("/var/tmp", 0x5000_9418),
+        ),
+        (
+            "open io_uring".into(),
+            "python3 -c 'import ctypes,sys; l=ctypes.CDLL(None, use_errno=True); b=ctypes.create_string_buffer(120); \
+             r=l.syscall(425, 4, b); print(\"io_uring fd\" if r >= 0 else \"errno %d\" % ctypes.get_errno()); sys.exit(r < 0)' 2>&1"
+                .into(),
+        ),
+        (
             "read every tenant's disk use (/sys/fs/btrfs qgroups)".into(),
             "ls -d /sys/fs/btrfs/*/qgroups/* 2>&1 | head -3 | grep qgroups".into(),
         ),
@@ -535,6 +571,10 @@ async fn moves(
             "read the kernel log",
             "read every tenant's disk use (/sys/fs/btrfs qgroups)",
             "raise its own limits (cgroup files)",
+            "make a btrfs subvolume in its home (a quota of its own)",
+            "make a btrfs subvolume, request with its upper bits set",
+            "make a btrfs subvolume in the writable layer (/var/tmp)",
+            "open io_uring",
         ];
         for (name, script) in scripts
             .iter()

@@ -9,6 +9,7 @@
 )]
 
 use hostel_testkit::TestRun;
+use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hostel");
 
@@ -128,26 +129,90 @@ fn disk_quota_refuses_writes_past_it_and_grows_live() {
     );
 }
 
-/// Regression (#12): a subvolume the tenant made in its home (the ioctl needs only write
-/// permission) made `purge` fail with "internal error" and left the tenant `purging`.
+/// Regression (#12): a subvolume the tenant made in its home (the ioctl needed only write
+/// permission) made `purge` fail with "internal error" and left the tenant `purging`. A tenant
+/// can no longer make one; a host upgraded from before may still hold some, made here from the
+/// host and handed to the tenant.
 #[test]
 fn issue_12_purge_succeeds_with_subvolumes_in_the_home() {
     let t = TestRun::new(BIN);
     let name = t.create_tenant("nested", &[]);
-    // BTRFS_IOC_SUBVOL_CREATE on the home, twice nested, as the tenant.
-    let made = t.sh(
+    let home = t.home(&name);
+    for sub in [home.join("sub"), home.join("sub/deeper")] {
+        let made = Command::new("btrfs")
+            .args(["subvolume", "create"])
+            .arg(&sub)
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "{made:?}");
+        let uid = hostel_testkit::tenant_host_uid();
+        std::os::unix::fs::chown(&sub, Some(uid), Some(uid)).unwrap();
+    }
+    let wrote = t.sh(
         &name,
-        "python3 -c '\nimport fcntl, os, struct\n\
-         def mk(parent, name):\n    fd = os.open(parent, os.O_RDONLY)\n    \
-         fcntl.ioctl(fd, 0x5000940e, bytearray(struct.pack(\"q4088s\", 0, name.encode())), True)\n    os.close(fd)\n\
-         mk(os.path.expanduser(\"~\"), \"sub\")\nmk(os.path.expanduser(\"~/sub\"), \"deeper\")\n' \
-         && echo data > ~/sub/deeper/file && cat ~/sub/deeper/file",
+        "echo data > ~/sub/deeper/file && cat ~/sub/deeper/file",
     );
-    assert_eq!(made.code, 0, "{}", made.stderr);
-    assert_eq!(made.stdout.trim(), "data");
+    assert_eq!(wrote.stdout.trim(), "data", "{}", wrote.stderr);
     t.hostel(&["purge", &name, "--yes"]).ok();
-    assert!(!t.home(&name).exists());
+    assert!(!home.exists());
     t.hostel(&["info", &name]).expect_code(3);
+}
+
+/// Regression (#12): `BTRFS_IOC_SUBVOL_CREATE` on the home, as the tenant, made a subvolume
+/// that counted against a quota group of its own: 300 MiB written past a 100 MiB quota. And
+/// io_uring was open. Both are refused, as the tenant and as root inside, whatever the
+/// request's upper bits say.
+#[test]
+fn issue_12_a_tenant_makes_no_subvolume_and_no_io_uring() {
+    let t = TestRun::new(BIN);
+    let name = t.create_tenant("subvol", &[]);
+    let probe = r#"cat > /tmp/probe.py <<'PY'
+import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+def call(*args):
+    ctypes.set_errno(0)
+    r = libc.syscall(*[ctypes.c_ulong(a) for a in args])
+    return 0 if r >= 0 else ctypes.get_errno()
+def subvol(d, request):
+    args = ctypes.create_string_buffer(struct.pack("q4088s", 0, b"sub%d" % request))
+    fd = os.open(d, os.O_RDONLY)
+    return call(16, fd, request, ctypes.addressof(args))
+home = "/home/" + os.environ["T"]
+ring = ctypes.create_string_buffer(120)
+print("home", subvol(home, 0x5000940e), subvol(home, 0xffffffff5000940e), subvol(home, 0x50009418))
+print("layer", subvol("/var/tmp", 0x50009401), subvol("/var/tmp", 0x50009417))
+print("io_uring", call(425, 4, ctypes.addressof(ring)))
+print("tcgets", call(16, 0, 0x5401, ctypes.addressof(ring)))
+PY
+"#;
+    let run = format!(
+        "{probe}T={name} python3 /tmp/probe.py < /dev/null;          echo root; sudo -n env T={name} python3 /tmp/probe.py < /dev/null"
+    );
+    let r = t.sh(&name, &run);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // EPERM from the filter for each; a plain ioctl (not a terminal: ENOTTY) still reaches
+    // the kernel.
+    let want = "home 1 1 1
+layer 1 1
+io_uring 1
+tcgets 25
+";
+    assert_eq!(
+        r.stdout,
+        format!(
+            "{want}root
+{want}"
+        )
+    );
+    assert_eq!(
+        std::fs::read_dir(t.home(&name))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("sub"))
+            .count(),
+        0
+    );
 }
 
 /// Regression (#12): `dd` to `/tmp`, outside the home, grew the host's disk by 1 GiB past a

@@ -90,6 +90,25 @@ pub struct WorkspaceSpec {
     /// hold, in bytes; only where the engine has [`EngineInfo::layer_limits`]. `None`: no
     /// limit.
     pub layer_max: Option<u64>,
+    /// The system calls the workspace may make.
+    pub syscalls: SyscallFilter,
+}
+
+/// Which system calls a workspace may make, on top of what its capabilities allow: every call
+/// hostel knows except these. A call newer than hostel is refused; engines that can say so
+/// answer it "not implemented", so that programs fall back as on an older kernel.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyscallFilter {
+    /// Calls refused by name ("operation not permitted").
+    pub denied: Vec<String>,
+    /// `ioctl` requests refused, compared on the 32 bits the kernel reads.
+    pub denied_ioctls: Vec<u32>,
+    /// Whether `clone` may make new namespaces (`unshare` and `setns` are in `denied` when
+    /// not). `clone3` passes its flags in memory a filter cannot read, so without this it is
+    /// answered "not implemented" and the C library falls back to `clone`.
+    pub new_namespaces: bool,
+    /// The only `personality` values allowed; empty: any.
+    pub personalities: Vec<u32>,
 }
 
 /// A network to make: one per tenant, a bridge of its own.

@@ -54,6 +54,7 @@ fn spec(name: &str, run: &str, home: &std::path::Path) -> WorkspaceSpec {
         output_log_max: 1 << 20,
         hidden_paths: vec!["/sys/fs/btrfs".to_owned()],
         layer_max: None,
+        syscalls: Default::default(),
     }
 }
 
@@ -420,4 +421,66 @@ async fn issue_12_docker_bounds_the_output_log_and_hides_paths() {
         "20 MB written, {kept} bytes kept in {}",
         dir.display()
     );
+}
+
+/// Regression (#12): io_uring was open in workspaces, and the btrfs ioctl that makes a
+/// subvolume (a quota group of its own) needed only write permission. The engine's filter
+/// refuses what the spec denies, compares ioctl requests on the 32 bits the kernel reads, and
+/// still allows every other ioctl.
+#[tokio::test]
+async fn issue_12_docker_refuses_the_filtered_calls() {
+    let run = run_id();
+    let _guard = Cleanup(run.clone());
+    let docker = DockerRuntime::new(hostel_core::config::DEFAULT_ENGINE_SOCKET);
+    let home = tempfile::tempdir().unwrap();
+    let name = format!("hostel-contract-{run}");
+    let mut s = spec(&name, &run, home.path());
+    s.syscalls = hostel_runtime::SyscallFilter {
+        denied: vec!["io_uring_setup".to_owned()],
+        denied_ioctls: vec![0x5000_940e],
+        new_namespaces: false,
+        personalities: vec![0, 0xffff_ffff],
+    };
+    docker.create(&s).await.unwrap();
+    docker.start(&name).await.unwrap();
+    // Each probe prints the errno its call got (0: it worked).
+    let probe = r#"
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+L = ctypes.c_ulong
+def call(*args):
+    ctypes.set_errno(0)
+    r = libc.syscall(*[L(a) for a in args])
+    if r == 0 and args[0] == 56:
+        os._exit(0)
+    return 0 if r >= 0 else ctypes.get_errno()
+buf = ctypes.create_string_buffer(4096)
+fd = os.open("/", os.O_RDONLY)
+r, w = os.pipe()
+print("io_uring", call(425, 1, ctypes.addressof(buf)))
+print("subvol", call(16, fd, 0x5000940e, ctypes.addressof(buf)))
+print("subvol_high", call(16, fd, 0xffffffff5000940e, ctypes.addressof(buf)))
+print("fionread", call(16, r, 0x541b, ctypes.addressof(buf)))
+print("clone_newuser", call(56, 0x10000000 | 17, 0, 0, 0, 0))
+print("clone3", call(435, 0, 0))
+print("personality_norandom", call(135, 0x0040000))
+print("personality_query", call(135, 0xffffffff))
+"#;
+    let (code, out, err) = run_exec(&docker, &name, &["python3", "-c", probe])
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{err}");
+    let got: BTreeMap<&str, &str> = out.lines().filter_map(|l| l.split_once(' ')).collect();
+    let want = BTreeMap::from([
+        ("io_uring", "1"),
+        ("subvol", "1"),
+        ("subvol_high", "1"),
+        ("fionread", "0"),
+        ("clone_newuser", "1"),
+        ("clone3", "38"),
+        ("personality_norandom", "1"),
+        ("personality_query", "0"),
+    ]);
+    assert_eq!(got, want, "{out}");
 }

@@ -5,7 +5,8 @@
 use hostel_core::network::Egress;
 use hostel_core::{Quota, TenantName};
 use hostel_runtime::{
-    LABEL_INSTANCE, LABEL_MANAGED, LABEL_SPEC, LABEL_TENANT, Limits, Mount, WorkspaceSpec,
+    LABEL_INSTANCE, LABEL_MANAGED, LABEL_SPEC, LABEL_TENANT, Limits, Mount, SyscallFilter,
+    WorkspaceSpec,
 };
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -70,6 +71,89 @@ pub const OUTPUT_LOG_MAX: u64 = 2 << 20;
 /// every tenant's disk use.
 pub const HIDDEN_PATHS: &[&str] = &["/sys/fs/btrfs"];
 
+/// System calls no workspace may make, whatever its capabilities: those that reach the host's
+/// kernel state (modules, clocks, swap, accounting, keyrings), mount and namespace changes,
+/// handles to files by inode (`open_by_handle_at` once read the host's files), and the large
+/// kernel surfaces a tenant does not need (`bpf`, `perf_event_open`, `userfaultfd`, io_uring).
+pub const DENIED_SYSCALLS: &[&str] = &[
+    "_sysctl",
+    "acct",
+    "add_key",
+    "bpf",
+    "clock_adjtime",
+    "clock_settime",
+    "create_module",
+    "delete_module",
+    "fanotify_init",
+    "finit_module",
+    "fsconfig",
+    "fsmount",
+    "fsopen",
+    "fspick",
+    "get_kernel_syms",
+    "get_mempolicy",
+    "init_module",
+    "io_uring_enter",
+    "io_uring_register",
+    "io_uring_setup",
+    "ioperm",
+    "iopl",
+    "kcmp",
+    "kexec_file_load",
+    "kexec_load",
+    "keyctl",
+    "lookup_dcookie",
+    "mbind",
+    "mount",
+    "mount_setattr",
+    "move_mount",
+    "move_pages",
+    "name_to_handle_at",
+    "nfsservctl",
+    "open_by_handle_at",
+    "open_tree",
+    "perf_event_open",
+    "pivot_root",
+    "query_module",
+    "quotactl",
+    "quotactl_fd",
+    "reboot",
+    "request_key",
+    "set_mempolicy",
+    "setns",
+    "settimeofday",
+    "swapoff",
+    "swapon",
+    "syslog",
+    "sysfs",
+    "umount2",
+    "unshare",
+    "uselib",
+    "userfaultfd",
+    "ustat",
+    "vhangup",
+];
+
+/// The btrfs `ioctl` requests that make a subvolume or a snapshot (`SNAP_CREATE`,
+/// `SUBVOL_CREATE` and their v2 forms). They need only write permission on a folder, and a new
+/// subvolume counts against a quota group of its own, not the tenant's: a tenant escaped its
+/// quota with one, in its home and in the writable layer.
+pub const DENIED_IOCTLS: &[u32] = &[0x5000_9401, 0x5000_940e, 0x5000_9417, 0x5000_9418];
+
+/// The `personality` values a workspace may set: Linux (0), 32-bit Linux (8), both with
+/// `UNAME26`, and the query (all ones). The others turn off address randomisation and the like.
+pub const PERSONALITIES: &[u32] = &[0, 8, 0x2_0000, 0x2_0008, 0xffff_ffff];
+
+/// The system calls a workspace may make.
+pub fn syscall_filter() -> SyscallFilter {
+    SyscallFilter {
+        denied: DENIED_SYSCALLS.iter().map(|s| (*s).to_owned()).collect(),
+        denied_ioctls: DENIED_IOCTLS.to_vec(),
+        new_namespaces: false,
+        personalities: PERSONALITIES.to_vec(),
+    }
+}
+
 /// The full container spec for a tenant.
 pub fn workspace_spec(
     tenant: &TenantName,
@@ -116,6 +200,7 @@ pub fn workspace_spec(
         layer_max: host
             .image_size
             .map(|image| image.saturating_add(quota.disk.as_u64())),
+        syscalls: syscall_filter(),
     };
     let mut labels = extra_labels.clone();
     labels.insert(LABEL_MANAGED.into(), "1".into());
@@ -142,12 +227,21 @@ pub fn spec_hash(spec: &WorkspaceSpec, egress: Egress) -> String {
     }
     h.update(spec.output_log_max.to_le_bytes());
     h.update(spec.layer_max.unwrap_or(0).to_le_bytes());
+    let f = &spec.syscalls;
+    h.update([u8::from(f.new_namespaces)]);
+    for numbers in [&f.denied_ioctls, &f.personalities] {
+        h.update(numbers.len().to_le_bytes());
+        for n in numbers {
+            h.update(n.to_le_bytes());
+        }
+    }
     for part in spec
         .env
         .iter()
         .chain(&spec.cap_add)
         .chain(&spec.security_opt)
         .chain(&spec.hidden_paths)
+        .chain(&f.denied)
     {
         h.update(part.as_bytes());
         h.update(b"\0");
@@ -262,6 +356,9 @@ mod tests {
         );
         assert_eq!(s.output_log_max, OUTPUT_LOG_MAX);
         assert_eq!(s.hidden_paths, ["/sys/fs/btrfs"]);
+        assert!(s.syscalls.denied.iter().any(|c| c == "io_uring_setup"));
+        assert!(s.syscalls.denied_ioctls.contains(&0x5000_940e));
+        assert!(!s.syscalls.new_namespaces);
     }
 
     #[test]

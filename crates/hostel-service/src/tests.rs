@@ -325,6 +325,7 @@ async fn doctor_finds_and_fixes_drift_without_touching_homes() {
             output_log_max: 1 << 20,
             hidden_paths: vec![],
             layer_max: None,
+            syscalls: Default::default(),
         })
         .await
         .unwrap();

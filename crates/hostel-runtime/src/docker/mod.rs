@@ -26,6 +26,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
+mod seccomp;
+
 /// A Docker engine reached through its Unix socket.
 #[derive(Debug)]
 pub struct DockerRuntime {
@@ -243,7 +245,13 @@ impl Runtime for DockerRuntime {
                 mounts: Some(mounts),
                 cap_drop: Some(vec!["ALL".to_owned()]),
                 cap_add: Some(spec.cap_add.clone()),
-                security_opt: Some(spec.security_opt.clone()),
+                security_opt: Some(
+                    spec.security_opt
+                        .iter()
+                        .cloned()
+                        .chain([format!("seccomp={}", seccomp::profile(&spec.syscalls))])
+                        .collect(),
+                ),
                 network_mode: spec.network.clone(),
                 storage_opt: spec
                     .layer_max
