@@ -221,6 +221,7 @@ impl From<hostel_store::Ban> for Ban {
     fn from(b: hostel_store::Ban) -> Self {
         Ban {
             address: b.address,
+            tenant: b.tenant,
             reason: b.reason,
             created_at: b.created_at,
             expires_at: b.expires_at,

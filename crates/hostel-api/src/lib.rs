@@ -379,6 +379,10 @@ pub struct AuditVerified {
 pub struct Ban {
     /// IP address.
     pub address: String,
+    /// The one tenant the address may not log in as (set after failed logins as it); none:
+    /// banned for everything.
+    #[serde(default)]
+    pub tenant: Option<String>,
     /// Why.
     pub reason: String,
     /// Since when.

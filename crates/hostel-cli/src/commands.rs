@@ -834,15 +834,21 @@ async fn ban(b: &Backend, cmd: BanCommand, json_out: bool) -> Result<u8, CliErro
     match cmd {
         BanCommand::List => {
             let bans = b.bans().await?;
-            output::list(json_out, &bans, &["ADDRESS", "UNTIL", "REASON"], |b| {
-                vec![
-                    b.address.clone(),
-                    b.expires_at
-                        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-                        .unwrap_or_else(|| "until removed".into()),
-                    b.reason.clone(),
-                ]
-            })?;
+            output::list(
+                json_out,
+                &bans,
+                &["ADDRESS", "AS", "UNTIL", "REASON"],
+                |b| {
+                    vec![
+                        b.address.clone(),
+                        b.tenant.clone().unwrap_or_else(|| "anyone".into()),
+                        b.expires_at
+                            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                            .unwrap_or_else(|| "until removed".into()),
+                        b.reason.clone(),
+                    ]
+                },
+            )?;
         }
         BanCommand::Add {
             address,

@@ -375,7 +375,10 @@ fn schemathesis() -> std::path::PathBuf {
 fn api_conforms_to_its_openapi_document() {
     // Schemathesis sends wrong tokens on purpose; with bans on, they would ban it (tested on
     // their own in hostel-web's router tests).
-    let t = TestRun::with_config(BIN, "\n[ssh]\nban_after_failures = 0\n");
+    let t = TestRun::with_config(
+        BIN,
+        "\n[ssh]\nban_after_failures = 0\nban_address_after_failures = 0\n",
+    );
     let token = t
         .hostel(&["token", "create", "fuzz"])
         .ok()

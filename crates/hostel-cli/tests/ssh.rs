@@ -424,32 +424,58 @@ fn local_forwarding_reaches_only_the_tenants_own_ports() {
     assert_eq!(fwd, want);
 }
 
+/// Regression (#12): one address's failures banned everyone behind it (a proxy, a NAT).
+/// Failures as one tenant ban the address for that tenant; many failures in all ban it for
+/// everything; both end when the ban does.
 #[test]
-fn repeated_failures_ban_the_address_only_until_the_ban_ends() {
-    let t = TestRun::with_config(BIN, "\n[ssh]\nban_after_failures = 3\nban_secs = 4\n");
+fn issue_12_failures_ban_the_address_for_the_tenant_then_for_everything() {
+    let t = TestRun::with_config(
+        BIN,
+        "\n[ssh]\nban_after_failures = 3\nban_address_after_failures = 6\nban_secs = 4\n",
+    );
     let a = t.create_tenant("ban", &[]);
+    let b = t.create_tenant("other", &[]);
     let d = t.serve();
     t.keypair("stranger");
     for _ in 0..3 {
         assert_eq!(t.ssh(&d, "stranger", &a, &["true"]).code, 255);
     }
-    // The right key from the banned address is refused before any SSH exchange...
+    // The right key as A from the banned address is refused at login...
     let r = t.ssh(&d, "ban-key", &a, &["true"]);
     assert_eq!(r.code, 255, "{r:?}");
-    assert!(
-        !r.stderr.contains("Permission denied"),
-        "refused before auth: {}",
-        r.stderr
-    );
-    // ...while another address gets in.
+    assert!(r.stderr.contains("Permission denied"), "{}", r.stderr);
+    // ...while B behind the same address, and A from another, get in.
+    assert_eq!(t.ssh(&d, "other-key", &b, &["echo in"]).ok().stdout, "in\n");
     let other = t
         .ssh_command(&d, "ban-key", &a, &["-b", "127.0.0.2", "echo in"])
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&other.stdout), "in\n", "{other:?}");
     let bans = t.hostel(&["ban", "list", "--json"]).ok().json();
+    assert_eq!(bans.as_array().unwrap().len(), 1, "{bans}");
     assert_eq!(bans[0]["address"], "127.0.0.1");
-    assert_eq!(bans[0]["reason"], "3 failed logins within 600s");
+    assert_eq!(bans[0]["tenant"], a.as_str());
+    assert_eq!(
+        bans[0]["reason"],
+        format!("3 failed logins as {a} within 600s")
+    );
+    // Three more failures, as names of no tenant, make six from the address: banned for
+    // everything, refused before any SSH exchange.
+    for n in 0..3 {
+        assert_eq!(
+            t.ssh(&d, "stranger", &format!("nobody{n}"), &["true"]).code,
+            255
+        );
+    }
+    let r = t.ssh(&d, "other-key", &b, &["true"]);
+    assert_eq!(r.code, 255, "{r:?}");
+    assert!(
+        !r.stderr.contains("Permission denied"),
+        "refused before auth: {}",
+        r.stderr
+    );
+    let listed = t.hostel(&["ban", "list"]).ok().stdout;
+    assert!(listed.contains("anyone") && listed.contains(&a), "{listed}");
     std::thread::sleep(std::time::Duration::from_secs(5));
     assert_eq!(
         t.ssh(&d, "ban-key", &a, &["echo back"]).ok().stdout,

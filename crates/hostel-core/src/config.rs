@@ -155,8 +155,13 @@ pub struct SshConfig {
     pub max_unauthenticated_per_ip: u32,
     /// Environment variables a client may pass (`*` ends a prefix), besides TERM.
     pub accept_env: Vec<String>,
-    /// Failed logins from one address within `ban_window_secs` that ban it (0: never ban).
+    /// Failed logins as one tenant from one address within `ban_window_secs` that ban the
+    /// address for that tenant (0: never ban).
     pub ban_after_failures: u32,
+    /// Failed logins of any kind from one address within `ban_window_secs` that ban it for
+    /// everything (0: never). Higher than `ban_after_failures`, so that one client's failures
+    /// do not lock out everyone behind the same address.
+    pub ban_address_after_failures: u32,
     /// The window failed logins are counted in.
     pub ban_window_secs: u64,
     /// How long an automatic ban lasts.
@@ -173,6 +178,7 @@ impl Default for SshConfig {
             max_unauthenticated_per_ip: 16,
             accept_env: vec!["LANG".to_owned(), "LC_*".to_owned()],
             ban_after_failures: 10,
+            ban_address_after_failures: 50,
             ban_window_secs: 600,
             ban_secs: 3600,
         }

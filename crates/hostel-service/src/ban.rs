@@ -3,33 +3,48 @@
 
 use crate::{Hostel, ServiceError};
 use chrono::{DateTime, Duration, Utc};
-use hostel_core::Outcome;
+use hostel_core::{Outcome, TenantName};
 use hostel_store::Ban;
 use std::net::IpAddr;
 
 impl Hostel {
-    /// Whether `ip` is banned now. Lifts an expired ban.
+    /// Whether `ip` is banned now for everything. Lifts an expired ban.
     pub fn is_banned(&self, ip: IpAddr) -> Result<bool, ServiceError> {
-        let address = ip.to_string();
-        let Some(ban) = self.store.ban(&address)? else {
-            return Ok(false);
-        };
-        match ban.expires_at {
-            Some(t) if t <= self.now() => {
-                if self.store.remove_ban(&address)? {
-                    self.record(
-                        self.event("ssh.unban", Outcome::Ok)
-                            .with("address", &address)
-                            .with("reason", "expired"),
-                    )?;
-                }
-                Ok(false)
-            }
-            _ => Ok(true),
-        }
+        self.banned_as(ip, None)
     }
 
-    /// Bans `ip` for `duration` (`None`: until removed), as `actor`.
+    /// Whether `ip` may not log in as `name` now: banned for everything, or for that tenant.
+    /// Lifts expired bans.
+    pub fn is_banned_as(&self, ip: IpAddr, name: &str) -> Result<bool, ServiceError> {
+        let tenant = name.parse::<TenantName>().ok();
+        self.banned_as(ip, tenant.as_ref().map(TenantName::as_str))
+    }
+
+    fn banned_as(&self, ip: IpAddr, tenant: Option<&str>) -> Result<bool, ServiceError> {
+        let address = ip.to_string();
+        let now = self.now();
+        let mut banned = false;
+        for ban in self.store.bans_of(&address, tenant)? {
+            match ban.expires_at {
+                Some(t) if t <= now => {
+                    if self.store.remove_ban_of(&address, ban.tenant.as_deref())? {
+                        let mut ev = self
+                            .event("ssh.unban", Outcome::Ok)
+                            .with("address", &address)
+                            .with("reason", "expired");
+                        if let Some(t) = &ban.tenant {
+                            ev = ev.tenant(t);
+                        }
+                        self.record(ev)?;
+                    }
+                }
+                _ => banned = true,
+            }
+        }
+        Ok(banned)
+    }
+
+    /// Bans `ip` for everything, for `duration` (`None`: until removed), as `actor`.
     pub fn ban(
         &self,
         ip: IpAddr,
@@ -37,9 +52,21 @@ impl Hostel {
         duration: Option<Duration>,
         actor: Option<&str>,
     ) -> Result<Ban, ServiceError> {
+        self.ban_as(ip, None, reason, duration, actor)
+    }
+
+    fn ban_as(
+        &self,
+        ip: IpAddr,
+        tenant: Option<&TenantName>,
+        reason: &str,
+        duration: Option<Duration>,
+        actor: Option<&str>,
+    ) -> Result<Ban, ServiceError> {
         let now = self.now();
         let ban = Ban {
             address: ip.to_string(),
+            tenant: tenant.map(ToString::to_string),
             reason: reason.to_owned(),
             created_at: now,
             expires_at: duration.map(|d| now + d),
@@ -52,6 +79,9 @@ impl Hostel {
         if let Some(t) = ban.expires_at {
             ev = ev.with("until", t.to_rfc3339());
         }
+        if let Some(t) = tenant {
+            ev = ev.tenant(t.as_str());
+        }
         if let Some(a) = actor {
             ev.actor = a.to_owned();
         }
@@ -59,7 +89,7 @@ impl Hostel {
         Ok(ban)
     }
 
-    /// Lifts the ban on `ip`.
+    /// Lifts every ban of `ip` (for everything and for single tenants).
     pub fn unban(&self, ip: IpAddr) -> Result<(), ServiceError> {
         let address = ip.to_string();
         let removed = self.store.remove_ban(&address)?;
@@ -91,21 +121,27 @@ impl Hostel {
     }
 }
 
-/// Failed logins per client address, in memory (a restart forgets counts, never bans: those
-/// are in the store). Shared by the SSH gateway and the API, so both count against one limit.
+/// Failed logins per client address, and per address and tenant, in memory (a restart
+/// forgets counts, never bans: those are in the store). Shared by the SSH gateway, the web
+/// sign-in and the API, so all count against one limit.
 #[derive(Debug, Default)]
 pub struct FailureWindow {
-    failures: std::sync::Mutex<
-        std::collections::HashMap<IpAddr, std::collections::VecDeque<std::time::Instant>>,
-    >,
+    failures: std::sync::Mutex<std::collections::HashMap<FailureKey, FailureTimes>>,
 }
 
+/// Whose failures: an address, as one tenant or of any kind (`None`).
+type FailureKey = (IpAddr, Option<TenantName>);
+/// When, oldest first.
+type FailureTimes = std::collections::VecDeque<std::time::Instant>;
+
 impl FailureWindow {
-    /// Records a failure; true when `ip` has now failed `limit` times within `window` (and
-    /// forgets those failures, so one ban follows one burst). A `limit` of 0 never bans.
+    /// Records a failure of `ip` as `tenant` (`None`: of any kind); true when that has now
+    /// happened `limit` times within `window` (and forgets those failures, so one ban follows
+    /// one burst). A `limit` of 0 never bans.
     pub fn fail(
         &self,
         ip: IpAddr,
+        tenant: Option<&TenantName>,
         limit: u32,
         window: std::time::Duration,
         now: std::time::Instant,
@@ -113,8 +149,9 @@ impl FailureWindow {
         if limit == 0 {
             return false;
         }
+        let key = (ip, tenant.cloned());
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let times = map.entry(ip).or_default();
+        let times = map.entry(key.clone()).or_default();
         times.push_back(now);
         while times
             .front()
@@ -123,7 +160,7 @@ impl FailureWindow {
             times.pop_front();
         }
         if times.len() >= limit as usize {
-            map.remove(&ip);
+            map.remove(&key);
             return true;
         }
         false
@@ -131,26 +168,47 @@ impl FailureWindow {
 }
 
 impl Hostel {
-    /// Counts a failed login from `ip` at `via` (`ssh-gateway`, `api`); bans the address for
-    /// `[ssh] ban_secs` when it failed `ban_after_failures` times within `ban_window_secs`.
-    /// Returns whether it was banned now.
-    pub fn login_failed(&self, ip: IpAddr, via: &str) -> Result<bool, ServiceError> {
+    /// Counts a failed login from `ip` at `via` (`ssh-gateway`, `web`, `api`), as `name` when
+    /// the client named whom it logs in as. `ban_after_failures` failures as one tenant within
+    /// `ban_window_secs` ban the address for that tenant; `ban_address_after_failures` of any
+    /// kind ban it for everything; each for `[ssh] ban_secs`. A name that is no tenant name
+    /// counts only toward the address. Returns whether a ban was set now.
+    pub fn login_failed(
+        &self,
+        ip: IpAddr,
+        via: &str,
+        name: Option<&str>,
+    ) -> Result<bool, ServiceError> {
         let cfg = &self.config.ssh;
         let window = std::time::Duration::from_secs(cfg.ban_window_secs);
-        if !self.auth_failures.fail(
-            ip,
-            cfg.ban_after_failures,
-            window,
-            std::time::Instant::now(),
-        ) {
+        let now = std::time::Instant::now();
+        let duration = Duration::seconds(i64::try_from(cfg.ban_secs).unwrap_or(i64::MAX));
+        let tenant = name.and_then(|n| n.parse::<TenantName>().ok());
+        if self
+            .auth_failures
+            .fail(ip, None, cfg.ban_address_after_failures, window, now)
+        {
+            let reason = format!(
+                "{} failed logins within {}s",
+                cfg.ban_address_after_failures, cfg.ban_window_secs
+            );
+            self.ban(ip, &reason, Some(duration), Some(via))?;
+            return Ok(true);
+        }
+        let Some(tenant) = tenant else {
+            return Ok(false);
+        };
+        if !self
+            .auth_failures
+            .fail(ip, Some(&tenant), cfg.ban_after_failures, window, now)
+        {
             return Ok(false);
         }
         let reason = format!(
-            "{} failed logins within {}s",
+            "{} failed logins as {tenant} within {}s",
             cfg.ban_after_failures, cfg.ban_window_secs
         );
-        let duration = Duration::seconds(i64::try_from(cfg.ban_secs).unwrap_or(i64::MAX));
-        self.ban(ip, &reason, Some(duration), Some(via))?;
+        self.ban_as(ip, Some(&tenant), &reason, Some(duration), Some(via))?;
         Ok(true)
     }
 }
@@ -163,18 +221,36 @@ mod tests {
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
     const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
 
+    fn alice() -> TenantName {
+        "alice".parse().unwrap()
+    }
+
     #[test]
     fn failures_ban_at_the_limit_within_the_window() {
         let g = FailureWindow::default();
         let w = Duration::from_secs(60);
         let t = Instant::now();
+        let al = alice();
         assert_eq!(
-            [g.fail(A, 3, w, t), g.fail(A, 3, w, t), g.fail(B, 3, w, t)],
-            [false, false, false]
+            [
+                g.fail(A, None, 3, w, t),
+                g.fail(A, None, 3, w, t),
+                g.fail(B, None, 3, w, t),
+                g.fail(A, Some(&al), 3, w, t),
+            ],
+            [false, false, false, false]
         );
-        assert!(g.fail(A, 3, w, t));
-        assert!(!g.fail(A, 3, w, t), "counting starts over after a ban");
-        assert!(!g.fail(A, 0, w, t), "0 never bans");
+        assert!(g.fail(A, None, 3, w, t));
+        assert!(
+            !g.fail(A, None, 3, w, t),
+            "counting starts over after a ban"
+        );
+        assert!(!g.fail(A, None, 0, w, t), "0 never bans");
+        assert!(
+            !g.fail(A, Some(&al), 3, w, t),
+            "a tenant's count is its own"
+        );
+        assert!(g.fail(A, Some(&al), 3, w, t));
     }
 
     #[test]
@@ -182,8 +258,8 @@ mod tests {
         let g = FailureWindow::default();
         let w = Duration::from_secs(10);
         let t = Instant::now();
-        assert!(!g.fail(A, 2, w, t));
-        assert!(!g.fail(A, 2, w, t + Duration::from_secs(11)));
-        assert!(g.fail(A, 2, w, t + Duration::from_secs(12)));
+        assert!(!g.fail(A, None, 2, w, t));
+        assert!(!g.fail(A, None, 2, w, t + Duration::from_secs(11)));
+        assert!(g.fail(A, None, 2, w, t + Duration::from_secs(12)));
     }
 }

@@ -620,3 +620,40 @@ async fn waking_a_workspace_counts_as_activity() {
         t.last_active_at
     );
 }
+
+/// Regression (#12): one address's failures banned everyone behind it. Failures as one tenant
+/// ban the address for that tenant only; failures of any kind ban it for everything at a
+/// higher count; lifting removes both.
+#[test]
+fn issue_12_failures_ban_per_tenant_first_then_the_address() {
+    let f = fixture();
+    let h = &f.hostel;
+    let ip: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+    let other: std::net::IpAddr = "192.0.2.8".parse().unwrap();
+    let set: Vec<bool> = (0..10)
+        .map(|_| h.login_failed(ip, "ssh-gateway", Some("alice")).unwrap())
+        .collect();
+    assert_eq!(set.iter().filter(|b| **b).count(), 1);
+    assert!(set[9]);
+    assert!(h.is_banned_as(ip, "alice").unwrap());
+    assert!(!h.is_banned_as(ip, "bob").unwrap());
+    assert!(!h.is_banned(ip).unwrap());
+    assert!(!h.is_banned_as(other, "alice").unwrap());
+    // A name that is no tenant name counts toward the address only.
+    for _ in 0..20 {
+        assert!(!h.login_failed(ip, "web", Some("Not A Name")).unwrap());
+    }
+    assert!(!h.is_banned_as(ip, "Not A Name").unwrap());
+    let rest: Vec<bool> = (0..20)
+        .map(|_| h.login_failed(ip, "api", None).unwrap())
+        .collect();
+    assert_eq!(rest.iter().filter(|b| **b).count(), 1);
+    assert!(rest[19], "the 50th failure bans the address");
+    assert!(h.is_banned(ip).unwrap() && h.is_banned_as(ip, "bob").unwrap());
+    let bans = h.bans().unwrap();
+    let scopes: Vec<Option<&str>> = bans.iter().map(|b| b.tenant.as_deref()).collect();
+    assert_eq!(scopes, [None, Some("alice")]);
+    h.unban(ip).unwrap();
+    assert!(!h.is_banned_as(ip, "alice").unwrap());
+    assert!(h.bans().unwrap().is_empty());
+}

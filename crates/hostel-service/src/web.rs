@@ -112,18 +112,29 @@ impl Hostel {
         let peer = ip
             .map(|i| i.to_string())
             .unwrap_or_else(|| "unknown".into());
-        let Some(tenant) = tenant.filter(|_| ok) else {
+        // An address banned for this tenant gets the same answer after the same work; its tries
+        // count toward the address only.
+        let banned = match ip {
+            Some(ip) => self.is_banned_as(ip, name)?,
+            None => false,
+        };
+        let Some(tenant) = tenant.filter(|_| ok && !banned) else {
+            let reason = if banned {
+                "address banned for this tenant"
+            } else {
+                "wrong name or password"
+            };
             let mut ev = self
                 .event("web.auth", Outcome::Denied)
                 .with("peer", &peer)
-                .with("reason", "wrong name or password");
+                .with("reason", reason);
             ev.actor = "web:unknown".into();
             if let Ok(t) = name.parse::<TenantName>() {
                 ev = ev.tenant(t.as_str());
             }
             self.record(ev)?;
             if let Some(ip) = ip {
-                self.login_failed(ip, "web")?;
+                self.login_failed(ip, "web", Some(name).filter(|_| !banned))?;
             }
             return Err(ServiceError::LoginFailed);
         };
@@ -202,7 +213,7 @@ impl Hostel {
                 ev.actor = "web:unknown".into();
                 self.record(ev)?;
                 if let Some(ip) = ip {
-                    self.login_failed(ip, "web")?;
+                    self.login_failed(ip, "web", None)?;
                 }
                 Err(ServiceError::LoginFailed)
             }
@@ -279,7 +290,7 @@ impl Hostel {
             ev.actor = "web:unknown".into();
             self.record(ev)?;
             if let Some(ip) = ip {
-                self.login_failed(ip, "web")?;
+                self.login_failed(ip, "web", None)?;
             }
             return Err(ServiceError::LoginFailed);
         };

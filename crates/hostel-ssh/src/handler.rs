@@ -97,7 +97,7 @@ impl Gateway {
             pending,
             logged_in: Arc::default(),
             tenant: None,
-            failures: 0,
+            failures: Vec::new(),
         }
     }
 }
@@ -114,9 +114,11 @@ pub struct Connection {
     pending: Pending,
     logged_in: Arc<AtomicBool>,
     tenant: Option<TenantName>,
-    /// Refused attempts so far; counted toward a ban when the connection ends without a
-    /// login, forgiven when it logs in (a client offers its keys in turn, the right one last).
-    failures: u32,
+    /// Refused attempts so far (at most [`MAX_COUNTED`]), with the name each tried when it
+    /// counts toward a ban of the address for that tenant; counted when the connection ends
+    /// without a login, forgiven when it logs in (a client offers its keys in turn, the right
+    /// one last).
+    failures: Vec<Option<String>>,
 }
 
 impl Drop for Connection {
@@ -126,8 +128,11 @@ impl Drop for Connection {
         if self.logged_in.load(Ordering::Relaxed) {
             return;
         }
-        for _ in 0..self.failures {
-            match self.hostel.login_failed(self.ip, "ssh-gateway") {
+        for name in &self.failures {
+            match self
+                .hostel
+                .login_failed(self.ip, "ssh-gateway", name.as_deref())
+            {
                 Ok(false) => {}
                 Ok(true) => {
                     tracing::warn!(ip = %self.ip, "address banned after repeated failed logins");
@@ -141,6 +146,10 @@ impl Drop for Connection {
         }
     }
 }
+
+/// The most refused attempts one connection counts toward bans; more than any client makes
+/// before the server's own limit on attempts ends the connection.
+const MAX_COUNTED: usize = 64;
 
 /// `ssh-rsa`: RSA with SHA-1 signatures, broken and off by default in OpenSSH since 8.8.
 fn is_sha1_rsa(alg: &russh::keys::Algorithm) -> bool {
@@ -188,10 +197,10 @@ impl Connection {
         }
     }
 
-    /// Audits a refused login and counts it against the address.
+    /// Audits a refused login and counts it against the address and the name.
     fn deny(&mut self, user: &str, method: &str, fingerprint: &str, reason: &str) {
         self.audit_auth(user, method, fingerprint, Outcome::Denied, reason);
-        self.failed();
+        self.failed(Some(user));
     }
 
     /// The tenant a key may log in as, with the key's fingerprint; a refusal (SHA-1 RSA
@@ -210,6 +219,18 @@ impl Connection {
                 &fingerprint,
                 "ssh-rsa (SHA-1) signatures are refused",
             );
+            return None;
+        }
+        let banned = self.hostel.is_banned_as(self.ip, user).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot read bans; refusing the login");
+            true
+        });
+        if banned {
+            // Counted toward the address only: its ban for this tenant is set, and enough
+            // refusals ban it for everything, which bounds what it writes to the audit log.
+            let reason = "address banned for this tenant";
+            self.audit_auth(user, "publickey", &fingerprint, Outcome::Denied, reason);
+            self.failed(None);
             return None;
         }
         match self.lookup(user, key) {
@@ -239,9 +260,13 @@ impl Connection {
         })
     }
 
-    /// Notes a refused attempt, counted when the connection ends (see [`Drop`]).
-    fn failed(&mut self) {
-        self.failures = self.failures.saturating_add(1);
+    /// Notes a refused attempt, as `user` or toward the address only, counted when the
+    /// connection ends (see [`Drop`]).
+    fn failed(&mut self, user: Option<&str>) {
+        if self.failures.len() < MAX_COUNTED {
+            self.failures
+                .push(user.map(|u| u.chars().take(64).collect()));
+        }
     }
 
     fn lookup(&self, user: &str, key: &russh::keys::PublicKey) -> Option<TenantName> {

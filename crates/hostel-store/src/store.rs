@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/006_web.sql"),
     include_str!("migrations/007_login_links.sql"),
     include_str!("migrations/008_admin_sessions.sql"),
+    include_str!("migrations/009_ban_scope.sql"),
 ];
 
 /// The tenants database. Cheap to share behind an `Arc`; calls are short and serialized.
@@ -78,6 +79,8 @@ pub struct NewTenant {
 pub struct Ban {
     /// IP address, as text.
     pub address: String,
+    /// The one tenant the address may not log in as; `None`: it may log in as none.
+    pub tenant: Option<String>,
     /// Why.
     pub reason: String,
     /// Since when.
@@ -651,12 +654,14 @@ impl Store {
         Ok(())
     }
 
-    /// Bans an address (replacing an earlier ban of it).
+    /// Bans an address, for every name or one tenant (replacing an earlier ban of the same).
     pub fn add_ban(&self, ban: &Ban) -> Result<(), StoreError> {
         self.conn().execute(
-            "INSERT OR REPLACE INTO bans (address, reason, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT OR REPLACE INTO bans (address, tenant, reason, created_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
                 ban.address,
+                ban.tenant.as_deref().unwrap_or_default(),
                 ban.reason,
                 ban.created_at.to_rfc3339(),
                 ban.expires_at.map(|t| t.to_rfc3339())
@@ -665,7 +670,8 @@ impl Store {
         Ok(())
     }
 
-    /// Lifts a ban; returns whether there was one.
+    /// Lifts every ban of an address (for every name and for single tenants); returns
+    /// whether there was one.
     pub fn remove_ban(&self, address: &str) -> Result<bool, StoreError> {
         Ok(self
             .conn()
@@ -673,24 +679,37 @@ impl Store {
             > 0)
     }
 
-    /// Every ban, expired ones included, by address.
+    /// Lifts one ban: of `address` for `tenant`, or for every name; returns whether there
+    /// was one.
+    pub fn remove_ban_of(&self, address: &str, tenant: Option<&str>) -> Result<bool, StoreError> {
+        Ok(self.conn().execute(
+            "DELETE FROM bans WHERE address = ?1 AND tenant = ?2",
+            params![address, tenant.unwrap_or_default()],
+        )? > 0)
+    }
+
+    /// Every ban, expired ones included, by address (a ban for every name first).
     pub fn bans(&self) -> Result<Vec<Ban>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare("SELECT address, reason, created_at, expires_at FROM bans ORDER BY address")?;
+        let mut stmt = conn.prepare(
+            "SELECT address, tenant, reason, created_at, expires_at FROM bans \
+             ORDER BY address, tenant",
+        )?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
-                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (address, reason, created, expires) = row?;
+            let (address, tenant, reason, created, expires) = row?;
             out.push(Ban {
                 address,
+                tenant: Some(tenant).filter(|t| !t.is_empty()),
                 reason,
                 created_at: parse_time(&created)?,
                 expires_at: expires.as_deref().map(parse_time).transpose()?,
@@ -699,9 +718,34 @@ impl Store {
         Ok(out)
     }
 
-    /// The ban on `address`, if any (expired or not).
-    pub fn ban(&self, address: &str) -> Result<Option<Ban>, StoreError> {
-        Ok(self.bans()?.into_iter().find(|b| b.address == address))
+    /// The bans of `address` that hold for `tenant` (its own and the one for every name;
+    /// `None`: only the one for every name), expired or not.
+    pub fn bans_of(&self, address: &str, tenant: Option<&str>) -> Result<Vec<Ban>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT reason, created_at, expires_at, tenant FROM bans \
+             WHERE address = ?1 AND tenant IN ('', ?2) ORDER BY tenant",
+        )?;
+        let rows = stmt.query_map(params![address, tenant.unwrap_or_default()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (reason, created, expires, scope) = row?;
+            out.push(Ban {
+                address: address.to_owned(),
+                tenant: Some(scope).filter(|t| !t.is_empty()),
+                reason,
+                created_at: parse_time(&created)?,
+                expires_at: expires.as_deref().map(parse_time).transpose()?,
+            });
+        }
+        Ok(out)
     }
 
     /// Records a new token by the hash of its secret; a name in use is a conflict.
@@ -1131,6 +1175,7 @@ mod tests {
         let s = Store::open_in_memory().unwrap();
         let ban = Ban {
             address: "10.0.0.5".into(),
+            tenant: None,
             reason: "manual".into(),
             created_at: now(),
             expires_at: None,
@@ -1143,7 +1188,21 @@ mod tests {
         };
         s.add_ban(&later).unwrap();
         assert_eq!(s.bans().unwrap(), vec![later.clone()]);
-        assert_eq!(s.ban("10.0.0.5").unwrap(), Some(later));
+        assert_eq!(s.bans_of("10.0.0.5", None).unwrap(), vec![later.clone()]);
+        let alice = Ban {
+            tenant: Some("alice".into()),
+            ..later.clone()
+        };
+        s.add_ban(&alice).unwrap();
+        assert_eq!(s.bans().unwrap(), vec![later.clone(), alice.clone()]);
+        assert_eq!(s.bans_of("10.0.0.5", None).unwrap(), vec![later.clone()]);
+        assert_eq!(
+            s.bans_of("10.0.0.5", Some("alice")).unwrap(),
+            vec![later.clone(), alice.clone()]
+        );
+        assert_eq!(s.bans_of("10.0.0.5", Some("bob")).unwrap(), vec![later]);
+        assert!(s.remove_ban_of("10.0.0.5", None).unwrap());
+        assert_eq!(s.bans().unwrap(), vec![alice]);
         assert!(s.remove_ban("10.0.0.5").unwrap());
         assert!(!s.remove_ban("10.0.0.5").unwrap());
         assert_eq!(s.bans().unwrap(), vec![]);
@@ -1249,7 +1308,7 @@ mod tests {
             Store::open(&path),
             Err(StoreError::TooNew {
                 found: 99,
-                known: 8
+                known: 9
             })
         ));
     }

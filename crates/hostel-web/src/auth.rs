@@ -188,7 +188,7 @@ pub(crate) fn identify(s: &AppState, request: &Request) -> Result<(String, Role)
         // Guessing tokens, or calling without one, counts like failed SSH logins: enough of
         // them ban the address, so what an outsider can write to the audit log is bounded.
         if let Some(ip) = ip {
-            s.hostel.login_failed(ip, "api")?;
+            s.hostel.login_failed(ip, "api", None)?;
         }
         return Err(unauthenticated());
     };

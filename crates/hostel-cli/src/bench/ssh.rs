@@ -276,6 +276,7 @@ async fn measure(b: &mut Bench<'_>, rounds: usize) -> Result<(), CliError> {
     ssh_cfg.max_sessions_per_tenant = 1024;
     ssh_cfg.max_unauthenticated_per_ip = 1024;
     ssh_cfg.ban_after_failures = 0;
+    ssh_cfg.ban_address_after_failures = 0;
     let gateway = Gateway::start(h, ssh_cfg, "127.0.0.1:0").await?;
     let gw = gateway.port;
     wait_ssh(&key, gw, tenant.as_str(), &[]).await?;
