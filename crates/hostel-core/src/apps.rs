@@ -105,9 +105,109 @@ impl FromStr for WebApp {
     }
 }
 
+/// What an origin under `[http] domain` serves, from its first DNS label: `A--T` is app `A`
+/// of tenant `T`, `PORT--T` a port `T` published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppOrigin {
+    /// A tenant's app.
+    App {
+        /// The app.
+        app: WebApp,
+        /// Whose.
+        tenant: crate::TenantName,
+    },
+    /// A port a tenant published (`hostel port publish`).
+    Port {
+        /// The port inside the workspace.
+        port: u16,
+        /// Whose.
+        tenant: crate::TenantName,
+    },
+}
+
+impl AppOrigin {
+    /// The origin a request's `Host` (`name` or `name:port`) names under `domain`; `None`
+    /// for `domain` itself and for any other name.
+    pub fn from_host(host: &str, domain: &str) -> Option<AppOrigin> {
+        let host = host.to_ascii_lowercase();
+        let name = match host.rsplit_once(':') {
+            Some((n, port)) if port.chars().all(|c| c.is_ascii_digit()) => n,
+            _ => host.as_str(),
+        };
+        let label = name.strip_suffix(domain)?.strip_suffix('.')?;
+        let (what, tenant) = label.split_once("--")?;
+        let tenant = tenant.parse().ok()?;
+        if let Ok(app) = what.parse::<WebApp>() {
+            return Some(AppOrigin::App { app, tenant });
+        }
+        // Digits only, no sign or leading zero: one port, one name.
+        let port = what
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0 && p.to_string() == what)?;
+        Some(AppOrigin::Port { port, tenant })
+    }
+
+    /// The tenant it belongs to.
+    pub fn tenant(&self) -> &crate::TenantName {
+        match self {
+            AppOrigin::App { tenant, .. } | AppOrigin::Port { tenant, .. } => tenant,
+        }
+    }
+
+    /// Its host name under `domain` (no port).
+    pub fn host(&self, domain: &str) -> String {
+        match self {
+            AppOrigin::App { app, tenant } => format!("{app}--{tenant}.{domain}"),
+            AppOrigin::Port { port, tenant } => format!("{port}--{tenant}.{domain}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn app_origins_parse_from_the_host_and_back() {
+        let alice: crate::TenantName = "alice".parse().unwrap();
+        let d = "hostel.test";
+        let app = AppOrigin::App {
+            app: WebApp::Jupyter,
+            tenant: alice.clone(),
+        };
+        assert_eq!(
+            AppOrigin::from_host("jupyter--alice.hostel.test:8080", d),
+            Some(app.clone())
+        );
+        assert_eq!(app.host(d), "jupyter--alice.hostel.test");
+        let port = AppOrigin::Port {
+            port: 8000,
+            tenant: "my-app".parse().unwrap(),
+        };
+        assert_eq!(
+            AppOrigin::from_host("8000--MY-APP.Hostel.Test", d),
+            Some(port.clone())
+        );
+        assert_eq!(port.host(d), "8000--my-app.hostel.test");
+        for other in [
+            "hostel.test",
+            "hostel.test:8080",
+            "alice.hostel.test",
+            "x.jupyter--alice.hostel.test",
+            "jupyter--alice.other.test",
+            "jupyter--alice.evilhostel.test",
+            "terminal--alice.hostel.test",
+            "0--alice.hostel.test",
+            "08000--alice.hostel.test",
+            "+8000--alice.hostel.test",
+            "70000--alice.hostel.test",
+            "jupyter--Not_A_Name.hostel.test",
+            "jupyter--.hostel.test",
+        ] {
+            assert_eq!(AppOrigin::from_host(other, d), None, "{other}");
+        }
+    }
 
     #[test]
     fn slugs_parse_back() {

@@ -108,6 +108,11 @@ pub struct HttpConfig {
     /// addresses it listens on: a form or WebSocket whose `Host` is none of them is refused,
     /// so a page of another site whose name resolves here (DNS rebinding) drives nothing.
     pub hosts: Vec<String>,
+    /// The name under which each tenant app gets an origin of its own (wildcard DNS and
+    /// certificate for `*.D`): app `A` of tenant `T` at `A--T.D`, a port `T` publishes at
+    /// `PORT--T.D`, hostel's own pages at `D`. Unset: apps share hostel's origin under
+    /// `/u/T/A/` (only for hosts whose tenants trust one another).
+    pub domain: Option<String>,
 }
 
 impl Default for HttpConfig {
@@ -117,8 +122,25 @@ impl Default for HttpConfig {
             tls: false,
             web_listen: None,
             hosts: Vec::new(),
+            domain: None,
         }
     }
+}
+
+/// Whether `name` is a DNS name hostel can put app origins under: dot-separated labels of
+/// a-z, 0-9 and `-`, none empty or longer than 63, none starting or ending with `-`, at most
+/// 200 characters (room for `jupyter--<tenant>.` in front).
+pub fn valid_domain(name: &str) -> bool {
+    name.len() <= 200
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
 }
 
 /// Whether a request's `Host` header names one of `allowed` (`host` matches any port,
@@ -317,6 +339,16 @@ impl Config {
                 message: format!(
                     "[network] interface_prefix {:?}: 1 to 7 of a-z and 0-9, starting with a letter",
                     n.interface_prefix
+                ),
+            });
+        }
+        if let Some(d) = &config.http.domain
+            && !valid_domain(d)
+        {
+            return Err(ConfigError {
+                message: format!(
+                    "[http] domain {d:?}: a DNS name in lowercase (e.g. \"hostel.example.com\"), \
+                     without a port or a scheme"
                 ),
             });
         }

@@ -3,11 +3,10 @@
 //! the app as the tenant unless it runs and returns once it listens; the gateway then proxies
 //! to the workspace's own address, which only the host can reach (see the packet filter).
 
-use crate::spec::container_name;
 use crate::{Hostel, ServiceError};
 use hostel_core::apps::APPS_LABEL;
 use hostel_core::{TenantName, WebApp};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 impl Hostel {
     /// The apps the tenant's image offers, in page order.
@@ -53,20 +52,7 @@ impl Hostel {
                 reason: String::from_utf8_lossy(&err).trim().to_owned(),
             });
         }
-        let address = self
-            .runtime
-            .inspect(&container_name(name))
-            .await?
-            .and_then(|w| w.addresses.get(&Self::network_name(name)).cloned())
-            .and_then(|a| a.parse::<IpAddr>().ok())
-            .ok_or_else(|| ServiceError::AppFailed {
-                tenant: name.to_string(),
-                app: app.slug().to_owned(),
-                reason: format!(
-                    "the workspace has no address on its network {}",
-                    Self::network_name(name)
-                ),
-            })?;
+        let address = self.workspace_address(name).await?;
         Ok(SocketAddr::new(address, app.port()))
     }
 }

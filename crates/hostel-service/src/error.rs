@@ -151,6 +151,28 @@ pub enum ServiceError {
         /// The name.
         name: String,
     },
+    /// A port published on a host without `[http] domain`, where it has no origin.
+    #[error(
+        "tenant {tenant}: ports are published at PORT--{tenant}.<domain>, and [http] domain is not set"
+    )]
+    NoDomain {
+        /// Whose port.
+        tenant: String,
+    },
+    /// A port the tenant does not publish.
+    #[error("tenant {tenant} does not publish port {port}")]
+    PortNotPublished {
+        /// Whose.
+        tenant: String,
+        /// Which.
+        port: u16,
+    },
+    /// A port outside 1 to 65535.
+    #[error("port {port}: not between 1 and 65535")]
+    InvalidPort {
+        /// As given.
+        port: String,
+    },
     /// `ban remove` of an address that is not banned.
     #[error("address {address} is not banned")]
     NotBanned {
@@ -226,12 +248,15 @@ impl ServiceError {
             | ServiceError::InvalidTokenName { .. }
             | ServiceError::BadPath { .. }
             | ServiceError::FileTooLarge { .. }
-            | ServiceError::PurgeUnconfirmed { .. } => ErrorCode::InvalidInput,
+            | ServiceError::PurgeUnconfirmed { .. }
+            | ServiceError::NoDomain { .. }
+            | ServiceError::InvalidPort { .. } => ErrorCode::InvalidInput,
             ServiceError::NetworkPoolFull { .. } => ErrorCode::Unavailable,
             ServiceError::LoginFailed => ErrorCode::Unauthenticated,
             ServiceError::NotPermitted { .. } => ErrorCode::PermissionDenied,
             ServiceError::ImageMissing { .. }
             | ServiceError::NotBanned { .. }
+            | ServiceError::PortNotPublished { .. }
             | ServiceError::AppMissing { .. } => ErrorCode::NotFound,
             ServiceError::AppFailed { .. } => ErrorCode::Unavailable,
             ServiceError::FileFailed { missing: true, .. } => ErrorCode::NotFound,
@@ -309,6 +334,15 @@ impl ServiceError {
                 Some("see the workspace's log with `docker logs hostel-<tenant>`".into())
             }
             ServiceError::NotBanned { .. } => Some("list bans with `hostel ban list`".into()),
+            ServiceError::NoDomain { .. } => Some(
+                "set [http] domain in hostel.toml, with wildcard DNS and a certificate for it \
+                 (see docs/web.md)"
+                    .into(),
+            ),
+            ServiceError::PortNotPublished { tenant, .. } => {
+                Some(format!("list its ports with `hostel port list {tenant}`"))
+            }
+            ServiceError::InvalidPort { .. } => Some("e.g. 8000".into()),
             ServiceError::AppMissing { tenant, .. } => Some(format!(
                 "an admin gives {tenant} an image with apps: `hostel set {tenant} --image hostel-workspace:dev` (or :desktop)"
             )),

@@ -17,6 +17,7 @@ mod image;
 mod lifecycle;
 mod metrics;
 mod network;
+mod origins;
 mod paths;
 mod spec;
 mod tenant;
@@ -77,6 +78,7 @@ pub struct Hostel {
     filter_applied: std::sync::atomic::AtomicBool,
     engine_facts: tokio::sync::OnceCell<EngineFacts>,
     auth_failures: ban::FailureWindow,
+    tickets: origins::Tickets,
 }
 
 impl Hostel {
@@ -109,6 +111,7 @@ impl Hostel {
             filter_applied: std::sync::atomic::AtomicBool::new(false),
             engine_facts: tokio::sync::OnceCell::new(),
             auth_failures: ban::FailureWindow::default(),
+            tickets: origins::Tickets::default(),
         })
     }
 

@@ -39,7 +39,7 @@ fn hash(password: &[u8]) -> Result<String, ServiceError> {
 }
 
 /// 43 random letters and digits (about 256 bits): session cookies and one-time links.
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
     (0..43)
@@ -50,7 +50,7 @@ fn random_token() -> String {
         .collect()
 }
 
-fn digest(token: &str) -> String {
+pub(crate) fn digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
@@ -143,7 +143,7 @@ impl Hostel {
     }
 
     /// Starts a session for `tenant` and records the sign-in.
-    fn new_session(
+    pub(crate) fn new_session(
         &self,
         tenant: &TenantName,
         peer: &str,

@@ -11,7 +11,7 @@ pub mod audit;
 mod store;
 
 pub use audit::{AuditFilter, AuditLog, AuditRecord};
-pub use store::{Ban, KeyRecord, NewTenant, Store, TenantRecord, TokenRecord};
+pub use store::{Ban, KeyRecord, NewTenant, PublishedPort, Store, TenantRecord, TokenRecord};
 
 use hostel_core::ErrorCode;
 

@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/007_login_links.sql"),
     include_str!("migrations/008_admin_sessions.sql"),
     include_str!("migrations/009_ban_scope.sql"),
+    include_str!("migrations/010_published_ports.sql"),
 ];
 
 /// The tenants database. Cheap to share behind an `Arc`; calls are short and serialized.
@@ -87,6 +88,19 @@ pub struct Ban {
     pub created_at: DateTime<Utc>,
     /// Until when; `None`: until removed.
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A port a tenant publishes on its own origin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishedPort {
+    /// Whose.
+    pub tenant: TenantName,
+    /// The port inside the workspace.
+    pub port: u16,
+    /// Open to anyone; otherwise only to the tenant's own browser session.
+    pub public: bool,
+    /// Since when.
+    pub created_at: DateTime<Utc>,
 }
 
 /// An API token as stored (its hash, never the token).
@@ -748,6 +762,56 @@ impl Store {
         Ok(out)
     }
 
+    /// Publishes a port of a tenant (or changes whether it is public).
+    pub fn publish_port(&self, p: &PublishedPort) -> Result<(), StoreError> {
+        let changed = self.conn().execute(
+            "INSERT INTO published_ports (tenant, port, public, created_at) \
+             SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM tenants WHERE name = ?1) \
+             ON CONFLICT (tenant, port) DO UPDATE SET public = excluded.public",
+            params![
+                p.tenant.as_str(),
+                p.port,
+                p.public,
+                p.created_at.to_rfc3339()
+            ],
+        )?;
+        not_found_unless(changed, &p.tenant)
+    }
+
+    /// Withdraws a published port; returns whether it was published.
+    pub fn unpublish_port(&self, tenant: &TenantName, port: u16) -> Result<bool, StoreError> {
+        Ok(self.conn().execute(
+            "DELETE FROM published_ports WHERE tenant = ?1 AND port = ?2",
+            params![tenant.as_str(), port],
+        )? > 0)
+    }
+
+    /// The ports a tenant publishes, by port.
+    pub fn published_ports(&self, tenant: &TenantName) -> Result<Vec<PublishedPort>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT port, public, created_at FROM published_ports WHERE tenant = ?1 ORDER BY port",
+        )?;
+        let rows = stmt.query_map(params![tenant.as_str()], |r| {
+            Ok((
+                r.get::<_, u16>(0)?,
+                r.get::<_, bool>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (port, public, created) = row?;
+            out.push(PublishedPort {
+                tenant: tenant.clone(),
+                port,
+                public,
+                created_at: parse_time(&created)?,
+            });
+        }
+        Ok(out)
+    }
+
     /// Records a new token by the hash of its secret; a name in use is a conflict.
     pub fn add_token(
         &self,
@@ -1209,6 +1273,41 @@ mod tests {
     }
 
     #[test]
+    fn published_ports_change_and_go_with_their_tenant() {
+        let s = Store::open_in_memory().unwrap();
+        let alice = new_tenant("alice");
+        s.insert_tenant(&alice, now()).unwrap();
+        let p = PublishedPort {
+            tenant: alice.name.clone(),
+            port: 8000,
+            public: false,
+            created_at: now(),
+        };
+        s.publish_port(&p).unwrap();
+        s.publish_port(&PublishedPort {
+            public: true,
+            ..p.clone()
+        })
+        .unwrap();
+        let listed = s.published_ports(&alice.name).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(listed[0].public);
+        let ghost: TenantName = "ghost".parse().unwrap();
+        assert!(matches!(
+            s.publish_port(&PublishedPort {
+                tenant: ghost,
+                ..p.clone()
+            }),
+            Err(StoreError::TenantNotFound { .. })
+        ));
+        assert!(s.unpublish_port(&alice.name, 8000).unwrap());
+        assert!(!s.unpublish_port(&alice.name, 8000).unwrap());
+        s.publish_port(&p).unwrap();
+        s.delete_tenant(&alice.name).unwrap();
+        assert!(s.published_ports(&alice.name).unwrap().is_empty());
+    }
+
+    #[test]
     fn tokens_are_found_by_hash_until_revoked() {
         let s = Store::open_in_memory().unwrap();
         s.add_token("ci", Role::Admin, "h1", now()).unwrap();
@@ -1308,7 +1407,7 @@ mod tests {
             Store::open(&path),
             Err(StoreError::TooNew {
                 found: 99,
-                known: 9
+                known: 10
             })
         ));
     }

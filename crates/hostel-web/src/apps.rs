@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use hostel_core::apps::AppOrigin;
 use hostel_core::{ErrorCode, TenantName, WebApp};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -22,12 +23,30 @@ use std::sync::{Arc, Mutex};
 /// An app's address and the tenant's incarnation it belongs to.
 type Endpoint = (SocketAddr, String);
 
+/// What in a workspace a request goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Target {
+    /// One of hostel's apps, which the workspace's supervisor starts.
+    App(WebApp),
+    /// A port the tenant published and serves itself.
+    Port(u16),
+}
+
+impl Target {
+    fn title(self) -> String {
+        match self {
+            Target::App(app) => app.title().to_owned(),
+            Target::Port(port) => format!("port {port}"),
+        }
+    }
+}
+
 /// Where each tenant's running apps listen, and the client that reaches them.
 #[derive(Debug, Clone)]
 pub struct AppProxy {
     client: Client<HttpConnector, Body>,
     /// By tenant and app: the address, and the tenant's incarnation it belongs to.
-    endpoints: Arc<Mutex<HashMap<(TenantName, WebApp), Endpoint>>>,
+    endpoints: Arc<Mutex<HashMap<(TenantName, Target), Endpoint>>>,
 }
 
 impl Default for AppProxy {
@@ -40,14 +59,14 @@ impl Default for AppProxy {
 }
 
 impl AppProxy {
-    fn known(&self, tenant: &TenantName, app: WebApp, incarnation: &str) -> Option<SocketAddr> {
+    fn known(&self, tenant: &TenantName, app: Target, incarnation: &str) -> Option<SocketAddr> {
         let map = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
         map.get(&(tenant.clone(), app))
             .filter(|(_, i)| i == incarnation)
             .map(|(at, _)| *at)
     }
 
-    fn remember(&self, tenant: &TenantName, app: WebApp, at: Option<Endpoint>) {
+    fn remember(&self, tenant: &TenantName, app: Target, at: Option<Endpoint>) {
         let mut map = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
         match at {
             Some(at) => map.insert((tenant.clone(), app), at),
@@ -125,6 +144,17 @@ async fn proxy_inner(s: AppState, tenant: String, app: String, request: Request)
     let Ok(app) = app.parse::<WebApp>() else {
         return not_found();
     };
+    // Under `[http] domain` apps never run on hostel's own origin: each is sent to its own.
+    if let (Some(domain), Ok(tenant)) = (&s.domain, tenant.parse::<TenantName>()) {
+        let origin = AppOrigin::App { app, tenant };
+        let path = request
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        return Redirect::to(&origin_url(&s, request.headers(), domain, &origin, path))
+            .into_response();
+    }
     // A service worker registered from an app's page would outlive it and could take over
     // every path of the shared origin; no app needs one here.
     if request
@@ -145,28 +175,234 @@ async fn proxy_inner(s: AppState, tenant: String, app: String, request: Request)
         Ok(Access::Denied(r)) => return r,
         Err(e) => return e.page(),
     };
-    match forward(&s, &tenant, app, request).await {
+    let prefix = app.prefix(tenant.as_str());
+    match forward(&s, &tenant, Target::App(app), &prefix, request).await {
         Ok(r) => r,
         Err(e) => e.page(),
     }
 }
 
-/// The app's address: known, or found by waking the workspace and starting the app.
-async fn endpoint(s: &AppState, tenant: &TenantName, app: WebApp) -> Result<SocketAddr, ApiError> {
+/// The session cookie of an app's own origin (host-only: no other origin gets it).
+pub const APP_COOKIE: &str = "hostel_app";
+
+/// The path on an app's origin that takes a ticket from hostel's origin and signs in there.
+const TICKET_PATH: &str = "/.hostel/ticket";
+
+/// The port in a `Host` header, with its colon (`:8080`), or nothing.
+fn host_port(headers: &HeaderMap) -> String {
+    headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| h.rsplit_once(':'))
+        .filter(|(_, p)| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        .map(|(_, p)| format!(":{p}"))
+        .unwrap_or_default()
+}
+
+/// The URL of `path` on `origin`, with the scheme and port this request came with.
+pub(crate) fn origin_url(
+    s: &AppState,
+    headers: &HeaderMap,
+    domain: &str,
+    origin: &AppOrigin,
+    path: &str,
+) -> String {
+    format!(
+        "{}://{}{}{path}",
+        s.scheme(),
+        origin.host(domain),
+        host_port(headers)
+    )
+}
+
+/// Middleware (under `[http] domain`): a request whose `Host` is an app's origin goes to
+/// that app; any other goes on to hostel's own routes.
+pub async fn by_origin(
+    State(s): State<AppState>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let origin = s.domain.as_deref().and_then(|d| {
+        request
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|h| AppOrigin::from_host(h, d))
+    });
+    match origin {
+        Some(origin) => {
+            let mut r = match on_origin(&s, origin, request).await {
+                Ok(r) => r,
+                Err(e) => e.page(),
+            };
+            harden(r.headers_mut());
+            r
+        }
+        None => next.run(request).await,
+    }
+}
+
+/// A request on an app's own origin: the ticket that signs in there, or the app itself for
+/// its tenant's session (a public port: for anyone).
+async fn on_origin(
+    s: &AppState,
+    origin: AppOrigin,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let domain = s.domain.as_deref().unwrap_or_default();
+    let host = origin.host(domain);
+    if request.uri().path() == TICKET_PATH {
+        return redeem(s, &host, request);
+    }
+    let tenant = origin.tenant().clone();
+    let signed_in = match crate::portal::cookie_named(request.headers(), APP_COOKIE) {
+        Some(token) => s.hostel.web_session(&token)?.as_ref() == Some(&tenant),
+        None => false,
+    };
+    let sign_in = || {
+        let back = request
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        let to = format!("{host}{}{back}", host_port(request.headers()));
+        let query = serde_urlencoded::to_string([("to", to.as_str())]).unwrap_or_default();
+        Redirect::to(&format!(
+            "{}://{domain}{}/login/app?{query}",
+            s.scheme(),
+            host_port(request.headers())
+        ))
+        .into_response()
+    };
+    match origin {
+        AppOrigin::App { app, .. } => {
+            if !signed_in {
+                return Ok(sign_in());
+            }
+            let prefix = app.prefix(tenant.as_str());
+            let path = request.uri().path();
+            if path == "/" || path == prefix.trim_end_matches('/') {
+                return Ok(
+                    Redirect::to(&format!("{prefix}{}", app.entry(tenant.as_str())))
+                        .into_response(),
+                );
+            }
+            if !path.starts_with(&prefix) {
+                return Ok(not_found());
+            }
+            forward(s, &tenant, Target::App(app), "/", request).await
+        }
+        AppOrigin::Port { port, .. } => {
+            let Some(published) = s.hostel.published_port(&tenant, port)? else {
+                return Ok(not_found());
+            };
+            if !published.public && !signed_in {
+                return Ok(sign_in());
+            }
+            forward(s, &tenant, Target::Port(port), "/", request).await
+        }
+    }
+}
+
+/// What a ticket URL carries.
+#[derive(Debug, serde::Deserialize)]
+struct TicketQuery {
+    t: String,
+    to: String,
+}
+
+/// `GET /.hostel/ticket?t=TICKET&to=PATH` on an app's origin: uses the ticket, sets this
+/// origin's own session cookie and goes on to `PATH` (a path on this origin only).
+fn redeem(s: &AppState, host: &str, request: Request) -> Result<Response, ApiError> {
+    let q: TicketQuery = serde_urlencoded::from_str(request.uri().query().unwrap_or_default())
+        .map_err(|_| ApiError::new(ErrorCode::InvalidInput, "a ticket URL takes t and to", None))?;
+    let to = if q.to.starts_with('/') && !q.to.starts_with("//") && !q.to.contains('\\') {
+        q.to
+    } else {
+        "/".to_owned()
+    };
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    match s.hostel.redeem_app_ticket(&q.t, host, peer) {
+        Ok((_, session)) => {
+            let secure = if s.secure_cookies { "; Secure" } else { "" };
+            let max_age = hostel_service::SESSION_HOURS * 3600;
+            let cookie = HeaderValue::from_str(&format!(
+                "{APP_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+            ))
+            .unwrap_or_else(|_| HeaderValue::from_static("hostel_app=; Max-Age=0"));
+            Ok(crate::portal::redirect_setting(&to, cookie))
+        }
+        Err(hostel_service::ServiceError::LoginFailed) => Err(ApiError::new(
+            ErrorCode::Unauthenticated,
+            "this sign-in ticket does not work: it was used, it expired, or it is another app's",
+            Some("open the app again from your portal"),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What `/login/app` takes: the app origin's host (with its port) and path to sign in to.
+#[derive(Debug, serde::Deserialize)]
+pub struct AppLoginQuery {
+    to: String,
+}
+
+/// `GET /login/app?to=HOST/PATH` on hostel's own origin: for a browser signed in here as the
+/// app's tenant, a one-time ticket and a redirect that signs it in on the app's origin.
+pub async fn login_for_app(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<AppLoginQuery>,
+) -> Result<Response, ApiError> {
+    let Some(domain) = s.domain.as_deref() else {
+        return Ok(not_found());
+    };
+    let (host, path) = match q.to.find('/') {
+        Some(i) => q.to.split_at(i),
+        None => (q.to.as_str(), "/"),
+    };
+    let Some(origin) = AppOrigin::from_host(host, domain) else {
+        return Ok(not_found());
+    };
+    let tenant = origin.tenant().clone();
+    match crate::portal::tenant_access(&s, &headers, tenant.as_str(), "app origin").await? {
+        crate::portal::Access::Granted(_) => {}
+        crate::portal::Access::SignIn => return Ok(Redirect::to("/login").into_response()),
+        crate::portal::Access::Denied(r) => return Ok(r),
+    }
+    let ticket = s.hostel.app_ticket(&tenant, &origin.host(domain));
+    let query = serde_urlencoded::to_string([("t", ticket.expose().as_str()), ("to", path)])
+        .unwrap_or_default();
+    Ok(Redirect::to(&format!("{}://{host}{TICKET_PATH}?{query}", s.scheme())).into_response())
+}
+
+/// The target's address: known, or found by waking the workspace (and starting the app).
+async fn endpoint(s: &AppState, tenant: &TenantName, to: Target) -> Result<SocketAddr, ApiError> {
     let incarnation = s.hostel.tenant_incarnation(tenant)?;
-    if let Some(at) = s.apps.known(tenant, app, &incarnation) {
+    if let Some(at) = s.apps.known(tenant, to, &incarnation) {
         return Ok(at);
     }
-    let at = hostel_service::acting_as(format!("web:{tenant}"), s.hostel.app_endpoint(tenant, app))
-        .await?;
-    s.apps.remember(tenant, app, Some((at, incarnation)));
+    let at = hostel_service::acting_as(format!("web:{tenant}"), async {
+        match to {
+            Target::App(app) => s.hostel.app_endpoint(tenant, app).await,
+            Target::Port(port) => s.hostel.port_endpoint(tenant, port).await,
+        }
+    })
+    .await?;
+    s.apps.remember(tenant, to, Some((at, incarnation)));
     Ok(at)
 }
 
+/// Passes `request` on to `to` in the tenant's workspace; the answer may set cookies only
+/// below `cookie_path` (the app's prefix on a shared origin, `/` on its own).
 async fn forward(
     s: &AppState,
     tenant: &TenantName,
-    app: WebApp,
+    to: Target,
+    cookie_path: &str,
     mut request: Request,
 ) -> Result<Response, ApiError> {
     let path_and_query = request
@@ -174,14 +410,15 @@ async fn forward(
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
-    let upstream_path = if app.strips_prefix() {
-        let prefix = app.prefix(tenant.as_str());
-        format!(
-            "/{}",
-            path_and_query.strip_prefix(&prefix).unwrap_or_default()
-        )
-    } else {
-        path_and_query
+    let upstream_path = match to {
+        Target::App(app) if app.strips_prefix() => {
+            let prefix = app.prefix(tenant.as_str());
+            format!(
+                "/{}",
+                path_and_query.strip_prefix(&prefix).unwrap_or_default()
+            )
+        }
+        _ => path_and_query,
     };
     let upgrade = request.headers().contains_key(header::UPGRADE);
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
@@ -193,10 +430,10 @@ async fn forward(
     let mut tries = 0;
     let response = loop {
         tries += 1;
-        let at = endpoint(s, tenant, app).await?;
+        let at = endpoint(s, tenant, to).await?;
         let uri: Uri = format!("http://{at}{upstream_path}")
             .parse()
-            .map_err(|e| bad_gateway(app, &format!("bad upstream URL: {e}")))?;
+            .map_err(|e| bad_gateway(to, &format!("bad upstream URL: {e}")))?;
         let mut req = hyper::Request::builder()
             .method(parts.method.clone())
             .uri(uri)
@@ -210,23 +447,23 @@ async fn forward(
             } else {
                 body.take().unwrap_or_else(Body::empty)
             })
-            .map_err(|e| bad_gateway(app, &e.to_string()))?;
+            .map_err(|e| bad_gateway(to, &e.to_string()))?;
         match s.apps.client.request(req).await {
             Ok(r) => break r,
             Err(e) if e.is_connect() && retryable && tries < 2 => {
                 // The app or the workspace stopped since: start them again.
-                s.apps.remember(tenant, app, None);
+                s.apps.remember(tenant, to, None);
             }
             Err(e) => {
-                s.apps.remember(tenant, app, None);
-                return Err(bad_gateway(app, &e.to_string()));
+                s.apps.remember(tenant, to, None);
+                return Err(bad_gateway(to, &e.to_string()));
             }
         }
     };
     let (mut rparts, rbody) = response.into_parts();
     if rparts.status == StatusCode::SWITCHING_PROTOCOLS {
         let Some(client_upgrade) = client_upgrade else {
-            return Err(bad_gateway(app, "the app switched protocols unasked"));
+            return Err(bad_gateway(to, "the app switched protocols unasked"));
         };
         let upstream = hyper::Response::from_parts(rparts.clone(), rbody);
         let hostel = s.hostel.clone();
@@ -248,7 +485,7 @@ async fn forward(
     for h in &HOP_BY_HOP {
         rparts.headers.remove(h);
     }
-    downstream_headers(&mut rparts.headers, &app.prefix(tenant.as_str()));
+    downstream_headers(&mut rparts.headers, cookie_path);
     Ok(Response::from_parts(rparts, Body::new(rbody)))
 }
 
@@ -325,10 +562,10 @@ fn upstream_headers(incoming: &HeaderMap, upgrade: bool) -> HeaderMap {
     h
 }
 
-fn bad_gateway(app: WebApp, why: &str) -> ApiError {
+fn bad_gateway(to: Target, why: &str) -> ApiError {
     ApiError::new(
         ErrorCode::Unavailable,
-        format!("{} in the workspace does not answer: {why}", app.title()),
+        format!("{} in the workspace does not answer: {why}", to.title()),
         Some("reload the page in a moment; stopping and starting the workspace restarts its apps"),
     )
 }

@@ -57,6 +57,8 @@ pub struct AppState {
     apps: apps::AppProxy,
     /// The `Host` names forms and WebSockets may name (empty: any).
     hosts: Arc<[String]>,
+    /// `[http] domain`: each tenant app on an origin of its own below it.
+    domain: Option<Arc<str>>,
 }
 
 impl AppState {
@@ -67,7 +69,8 @@ impl AppState {
             local_token: None,
             secure_cookies: false,
             apps: apps::AppProxy::default(),
-            hosts: hostel.config().http.hosts.clone().into(),
+            hosts: own_hosts(&hostel),
+            domain: hostel.config().http.domain.as_deref().map(Arc::from),
             hostel,
         }
     }
@@ -83,7 +86,8 @@ impl AppState {
             local_token: Some(hostel_core::Secret::new(local_token.into())),
             secure_cookies: false,
             apps: apps::AppProxy::default(),
-            hosts: hostel.config().http.hosts.clone().into(),
+            hosts: own_hosts(&hostel),
+            domain: hostel.config().http.domain.as_deref().map(Arc::from),
             hostel,
         }
     }
@@ -108,9 +112,29 @@ impl AppState {
         self
     }
 
+    /// The scheme browsers reach hostel with.
+    fn scheme(&self) -> &'static str {
+        if self.secure_cookies { "https" } else { "http" }
+    }
+
     fn detail(&self, info: &hostel_service::TenantInfo) -> hostel_api::TenantDetail {
         hostel_api::TenantDetail::new(info, self.hostel.config().lifecycle.idle_stop_secs)
     }
+}
+
+/// `[http] hosts`, and `[http] domain` itself when set (its apps' origins are not hostel's
+/// own: forms there are the apps' business).
+fn own_hosts(hostel: &Hostel) -> Arc<[String]> {
+    let http = &hostel.config().http;
+    let mut hosts = http.hosts.clone();
+    // A list that was empty allowed any host; with only the domain in it, it would allow no
+    // other, so the domain joins only a list that names hosts already.
+    if let Some(d) = &http.domain
+        && !hosts.is_empty()
+    {
+        hosts.push(d.clone());
+    }
+    hosts.into()
 }
 
 #[derive(OpenApi)]
@@ -162,12 +186,23 @@ fn app(state: AppState, serves: Serves) -> Router {
             .route("/u/{tenant}/{app}/", any(apps::root))
             .route("/u/{tenant}/{app}/{*rest}", any(apps::below));
     }
-    r.route("/assets/{file}", get(assets::asset))
+    let r = r
+        .route("/assets/{file}", get(assets::asset))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .fallback(not_found)
-        .with_state(state)
+        .fallback(not_found);
+    // Under `[http] domain`, a request for an app's own origin goes to that app and nowhere
+    // else, whatever its path: hostel's pages are never served there.
+    let r = if serves != Serves::Api && state.domain.is_some() {
+        r.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            apps::by_origin,
+        ))
+    } else {
+        r
+    };
+    r.with_state(state)
 }
 
 /// The API's routes and its OpenAPI document, built from the same handler definitions.
@@ -225,6 +260,7 @@ fn pages() -> Router<AppState> {
     Router::new()
         .route("/", get(portal::home))
         .route("/login", get(portal::login_form).post(portal::login))
+        .route("/login/app", get(apps::login_for_app))
         .route("/logout", post(portal::logout))
         .route(
             "/login/link/{token}",

@@ -91,16 +91,23 @@ fn session_token(headers: &HeaderMap) -> Option<String> {
     cookie_named(headers, COOKIE)
 }
 
-/// The value of the cookie `name` the browser sent, if any.
+/// The value of the cookie `name` the browser sent, if it sent exactly one: a second one of
+/// the same name was planted by a page of another path or a sibling origin (the browser sends
+/// both, the planted one first), and neither is trusted.
 pub(crate) fn cookie_named(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
+    let mut found = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned());
+    let first = found.next();
+    if found.next().is_some() {
+        return None;
+    }
+    first
 }
 
 /// The sign-in page a banned address gets instead (`403`), if `ip` is banned.
@@ -321,10 +328,25 @@ pub async fn portal(State(s): State<AppState>, headers: HeaderMap) -> Result<Res
     };
     let mut apps = format!("<a class=\"button\" href=\"/u/{tenant}/terminal/\">Terminal</a>");
     for app in s.hostel.web_apps(&tenant).await? {
-        apps.push_str(&format!(
-            "<a class=\"button\" href=\"{}{}\">{}</a>",
+        let path = format!(
+            "{}{}",
             app.prefix(tenant.as_str()),
-            html_escape(&app.entry(tenant.as_str())),
+            app.entry(tenant.as_str())
+        );
+        // Under `[http] domain`, each app on its own origin.
+        let href = match s.domain.as_deref() {
+            Some(domain) => {
+                let origin = hostel_core::apps::AppOrigin::App {
+                    app,
+                    tenant: tenant.clone(),
+                };
+                crate::apps::origin_url(&s, &headers, domain, &origin, &path)
+            }
+            None => path,
+        };
+        apps.push_str(&format!(
+            "<a class=\"button\" href=\"{}\">{}</a>",
+            html_escape(&href),
             app.title()
         ));
     }

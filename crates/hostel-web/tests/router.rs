@@ -747,10 +747,22 @@ async fn web(
     headers: &[(&str, &str)],
     form: Option<&str>,
 ) -> axum::response::Response {
+    web_on(a, "hostel.test", method, uri, headers, form).await
+}
+
+/// [`web`] with another `Host`.
+async fn web_on(
+    a: &Api,
+    host: &str,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    form: Option<&str>,
+) -> axum::response::Response {
     let mut req = Request::builder()
         .method(method)
         .uri(uri)
-        .header("host", "hostel.test")
+        .header("host", host)
         .extension(axum::extract::ConnectInfo(
             "198.51.100.4:5000".parse::<std::net::SocketAddr>().unwrap(),
         ));
@@ -1480,4 +1492,150 @@ async fn issue_12_forms_on_a_name_not_of_this_hostel_are_refused() {
     // hostel's own name gets to the password check.
     let own = app.oneshot(post("hostel.example:8443")).await.unwrap();
     assert_eq!(own.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Regression (#12): a page of a tenant's app, on the origin it shared with hostel's pages and
+/// other tenants' apps, registered a service worker for `/`, planted cookies and read what
+/// was typed into hostel's sign-in. Under `[http] domain` each app has an origin of its own,
+/// which a browser signs in to with a one-time ticket from hostel's origin; hostel's pages
+/// and other tenants' apps are never served there.
+#[tokio::test]
+async fn issue_12_apps_live_on_origins_of_their_own_under_a_domain() {
+    let mut config = Config::default();
+    config.http.domain = Some("hostel.test".to_owned());
+    let a = api_with(config);
+    let alice = sign_in(&a, "alice").await;
+    let bob = sign_in(&a, "bob").await;
+    let as_alice = [("cookie", alice.as_str())];
+    let app_host = "jupyter--alice.hostel.test:8080";
+
+    // hostel's origin sends an app to the app's own origin, path kept.
+    let r = web_on(
+        &a,
+        "hostel.test:8080",
+        "GET",
+        "/u/alice/jupyter/lab?x=1",
+        &as_alice,
+        None,
+    )
+    .await;
+    assert_eq!(
+        r.headers()["location"],
+        "http://jupyter--alice.hostel.test:8080/u/alice/jupyter/lab?x=1"
+    );
+    // The portal links there.
+    let portal =
+        text(web_on(&a, "hostel.test:8080", "GET", "/portal", &as_alice, None).await).await;
+    assert!(!portal.contains("href=\"/u/alice/jupyter/"), "{portal}");
+
+    // The app's origin without its own session: to hostel's origin for a ticket.
+    let r = web_on(&a, app_host, "GET", "/u/alice/jupyter/lab", &as_alice, None).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        to,
+        "http://hostel.test:8080/login/app?to=jupyter--alice.hostel.test%3A8080%2Fu%2Falice%2Fjupyter%2Flab"
+    );
+    let login_app = to.trim_start_matches("http://hostel.test:8080");
+    // Bob's session gets no ticket for alice's app; no session gets the sign-in page.
+    let r = web(&a, "GET", login_app, &[("cookie", bob.as_str())], None).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = web(&a, "GET", login_app, &[], None).await;
+    assert_eq!(r.headers()["location"], "/login");
+    let r = web(&a, "GET", login_app, &as_alice, None).await;
+    let ticket_url = r.headers()["location"].to_str().unwrap().to_owned();
+    let ticket_path = ticket_url
+        .strip_prefix("http://jupyter--alice.hostel.test:8080")
+        .unwrap_or_else(|| panic!("{ticket_url}"));
+    assert!(
+        ticket_path.starts_with("/.hostel/ticket?t="),
+        "{ticket_path}"
+    );
+
+    // The ticket works once, on its own origin only, and sets a cookie for that host alone.
+    let r = web_on(
+        &a,
+        "code--alice.hostel.test:8080",
+        "GET",
+        ticket_path,
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = web(&a, "GET", login_app, &as_alice, None).await;
+    let ticket_path = r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .trim_start_matches("http://jupyter--alice.hostel.test:8080")
+        .to_owned();
+    let r = web_on(&a, app_host, "GET", &ticket_path, &[], None).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/u/alice/jupyter/lab");
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        set.starts_with("hostel_app=") && set.contains("HttpOnly"),
+        "{set}"
+    );
+    assert!(!set.to_ascii_lowercase().contains("domain"), "{set}");
+    let app_cookie = set.split(';').next().unwrap().to_owned();
+    let r = web_on(&a, app_host, "GET", &ticket_path, &[], None).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "a ticket works once");
+
+    // With its session, the app's origin serves the app and nothing of hostel's: its pages,
+    // the API and other tenants' paths are not there.
+    let with_app = [("cookie", app_cookie.as_str())];
+    let r = web_on(&a, app_host, "GET", "/", &with_app, None).await;
+    assert_eq!(r.headers()["location"], "/u/alice/jupyter/lab");
+    for path in [
+        "/login",
+        "/admin",
+        "/portal",
+        "/api/tenants",
+        "/u/bob/jupyter/",
+        "/u/alice/terminal/",
+    ] {
+        let r = web_on(&a, app_host, "GET", path, &with_app, None).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    // Alice's app session is no session on bob's app, nor on hostel's origin.
+    let r = web_on(
+        &a,
+        "jupyter--bob.hostel.test:8080",
+        "GET",
+        "/u/bob/jupyter/",
+        &with_app,
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = web(&a, "GET", "/portal", &with_app, None).await;
+    assert_eq!(r.headers()["location"], "/login");
+
+    // A port: unpublished is not found; owner-only needs the session; public needs none.
+    let port_host = "8000--alice.hostel.test:8080";
+    let r = web_on(&a, port_host, "GET", "/", &[], None).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    a.hostel
+        .port_publish(&"alice".parse().unwrap(), 8000, false)
+        .unwrap();
+    let r = web_on(&a, port_host, "GET", "/", &[], None).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    a.hostel
+        .port_publish(&"alice".parse().unwrap(), 8000, true)
+        .unwrap();
+    // Let through: the proxy tries the workspace's (the fake's loopback) address, where
+    // nothing listens.
+    let r = web_on(&a, port_host, "GET", "/", &[], None).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        text(r)
+            .await
+            .contains("port 8000 in the workspace does not answer")
+    );
+
+    // A cookie planted beside hostel's own (another path, a sibling origin) spoils both.
+    let two = format!("{alice}; hostel_session=planted");
+    let r = web(&a, "GET", "/portal", &[("cookie", two.as_str())], None).await;
+    assert_eq!(r.headers()["location"], "/login");
 }

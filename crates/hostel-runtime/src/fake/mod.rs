@@ -191,10 +191,11 @@ impl Runtime for FakeRuntime {
             started_at: None,
             oom_killed: false,
             limits: Some(spec.limits),
+            // Loopback addresses: whatever a test sends there stays on its machine.
             addresses: spec
                 .network
                 .iter()
-                .map(|n| (n.clone(), format!("10.213.0.{}", 2 + s.next_id % 250)))
+                .map(|n| (n.clone(), format!("127.213.0.{}", 2 + s.next_id % 250)))
                 .collect(),
         };
         s.containers.insert(spec.name.clone(), info.clone());
