@@ -21,12 +21,21 @@ const shots = process.env.HOSTEL_SHOTS || "/tmp/hostel-shots";
 mkdirSync(shots, { recursive: true });
 
 // As the machine's own probe starts it: no sandbox as root, nothing that calls other hosts.
+// `hostel.test` and every name below it resolve to this machine (apps' own origins).
+// With HOSTEL_ATTACK_URL, hostel's and that page's origins count as secure contexts, as they
+// would over HTTPS: service workers exist only there.
 async function launch() {
+  const args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--host-resolver-rules=MAP hostel.test 127.0.0.1, MAP *.hostel.test 127.0.0.1"];
+  if (process.env.HOSTEL_ATTACK_URL) {
+    const attack = new URL(process.env.HOSTEL_ATTACK_URL).origin;
+    args.push(`--unsafely-treat-insecure-origin-as-secure=${base},${attack}`);
+  }
   return chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args,
   });
 }
 
@@ -87,6 +96,40 @@ async function run(page, line) {
 }
 
 const scenarios = {
+  // A shared browser (a lab machine): tenant HOSTEL_EVIL opens its own page at
+  // HOSTEL_ATTACK_URL, which tries to register a service worker for hostel's whole origin and to
+  // plant cookies, then signs out; tenant HOSTEL_TENANT signs in on the same browser. Reports
+  // what the page managed and what the victim's sign-in met; the Rust test checks the
+  // attacker's server log for the password.
+  async "origin-attack"(browser) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await signIn(page, env("HOSTEL_EVIL"), env("HOSTEL_PASSWORD"));
+    await page.goto(env("HOSTEL_ATTACK_URL"), { timeout: 120000 });
+    await page.waitForFunction(() => window.attack !== undefined, null, { timeout: 60000 });
+    const attack = await page.evaluate(() => window.attack);
+    const attackOrigin = new URL(page.url()).origin;
+    check(await page.evaluate(() => window.isSecureContext && "serviceWorker" in navigator),
+      "the attacker's page has no service workers to try: the test would prove nothing");
+    // Time for a worker to install and take control, had it registered.
+    await page.waitForTimeout(1500);
+    await page.goto(`${base}/portal`);
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.waitForURL(`${base}/login`);
+    check(await page.evaluate(() => window.isSecureContext), "hostel's page is no secure context");
+    const controlled = await page.evaluate(() => navigator.serviceWorker.controller !== null);
+    await page.getByLabel("Tenant").fill(env("HOSTEL_TENANT"));
+    await page.getByLabel("Password").fill(env("HOSTEL_PASSWORD"));
+    await Promise.all([
+      page.waitForNavigation(),
+      page.getByRole("button", { name: "Sign in" }).click(),
+    ]);
+    const landed = new URL(page.url()).pathname;
+    const heading = await page.locator("h1").first().innerText().catch(() => "");
+    const cookies = (await context.cookies(base)).map((c) => `${c.name}=${c.value.length > 12 ? "…" : c.value}; path=${c.path}`);
+    return { attack, attack_origin: attackOrigin, controlled, landed, heading, cookies };
+  },
+
   // Wrong password refused, right one signs in, sign-out ends the session.
   async login(browser) {
     const page = await browser.newPage();

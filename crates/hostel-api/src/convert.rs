@@ -1,8 +1,8 @@
 //! From the service's types to the wire model, and from requests to checked service input.
 
 use crate::{
-    AuditEntry, Ban, Built, Change, CheckItem, Finding, Image, Key, NewTenant, Tenant,
-    TenantChange, TenantDetail, Token,
+    AuditEntry, Ban, Built, Change, CheckItem, Finding, Image, Key, NewTenant, PublishedPort,
+    Tenant, TenantChange, TenantDetail, Token,
 };
 use chrono::{DateTime, Utc};
 use hostel_core::policy::{Policy, PolicyChange};
@@ -137,6 +137,16 @@ impl From<hostel_service::SetOutcome> for Change {
             from: o.from,
             to: o.to,
             applied: o.applied.to_owned(),
+        }
+    }
+}
+
+impl From<hostel_store::PublishedPort> for PublishedPort {
+    fn from(p: hostel_store::PublishedPort) -> Self {
+        PublishedPort {
+            port: p.port,
+            public: p.public,
+            created_at: p.created_at,
         }
     }
 }

@@ -249,6 +249,28 @@ pub struct Key {
     pub added_at: DateTime<Utc>,
 }
 
+/// A port a tenant publishes at `PORT--TENANT.<[http] domain>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PublishedPort {
+    /// The port inside the workspace.
+    pub port: u16,
+    /// Open to anyone; otherwise only to the tenant's own browser session.
+    pub public: bool,
+    /// Since when.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What `POST /api/tenants/{name}/ports` takes.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPublishedPort {
+    /// The port inside the workspace, 1 to 65535.
+    pub port: u16,
+    /// Open to anyone (default: only to the tenant's own browser session).
+    #[serde(default)]
+    pub public: bool,
+}
+
 /// Keys to add.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

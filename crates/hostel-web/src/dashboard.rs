@@ -6,7 +6,7 @@
 //! change nothing. Plain server-made pages and forms; every change is a POST from this origin.
 
 use crate::portal::{
-    banned, cookie_named, html_escape, page, page_in, redirect_setting, same_origin,
+    banned, cookie_values, html_escape, page, page_in, redirect_setting, same_origin, sole,
 };
 use crate::{ApiError, AppState};
 use axum::Form;
@@ -21,18 +21,18 @@ use std::net::SocketAddr;
 /// The admin session cookie's name.
 const COOKIE: &str = "hostel_admin";
 
-fn cookie_value(headers: &HeaderMap) -> Option<String> {
-    cookie_named(headers, COOKIE)
-}
-
-/// The signed-in admin: actor and role, if the session and its token still hold.
+/// The signed-in admin: actor and role, if the session and its token still hold (and every
+/// valid session cookie names the same token; see [`sole`]).
 fn admin(s: &AppState, headers: &HeaderMap) -> Result<Option<(String, Role)>, ApiError> {
-    let Some(cookie) = cookie_value(headers) else {
-        return Ok(None);
-    };
-    Ok(s.hostel
-        .admin_session(&cookie)?
-        .map(|r| (format!("api:{}", r.name), r.role)))
+    let mut found = Vec::new();
+    for cookie in cookie_values(headers, COOKIE) {
+        found.extend(
+            s.hostel
+                .admin_session(&cookie)?
+                .map(|r| (format!("api:{}", r.name), r.role)),
+        );
+    }
+    Ok(sole(found))
 }
 
 fn set_cookie(s: &AppState, value: &str, max_age: i64) -> HeaderValue {
@@ -98,7 +98,7 @@ pub async fn login(
 /// `POST /admin/logout`.
 pub async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     same_origin(&s, &headers)?;
-    if let Some(c) = cookie_value(&headers) {
+    for c in cookie_values(&headers, COOKIE) {
         s.hostel.admin_logout(&c)?;
     }
     Ok(redirect_setting("/admin", set_cookie(&s, "", 0)))

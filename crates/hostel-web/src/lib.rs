@@ -127,13 +127,7 @@ impl AppState {
 fn own_hosts(hostel: &Hostel) -> Arc<[String]> {
     let http = &hostel.config().http;
     let mut hosts = http.hosts.clone();
-    // A list that was empty allowed any host; with only the domain in it, it would allow no
-    // other, so the domain joins only a list that names hosts already.
-    if let Some(d) = &http.domain
-        && !hosts.is_empty()
-    {
-        hosts.push(d.clone());
-    }
+    hosts.extend(http.domain.clone());
     hosts.into()
 }
 
@@ -219,6 +213,8 @@ fn api(state: &AppState) -> Router<AppState> {
         .routes(routes!(tenants::exec))
         .routes(routes!(tenants::list_keys, tenants::add_keys))
         .routes(routes!(tenants::remove_key))
+        .routes(routes!(tenants::list_ports, tenants::publish_port))
+        .routes(routes!(tenants::unpublish_port))
         .routes(routes!(tenants::set_password))
         .routes(routes!(tenants::create_login_link))
         .routes(routes!(files::put_file, files::get_file))

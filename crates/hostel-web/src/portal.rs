@@ -86,28 +86,33 @@ fn login_page(message: Option<&str>) -> Html<String> {
     )
 }
 
-/// The session token the browser sent, if any.
-fn session_token(headers: &HeaderMap) -> Option<String> {
-    cookie_named(headers, COOKIE)
+/// The session tokens the browser sent.
+fn session_tokens(headers: &HeaderMap) -> Vec<String> {
+    cookie_values(headers, COOKIE)
 }
 
-/// The value of the cookie `name` the browser sent, if it sent exactly one: a second one of
-/// the same name was planted by a page of another path or a sibling origin (the browser sends
-/// both, the planted one first), and neither is trusted.
-pub(crate) fn cookie_named(headers: &HeaderMap, name: &str) -> Option<String> {
-    let mut found = headers
+/// The values of the cookies named `name` the browser sent (at most 8). More than one means
+/// a page of another path or a sibling origin planted some: the browser sends them all, the
+/// most specific path first, so the caller must not simply take the first.
+pub(crate) fn cookie_values(headers: &HeaderMap, name: &str) -> Vec<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
         .filter(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned());
-    let first = found.next();
-    if found.next().is_some() {
-        return None;
-    }
-    first
+        .map(|(_, v)| v.to_owned())
+        .take(8)
+        .collect()
+}
+
+/// The one thing every valid cookie names: planted values that are no session are ignored,
+/// and two sessions of different holders (one planted) name nobody.
+pub(crate) fn sole<T: PartialEq>(found: impl IntoIterator<Item = T>) -> Option<T> {
+    let mut found = found.into_iter();
+    let first = found.next()?;
+    found.all(|other| other == first).then_some(first)
 }
 
 /// The sign-in page a banned address gets instead (`403`), if `ip` is banned.
@@ -259,18 +264,19 @@ pub async fn login_link(
 /// `POST /logout`: ends the session and clears the cookie.
 pub async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     same_origin(&s, &headers)?;
-    if let Some(token) = session_token(&headers) {
+    for token in session_tokens(&headers) {
         s.hostel.web_logout(&token)?;
     }
     Ok(redirect_setting("/login", cookie(&s, "", 0)))
 }
 
-/// The signed-in tenant, if any.
+/// The signed-in tenant, if any: the one tenant every valid session cookie names.
 async fn signed_in(s: &AppState, headers: &HeaderMap) -> Result<Option<TenantName>, ApiError> {
-    match session_token(headers) {
-        Some(token) => Ok(s.hostel.web_session(&token)?),
-        None => Ok(None),
+    let mut tenants = Vec::new();
+    for token in session_tokens(headers) {
+        tenants.extend(s.hostel.web_session(&token)?);
     }
+    Ok(sole(tenants))
 }
 
 /// What a tenant's page or socket at `/u/{tenant}/...` may do for this browser.

@@ -8,8 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use futures_util::StreamExt;
 use hostel_api::{
-    Change, ExecBody, ExecResult, Key, LoginLink, NewKeys, NewLoginLink, NewPassword, NewTenant,
-    Tenant, TenantChange, TenantDetail, Transition,
+    Change, ExecBody, ExecResult, Key, LoginLink, NewKeys, NewLoginLink, NewPassword,
+    NewPublishedPort, NewTenant, PublishedPort, Tenant, TenantChange, TenantDetail, Transition,
 };
 use hostel_core::lifecycle::WorkspaceState;
 use hostel_core::{ErrorCode, SshPublicKey, TenantName};
@@ -238,6 +238,52 @@ pub async fn remove_key(
     Path((name, fingerprint)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     s.hostel.key_remove(&parse_name(&name)?, &fingerprint)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The ports the tenant publishes at `PORT--TENANT.<[http] domain>`.
+#[utoipa::path(get, path = "/api/tenants/{name}/ports", tag = "ports", extensions(("x-hostel-action" = json!("read_metadata"))),
+    params(("name" = String, Path, description = "Tenant name")),
+    responses((status = 200, body = Vec<PublishedPort>), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn list_ports(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<PublishedPort>>, ApiError> {
+    let ports = s.hostel.ports(&parse_name(&name)?)?;
+    Ok(Json(ports.into_iter().map(PublishedPort::from).collect()))
+}
+
+/// Publishes a port of the tenant's workspace at `PORT--TENANT.<[http] domain>`: to the
+/// tenant's own browser session, or to anyone with `public`. Publishing again changes only
+/// `public`. Needs `[http] domain`.
+#[utoipa::path(post, path = "/api/tenants/{name}/ports", tag = "ports", extensions(("x-hostel-action" = json!("change"))), request_body = NewPublishedPort,
+    params(("name" = String, Path, description = "Tenant name")),
+    responses((status = 201, body = PublishedPort), (status = 400, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)))]
+pub async fn publish_port(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<NewPublishedPort>,
+) -> Result<(StatusCode, Json<PublishedPort>), ApiError> {
+    let p = s
+        .hostel
+        .port_publish(&parse_name(&name)?, body.port, body.public)?;
+    Ok((StatusCode::CREATED, Json(p.into())))
+}
+
+/// Withdraws a published port; its origin answers 404 at once.
+#[utoipa::path(delete, path = "/api/tenants/{name}/ports/{port}", tag = "ports", extensions(("x-hostel-action" = json!("change"))),
+    params(("name" = String, Path, description = "Tenant name"),
+        ("port" = u16, Path, description = "The published port")),
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn unpublish_port(
+    State(s): State<AppState>,
+    Path((name, port)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let port = port
+        .parse::<u16>()
+        .map_err(|_| ServiceError::InvalidPort { port })?;
+    s.hostel.port_unpublish(&parse_name(&name)?, port)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -360,6 +360,8 @@ async fn openapi_document_describes_every_route() {
             "/api/tenants/{name}/keys/{fingerprint}",
             "/api/tenants/{name}/login-links",
             "/api/tenants/{name}/password",
+            "/api/tenants/{name}/ports",
+            "/api/tenants/{name}/ports/{port}",
             "/api/tenants/{name}/start",
             "/api/tenants/{name}/stop",
             "/api/tokens",
@@ -1160,10 +1162,12 @@ const KEY2: &str =
 const KEY3: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICo81taxmD+ay+19Qd5Q+u6pX1GBp+f4kK/WwpFkXBkg carol@x";
 
-/// An instance with something for every route to act on: tenant alice with a key, a spare
-/// token and a ban.
+/// An instance with something for every route to act on: tenant alice with a key and a
+/// published port, a spare token and a ban.
 async fn api_with_fixtures() -> (Api, String) {
-    let a = api();
+    let mut config = Config::default();
+    config.http.domain = Some("hostel.test".to_owned());
+    let a = api_with(config);
     let mut req = hostel_service::CreateRequest::new(
         "alice".parse().unwrap(),
         vec![KEY.parse().unwrap(), KEY2.parse().unwrap()],
@@ -1173,6 +1177,9 @@ async fn api_with_fixtures() -> (Api, String) {
     a.hostel.token_create("spare", Role::Viewer).unwrap();
     a.hostel
         .ban("203.0.113.7".parse().unwrap(), "test", None, None)
+        .unwrap();
+    a.hostel
+        .port_publish(&"alice".parse().unwrap(), 8000, false)
         .unwrap();
     let fp = a.hostel.key_list(&"alice".parse().unwrap()).unwrap()[0]
         .key
@@ -1204,6 +1211,7 @@ async fn issue_12_every_route_grants_each_role_only_its_actions() {
                 }
                 ("post", "/api/tenants/{name}/login-links") => Some(serde_json::json!({})),
                 ("post", "/api/tenants/{name}/keys") => Some(serde_json::json!({"keys": [KEY3]})),
+                ("post", "/api/tenants/{name}/ports") => Some(serde_json::json!({"port": 9000})),
                 ("post", "/api/tenants/{name}/exec") => {
                     Some(serde_json::json!({"command": ["true"]}))
                 }
@@ -1236,6 +1244,7 @@ async fn issue_12_every_route_grants_each_role_only_its_actions() {
                     )
                     .replace("{path}", "notes.txt")
                     .replace("{fingerprint}", &fp)
+                    .replace("{port}", "8000")
                     .replace("{address}", "203.0.113.7");
                 let token = match role {
                     Role::Admin => &a.admin,
@@ -1278,6 +1287,7 @@ async fn issue_12_every_route_grants_each_role_only_its_actions() {
             "DELETE /api/bans/{address} change",
             "DELETE /api/tenants/{name} change",
             "DELETE /api/tenants/{name}/keys/{fingerprint} change",
+            "DELETE /api/tenants/{name}/ports/{port} change",
             "DELETE /api/tokens/{name} change",
             "GET /api/audit read_metadata",
             "GET /api/audit/verify read_metadata",
@@ -1291,6 +1301,7 @@ async fn issue_12_every_route_grants_each_role_only_its_actions() {
             "GET /api/tenants/{name}/exec/ws exec",
             "GET /api/tenants/{name}/files/{path} read_tenant_data",
             "GET /api/tenants/{name}/keys read_metadata",
+            "GET /api/tenants/{name}/ports read_metadata",
             "GET /api/tokens read_metadata",
             "PATCH /api/tenants/{name} change",
             "POST /api/bans change",
@@ -1300,6 +1311,7 @@ async fn issue_12_every_route_grants_each_role_only_its_actions() {
             "POST /api/tenants/{name}/exec exec",
             "POST /api/tenants/{name}/keys change",
             "POST /api/tenants/{name}/login-links change",
+            "POST /api/tenants/{name}/ports change",
             "POST /api/tenants/{name}/start change",
             "POST /api/tenants/{name}/stop change",
             "POST /api/tokens change",
@@ -1634,8 +1646,12 @@ async fn issue_12_apps_live_on_origins_of_their_own_under_a_domain() {
             .contains("port 8000 in the workspace does not answer")
     );
 
-    // A cookie planted beside hostel's own (another path, a sibling origin) spoils both.
-    let two = format!("{alice}; hostel_session=planted");
-    let r = web(&a, "GET", "/portal", &[("cookie", two.as_str())], None).await;
+    // A cookie planted beside hostel's own (another path, a sibling origin, sent first) is
+    // ignored when it is no session, and spoils both when it is another tenant's.
+    let junk = format!("hostel_session=planted; {alice}");
+    let r = web(&a, "GET", "/portal", &[("cookie", junk.as_str())], None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let fixed = format!("{bob}; {alice}");
+    let r = web(&a, "GET", "/portal", &[("cookie", fixed.as_str())], None).await;
     assert_eq!(r.headers()["location"], "/login");
 }
