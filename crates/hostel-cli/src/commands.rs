@@ -443,6 +443,14 @@ fn cert_generate(cli: &Cli, hosts: Vec<String>) -> Result<u8, CliError> {
             hosts.push(n);
         }
     }
+    // Apps' own origins under `[http] domain` need the domain and its wildcard.
+    if let Some(d) = crate::wiring::load_config(cli)?.http.domain {
+        for name in [d.clone(), format!("*.{d}")] {
+            if !hosts.contains(&name) {
+                hosts.push(name);
+            }
+        }
+    }
     let dir = hostel_service::Paths::new(&cli.root).etc().join("tls");
     let f = hostel_web::tls::generate(&dir, &hosts)
         .map_err(|e| CliError::new(ErrorCode::Internal, e.to_string(), None))?;

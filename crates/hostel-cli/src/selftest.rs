@@ -547,7 +547,7 @@ async fn moves(
                 .into(),
         ),
     ];
-    let mut results = web::moves(h, id, b, &format!("secret-{id}.txt")).await?;
+    let mut results = web::moves(h, id, a, b, &format!("secret-{id}.txt")).await?;
     for (name, script) in &scripts {
         let (worked, detail) = inside(h, a, script).await?;
         results.push(outcome(name, "inside A", worked, detail));

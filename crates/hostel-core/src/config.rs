@@ -369,6 +369,26 @@ impl Config {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_domain_must_be_a_plain_dns_name() {
+        for ok in ["hostel.test", "apps.example.com", "x"] {
+            let c = Config::from_toml(&format!("[http]\ndomain = \"{ok}\"\n")).unwrap();
+            assert_eq!(c.http.domain.as_deref(), Some(ok));
+        }
+        for bad in [
+            "Hostel.Test",
+            "hostel.test:8080",
+            "https://hostel.test",
+            "-x.test",
+            "a..b",
+            "",
+            "*.hostel.test",
+        ] {
+            let e = Config::from_toml(&format!("[http]\ndomain = \"{bad}\"\n")).unwrap_err();
+            assert!(e.message.contains("[http] domain"), "{bad}: {e}");
+        }
+    }
+
     /// Regression (#12): the Origin check compared the Origin with the Host header, which a
     /// page of another site controls when its name resolves to this host.
     #[test]

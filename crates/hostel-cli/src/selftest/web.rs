@@ -11,10 +11,27 @@ use std::sync::Arc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+/// The address the move that locks tenants out fails its sign-ins from; its bans are lifted
+/// at the end.
+const LOCKOUT_FROM: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 4));
+
+/// Sessions and links the moves start from.
+struct Given<'a> {
+    viewer: &'a str,
+    link: &'a str,
+    /// A second link of B's, for the lockout move.
+    lockout_link: &'a str,
+    a: &'a TenantName,
+    a_session: &'a str,
+    b_session: &'a str,
+    ban_after: u32,
+}
+
 /// The moves; `secret` is the name of a file in B's home holding `topsecret-<id>`.
 pub(super) async fn moves(
     h: &Arc<Hostel>,
     id: &str,
+    a: &TenantName,
     b: &TenantName,
     secret: &str,
 ) -> Result<Vec<MoveResult>, CliError> {
@@ -43,8 +60,24 @@ pub(super) async fn moves(
             &hostel_service::Quiet,
         )
         .await?;
-    let link = h.login_link(b, chrono::Duration::minutes(5))?;
-    let result = try_moves(port, viewer.expose(), id, b, secret, &link).await;
+    let minutes = chrono::Duration::minutes(5);
+    let link = h.login_link(b, minutes)?;
+    let lockout_link = h.login_link(b, minutes)?;
+    let (_, a_session) = h.login_with_link(&h.login_link(a, minutes)?, None)?;
+    let (_, b_session) = h.login_with_link(&h.login_link(b, minutes)?, None)?;
+    let given = Given {
+        viewer: viewer.expose(),
+        link: &link,
+        lockout_link: &lockout_link,
+        a,
+        a_session: &a_session,
+        b_session: &b_session,
+        ban_after: h.config().ssh.ban_after_failures,
+    };
+    let result = try_moves(port, &given, id, b, secret).await;
+    h.web_logout(&a_session)?;
+    h.web_logout(&b_session)?;
+    let _ = h.unban(LOCKOUT_FROM);
     let _ = h.exec_kill(&session.id).await;
     let _ = h.exec_finish(b, &session.id, None).await;
     let _ = stop.send(());
@@ -55,12 +88,12 @@ pub(super) async fn moves(
 
 async fn try_moves(
     port: u16,
-    viewer: &str,
+    given: &Given<'_>,
     id: &str,
     b: &TenantName,
     secret: &str,
-    link: &str,
 ) -> Result<Vec<MoveResult>, CliError> {
+    let (viewer, link) = (given.viewer, given.link);
     let mut results = Vec::new();
     let base = format!("127.0.0.1:{port}");
 
@@ -164,6 +197,68 @@ async fn try_moves(
             "opening it: {}, posting it cross-site: {}",
             opened.status(),
             posted.status()
+        ),
+    ));
+
+    // Session fixation: a page of another path or a sibling origin plants B's session cookie
+    // beside A's own (the browser sends the planted one first).
+    let page = no_redirects
+        .get(format!("http://{base}/portal"))
+        .header(
+            "cookie",
+            format!(
+                "hostel_session={}; hostel_session={}",
+                given.b_session, given.a_session
+            ),
+        )
+        .send()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let status = page.status();
+    let body = page.text().await.unwrap_or_default();
+    let as_b = body.contains(&format!("<h1>{b}</h1>"));
+    results.push(outcome(
+        "sign A's browser in as B with a planted session cookie",
+        "outside",
+        as_b,
+        format!(
+            "{status}: {}",
+            if as_b { "B's portal" } else { "not B's portal" }
+        ),
+    ));
+
+    // Lockout: failing A's sign-in from one address (a proxy many tenants share) until the
+    // ban, then B signs in from the same address.
+    let shared = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(LOCKOUT_FROM)
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    let origin = format!("http://{base}");
+    for _ in 0..given.ban_after.max(1) {
+        shared
+            .post(format!("{origin}/login"))
+            .header("origin", &origin)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("name={}&password=not+the+password", given.a))
+            .send()
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    let b_in = shared
+        .post(format!("{origin}/login/link/{}", given.lockout_link))
+        .header("origin", &origin)
+        .send()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    results.push(outcome(
+        "lock B out by failing A's sign-in from B's address",
+        "outside",
+        !b_in.status().is_redirection(),
+        format!(
+            "after {} failures as A, B's sign-in answered {}",
+            given.ban_after,
+            b_in.status()
         ),
     ));
     Ok(results)
