@@ -233,3 +233,62 @@ fn with_a_web_listener_of_its_own_the_tenants_pages_and_the_admin_api_are_apart(
         r.stderr
     );
 }
+
+/// `hostel port publish`: a port the workspace serves, reached at `PORT--TENANT.<domain>` on
+/// the daemon's listener, for the tenant's own session (others go to sign in) or anyone.
+#[test]
+fn published_ports_are_reached_on_an_origin_of_their_own() {
+    let t = TestRun::with_config(BIN, "\n[http]\ndomain = \"hostel.test\"\n");
+    let name = t.create_tenant("ports", &[]);
+    let served = t.sh(
+        &name,
+        "mkdir -p ~/site && echo hello-from-port > ~/site/index.html && \
+         (cd ~/site && nohup python3 -m http.server 8000 >/dev/null 2>&1 &); \
+         for i in $(seq 50); do grep -q ':1F40 ' /proc/net/tcp && exit 0; sleep 0.1; done; exit 1",
+    );
+    assert_eq!(served.code, 0, "{}", served.stderr);
+    let d = t.serve();
+    let jar = t.root.join("cookies.txt");
+    let host = format!("Host: 8000--{name}.hostel.test:{}", d.http_port);
+    let url = format!("http://127.0.0.1:{}/", d.http_port);
+    let get = || curl(&jar, &["-H", &host], &url);
+
+    assert_eq!(get().0, 404, "not published yet");
+    let out = t.hostel(&["port", "publish", &name, "8000"]).ok().stdout;
+    assert_eq!(
+        out.trim(),
+        format!("{name}: port 8000 published, for its own browser session only")
+    );
+    let (code, _) = get();
+    assert_eq!(code, 303, "owner-only: a stranger goes to sign in");
+    t.hostel(&["port", "publish", &name, "8000", "--public"])
+        .ok();
+    let (code, body) = get();
+    assert_eq!((code, body.trim()), (200, "hello-from-port"));
+    let listed = t.hostel(&["port", "list", &name, "--json"]).ok().json();
+    assert_eq!(listed[0]["port"], 8000);
+    assert_eq!(listed[0]["public"], true);
+    t.hostel(&["port", "unpublish", &name, "8000"]).ok();
+    assert_eq!(get().0, 404);
+    let again = t
+        .hostel(&["port", "unpublish", &name, "8000"])
+        .expect_code(3);
+    assert!(
+        again.stderr.contains("does not publish port 8000"),
+        "{}",
+        again.stderr
+    );
+    let zero = t.hostel(&["port", "publish", &name, "0"]).expect_code(2);
+    assert!(zero.stderr.contains("port 0"), "{}", zero.stderr);
+    let audit = t.hostel(&["--json", "audit"]).ok().json();
+    let kinds: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"port.publish.v1") && kinds.contains(&"port.unpublish.v1"),
+        "{kinds:?}"
+    );
+}

@@ -185,6 +185,14 @@ fn the_cli_runs_every_command_against_a_remote_daemon_over_mutual_tls() {
     assert_eq!(keys.as_array().unwrap().len(), 2);
     let fp = keys[1]["fingerprint"].as_str().unwrap().to_owned();
     remote.run(&["key", "remove", &name, &fp]).ok();
+    // Ports have an origin only under [http] domain, which this daemon lacks: refused, with
+    // the setting named.
+    let port = remote
+        .run(&["port", "publish", &name, "8000"])
+        .expect_code(2);
+    assert!(port.stderr.contains("[http] domain"), "{}", port.stderr);
+    let ports = remote.run(&["port", "list", &name, "--json"]).ok().json();
+    assert_eq!(ports, serde_json::json!([]));
     assert!(remote.run(&["stop", &name]).ok().stdout.contains("stopped"));
     assert_eq!(
         remote.run(&["start", &name]).ok().stdout.trim(),
