@@ -182,8 +182,25 @@ async fn proxy_inner(s: AppState, tenant: String, app: String, request: Request)
     }
 }
 
-/// The session cookie of an app's own origin (host-only: no other origin gets it).
-pub const APP_COOKIE: &str = "hostel_app";
+/// The session cookie of an app's own origin (host-only: no other origin gets it); over TLS
+/// with the `__Host-` prefix, so no sibling origin can plant one.
+fn app_cookie(s: &AppState) -> &'static str {
+    if s.secure_cookies {
+        "__Host-hostel_app"
+    } else {
+        "hostel_app"
+    }
+}
+
+/// Whether a cookie name is one of hostel's own (`hostel_*`, also with a `__Host-` or
+/// `__Secure-` prefix): never set by an app, never passed to one.
+fn hostels_cookie(name: &str) -> bool {
+    let bare = name
+        .strip_prefix("__Host-")
+        .or_else(|| name.strip_prefix("__Secure-"))
+        .unwrap_or(name);
+    bare.starts_with("hostel_")
+}
 
 /// The path on an app's origin that takes a ticket from hostel's origin and signs in there.
 const TICKET_PATH: &str = "/.hostel/ticket";
@@ -256,7 +273,7 @@ async fn on_origin(
     }
     let tenant = origin.tenant().clone();
     let mut holders = Vec::new();
-    for token in crate::portal::cookie_values(request.headers(), APP_COOKIE) {
+    for token in crate::portal::cookie_values(request.headers(), app_cookie(s)) {
         holders.extend(s.hostel.web_session(&token)?);
     }
     let signed_in = crate::portal::sole(holders).as_ref() == Some(&tenant);
@@ -331,7 +348,8 @@ fn redeem(s: &AppState, host: &str, request: Request) -> Result<Response, ApiErr
             let secure = if s.secure_cookies { "; Secure" } else { "" };
             let max_age = hostel_service::SESSION_HOURS * 3600;
             let cookie = HeaderValue::from_str(&format!(
-                "{APP_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+                "{}={session}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+                app_cookie(s)
             ))
             .unwrap_or_else(|_| HeaderValue::from_static("hostel_app=; Max-Age=0"));
             Ok(crate::portal::redirect_setting(&to, cookie))
@@ -510,7 +528,7 @@ fn downstream_headers(h: &mut HeaderMap, prefix: &str) {
                 .and_then(|nv| nv.split_once('='))
                 .map(|(n, _)| n.trim())
                 .unwrap_or_default();
-            let mut ok = !name.is_empty() && !name.starts_with("hostel_");
+            let mut ok = !name.is_empty() && !hostels_cookie(name);
             for attr in parts {
                 let (k, v) = attr.split_once('=').unwrap_or((attr, ""));
                 if k.eq_ignore_ascii_case("domain") {
@@ -551,7 +569,10 @@ fn upstream_headers(incoming: &HeaderMap, upgrade: bool) -> HeaderMap {
         .flat_map(|v| v.split(';'))
         .map(str::trim)
         // None of hostel's own cookies (`hostel_session`, `hostel_admin`) reaches an app.
-        .filter(|c| !c.is_empty() && !c.starts_with("hostel_"))
+        .filter(|c| {
+            let name = c.split_once('=').map_or(*c, |(n, _)| n).trim();
+            !c.is_empty() && !hostels_cookie(name)
+        })
         .map(str::to_owned)
         .collect();
     h.remove(header::COOKIE);
@@ -595,7 +616,9 @@ mod tests {
         assert!(ws.get(header::TE).is_none());
         h.insert(
             header::COOKIE,
-            HeaderValue::from_static("hostel_session=x; hostel_admin=y"),
+            HeaderValue::from_static(
+                "hostel_session=x; hostel_admin=y; __Host-hostel_session=z; __Secure-hostel_app=w",
+            ),
         );
         assert!(upstream_headers(&h, false).get(header::COOKIE).is_none());
     }
@@ -614,6 +637,7 @@ mod tests {
             "other=1; Path=/u/bob/jupyter/",
             "sibling=1; Path=/u/alice/jupyterx",
             "hostel_session=stolen; Path=/u/alice/jupyter/",
+            "__Host-hostel_session=stolen; Path=/",
             "wide=1; Domain=hostel.test; Path=/u/alice/jupyter/",
         ] {
             h.append(header::SET_COOKIE, HeaderValue::from_static(c));

@@ -17,8 +17,16 @@ use hostel_service::ServiceError;
 use serde::Deserialize;
 use std::net::SocketAddr;
 
-/// The session cookie's name.
-pub const COOKIE: &str = "hostel_session";
+/// The session cookie's name: over TLS with the `__Host-` prefix, which the browser keeps
+/// only as set by this very host (Secure, path `/`, no `Domain`), so a sibling origin cannot
+/// plant one.
+pub(crate) fn session_cookie(s: &AppState) -> &'static str {
+    if s.secure_cookies {
+        "__Host-hostel_session"
+    } else {
+        "hostel_session"
+    }
+}
 
 /// What the sign-in form sends.
 #[derive(Debug, Deserialize)]
@@ -87,8 +95,8 @@ fn login_page(message: Option<&str>) -> Html<String> {
 }
 
 /// The session tokens the browser sent.
-fn session_tokens(headers: &HeaderMap) -> Vec<String> {
-    cookie_values(headers, COOKIE)
+fn session_tokens(s: &AppState, headers: &HeaderMap) -> Vec<String> {
+    cookie_values(headers, session_cookie(s))
 }
 
 /// The values of the cookies named `name` the browser sent (at most 8). More than one means
@@ -167,7 +175,8 @@ pub(crate) fn same_origin(s: &AppState, headers: &HeaderMap) -> Result<(), ApiEr
 fn cookie(s: &AppState, value: &str, max_age: i64) -> HeaderValue {
     let secure = if s.secure_cookies { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+        "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
+        session_cookie(s)
     ))
     .unwrap_or_else(|_| HeaderValue::from_static("hostel_session=; Max-Age=0"))
 }
@@ -264,7 +273,7 @@ pub async fn login_link(
 /// `POST /logout`: ends the session and clears the cookie.
 pub async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     same_origin(&s, &headers)?;
-    for token in session_tokens(&headers) {
+    for token in session_tokens(&s, &headers) {
         s.hostel.web_logout(&token)?;
     }
     Ok(redirect_setting("/login", cookie(&s, "", 0)))
@@ -273,7 +282,7 @@ pub async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Result<Res
 /// The signed-in tenant, if any: the one tenant every valid session cookie names.
 async fn signed_in(s: &AppState, headers: &HeaderMap) -> Result<Option<TenantName>, ApiError> {
     let mut tenants = Vec::new();
-    for token in session_tokens(headers) {
+    for token in session_tokens(s, headers) {
         tenants.extend(s.hostel.web_session(&token)?);
     }
     Ok(sole(tenants))

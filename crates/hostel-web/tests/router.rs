@@ -1655,3 +1655,54 @@ async fn issue_12_apps_live_on_origins_of_their_own_under_a_domain() {
     let r = web(&a, "GET", "/portal", &[("cookie", fixed.as_str())], None).await;
     assert_eq!(r.headers()["location"], "/login");
 }
+
+/// Over TLS the session cookie carries the `__Host-` prefix: the browser keeps it only as this
+/// host set it, so a page of a sibling origin cannot plant one for hostel's origin, and a
+/// plain `hostel_session` (which it can plant) counts for nothing.
+#[tokio::test]
+async fn over_tls_the_session_cookie_is_host_only_by_name() {
+    let a = api();
+    sign_in(&a, "alice").await;
+    let send = |req: Request<Body>| {
+        router(AppState::new(a.hostel.clone()).over_tls())
+            .oneshot(req)
+            .into_future()
+    };
+    let login = Request::post("/login")
+        .header("host", "hostel.test")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("name=alice&password=correct+horse+battery"))
+        .unwrap();
+    let r = send(login).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        set.starts_with("__Host-hostel_session=")
+            && set.contains("; Secure")
+            && set.contains("Path=/;"),
+        "{set}"
+    );
+    let token = set
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+    let portal = |cookie: String| {
+        Request::get("/portal")
+            .header("host", "hostel.test")
+            .header("cookie", cookie)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let r = send(portal(format!("__Host-hostel_session={token}")))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = send(portal(format!("hostel_session={token}")))
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/login");
+}
