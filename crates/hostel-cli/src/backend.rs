@@ -287,7 +287,7 @@ impl Backend {
                 let ttl = body.ttl()?;
                 let token = h.login_link(name, ttl)?;
                 Ok(hostel_api::LoginLink {
-                    path: format!("/login/link/{token}"),
+                    path: format!("/login/link/{}", token.expose()),
                     expires_at: chrono::Utc::now() + ttl,
                 })
             }

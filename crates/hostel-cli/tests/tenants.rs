@@ -310,7 +310,9 @@ fn check_passes_on_a_ready_host() {
         .collect();
     assert_eq!(
         names,
-        ["engine", "image", "network", "tools", "storage", "disk"]
+        [
+            "engine", "layer", "image", "network", "tools", "storage", "disk"
+        ]
     );
     assert!(
         items.as_array().unwrap().iter().all(|i| i["ok"] == true),
@@ -318,7 +320,7 @@ fn check_passes_on_a_ready_host() {
     );
     // A new root has no workspace yet, so its packet-filter rules are not in yet; check says
     // so without failing, and a workspace start puts them in.
-    let network = &items[2]["message"];
+    let network = &items[3]["message"];
     assert!(
         network.as_str().unwrap().contains("not installed yet"),
         "{network}"
@@ -326,7 +328,7 @@ fn check_passes_on_a_ready_host() {
     t.create_tenant("chk", &[]);
     let items = t.hostel(&["check", "--json"]).ok().json();
     assert!(
-        items[2]["message"].as_str().unwrap().contains("in force"),
+        items[3]["message"].as_str().unwrap().contains("in force"),
         "{items}"
     );
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 /// One line of `check`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CheckItem {
-    /// What was checked: `engine`, `image`, `storage`, `tools`, `disk`.
+    /// What was checked: `engine`, `layer`, `image`, `network`, `tools`, `storage`, `disk`.
     pub name: &'static str,
     /// Whether it is fine.
     pub ok: bool,
@@ -67,6 +67,31 @@ impl Hostel {
         };
         let engine = self.runtime.ping().await;
         let engine_ok = engine.is_ok();
+        let layer = engine.as_ref().ok().map(|e| {
+            if e.layer_limits {
+                CheckItem {
+                    name: "layer",
+                    ok: true,
+                    message: "each workspace's writable layer is limited to its disk quota \
+                              (the engine's btrfs driver)"
+                        .to_owned(),
+                    hint: None,
+                }
+            } else {
+                CheckItem {
+                    name: "layer",
+                    ok: false,
+                    message: "the engine cannot limit a workspace's writable layer: what a tenant \
+                              writes outside its home (/tmp, packages) can fill the host's disk"
+                        .to_owned(),
+                    hint: Some(
+                        "run hostel's engine on the btrfs storage driver: `scripts/down`, then \
+                         `scripts/up` (see docs/storage.md)"
+                            .to_owned(),
+                    ),
+                }
+            }
+        });
         items.push(item(
             "engine",
             engine
@@ -85,6 +110,7 @@ impl Hostel {
                 })
                 .map_err(ServiceError::from),
         ));
+        items.extend(layer);
         if engine_ok {
             items.push(item("image", self.resolve_image(None).await));
         }

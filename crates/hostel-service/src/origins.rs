@@ -179,7 +179,7 @@ impl Hostel {
         ticket: &str,
         host: &str,
         peer: Option<IpAddr>,
-    ) -> Result<(TenantName, String), ServiceError> {
+    ) -> Result<(TenantName, hostel_core::Secret<String>), ServiceError> {
         let found = self
             .tickets
             .0

@@ -549,10 +549,13 @@ async fn web_logins_make_sessions_and_wrong_ones_are_refused_alike() {
         .web_login("alice", "correct horse battery staple", Some(ip))
         .unwrap();
     assert_eq!(who, alice);
-    assert_eq!(f.hostel.web_session(&token).unwrap(), Some(alice.clone()));
+    assert_eq!(
+        f.hostel.web_session(token.expose()).unwrap(),
+        Some(alice.clone())
+    );
     assert_eq!(f.hostel.web_session("forged").unwrap(), None);
-    f.hostel.web_logout(&token).unwrap();
-    assert_eq!(f.hostel.web_session(&token).unwrap(), None);
+    f.hostel.web_logout(token.expose()).unwrap();
+    assert_eq!(f.hostel.web_session(token.expose()).unwrap(), None);
     let audit = f.hostel.audit_log().query(&Default::default()).unwrap();
     let kinds: Vec<(&str, Outcome)> = audit
         .iter()
@@ -583,11 +586,17 @@ async fn login_links_work_once_until_they_expire() {
         .hostel
         .login_link(&alice, chrono::Duration::minutes(15))
         .unwrap();
-    let (who, session) = f.hostel.login_with_link(&link, None).unwrap();
+    let (who, session) = f.hostel.login_with_link(link.expose(), None).unwrap();
     assert_eq!(who, alice);
-    assert_eq!(f.hostel.web_session(&session).unwrap(), Some(alice.clone()));
     assert_eq!(
-        f.hostel.login_with_link(&link, None).unwrap_err().code(),
+        f.hostel.web_session(session.expose()).unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(
+        f.hostel
+            .login_with_link(link.expose(), None)
+            .unwrap_err()
+            .code(),
         ErrorCode::Unauthenticated,
         "a link works once"
     );
@@ -595,13 +604,19 @@ async fn login_links_work_once_until_they_expire() {
         .hostel
         .login_link(&alice, chrono::Duration::seconds(-1))
         .unwrap();
-    assert!(f.hostel.login_with_link(&old, None).is_err(), "expired");
+    assert!(
+        f.hostel.login_with_link(old.expose(), None).is_err(),
+        "expired"
+    );
     assert!(f.hostel.login_with_link("made-up", None).is_err());
     let audit = format!(
         "{:?}",
         f.hostel.audit_log().query(&Default::default()).unwrap()
     );
-    assert!(!audit.contains(&link), "the token is never recorded");
+    assert!(
+        !audit.contains(link.expose().as_str()),
+        "the token is never recorded"
+    );
 }
 
 /// A wake is activity: the idle check, which stopped a workspace a connection had just woken
@@ -656,4 +671,22 @@ fn issue_12_failures_ban_per_tenant_first_then_the_address() {
     h.unban(ip).unwrap();
     assert!(!h.is_banned_as(ip, "alice").unwrap());
     assert!(h.bans().unwrap().is_empty());
+}
+
+/// Regression (#12): on an engine that cannot limit the writable layer, `dd` to `/tmp` grew
+/// the host's disk past the quota, and `check` said all was fine. It says so now.
+#[tokio::test]
+async fn issue_12_check_fails_when_the_writable_layer_has_no_limit() {
+    let f = fixture();
+    let layer = |items: Vec<crate::CheckItem>| {
+        items
+            .into_iter()
+            .find(|i| i.name == "layer")
+            .expect("a layer item")
+    };
+    let open = layer(f.hostel.check().await);
+    assert!(!open.ok, "{open:?}");
+    assert!(open.hint.unwrap().contains("btrfs"));
+    f.fake.set_layer_limits(true);
+    assert!(layer(f.hostel.check().await).ok);
 }

@@ -7,7 +7,7 @@ use crate::{Hostel, ServiceError};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use chrono::Duration;
-use hostel_core::{Outcome, TenantName};
+use hostel_core::{Outcome, Secret, TenantName};
 use hostel_store::TokenRecord;
 use rand::RngExt;
 use sha2::{Digest, Sha256};
@@ -97,7 +97,7 @@ impl Hostel {
         name: &str,
         password: &str,
         ip: Option<IpAddr>,
-    ) -> Result<(TenantName, String), ServiceError> {
+    ) -> Result<(TenantName, Secret<String>), ServiceError> {
         let tenant = name.parse::<TenantName>().ok();
         let stored = match &tenant {
             Some(t) => self.store.web_password(t)?,
@@ -148,7 +148,7 @@ impl Hostel {
         tenant: &TenantName,
         peer: &str,
         how: &str,
-    ) -> Result<String, ServiceError> {
+    ) -> Result<Secret<String>, ServiceError> {
         let token = random_token();
         let now = self.now();
         self.store.add_web_session(
@@ -164,19 +164,23 @@ impl Hostel {
             .tenant(tenant.as_str());
         ev.actor = format!("web:{tenant}");
         self.record(ev)?;
-        Ok(token)
+        Ok(Secret::new(token))
     }
 
     /// Makes a one-time sign-in link token for `tenant`, good for `ttl` (for agents and first
     /// sign-ins). Audited as `web.link`, never with the token.
-    pub fn login_link(&self, name: &TenantName, ttl: Duration) -> Result<String, ServiceError> {
-        let result = (|| -> Result<String, ServiceError> {
+    pub fn login_link(
+        &self,
+        name: &TenantName,
+        ttl: Duration,
+    ) -> Result<Secret<String>, ServiceError> {
+        let result = (|| -> Result<Secret<String>, ServiceError> {
             self.store.require(name)?;
             let token = random_token();
             let now = self.now();
             self.store
                 .add_login_link(&digest(&token), name, now, now + ttl)?;
-            Ok(token)
+            Ok(Secret::new(token))
         })();
         let ev = match &result {
             Ok(_) => self
@@ -196,7 +200,7 @@ impl Hostel {
         &self,
         token: &str,
         ip: Option<IpAddr>,
-    ) -> Result<(TenantName, String), ServiceError> {
+    ) -> Result<(TenantName, Secret<String>), ServiceError> {
         let peer = ip
             .map(|i| i.to_string())
             .unwrap_or_else(|| "unknown".into());

@@ -348,8 +348,9 @@ fn redeem(s: &AppState, host: &str, request: Request) -> Result<Response, ApiErr
             let secure = if s.secure_cookies { "; Secure" } else { "" };
             let max_age = hostel_service::SESSION_HOURS * 3600;
             let cookie = HeaderValue::from_str(&format!(
-                "{}={session}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
-                app_cookie(s)
+                "{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+                app_cookie(s),
+                session.expose()
             ))
             .unwrap_or_else(|_| HeaderValue::from_static("hostel_app=; Max-Age=0"));
             Ok(crate::portal::redirect_setting(&to, cookie))

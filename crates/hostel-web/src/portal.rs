@@ -209,7 +209,10 @@ pub async fn login(
     match s.hostel.web_login(&form.name, form.password.expose(), ip) {
         Ok((_, token)) => {
             let max_age = hostel_service::SESSION_HOURS * 3600;
-            Ok(redirect_setting("/portal", cookie(&s, &token, max_age)))
+            Ok(redirect_setting(
+                "/portal",
+                cookie(&s, token.expose(), max_age),
+            ))
         }
         Err(ServiceError::LoginFailed) => Ok((
             StatusCode::UNAUTHORIZED,
@@ -257,7 +260,10 @@ pub async fn login_link(
     match s.hostel.login_with_link(&token, ip) {
         Ok((_, session)) => {
             let max_age = hostel_service::SESSION_HOURS * 3600;
-            Ok(redirect_setting("/portal", cookie(&s, &session, max_age)))
+            Ok(redirect_setting(
+                "/portal",
+                cookie(&s, session.expose(), max_age),
+            ))
         }
         Err(ServiceError::LoginFailed) => Ok((
             StatusCode::UNAUTHORIZED,

@@ -181,7 +181,7 @@ pub async fn create_login_link(
     Ok((
         StatusCode::CREATED,
         Json(LoginLink {
-            path: format!("/login/link/{token}"),
+            path: format!("/login/link/{}", token.expose()),
             expires_at: chrono::Utc::now() + ttl,
         }),
     ))

@@ -63,20 +63,20 @@ pub(super) async fn moves(
     let minutes = chrono::Duration::minutes(5);
     let link = h.login_link(b, minutes)?;
     let lockout_link = h.login_link(b, minutes)?;
-    let (_, a_session) = h.login_with_link(&h.login_link(a, minutes)?, None)?;
-    let (_, b_session) = h.login_with_link(&h.login_link(b, minutes)?, None)?;
+    let (_, a_session) = h.login_with_link(h.login_link(a, minutes)?.expose(), None)?;
+    let (_, b_session) = h.login_with_link(h.login_link(b, minutes)?.expose(), None)?;
     let given = Given {
         viewer: viewer.expose(),
-        link: &link,
-        lockout_link: &lockout_link,
+        link: link.expose(),
+        lockout_link: lockout_link.expose(),
         a,
-        a_session: &a_session,
-        b_session: &b_session,
+        a_session: a_session.expose(),
+        b_session: b_session.expose(),
         ban_after: h.config().ssh.ban_after_failures,
     };
     let result = try_moves(port, &given, id, b, secret).await;
-    h.web_logout(&a_session)?;
-    h.web_logout(&b_session)?;
+    h.web_logout(a_session.expose())?;
+    h.web_logout(b_session.expose())?;
     let _ = h.unban(LOCKOUT_FROM);
     let _ = h.exec_kill(&session.id).await;
     let _ = h.exec_finish(b, &session.id, None).await;
