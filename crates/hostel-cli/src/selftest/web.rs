@@ -44,7 +44,9 @@ pub(super) async fn moves(
         .local_addr()
         .map_err(|e| fail(e.to_string()))?
         .port();
-    let app = hostel_web::router(hostel_web::AppState::new(h.clone()));
+    // As the daemon serves it: the names it answers to are its own listening address.
+    let local = listener.local_addr().map_err(|e| fail(e.to_string()))?;
+    let app = hostel_web::router(hostel_web::AppState::new(h.clone()).serving(&[local]));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(hostel_web::serve(listener, app, async {
         let _ = stopped.await;
@@ -260,6 +262,64 @@ async fn try_moves(
             given.ban_after,
             b_in.status()
         ),
+    ));
+    // A page of B's app registering a service worker: on the origin B's apps share with
+    // hostel, its scope could take over every path.
+    let b_cookie = format!("hostel_session={}", given.b_session);
+    let sw = no_redirects
+        .get(format!("http://{base}/u/{b}/jupyter/sw.js"))
+        .header("cookie", &b_cookie)
+        .header("service-worker", "script")
+        .send()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let sw_status = sw.status();
+    results.push(outcome(
+        "register a service worker from B's app page on hostel's origin",
+        "outside",
+        sw_status != reqwest::StatusCode::FORBIDDEN,
+        format!("the worker script answered {sw_status}"),
+    ));
+
+    // An app's page (here hostel's own error page under /u/) framed by another site, or
+    // sniffed into a script.
+    let framed = no_redirects
+        .get(format!("http://{base}/u/{b}/jupyter/"))
+        .header("cookie", &b_cookie)
+        .send()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let header = |n: &str| {
+        framed
+            .headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let (xfo, nosniff) = (header("x-frame-options"), header("x-content-type-options"));
+    results.push(outcome(
+        "frame B's app page from another site, or have it sniffed",
+        "outside",
+        xfo.is_empty() || nosniff != "nosniff",
+        format!("X-Frame-Options {xfo:?}, X-Content-Type-Options {nosniff:?}"),
+    ));
+
+    // DNS rebinding: a page of another site whose name resolves to this host posts hostel's
+    // sign-in form with its own name as Host and Origin.
+    let rebound = no_redirects
+        .post(format!("http://{base}/login/link/{}", given.link))
+        .header("host", "rebound.example")
+        .header("origin", "http://rebound.example")
+        .send()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let rebound_status = rebound.status();
+    results.push(outcome(
+        "sign in through a rebound name of another site (Host and Origin its own)",
+        "outside",
+        signed_in(&rebound),
+        format!("the form answered {rebound_status}"),
     ));
     Ok(results)
 }
