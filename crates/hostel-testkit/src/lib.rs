@@ -142,6 +142,22 @@ impl TestRun {
         self.command(args).output().unwrap().into()
     }
 
+    /// The kinds of the audit records `hostel audit --json <filter>` lists, oldest first.
+    pub fn audit_kinds(&self, filter: &[&str]) -> Vec<String> {
+        let mut args = vec!["audit", "--json"];
+        args.extend_from_slice(filter);
+        let listed = self.hostel(&args).ok().json();
+        listed
+            .as_array()
+            .map(|records| {
+                records
+                    .iter()
+                    .filter_map(|r| r["kind"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Runs `hostel <args>` with `input` on stdin.
     pub fn hostel_with_stdin(&self, args: &[&str], input: &[u8]) -> Run {
         use std::io::Write;
