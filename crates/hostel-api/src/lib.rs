@@ -27,6 +27,10 @@ pub struct ErrorBody {
     /// The underlying causes, outermost first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub causes: Vec<String>,
+    /// On a server-side failure (5xx): the request's id, which the daemon's log lines about it
+    /// carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// A tenant as lists show it.

@@ -124,6 +124,7 @@ fn bodies_round_trip_through_json() {
     assert_eq!(flat["memory"], "1GiB", "the tenant's fields sit at the top");
     assert_eq!(serde_json::from_str::<TenantDetail>(&text).unwrap(), detail);
     let err = ErrorBody {
+        request_id: None,
         code: "not_found".into(),
         message: "no tenant".into(),
         hint: None,

@@ -123,8 +123,58 @@ async fn bind(
     })
 }
 
+/// Holds `state/hostel.serve.lock` for the daemon's life: one daemon per root. A second finds
+/// it taken and stops before it touches anything of the first's.
+fn lock_root(paths: &Paths) -> Result<nix::fcntl::Flock<std::fs::File>, CliError> {
+    use nix::fcntl::{Flock, FlockArg};
+    let path = paths.state().join("hostel.serve.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| {
+            CliError::new(
+                ErrorCode::Internal,
+                format!("cannot open {}: {e}", path.display()),
+                Some("check that the hostel root is writable by root".into()),
+            )
+        })?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| {
+        let pid = read_state(paths).map_or_else(|| "unknown".to_owned(), |s| s.pid.to_string());
+        CliError::new(
+            ErrorCode::Conflict,
+            format!(
+                "another `hostel serve` runs on {} (pid {pid})",
+                paths.root().display()
+            ),
+            Some(
+                "one daemon serves a root: stop that one first (scripts/down), or give this one \
+                 another --root"
+                    .into(),
+            ),
+        )
+    })
+}
+
+/// Raises the soft limit on open files to the hard one: every session holds a few, and
+/// running out makes accepts fail (the listeners pause rather than stop, but serve no one).
+fn raise_open_files() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::info!(from = soft, to = hard, "raised the open-file limit"),
+            Err(e) => tracing::warn!(error = %e, soft, "cannot raise the open-file limit"),
+        },
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the open-file limit"),
+    }
+}
+
 /// Runs the SSH gateway, the HTTP API and the web gateway until SIGTERM or SIGINT.
 pub async fn serve(h: Hostel, listen: Listen) -> Result<u8, CliError> {
+    let root_lock = lock_root(h.paths())?;
+    raise_open_files();
     let Listen {
         ssh: ssh_listen,
         http: http_listen,
@@ -218,7 +268,10 @@ pub async fn serve(h: Hostel, listen: Listen) -> Result<u8, CliError> {
         open_sessions: 0,
     };
     let hostel = Arc::new(h);
-    let reaper = tokio::spawn(lifecycle(hostel.clone()));
+    let reaper = tokio::spawn(hostel_service::acting_as(
+        "reconciler".into(),
+        reconciler(hostel.clone()),
+    ));
     line(&format!(
         "hostel serve: SSH gateway on {bound}, host key {fingerprint}"
     ));
@@ -271,25 +324,23 @@ pub async fn serve(h: Hostel, listen: Listen) -> Result<u8, CliError> {
         ),
         None => (hostel_web::router(state), None),
     };
-    let mut http_task = match tls {
-        Some(config) => tokio::spawn(hostel_web::tls::serve_tls(
-            http_listener,
-            http_app,
-            config,
-            stopped,
-        )),
-        None => tokio::spawn(hostel_web::serve(http_listener, http_app, stopped)),
-    };
+    let limits = hostel_web::ConnLimits::from_config(&hostel.config().http);
+    let mut http_task = tokio::spawn(hostel_web::serve_with(
+        http_listener,
+        http_app,
+        tls,
+        limits,
+        stopped,
+    ));
     let mut web_stop = stop_rx.clone();
     let web_stopped = async move {
         let _ = web_stop.wait_for(|stop| *stop).await;
     };
     let mut web_task = tokio::spawn(async move {
-        match (web_listener, web_app, web_tls) {
-            (Some(l), Some(app), Some(config)) => {
-                hostel_web::tls::serve_tls(l, app, config, web_stopped).await
+        match (web_listener, web_app) {
+            (Some(l), Some(app)) => {
+                hostel_web::serve_with(l, app, web_tls, limits, web_stopped).await
             }
-            (Some(l), Some(app), None) => hostel_web::serve(l, app, web_stopped).await,
             // No listener of its own: nothing to serve, until the daemon stops.
             _ => {
                 web_stopped.await;
@@ -338,17 +389,38 @@ pub async fn serve(h: Hostel, listen: Listen) -> Result<u8, CliError> {
     reaper.abort();
     let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_file(token_file(hostel.paths()));
+    // Only now may another daemon start: its files are its own from here.
+    drop(root_lock);
     line("hostel serve: stopped");
     result.map(|()| 0)
 }
 
-/// A look for drift between the store, the engine and the homes, then autostart, then the
-/// periodic look for idle workspaces and expired tenants. Drift is reported, not repaired: the
-/// repair is the admin's call (`hostel doctor --fix`).
-async fn lifecycle(hostel: Arc<Hostel>) {
+/// The daemon's reconciler: notes a host reboot, then looks at every tenant at once and every
+/// `[lifecycle] check_secs` after, finishing or rolling back what a crash or a hung-up client
+/// left, bringing workspaces to their desired state, applying the lifecycle policies; and
+/// keeps the packet filter's rules in force. One tenant's failure never stops the loop.
+async fn reconciler(hostel: Arc<Hostel>) {
+    match hostel.daemon_started() {
+        Ok(start) => {
+            if !start.left_stopped.is_empty() {
+                line(&format!(
+                    "hostel serve: the host rebooted; left stopped until their next connection: {}",
+                    start.left_stopped.join(", ")
+                ));
+            }
+            if !start.autostart.is_empty() {
+                line(&format!(
+                    "hostel serve: autostart: {}",
+                    start.autostart.join(", ")
+                ));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot prepare the autostart tenants"),
+    }
+    // What no tenant owns is reported once; removing it is the admin's call.
     match hostel.doctor(false).await {
         Ok(found) => {
-            for f in &found {
+            for f in found.iter().filter(|f| !f.reconciled) {
                 line(&format!(
                     "hostel serve: drift: {}: {} (`hostel doctor --fix` would {})",
                     f.subject, f.problem, f.fix
@@ -357,20 +429,22 @@ async fn lifecycle(hostel: Arc<Hostel>) {
         }
         Err(e) => tracing::warn!(error = %e, "the start-up drift check failed"),
     }
-    match hostel.autostart().await {
-        Ok(started) if !started.is_empty() => {
-            line(&format!("hostel serve: autostarted {}", started.join(", ")));
-        }
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "autostart failed"),
-    }
     let every = hostel.config().lifecycle.check_secs.max(1);
-    let mut state = hostel_service::ReapState::default();
+    let mut state = hostel_service::ReconcileState::default();
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(every));
     loop {
         tick.tick().await;
-        if let Err(e) = hostel.reap(&mut state, every).await {
-            tracing::warn!(error = %e, "lifecycle check failed");
+        match hostel.reconcile(&mut state, every).await {
+            Ok(report) => {
+                for (tenant, repair) in &report.repaired {
+                    line(&format!(
+                        "hostel serve: repaired {tenant}: {} ({})",
+                        repair.fix(),
+                        repair.problem()
+                    ));
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "the reconciler cannot list the tenants"),
         }
         match hostel.repair_filter().await {
             Ok(true) => {}

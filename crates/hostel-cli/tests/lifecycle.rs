@@ -110,7 +110,7 @@ fn idle_stop_ttl_ephemeral_and_autostart() {
 }
 
 #[test]
-fn a_starting_daemon_reports_drift_and_applies_policies_set_later() {
+fn a_starting_daemon_repairs_drift_and_applies_policies_set_later() {
     use std::io::BufRead;
     let t = TestRun::with_config(BIN, "\n[lifecycle]\ncheck_secs = 1\n");
     let name = t.create_tenant("drift", &[]);
@@ -149,18 +149,24 @@ fn a_starting_daemon_reports_drift_and_applies_policies_set_later() {
             let _ = tx.send(l);
         }
     });
-    let want = format!("hostel serve: drift: {name}: workspace container is gone");
-    let found = (0..100).find_map(|_| {
+    // The workspace should run: the daemon's first look re-creates it, and says so.
+    let want = format!(
+        "hostel serve: repaired {name}: start the workspace (re-create it if it is gone) \
+         (workspace should run but does not)"
+    );
+    let found = (0..600).find_map(|_| {
         rx.recv_timeout(Duration::from_millis(100))
             .ok()
-            .filter(|l| l.starts_with(&want))
+            .filter(|l| *l == want)
     });
-    assert!(found.is_some(), "no drift line for {name}");
-    // The daemon reports; it does not repair.
-    assert_eq!(state(&t, &name).as_deref(), Some("deleted"));
-    // Policies set after create apply: a TTL of 1s deletes the workspace the reaper finds.
-    t.hostel(&["start", &name]).ok();
+    assert!(found.is_some(), "no repair line for {name}");
     assert_eq!(state(&t, &name).as_deref(), Some("running"));
+    let repairs = t.audit_kinds(&["--tenant", &name]);
+    assert!(
+        repairs.contains(&"reconcile.repair.v1".to_owned()),
+        "{repairs:?}"
+    );
+    // Policies set after create apply: a TTL of 1s deletes the workspace the reaper finds.
     t.hostel(&["set", &name, "--ttl", "1s"]).ok();
     eventually(60, "the TTL set later deletes the workspace", || {
         state(&t, &name).as_deref() == Some("deleted")

@@ -334,7 +334,7 @@ fn doctor_repairs_drift_and_never_deletes_homes() {
     assert_eq!(
         found.stdout,
         format!(
-            "found: {a}: workspace container is gone (removed outside hostel?) (fix: re-create and start the workspace)\n"
+            "found: {a}: workspace should run but does not (fix: start the workspace (re-create it if it is gone))\n"
         )
     );
     let fixed = t.hostel(&["doctor", "--fix"]).ok();

@@ -113,6 +113,16 @@ pub struct HttpConfig {
     /// `PORT--T.D`, hostel's own pages at `D`. Unset: apps share hostel's origin under
     /// `/u/T/A/` (only for hosts whose tenants trust one another).
     pub domain: Option<String>,
+    /// Seconds a client has to send a request's headers (a TLS handshake included).
+    pub header_timeout_secs: u64,
+    /// Seconds a connection may sit with no request before it is closed (WebSockets, once
+    /// open, are sessions and not bound by it).
+    pub idle_timeout_secs: u64,
+    /// Seconds a request body may pause between two pieces before the request fails.
+    pub body_timeout_secs: u64,
+    /// Open connections one client address may hold on each listener; more wait unanswered
+    /// until one closes (0: no cap).
+    pub max_connections_per_ip: u32,
 }
 
 impl Default for HttpConfig {
@@ -123,6 +133,10 @@ impl Default for HttpConfig {
             web_listen: None,
             hosts: Vec::new(),
             domain: None,
+            header_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            body_timeout_secs: 30,
+            max_connections_per_ip: 128,
         }
     }
 }
@@ -351,6 +365,20 @@ impl Config {
                      without a port or a scheme"
                 ),
             });
+        }
+        let h = &config.http;
+        for (key, v) in [
+            ("header_timeout_secs", h.header_timeout_secs),
+            ("idle_timeout_secs", h.idle_timeout_secs),
+            ("body_timeout_secs", h.body_timeout_secs),
+        ] {
+            if v == 0 {
+                return Err(ConfigError {
+                    message: format!(
+                        "[http] {key} 0: a connection must time out; give a number of seconds"
+                    ),
+                });
+            }
         }
         if n.subnet_prefix < n.pool.prefix_len() || n.subnet_prefix > 29 {
             return Err(ConfigError {

@@ -21,6 +21,7 @@ pub mod placement;
 pub mod policy;
 pub mod profile;
 pub mod quota;
+pub mod reconcile;
 pub mod role;
 pub mod secret;
 pub mod size;

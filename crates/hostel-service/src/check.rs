@@ -1,9 +1,8 @@
 //! `check` (is this host ready?) and `doctor` (do store and engine agree?).
 
-use crate::spec::container_name;
-use crate::{Hostel, Quiet, ServiceError};
-use hostel_core::Outcome;
-use hostel_core::lifecycle::{TenantStatus, WorkspaceState};
+use crate::{Hostel, ServiceError};
+use hostel_core::reconcile::{Repair, plan};
+use hostel_core::{Outcome, TenantName};
 use hostel_runtime::{LABEL_INSTANCE, LABEL_TENANT};
 use serde::Serialize;
 
@@ -31,6 +30,10 @@ pub struct Finding {
     pub fix: String,
     /// Whether it was fixed in this run.
     pub fixed: bool,
+    /// Whether the reconciler repairs it by itself (a tenant's drift); the others (what no
+    /// tenant owns, the packet filter) are the admin's call or `hostel serve`'s own.
+    #[serde(skip)]
+    pub reconciled: bool,
 }
 
 /// Tools hostel runs on the host, with the package that has each.
@@ -217,14 +220,22 @@ impl Hostel {
         items
     }
 
-    /// Finds drift between store, engine and storage; with `fix`, repairs it. Never deletes
-    /// tenant data: a home without a tenant is reported, not removed.
+    /// Finds drift between store, engine and storage; with `fix`, repairs it, in one pass. Uses
+    /// the reconciler's plan and repairs, and like it leaves alone a tenant an operation is
+    /// working on, so it is safe while traffic runs. Never deletes tenant data: a home without
+    /// a tenant is reported, not removed.
     pub async fn doctor(&self, fix: bool) -> Result<Vec<Finding>, ServiceError> {
         self.storage.prepare()?;
         let mut findings = Vec::new();
+        // Engine objects first, tenants after: a create records its tenant before it makes
+        // anything, so whatever is listed here without a tenant below has none.
         let containers = self
             .runtime
             .list(&[(LABEL_INSTANCE.to_owned(), self.instance.clone())])
+            .await?;
+        let networks = self
+            .runtime
+            .networks(&[(LABEL_INSTANCE.to_owned(), self.instance.clone())])
             .await?;
         let tenants = self.store.tenants()?;
         if !self.filter.check(&self.filter_rules()).await? {
@@ -234,6 +245,7 @@ impl Hostel {
                 problem: "hostel's rules are not in force".into(),
                 fix: "install them".into(),
                 fixed: false,
+                reconciled: false,
             };
             if fix {
                 self.filter.apply(&rules).await?;
@@ -241,121 +253,89 @@ impl Hostel {
             }
             findings.push(f);
         }
-        for c in &containers {
-            let owner = c.labels.get(LABEL_TENANT);
-            if !tenants.iter().any(|t| Some(&t.name.to_string()) == owner) {
-                let mut f = Finding {
-                    subject: c.name.clone(),
-                    problem: "container has no tenant in the store".into(),
-                    fix: "remove the container (it holds no home)".into(),
-                    fixed: false,
-                };
-                if fix {
-                    self.runtime.remove(&c.name).await?;
-                    f.fixed = true;
-                }
-                findings.push(f);
+        let owned = |owner: Option<&String>| {
+            tenants
+                .iter()
+                .any(|t| Some(t.name.as_str()) == owner.map(String::as_str))
+        };
+        for c in containers
+            .iter()
+            .filter(|c| !owned(c.labels.get(LABEL_TENANT)))
+        {
+            let mut f = Finding {
+                subject: c.name.clone(),
+                problem: "container has no tenant in the store".into(),
+                fix: "remove the container (it holds no home)".into(),
+                fixed: false,
+                reconciled: false,
+            };
+            if fix && self.orphan_still(c.labels.get(LABEL_TENANT))? {
+                self.runtime.remove(&c.name).await?;
+                f.fixed = true;
             }
+            findings.push(f);
         }
-        let networks = self
-            .runtime
-            .networks(&[(LABEL_INSTANCE.to_owned(), self.instance.clone())])
-            .await?;
-        for n in &networks {
-            let owner = n.labels.get(LABEL_TENANT);
-            if !tenants.iter().any(|t| Some(&t.name.to_string()) == owner) {
-                let mut f = Finding {
-                    subject: n.name.clone(),
-                    problem: "network has no tenant in the store".into(),
-                    fix: "remove the network".into(),
-                    fixed: false,
-                };
-                if fix {
-                    f.fixed = self.runtime.network_remove(&n.name).await.is_ok();
-                }
-                findings.push(f);
+        for n in networks
+            .iter()
+            .filter(|n| !owned(n.labels.get(LABEL_TENANT)))
+        {
+            let mut f = Finding {
+                subject: n.name.clone(),
+                problem: "network has no tenant in the store".into(),
+                fix: "remove the network".into(),
+                fixed: false,
+                reconciled: false,
+            };
+            if fix && self.orphan_still(n.labels.get(LABEL_TENANT))? {
+                f.fixed = self.runtime.network_remove(&n.name).await.is_ok();
             }
+            findings.push(f);
         }
         for t in &tenants {
-            let name = t.name.to_string();
-            match t.status {
-                TenantStatus::Creating => {
-                    let mut f = Finding {
-                        subject: name.clone(),
-                        problem: "tenant is half-made (a create was interrupted)".into(),
-                        fix: "roll the create back (the home is kept)".into(),
+            let Some(_held) = self.ops.repair(&t.name)? else {
+                // An operation is working on it; what it does is its own to finish.
+                continue;
+            };
+            let Some(t) = self.store.tenant(&t.name)? else {
+                continue;
+            };
+            let obs = match self.observe_for_repair(&t, None).await {
+                Ok(o) => o,
+                Err(e) => {
+                    findings.push(Finding {
+                        subject: t.name.to_string(),
+                        problem: e.to_string(),
+                        fix: e.hint().unwrap_or_else(|| "none".into()),
                         fixed: false,
-                    };
-                    if fix {
-                        self.runtime.remove(&container_name(&t.name)).await?;
-                        self.store.delete_tenant(&t.name)?;
-                        f.fixed = true;
-                    }
-                    findings.push(f);
+                        reconciled: true,
+                    });
                     continue;
                 }
-                TenantStatus::Purging => {
-                    let mut f = Finding {
-                        subject: name.clone(),
-                        problem: "tenant is half-purged (a purge was interrupted)".into(),
-                        fix: "finish the purge that was asked for".into(),
-                        fixed: false,
-                    };
-                    if fix {
-                        self.finish_purge(&t.name).await?;
-                        f.fixed = true;
-                    }
-                    findings.push(f);
-                    continue;
-                }
-                TenantStatus::Ready => {}
-            }
-            if !self.storage.exists(&t.name) {
-                let mut f = Finding {
-                    subject: name.clone(),
-                    problem: format!(
+            };
+            for repair in plan(&obs.seen) {
+                let problem = match repair {
+                    Repair::MakeHome => format!(
                         "home {} is missing",
                         self.storage.home_path(&t.name).display()
                     ),
-                    fix: "make a new empty home with the tenant's quota".into(),
-                    fixed: false,
+                    _ => repair.problem().to_owned(),
                 };
-                if fix {
-                    self.storage.ensure(&t.name, t.quota.disk)?;
-                    f.fixed = true;
-                }
-                findings.push(f);
-            }
-            let observed = containers
-                .iter()
-                .find(|c| c.labels.get(LABEL_TENANT) == Some(&name))
-                .map(|c| WorkspaceState::from_engine_status(&c.status))
-                .unwrap_or(WorkspaceState::Deleted);
-            let problem = match (t.desired, observed) {
-                (WorkspaceState::Running, WorkspaceState::Deleted)
-                | (WorkspaceState::Stopped, WorkspaceState::Deleted) => {
-                    Some("workspace container is gone (removed outside hostel?)")
-                }
-                (WorkspaceState::Running, WorkspaceState::Stopped) => {
-                    Some("workspace should run but is stopped")
-                }
-                _ => None,
-            };
-            if let Some(problem) = problem {
                 let mut f = Finding {
-                    subject: name.clone(),
-                    problem: problem.into(),
-                    fix: if t.desired == WorkspaceState::Running {
-                        "re-create and start the workspace".into()
-                    } else {
-                        "re-create the workspace, stopped".into()
-                    },
+                    subject: t.name.to_string(),
+                    problem,
+                    fix: repair.fix().into(),
                     fixed: false,
+                    reconciled: true,
                 };
                 if fix {
-                    self.ensure_running(t, &Quiet).await?;
-                    if t.desired == WorkspaceState::Stopped {
-                        self.runtime.stop(&container_name(&t.name), 10).await?;
+                    let result = self.carry_out(&t, repair).await;
+                    self.audit_repair(&t.name, repair, &result, "doctor")?;
+                    if let Err(e) = result {
+                        // The next repairs of this tenant build on this one; other tenants
+                        // are still looked at.
+                        f.problem = format!("{} (the repair failed: {e})", f.problem);
+                        findings.push(f);
+                        break;
                     }
                     f.fixed = true;
                 }
@@ -365,8 +345,15 @@ impl Hostel {
         if let Ok(entries) = std::fs::read_dir(self.paths.users()) {
             for e in entries.flatten() {
                 let dir = e.file_name().to_string_lossy().into_owned();
-                let known = tenants.iter().any(|t| t.name.as_str() == dir);
-                if !known && e.path().join("home").is_dir() {
+                if !e.path().join("home").is_dir() {
+                    continue;
+                }
+                // Read again: a create may have recorded it since the list above.
+                let known = match dir.parse::<TenantName>() {
+                    Ok(n) => self.store.tenant(&n)?.is_some(),
+                    Err(_) => false,
+                };
+                if !known {
                     findings.push(Finding {
                         subject: dir.clone(),
                         problem: format!("home {} has no tenant", e.path().join("home").display()),
@@ -375,6 +362,7 @@ impl Hostel {
                              adopts it"
                         ),
                         fixed: false,
+                        reconciled: false,
                     });
                 }
             }
@@ -384,5 +372,17 @@ impl Hostel {
             self.record(self.event("doctor.fix", Outcome::Ok).with("fixed", fixed))?;
         }
         Ok(findings)
+    }
+
+    /// Whether the tenant an engine object is labelled with still has no record, checked with
+    /// the tenant held so that a create starting now cannot be caught half-way.
+    fn orphan_still(&self, owner: Option<&String>) -> Result<bool, ServiceError> {
+        let Some(name) = owner.and_then(|o| o.parse::<TenantName>().ok()) else {
+            return Ok(true);
+        };
+        let Some(_held) = self.ops.repair(&name)? else {
+            return Ok(false);
+        };
+        Ok(self.store.tenant(&name)?.is_none())
     }
 }

@@ -137,10 +137,12 @@ impl Hostel {
             .images()
             .join(format!("{}-rootfs.tar", cfg.suite));
         if !tar.exists() {
-            self.debootstrap(&tar, progress)?;
+            // Minutes of subprocesses and disk: off the async executor.
+            hostel_store::blocking(|| self.debootstrap(&tar, progress))?;
         }
         progress.step(&format!("importing {} as {local}", tar.display()));
-        let bytes = std::fs::read(&tar).map_err(ServiceError::io("read", &tar))?;
+        let bytes = hostel_store::blocking(|| std::fs::read(&tar))
+            .map_err(ServiceError::io("read", &tar))?;
         self.runtime.import(bytes, &local).await?;
         Ok(local)
     }

@@ -16,9 +16,13 @@ mod files;
 mod image;
 mod lifecycle;
 mod metrics;
+pub mod net;
 mod network;
+mod offload;
+mod oplock;
 mod origins;
 mod paths;
+mod reconcile;
 mod spec;
 mod tenant;
 mod token;
@@ -28,8 +32,8 @@ pub use check::{CheckItem, Finding};
 pub use error::ServiceError;
 pub use files::{CAPTURE_LIMIT, Download, DownloadKind, home_path};
 pub use image::{BuildOutcome, ImageView};
-pub use lifecycle::ReapState;
 pub use paths::Paths;
+pub use reconcile::{DaemonStart, ReconcileReport, ReconcileState};
 pub use spec::{
     CAPS as WORKSPACE_CAPS, OUTPUT_LOG_MAX, SECURITY_OPT as WORKSPACE_SECURITY_OPT,
     syscall_filter as workspace_syscall_filter,
@@ -79,6 +83,9 @@ pub struct Hostel {
     engine_facts: tokio::sync::OnceCell<EngineFacts>,
     auth_failures: ban::FailureWindow,
     tickets: origins::Tickets,
+    ops: oplock::OpLocks,
+    #[cfg(test)]
+    faults: std::sync::Mutex<std::collections::HashSet<&'static str>>,
 }
 
 impl Hostel {
@@ -93,11 +100,12 @@ impl Hostel {
     ) -> Result<Self, ServiceError> {
         let instance = store.instance_id()?;
         let audit = AuditLog::new(paths.audit_log());
+        let ops = oplock::OpLocks::new(paths.state().join("ops"));
         Ok(Hostel {
             paths,
             config,
             runtime,
-            storage,
+            storage: Arc::new(offload::OffExecutor(storage)),
             store,
             audit,
             actor: actor.into(),
@@ -112,6 +120,9 @@ impl Hostel {
             engine_facts: tokio::sync::OnceCell::new(),
             auth_failures: ban::FailureWindow::default(),
             tickets: origins::Tickets::default(),
+            ops,
+            #[cfg(test)]
+            faults: std::sync::Mutex::default(),
         })
     }
 
@@ -164,6 +175,41 @@ impl Hostel {
         };
         self.metrics.event(&event.kind, outcome);
         Ok(())
+    }
+
+    /// A named point in a multi-step operation where a test can make it die as a killed
+    /// process would: no roll-back runs, the operation's lock goes with it, its intent stays.
+    #[cfg(test)]
+    fn fault(&self, point: &'static str) {
+        let armed = self
+            .faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(point);
+        if armed {
+            panic!("fault injected at {point}");
+        }
+    }
+
+    #[cfg(not(test))]
+    fn fault(&self, _point: &'static str) {}
+
+    /// Arms a fault point (see [`Hostel::fault`]).
+    #[cfg(test)]
+    fn arm(&self, point: &'static str) {
+        self.faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(point);
+    }
+
+    /// Disarms every fault point.
+    #[cfg(test)]
+    fn disarm(&self) {
+        self.faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     fn event(&self, action: &str, outcome: hostel_core::Outcome) -> AuditEvent {

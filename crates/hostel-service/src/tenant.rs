@@ -387,6 +387,9 @@ impl Hostel {
         self.require_free_space("a new tenant")?;
         check_fits(&quota, &self.capacity().await?)?;
         let image = self.resolve_image(req.image.as_deref()).await?;
+        // From here on this create is an operation on the name: a repair waits for it to end,
+        // or, if this process dies, rolls back what it recorded.
+        let _op = self.ops.operation(name).await?;
         if self.store.tenant(name)?.is_some() {
             return Err(StoreError::TenantExists {
                 name: name.to_string(),
@@ -395,6 +398,7 @@ impl Hostel {
         }
         // A leftover container under this name would make the create fail half-way; refuse now.
         self.observe(name).await?;
+        let adopted_home = self.storage.exists(name);
         progress.step(&format!("recording tenant {name}"));
         self.store.insert_tenant(
             &NewTenant {
@@ -404,13 +408,12 @@ impl Hostel {
                 keys: req.keys.clone(),
                 policy: req.policy,
                 egress: req.egress.unwrap_or(self.config.defaults.egress),
+                adopted_home,
             },
             self.now(),
         )?;
-        let mut made_home = false;
-        let steps = self
-            .create_steps(name, &quota, progress, &mut made_home)
-            .await;
+        self.fault("create.recorded");
+        let steps = self.create_steps(name, &quota, progress).await;
         let done = steps.and_then(|()| {
             let mut t = self.store.require(name)?;
             self.store.set_status(
@@ -424,14 +427,30 @@ impl Hostel {
         });
         if done.is_err() {
             progress.step("failed; rolling back");
-            let _ = self.runtime.remove(&container_name(name)).await;
-            let _ = self.remove_network(name).await;
-            if made_home {
-                let _ = self.storage.destroy(name);
+            if let Err(e) = self.roll_back_create(name, !adopted_home).await {
+                // The tenant stays `creating`: the reconciler finishes the roll-back.
+                tracing::warn!(tenant = %name, error = %e, "rolling back a failed create failed");
             }
-            let _ = self.store.delete_tenant(name);
         }
         done
+    }
+
+    /// Removes what a create made, then the tenant: its workspace, its network, its home when
+    /// `remove_home` (the create made it), last the record, so that a roll-back cut short is
+    /// found again and finished. Every step is idempotent.
+    pub(crate) async fn roll_back_create(
+        &self,
+        name: &TenantName,
+        remove_home: bool,
+    ) -> Result<(), ServiceError> {
+        self.runtime.remove(&container_name(name)).await?;
+        self.remove_network(name).await?;
+        if remove_home {
+            self.storage.prepare()?;
+            self.storage.destroy(name)?;
+        }
+        self.store.delete_tenant(name)?;
+        Ok(())
     }
 
     async fn create_steps(
@@ -439,7 +458,6 @@ impl Hostel {
         name: &TenantName,
         quota: &Quota,
         progress: &dyn Progress,
-        made_home: &mut bool,
     ) -> Result<(), ServiceError> {
         if self.storage.exists(name) {
             let used = self.storage.usage(name)?.map(|u| u.used);
@@ -457,16 +475,20 @@ impl Hostel {
             self.storage.resize(name, quota.disk)?;
         } else {
             progress.step(&format!("making the home, quota {}", quota.disk));
-            *made_home = self.storage.ensure(name, quota.disk)?;
+            self.storage.ensure(name, quota.disk)?;
         }
+        self.fault("create.home");
         self.storage.own(name, self.tenant_uid().await?)?;
         let t = self.store.require(name)?;
         progress.step(&format!("making its network (egress {})", t.egress));
         self.ensure_network(&t).await?;
+        self.fault("create.network");
         progress.step(&format!("creating the workspace from {}", t.image));
         self.runtime.create(&self.spec_for(&t).await?).await?;
+        self.fault("create.container");
         progress.step("starting the workspace");
         self.runtime.start(&container_name(name)).await?;
+        self.fault("create.started");
         self.wait_ready(name).await
     }
 
@@ -508,12 +530,27 @@ impl Hostel {
     }
 
     /// Brings the workspace to running: starts it, re-creates it when deleted or stale.
-    /// Returns the state it was in.
+    /// Returns the state it was in. An operation on the tenant (a connection waking it).
     pub async fn ensure_running(
         &self,
         t: &TenantRecord,
         progress: &dyn Progress,
     ) -> Result<WorkspaceState, ServiceError> {
+        let _op = self.ops.operation(&t.name).await?;
+        self.ensure_running_inner(t, progress).await
+    }
+
+    /// [`Hostel::ensure_running`] for a caller that holds the tenant already. Records that the
+    /// workspace should run before acting, so a start cut short is finished by the reconciler.
+    pub(crate) async fn ensure_running_inner(
+        &self,
+        t: &TenantRecord,
+        progress: &dyn Progress,
+    ) -> Result<WorkspaceState, ServiceError> {
+        if t.desired != WorkspaceState::Running {
+            self.store
+                .set_desired(&t.name, WorkspaceState::Running, self.now())?;
+        }
         // Connections that wake one tenant at once start it once: the first does the work, the
         // others wait here and then find it running.
         let lock = self
@@ -581,12 +618,11 @@ impl Hostel {
     ) -> Result<WorkspaceState, ServiceError> {
         let started = std::time::Instant::now();
         let result = async {
+            let _op = self.ops.operation(name).await?;
             let t = self.require_ready(name)?;
-            let was = self.ensure_running(&t, progress).await?;
+            let was = self.ensure_running_inner(&t, progress).await?;
             self.metrics
                 .observe("start", started.elapsed().as_secs_f64());
-            self.store
-                .set_desired(name, WorkspaceState::Running, self.now())?;
             Ok(was)
         }
         .await;
@@ -597,18 +633,9 @@ impl Hostel {
     /// `stop`: returns the state the workspace was in.
     pub async fn stop(&self, name: &TenantName) -> Result<WorkspaceState, ServiceError> {
         let result = async {
+            let _op = self.ops.operation(name).await?;
             self.require_ready(name)?;
-            let (state, _) = self.observe(name).await?;
-            if state.can_stop() {
-                self.runtime.stop(&container_name(name), 10).await?;
-            }
-            let desired = if state == WorkspaceState::Deleted {
-                WorkspaceState::Deleted
-            } else {
-                WorkspaceState::Stopped
-            };
-            self.store.set_desired(name, desired, self.now())?;
-            Ok(state)
+            self.stop_inner(name).await
         }
         .await;
         self.audit_result("workspace.stop", name, &result)?;
@@ -618,18 +645,47 @@ impl Hostel {
     /// `delete`: removes the workspace container; tenant, keys and home stay.
     pub async fn delete(&self, name: &TenantName) -> Result<WorkspaceState, ServiceError> {
         let result = async {
+            let _op = self.ops.operation(name).await?;
             self.require_ready(name)?;
-            let (state, _) = self.observe(name).await?;
-            if state.can_delete() {
-                self.runtime.remove(&container_name(name)).await?;
-            }
-            self.store
-                .set_desired(name, WorkspaceState::Deleted, self.now())?;
-            Ok(state)
+            self.delete_inner(name).await
         }
         .await;
         self.audit_result("workspace.delete", name, &result)?;
         result
+    }
+
+    /// Stops the workspace of a tenant the caller holds; records the wish first.
+    pub(crate) async fn stop_inner(
+        &self,
+        name: &TenantName,
+    ) -> Result<WorkspaceState, ServiceError> {
+        let (state, _) = self.observe(name).await?;
+        let desired = if state == WorkspaceState::Deleted {
+            WorkspaceState::Deleted
+        } else {
+            WorkspaceState::Stopped
+        };
+        self.store.set_desired(name, desired, self.now())?;
+        self.fault("stop.recorded");
+        if state.can_stop() {
+            self.runtime.stop(&container_name(name), 10).await?;
+        }
+        Ok(state)
+    }
+
+    /// Removes the workspace of a tenant the caller holds; records the wish first.
+    pub(crate) async fn delete_inner(
+        &self,
+        name: &TenantName,
+    ) -> Result<WorkspaceState, ServiceError> {
+        let (state, _) = self.observe(name).await?;
+        self.store
+            .set_desired(name, WorkspaceState::Deleted, self.now())?;
+        self.fault("delete.recorded");
+        if state.can_delete() {
+            self.runtime.remove(&container_name(name)).await?;
+        }
+        Ok(state)
     }
 
     /// `purge`: removes the tenant entirely: workspace, keys, home. Needs `confirmed`.
@@ -640,6 +696,7 @@ impl Hostel {
                     tenant: name.to_string(),
                 });
             }
+            let _op = self.ops.operation(name).await?;
             match self.store.set_status(
                 name,
                 TenantStatus::Ready,
@@ -654,6 +711,7 @@ impl Hostel {
                 }
                 r => r?,
             }
+            self.fault("purge.recorded");
             self.finish_purge(name).await
         }
         .await;
@@ -661,9 +719,11 @@ impl Hostel {
         result
     }
 
+    /// Removes a `purging` tenant's workspace, network, home and record, each step idempotent.
     pub(crate) async fn finish_purge(&self, name: &TenantName) -> Result<(), ServiceError> {
         self.observe(name).await?;
         self.runtime.remove(&container_name(name)).await?;
+        self.fault("purge.container");
         self.remove_network(name).await?;
         self.storage.prepare()?;
         self.storage.destroy(name)?;
@@ -911,7 +971,11 @@ impl Hostel {
         egress: Option<Egress>,
         policy: PolicyChange,
     ) -> Result<Vec<SetOutcome>, ServiceError> {
-        let result = self.set_inner(name, change, image, egress, policy).await;
+        let result = async {
+            let _op = self.ops.operation(name).await?;
+            self.set_inner(name, change, image, egress, policy).await
+        }
+        .await;
         let mut ev = match &result {
             Ok(_) => self.event("tenant.set", Outcome::Ok),
             Err(e) => self
@@ -986,27 +1050,25 @@ impl Hostel {
         let mut out = Vec::new();
         let limits_changed =
             new.cpus != t.quota.cpus || new.memory != t.quota.memory || new.pids != t.quota.pids;
-        let limits_applied = match state {
-            WorkspaceState::Deleted => "next start",
-            _ if !limits_changed => "live",
-            WorkspaceState::Running => {
-                self.runtime
-                    .update_limits(&container_name(name), &spec::limits(&new))
-                    .await?;
-                "live"
-            }
-            WorkspaceState::Stopped => {
-                self.runtime
-                    .update_limits(&container_name(name), &spec::limits(&new))
-                    .await?;
-                "to the stopped workspace (in force when it starts)"
+        // The wish goes into the store before anything changes, so that a set cut short is
+        // finished by the reconciler, which reads the limits in force back and applies these.
+        if new != t.quota {
+            self.store.set_quota(name, &new, self.now())?;
+        }
+        self.fault("set.recorded");
+        let applied = self
+            .apply_quota(name, &new, &t.quota, state, limits_changed)
+            .await;
+        let limits_applied = match applied {
+            Ok(how) => how,
+            Err(e) => {
+                // Back to the old wish; limits already changed go back with the next look.
+                if let Err(undo) = self.store.set_quota(name, &t.quota, self.now()) {
+                    tracing::warn!(tenant = %name, error = %undo, "cannot put the old quota back");
+                }
+                return Err(e);
             }
         };
-        let mut stored = t.quota;
-        stored.cpus = new.cpus;
-        stored.memory = new.memory;
-        stored.pids = new.pids;
-        self.store.set_quota(name, &stored, self.now())?;
         for (field, from, to) in [
             ("cpus", t.quota.cpus.to_string(), new.cpus.to_string()),
             ("memory", t.quota.memory.to_string(), new.memory.to_string()),
@@ -1022,9 +1084,6 @@ impl Hostel {
             }
         }
         if new.disk != t.quota.disk {
-            self.storage.resize(name, new.disk)?;
-            stored.disk = new.disk;
-            self.store.set_quota(name, &stored, self.now())?;
             out.push(SetOutcome {
                 field: "disk",
                 from: t.quota.disk.to_string(),
@@ -1063,6 +1122,38 @@ impl Hostel {
             out.extend(policy_changes(&t.policy, &new_policy));
         }
         Ok(out)
+    }
+
+    /// Applies a recorded quota: the workspace's limits when they changed (live, or to the
+    /// stopped container), then the home's size limit. Says how the limits took effect.
+    async fn apply_quota(
+        &self,
+        name: &TenantName,
+        new: &Quota,
+        old: &Quota,
+        state: WorkspaceState,
+        limits_changed: bool,
+    ) -> Result<&'static str, ServiceError> {
+        let how = match state {
+            WorkspaceState::Deleted => "next start",
+            _ if !limits_changed => "live",
+            WorkspaceState::Running => {
+                self.runtime
+                    .update_limits(&container_name(name), &spec::limits(new))
+                    .await?;
+                "live"
+            }
+            WorkspaceState::Stopped => {
+                self.runtime
+                    .update_limits(&container_name(name), &spec::limits(new))
+                    .await?;
+                "to the stopped workspace (in force when it starts)"
+            }
+        };
+        if new.disk != old.disk {
+            self.storage.resize(name, new.disk)?;
+        }
+        Ok(how)
     }
 
     /// Adds keys to a tenant.

@@ -194,6 +194,7 @@ async fn commands_on_a_half_made_tenant_conflict() {
                 keys: vec![KEY.parse().unwrap()],
                 policy: hostel_core::policy::Policy::default(),
                 egress: hostel_core::network::Egress::All,
+                adopted_home: true,
             },
             chrono::Utc::now(),
         )
@@ -345,11 +346,7 @@ async fn doctor_finds_and_fixes_drift_without_touching_homes() {
     );
     assert_eq!(
         problems[1],
-        (
-            "alice",
-            "workspace container is gone (removed outside hostel?)",
-            false
-        )
+        ("alice", "workspace should run but does not", false)
     );
     assert_eq!(problems[2].0, "orphan");
     let fixed = f.hostel.doctor(true).await.unwrap();
@@ -689,4 +686,407 @@ async fn issue_12_check_fails_when_the_writable_layer_has_no_limit() {
     assert!(open.hint.unwrap().contains("btrfs"));
     f.fake.set_layer_limits(true);
     assert!(layer(f.hostel.check().await).ok);
+}
+
+/// Runs `work` to a fault point armed with [`Hostel::arm`]: it dies there as a killed process
+/// would, without its roll-back, letting go of its locks.
+async fn crash<F: std::future::Future>(hostel: &Hostel, point: &'static str, work: F) {
+    use futures_util::FutureExt;
+    hostel.arm(point);
+    let died = std::panic::AssertUnwindSafe(work).catch_unwind().await;
+    hostel.disarm();
+    assert!(died.is_err(), "{point} was not reached");
+}
+
+/// Engine objects and homes left, for checks that nothing leaked.
+async fn leftovers(f: &Fixture) -> (Vec<String>, Vec<String>, bool) {
+    let containers = f.fake.list(&[]).await.unwrap();
+    let networks = f.fake.networks(&[]).await.unwrap();
+    (
+        containers.into_iter().map(|c| c.name).collect(),
+        networks.into_iter().map(|n| n.name).collect(),
+        f.storage.exists(&name("alice")),
+    )
+}
+
+fn kinds(h: &Hostel) -> Vec<String> {
+    h.audit_log()
+        .query(&Default::default())
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            let repair = r.event.detail.get("repair").cloned().unwrap_or_default();
+            format!("{} {repair}", r.event.kind).trim_end().to_owned()
+        })
+        .collect()
+}
+
+/// Regression (#13): after a kill, tenants stayed `creating` for good and every call on them
+/// got 409; only `doctor --fix` repaired them, and it left the home each create had made.
+#[tokio::test]
+async fn issue_13_a_create_killed_at_any_step_is_rolled_back_by_the_reconciler() {
+    for point in [
+        "create.recorded",
+        "create.home",
+        "create.network",
+        "create.container",
+        "create.started",
+    ] {
+        let f = fixture();
+        f.hostel.ensure_filter().await.unwrap();
+        crash(&f.hostel, point, f.hostel.create(request("alice"), &Quiet)).await;
+        let t = f.hostel.store().require(&name("alice")).unwrap();
+        assert_eq!(t.status, hostel_core::lifecycle::TenantStatus::Creating);
+        let mut state = ReconcileState::default();
+        let report = f.hostel.reconcile(&mut state, 30).await.unwrap();
+        assert_eq!(
+            report.repaired,
+            [(
+                "alice".to_owned(),
+                hostel_core::reconcile::Repair::RollBackCreate { remove_home: true }
+            )],
+            "{point}"
+        );
+        assert_eq!(f.hostel.store().tenant(&name("alice")).unwrap(), None);
+        assert_eq!(
+            leftovers(&f).await,
+            (vec![], vec![], false),
+            "{point}: nothing the create made is left, its home included"
+        );
+        assert_eq!(
+            kinds(&f.hostel).last().unwrap(),
+            "reconcile.repair.v1 roll_back_create"
+        );
+        f.hostel.audit_log().verify().unwrap();
+        assert_eq!(f.hostel.doctor(false).await.unwrap(), vec![], "{point}");
+        // The name is free again.
+        f.hostel.create(request("alice"), &Quiet).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn issue_13_a_rolled_back_create_keeps_the_home_that_was_there() {
+    let f = fixture();
+    f.storage.ensure(&name("alice"), ByteSize::gib(1)).unwrap();
+    let file = f.storage.home_path(&name("alice")).join("thesis.txt");
+    std::fs::write(&file, "years of work").unwrap();
+    crash(
+        &f.hostel,
+        "create.container",
+        f.hostel.create(request("alice"), &Quiet),
+    )
+    .await;
+    let report = f
+        .hostel
+        .reconcile(&mut ReconcileState::default(), 30)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.repaired,
+        [(
+            "alice".to_owned(),
+            hostel_core::reconcile::Repair::RollBackCreate { remove_home: false }
+        )]
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "years of work");
+}
+
+/// Regression (#13): `doctor --fix` under live traffic rolled back creates still in progress.
+#[tokio::test]
+async fn issue_13_a_tenant_an_operation_holds_is_left_alone() {
+    let f = fixture();
+    f.hostel.ensure_filter().await.unwrap();
+    crash(
+        &f.hostel,
+        "create.home",
+        f.hostel.create(request("alice"), &Quiet),
+    )
+    .await;
+    // A live operation on the tenant (here: this test holding its lock).
+    let held = f.hostel.ops.operation(&name("alice")).await.unwrap();
+    let report = f
+        .hostel
+        .reconcile(&mut ReconcileState::default(), 30)
+        .await
+        .unwrap();
+    assert_eq!(report.busy, ["alice"]);
+    assert_eq!(f.hostel.doctor(true).await.unwrap(), vec![]);
+    assert!(f.hostel.store().tenant(&name("alice")).unwrap().is_some());
+    drop(held);
+    let report = f
+        .hostel
+        .reconcile(&mut ReconcileState::default(), 30)
+        .await
+        .unwrap();
+    assert_eq!(report.repaired.len(), 1);
+}
+
+#[tokio::test]
+async fn issue_13_purges_stops_and_deletes_cut_short_are_finished() {
+    let f = fixture();
+    f.hostel.create(request("alice"), &Quiet).await.unwrap();
+    f.hostel.create(request("bob"), &Quiet).await.unwrap();
+    f.hostel.create(request("carol"), &Quiet).await.unwrap();
+    for (point, work) in [
+        (
+            "purge.container",
+            Box::pin(async { f.hostel.purge(&name("alice"), true).await.map(|_| ()) })
+                as std::pin::Pin<Box<dyn std::future::Future<Output = _>>>,
+        ),
+        (
+            "stop.recorded",
+            Box::pin(async { f.hostel.stop(&name("bob")).await.map(|_| ()) }),
+        ),
+        (
+            "delete.recorded",
+            Box::pin(async { f.hostel.delete(&name("carol")).await.map(|_| ()) }),
+        ),
+    ] {
+        crash(&f.hostel, point, work).await;
+    }
+    let state = |n: &str| {
+        let fake = f.fake.clone();
+        let n = n.to_owned();
+        async move {
+            fake.inspect(&format!("hostel-{n}"))
+                .await
+                .unwrap()
+                .map(|c| c.status)
+        }
+    };
+    assert_eq!(state("bob").await.as_deref(), Some("running"));
+    assert_eq!(state("carol").await.as_deref(), Some("running"));
+    let report = f
+        .hostel
+        .reconcile(&mut ReconcileState::default(), 30)
+        .await
+        .unwrap();
+    use hostel_core::reconcile::Repair;
+    assert_eq!(
+        report.repaired,
+        [
+            ("alice".to_owned(), Repair::FinishPurge),
+            ("bob".to_owned(), Repair::Stop),
+            ("carol".to_owned(), Repair::Remove),
+        ]
+    );
+    assert_eq!(f.hostel.store().tenant(&name("alice")).unwrap(), None);
+    assert!(!f.storage.exists(&name("alice")));
+    assert_eq!(state("bob").await.as_deref(), Some("exited"));
+    assert_eq!(state("carol").await, None);
+    assert!(f.storage.exists(&name("carol")), "delete keeps the home");
+    assert_eq!(f.hostel.doctor(false).await.unwrap(), vec![]);
+}
+
+/// Regression (#13): an interrupted `set --disk` left the kernel's limit apart from the stored
+/// quota, and `doctor` saw no drift. The limit is now read back.
+#[tokio::test]
+async fn issue_13_limits_are_read_back_and_a_cut_short_set_is_finished() {
+    let f = fixture();
+    f.hostel.create(request("alice"), &Quiet).await.unwrap();
+    let change = QuotaChange {
+        disk: Some(ByteSize::mib(64)),
+        memory: Some(ByteSize::mib(512)),
+        ..QuotaChange::default()
+    };
+    crash(
+        &f.hostel,
+        "set.recorded",
+        f.hostel.set(
+            &name("alice"),
+            change,
+            None,
+            None,
+            hostel_core::policy::PolicyChange::default(),
+        ),
+    )
+    .await;
+    let t = f.hostel.store().require(&name("alice")).unwrap();
+    assert_eq!(t.quota.disk, ByteSize::mib(64), "the wish was recorded");
+    assert_eq!(
+        f.storage.limit(&name("alice")).unwrap(),
+        Some(ByteSize::gib(5))
+    );
+    let found = f.hostel.doctor(false).await.unwrap();
+    let problems: Vec<&str> = found.iter().map(|x| x.problem.as_str()).collect();
+    assert_eq!(
+        problems,
+        [
+            "the home's size limit is not the tenant's disk quota",
+            "the workspace's CPU, memory or pids limits are not the tenant's quota"
+        ]
+    );
+    f.hostel
+        .reconcile(&mut ReconcileState::default(), 30)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.storage.limit(&name("alice")).unwrap(),
+        Some(ByteSize::mib(64))
+    );
+    let limits = f
+        .fake
+        .inspect("hostel-alice")
+        .await
+        .unwrap()
+        .unwrap()
+        .limits;
+    assert_eq!(limits.unwrap().memory, ByteSize::mib(512).as_u64() as i64);
+    // Changed outside hostel: seen and put back.
+    f.storage.resize(&name("alice"), ByteSize::mib(56)).unwrap();
+    assert_eq!(f.hostel.doctor(true).await.unwrap().len(), 1);
+    assert_eq!(
+        f.storage.limit(&name("alice")).unwrap(),
+        Some(ByteSize::mib(64))
+    );
+}
+
+/// Regression (#13): one container named `hostel-<tenant>` that hostel does not own made the
+/// reap return early, so no later tenant's TTL or idle stop ever ran.
+#[tokio::test]
+async fn issue_13_one_tenant_failing_never_stops_the_others() {
+    let f = fixture();
+    f.hostel.create(request("alice"), &Quiet).await.unwrap();
+    let mut late = request("zed");
+    late.policy.expires_at = Some(chrono::Utc::now() + chrono::Duration::seconds(1));
+    f.hostel.create(late, &Quiet).await.unwrap();
+    f.fake.remove_by_hand("hostel-alice");
+    let mut foreign = spec_like("hostel-alice");
+    foreign.labels = BTreeMap::from([(LABEL_INSTANCE.to_owned(), "someone-else".to_owned())]);
+    f.fake.create(&foreign).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let mut state = ReconcileState::default();
+    let report = f.hostel.reconcile(&mut state, 30).await.unwrap();
+    assert_eq!(report.unobserved.len(), 1, "{report:?}");
+    assert_eq!(report.unobserved[0].0, "alice");
+    assert_eq!(
+        report.repaired,
+        [(
+            "zed".to_owned(),
+            hostel_core::reconcile::Repair::Lifecycle(hostel_core::policy::Action::Delete)
+        )]
+    );
+    // Failing tenants wait before their next try; the others are looked at every time.
+    let again = f.hostel.reconcile(&mut state, 30).await.unwrap();
+    assert_eq!(again.waiting, ["alice"]);
+    assert!(again.unobserved.is_empty());
+}
+
+/// Regression (#13): one failed `stats` call counted as no CPU use, so a busy batch job with
+/// no session looked idle and was stopped.
+#[tokio::test]
+async fn issue_13_usage_that_cannot_be_read_counts_as_busy() {
+    let f = fixture();
+    let mut req = request("alice");
+    req.policy.idle_stop_secs = Some(1);
+    f.hostel.create(req, &Quiet).await.unwrap();
+    f.hostel
+        .store()
+        .touch(
+            &name("alice"),
+            chrono::Utc::now() - chrono::Duration::hours(1),
+        )
+        .unwrap();
+    let mut state = ReconcileState::default();
+    // A first look knows no earlier counter: busy.
+    f.hostel.reconcile(&mut state, 30).await.unwrap();
+    f.fake.fail("stats", "engine hiccup");
+    let report = f.hostel.reconcile(&mut state, 30).await.unwrap();
+    assert_eq!(report.repaired, vec![], "unknown usage is busy");
+    assert_eq!(
+        f.hostel.workspace_state(&name("alice")).await.unwrap(),
+        WorkspaceState::Running
+    );
+}
+
+#[tokio::test]
+async fn issue_13_a_workspace_that_should_run_is_started_again_with_backoff() {
+    let f = fixture();
+    f.hostel.create(request("alice"), &Quiet).await.unwrap();
+    // The engine restarted: the container is stopped, nobody asked for it.
+    f.fake.stop("hostel-alice", 0).await.unwrap();
+    f.fake.fail("start", "engine still starting");
+    let mut state = ReconcileState::default();
+    let report = f.hostel.reconcile(&mut state, 30).await.unwrap();
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(
+        f.hostel.reconcile(&mut state, 30).await.unwrap().waiting,
+        ["alice"]
+    );
+    let mut state = ReconcileState::default();
+    f.fake.clear_failures();
+    let report = f.hostel.reconcile(&mut state, 30).await.unwrap();
+    assert_eq!(
+        report.repaired,
+        [("alice".to_owned(), hostel_core::reconcile::Repair::Start)]
+    );
+    assert_eq!(
+        f.hostel.workspace_state(&name("alice")).await.unwrap(),
+        WorkspaceState::Running
+    );
+    let audit = kinds(&f.hostel);
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|k| *k == "reconcile.repair.v1 start")
+            .count(),
+        2,
+        "the failed try and the good one: {audit:?}"
+    );
+}
+
+#[tokio::test]
+async fn issue_13_after_a_reboot_only_autostart_tenants_come_back() {
+    let f = fixture();
+    let mut auto = request("auto");
+    auto.policy.autostart = true;
+    f.hostel.create(auto, &Quiet).await.unwrap();
+    f.hostel.create(request("plain"), &Quiet).await.unwrap();
+    let first = f.hostel.daemon_started().unwrap();
+    assert_eq!(first.left_stopped, Vec::<String>::new(), "first start");
+    assert_eq!(first.autostart, ["auto"]);
+    f.hostel
+        .store()
+        .set_meta("boot_id", "an-earlier-boot")
+        .unwrap();
+    for n in ["hostel-auto", "hostel-plain"] {
+        f.fake.stop(n, 0).await.unwrap();
+    }
+    assert_eq!(f.hostel.daemon_started().unwrap().left_stopped, ["plain"]);
+    let report = f
+        .hostel
+        .reconcile(&mut ReconcileState::default(), 30)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.repaired,
+        [("auto".to_owned(), hostel_core::reconcile::Repair::Start)]
+    );
+    assert_eq!(
+        f.hostel.workspace_state(&name("plain")).await.unwrap(),
+        WorkspaceState::Stopped
+    );
+}
+
+fn spec_like(container: &str) -> hostel_runtime::WorkspaceSpec {
+    hostel_runtime::WorkspaceSpec {
+        name: container.into(),
+        image: "hostel-workspace:v1".into(),
+        hostname: "x".into(),
+        env: vec![],
+        labels: BTreeMap::new(),
+        limits: hostel_runtime::Limits {
+            nano_cpus: 1,
+            memory: 1,
+            pids: 1,
+        },
+        mounts: vec![],
+        cap_add: vec![],
+        security_opt: vec![],
+        network: None,
+        output_log_max: 1 << 20,
+        hidden_paths: vec![],
+        layer_max: None,
+        syscalls: Default::default(),
+    }
 }

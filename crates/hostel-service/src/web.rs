@@ -32,10 +32,13 @@ fn hash(password: &[u8]) -> Result<String, ServiceError> {
     };
     let salt_bytes: [u8; 16] = rand::rng().random();
     let salt = SaltString::encode_b64(&salt_bytes).map_err(fail)?;
-    Ok(Argon2::default()
-        .hash_password(password, &salt)
-        .map_err(fail)?
-        .to_string())
+    // Tens of milliseconds of CPU by design: off the async executor.
+    hostel_store::blocking(|| {
+        Ok(Argon2::default()
+            .hash_password(password, &salt)
+            .map_err(fail)?
+            .to_string())
+    })
 }
 
 /// 43 random letters and digits (about 256 bits): session cookies and one-time links.
@@ -105,9 +108,11 @@ impl Hostel {
         };
         let against = stored.as_deref().unwrap_or_else(|| dummy_hash());
         let ok = PasswordHash::new(against).is_ok_and(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
+            hostel_store::blocking(|| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
         }) && stored.is_some();
         let peer = ip
             .map(|i| i.to_string())

@@ -333,6 +333,7 @@ impl russh::server::Handler for Connection {
                 self.audit_auth(user, "publickey", &fingerprint, Outcome::Ok, "");
                 self.pending.authenticated();
                 self.logged_in.store(true, Ordering::Relaxed);
+                tracing::Span::current().record("tenant", tracing::field::display(&tenant));
                 self.tenant = Some(tenant);
                 Ok(Auth::Accept)
             }
@@ -357,7 +358,11 @@ impl russh::server::Handler for Connection {
             return Ok(());
         };
         reply.accept().await;
-        tokio::spawn(channel::run(ctx, channel));
+        let span = tracing::info_span!("ssh_channel", id = %channel.id(), kind = "session");
+        tokio::spawn(tracing::Instrument::instrument(
+            channel::run(ctx, channel),
+            span,
+        ));
         Ok(())
     }
 
@@ -412,11 +417,11 @@ impl russh::server::Handler for Connection {
             return Ok(());
         }
         reply.accept().await;
-        tokio::spawn(channel::forward(
-            ctx,
-            channel,
-            port,
-            host_to_connect == "::1",
+        let span =
+            tracing::info_span!("ssh_channel", id = %channel.id(), kind = "direct-tcpip", port);
+        tokio::spawn(tracing::Instrument::instrument(
+            channel::forward(ctx, channel, port, host_to_connect == "::1"),
+            span,
         ));
         Ok(())
     }

@@ -131,10 +131,6 @@ pub async fn serve(
     ssh: SshConfig,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), GatewayError> {
-    let addr = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
     let gateway = handler::Gateway::new(hostel.clone(), ssh, shutdown.clone());
     loop {
         // On shutdown, stop accepting; open sessions are told and run on until they end or the
@@ -148,10 +144,13 @@ pub async fn serve(
                 continue;
             }
         };
-        let (stream, peer) = accepted.map_err(|source| GatewayError::Listen {
-            addr: addr.clone(),
-            source,
-        })?;
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tokio::time::sleep(hostel_service::net::accept_pause(&e)).await;
+                continue;
+            }
+        };
         match hostel.is_banned(peer.ip()) {
             Ok(false) => {}
             Ok(true) => {
@@ -172,7 +171,9 @@ pub async fn serve(
         let handler = gateway.connection(peer, pending);
         let logged_in = handler.logged_in();
         let config = config.clone();
-        tokio::spawn(async move {
+        // One span per connection: every callback of the session runs in it.
+        let span = tracing::info_span!("ssh_connection", %peer, tenant = tracing::field::Empty);
+        let connection = async move {
             match tokio::time::timeout(
                 HELLO_TIMEOUT,
                 russh::server::run_stream(config, stream, handler),
@@ -203,6 +204,7 @@ pub async fn serve(
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "ssh handshake failed"),
                 Err(_) => tracing::debug!(%peer, "ssh client said nothing; dropped"),
             }
-        });
+        };
+        tokio::spawn(tracing::Instrument::instrument(connection, span));
     }
 }

@@ -80,8 +80,15 @@ impl AuditLog {
         &self.path
     }
 
-    /// Appends one event, synced to disk before returning.
+    /// Appends one event, synced to disk before returning. A write that fails is taken back
+    /// (the file is cut to where it was), so a failed append leaves no half line behind; a half
+    /// line left by a process that died mid-write is moved to `<log>.torn` and noted in an
+    /// `audit.repaired` record before the event.
     pub fn append(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        crate::blocking(|| self.append_now(event))
+    }
+
+    fn append_now(&self, event: &AuditEvent) -> Result<(), StoreError> {
         let file = OpenOptions::new()
             .create(true)
             .read(true)
@@ -90,25 +97,102 @@ impl AuditLog {
             .map_err(io("open audit log", &self.path))?;
         let mut file = Flock::lock(file, FlockArg::LockExclusive)
             .map_err(|(_, errno)| io("lock audit log", &self.path)(errno.into()))?;
-        let prev = last_hash(&mut file).map_err(io("read audit log", &self.path))?;
-        let record = AuditRecord {
-            event: event.clone(),
-            hash: hash_of(&prev, event)?,
-            prev,
-        };
-        let mut line = serde_json::to_string(&record).map_err(|e| StoreError::AuditBroken {
-            line: 0,
-            reason: e.to_string(),
-        })?;
-        line.push('\n');
-        file.write_all(line.as_bytes())
-            .map_err(io("append to audit log", &self.path))?;
-        file.sync_data().map_err(io("sync audit log", &self.path))?;
+        let (mut prev, torn) = self.tail(&mut file)?;
+        let mut events = Vec::new();
+        if torn > 0 {
+            events.push(
+                AuditEvent::new(event.time, "audit.repaired", "hostel", Outcome::Ok)
+                    .with("torn_bytes", torn)
+                    .with("moved_to", self.torn_path().display().to_string()),
+            );
+        }
+        events.push(event.clone());
+        let mut text = String::new();
+        for e in events {
+            let record = AuditRecord {
+                hash: hash_of(&prev, &e)?,
+                prev,
+                event: e,
+            };
+            text.push_str(&serde_json::to_string(&record).map_err(|e| {
+                StoreError::AuditBroken {
+                    line: 0,
+                    reason: e.to_string(),
+                }
+            })?);
+            text.push('\n');
+            prev = record.hash;
+        }
+        let len = file
+            .seek(SeekFrom::End(0))
+            .map_err(io("read audit log", &self.path))?;
+        let written = file
+            .write_all(text.as_bytes())
+            .and_then(|()| file.sync_data());
+        if let Err(e) = written {
+            // Best effort: with the disk full the cut itself frees the space it needs.
+            let _ = file.set_len(len).and_then(|()| file.sync_data());
+            return Err(io("append to audit log", &self.path)(e));
+        }
         Ok(())
+    }
+
+    fn torn_path(&self) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_owned();
+        name.push(".torn");
+        self.path.with_file_name(name)
+    }
+
+    /// The hash of the last whole record (or [`GENESIS`]), after moving a half-written last
+    /// line, if any, to the `.torn` file; returns the hash and how many bytes were moved.
+    fn tail(&self, file: &mut File) -> Result<(String, u64), StoreError> {
+        let read = io("read audit log", &self.path);
+        let len = file.seek(SeekFrom::End(0)).map_err(read)?;
+        if len == 0 {
+            return Ok((GENESIS.to_owned(), 0));
+        }
+        let start = len.saturating_sub(64 * 1024);
+        file.seek(SeekFrom::Start(start))
+            .map_err(io("read audit log", &self.path))?;
+        let mut tail = Vec::new();
+        file.read_to_end(&mut tail)
+            .map_err(io("read audit log", &self.path))?;
+        let mut torn = 0;
+        if tail.last() != Some(&b'\n') {
+            let keep = tail.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            let half = tail.split_off(keep);
+            let mut side = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.torn_path())
+                .map_err(io("open audit log's torn file", &self.path))?;
+            side.write_all(&half)
+                .and_then(|()| side.write_all(b"\n"))
+                .and_then(|()| side.sync_data())
+                .map_err(io("write audit log's torn file", &self.path))?;
+            torn = half.len() as u64;
+            file.set_len(start + keep as u64)
+                .and_then(|()| file.sync_data())
+                .map_err(io("repair audit log", &self.path))?;
+        }
+        let text = String::from_utf8_lossy(&tail);
+        let Some(last) = text.lines().rev().find(|l| !l.trim().is_empty()) else {
+            return Ok((GENESIS.to_owned(), torn));
+        };
+        let record: AuditRecord =
+            serde_json::from_str(last).map_err(|e| StoreError::AuditBroken {
+                line: 0,
+                reason: format!("the last record does not parse ({e}); run `hostel audit verify`"),
+            })?;
+        Ok((record.hash, torn))
     }
 
     /// The records matching `filter`, oldest first. A missing log is empty.
     pub fn query(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+        crate::blocking(|| self.query_now(filter))
+    }
+
+    fn query_now(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
         let mut out = Vec::new();
         for (i, record) in self.records()?.into_iter().enumerate() {
             let record = record.map_err(|reason| StoreError::AuditBroken {
@@ -132,6 +216,10 @@ impl AuditLog {
 
     /// Checks the whole chain; returns how many records it holds.
     pub fn verify(&self) -> Result<usize, StoreError> {
+        crate::blocking(|| self.verify_now())
+    }
+
+    fn verify_now(&self) -> Result<usize, StoreError> {
         let mut prev = GENESIS.to_owned();
         let records = self.records()?;
         let n = records.len();
@@ -169,30 +257,6 @@ impl AuditLog {
         }
         Ok(out)
     }
-}
-
-/// The hash of the file's last record, or [`GENESIS`] for an empty file. Reads only the tail.
-fn last_hash(file: &mut File) -> std::io::Result<String> {
-    let len = file.seek(SeekFrom::End(0))?;
-    if len == 0 {
-        return Ok(GENESIS.to_owned());
-    }
-    let start = len.saturating_sub(64 * 1024);
-    file.seek(SeekFrom::Start(start))?;
-    let mut tail = String::new();
-    file.read_to_string(&mut tail)?;
-    let last = tail
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or_default();
-    let record: AuditRecord = serde_json::from_str(last).map_err(|e| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("last audit record does not parse ({e}); run `hostel audit verify`"),
-        )
-    })?;
-    Ok(record.hash)
 }
 
 #[cfg(test)]
@@ -263,6 +327,44 @@ mod tests {
         assert_eq!(
             log.verify().unwrap_err().to_string(),
             "audit log line 2: does not follow the line before it (removed or reordered lines)"
+        );
+    }
+
+    /// Regression (#13): a full disk left a half-written last line, after which every audited
+    /// command failed, even once space was freed. The half line now moves aside, noted in the
+    /// chain, and the chain goes on verifying.
+    #[test]
+    fn issue_13_a_half_written_last_line_is_moved_aside_and_noted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::new(&path);
+        log.append(&event(0, "alice", Outcome::Ok)).unwrap();
+        let whole = std::fs::read(&path).unwrap();
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"time\":\"2023-11-14T22:13:21Z\",\"kind\":\"workspace.st")
+            .unwrap();
+        drop(f);
+        log.append(&event(2, "bob", Outcome::Ok)).unwrap();
+        assert_eq!(log.verify().unwrap(), 3);
+        let all = log.query(&AuditFilter::default()).unwrap();
+        let kinds: Vec<&str> = all.iter().map(|r| r.event.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["tenant.create.v1", "audit.repaired.v1", "tenant.create.v1"]
+        );
+        assert_eq!(
+            all[1].event.detail.get("torn_bytes").map(String::as_str),
+            Some("51")
+        );
+        let text = std::fs::read(&path).unwrap();
+        assert_eq!(
+            &text[..whole.len()],
+            &whole[..],
+            "whole records stay as they were"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("audit.jsonl.torn")).unwrap(),
+            "{\"time\":\"2023-11-14T22:13:21Z\",\"kind\":\"workspace.st\n"
         );
     }
 }

@@ -5,7 +5,8 @@
 //! ([`audit::AuditLog`]) is an append-only JSON-lines file whose records chain hashes.
 //!
 //! The store never talks to the engine: what a workspace *is* comes from the runtime; the store
-//! says what it *should be*. Start reading at [`Store::open`].
+//! says what it *should be*. Every call blocks (a mutex, a disk); each steps off the async
+//! executor by itself (see `blocking`). Start reading at [`Store::open`].
 
 pub mod audit;
 mod store;
@@ -14,6 +15,20 @@ pub use audit::{AuditFilter, AuditLog, AuditRecord};
 pub use store::{Ban, KeyRecord, NewTenant, PublishedPort, Store, TenantRecord, TokenRecord};
 
 use hostel_core::ErrorCode;
+
+/// Runs `work`, which blocks (SQLite behind a mutex, an fsynced append), without stalling the
+/// async executor: on tokio's multi-threaded runtime the worker first hands its other tasks to
+/// the rest (`block_in_place`), so a slow disk delays this call, not the SSH sessions sharing
+/// the worker; elsewhere (a current-thread runtime in tests, no runtime) it runs in place.
+pub fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +107,14 @@ pub enum StoreError {
         /// Newest version this build knows.
         known: i64,
     },
+    /// The store file exists but holds no hostel store (empty, or another program's file).
+    #[error("{path} is not a hostel store: {reason}")]
+    NotAStore {
+        /// The file.
+        path: String,
+        /// What was found.
+        reason: String,
+    },
     /// SQLite failed.
     #[error("database error")]
     Sqlite(#[from] rusqlite::Error),
@@ -159,6 +182,10 @@ impl StoreError {
             )),
             StoreError::Corrupt { .. } => Some("run `hostel doctor`".into()),
             StoreError::TooNew { .. } => Some("upgrade hostel".into()),
+            StoreError::NotAStore { path, .. } => Some(format!(
+                "restore {path} from a backup; to start a new instance instead, move it away (the \
+                 running workspaces then have no tenants, and `hostel doctor` lists them)"
+            )),
             StoreError::Sqlite(e) if is_full(e) => {
                 Some("free space on the filesystem holding the hostel root".into())
             }

@@ -1,6 +1,6 @@
 //! Typed queries over the tenants database.
 
-use crate::StoreError;
+use crate::{StoreError, blocking};
 use chrono::{DateTime, Utc};
 use hostel_core::lifecycle::{TenantStatus, WorkspaceState};
 use hostel_core::network::Egress;
@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/008_admin_sessions.sql"),
     include_str!("migrations/009_ban_scope.sql"),
     include_str!("migrations/010_published_ports.sql"),
+    include_str!("migrations/011_adopted_home.sql"),
 ];
 
 /// The tenants database. Cheap to share behind an `Arc`; calls are short and serialized.
@@ -52,6 +53,8 @@ pub struct TenantRecord {
     pub egress: Egress,
     /// Last session or command start or end, if any.
     pub last_active_at: Option<DateTime<Utc>>,
+    /// Whether its home was there before it was created.
+    pub adopted_home: bool,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -73,6 +76,8 @@ pub struct NewTenant {
     pub policy: Policy,
     /// Where its workspace may connect.
     pub egress: Egress,
+    /// Whether its home was there before (a rolled-back create then keeps it).
+    pub adopted_home: bool,
 }
 
 /// An address the SSH gateway refuses.
@@ -153,33 +158,83 @@ impl From<&SshPublicKey> for KeyView {
 impl Store {
     /// Opens (creating if needed) the database at `path`, in WAL mode, and migrates it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        // Two commands opening a new database at once race on switching it to WAL, which
-        // SQLite answers with "database is locked" rather than waiting; a lock file next to the
-        // database makes them take turns for the opening only.
-        let lock_path = path.with_extension("db.lock");
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|source| StoreError::Io {
-                action: "open",
-                path: lock_path.display().to_string(),
-                source,
+        blocking(|| {
+            // Two commands opening a new database at once race on switching it to WAL, which
+            // SQLite answers with "database is locked" rather than waiting; a lock file next to the
+            // database makes them take turns for the opening only.
+            let lock_path = path.with_extension("db.lock");
+            let lock = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .map_err(|source| StoreError::Io {
+                    action: "open",
+                    path: lock_path.display().to_string(),
+                    source,
+                })?;
+            let _turn = Flock::lock(lock, FlockArg::LockExclusive).map_err(|(_, errno)| {
+                StoreError::Io {
+                    action: "lock",
+                    path: lock_path.display().to_string(),
+                    source: errno.into(),
+                }
             })?;
-        let _turn =
-            Flock::lock(lock, FlockArg::LockExclusive).map_err(|(_, errno)| StoreError::Io {
-                action: "lock",
-                path: lock_path.display().to_string(),
-                source: errno.into(),
-            })?;
-        let conn = Connection::open(path)?;
-        // Before anything that writes: two commands opening a new database at once must wait
-        // for each other, not fail with "database is locked".
-        conn.busy_timeout(Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        Self::init(conn)
+            // Only a missing file is a new instance. An empty one is a store whose contents were
+            // lost (a full disk, a bad copy): taking it as new would orphan every running workspace.
+            let existed = match std::fs::metadata(path) {
+                Ok(m) if m.len() == 0 => {
+                    return Err(StoreError::NotAStore {
+                        path: path.display().to_string(),
+                        reason: "the file is empty".into(),
+                    });
+                }
+                Ok(_) => true,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+                Err(source) => {
+                    return Err(StoreError::Io {
+                        action: "read",
+                        path: path.display().to_string(),
+                        source,
+                    });
+                }
+            };
+            let foreign = |reason: String| StoreError::NotAStore {
+                path: path.display().to_string(),
+                reason,
+            };
+            let conn = Connection::open(path)?;
+            // Before anything that writes: two commands opening a new database at once must wait
+            // for each other, not fail with "database is locked".
+            conn.busy_timeout(Duration::from_secs(10))?;
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(|e| match e.sqlite_error_code() {
+                    Some(rusqlite::ErrorCode::NotADatabase) => {
+                        foreign("it is not a SQLite database".into())
+                    }
+                    _ => StoreError::Sqlite(e),
+                })?;
+            if existed {
+                let (version, tables): (i64, i64) = conn.query_row(
+                    "SELECT (SELECT user_version FROM pragma_user_version),
+                        (SELECT count(*) FROM sqlite_master WHERE type = 'table')",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                let has_meta: bool = conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta')",
+                [],
+                |r| r.get(0),
+            )?;
+                if (version == 0 && tables > 0) || (version > 0 && !has_meta) {
+                    return Err(foreign(
+                        "it is a SQLite database of something else (no hostel tables)".into(),
+                    ));
+                }
+            }
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            Self::init(conn)
+        })
     }
 
     /// A fresh in-memory database with the real migrations, for tests.
@@ -222,88 +277,123 @@ impl Store {
     /// This hostel instance's id: labels its engine objects so two roots on one engine never
     /// mistake each other's containers for their own.
     pub fn instance_id(&self) -> Result<String, StoreError> {
-        Ok(self.conn().query_row(
-            "SELECT value FROM meta WHERE key = 'instance_id'",
-            [],
-            |r| r.get(0),
-        )?)
+        blocking(|| {
+            Ok(self.conn().query_row(
+                "SELECT value FROM meta WHERE key = 'instance_id'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+    }
+
+    /// A fact this instance keeps about itself (`meta` table), if set.
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        blocking(|| {
+            Ok(self
+                .conn()
+                .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                    r.get(0)
+                })
+                .optional()?)
+        })
+    }
+
+    /// Sets a fact this instance keeps about itself.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        blocking(|| {
+            self.conn().execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            Ok(())
+        })
     }
 
     /// Records a new tenant in status `creating`, with its keys, in one transaction. Fails with
     /// [`StoreError::TenantExists`] when the name is taken, whatever its status: this insert is
     /// the lock that makes one of two racing creates lose.
     pub fn insert_tenant(&self, t: &NewTenant, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let inserted = tx.execute(
-            "INSERT OR IGNORE INTO tenants
+        blocking(|| {
+            let mut conn = self.conn();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO tenants
                  (name, status, image, cpus_milli, memory_bytes, disk_bytes, pids, created_at,
                   updated_at, expires_at, ephemeral, autostart, idle_stop_secs, last_active_at,
-                  egress)
-             VALUES (?1, 'creating', ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?7, ?12)",
-            params![
-                t.name.as_str(),
-                t.image,
-                t.quota.cpus.as_millis(),
-                t.quota.memory.as_u64() as i64,
-                t.quota.disk.as_u64() as i64,
-                t.quota.pids,
-                now.to_rfc3339(),
-                t.policy.expires_at.map(|e| e.to_rfc3339()),
-                t.policy.ephemeral,
-                t.policy.autostart,
-                t.policy
-                    .idle_stop_secs
-                    .map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
-                t.egress.as_str(),
-            ],
-        )?;
-        if inserted == 0 {
-            return Err(StoreError::TenantExists {
-                name: t.name.to_string(),
-            });
-        }
-        for key in &t.keys {
-            tx.execute(
+                  egress, adopted_home)
+             VALUES (?1, 'creating', ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?7, ?12, ?13)",
+                params![
+                    t.name.as_str(),
+                    t.image,
+                    t.quota.cpus.as_millis(),
+                    t.quota.memory.as_u64() as i64,
+                    t.quota.disk.as_u64() as i64,
+                    t.quota.pids,
+                    now.to_rfc3339(),
+                    t.policy.expires_at.map(|e| e.to_rfc3339()),
+                    t.policy.ephemeral,
+                    t.policy.autostart,
+                    t.policy
+                        .idle_stop_secs
+                        .map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
+                    t.egress.as_str(),
+                    t.adopted_home,
+                ],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::TenantExists {
+                    name: t.name.to_string(),
+                });
+            }
+            for key in &t.keys {
+                tx.execute(
                 "INSERT OR IGNORE INTO keys (tenant, fingerprint, openssh, added_at) VALUES (?1, ?2, ?3, ?4)",
                 params![t.name.as_str(), key.fingerprint(), key.to_openssh(), now.to_rfc3339()],
             )?;
-        }
-        tx.commit()?;
-        Ok(())
+            }
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     /// One tenant, if it exists.
     pub fn tenant(&self, name: &TenantName) -> Result<Option<TenantRecord>, StoreError> {
-        let conn = self.conn();
-        let row = conn
-            .query_row(
-                &format!("{SELECT_TENANT} WHERE name = ?1"),
-                params![name.as_str()],
-                raw_tenant,
-            )
-            .optional()?;
-        row.map(RawTenant::into_record).transpose()
+        blocking(|| {
+            let conn = self.conn();
+            let row = conn
+                .query_row(
+                    &format!("{SELECT_TENANT} WHERE name = ?1"),
+                    params![name.as_str()],
+                    raw_tenant,
+                )
+                .optional()?;
+            row.map(RawTenant::into_record).transpose()
+        })
     }
 
     /// One tenant, or [`StoreError::TenantNotFound`].
     pub fn require(&self, name: &TenantName) -> Result<TenantRecord, StoreError> {
-        self.tenant(name)?
-            .ok_or_else(|| StoreError::TenantNotFound {
-                name: name.to_string(),
-            })
+        blocking(|| {
+            self.tenant(name)?
+                .ok_or_else(|| StoreError::TenantNotFound {
+                    name: name.to_string(),
+                })
+        })
     }
 
     /// Every tenant, by name.
     pub fn tenants(&self) -> Result<Vec<TenantRecord>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!("{SELECT_TENANT} ORDER BY name"))?;
-        let rows = stmt.query_map([], raw_tenant)?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(row?.into_record()?);
-        }
-        Ok(out)
+        blocking(|| {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(&format!("{SELECT_TENANT} ORDER BY name"))?;
+            let rows = stmt.query_map([], raw_tenant)?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(row?.into_record()?);
+            }
+            Ok(out)
+        })
     }
 
     /// Moves a tenant from status `from` to `to`, or fails with [`StoreError::StatusChanged`]
@@ -315,31 +405,33 @@ impl Store {
         to: TenantStatus,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let conn = self.conn();
-        let changed = conn.execute(
-            "UPDATE tenants SET status = ?3, updated_at = ?4 WHERE name = ?1 AND status = ?2",
-            params![name.as_str(), from.as_str(), to.as_str(), now.to_rfc3339()],
-        )?;
-        if changed == 1 {
-            return Ok(());
-        }
-        let actual: Option<String> = conn
-            .query_row(
-                "SELECT status FROM tenants WHERE name = ?1",
-                params![name.as_str()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match actual {
-            None => Err(StoreError::TenantNotFound {
-                name: name.to_string(),
-            }),
-            Some(actual) => Err(StoreError::StatusChanged {
-                name: name.to_string(),
-                expected: from.to_string(),
-                actual,
-            }),
-        }
+        blocking(|| {
+            let conn = self.conn();
+            let changed = conn.execute(
+                "UPDATE tenants SET status = ?3, updated_at = ?4 WHERE name = ?1 AND status = ?2",
+                params![name.as_str(), from.as_str(), to.as_str(), now.to_rfc3339()],
+            )?;
+            if changed == 1 {
+                return Ok(());
+            }
+            let actual: Option<String> = conn
+                .query_row(
+                    "SELECT status FROM tenants WHERE name = ?1",
+                    params![name.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match actual {
+                None => Err(StoreError::TenantNotFound {
+                    name: name.to_string(),
+                }),
+                Some(actual) => Err(StoreError::StatusChanged {
+                    name: name.to_string(),
+                    expected: from.to_string(),
+                    actual,
+                }),
+            }
+        })
     }
 
     /// Records a new quota for a ready tenant.
@@ -349,19 +441,21 @@ impl Store {
         quota: &Quota,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let changed = self.conn().execute(
-            "UPDATE tenants SET cpus_milli = ?2, memory_bytes = ?3, disk_bytes = ?4, pids = ?5,
+        blocking(|| {
+            let changed = self.conn().execute(
+                "UPDATE tenants SET cpus_milli = ?2, memory_bytes = ?3, disk_bytes = ?4, pids = ?5,
                  updated_at = ?6 WHERE name = ?1",
-            params![
-                name.as_str(),
-                quota.cpus.as_millis(),
-                quota.memory.as_u64() as i64,
-                quota.disk.as_u64() as i64,
-                quota.pids,
-                now.to_rfc3339(),
-            ],
-        )?;
-        not_found_unless(changed, name)
+                params![
+                    name.as_str(),
+                    quota.cpus.as_millis(),
+                    quota.memory.as_u64() as i64,
+                    quota.disk.as_u64() as i64,
+                    quota.pids,
+                    now.to_rfc3339(),
+                ],
+            )?;
+            not_found_unless(changed, name)
+        })
     }
 
     /// Records a new image for a tenant; its workspace moves to it at the next start.
@@ -371,11 +465,13 @@ impl Store {
         image: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let changed = self.conn().execute(
-            "UPDATE tenants SET image = ?2, updated_at = ?3 WHERE name = ?1",
-            params![name.as_str(), image, now.to_rfc3339()],
-        )?;
-        not_found_unless(changed, name)
+        blocking(|| {
+            let changed = self.conn().execute(
+                "UPDATE tenants SET image = ?2, updated_at = ?3 WHERE name = ?1",
+                params![name.as_str(), image, now.to_rfc3339()],
+            )?;
+            not_found_unless(changed, name)
+        })
     }
 
     /// Replaces the tenant's lifecycle policies.
@@ -385,21 +481,23 @@ impl Store {
         policy: &Policy,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let changed = self.conn().execute(
-            "UPDATE tenants SET expires_at = ?2, ephemeral = ?3, autostart = ?4,
+        blocking(|| {
+            let changed = self.conn().execute(
+                "UPDATE tenants SET expires_at = ?2, ephemeral = ?3, autostart = ?4,
                     idle_stop_secs = ?5, updated_at = ?6 WHERE name = ?1",
-            params![
-                name.as_str(),
-                policy.expires_at.map(|e| e.to_rfc3339()),
-                policy.ephemeral,
-                policy.autostart,
-                policy
-                    .idle_stop_secs
-                    .map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
-                now.to_rfc3339(),
-            ],
-        )?;
-        not_found_unless(changed, name)
+                params![
+                    name.as_str(),
+                    policy.expires_at.map(|e| e.to_rfc3339()),
+                    policy.ephemeral,
+                    policy.autostart,
+                    policy
+                        .idle_stop_secs
+                        .map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
+                    now.to_rfc3339(),
+                ],
+            )?;
+            not_found_unless(changed, name)
+        })
     }
 
     /// Records where the tenant's workspace may connect (in force from its next start).
@@ -409,11 +507,13 @@ impl Store {
         egress: Egress,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let changed = self.conn().execute(
-            "UPDATE tenants SET egress = ?2, updated_at = ?3 WHERE name = ?1",
-            params![name.as_str(), egress.as_str(), now.to_rfc3339()],
-        )?;
-        not_found_unless(changed, name)
+        blocking(|| {
+            let changed = self.conn().execute(
+                "UPDATE tenants SET egress = ?2, updated_at = ?3 WHERE name = ?1",
+                params![name.as_str(), egress.as_str(), now.to_rfc3339()],
+            )?;
+            not_found_unless(changed, name)
+        })
     }
 
     /// Sets the tenant's web password hash and signs out all its browser sessions.
@@ -423,41 +523,45 @@ impl Store {
         hash: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let known: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM tenants WHERE name = ?1)",
-            params![name.as_str()],
-            |r| r.get(0),
-        )?;
-        if !known {
-            return Err(StoreError::TenantNotFound {
-                name: name.to_string(),
-            });
-        }
-        tx.execute(
-            "INSERT INTO web_passwords (tenant, hash, set_at) VALUES (?1, ?2, ?3)
+        blocking(|| {
+            let mut conn = self.conn();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let known: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM tenants WHERE name = ?1)",
+                params![name.as_str()],
+                |r| r.get(0),
+            )?;
+            if !known {
+                return Err(StoreError::TenantNotFound {
+                    name: name.to_string(),
+                });
+            }
+            tx.execute(
+                "INSERT INTO web_passwords (tenant, hash, set_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (tenant) DO UPDATE SET hash = excluded.hash, set_at = excluded.set_at",
-            params![name.as_str(), hash, now.to_rfc3339()],
-        )?;
-        tx.execute(
-            "DELETE FROM web_sessions WHERE tenant = ?1",
-            params![name.as_str()],
-        )?;
-        tx.commit()?;
-        Ok(())
+                params![name.as_str(), hash, now.to_rfc3339()],
+            )?;
+            tx.execute(
+                "DELETE FROM web_sessions WHERE tenant = ?1",
+                params![name.as_str()],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     /// The tenant's web password hash, if it has one.
     pub fn web_password(&self, name: &TenantName) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT hash FROM web_passwords WHERE tenant = ?1",
-                params![name.as_str()],
-                |r| r.get(0),
-            )
-            .optional()?)
+        blocking(|| {
+            Ok(self
+                .conn()
+                .query_row(
+                    "SELECT hash FROM web_passwords WHERE tenant = ?1",
+                    params![name.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
     }
 
     /// Records a signed-in browser session.
@@ -468,14 +572,16 @@ impl Store {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.add_credential(
-            "INSERT INTO web_sessions (id_hash, tenant, created_at, expires_at)
+        blocking(|| {
+            self.add_credential(
+                "INSERT INTO web_sessions (id_hash, tenant, created_at, expires_at)
              VALUES (?1, ?2, ?3, ?4)",
-            id_hash,
-            name,
-            now,
-            expires_at,
-        )
+                id_hash,
+                name,
+                now,
+                expires_at,
+            )
+        })
     }
 
     /// The tenant and expiry of a session, if it exists.
@@ -483,10 +589,12 @@ impl Store {
         &self,
         id_hash: &str,
     ) -> Result<Option<(TenantName, DateTime<Utc>)>, StoreError> {
-        self.credential(
-            "SELECT tenant, expires_at FROM web_sessions WHERE id_hash = ?1",
-            id_hash,
-        )
+        blocking(|| {
+            self.credential(
+                "SELECT tenant, expires_at FROM web_sessions WHERE id_hash = ?1",
+                id_hash,
+            )
+        })
     }
 
     /// Records a one-time sign-in link.
@@ -497,14 +605,16 @@ impl Store {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.add_credential(
-            "INSERT INTO login_links (id_hash, tenant, created_at, expires_at)
+        blocking(|| {
+            self.add_credential(
+                "INSERT INTO login_links (id_hash, tenant, created_at, expires_at)
              VALUES (?1, ?2, ?3, ?4)",
-            id_hash,
-            name,
-            now,
-            expires_at,
-        )
+                id_hash,
+                name,
+                now,
+                expires_at,
+            )
+        })
     }
 
     /// Uses a sign-in link up: removes it and returns its tenant and expiry, if it existed. Of two
@@ -513,10 +623,12 @@ impl Store {
         &self,
         id_hash: &str,
     ) -> Result<Option<(TenantName, DateTime<Utc>)>, StoreError> {
-        self.credential(
-            "DELETE FROM login_links WHERE id_hash = ?1 RETURNING tenant, expires_at",
-            id_hash,
-        )
+        blocking(|| {
+            self.credential(
+                "DELETE FROM login_links WHERE id_hash = ?1 RETURNING tenant, expires_at",
+                id_hash,
+            )
+        })
     }
 
     /// Inserts a web credential row (session or link): `sql` takes hash, tenant, now, expiry.
@@ -562,11 +674,13 @@ impl Store {
 
     /// Ends a session.
     pub fn remove_web_session(&self, id_hash: &str) -> Result<(), StoreError> {
-        self.conn().execute(
-            "DELETE FROM web_sessions WHERE id_hash = ?1",
-            params![id_hash],
-        )?;
-        Ok(())
+        blocking(|| {
+            self.conn().execute(
+                "DELETE FROM web_sessions WHERE id_hash = ?1",
+                params![id_hash],
+            )?;
+            Ok(())
+        })
     }
 
     /// Records the workspace state the admin asked for.
@@ -576,29 +690,35 @@ impl Store {
         desired: WorkspaceState,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let changed = self.conn().execute(
-            "UPDATE tenants SET desired = ?2, updated_at = ?3 WHERE name = ?1",
-            params![name.as_str(), desired.as_str(), now.to_rfc3339()],
-        )?;
-        not_found_unless(changed, name)
+        blocking(|| {
+            let changed = self.conn().execute(
+                "UPDATE tenants SET desired = ?2, updated_at = ?3 WHERE name = ?1",
+                params![name.as_str(), desired.as_str(), now.to_rfc3339()],
+            )?;
+            not_found_unless(changed, name)
+        })
     }
 
     /// Records that the tenant was active (a session or command started or ended).
     pub fn touch(&self, name: &TenantName, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.conn().execute(
-            "UPDATE tenants SET last_active_at = ?2 WHERE name = ?1",
-            params![name.as_str(), now.to_rfc3339()],
-        )?;
-        Ok(())
+        blocking(|| {
+            self.conn().execute(
+                "UPDATE tenants SET last_active_at = ?2 WHERE name = ?1",
+                params![name.as_str(), now.to_rfc3339()],
+            )?;
+            Ok(())
+        })
     }
 
     /// Removes a tenant and its keys.
     pub fn delete_tenant(&self, name: &TenantName) -> Result<(), StoreError> {
-        let changed = self.conn().execute(
-            "DELETE FROM tenants WHERE name = ?1",
-            params![name.as_str()],
-        )?;
-        not_found_unless(changed, name)
+        blocking(|| {
+            let changed = self.conn().execute(
+                "DELETE FROM tenants WHERE name = ?1",
+                params![name.as_str()],
+            )?;
+            not_found_unless(changed, name)
+        })
     }
 
     /// Adds keys to a tenant. A key already there is a conflict and nothing is added.
@@ -608,208 +728,228 @@ impl Store {
         keys: &[SshPublicKey],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let exists: Option<String> = tx
-            .query_row(
-                "SELECT name FROM tenants WHERE name = ?1",
-                params![name.as_str()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if exists.is_none() {
-            return Err(StoreError::TenantNotFound {
-                name: name.to_string(),
-            });
-        }
-        for key in keys {
-            let inserted = tx.execute(
+        blocking(|| {
+            let mut conn = self.conn();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let exists: Option<String> = tx
+                .query_row(
+                    "SELECT name FROM tenants WHERE name = ?1",
+                    params![name.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if exists.is_none() {
+                return Err(StoreError::TenantNotFound {
+                    name: name.to_string(),
+                });
+            }
+            for key in keys {
+                let inserted = tx.execute(
                 "INSERT OR IGNORE INTO keys (tenant, fingerprint, openssh, added_at) VALUES (?1, ?2, ?3, ?4)",
                 params![name.as_str(), key.fingerprint(), key.to_openssh(), now.to_rfc3339()],
             )?;
-            if inserted == 0 {
-                return Err(StoreError::KeyExists {
-                    name: name.to_string(),
-                    fingerprint: key.fingerprint().to_owned(),
-                });
+                if inserted == 0 {
+                    return Err(StoreError::KeyExists {
+                        name: name.to_string(),
+                        fingerprint: key.fingerprint().to_owned(),
+                    });
+                }
             }
-        }
-        tx.commit()?;
-        Ok(())
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     /// Removes the key with this fingerprint; refuses to remove a tenant's last key, which would
     /// lock the tenant out.
     pub fn remove_key(&self, name: &TenantName, fingerprint: &str) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let count: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM keys WHERE tenant = ?1",
-            params![name.as_str()],
-            |r| r.get(0),
-        )?;
-        let removed = tx.execute(
-            "DELETE FROM keys WHERE tenant = ?1 AND fingerprint = ?2",
-            params![name.as_str(), fingerprint],
-        )?;
-        if removed == 0 {
-            return Err(StoreError::KeyNotFound {
-                name: name.to_string(),
-                fingerprint: fingerprint.to_owned(),
-            });
-        }
-        if count <= 1 {
-            return Err(StoreError::LastKey {
-                name: name.to_string(),
-                fingerprint: fingerprint.to_owned(),
-            });
-        }
-        tx.commit()?;
-        Ok(())
+        blocking(|| {
+            let mut conn = self.conn();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let count: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM keys WHERE tenant = ?1",
+                params![name.as_str()],
+                |r| r.get(0),
+            )?;
+            let removed = tx.execute(
+                "DELETE FROM keys WHERE tenant = ?1 AND fingerprint = ?2",
+                params![name.as_str(), fingerprint],
+            )?;
+            if removed == 0 {
+                return Err(StoreError::KeyNotFound {
+                    name: name.to_string(),
+                    fingerprint: fingerprint.to_owned(),
+                });
+            }
+            if count <= 1 {
+                return Err(StoreError::LastKey {
+                    name: name.to_string(),
+                    fingerprint: fingerprint.to_owned(),
+                });
+            }
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     /// Bans an address, for every name or one tenant (replacing an earlier ban of the same).
     pub fn add_ban(&self, ban: &Ban) -> Result<(), StoreError> {
-        self.conn().execute(
-            "INSERT OR REPLACE INTO bans (address, tenant, reason, created_at, expires_at) \
+        blocking(|| {
+            self.conn().execute(
+                "INSERT OR REPLACE INTO bans (address, tenant, reason, created_at, expires_at) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                ban.address,
-                ban.tenant.as_deref().unwrap_or_default(),
-                ban.reason,
-                ban.created_at.to_rfc3339(),
-                ban.expires_at.map(|t| t.to_rfc3339())
-            ],
-        )?;
-        Ok(())
+                params![
+                    ban.address,
+                    ban.tenant.as_deref().unwrap_or_default(),
+                    ban.reason,
+                    ban.created_at.to_rfc3339(),
+                    ban.expires_at.map(|t| t.to_rfc3339())
+                ],
+            )?;
+            Ok(())
+        })
     }
 
     /// Lifts every ban of an address (for every name and for single tenants); returns
     /// whether there was one.
     pub fn remove_ban(&self, address: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .conn()
-            .execute("DELETE FROM bans WHERE address = ?1", params![address])?
-            > 0)
+        blocking(|| {
+            Ok(self
+                .conn()
+                .execute("DELETE FROM bans WHERE address = ?1", params![address])?
+                > 0)
+        })
     }
 
     /// Lifts one ban: of `address` for `tenant`, or for every name; returns whether there
     /// was one.
     pub fn remove_ban_of(&self, address: &str, tenant: Option<&str>) -> Result<bool, StoreError> {
-        Ok(self.conn().execute(
-            "DELETE FROM bans WHERE address = ?1 AND tenant = ?2",
-            params![address, tenant.unwrap_or_default()],
-        )? > 0)
+        blocking(|| {
+            Ok(self.conn().execute(
+                "DELETE FROM bans WHERE address = ?1 AND tenant = ?2",
+                params![address, tenant.unwrap_or_default()],
+            )? > 0)
+        })
     }
 
     /// Every ban, expired ones included, by address (a ban for every name first).
     pub fn bans(&self) -> Result<Vec<Ban>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT address, tenant, reason, created_at, expires_at FROM bans \
+        blocking(|| {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(
+                "SELECT address, tenant, reason, created_at, expires_at FROM bans \
              ORDER BY address, tenant",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (address, tenant, reason, created, expires) = row?;
-            out.push(Ban {
-                address,
-                tenant: Some(tenant).filter(|t| !t.is_empty()),
-                reason,
-                created_at: parse_time(&created)?,
-                expires_at: expires.as_deref().map(parse_time).transpose()?,
-            });
-        }
-        Ok(out)
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (address, tenant, reason, created, expires) = row?;
+                out.push(Ban {
+                    address,
+                    tenant: Some(tenant).filter(|t| !t.is_empty()),
+                    reason,
+                    created_at: parse_time(&created)?,
+                    expires_at: expires.as_deref().map(parse_time).transpose()?,
+                });
+            }
+            Ok(out)
+        })
     }
 
     /// The bans of `address` that hold for `tenant` (its own and the one for every name;
     /// `None`: only the one for every name), expired or not.
     pub fn bans_of(&self, address: &str, tenant: Option<&str>) -> Result<Vec<Ban>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT reason, created_at, expires_at, tenant FROM bans \
+        blocking(|| {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(
+                "SELECT reason, created_at, expires_at, tenant FROM bans \
              WHERE address = ?1 AND tenant IN ('', ?2) ORDER BY tenant",
-        )?;
-        let rows = stmt.query_map(params![address, tenant.unwrap_or_default()], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (reason, created, expires, scope) = row?;
-            out.push(Ban {
-                address: address.to_owned(),
-                tenant: Some(scope).filter(|t| !t.is_empty()),
-                reason,
-                created_at: parse_time(&created)?,
-                expires_at: expires.as_deref().map(parse_time).transpose()?,
-            });
-        }
-        Ok(out)
+            )?;
+            let rows = stmt.query_map(params![address, tenant.unwrap_or_default()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (reason, created, expires, scope) = row?;
+                out.push(Ban {
+                    address: address.to_owned(),
+                    tenant: Some(scope).filter(|t| !t.is_empty()),
+                    reason,
+                    created_at: parse_time(&created)?,
+                    expires_at: expires.as_deref().map(parse_time).transpose()?,
+                });
+            }
+            Ok(out)
+        })
     }
 
     /// Publishes a port of a tenant (or changes whether it is public).
     pub fn publish_port(&self, p: &PublishedPort) -> Result<(), StoreError> {
-        let changed = self.conn().execute(
-            "INSERT INTO published_ports (tenant, port, public, created_at) \
+        blocking(|| {
+            let changed = self.conn().execute(
+                "INSERT INTO published_ports (tenant, port, public, created_at) \
              SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM tenants WHERE name = ?1) \
              ON CONFLICT (tenant, port) DO UPDATE SET public = excluded.public",
-            params![
-                p.tenant.as_str(),
-                p.port,
-                p.public,
-                p.created_at.to_rfc3339()
-            ],
-        )?;
-        not_found_unless(changed, &p.tenant)
+                params![
+                    p.tenant.as_str(),
+                    p.port,
+                    p.public,
+                    p.created_at.to_rfc3339()
+                ],
+            )?;
+            not_found_unless(changed, &p.tenant)
+        })
     }
 
     /// Withdraws a published port; returns whether it was published.
     pub fn unpublish_port(&self, tenant: &TenantName, port: u16) -> Result<bool, StoreError> {
-        Ok(self.conn().execute(
-            "DELETE FROM published_ports WHERE tenant = ?1 AND port = ?2",
-            params![tenant.as_str(), port],
-        )? > 0)
+        blocking(|| {
+            Ok(self.conn().execute(
+                "DELETE FROM published_ports WHERE tenant = ?1 AND port = ?2",
+                params![tenant.as_str(), port],
+            )? > 0)
+        })
     }
 
     /// The ports a tenant publishes, by port.
     pub fn published_ports(&self, tenant: &TenantName) -> Result<Vec<PublishedPort>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        blocking(|| {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(
             "SELECT port, public, created_at FROM published_ports WHERE tenant = ?1 ORDER BY port",
         )?;
-        let rows = stmt.query_map(params![tenant.as_str()], |r| {
-            Ok((
-                r.get::<_, u16>(0)?,
-                r.get::<_, bool>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (port, public, created) = row?;
-            out.push(PublishedPort {
-                tenant: tenant.clone(),
-                port,
-                public,
-                created_at: parse_time(&created)?,
-            });
-        }
-        Ok(out)
+            let rows = stmt.query_map(params![tenant.as_str()], |r| {
+                Ok((
+                    r.get::<_, u16>(0)?,
+                    r.get::<_, bool>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (port, public, created) = row?;
+                out.push(PublishedPort {
+                    tenant: tenant.clone(),
+                    port,
+                    public,
+                    created_at: parse_time(&created)?,
+                });
+            }
+            Ok(out)
+        })
     }
 
     /// Records a new token by the hash of its secret; a name in use is a conflict.
@@ -820,24 +960,28 @@ impl Store {
         hash: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let inserted = self.conn().execute(
+        blocking(|| {
+            let inserted = self.conn().execute(
             "INSERT OR IGNORE INTO tokens (name, role, hash, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![name, role.as_str(), hash, now.to_rfc3339()],
         )?;
-        if inserted == 0 {
-            return Err(StoreError::TokenExists {
-                name: name.to_owned(),
-            });
-        }
-        Ok(())
+            if inserted == 0 {
+                return Err(StoreError::TokenExists {
+                    name: name.to_owned(),
+                });
+            }
+            Ok(())
+        })
     }
 
     /// The live (not revoked) token with this hash.
     pub fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
-        Ok(self
-            .query_tokens("WHERE hash = ?1 AND revoked_at IS NULL", &[&hash])?
-            .into_iter()
-            .next())
+        blocking(|| {
+            Ok(self
+                .query_tokens("WHERE hash = ?1 AND revoked_at IS NULL", &[&hash])?
+                .into_iter()
+                .next())
+        })
     }
 
     /// Records an admin's dashboard session for the token `token` (by name).
@@ -848,12 +992,14 @@ impl Store {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.conn().execute(
-            "INSERT INTO admin_sessions (id_hash, token, created_at, expires_at)
+        blocking(|| {
+            self.conn().execute(
+                "INSERT INTO admin_sessions (id_hash, token, created_at, expires_at)
              VALUES (?1, ?2, ?3, ?4)",
-            params![id_hash, token, now.to_rfc3339(), expires_at.to_rfc3339()],
-        )?;
-        Ok(())
+                params![id_hash, token, now.to_rfc3339(), expires_at.to_rfc3339()],
+            )?;
+            Ok(())
+        })
     }
 
     /// The live token behind a dashboard session, and when the session ends; `None` when
@@ -862,36 +1008,40 @@ impl Store {
         &self,
         id_hash: &str,
     ) -> Result<Option<(TokenRecord, DateTime<Utc>)>, StoreError> {
-        let row: Option<(String, String)> = self
-            .conn()
-            .query_row(
-                "SELECT token, expires_at FROM admin_sessions WHERE id_hash = ?1",
-                params![id_hash],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let Some((token, expires)) = row else {
-            return Ok(None);
-        };
-        let live = self
-            .query_tokens("WHERE name = ?1 AND revoked_at IS NULL", &[&token])?
-            .into_iter()
-            .next();
-        live.map(|t| Ok((t, parse_time(&expires)?))).transpose()
+        blocking(|| {
+            let row: Option<(String, String)> = self
+                .conn()
+                .query_row(
+                    "SELECT token, expires_at FROM admin_sessions WHERE id_hash = ?1",
+                    params![id_hash],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((token, expires)) = row else {
+                return Ok(None);
+            };
+            let live = self
+                .query_tokens("WHERE name = ?1 AND revoked_at IS NULL", &[&token])?
+                .into_iter()
+                .next();
+            live.map(|t| Ok((t, parse_time(&expires)?))).transpose()
+        })
     }
 
     /// Ends a dashboard session.
     pub fn remove_admin_session(&self, id_hash: &str) -> Result<(), StoreError> {
-        self.conn().execute(
-            "DELETE FROM admin_sessions WHERE id_hash = ?1",
-            params![id_hash],
-        )?;
-        Ok(())
+        blocking(|| {
+            self.conn().execute(
+                "DELETE FROM admin_sessions WHERE id_hash = ?1",
+                params![id_hash],
+            )?;
+            Ok(())
+        })
     }
 
     /// Every token, revoked ones included, by name.
     pub fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        self.query_tokens("", &[])
+        blocking(|| self.query_tokens("", &[]))
     }
 
     fn query_tokens(
@@ -929,46 +1079,51 @@ impl Store {
 
     /// Revokes a token; a revoked token never works again.
     pub fn revoke_token(&self, name: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let changed = self.conn().execute(
-            "UPDATE tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
-            params![name, now.to_rfc3339()],
-        )?;
-        if changed == 0 {
-            return Err(StoreError::TokenNotFound {
-                name: name.to_owned(),
-            });
-        }
-        Ok(())
+        blocking(|| {
+            let changed = self.conn().execute(
+                "UPDATE tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
+                params![name, now.to_rfc3339()],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::TokenNotFound {
+                    name: name.to_owned(),
+                });
+            }
+            Ok(())
+        })
     }
 
     /// A tenant's keys, oldest first.
     pub fn keys(&self, name: &TenantName) -> Result<Vec<KeyRecord>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        blocking(|| {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(
             "SELECT openssh, added_at FROM keys WHERE tenant = ?1 ORDER BY added_at, fingerprint",
         )?;
-        let rows = stmt.query_map(params![name.as_str()], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (openssh, added_at) = row?;
-            let key: SshPublicKey = openssh.parse().map_err(|_| StoreError::Corrupt {
-                what: "key",
-                value: openssh.clone(),
+            let rows = stmt.query_map(params![name.as_str()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
             })?;
-            out.push(KeyRecord {
-                key: KeyView::from(&key),
-                added_at: parse_time(&added_at)?,
-            });
-        }
-        Ok(out)
+            let mut out = Vec::new();
+            for row in rows {
+                let (openssh, added_at) = row?;
+                let key: SshPublicKey = openssh.parse().map_err(|_| StoreError::Corrupt {
+                    what: "key",
+                    value: openssh.clone(),
+                })?;
+                out.push(KeyRecord {
+                    key: KeyView::from(&key),
+                    added_at: parse_time(&added_at)?,
+                });
+            }
+            Ok(out)
+        })
     }
 }
 
 const SELECT_TENANT: &str = "SELECT name, status, image, cpus_milli, memory_bytes, disk_bytes, \
                              pids, created_at, updated_at, desired, expires_at, ephemeral, \
-                             autostart, idle_stop_secs, last_active_at, egress FROM tenants";
+                             autostart, idle_stop_secs, last_active_at, egress, adopted_home \
+                             FROM tenants";
 
 struct RawTenant {
     name: String,
@@ -987,6 +1142,7 @@ struct RawTenant {
     idle_stop_secs: Option<i64>,
     last_active_at: Option<String>,
     egress: String,
+    adopted_home: bool,
 }
 
 fn raw_tenant(r: &Row<'_>) -> rusqlite::Result<RawTenant> {
@@ -1007,6 +1163,7 @@ fn raw_tenant(r: &Row<'_>) -> rusqlite::Result<RawTenant> {
         idle_stop_secs: r.get(13)?,
         last_active_at: r.get(14)?,
         egress: r.get(15)?,
+        adopted_home: r.get(16)?,
     })
 }
 
@@ -1056,6 +1213,7 @@ impl RawTenant {
                 .parse()
                 .map_err(|_| corrupt("egress", self.egress.clone()))?,
             last_active_at: self.last_active_at.as_deref().map(parse_time).transpose()?,
+            adopted_home: self.adopted_home,
             created_at: parse_time(&self.created_at)?,
             updated_at: parse_time(&self.updated_at)?,
         })
@@ -1105,6 +1263,7 @@ mod tests {
             keys: vec![KEY_A.parse().unwrap()],
             policy: Policy::default(),
             egress: Egress::All,
+            adopted_home: false,
         }
     }
 
@@ -1124,6 +1283,7 @@ mod tests {
                 policy: Policy::default(),
                 egress: Egress::All,
                 last_active_at: Some(now()),
+                adopted_home: false,
                 created_at: now(),
                 updated_at: now(),
             }
@@ -1399,6 +1559,7 @@ mod tests {
     fn a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hostel.db");
+        drop(Store::open(&path).unwrap());
         Connection::open(&path)
             .unwrap()
             .pragma_update(None, "user_version", 99)
@@ -1407,8 +1568,65 @@ mod tests {
             Store::open(&path),
             Err(StoreError::TooNew {
                 found: 99,
-                known: 10
+                known: 11
             })
         ));
+    }
+
+    /// Regression (#13): a zero-byte `hostel.db` was taken as a new instance, orphaning the
+    /// running workspaces. Only a missing file makes a new store.
+    #[test]
+    fn issue_13_an_empty_or_foreign_file_is_not_a_new_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hostel.db");
+        std::fs::write(&path, "").unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} is not a hostel store: the file is empty",
+                path.display()
+            )
+        );
+        assert!(err.hint().unwrap().contains("restore"));
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "left as it was");
+        std::fs::write(
+            &path,
+            "not sqlite at all, just some text that is long enough",
+        )
+        .unwrap();
+        assert_eq!(
+            Store::open(&path).unwrap_err().to_string(),
+            format!(
+                "{} is not a hostel store: it is not a SQLite database",
+                path.display()
+            )
+        );
+        std::fs::remove_file(&path).unwrap();
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute_batch("CREATE TABLE photos (id INTEGER PRIMARY KEY);")
+            .unwrap();
+        drop(other);
+        assert_eq!(
+            Store::open(&path).unwrap_err().to_string(),
+            format!(
+                "{} is not a hostel store: it is a SQLite database of something else (no hostel \
+                 tables)",
+                path.display()
+            )
+        );
+        std::fs::remove_file(&path).unwrap();
+        let id = Store::open(&path).unwrap().instance_id().unwrap();
+        let again = Store::open(&path).unwrap();
+        assert_eq!(
+            again.instance_id().unwrap(),
+            id,
+            "an existing store is kept"
+        );
+        again.set_meta("boot_id", "b1").unwrap();
+        again.set_meta("boot_id", "b2").unwrap();
+        assert_eq!(again.meta("boot_id").unwrap().as_deref(), Some("b2"));
+        assert_eq!(again.meta("nothing").unwrap(), None);
     }
 }

@@ -97,20 +97,31 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = status(self.code);
+        let request_id = status
+            .is_server_error()
+            .then(crate::conn::request_id)
+            .flatten();
         let body = if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(message = %self.message, causes = ?self.causes, "internal error in an API call");
             ErrorBody {
                 code: self.code.to_string(),
                 message: "internal error; the daemon's log has the detail".into(),
-                hint: None,
+                hint: request_id
+                    .as_ref()
+                    .map(|id| format!("look for request id {id} in the daemon's log")),
                 causes: Vec::new(),
+                request_id,
             }
         } else {
+            if status.is_server_error() {
+                tracing::warn!(message = %self.message, "an API call could not be served");
+            }
             ErrorBody {
                 code: self.code.to_string(),
                 message: self.message,
                 hint: self.hint,
                 causes: self.causes,
+                request_id,
             }
         };
         let mut response = (status, Json(body)).into_response();

@@ -16,6 +16,7 @@ mod admin;
 mod apps;
 mod assets;
 mod auth;
+mod conn;
 mod dashboard;
 mod error;
 mod files;
@@ -26,6 +27,7 @@ mod terminal;
 pub mod tls;
 mod ws;
 
+pub use conn::{ConnLimits, serve as serve_with};
 pub use error::ApiError;
 
 use auth::BearerScheme;
@@ -196,7 +198,8 @@ fn app(state: AppState, serves: Serves) -> Router {
     } else {
         r
     };
-    r.with_state(state)
+    r.layer(axum::middleware::from_fn(conn::request_scope))
+        .with_state(state)
 }
 
 /// The API's routes and its OpenAPI document, built from the same handler definitions.
@@ -418,8 +421,5 @@ pub async fn serve(
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    conn::serve(listener, app, None, ConnLimits::default(), shutdown).await
 }

@@ -2,7 +2,6 @@
 //! and an HTTPS server that only talks to clients presenting a certificate from that CA (mutual
 //! TLS). A client certificate is an admin credential; the audit names it by its fingerprint.
 
-use axum::extract::ConnectInfo;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
@@ -16,7 +15,6 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tower::ServiceExt;
 
 /// A TLS set-up that failed.
 #[derive(Debug, thiserror::Error)]
@@ -242,56 +240,33 @@ pub fn client_config(
 }
 
 /// Serves `app` over TLS with `config` (mutual for the API, [`web_server_config`] for the
-/// tenants' gateway) until `shutdown` completes.
+/// tenants' gateway) until `shutdown` completes, with the default connection limits.
 pub async fn serve_tls(
     listener: tokio::net::TcpListener,
     app: axum::Router,
     config: Arc<ServerConfig>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let acceptor = tokio_rustls::TlsAcceptor::from(config);
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            a = listener.accept() => a?,
-            _ = &mut shutdown => return Ok(()),
-        };
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        tokio::spawn(async move {
-            let tls = match tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                acceptor.accept(tcp),
-            )
-            .await
-            {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "tls handshake refused");
-                    return;
-                }
-                Err(_) => return,
-            };
-            let fingerprint = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .map(|c| hex::encode(Sha256::digest(c.as_ref())))
-                .unwrap_or_default();
-            let svc =
-                app.map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(ClientCert(fingerprint.clone()));
-                    req.extensions_mut().insert(ConnectInfo(peer));
-                    req
-                });
-            let svc = hyper_util::service::TowerToHyperService::new(svc);
-            let io = hyper_util::rt::TokioIo::new(tls);
-            let builder =
-                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-            if let Err(e) = builder.serve_connection_with_upgrades(io, svc).await {
-                tracing::debug!(%peer, error = %e, "https connection ended with an error");
-            }
-        });
-    }
+    crate::conn::serve(
+        listener,
+        app,
+        Some(config),
+        crate::ConnLimits::default(),
+        shutdown,
+    )
+    .await
+}
+
+/// The fingerprint of the client's certificate on `tls` (empty without one).
+pub(crate) fn client_cert(
+    tls: &tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+) -> ClientCert {
+    ClientCert(
+        tls.get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| hex::encode(Sha256::digest(c.as_ref())))
+            .unwrap_or_default(),
+    )
 }

@@ -26,6 +26,7 @@ const KEY: &str =
 
 struct Api {
     _dir: tempfile::TempDir,
+    fake: FakeRuntime,
     hostel: Arc<Hostel>,
     admin: String,
     viewer: String,
@@ -60,7 +61,7 @@ fn api_with(config: Config) -> Api {
         Hostel::new(
             paths,
             config,
-            Arc::new(fake),
+            Arc::new(fake.clone()),
             storage,
             Store::open_in_memory().unwrap(),
             "test",
@@ -74,6 +75,7 @@ fn api_with(config: Config) -> Api {
         .into_inner();
     Api {
         _dir: dir,
+        fake,
         hostel,
         admin,
         viewer,
@@ -171,6 +173,38 @@ impl Api {
         ));
         (status, value)
     }
+}
+
+/// Regression (#13): a 500 said "see the daemon's log" with nothing to find it by. Every
+/// response names its request; a 5xx body says the same id, which the log lines carry.
+#[tokio::test]
+async fn issue_13_a_server_error_names_its_request_id() {
+    let a = api();
+    a.fake.set_reachable(false);
+    let req = Request::get("/api/tenants")
+        .header("authorization", format!("Bearer {}", a.admin))
+        .body(Body::empty())
+        .unwrap();
+    let resp = router(AppState::new(a.hostel.clone()))
+        .oneshot(req)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(id.len(), 32, "{id}");
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["code"], "engine_unreachable");
+    assert_eq!(body["request_id"], id.as_str());
+    // A client error names its request in the header only.
+    a.fake.set_reachable(true);
+    let (s, body) = a
+        .call("GET", "/api/tenants/ghost", Some(&a.admin), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(body.get("request_id"), None);
 }
 
 #[tokio::test]

@@ -81,6 +81,11 @@ impl FakeRuntime {
             .insert(method.to_owned(), message.to_owned());
     }
 
+    /// Makes every call succeed again.
+    pub fn clear_failures(&self) {
+        self.lock().failures.clear();
+    }
+
     /// Makes the engine (un)reachable, as a stopped dockerd would be.
     pub fn set_reachable(&self, up: bool) {
         self.lock().reachable = up;

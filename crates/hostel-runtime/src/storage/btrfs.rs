@@ -226,7 +226,26 @@ impl BtrfsPool {
         }))
     }
 
-    fn limit(&self, tenant: &TenantName, size: ByteSize) -> Result<(), RuntimeError> {
+    /// The home's qgroup: bytes referenced and the limit, if any; `None` without a home.
+    fn qgroup(&self, tenant: &TenantName) -> Result<Option<(u64, Option<u64>)>, RuntimeError> {
+        if !self.exists(tenant) {
+            return Ok(None);
+        }
+        let out = run(
+            "read the home's usage",
+            Command::new("btrfs")
+                .args(["qgroup", "show", "--raw", "-re", "-f"])
+                .arg(self.home_path(tenant)),
+        )?;
+        parse_qgroup(&out)
+            .map(Some)
+            .ok_or_else(|| RuntimeError::Host {
+                action: "read the home's usage".into(),
+                message: format!("unexpected `btrfs qgroup show` output: {out:?}"),
+            })
+    }
+
+    fn set_limit(&self, tenant: &TenantName, size: ByteSize) -> Result<(), RuntimeError> {
         run(
             "set the home's quota",
             Command::new("btrfs")
@@ -273,7 +292,7 @@ impl HomeStorage for BtrfsPool {
                 .args(["subvolume", "create"])
                 .arg(&home),
         )?;
-        let set_up = self.limit(tenant, size).and_then(|()| {
+        let set_up = self.set_limit(tenant, size).and_then(|()| {
             nix::unistd::chown(
                 &home,
                 Some(nix::unistd::Uid::from_raw(TENANT_UID)),
@@ -296,27 +315,21 @@ impl HomeStorage for BtrfsPool {
 
     fn resize(&self, tenant: &TenantName, size: ByteSize) -> Result<(), RuntimeError> {
         self.ensure_pool()?;
-        self.limit(tenant, size)
+        self.set_limit(tenant, size)
     }
 
     fn usage(&self, tenant: &TenantName) -> Result<Option<DiskUsage>, RuntimeError> {
-        if !self.exists(tenant) {
-            return Ok(None);
-        }
-        let out = run(
-            "read the home's usage",
-            Command::new("btrfs")
-                .args(["qgroup", "show", "--raw", "-re", "-f"])
-                .arg(self.home_path(tenant)),
-        )?;
-        let (used, limit) = parse_qgroup(&out).ok_or_else(|| RuntimeError::Host {
-            action: "read the home's usage".into(),
-            message: format!("unexpected `btrfs qgroup show` output: {out:?}"),
-        })?;
-        Ok(Some(DiskUsage {
+        Ok(self.qgroup(tenant)?.map(|(used, limit)| DiskUsage {
             used: ByteSize::bytes(used),
             size: ByteSize::bytes(limit.unwrap_or(self.size.as_u64())),
         }))
+    }
+
+    fn limit(&self, tenant: &TenantName) -> Result<Option<ByteSize>, RuntimeError> {
+        Ok(self
+            .qgroup(tenant)?
+            .and_then(|(_, limit)| limit)
+            .map(ByteSize::bytes))
     }
 
     fn is_ready(&self, tenant: &TenantName) -> bool {

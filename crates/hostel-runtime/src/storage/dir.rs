@@ -78,6 +78,11 @@ impl HomeStorage for DirStorage {
         }))
     }
 
+    fn limit(&self, tenant: &TenantName) -> Result<Option<ByteSize>, RuntimeError> {
+        let sizes = self.sizes.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(sizes.get(tenant.as_str()).copied())
+    }
+
     fn is_ready(&self, tenant: &TenantName) -> bool {
         self.exists(tenant)
     }

@@ -55,6 +55,9 @@ pub trait HomeStorage: Send + Sync + std::fmt::Debug {
     fn resize(&self, tenant: &TenantName, size: ByteSize) -> Result<(), RuntimeError>;
     /// Space used and available; `None` when the home is not ready (not mounted).
     fn usage(&self, tenant: &TenantName) -> Result<Option<DiskUsage>, RuntimeError>;
+    /// The size limit the kernel enforces on the home now, read back (not remembered): `None`
+    /// when the home has none, or there is no home.
+    fn limit(&self, tenant: &TenantName) -> Result<Option<ByteSize>, RuntimeError>;
     /// Whether the home is ready to use (its filesystem mounted).
     fn is_ready(&self, tenant: &TenantName) -> bool;
     /// Deletes the home and its data. Only `purge` calls this.

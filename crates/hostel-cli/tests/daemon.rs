@@ -1,0 +1,119 @@
+//! The daemon itself: one per root, and connections that cannot take it down.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use hostel_testkit::TestRun;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hostel");
+
+/// Regression (#13): two `hostel serve` on one root both ran and both reaped, and the second,
+/// stopping, removed the first one's state file (so `status` said "not running").
+#[test]
+fn issue_13_a_second_daemon_on_a_root_is_refused_and_harms_nothing() {
+    let t = TestRun::new(BIN);
+    let first = t.serve();
+    let status = t.hostel(&["status", "--json"]).ok().json();
+    let pid = status["daemon"]["pid"].as_u64().unwrap();
+    let second = t
+        .hostel(&[
+            "serve",
+            "--ssh-listen",
+            &format!("127.0.0.1:{}", hostel_testkit::free_port()),
+            "--http-listen",
+            &format!("127.0.0.1:{}", hostel_testkit::free_port()),
+        ])
+        .expect_code(4);
+    assert!(
+        second.stderr.starts_with(&format!(
+            "error: another `hostel serve` runs on {}",
+            t.root.display()
+        )),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains(&format!("(pid {pid})")),
+        "{}",
+        second.stderr
+    );
+    let after = t.hostel(&["status", "--json"]).ok().json();
+    assert_eq!(
+        after["daemon"]["pid"].as_u64(),
+        Some(pid),
+        "the first one's files stay"
+    );
+    drop(first);
+}
+
+/// Reads from `s` until the server closes it or `limit` passes; returns what came and whether
+/// it closed.
+fn read_until_closed(s: &mut TcpStream, limit: Duration) -> (String, bool) {
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let end = Instant::now() + limit;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < end {
+        match s.read(&mut buf) {
+            Ok(0) => return (String::from_utf8_lossy(&got).into_owned(), true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return (String::from_utf8_lossy(&got).into_owned(), true);
+            }
+            Err(_) => {}
+        }
+    }
+    (String::from_utf8_lossy(&got).into_owned(), false)
+}
+
+/// Regression (#13): idle or half-sent HTTP connections never timed out and one address could
+/// open any number of them.
+#[test]
+fn issue_13_slow_idle_and_too_many_http_connections_are_closed() {
+    let t = TestRun::with_config(
+        BIN,
+        "\n[http]\nheader_timeout_secs = 2\nidle_timeout_secs = 3\nmax_connections_per_ip = 3\n",
+    );
+    let d = t.serve();
+    let addr = format!("127.0.0.1:{}", d.http_port);
+    // Half-sent headers: closed after the header timeout, with no answer to a request never
+    // finished.
+    let mut slow = TcpStream::connect(&addr).unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let (got, closed) = read_until_closed(&mut slow, Duration::from_secs(10));
+    assert!(closed, "a half-sent request holds its connection");
+    assert!(!got.contains("200 OK"), "{got}");
+    // A kept-alive connection with nothing more to ask: answered, then closed when idle.
+    let mut idle = TcpStream::connect(&addr).unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (got, closed) = read_until_closed(&mut idle, Duration::from_secs(12));
+    assert!(got.starts_with("HTTP/1.1 200 OK"), "{got}");
+    assert!(got.contains("x-request-id: "), "{got}");
+    assert!(closed, "an idle connection stays open");
+    // Three connections from one address are its share; a fourth is closed unanswered.
+    let held: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut extra = TcpStream::connect(&addr).unwrap();
+    let _ = extra.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    let (got, closed) = read_until_closed(&mut extra, Duration::from_secs(1));
+    assert!(closed && got.is_empty(), "{closed} {got:?}");
+    drop(held);
+    // Their places free again once they close.
+    let mut later = TcpStream::connect(&addr).unwrap();
+    later
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let (got, _) = read_until_closed(&mut later, Duration::from_secs(10));
+    assert!(got.starts_with("HTTP/1.1 200 OK"), "{got}");
+}
