@@ -467,6 +467,17 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 100)]
         parallel: usize,
     },
+    /// API clients create, run, stop, start and purge tenants while the daemon is killed with
+    /// SIGKILL at random moments; then checks that nothing is left half-done, orphaned or lost.
+    /// Exits 1 when something is.
+    Chaos {
+        /// Times the daemon is killed.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+        kills: u32,
+        /// API clients at once.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+        clients: u64,
+    },
 }
 
 #[cfg(test)]

@@ -48,6 +48,15 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
                 BenchCommand::Ssh { rounds } => {
                     crate::bench::ssh::ssh_bench(h, rounds as usize).await
                 }
+                BenchCommand::Chaos { kills, clients } => {
+                    let opts = crate::bench::chaos::ChaosOptions {
+                        kills,
+                        clients: usize::try_from(clients).unwrap_or(1),
+                        json: cli.json,
+                        config: cli.config.clone(),
+                    };
+                    return crate::bench::chaos::chaos(h, opts).await;
+                }
             }
             .map(|()| 0);
         }

@@ -1,9 +1,11 @@
 //! `hostel bench`: hostel against the plain engine (and OpenSSH) doing the same, in one run, as
 //! medians and ratios. Benchmarks are never tests: nothing here asserts a time.
 //!
-//! [`lifecycle`]: create, stop, start, delete; [`ssh`]: the gateway; [`api`]: the sandbox path.
+//! [`lifecycle`]: create, stop, start, delete; [`ssh`]: the gateway; [`api`]: the sandbox path;
+//! [`chaos`]: the daemon killed under load, and what it converges to.
 
 pub mod api;
+pub mod chaos;
 pub mod lifecycle;
 pub mod ssh;
 

@@ -409,6 +409,23 @@ impl Runtime for DockerRuntime {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(()),
+            // A removal asked by a process that died since goes on in the engine: wait for it
+            // (removing is idempotent; the caller wants the container gone).
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409,
+                message,
+            }) if message.contains("already in progress") => {
+                for _ in 0..600 {
+                    if self.inspect(name).await?.is_none() {
+                        return Ok(());
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(RuntimeError::Conflict {
+                    name: name.to_owned(),
+                    message,
+                })
+            }
             r => r.map_err(self.map_err("remove container", "container", name)),
         }
     }
