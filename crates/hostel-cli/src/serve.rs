@@ -173,8 +173,6 @@ fn raise_open_files() {
 
 /// Runs the SSH gateway, the HTTP API and the web gateway until SIGTERM or SIGINT.
 pub async fn serve(h: Hostel, listen: Listen) -> Result<u8, CliError> {
-    let root_lock = lock_root(h.paths())?;
-    raise_open_files();
     let Listen {
         ssh: ssh_listen,
         http: http_listen,
@@ -204,6 +202,10 @@ pub async fn serve(h: Hostel, listen: Listen) -> Result<u8, CliError> {
     } else {
         (None, None)
     };
+    // Bad flags and files are reported first; then this daemon takes the root, before it
+    // changes anything.
+    let root_lock = lock_root(h.paths())?;
+    raise_open_files();
     // Workspaces must not reach the listeners about to open: the rules go in first.
     h.ensure_filter().await.map_err(|e| {
         let mut err = CliError::from(e);

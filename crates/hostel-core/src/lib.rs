@@ -24,6 +24,7 @@ pub mod quota;
 pub mod reconcile;
 pub mod role;
 pub mod secret;
+pub mod session;
 pub mod size;
 
 pub use apps::WebApp;

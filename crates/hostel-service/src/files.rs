@@ -77,6 +77,14 @@ pub fn home_path(path: &str) -> Result<&str, ServiceError> {
     if path.is_empty() {
         return Err(bad("empty"));
     }
+    // Found by fuzzing (#13): a NUL byte passed and failed later, at the engine, as an
+    // internal error.
+    if path.contains('\0') {
+        return Err(bad("holds a NUL byte"));
+    }
+    if path.len() > 4096 {
+        return Err(bad("longer than 4096 bytes"));
+    }
     if path.starts_with('/') {
         return Err(bad(
             "absolute paths are not allowed; paths are relative to the home",
@@ -269,6 +277,7 @@ mod tests {
             ("a/../../b", "'..' would leave the home"),
             ("a//b", "has an empty or '.' component"),
             ("./a", "has an empty or '.' component"),
+            ("a\0b", "holds a NUL byte"),
         ];
         for (bad, why) in cases {
             match home_path(bad) {
@@ -276,5 +285,7 @@ mod tests {
                 other => panic!("{bad}: {other:?}"),
             }
         }
+        let long = "a/".repeat(2049);
+        assert!(home_path(&long).is_err());
     }
 }

@@ -61,7 +61,7 @@ pub async fn run(ctx: ChannelContext, channel: Channel<Msg>) {
                 ..
             } => {
                 pty = Some(Pty {
-                    term,
+                    term: hostel_core::session::pty_term(&term).to_owned(),
                     cols: clamp(col_width),
                     rows: clamp(row_height),
                 });
@@ -70,8 +70,14 @@ pub async fn run(ctx: ChannelContext, channel: Channel<Msg>) {
                 variable_name,
                 variable_value,
                 ..
-            } if ctx.config.accepts_env(&variable_name) => {
-                env.push(format!("{variable_name}={variable_value}"));
+            } => {
+                // Checked and bounded: a client sends as many as it likes.
+                env.extend(hostel_core::session::env_entry(
+                    &ctx.config,
+                    env.len(),
+                    &variable_name,
+                    &variable_value,
+                ));
             }
             // The handler refused other subsystems; their request still reaches this task.
             ChannelMsg::RequestSubsystem { ref name, .. } if name != "sftp" => {}

@@ -444,10 +444,11 @@ impl russh::server::Handler for Connection {
         &mut self,
         channel: ChannelId,
         name: &str,
-        _value: &str,
+        value: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if self.config.accepts_env(name) {
+        // The channel's task applies the same check and counts what it keeps.
+        if hostel_core::session::env_entry(&self.config, 0, name, value).is_some() {
             session.channel_success(channel)
         } else {
             session.channel_failure(channel)

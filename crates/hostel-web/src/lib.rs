@@ -29,6 +29,7 @@ mod ws;
 
 pub use conn::{ConnLimits, serve as serve_with};
 pub use error::ApiError;
+pub use ws::{Control, control as control_frame};
 
 use auth::BearerScheme;
 

@@ -115,6 +115,43 @@ pub(crate) async fn open(
     Ok(upgrade.on_upgrade(move |socket| bridge(s, name, actor, session, tty, socket)))
 }
 
+/// A text frame a client sends on the exec WebSocket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// `{"eof": true}`: close the command's stdin.
+    Eof,
+    /// `{"resize": [cols, rows]}`: the terminal's new size (a value out of range is 0).
+    Resize {
+        /// Columns.
+        cols: u16,
+        /// Rows.
+        rows: u16,
+    },
+    /// Anything else: not JSON, or no known key.
+    Ignored,
+}
+
+/// Reads a text frame of the exec WebSocket.
+pub fn control(text: &str) -> Control {
+    let v = serde_json::from_str::<serde_json::Value>(text).unwrap_or_default();
+    if v.get("eof").and_then(serde_json::Value::as_bool) == Some(true) {
+        return Control::Eof;
+    }
+    if let Some([c, r]) = v
+        .get("resize")
+        .and_then(|r| r.as_array())
+        .map(Vec::as_slice)
+    {
+        let dim =
+            |x: &serde_json::Value| x.as_u64().and_then(|n| u16::try_from(n).ok()).unwrap_or(0);
+        return Control::Resize {
+            cols: dim(c),
+            rows: dim(r),
+        };
+    }
+    Control::Ignored
+}
+
 async fn bridge(
     s: AppState,
     name: TenantName,
@@ -135,22 +172,13 @@ async fn bridge(
         while let Some(Ok(msg)) = from_client.next().await {
             match msg {
                 Message::Binary(b) if input.write_all(&b).await.is_err() => break,
-                Message::Text(t) => {
-                    let v = serde_json::from_str::<serde_json::Value>(&t).unwrap_or_default();
-                    if v.get("eof").and_then(serde_json::Value::as_bool) == Some(true) {
-                        break;
+                Message::Text(t) => match control(&t) {
+                    Control::Eof => break,
+                    Control::Resize { cols, rows } => {
+                        let _ = hostel.exec_resize(&exec_id, cols, rows).await;
                     }
-                    if let Some([c, r]) = v
-                        .get("resize")
-                        .and_then(|r| r.as_array())
-                        .map(Vec::as_slice)
-                    {
-                        let dim = |x: &serde_json::Value| {
-                            x.as_u64().and_then(|n| u16::try_from(n).ok()).unwrap_or(0)
-                        };
-                        let _ = hostel.exec_resize(&exec_id, dim(c), dim(r)).await;
-                    }
-                }
+                    Control::Ignored => {}
+                },
                 Message::Close(_) => break,
                 _ => {}
             }
@@ -177,4 +205,28 @@ async fn bridge(
     let _ = to_client.send(Message::Text(end.into())).await;
     let _ = to_client.send(Message::Close(None)).await;
     inbound.abort();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_frames_read_eof_and_resize_and_ignore_the_rest() {
+        assert_eq!(control(r#"{"eof":true}"#), Control::Eof);
+        assert_eq!(
+            control(r#"{"resize":[120,40]}"#),
+            Control::Resize {
+                cols: 120,
+                rows: 40
+            }
+        );
+        assert_eq!(
+            control(r#"{"resize":[70000,-1]}"#),
+            Control::Resize { cols: 0, rows: 0 }
+        );
+        for other in ["", "eof", r#"{"eof":1}"#, r#"{"resize":[1]}"#, "[]", "null"] {
+            assert_eq!(control(other), Control::Ignored, "{other}");
+        }
+    }
 }
