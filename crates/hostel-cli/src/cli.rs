@@ -478,6 +478,20 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
         clients: u64,
     },
+    /// SSH and web-terminal sessions doing work, plus API calls, for a while: the daemon's
+    /// memory and open files over time, `ssh true` before and after; then idle SSH sessions
+    /// from 40 loopback addresses and the memory each takes.
+    Soak {
+        /// Working sessions at once (a quarter of them web terminals).
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(4..))]
+        sessions: u64,
+        /// How long they work.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+        minutes: u64,
+        /// Idle SSH sessions held at the end (0: none).
+        #[arg(long, default_value_t = 2000)]
+        idle: u64,
+    },
 }
 
 #[cfg(test)]

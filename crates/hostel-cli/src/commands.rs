@@ -57,6 +57,20 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
                     };
                     return crate::bench::chaos::chaos(h, opts).await;
                 }
+                BenchCommand::Soak {
+                    sessions,
+                    minutes,
+                    idle,
+                } => {
+                    let opts = crate::bench::soak::SoakOptions {
+                        sessions: usize::try_from(sessions).unwrap_or(4),
+                        minutes,
+                        idle: usize::try_from(idle).unwrap_or(0),
+                        json: cli.json,
+                        config: cli.config.clone(),
+                    };
+                    return crate::bench::soak::soak(h, opts).await;
+                }
             }
             .map(|()| 0);
         }

@@ -99,8 +99,10 @@ mod tests {
     proptest! {
         #[test]
         fn an_accepted_entry_is_one_plain_name_and_its_value(name in ".{0,80}", value in ".{0,100}") {
-            let mut cfg = SshConfig::default();
-            cfg.accept_env = vec!["*".to_owned()];
+            let cfg = SshConfig {
+                accept_env: vec!["*".to_owned()],
+                ..SshConfig::default()
+            };
             if let Some(e) = env_entry(&cfg, 0, &name, &value) {
                 prop_assert_eq!(e.split_once('='), Some((name.as_str(), value.as_str())));
                 prop_assert!(!name.contains('='));

@@ -96,15 +96,16 @@ impl Report {
     }
 }
 
-/// A daemon child.
-struct Daemon {
-    child: tokio::process::Child,
-    pid: u32,
-    http: u16,
+/// A daemon child (killed when dropped).
+pub(crate) struct Daemon {
+    pub(crate) child: tokio::process::Child,
+    pub(crate) pid: u32,
+    pub(crate) http: u16,
+    pub(crate) ssh: u16,
 }
 
 /// Starts `hostel serve` on ephemeral ports and waits until it has written its state file.
-async fn start_daemon(root: &Path, config: Option<&Path>) -> Result<Daemon, CliError> {
+pub(crate) async fn start_daemon(root: &Path, config: Option<&Path>) -> Result<Daemon, CliError> {
     let exe = std::env::current_exe().map_err(|e| fail(format!("own binary: {e}")))?;
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -139,16 +140,14 @@ async fn start_daemon(root: &Path, config: Option<&Path>) -> Result<Daemon, CliE
         if let Ok(text) = std::fs::read_to_string(&state)
             && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
             && v.get("pid").and_then(serde_json::Value::as_u64) == Some(u64::from(pid))
-            && let Some(port) = v
-                .get("http_listen")
-                .and_then(serde_json::Value::as_str)
-                .and_then(|a| a.rsplit_once(':'))
-                .and_then(|(_, p)| p.parse().ok())
+            && let Some(http) = port_of(&v, "http_listen")
+            && let Some(ssh) = port_of(&v, "ssh_listen")
         {
             return Ok(Daemon {
                 child,
                 pid,
-                http: port,
+                http,
+                ssh,
             });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -159,8 +158,17 @@ async fn start_daemon(root: &Path, config: Option<&Path>) -> Result<Daemon, CliE
     )))
 }
 
+/// The port of the address under `key` in the daemon's state file.
+fn port_of(state: &serde_json::Value, key: &str) -> Option<u16> {
+    state
+        .get(key)
+        .and_then(serde_json::Value::as_str)
+        .and_then(|a| a.rsplit_once(':'))
+        .and_then(|(_, p)| p.parse().ok())
+}
+
 /// Resident memory (KiB) and open descriptors of a process.
-fn rss_and_fds(pid: u32) -> (u64, u64) {
+pub(crate) fn rss_and_fds(pid: u32) -> (u64, u64) {
     let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -356,7 +364,7 @@ async fn client(
     known
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 

@@ -2,11 +2,13 @@
 //! medians and ratios. Benchmarks are never tests: nothing here asserts a time.
 //!
 //! [`lifecycle`]: create, stop, start, delete; [`ssh`]: the gateway; [`api`]: the sandbox path;
-//! [`chaos`]: the daemon killed under load, and what it converges to.
+//! [`chaos`]: the daemon killed under load, and what it converges to; [`soak`]: the daemon
+//! under a long load, watched over time.
 
 pub mod api;
 pub mod chaos;
 pub mod lifecycle;
+pub mod soak;
 pub mod ssh;
 
 use crate::error::CliError;
