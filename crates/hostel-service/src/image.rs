@@ -147,6 +147,75 @@ impl Hostel {
         Ok(local)
     }
 
+    fn build_lock_path(&self) -> std::path::PathBuf {
+        self.paths.images().join("build.lock")
+    }
+
+    /// Holds the root's image-build lock until the returned guard drops; waits for a build
+    /// that holds it.
+    pub(crate) async fn lock_builds(&self) -> Result<nix::fcntl::Flock<std::fs::File>, ServiceError> {
+        use nix::fcntl::{Flock, FlockArg};
+        let path = self.build_lock_path();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(ServiceError::io("open", &path))?;
+        let shown = path.display().to_string();
+        tokio::task::spawn_blocking(move || Flock::lock(file, FlockArg::LockExclusive))
+            .await
+            .map_err(|e| ServiceError::Io {
+                action: "lock",
+                path: shown.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })?
+            .map_err(|(_, errno)| ServiceError::Io {
+                action: "lock",
+                path: shown,
+                source: errno.into(),
+            })
+    }
+
+    /// Removes what a build cut short left (a debootstrap folder, a half-written tarball),
+    /// unless a build runs now; returns what it removed.
+    pub(crate) fn clean_build_leftovers(&self) -> Result<Vec<String>, ServiceError> {
+        use nix::fcntl::{Flock, FlockArg};
+        let dir = self.paths.images();
+        let path = self.build_lock_path();
+        let Ok(file) = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+        else {
+            return Ok(Vec::new());
+        };
+        let Ok(_held) = Flock::lock(file, FlockArg::LockExclusiveNonblock) else {
+            return Ok(Vec::new());
+        };
+        let mut removed = Vec::new();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
+            Err(e) => return Err(ServiceError::io("read", &dir)(e)),
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let p = e.path();
+            let gone = if name.ends_with("-rootfs.tmp") && p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else if name.ends_with(".tar.partial") {
+                std::fs::remove_file(&p)
+            } else {
+                continue;
+            };
+            gone.map_err(ServiceError::io("remove", &p))?;
+            removed.push(name);
+        }
+        Ok(removed)
+    }
+
     /// Makes a minimal Debian root filesystem tarball at `tar` with debootstrap.
     fn debootstrap(&self, tar: &Path, progress: &dyn Progress) -> Result<(), ServiceError> {
         let cfg = &self.config.image;
@@ -255,6 +324,8 @@ impl Hostel {
         progress: &dyn Progress,
     ) -> Result<BuildOutcome, ServiceError> {
         self.runtime.ping().await?;
+        // One build at a time on a root: they share the debootstrap folder and tarball.
+        let _building = self.lock_builds().await?;
         let mut parent = self.base_image(progress).await?;
         let mut outcome = BuildOutcome {
             reference: parent.clone(),

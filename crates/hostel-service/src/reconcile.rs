@@ -340,8 +340,9 @@ impl Hostel {
     }
 
     /// What the daemon does once when it starts, before its first look: tenants marked
-    /// autostart are to run (the look starts them); and after a host reboot, which stopped every
-    /// workspace, the others stay stopped until their next connection wakes them.
+    /// autostart are to run (the look starts them); after a host reboot, which stopped every
+    /// workspace, the others stay stopped until their next connection wakes them; what an image
+    /// build cut short left is removed.
     pub fn daemon_started(&self) -> Result<DaemonStart, ServiceError> {
         let mut out = DaemonStart::default();
         let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
@@ -374,6 +375,14 @@ impl Hostel {
         if let Some(b) = boot.filter(|b| last.as_deref() != Some(b.as_str())) {
             self.store.set_meta("boot_id", &b)?;
         }
+        out.build_leftovers = hostel_store::blocking(|| self.clean_build_leftovers())?;
+        if !out.build_leftovers.is_empty() {
+            self.record(
+                self.event("reconcile.repair", Outcome::Ok)
+                    .with("repair", "clean_build_leftovers")
+                    .with("removed", out.build_leftovers.join(" ")),
+            )?;
+        }
         Ok(out)
     }
 }
@@ -385,6 +394,8 @@ pub struct DaemonStart {
     pub autostart: Vec<String>,
     /// Tenants left stopped after a reboot.
     pub left_stopped: Vec<String>,
+    /// What an image build cut short had left in `images/`, removed.
+    pub build_leftovers: Vec<String>,
 }
 
 fn back_off(state: &mut ReconcileState, key: &str, every_secs: u64) {

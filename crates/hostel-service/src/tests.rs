@@ -1090,3 +1090,37 @@ fn spec_like(container: &str) -> hostel_runtime::WorkspaceSpec {
         syscalls: Default::default(),
     }
 }
+
+#[tokio::test]
+async fn issue_13_what_a_build_cut_short_left_is_removed_at_daemon_start() {
+    let f = fixture();
+    let images = f.hostel.paths().images();
+    std::fs::create_dir_all(images.join("bookworm-rootfs.tmp/etc")).unwrap();
+    std::fs::write(images.join("bookworm-rootfs.tar.partial"), "half").unwrap();
+    std::fs::write(images.join("bookworm-rootfs.tar"), "whole").unwrap();
+    let start = f.hostel.daemon_started().unwrap();
+    assert_eq!(
+        {
+            let mut v = start.build_leftovers.clone();
+            v.sort();
+            v
+        },
+        ["bookworm-rootfs.tar.partial", "bookworm-rootfs.tmp"]
+    );
+    assert!(
+        images.join("bookworm-rootfs.tar").exists(),
+        "a whole tarball stays"
+    );
+    // A build that runs holds the lock: its files are left alone.
+    std::fs::create_dir_all(images.join("bookworm-rootfs.tmp")).unwrap();
+    let held = f.hostel.lock_builds().await.unwrap();
+    assert_eq!(
+        f.hostel.daemon_started().unwrap().build_leftovers,
+        Vec::<String>::new()
+    );
+    drop(held);
+    assert_eq!(
+        f.hostel.daemon_started().unwrap().build_leftovers,
+        ["bookworm-rootfs.tmp"]
+    );
+}
