@@ -741,6 +741,29 @@ async fn moves(
         .map_err(|e| fail(e.to_string()))?;
     let (w, d) = refused(&out);
     results.push(outcome("log in as B with A's key", "outside", w, d));
+    // 200 environment variables on one channel: a channel keeps at most 64 (#13).
+    let many: Vec<String> = (0..200).map(|i| format!("LC_SELFTEST{i}=x")).collect();
+    let set_env = format!("SetEnv={}", many.join(" "));
+    let out = ssh(
+        key_a,
+        gw_port,
+        a.as_str(),
+        &["-o", &set_env],
+        "env | grep -c ^LC_SELFTEST",
+    )
+    .output()
+    .await
+    .map_err(|e| fail(e.to_string()))?;
+    let kept: usize = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    results.push(outcome(
+        "set 200 environment variables on one SSH channel",
+        "outside",
+        kept > hostel_core::session::MAX_ENV,
+        format!("{kept} kept"),
+    ));
     let out = ssh(key_a, gw_port, a.as_str(), &[], "cat /etc/hostname")
         .output()
         .await

@@ -153,7 +153,9 @@ impl Hostel {
 
     /// Holds the root's image-build lock until the returned guard drops; waits for a build
     /// that holds it.
-    pub(crate) async fn lock_builds(&self) -> Result<nix::fcntl::Flock<std::fs::File>, ServiceError> {
+    pub(crate) async fn lock_builds(
+        &self,
+    ) -> Result<nix::fcntl::Flock<std::fs::File>, ServiceError> {
         use nix::fcntl::{Flock, FlockArg};
         let path = self.build_lock_path();
         let file = std::fs::OpenOptions::new()

@@ -12,6 +12,7 @@ use hostel_core::lifecycle::{TenantStatus, WorkspaceState};
 use hostel_core::policy::{Action, Observed, decide};
 use hostel_core::reconcile::{Repair, Seen, plan};
 use hostel_core::{Outcome, TenantName};
+use hostel_runtime::{LABEL_INSTANCE, LABEL_TENANT};
 use hostel_store::TenantRecord;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -45,6 +46,8 @@ pub struct ReconcileReport {
     pub busy: Vec<String>,
     /// Tenants left alone because they failed lately and wait for their next try.
     pub waiting: Vec<String>,
+    /// Containers and networks of this instance without a tenant, removed.
+    pub orphans_removed: Vec<String>,
 }
 
 /// One tenant as observed, with what the plan needs.
@@ -92,6 +95,7 @@ impl Hostel {
                 }
             }
         }
+        self.sweep_orphans(&mut report).await;
         let known: Vec<String> = self
             .store
             .tenants()?
@@ -101,6 +105,72 @@ impl Hostel {
         state.cpu_ns.retain(|k, _| known.contains(k));
         state.backoff.retain(|k, _| known.contains(k));
         Ok(report)
+    }
+
+    /// Removes this instance's containers and networks whose tenant has no record. They hold
+    /// no tenant data (a home is never inside a container) and no create can be making them:
+    /// a create records its tenant first. They come from an engine call a killed daemon had
+    /// sent, which the engine finished after the roll-back. Homes without a tenant are only
+    /// reported (by `doctor`), never removed.
+    async fn sweep_orphans(&self, report: &mut ReconcileReport) {
+        let mine = [(LABEL_INSTANCE.to_owned(), self.instance.clone())];
+        let containers = match self.runtime.list(&mine).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the containers");
+                return;
+            }
+        };
+        let networks = match self.runtime.networks(&mine).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the networks");
+                return;
+            }
+        };
+        let objects = containers
+            .into_iter()
+            .map(|c| (c.name, c.labels, true))
+            .chain(networks.into_iter().map(|n| (n.name, n.labels, false)));
+        for (name, labels, container) in objects {
+            let owner = labels
+                .get(LABEL_TENANT)
+                .and_then(|t| t.parse::<TenantName>().ok());
+            let Some(owner) = owner else { continue };
+            let Ok(Some(_held)) = self.ops.repair(&owner) else {
+                continue;
+            };
+            if !matches!(self.store.tenant(&owner), Ok(None)) {
+                continue;
+            }
+            let removed = if container {
+                self.runtime.remove(&name).await
+            } else {
+                self.runtime.network_remove(&name).await
+            }
+            .map_err(ServiceError::from);
+            let ev = match &removed {
+                Ok(()) => self.event("reconcile.repair", Outcome::Ok),
+                Err(e) => self
+                    .event("reconcile.repair", Outcome::Failed)
+                    .with("error", e.code()),
+            };
+            let ev = ev
+                .tenant(owner.as_str())
+                .with("repair", "remove_orphan")
+                .with("object", &name)
+                .with("by", "reconciler");
+            if let Err(e) = self.record(ev) {
+                tracing::error!(error = %e, "cannot write the audit log");
+            }
+            match removed {
+                Ok(()) => {
+                    tracing::info!(object = %name, "removed an engine object without a tenant");
+                    report.orphans_removed.push(name);
+                }
+                Err(e) => tracing::warn!(object = %name, error = %e, "cannot remove an orphan"),
+            }
+        }
     }
 
     /// One tenant: `None` when an operation holds it; else each repair with its outcome.

@@ -1124,3 +1124,39 @@ async fn issue_13_what_a_build_cut_short_left_is_removed_at_daemon_start() {
         ["bookworm-rootfs.tmp"]
     );
 }
+
+/// An engine call a killed daemon had sent can finish after the roll-back: the container (or
+/// network) of a tenant that has no record any more is removed at the next look.
+#[tokio::test]
+async fn issue_13_engine_objects_a_roll_back_missed_are_swept() {
+    let f = fixture();
+    f.hostel.create(request("alice"), &Quiet).await.unwrap();
+    let mut late = spec_like("hostel-ghost");
+    late.labels = BTreeMap::from([
+        (LABEL_INSTANCE.to_owned(), f.hostel.instance().to_owned()),
+        (LABEL_TENANT.to_owned(), "ghost".to_owned()),
+    ]);
+    f.fake.create(&late).await.unwrap();
+    let mut foreign = spec_like("hostel-other");
+    foreign.labels = BTreeMap::from([
+        (LABEL_INSTANCE.to_owned(), "someone-else".to_owned()),
+        (LABEL_TENANT.to_owned(), "other".to_owned()),
+    ]);
+    f.fake.create(&foreign).await.unwrap();
+    let report = f
+        .hostel
+        .reconcile(&mut ReconcileState::default(), 30)
+        .await
+        .unwrap();
+    assert_eq!(report.orphans_removed, ["hostel-ghost"]);
+    assert_eq!(f.fake.inspect("hostel-ghost").await.unwrap(), None);
+    assert!(
+        f.fake.inspect("hostel-other").await.unwrap().is_some(),
+        "not ours"
+    );
+    assert!(f.fake.inspect("hostel-alice").await.unwrap().is_some());
+    assert_eq!(
+        kinds(&f.hostel).last().unwrap(),
+        "reconcile.repair.v1 remove_orphan"
+    );
+}

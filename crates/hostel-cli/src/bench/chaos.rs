@@ -17,7 +17,7 @@ use hostel_service::Hostel;
 use rand::RngExt;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -69,7 +69,8 @@ struct Report {
     clients: usize,
     seconds: f64,
     operations: Operations,
-    /// From the last start of the daemon until no tenant was `creating` or `purging`.
+    /// From the last start of the daemon until no tenant was `creating` or `purging` and
+    /// `doctor` found nothing (0: not within 5 minutes).
     converge_ms: u128,
     stuck: Vec<String>,
     doctor: Vec<String>,
@@ -241,6 +242,7 @@ async fn client(
     token: String,
     stop: Arc<AtomicBool>,
     ops: Arc<Mutex<Operations>>,
+    answered: Arc<AtomicU64>,
 ) -> Vec<Known> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(120))
@@ -356,9 +358,15 @@ async fn client(
             count(t, &a);
             a
         };
-        if matches!(answer, Answer::Cut) {
-            // The daemon is down or restarting: do not spin.
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        match answer {
+            Answer::Cut => {
+                // The daemon is down or restarting: do not spin.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Answer::Ok(_) => {
+                answered.fetch_add(1, Ordering::SeqCst);
+            }
+            Answer::Failed => {}
         }
     }
     known
@@ -382,6 +390,7 @@ pub async fn chaos(h: Arc<Hostel>, opts: ChaosOptions) -> Result<u8, CliError> {
     let port = Arc::new(AtomicU16::new(daemon.http));
     let stop = Arc::new(AtomicBool::new(false));
     let ops = Arc::new(Mutex::new(Operations::default()));
+    let answered = Arc::new(AtomicU64::new(0));
     let clients: Vec<_> = (0..opts.clients)
         .map(|i| {
             tokio::spawn(client(
@@ -391,6 +400,7 @@ pub async fn chaos(h: Arc<Hostel>, opts: ChaosOptions) -> Result<u8, CliError> {
                 token.clone(),
                 stop.clone(),
                 ops.clone(),
+                answered.clone(),
             ))
         })
         .collect();
@@ -404,13 +414,15 @@ pub async fn chaos(h: Arc<Hostel>, opts: ChaosOptions) -> Result<u8, CliError> {
     }
     let mut last_start = Instant::now();
     for _ in 0..opts.kills {
-        // Half the kills come soon, to catch operations part-way; half late, to let some
-        // finish first.
-        let pause = if rand::rng().random_bool(0.5) {
-            rand::rng().random_range(200..800)
-        } else {
-            rand::rng().random_range(2000..5000)
-        };
+        // Each daemon serves at least one call before it dies (or 20 s pass), so that work gets
+        // done between the kills however slow the host is; then it dies at a random moment
+        // while the clients keep it busy.
+        let before = answered.load(Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while answered.load(Ordering::SeqCst) == before && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let pause = rand::rng().random_range(0..2500);
         tokio::time::sleep(Duration::from_millis(pause)).await;
         let _ = daemon.child.start_kill();
         let _ = daemon.child.wait().await;
@@ -423,16 +435,20 @@ pub async fn chaos(h: Arc<Hostel>, opts: ChaosOptions) -> Result<u8, CliError> {
     for c in clients {
         known.extend(c.await.unwrap_or_default());
     }
-    // The daemon's first look (at its start) finishes or rolls back what the kills left; wait
-    // until no tenant is half-made or half-purged.
+    // The daemon's looks (at its start, then every check_secs) finish or roll back what the
+    // kills left: wait until no tenant is half-done and doctor finds nothing, at most 5 min.
     let mut converge_ms = 0;
-    for _ in 0..1200 {
-        let transitional = h.store().tenants()?.iter().any(|t| !t.status.is_ready());
-        if !transitional {
+    for _ in 0..600 {
+        let transitional = h
+            .store()
+            .tenants()?
+            .iter()
+            .any(|t| !t.status.is_ready());
+        if !transitional && h.doctor(false).await?.is_empty() {
             converge_ms = last_start.elapsed().as_millis();
             break;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let (rss_kib_last, fds_last) = rss_and_fds(daemon.pid);
     let report = check(&h, &opts, &known, started, converge_ms, ops).await?;

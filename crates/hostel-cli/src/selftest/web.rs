@@ -202,6 +202,31 @@ async fn try_moves(
         ),
     ));
 
+    // 200 connections held open from one address, as a flood would (#13).
+    let mut held = Vec::new();
+    for _ in 0..200 {
+        if let Ok(c) = tokio::net::TcpStream::connect(&base).await {
+            held.push(c);
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut open = 0;
+    for c in &held {
+        let mut probe = [0u8; 1];
+        // A connection the daemon closed reads end-of-file at once; an open one would block.
+        match tokio::time::timeout(std::time::Duration::from_millis(20), c.peek(&mut probe)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {}
+            _ => open += 1,
+        }
+    }
+    drop(held);
+    results.push(outcome(
+        "hold 200 connections to the API from one address",
+        "outside",
+        open == 200,
+        format!("{open} of 200 held open"),
+    ));
+
     // Session fixation: a page of another path or a sibling origin plants B's session cookie
     // beside A's own (the browser sends the planted one first).
     let page = no_redirects
