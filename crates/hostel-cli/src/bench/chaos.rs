@@ -439,11 +439,7 @@ pub async fn chaos(h: Arc<Hostel>, opts: ChaosOptions) -> Result<u8, CliError> {
     // kills left: wait until no tenant is half-done and doctor finds nothing, at most 5 min.
     let mut converge_ms = 0;
     for _ in 0..600 {
-        let transitional = h
-            .store()
-            .tenants()?
-            .iter()
-            .any(|t| !t.status.is_ready());
+        let transitional = h.store().tenants()?.iter().any(|t| !t.status.is_ready());
         if !transitional && h.doctor(false).await?.is_empty() {
             converge_ms = last_start.elapsed().as_millis();
             break;
