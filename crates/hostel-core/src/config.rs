@@ -120,8 +120,8 @@ pub struct HttpConfig {
     pub idle_timeout_secs: u64,
     /// Seconds a request body may pause between two pieces before the request fails.
     pub body_timeout_secs: u64,
-    /// Open connections one client address may hold on each listener; more wait unanswered
-    /// until one closes (0: no cap).
+    /// Open connections one client address may hold on each listener; one more is closed at
+    /// once (0: no cap).
     pub max_connections_per_ip: u32,
 }
 
