@@ -434,6 +434,8 @@ async fn reconciler(hostel: Arc<Hostel>) {
     let every = hostel.config().lifecycle.check_secs.max(1);
     let mut state = hostel_service::ReconcileState::default();
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(every));
+    // A look that took longer than check_secs is followed by a pause, not by a burst of looks.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         match hostel.reconcile(&mut state, every).await {
