@@ -303,33 +303,13 @@ async fn doctor_finds_and_fixes_drift_without_touching_homes() {
     let f = fixture();
     f.hostel.create(request("alice"), &Quiet).await.unwrap();
     f.fake.remove_by_hand("hostel-alice");
-    f.fake
-        .create(&hostel_runtime::WorkspaceSpec {
-            name: "hostel-ghost".into(),
-            image: "hostel-workspace:v1".into(),
-            hostname: "ghost".into(),
-            env: vec![],
-            labels: BTreeMap::from([
-                (LABEL_MANAGED.to_owned(), "1".to_owned()),
-                (LABEL_TENANT.to_owned(), "ghost".to_owned()),
-                (LABEL_INSTANCE.to_owned(), f.hostel.instance().to_owned()),
-            ]),
-            limits: hostel_runtime::Limits {
-                nano_cpus: 1,
-                memory: 1,
-                pids: 1,
-            },
-            mounts: vec![],
-            cap_add: vec![],
-            security_opt: vec![],
-            network: None,
-            output_log_max: 1 << 20,
-            hidden_paths: vec![],
-            layer_max: None,
-            syscalls: Default::default(),
-        })
-        .await
-        .unwrap();
+    let mut ghost = spec_like("hostel-ghost");
+    ghost.labels = BTreeMap::from([
+        (LABEL_MANAGED.to_owned(), "1".to_owned()),
+        (LABEL_TENANT.to_owned(), "ghost".to_owned()),
+        (LABEL_INSTANCE.to_owned(), f.hostel.instance().to_owned()),
+    ]);
+    f.fake.create(&ghost).await.unwrap();
     f.storage.ensure(&name("orphan"), ByteSize::gib(1)).unwrap();
     let found = f.hostel.doctor(false).await.unwrap();
     let problems: Vec<(&str, &str, bool)> = found

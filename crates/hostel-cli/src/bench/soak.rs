@@ -15,14 +15,13 @@ use super::ssh::{run_ok, ssh};
 use crate::error::CliError;
 use crate::output::{json, line};
 use futures_util::{SinkExt, StreamExt};
-use hostel_core::{ByteSize, Role, SshPublicKey, TenantName};
+use hostel_core::{ByteSize, Role, TenantName};
 use hostel_service::{CreateRequest, Hostel, Quiet, ServiceError};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::process::Command;
 
 /// What the run asks for.
 #[derive(Debug, Clone)]
@@ -176,20 +175,7 @@ async fn measure(
     token: &str,
     made: &mut Vec<TenantName>,
 ) -> Result<Report, CliError> {
-    let key = dir.join("id_ed25519");
-    run_ok(
-        Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", "soak", "-f"])
-            .arg(&key),
-        "ssh-keygen",
-    )
-    .await?;
-    let pub_text =
-        std::fs::read_to_string(key.with_extension("pub")).map_err(|e| fail(e.to_string()))?;
-    let pubkey: SshPublicKey = pub_text
-        .trim()
-        .parse()
-        .map_err(|e| CliError::from(ServiceError::from(e)))?;
+    let (key, pubkey) = super::ssh::keypair(dir, "soak").await?;
     let working = opts.sessions.div_ceil(PER_TENANT).max(1);
     let idle = opts.idle.div_ceil(PER_TENANT);
     if !opts.json {

@@ -104,6 +104,29 @@ async fn time_n(
     Ok(median(times))
 }
 
+/// A new ed25519 key pair in `dir` (`id_ed25519`), for bench clients: its private file and
+/// its public key.
+pub(crate) async fn keypair(
+    dir: &Path,
+    comment: &str,
+) -> Result<(PathBuf, SshPublicKey), CliError> {
+    let key = dir.join("id_ed25519");
+    run_ok(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+            .arg(&key),
+        "ssh-keygen",
+    )
+    .await?;
+    let pub_text =
+        std::fs::read_to_string(key.with_extension("pub")).map_err(|e| fail(e.to_string()))?;
+    let pubkey: SshPublicKey = pub_text
+        .trim()
+        .parse()
+        .map_err(|e| CliError::from(ServiceError::from(e)))?;
+    Ok((key, pubkey))
+}
+
 /// An OpenSSH client to `user@127.0.0.1:port` with the bench key; `extra` options first.
 pub(crate) fn ssh(key: &Path, port: u16, user: &str, extra: &[&str], remote: &str) -> Command {
     let mut c = ssh_to(key, port, user, extra);
@@ -255,20 +278,7 @@ pub(crate) async fn wait_ssh(
 async fn measure(b: &mut Bench<'_>, rounds: usize) -> Result<(), CliError> {
     let h = b.h;
     let image = h.image_build(false, &Quiet).await?.reference;
-    let key = b.dir.join("id_ed25519");
-    run_ok(
-        Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", "bench", "-f"])
-            .arg(&key),
-        "ssh-keygen",
-    )
-    .await?;
-    let pub_text =
-        std::fs::read_to_string(key.with_extension("pub")).map_err(|e| fail(e.to_string()))?;
-    let pubkey: SshPublicKey = pub_text
-        .trim()
-        .parse()
-        .map_err(|e| CliError::from(ServiceError::from(e)))?;
+    let (key, pubkey) = keypair(&b.dir, "bench").await?;
     let tenant = b.tenant("a", &pubkey).await?;
 
     // The gateway, in this process, with caps raised so the concurrency runs are not refused.
@@ -318,7 +328,7 @@ async fn measure(b: &mut Bench<'_>, rounds: usize) -> Result<(), CliError> {
         return Err(fail(format!("building {sshd_image} failed")));
     }
     let auth = b.dir.join("authorized_keys");
-    std::fs::write(&auth, &pub_text).map_err(|e| fail(e.to_string()))?;
+    std::fs::write(&auth, format!("{}\n", pubkey.to_openssh())).map_err(|e| fail(e.to_string()))?;
     let cname = format!("hostel-bench-sshd-{}", b.id);
     run_ok(
         docker_cli(&h.config().engine.socket).args([
