@@ -32,9 +32,21 @@ pub struct EngineInfo {
     pub memory: u64,
     /// With user namespaces: the host uid that uid 0 in a container maps to.
     pub userns_base: Option<u32>,
-    /// Whether a workspace's writable layer (its files outside the home) can be given a size
-    /// limit: the engine's storage keeps a quota per container (Docker's btrfs driver).
-    pub layer_limits: bool,
+    /// Whether and how a workspace's writable layer (its files outside the home) can be given
+    /// a size limit: the engine's storage keeps a quota per container (Docker's btrfs driver).
+    /// `None`: no limit can be set.
+    pub layer_quota: Option<LayerQuota>,
+}
+
+/// What a writable-layer limit counts, which decides the limit to ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LayerQuota {
+    /// Everything the workspace's root filesystem refers to, the image included (btrfs full
+    /// quota groups).
+    WholeRoot,
+    /// Only what the workspace writes itself (btrfs simple quotas).
+    OwnWrites,
 }
 
 /// Resource limits as the kernel enforces them through cgroups.
@@ -87,7 +99,7 @@ pub struct WorkspaceSpec {
     /// details such as `/proc/kcore`).
     pub hidden_paths: Vec<String>,
     /// The most the writable layer (files outside the home: `/tmp`, what `apt` installs) may
-    /// hold, in bytes; only where the engine has [`EngineInfo::layer_limits`]. `None`: no
+    /// hold, in bytes, as the engine's [`EngineInfo::layer_quota`] counts it. `None`: no
     /// limit.
     pub layer_max: Option<u64>,
     /// The system calls the workspace may make.

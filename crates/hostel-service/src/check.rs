@@ -3,7 +3,7 @@
 use crate::{Hostel, ServiceError};
 use hostel_core::reconcile::{Repair, plan};
 use hostel_core::{Outcome, TenantName};
-use hostel_runtime::{LABEL_INSTANCE, LABEL_TENANT};
+use hostel_runtime::{LABEL_INSTANCE, LABEL_TENANT, LayerQuota};
 use serde::Serialize;
 
 /// One line of `check`.
@@ -70,30 +70,37 @@ impl Hostel {
         };
         let engine = self.runtime.ping().await;
         let engine_ok = engine.is_ok();
-        let layer = engine.as_ref().ok().map(|e| {
-            if e.layer_limits {
-                CheckItem {
-                    name: "layer",
-                    ok: true,
-                    message: "each workspace's writable layer is limited to its disk quota \
-                              (the engine's btrfs driver)"
-                        .to_owned(),
-                    hint: None,
-                }
-            } else {
-                CheckItem {
-                    name: "layer",
-                    ok: false,
-                    message: "the engine cannot limit a workspace's writable layer: what a tenant \
+        let layer = engine.as_ref().ok().map(|e| match e.layer_quota {
+            Some(LayerQuota::OwnWrites) => CheckItem {
+                name: "layer",
+                ok: true,
+                message: "each workspace's writable layer is limited to its disk quota \
+                          (the engine's btrfs driver, simple quotas)"
+                    .to_owned(),
+                hint: None,
+            },
+            Some(LayerQuota::WholeRoot) => CheckItem {
+                name: "layer",
+                ok: true,
+                message: "each workspace's writable layer is limited to its disk quota \
+                          (the engine's btrfs driver, full quota groups: each deleted \
+                          workspace costs the kernel minutes of a CPU; simple quotas, Linux \
+                          6.7 and later, do not)"
+                    .to_owned(),
+                hint: None,
+            },
+            None => CheckItem {
+                name: "layer",
+                ok: false,
+                message: "the engine cannot limit a workspace's writable layer: what a tenant \
                               writes outside its home (/tmp, packages) can fill the host's disk"
-                        .to_owned(),
-                    hint: Some(
-                        "run hostel's engine on the btrfs storage driver: `scripts/down`, then \
+                    .to_owned(),
+                hint: Some(
+                    "run hostel's engine on the btrfs storage driver: `scripts/down`, then \
                          `scripts/up` (see docs/storage.md)"
-                            .to_owned(),
-                    ),
-                }
-            }
+                        .to_owned(),
+                ),
+            },
         });
         items.push(item(
             "engine",

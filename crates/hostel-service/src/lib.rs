@@ -225,8 +225,8 @@ impl Hostel {
 struct EngineFacts {
     /// The host uid of the tenant's user (1000, shifted by a user-namespace mapping).
     tenant_uid: u32,
-    /// Whether writable layers can be limited.
-    layer_limits: bool,
+    /// Whether and how writable layers can be limited.
+    layer_quota: Option<hostel_runtime::LayerQuota>,
 }
 
 tokio::task_local! {

@@ -58,9 +58,11 @@ pub struct Host<'a> {
     pub labels: &'a BTreeMap<String, String>,
     /// Whether the engine remaps user ids (then the tenant gets sudo).
     pub userns: bool,
-    /// Where the engine can limit a workspace's root filesystem: the image's size, which the
-    /// limit counts too (a container's filesystem starts as a snapshot of its image).
-    pub image_size: Option<u64>,
+    /// Where the engine can limit a workspace's writable layer: what the limit counts besides
+    /// the tenant's own writes. The image's size where it counts the whole root filesystem (a
+    /// container's filesystem starts as a snapshot of its image); 0 where it counts only what
+    /// the workspace writes.
+    pub layer_base: Option<u64>,
 }
 
 /// The most of a workspace's own output (its init's stdout and stderr) kept on the host: root
@@ -195,11 +197,10 @@ pub fn workspace_spec(
         output_log_max: OUTPUT_LOG_MAX,
         hidden_paths: HIDDEN_PATHS.iter().map(|p| (*p).to_owned()).collect(),
         // The writable layer gets the tenant's disk quota too: what it writes outside the home
-        // is bounded like what it writes inside. The engine limits the whole root filesystem,
-        // image included.
+        // is bounded like what it writes inside.
         layer_max: host
-            .image_size
-            .map(|image| image.saturating_add(quota.disk.as_u64())),
+            .layer_base
+            .map(|base| base.saturating_add(quota.disk.as_u64())),
         syscalls: syscall_filter(),
     };
     let mut labels = extra_labels.clone();
@@ -283,7 +284,7 @@ mod tests {
                 instance: "inst",
                 labels: &BTreeMap::new(),
                 userns: false,
-                image_size: None,
+                layer_base: None,
             },
         );
         assert_eq!(s.name, "hostel-alice");
@@ -323,7 +324,7 @@ mod tests {
             instance: "i",
             labels,
             userns,
-            image_size: None,
+            layer_base: None,
         }
     }
 
@@ -334,7 +335,7 @@ mod tests {
         let t: TenantName = "alice".parse().unwrap();
         let none = BTreeMap::new();
         let limited = Host {
-            image_size: Some(600 << 20),
+            layer_base: Some(600 << 20),
             ..host(true, &none)
         };
         let q = quota();

@@ -10,8 +10,8 @@ use hostel_core::policy::{Policy, PolicyChange};
 use hostel_core::{ByteSize, Cpus, Outcome, Quota, QuotaChange, SshPublicKey, TenantName};
 use hostel_runtime::storage::TENANT_UID;
 use hostel_runtime::{
-    ExecOutput, ExecRequest, ExecSession, LABEL_INSTANCE, LABEL_SPEC, LABEL_TENANT, RuntimeError,
-    WorkspaceInfo,
+    ExecOutput, ExecRequest, ExecSession, LABEL_INSTANCE, LABEL_SPEC, LABEL_TENANT, LayerQuota,
+    RuntimeError, WorkspaceInfo,
 };
 use hostel_store::{KeyRecord, NewTenant, StoreError, TenantRecord};
 use serde::Serialize;
@@ -257,10 +257,10 @@ impl Hostel {
     ) -> Result<hostel_runtime::WorkspaceSpec, ServiceError> {
         let facts = self.engine_facts().await?;
         let userns = facts.tenant_uid != TENANT_UID;
-        let image_size = if facts.layer_limits {
-            self.runtime.image(&t.image).await?.map(|i| i.size)
-        } else {
-            None
+        let layer_base = match facts.layer_quota {
+            Some(LayerQuota::WholeRoot) => self.runtime.image(&t.image).await?.map(|i| i.size),
+            Some(LayerQuota::OwnWrites) => Some(0),
+            None => None,
         };
         Ok(spec::workspace_spec(
             &t.name,
@@ -272,7 +272,7 @@ impl Hostel {
                 instance: &self.instance,
                 labels: &self.config.engine.labels,
                 userns,
-                image_size,
+                layer_base,
             },
         ))
     }
@@ -292,7 +292,7 @@ impl Hostel {
                     tenant_uid: engine
                         .userns_base
                         .map_or(TENANT_UID, |base| base.saturating_add(TENANT_UID)),
-                    layer_limits: engine.layer_limits,
+                    layer_quota: engine.layer_quota,
                 })
             })
             .await?;

@@ -5,7 +5,9 @@ use hostel_core::lifecycle::WorkspaceState;
 use hostel_core::{ByteSize, ErrorCode, Outcome, QuotaChange, SshPublicKey, TenantName};
 use hostel_runtime::fake::FakeRuntime;
 use hostel_runtime::storage::{DirStorage, HomeStorage};
-use hostel_runtime::{LABEL_IMAGE_VERSION, LABEL_INSTANCE, LABEL_MANAGED, LABEL_TENANT};
+use hostel_runtime::{
+    LABEL_IMAGE_VERSION, LABEL_INSTANCE, LABEL_MANAGED, LABEL_TENANT, LayerQuota,
+};
 use std::collections::BTreeMap;
 
 const KEY: &str =
@@ -664,8 +666,31 @@ async fn issue_12_check_fails_when_the_writable_layer_has_no_limit() {
     let open = layer(f.hostel.check().await);
     assert!(!open.ok, "{open:?}");
     assert!(open.hint.unwrap().contains("btrfs"));
-    f.fake.set_layer_limits(true);
+    f.fake.set_layer_quota(Some(LayerQuota::WholeRoot));
     assert!(layer(f.hostel.check().await).ok);
+}
+
+/// The limit asked of the engine counts what its quota counts: the image too under btrfs full
+/// quota groups, only the workspace's own writes under simple quotas (where adding the image
+/// would let a tenant write that much more outside its home).
+#[tokio::test]
+async fn issue_13_the_layer_limit_follows_what_the_engine_counts() {
+    let disk = ByteSize::mib(64);
+    for (quota, base) in [
+        (None, None),
+        (Some(LayerQuota::WholeRoot), Some(1u64 << 20)),
+        (Some(LayerQuota::OwnWrites), Some(0)),
+    ] {
+        let f = fixture();
+        f.fake.set_layer_quota(quota);
+        let req = CreateRequest {
+            disk: Some(disk),
+            ..request("alice")
+        };
+        f.hostel.create(req, &Quiet).await.unwrap();
+        let spec = f.fake.spec("hostel-alice").unwrap();
+        assert_eq!(spec.layer_max, base.map(|b| b + disk.as_u64()), "{quota:?}");
+    }
 }
 
 /// Runs `work` to a fault point armed with [`Hostel::arm`]: it dies there as a killed process

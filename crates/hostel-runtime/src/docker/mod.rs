@@ -23,9 +23,11 @@ use bollard::query_parameters::{
 };
 use futures_util::{StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
+mod btrfs;
 mod seccomp;
 
 /// A Docker engine reached through its Unix socket.
@@ -202,6 +204,17 @@ impl Runtime for DockerRuntime {
         let err = || self.map_err("info", "engine", &self.socket);
         let version = d.version().await.map_err(err())?;
         let info = d.info().await.map_err(err())?;
+        // Of Docker's drivers, btrfs keeps a quota per container on any host; overlay2 needs
+        // XFS with project quotas under it, which hostel does not set up.
+        let layer_quota = match (info.driver.as_deref(), info.docker_root_dir.clone()) {
+            (Some("btrfs"), Some(root)) => Some(
+                tokio::task::spawn_blocking(move || btrfs::layer_quota(Path::new(&root)))
+                    .await
+                    .unwrap_or(LayerQuota::WholeRoot),
+            ),
+            (Some("btrfs"), None) => Some(LayerQuota::WholeRoot),
+            _ => None,
+        };
         let userns = info
             .security_options
             .unwrap_or_default()
@@ -213,9 +226,7 @@ impl Runtime for DockerRuntime {
             cpus: info.ncpu.unwrap_or(1).try_into().unwrap_or(1),
             memory: info.mem_total.unwrap_or(0).try_into().unwrap_or(0),
             userns_base: if userns { remap_base()? } else { None },
-            // Of Docker's drivers, btrfs keeps a quota per container on any host; overlay2
-            // needs XFS with project quotas under it, which hostel does not set up.
-            layer_limits: info.driver.as_deref() == Some("btrfs"),
+            layer_quota,
         })
     }
 

@@ -26,7 +26,9 @@ struct State {
     failures: HashMap<String, String>,
     next_id: u64,
     reachable: bool,
-    layer_limits: bool,
+    layer_quota: Option<LayerQuota>,
+    /// Container -> the spec it was created from.
+    specs: HashMap<String, WorkspaceSpec>,
 }
 
 /// The in-memory engine.
@@ -91,9 +93,10 @@ impl FakeRuntime {
         self.lock().reachable = up;
     }
 
-    /// Says whether the engine can limit writable layers (see [`EngineInfo::layer_limits`]).
-    pub fn set_layer_limits(&self, on: bool) {
-        self.lock().layer_limits = on;
+    /// Says whether and how the engine limits writable layers (see
+    /// [`EngineInfo::layer_quota`]).
+    pub fn set_layer_quota(&self, quota: Option<LayerQuota>) {
+        self.lock().layer_quota = quota;
     }
 
     /// Sets what commands do: `(container, request) -> (exit code, stdout, stderr)`.
@@ -119,6 +122,11 @@ impl FakeRuntime {
                 labels,
             },
         );
+    }
+
+    /// The spec the container `name` was last created from.
+    pub fn spec(&self, name: &str) -> Option<WorkspaceSpec> {
+        self.lock().specs.get(name).cloned()
     }
 
     /// Removes a container behind hostel's back, as `docker rm -f` by hand would.
@@ -165,7 +173,7 @@ impl Runtime for FakeRuntime {
             cpus: 2,
             memory: 8 << 30,
             userns_base: None,
-            layer_limits: self.lock().layer_limits,
+            layer_quota: self.lock().layer_quota,
         })
     }
 
@@ -186,6 +194,7 @@ impl Runtime for FakeRuntime {
             }
             s.attached.insert(spec.name.clone(), net.clone());
         }
+        s.specs.insert(spec.name.clone(), spec.clone());
         s.next_id += 1;
         let info = WorkspaceInfo {
             id: format!("{:064x}", s.next_id),
