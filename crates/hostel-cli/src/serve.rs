@@ -274,6 +274,7 @@ pub async fn serve(h: Hostel, listen: Listen) -> Result<u8, CliError> {
         "reconciler".into(),
         reconciler(hostel.clone()),
     ));
+    let pool_keeper = tokio::spawn(keep_pool(hostel.clone()));
     line(&format!(
         "hostel serve: SSH gateway on {bound}, host key {fingerprint}"
     ));
@@ -389,6 +390,7 @@ pub async fn serve(h: Hostel, listen: Listen) -> Result<u8, CliError> {
     http_task.abort();
     web_task.abort();
     reaper.abort();
+    pool_keeper.abort();
     let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_file(token_file(hostel.paths()));
     // Only now may another daemon start: its files are its own from here.
@@ -455,6 +457,54 @@ async fn reconciler(hostel: Arc<Hostel>) {
             Ok(false) => line("hostel serve: the packet-filter rules were gone; put back"),
             Err(e) => tracing::warn!(error = %e, "packet-filter check failed"),
         }
+    }
+}
+
+/// Keeps the homes pool ahead of its homes, every [`hostel_service::POOL_CHECK`]; says when
+/// it grows, fills up and has room again.
+async fn keep_pool(hostel: Arc<Hostel>) {
+    let mut tick = tokio::time::interval(hostel_service::POOL_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last: Option<hostel_runtime::storage::PoolState> = None;
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        let now = match hostel.keep_pool().await {
+            Ok(Some(now)) => now,
+            Ok(None) => continue,
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(error = %e, "cannot keep the homes pool");
+                    line(&format!("hostel serve: cannot keep the homes pool: {e}"));
+                }
+                failing = true;
+                continue;
+            }
+        };
+        failing = false;
+        let was_full = last.is_some_and(|l| l.is_full() || l.read_only);
+        if let Some(l) = last.filter(|l| now.size > l.size) {
+            line(&format!(
+                "hostel serve: the homes pool grew from {} to {}",
+                l.size.human(),
+                now.size.human()
+            ));
+        }
+        if (now.is_full() || now.read_only) && !was_full {
+            line(&format!(
+                "hostel serve: the homes pool is {}: {} free, {} free on the host \
+                 (writes in homes fail with \"no space\" until there is room)",
+                if now.read_only { "read-only" } else { "full" },
+                now.free().human(),
+                now.host_free.human()
+            ));
+        } else if was_full && !now.is_full() && !now.read_only {
+            line(&format!(
+                "hostel serve: the homes pool has room again ({} free)",
+                now.free().human()
+            ));
+        }
+        last = Some(now);
     }
 }
 

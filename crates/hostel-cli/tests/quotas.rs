@@ -234,3 +234,157 @@ fn issue_12_writes_outside_the_home_stop_at_the_quota() {
     let kept: u64 = r.stdout.lines().last().unwrap().trim().parse().unwrap();
     assert!(kept <= 64, "{kept} MiB written to /tmp past a 64 MiB quota");
 }
+
+/// Bytes free on the filesystem holding `path`.
+fn free_bytes(path: &std::path::Path) -> u64 {
+    let out = Command::new("df")
+        .args(["--output=avail", "-B1"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// The size of the filesystem mounted at `path`.
+fn size_bytes(path: &std::path::Path) -> u64 {
+    let out = Command::new("df")
+        .args(["--output=size", "-B1"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Whether the mount at `path` is read-only.
+fn read_only(path: &std::path::Path) -> bool {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let want = path.to_string_lossy().into_owned();
+    let line = info
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(want.as_str()))
+        .unwrap_or_else(|| panic!("{want} is not mounted"));
+    line.split(' ')
+        .nth(5)
+        .unwrap()
+        .split(',')
+        .any(|o| o == "ro")
+}
+
+/// Fills the filesystem holding `dir` until `leave` bytes are free, with a file named `name`.
+fn fill(dir: &std::path::Path, name: &str, leave: u64) {
+    let n = free_bytes(dir).saturating_sub(leave) >> 20;
+    let out = Command::new("dd")
+        .args(["if=/dev/zero", "bs=1M", "status=none"])
+        .arg(format!("of={}", dir.join(name).display()))
+        .arg(format!("count={n}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// Regression (#13): a full host disk turned the sparse homes pool read-only for every tenant,
+/// and a write already reported as done was lost; `check` and `doctor` saw nothing. The pool's
+/// image is allocated now and grows ahead of its homes: with the host full, a write that does
+/// not fit fails when it is made, the pool stays writable, earlier data stays, `create` is
+/// refused with the numbers, and once there is room the daemon grows the pool.
+#[test]
+fn issue_13_a_full_disk_loses_no_write_and_leaves_the_pool_writable() {
+    let t = TestRun::new(BIN);
+    // The run's state (store, audit log, pool image) on a small filesystem of its own: the
+    // host's disk, as far as this hostel can tell.
+    let state = t.root.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1600m", "tmpfs"])
+        .arg(&state)
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    let a = t.create_tenant("fulla", &["--disk", "4G"]);
+    let b = t.create_tenant("fullb", &["--disk", "4G"]);
+    let users = t.root.join("users");
+    let pool_size = size_bytes(&users);
+    assert!(pool_size <= 1 << 30, "a new pool is small: {pool_size}");
+    let image = std::fs::metadata(state.join("homes.btrfs")).unwrap();
+    assert!(
+        std::os::unix::fs::MetadataExt::blocks(&image) * 512 >= image.len(),
+        "the pool's image is allocated, not sparse"
+    );
+    let kept = t
+        .sh(
+            &a,
+            "head -c 20M /dev/urandom > ~/keep && sync && sha256sum < ~/keep",
+        )
+        .ok()
+        .stdout;
+
+    // The host nearly full: the pool cannot grow, and b writes past what it holds.
+    fill(&state, "filler", 100 << 20);
+    let r = t.sh(
+        &b,
+        "dd if=/dev/zero of=$HOME/big bs=1M count=1500 conv=fsync 2>&1; echo rc=$?",
+    );
+    assert!(r.stdout.contains("No space left"), "{}", r.stdout);
+    assert!(!r.stdout.contains("rc=0"), "{}", r.stdout);
+    assert!(!read_only(&users), "the pool turned read-only");
+    assert_eq!(
+        t.sh(&a, "sha256sum < ~/keep").ok().stdout,
+        kept,
+        "a's file changed"
+    );
+    t.hostel(&["exec", &a, "--", "true"]).ok();
+
+    // check and doctor say what is full and what to free; create is refused and leaves nothing.
+    let check = t.hostel(&["check"]);
+    assert_ne!(check.code, 0, "{}", check.stdout);
+    assert!(
+        check.stdout.contains("storage") && check.stdout.contains("full"),
+        "{}",
+        check.stdout
+    );
+    assert!(check.stdout.contains("free space"), "{}", check.stdout);
+    let doctor = t.hostel(&["doctor"]);
+    assert_ne!(doctor.code, 0);
+    assert!(doctor.stdout.contains("homes pool"), "{}", doctor.stdout);
+    let c = t.tenant("fullc");
+    let key = t.keypair("fullc-key");
+    let refused = t.hostel(&["create", &c, "--key", key.to_str().unwrap(), "--disk", "1G"]);
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+    let said = refused.error_text();
+    assert!(
+        said.contains("homes pool") && said.contains("hint:"),
+        "{said}"
+    );
+    let listed = t.hostel(&["list"]).ok().stdout;
+    assert!(!listed.contains(&c), "{listed}");
+
+    // Room again: the daemon grows the pool within seconds, and b's writes fit.
+    std::fs::remove_file(state.join("filler")).unwrap();
+    let _d = t.serve();
+    let grown = (0..60).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        size_bytes(&users) > pool_size
+    });
+    assert!(grown, "the pool did not grow within 30 s");
+    t.sh(&b, "head -c 300M /dev/zero > ~/more && sync").ok();
+    let check = t.hostel(&["check"]).stdout;
+    assert!(
+        check
+            .lines()
+            .any(|l| l.starts_with("ok") && l.contains("storage")),
+        "{check}"
+    );
+    t.hostel(&["audit", "verify"]).ok();
+}

@@ -3,6 +3,7 @@
 use crate::{Hostel, ServiceError};
 use hostel_core::reconcile::{Repair, plan};
 use hostel_core::{Outcome, TenantName};
+use hostel_runtime::storage::PoolState;
 use hostel_runtime::{LABEL_INSTANCE, LABEL_TENANT, LayerQuota};
 use serde::Serialize;
 
@@ -34,6 +35,39 @@ pub struct Finding {
     /// tenant owns, the packet filter) are the admin's call or `hostel serve`'s own.
     #[serde(skip)]
     pub reconciled: bool,
+}
+
+/// What is wrong with the homes pool, and what to do about it; `None` when it can take writes.
+fn pool_problem(s: &PoolState) -> Option<(String, String)> {
+    if s.read_only {
+        return Some((
+            "it is mounted read-only (btrfs does so after a write it could not make)".into(),
+            "stop every workspace (`hostel stop`), `umount` the pool, free space on the host, \
+             and run `hostel check`, which mounts it again"
+                .into(),
+        ));
+    }
+    if s.is_full() {
+        return Some((
+            format!(
+                "it is full: {} free, and the host's filesystem has {} free, of which {} stays \
+                 free",
+                s.free().human(),
+                s.host_free.human(),
+                s.host_reserve.human()
+            ),
+            "free space on the host's filesystem (the daemon grows the pool within seconds), \
+             or delete files in the homes"
+                .into(),
+        ));
+    }
+    if !s.allocated {
+        return Some((
+            "its image is sparse: a full host disk would turn it read-only".into(),
+            "allocate it (`hostel doctor --fix`, or the daemon within seconds)".into(),
+        ));
+    }
+    None
 }
 
 /// Tools hostel runs on the host, with the package that has each.
@@ -185,20 +219,10 @@ impl Hostel {
                 hint: Some("load it with `modprobe btrfs`".into()),
             });
         } else {
-            items.push(item(
-                "storage",
-                self.storage
-                    .prepare()
-                    .map(|()| {
-                        format!(
-                            "homes pool {} of {} at {}",
-                            self.paths.pool_image().display(),
-                            self.storage.capacity().human(),
-                            self.paths.users().display()
-                        )
-                    })
-                    .map_err(ServiceError::from),
-            ));
+            items.push(match self.storage.maintain() {
+                Ok(state) => self.pool_item(state),
+                Err(e) => item("storage", Err(e.into())),
+            });
         }
         items.push(match nix::sys::statvfs::statvfs(self.paths.root()) {
             Ok(s) => {
@@ -225,6 +249,38 @@ impl Hostel {
             },
         });
         items
+    }
+
+    /// The `storage` line: where the homes pool is, how full, and whether it can take writes.
+    fn pool_item(&self, state: Option<PoolState>) -> CheckItem {
+        let at = format!(
+            "homes pool {} at {}",
+            self.paths.pool_image().display(),
+            self.paths.users().display()
+        );
+        let Some(s) = state else {
+            return CheckItem {
+                name: "storage",
+                ok: true,
+                message: format!("{at}, up to {}", self.storage.capacity().human()),
+                hint: None,
+            };
+        };
+        let (ok, problem, hint) = pool_problem(&s).map_or((true, String::new(), None), |(p, h)| {
+            (false, format!(": {p}"), Some(h))
+        });
+        CheckItem {
+            name: "storage",
+            ok,
+            message: format!(
+                "{at}: {} used of {}, grows up to {} ({} free on the host){problem}",
+                s.used.human(),
+                s.size.human(),
+                s.cap.human(),
+                s.host_free.human()
+            ),
+            hint,
+        }
     }
 
     /// Finds drift between store, engine and storage; with `fix`, repairs it, in one pass. Uses
@@ -257,6 +313,25 @@ impl Hostel {
             if fix {
                 self.filter.apply(&rules).await?;
                 f.fixed = true;
+            }
+            findings.push(f);
+        }
+        let pool = self.storage.pool()?;
+        if let Some((state, (problem, hint))) =
+            pool.and_then(|s| pool_problem(&s).map(|found| (s, found)))
+        {
+            let mut f = Finding {
+                subject: "homes pool".into(),
+                problem,
+                fix: hint,
+                fixed: false,
+                reconciled: false,
+            };
+            if fix && !state.read_only {
+                f.fixed = self
+                    .storage
+                    .maintain()?
+                    .is_some_and(|s| pool_problem(&s).is_none());
             }
             findings.push(f);
         }

@@ -5,7 +5,7 @@
 
 use hostel_core::{ByteSize, TenantName};
 use hostel_runtime::RuntimeError;
-use hostel_runtime::storage::{DiskUsage, HomeStorage};
+use hostel_runtime::storage::{DiskUsage, HomeStorage, PoolState};
 use hostel_store::blocking;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,6 +21,14 @@ impl HomeStorage for OffExecutor {
 
     fn capacity(&self) -> ByteSize {
         self.0.capacity()
+    }
+
+    fn pool(&self) -> Result<Option<PoolState>, RuntimeError> {
+        blocking(|| self.0.pool())
+    }
+
+    fn maintain(&self) -> Result<Option<PoolState>, RuntimeError> {
+        blocking(|| self.0.maintain())
     }
 
     fn home_path(&self, tenant: &TenantName) -> PathBuf {

@@ -55,7 +55,19 @@ pub(crate) struct Observation {
     pub(crate) seen: Seen,
 }
 
+/// How often the daemon looks at the homes pool: a tenant writing fast fills a gigabyte in
+/// seconds, and the pool grows only ahead of what is used.
+pub const POOL_CHECK: Duration = Duration::from_secs(2);
+
 impl Hostel {
+    /// Keeps the homes pool able to take what it accepts: allocated, grown while the host has
+    /// room (see `hostel_runtime::storage::pool`). Returns how it stands.
+    pub async fn keep_pool(
+        &self,
+    ) -> Result<Option<hostel_runtime::storage::PoolState>, ServiceError> {
+        Ok(self.storage.maintain()?)
+    }
+
     /// Looks at every tenant once and repairs what differs from what the store asks for, and
     /// applies the lifecycle policies; `every_secs` is the time since the last look. Fails only
     /// when the store cannot list the tenants.

@@ -1,25 +1,28 @@
 //! Tenants' homes: persistent, size-limited filesystems that outlive their workspaces.
 //!
-//! [`BtrfsPool`] keeps every home as a btrfs subvolume (`users/<tenant>/home`) in one pool: a
-//! sparse image file (`state/homes.btrfs`) on a loop device, mounted at `users/`. Each subvolume
-//! has a qgroup limit, so a write past the quota fails with EDQUOT, enforced by the kernel.
+//! [`BtrfsPool`] keeps every home as a btrfs subvolume (`users/<tenant>/home`) in one pool: an
+//! image file (`state/homes.btrfs`) on a loop device, mounted at `users/`. Each subvolume has a
+//! qgroup limit, so a write past the quota fails with EDQUOT, enforced by the kernel.
 //!
 //! Why this mechanism: on this kind of host the kernel lacks XFS and ext4 project quotas, and
 //! Docker's `--storage-opt size=` does not work on overlay2 over ext4. One ext4 image per tenant
 //! also enforces a limit, but growing it while mounted needs CAP_SYS_RESOURCE, which root does
 //! not have in every sandbox (it does not here); a qgroup limit changes live with CAP_SYS_ADMIN
 //! alone, both ways. Subvolumes also give cheap snapshots later. The cost: one loop device and
-//! one mount for all tenants; qgroup accounting adds a little CPU on writes and deletes; the pool
-//! is sparse and mounted with `discard=async`, so it takes host disk only for what is written.
-//! Homes may be overcommitted (the sum of quotas above the pool size), like thin provisioning.
+//! one mount for all tenants; qgroup accounting adds a little CPU on writes and deletes. The
+//! image is allocated, not sparse, and grows ahead of what the homes use (see [`pool`]), so a
+//! full host disk never turns the pool read-only. Homes may be overcommitted (the sum of quotas
+//! above the pool size), like thin provisioning: a full pool answers ENOSPC to the write.
 //!
 //! [`DirStorage`] is a plain directory per tenant with no limit, for tests of the layers above.
 
 mod btrfs;
 mod dir;
+pub mod pool;
 
 pub use btrfs::BtrfsPool;
 pub use dir::DirStorage;
+pub use pool::PoolState;
 
 use crate::RuntimeError;
 use hostel_core::{ByteSize, TenantName};
@@ -42,8 +45,19 @@ pub struct DiskUsage {
 pub trait HomeStorage: Send + Sync + std::fmt::Debug {
     /// Makes the storage ready (mounts the pool after a reboot). Idempotent.
     fn prepare(&self) -> Result<(), RuntimeError>;
-    /// The most a single home can hold (the pool's size).
+    /// The most a single home can hold (the most the pool may grow to).
     fn capacity(&self) -> ByteSize;
+    /// The shared pool the homes live in, as it stands; `None` where there is none or it is not
+    /// mounted.
+    fn pool(&self) -> Result<Option<PoolState>, RuntimeError> {
+        Ok(None)
+    }
+    /// Keeps the shared pool able to take what it accepts (see [`pool`]): grows it while the
+    /// host has room. Called often by the daemon; cheap when there is nothing to do.
+    fn maintain(&self) -> Result<Option<PoolState>, RuntimeError> {
+        self.prepare()?;
+        Ok(None)
+    }
     /// The path to bind-mount into the workspace.
     fn home_path(&self, tenant: &TenantName) -> PathBuf;
     /// Whether the tenant has a home (mounted or not).
