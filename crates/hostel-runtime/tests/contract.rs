@@ -433,6 +433,9 @@ async fn issue_12_docker_refuses_the_filtered_calls() {
     let _guard = Cleanup(run.clone());
     let docker = DockerRuntime::new(hostel_core::config::DEFAULT_ENGINE_SOCKET);
     let home = tempfile::tempdir().unwrap();
+    // The init stops a workspace whose home is not the tenant's (exit 78), and the exec with it.
+    let uid = hostel_testkit::tenant_host_uid();
+    std::os::unix::fs::chown(home.path(), Some(uid), Some(uid)).unwrap();
     let name = format!("hostel-contract-{run}");
     let mut s = spec(&name, &run, home.path());
     s.syscalls = hostel_runtime::SyscallFilter {
