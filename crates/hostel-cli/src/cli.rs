@@ -492,6 +492,20 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2000)]
         idle: u64,
     },
+    /// Restarts hostel's engine under open SSH sessions: how long it was away, which sessions
+    /// lived, how soon tenants log in again, and whether workspaces and files came through.
+    /// Disturbs every tenant on the host: a drill for a quiet host.
+    Restart {
+        /// SSH sessions open when the engine stops.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
+        sessions: u64,
+        /// The engine's pid file (SIGTERM goes to that pid).
+        #[arg(long, default_value = "/run/hostel/docker.pid")]
+        engine_pid_file: PathBuf,
+        /// The shell command that starts the engine again.
+        #[arg(long, default_value = "scripts/engine")]
+        start: String,
+    },
 }
 
 #[cfg(test)]

@@ -71,6 +71,20 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
                     };
                     return crate::bench::soak::soak(h, opts).await;
                 }
+                BenchCommand::Restart {
+                    sessions,
+                    ref engine_pid_file,
+                    ref start,
+                } => {
+                    let opts = crate::bench::restart::RestartOptions {
+                        sessions: usize::try_from(sessions).unwrap_or(1),
+                        engine_pid_file: engine_pid_file.clone(),
+                        start: start.clone(),
+                        json: cli.json,
+                        config: cli.config.clone(),
+                    };
+                    return crate::bench::restart::restart(h, opts).await;
+                }
             }
             .map(|()| 0);
         }

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod chaos;
 pub mod lifecycle;
+pub mod restart;
 pub mod soak;
 pub mod ssh;
 

@@ -88,7 +88,7 @@ async fn ssh_true(key: &Path, port: u16, tenant: &str, n: usize) -> Result<(f64,
 }
 
 /// An SSH client that trusts the daemon's key (this process just started the daemon).
-struct Trusting;
+pub(crate) struct Trusting;
 
 impl russh::client::Handler for Trusting {
     type Error = russh::Error;
@@ -102,7 +102,7 @@ impl russh::client::Handler for Trusting {
 }
 
 /// One idle session from `from`: logged in as `tenant`, running `sleep` in its workspace.
-async fn idle_session(
+pub(crate) async fn idle_session(
     from: std::net::Ipv4Addr,
     port: u16,
     tenant: String,
