@@ -8,7 +8,8 @@ use crate::client::{Client, Credentials};
 use crate::error::CliError;
 use crate::output::{json, line};
 use hostel_core::{ErrorCode, TenantName};
-use hostel_service::{Hostel, Paths};
+use hostel_runtime::storage::PoolState;
+use hostel_service::{Hostel, Paths, ServiceError};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -274,7 +275,7 @@ pub async fn serve(h: Hostel, listen: Listen) -> Result<u8, CliError> {
         "reconciler".into(),
         reconciler(hostel.clone()),
     ));
-    let pool_keeper = tokio::spawn(keep_pool(hostel.clone()));
+    let pool_keeper = tokio::spawn(keep_storage(hostel.clone()));
     line(&format!(
         "hostel serve: SSH gateway on {bound}, host key {fingerprint}"
     ));
@@ -460,51 +461,84 @@ async fn reconciler(hostel: Arc<Hostel>) {
     }
 }
 
-/// Keeps the homes pool ahead of its homes, every [`hostel_service::POOL_CHECK`]; says when
-/// it grows, fills up and has room again.
-async fn keep_pool(hostel: Arc<Hostel>) {
+/// Keeps the homes pool and the engine's storage ahead of their use, every
+/// [`hostel_service::POOL_CHECK`]; says when one grows, fills up and has room again.
+async fn keep_storage(hostel: Arc<Hostel>) {
     let mut tick = tokio::time::interval(hostel_service::POOL_CHECK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last: Option<hostel_runtime::storage::PoolState> = None;
-    let mut failing = false;
+    let mut homes = Watch::new("the homes pool", "writes in homes");
+    let mut engine = Watch::new(
+        "the engine's storage",
+        "writes outside homes and image builds",
+    );
     loop {
         tick.tick().await;
-        let now = match hostel.keep_pool().await {
+        let now = hostel.keep_storage().await;
+        homes.see(now.homes);
+        engine.see(now.engine);
+    }
+}
+
+/// What the daemon last saw of one store, to say only what changed.
+struct Watch {
+    what: &'static str,
+    fails: &'static str,
+    last: Option<PoolState>,
+    failing: bool,
+}
+
+impl Watch {
+    fn new(what: &'static str, fails: &'static str) -> Self {
+        Watch {
+            what,
+            fails,
+            last: None,
+            failing: false,
+        }
+    }
+
+    fn see(&mut self, now: Result<Option<PoolState>, ServiceError>) {
+        let now = match now {
             Ok(Some(now)) => now,
-            Ok(None) => continue,
+            Ok(None) => return,
             Err(e) => {
-                if !failing {
-                    tracing::warn!(error = %e, "cannot keep the homes pool");
-                    line(&format!("hostel serve: cannot keep the homes pool: {e}"));
+                if !self.failing {
+                    tracing::warn!(error = %e, store = self.what, "cannot keep the storage");
+                    line(&format!("hostel serve: cannot keep {}: {e}", self.what));
                 }
-                failing = true;
-                continue;
+                self.failing = true;
+                return;
             }
         };
-        failing = false;
-        let was_full = last.is_some_and(|l| l.is_full() || l.read_only);
-        if let Some(l) = last.filter(|l| now.size > l.size) {
+        self.failing = false;
+        let blocked = |s: &PoolState| s.is_full() || s.read_only;
+        let was_blocked = self.last.as_ref().is_some_and(blocked);
+        if let Some(l) = self.last.filter(|l| now.size > l.size) {
             line(&format!(
-                "hostel serve: the homes pool grew from {} to {}",
+                "hostel serve: {} grew from {} to {}",
+                self.what,
                 l.size.human(),
                 now.size.human()
             ));
         }
-        if (now.is_full() || now.read_only) && !was_full {
+        if blocked(&now) && !was_blocked {
             line(&format!(
-                "hostel serve: the homes pool is {}: {} free, {} free on the host \
-                 (writes in homes fail with \"no space\" until there is room)",
+                "hostel serve: {} is {}: {} free, {} free on the host ({} fail with \"no \
+                 space\" until there is room)",
+                self.what,
                 if now.read_only { "read-only" } else { "full" },
                 now.free().human(),
-                now.host_free.human()
+                now.host_free.human(),
+                self.fails
             ));
-        } else if was_full && !now.is_full() && !now.read_only {
+        } else if was_blocked && !blocked(&now) {
             line(&format!(
-                "hostel serve: the homes pool has room again ({} free)",
+                "hostel serve: {} has room again ({} free)",
+                self.what,
                 now.free().human()
             ));
         }
-        last = Some(now);
+        self.last = Some(now);
     }
 }
 

@@ -302,7 +302,14 @@ fn check_passes_on_a_ready_host() {
     assert_eq!(
         names,
         [
-            "engine", "layer", "image", "network", "tools", "storage", "disk"
+            "engine",
+            "layer",
+            "engine-storage",
+            "image",
+            "network",
+            "tools",
+            "storage",
+            "disk"
         ]
     );
     assert!(
@@ -311,7 +318,7 @@ fn check_passes_on_a_ready_host() {
     );
     // A new root has no workspace yet, so its packet-filter rules are not in yet; check says
     // so without failing, and a workspace start puts them in.
-    let network = &items[3]["message"];
+    let network = &items[4]["message"];
     assert!(
         network.as_str().unwrap().contains("not installed yet"),
         "{network}"
@@ -319,7 +326,7 @@ fn check_passes_on_a_ready_host() {
     t.create_tenant("chk", &[]);
     let items = t.hostel(&["check", "--json"]).ok().json();
     assert!(
-        items[3]["message"].as_str().unwrap().contains("in force"),
+        items[4]["message"].as_str().unwrap().contains("in force"),
         "{items}"
     );
 }

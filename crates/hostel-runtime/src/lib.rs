@@ -28,6 +28,19 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// Checks the engine answers; returns what it says about itself.
     async fn ping(&self) -> Result<EngineInfo, RuntimeError>;
 
+    /// Keeps the engine's own storage able to take what it accepts, where it is a filesystem
+    /// image on this host that hostel can grow (see [`storage::pool`]); returns how it stands.
+    /// `None`: nothing for hostel to keep.
+    async fn keep_storage(&self) -> Result<Option<storage::PoolState>, RuntimeError> {
+        Ok(None)
+    }
+
+    /// How the engine's own storage stands, as [`Runtime::keep_storage`] sees it, changing
+    /// nothing.
+    async fn storage_state(&self) -> Result<Option<storage::PoolState>, RuntimeError> {
+        Ok(None)
+    }
+
     /// Creates (does not start) a workspace container.
     async fn create(&self, spec: &WorkspaceSpec) -> Result<WorkspaceInfo, RuntimeError>;
     /// Starts a created or stopped container.

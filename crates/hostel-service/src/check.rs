@@ -10,7 +10,8 @@ use serde::Serialize;
 /// One line of `check`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CheckItem {
-    /// What was checked: `engine`, `layer`, `image`, `network`, `tools`, `storage`, `disk`.
+    /// What was checked: `engine`, `layer`, `engine-storage`, `image`, `network`, `tools`,
+    /// `storage`, `disk`.
     pub name: &'static str,
     /// Whether it is fine.
     pub ok: bool,
@@ -39,11 +40,18 @@ pub struct Finding {
 
 /// What is wrong with the homes pool, and what to do about it; `None` when it can take writes.
 fn pool_problem(s: &PoolState) -> Option<(String, String)> {
+    store_problem(s, "or delete files in the homes")
+}
+
+/// The same for any store hostel grows (the homes pool, the engine's storage); `free_more`
+/// names what else frees space in it.
+fn store_problem(s: &PoolState, free_more: &str) -> Option<(String, String)> {
     if s.read_only {
         return Some((
             "it is mounted read-only (btrfs does so after a write it could not make)".into(),
-            "stop every workspace (`hostel stop`), `umount` the pool, free space on the host, \
-             and run `hostel check`, which mounts it again"
+            "stop every workspace (`hostel stop`), unmount it, free space on the host, and \
+             mount it again (`hostel check` does for the homes pool, `scripts/engine` for the \
+             engine's)"
                 .into(),
         ));
     }
@@ -56,9 +64,10 @@ fn pool_problem(s: &PoolState) -> Option<(String, String)> {
                 s.host_free.human(),
                 s.host_reserve.human()
             ),
-            "free space on the host's filesystem (the daemon grows the pool within seconds), \
-             or delete files in the homes"
-                .into(),
+            format!(
+                "free space on the host's filesystem (the daemon grows it within seconds), \
+                 {free_more}"
+            ),
         ));
     }
     if !s.allocated {
@@ -69,6 +78,9 @@ fn pool_problem(s: &PoolState) -> Option<(String, String)> {
     }
     None
 }
+
+/// What frees space in the engine's storage besides the host.
+const ENGINE_FREE_MORE: &str = "or remove unused images (`hostel image list` shows them)";
 
 /// Tools hostel runs on the host, with the package that has each.
 const TOOLS: &[(&str, &str)] = &[
@@ -104,6 +116,11 @@ impl Hostel {
         };
         let engine = self.runtime.ping().await;
         let engine_ok = engine.is_ok();
+        let engine_storage = if engine.is_ok() {
+            self.runtime.keep_storage().await.ok().flatten()
+        } else {
+            None
+        };
         let layer = engine.as_ref().ok().map(|e| match e.layer_quota {
             Some(LayerQuota::OwnWrites) => CheckItem {
                 name: "layer",
@@ -155,6 +172,25 @@ impl Hostel {
                 .map_err(ServiceError::from),
         ));
         items.extend(layer);
+        items.extend(engine_storage.map(|s| {
+            let (ok, problem, hint) = store_problem(&s, ENGINE_FREE_MORE)
+                .map_or((true, String::new(), None), |(p, h)| {
+                    (false, format!(": {p}"), Some(h))
+                });
+            CheckItem {
+                name: "engine-storage",
+                ok,
+                message: format!(
+                    "the engine's storage: {} used of {}, grows up to {} ({} free on the \
+                     host){problem}",
+                    s.used.human(),
+                    s.size.human(),
+                    s.cap.human(),
+                    s.host_free.human()
+                ),
+                hint,
+            }
+        }));
         if engine_ok {
             items.push(item("image", self.resolve_image(None).await));
         }
@@ -332,6 +368,26 @@ impl Hostel {
                     .storage
                     .maintain()?
                     .is_some_and(|s| pool_problem(&s).is_none());
+            }
+            findings.push(f);
+        }
+        let engine_storage = self.runtime.storage_state().await;
+        if let Ok(Some((state, (problem, hint)))) = engine_storage
+            .map(|s| s.and_then(|s| store_problem(&s, ENGINE_FREE_MORE).map(|found| (s, found))))
+        {
+            let mut f = Finding {
+                subject: "engine storage".into(),
+                problem,
+                fix: hint,
+                fixed: false,
+                reconciled: false,
+            };
+            if fix && !state.read_only {
+                f.fixed = self
+                    .runtime
+                    .keep_storage()
+                    .await?
+                    .is_some_and(|s| store_problem(&s, ENGINE_FREE_MORE).is_none());
             }
             findings.push(f);
         }

@@ -328,6 +328,19 @@ impl Hostel {
         self.runtime.ping().await?;
         // One build at a time on a root: they share the debootstrap folder and tarball.
         let _building = self.lock_builds().await?;
+        // A build writes gigabytes: the engine's storage grows along, daemon or not.
+        self.require_engine_room("an image build").await?;
+        let _growing = KeepGrowing(tokio::spawn({
+            let runtime = self.runtime.clone();
+            async move {
+                loop {
+                    tokio::time::sleep(crate::POOL_CHECK).await;
+                    if let Err(e) = runtime.keep_storage().await {
+                        tracing::warn!(error = %e, "cannot keep the engine's storage");
+                    }
+                }
+            }
+        }));
         let mut parent = self.base_image(progress).await?;
         let mut outcome = BuildOutcome {
             reference: parent.clone(),
@@ -569,5 +582,15 @@ mod tests {
             assert!(dockerfile.contains("FROM ${BASE}"), "{p}");
             assert!(dockerfile.contains("io.hostel.apps="), "{p}");
         }
+    }
+}
+
+/// Grows the engine's storage while an image builds; stops when dropped.
+#[derive(Debug)]
+struct KeepGrowing(tokio::task::JoinHandle<()>);
+
+impl Drop for KeepGrowing {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -33,7 +33,7 @@ pub use error::ServiceError;
 pub use files::{CAPTURE_LIMIT, Download, DownloadKind, home_path};
 pub use image::{BuildOutcome, ImageView};
 pub use paths::Paths;
-pub use reconcile::{DaemonStart, POOL_CHECK, ReconcileReport, ReconcileState};
+pub use reconcile::{DaemonStart, POOL_CHECK, ReconcileReport, ReconcileState, StorageState};
 pub use spec::{
     CAPS as WORKSPACE_CAPS, OUTPUT_LOG_MAX, SECURITY_OPT as WORKSPACE_SECURITY_OPT,
     syscall_filter as workspace_syscall_filter,

@@ -12,7 +12,8 @@ use hostel_core::lifecycle::{TenantStatus, WorkspaceState};
 use hostel_core::policy::{Action, Observed, decide};
 use hostel_core::reconcile::{Repair, Seen, plan};
 use hostel_core::{Outcome, TenantName};
-use hostel_runtime::{LABEL_INSTANCE, LABEL_TENANT};
+use hostel_runtime::storage::PoolState;
+use hostel_runtime::{LABEL_INSTANCE, LABEL_TENANT, RuntimeError};
 use hostel_store::TenantRecord;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -55,17 +56,48 @@ pub(crate) struct Observation {
     pub(crate) seen: Seen,
 }
 
-/// How often the daemon looks at the homes pool: a tenant writing fast fills a gigabyte in
-/// seconds, and the pool grows only ahead of what is used.
+/// How often the daemon looks at the homes pool and the engine's storage: a tenant writing
+/// fast fills a gigabyte in seconds, and they grow only ahead of what is used.
 pub const POOL_CHECK: Duration = Duration::from_secs(2);
 
+/// How the homes pool and the engine's storage stand (`None`: nothing for hostel to keep).
+#[derive(Debug)]
+pub struct StorageState {
+    /// The homes pool.
+    pub homes: Result<Option<PoolState>, ServiceError>,
+    /// The engine's storage.
+    pub engine: Result<Option<PoolState>, ServiceError>,
+}
+
 impl Hostel {
-    /// Keeps the homes pool able to take what it accepts: allocated, grown while the host has
-    /// room (see `hostel_runtime::storage::pool`). Returns how it stands.
-    pub async fn keep_pool(
-        &self,
-    ) -> Result<Option<hostel_runtime::storage::PoolState>, ServiceError> {
-        Ok(self.storage.maintain()?)
+    /// Keeps the homes pool and the engine's storage able to take what they accept:
+    /// allocated, grown while the host has room (see `hostel_runtime::storage::pool`).
+    /// Returns how each stands.
+    pub async fn keep_storage(&self) -> StorageState {
+        StorageState {
+            homes: self.storage.maintain().map_err(ServiceError::from),
+            engine: self
+                .runtime
+                .keep_storage()
+                .await
+                .map_err(ServiceError::from),
+        }
+    }
+
+    /// Refuses `what` when the engine's storage is full and cannot grow, so that a workspace is
+    /// never made to fail at its first write. A storage hostel cannot read is not a refusal.
+    pub(crate) async fn require_engine_room(&self, what: &str) -> Result<(), ServiceError> {
+        match self.runtime.keep_storage().await {
+            Ok(Some(s)) if s.is_full() || s.read_only => Err(RuntimeError::NoSpace {
+                action: s.full_message(what, "the engine's storage"),
+            }
+            .into()),
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot keep the engine's storage");
+                Ok(())
+            }
+        }
     }
 
     /// Looks at every tenant once and repairs what differs from what the store asks for, and

@@ -385,6 +385,7 @@ impl Hostel {
         progress.step("checking the engine, the image and the quota");
         self.storage.prepare()?;
         self.require_free_space("a new tenant")?;
+        self.require_engine_room("a new tenant").await?;
         check_fits(&quota, &self.capacity().await?)?;
         let image = self.resolve_image(req.image.as_deref()).await?;
         // From here on this create is an operation on the name: a repair waits for it to end,

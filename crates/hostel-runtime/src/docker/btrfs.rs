@@ -2,7 +2,9 @@
 //! filesystem under the engine's data root, read from `/proc/self/mountinfo` and
 //! `/sys/fs/btrfs/<uuid>/qgroups/mode`.
 
+use crate::storage::pool::{LoopFile, host_space};
 use crate::types::LayerQuota;
+use hostel_core::ByteSize;
 use std::path::{Path, PathBuf};
 
 /// The quota mode of the filesystem holding `data_root`. Full quota groups count the image a
@@ -23,9 +25,34 @@ pub(super) fn layer_quota(data_root: &Path) -> LayerQuota {
     }
 }
 
+/// The engine's storage under `data_root` as a [`LoopFile`], when it is a btrfs filesystem in
+/// an image file on a loop device (as `scripts/engine` makes it); `None` otherwise.
+pub(super) fn engine_file(data_root: &Path) -> Option<LoopFile> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let (mount, device) = btrfs_mount(&mountinfo, data_root)?;
+    let backing = std::fs::read_to_string(format!("/sys/block/{device}/loop/backing_file")).ok()?;
+    let image = PathBuf::from(backing.trim());
+    let (_, host_total) = host_space(image.parent()?).ok()?;
+    Some(LoopFile {
+        what: "the engine's storage",
+        image,
+        mount,
+        cap: ByteSize::bytes(host_total),
+        headroom: ENGINE_HEADROOM,
+    })
+}
+
+/// The engine's storage keeps at least this much free: an image build writes gigabytes.
+const ENGINE_HEADROOM: ByteSize = ByteSize::gib(4);
+
 /// The device name (`loop0`) of the btrfs filesystem mounted deepest above `path`, from the
 /// text of a mountinfo file; `None` when that mount is not btrfs.
 fn btrfs_device(mountinfo: &str, path: &Path) -> Option<String> {
+    btrfs_mount(mountinfo, path).map(|(_, device)| device)
+}
+
+/// The mount point and device name of the btrfs filesystem mounted deepest above `path`.
+fn btrfs_mount(mountinfo: &str, path: &Path) -> Option<(PathBuf, String)> {
     let mut best: Option<(PathBuf, &str, &str)> = None;
     for line in mountinfo.lines() {
         let Some((mount, fs)) = line.split_once(" - ") else {
@@ -45,13 +72,15 @@ fn btrfs_device(mountinfo: &str, path: &Path) -> Option<String> {
             best = Some((mount_point, fstype, source));
         }
     }
-    let (_, fstype, source) = best?;
+    let (mount_point, fstype, source) = best?;
     if fstype != "btrfs" {
         return None;
     }
-    Path::new(source)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
+    let device = Path::new(source)
+        .file_name()?
+        .to_string_lossy()
+        .into_owned();
+    Some((mount_point, device))
 }
 
 /// Mountinfo writes a space, tab, newline and backslash in a path as octal escapes.

@@ -35,6 +35,8 @@ mod seccomp;
 pub struct DockerRuntime {
     socket: String,
     client: OnceCell<Docker>,
+    /// The engine's storage as hostel can keep it, found once.
+    storage: OnceCell<Option<crate::storage::pool::LoopFile>>,
 }
 
 impl DockerRuntime {
@@ -43,6 +45,7 @@ impl DockerRuntime {
         DockerRuntime {
             socket: socket.into(),
             client: OnceCell::new(),
+            storage: OnceCell::new(),
         }
     }
 
@@ -197,6 +200,47 @@ fn parse_oom_kills(text: &str) -> u64 {
         .unwrap_or(0)
 }
 
+impl DockerRuntime {
+    /// The engine's storage as a loop-backed btrfs image: kept (grown, allocated) or only
+    /// looked at.
+    async fn engine_storage(
+        &self,
+        keep: bool,
+    ) -> Result<Option<crate::storage::PoolState>, RuntimeError> {
+        let file = self
+            .storage
+            .get_or_try_init(|| async {
+                let d = self.docker().await?;
+                let info = d
+                    .info()
+                    .await
+                    .map_err(self.map_err("info", "engine", &self.socket))?;
+                let (Some("btrfs"), Some(root)) = (info.driver.as_deref(), info.docker_root_dir)
+                else {
+                    return Ok::<_, RuntimeError>(None);
+                };
+                Ok(
+                    tokio::task::spawn_blocking(move || btrfs::engine_file(Path::new(&root)))
+                        .await
+                        .ok()
+                        .flatten(),
+                )
+            })
+            .await?
+            .clone();
+        tokio::task::spawn_blocking(move || match file {
+            Some(file) if keep => file.keep_up(),
+            Some(file) => file.state(),
+            None => Ok(None),
+        })
+        .await
+        .map_err(|e| RuntimeError::Host {
+            action: "keep the engine's storage".into(),
+            message: e.to_string(),
+        })?
+    }
+}
+
 #[async_trait]
 impl Runtime for DockerRuntime {
     async fn ping(&self) -> Result<EngineInfo, RuntimeError> {
@@ -228,6 +272,14 @@ impl Runtime for DockerRuntime {
             userns_base: if userns { remap_base()? } else { None },
             layer_quota,
         })
+    }
+
+    async fn keep_storage(&self) -> Result<Option<crate::storage::PoolState>, RuntimeError> {
+        self.engine_storage(true).await
+    }
+
+    async fn storage_state(&self) -> Result<Option<crate::storage::PoolState>, RuntimeError> {
+        self.engine_storage(false).await
     }
 
     async fn create(&self, spec: &WorkspaceSpec) -> Result<WorkspaceInfo, RuntimeError> {

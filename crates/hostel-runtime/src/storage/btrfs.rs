@@ -3,7 +3,7 @@
 //! Uses util-linux (`mount`) and btrfs-progs (`mkfs.btrfs`, `btrfs`) from the host;
 //! `hostel check` says when one is missing.
 
-use super::pool::{self, PoolState};
+use super::pool::{self, LoopFile, PoolState};
 use super::{DiskUsage, HomeStorage, TENANT_UID};
 use crate::RuntimeError;
 use hostel_core::{ByteSize, TenantName};
@@ -27,7 +27,7 @@ const ENOSPC: i32 = 28;
 /// make it sparse again (see `pool`).
 const MOUNT_OPTIONS: &str = "loop,nosuid,nodev,noatime,nodiscard";
 
-fn run(action: &str, cmd: &mut Command) -> Result<String, RuntimeError> {
+pub(super) fn run(action: &str, cmd: &mut Command) -> Result<String, RuntimeError> {
     let out = cmd.output().map_err(|e| {
         let prog = cmd.get_program().to_string_lossy().into_owned();
         RuntimeError::Host {
@@ -54,7 +54,7 @@ fn run(action: &str, cmd: &mut Command) -> Result<String, RuntimeError> {
     })
 }
 
-fn io_err(action: &str) -> impl FnOnce(std::io::Error) -> RuntimeError {
+pub(super) fn io_err(action: &str) -> impl FnOnce(std::io::Error) -> RuntimeError {
     let action = action.to_owned();
     move |e| {
         if e.raw_os_error() == Some(ENOSPC) {
@@ -71,50 +71,7 @@ fn io_err(action: &str) -> impl FnOnce(std::io::Error) -> RuntimeError {
 /// Whether `path` is a mount point, from /proc/self/mountinfo (field 5 is the mount point, with
 /// spaces octal-escaped).
 pub fn is_mount_point(path: &Path) -> bool {
-    mount_options(path).is_some()
-}
-
-/// The options of the mount at `path`, its own and its filesystem's (`rw,noatime,discard=async`),
-/// from /proc/self/mountinfo; `None` when nothing is mounted there.
-fn mount_options(path: &Path) -> Option<Vec<String>> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let want = path.to_string_lossy().replace(' ', "\\040");
-    info.lines().rev().find_map(|l| {
-        let (mount, fs) = l.split_once(" - ")?;
-        let mut fields = mount.split(' ');
-        (fields.nth(4)? == want).then(|| {
-            let own = fields.next().unwrap_or_default();
-            let sup = fs.split(' ').nth(2).unwrap_or_default();
-            own.split(',')
-                .chain(sup.split(','))
-                .map(str::to_owned)
-                .collect()
-        })
-    })
-}
-
-/// Free bytes and total size of the filesystem holding `path`.
-fn host_space(path: &Path) -> Result<(u64, u64), RuntimeError> {
-    let s = nix::sys::statvfs::statvfs(path).map_err(|e| RuntimeError::Host {
-        action: format!("read the free space of {}", path.display()),
-        message: e.to_string(),
-    })?;
-    Ok((
-        s.blocks_available() * s.fragment_size(),
-        s.blocks() * s.fragment_size(),
-    ))
-}
-
-/// Allocates the first `len` bytes of `image` on the host (growing the file to `len` when it
-/// is shorter), so that no write to them needs room later.
-fn allocate(image: &Path, len: ByteSize) -> Result<(), RuntimeError> {
-    let file = OpenOptions::new()
-        .write(true)
-        .open(image)
-        .map_err(io_err("open the homes pool image"))?;
-    let len = i64::try_from(len.as_u64()).unwrap_or(i64::MAX);
-    nix::fcntl::fallocate(&file, nix::fcntl::FallocateFlags::empty(), 0, len)
-        .map_err(|e| io_err("allocate the homes pool image")(e.into()))
+    pool::mount_options(path).is_some()
 }
 
 /// Parses `btrfs qgroup show --raw -re -f PATH`: the referenced bytes and the limit of the
@@ -183,7 +140,7 @@ impl BtrfsPool {
                 });
             }
             let dir = self.image.parent().unwrap_or(Path::new("/"));
-            let (free, total) = host_space(dir)?;
+            let (free, total) = pool::host_space(dir)?;
             let reserve = pool::host_reserve(total);
             let Some(size) = pool::initial_size(free, reserve, self.cap) else {
                 return Err(RuntimeError::NoSpace {
@@ -200,7 +157,7 @@ impl BtrfsPool {
                 .create_new(true)
                 .open(&self.image)
                 .map_err(io_err("create the homes pool image"))
-                .and_then(|_| allocate(&self.image, size))
+                .and_then(|_| pool::allocate(&self.image, size))
                 .and_then(|()| {
                     run(
                         "format the homes pool",
@@ -259,125 +216,26 @@ impl BtrfsPool {
         }))
     }
 
+    /// The pool's image on its loop device.
+    fn file(&self) -> LoopFile {
+        LoopFile {
+            what: "the homes pool",
+            image: self.image.clone(),
+            mount: self.users.clone(),
+            cap: self.cap,
+            headroom: pool::HEADROOM_MIN,
+        }
+    }
+
     /// The pool's size, use and room on the host; `None` when it is not mounted.
     pub fn state(&self) -> Result<Option<PoolState>, RuntimeError> {
-        let Some(options) = mount_options(&self.users) else {
-            return Ok(None);
-        };
-        let (free, size) = host_space(&self.users)?;
-        let (host_free, host_total) = host_space(self.image.parent().unwrap_or(Path::new("/")))?;
-        let meta = std::fs::metadata(&self.image).map_err(io_err("read the homes pool image"))?;
-        Ok(Some(PoolState {
-            size: ByteSize::bytes(size),
-            used: ByteSize::bytes(size.saturating_sub(free)),
-            cap: self.cap,
-            host_free: ByteSize::bytes(host_free),
-            host_reserve: pool::host_reserve(host_total),
-            allocated: std::os::unix::fs::MetadataExt::blocks(&meta).saturating_mul(512)
-                >= meta.len(),
-            read_only: options.iter().any(|o| o == "ro"),
-        }))
+        self.file().state()
     }
 
-    /// Keeps the pool able to take every write it accepts: mounted without discard, its
-    /// image allocated, grown while its free space runs low and the host has room.
+    /// Keeps the pool able to take every write it accepts (see [`LoopFile::keep_up`]).
     fn keep_up(&self) -> Result<Option<PoolState>, RuntimeError> {
         self.ensure_pool()?;
-        if mount_options(&self.users).is_some_and(|o| o.iter().any(|o| o.starts_with("discard"))) {
-            run(
-                "stop discarding in the homes pool",
-                Command::new("mount")
-                    .args(["-o", "remount,nodiscard"])
-                    .arg(&self.users),
-            )?;
-        }
-        let Some(state) = self.state()? else {
-            return Ok(None);
-        };
-        if state.read_only {
-            return Ok(Some(state));
-        }
-        if !state.allocated {
-            self.allocate_sparse(&state)?;
-        } else if let Some(to) = state.grow_to() {
-            tracing::info!(from = %state.size, to = %to, "growing the homes pool");
-            allocate(&self.image, to)?;
-            self.resize_to_image()?;
-        }
-        self.state()
-    }
-
-    /// Allocates a pool made sparse by an earlier hostel: whole where the host has room, else
-    /// first shrunk to what it holds and a headroom.
-    fn allocate_sparse(&self, state: &PoolState) -> Result<(), RuntimeError> {
-        let meta = std::fs::metadata(&self.image).map_err(io_err("read the homes pool image"))?;
-        let held = std::os::unix::fs::MetadataExt::blocks(&meta).saturating_mul(512);
-        let missing = meta.len().saturating_sub(held);
-        let spare = state
-            .host_free
-            .as_u64()
-            .saturating_sub(state.host_reserve.as_u64());
-        if missing <= spare {
-            return allocate(&self.image, ByteSize::bytes(meta.len()));
-        }
-        let target = state
-            .used
-            .as_u64()
-            .saturating_add(pool::HEADROOM_MIN.as_u64())
-            .min(held.saturating_add(spare))
-            .div_ceil(1 << 20)
-            * (1 << 20);
-        if target >= meta.len() || target <= state.used.as_u64() {
-            return Ok(());
-        }
-        tracing::info!(from = %state.size, to = %ByteSize::bytes(target), "shrinking the sparse homes pool to allocate it");
-        run(
-            "shrink the homes pool",
-            Command::new("btrfs")
-                .args(["filesystem", "resize", &target.to_string()])
-                .arg(&self.users),
-        )?;
-        OpenOptions::new()
-            .write(true)
-            .open(&self.image)
-            .and_then(|f| f.set_len(target))
-            .map_err(io_err("shorten the homes pool image"))?;
-        self.refresh_loop()?;
-        allocate(&self.image, ByteSize::bytes(target))
-    }
-
-    /// Tells the loop device and then btrfs that the image grew.
-    fn resize_to_image(&self) -> Result<(), RuntimeError> {
-        self.refresh_loop()?;
-        run(
-            "grow the homes pool",
-            Command::new("btrfs")
-                .args(["filesystem", "resize", "max"])
-                .arg(&self.users),
-        )?;
-        Ok(())
-    }
-
-    /// Makes the pool's loop device take the image's size again.
-    fn refresh_loop(&self) -> Result<(), RuntimeError> {
-        let listed = run(
-            "find the homes pool's loop device",
-            Command::new("losetup").arg("-j").arg(&self.image),
-        )?;
-        let device = listed
-            .lines()
-            .next()
-            .and_then(|l| l.split_once(':'))
-            .map(|(d, _)| d.to_owned())
-            .ok_or_else(|| RuntimeError::Host {
-                action: "find the homes pool's loop device".into(),
-                message: format!("no loop device has {}", self.image.display()),
-            })?;
-        run(
-            "resize the homes pool's loop device",
-            Command::new("losetup").arg("-c").arg(&device),
-        )?;
-        Ok(())
+        self.file().keep_up()
     }
 
     /// The home's qgroup: bytes referenced and the limit, if any; `None` without a home.
@@ -444,7 +302,7 @@ impl HomeStorage for BtrfsPool {
         // A home made in a full pool would take its first write and fail it.
         if let Some(state) = self.keep_up()?.filter(|s| s.is_full() || s.read_only) {
             return Err(RuntimeError::NoSpace {
-                action: pool_full_message("a new home", &state),
+                action: state.full_message("a new home", "the homes pool"),
             });
         }
         let dir = self.users.join(tenant.as_str());
@@ -565,21 +423,6 @@ fn nested_subvolumes(listed: &str) -> Vec<String> {
         .collect();
     paths.sort_by_key(|p| std::cmp::Reverse(p.matches('/').count()));
     paths
-}
-
-/// Why the pool cannot take `what`, with the numbers an admin needs.
-pub(crate) fn pool_full_message(what: &str, s: &PoolState) -> String {
-    if s.read_only {
-        return format!("{what}: the homes pool is mounted read-only after a failed write");
-    }
-    format!(
-        "{what}: the homes pool has {} free of {} and cannot grow: {} free on the host's \
-         filesystem, of which {} stays free",
-        s.free().human(),
-        s.size.human(),
-        s.host_free.human(),
-        s.host_reserve.human()
-    )
 }
 
 #[cfg(test)]
