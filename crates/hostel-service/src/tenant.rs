@@ -385,8 +385,9 @@ impl Hostel {
         progress.step("checking the engine, the image and the quota");
         self.storage.prepare()?;
         self.require_free_space("a new tenant")?;
-        self.require_engine_room("a new tenant").await?;
         check_fits(&quota, &self.capacity().await?)?;
+        // After capacity, which asks the engine first: a dead engine is that error, said once.
+        self.require_engine_room("a new tenant").await?;
         let image = self.resolve_image(req.image.as_deref()).await?;
         // From here on this create is an operation on the name: a repair waits for it to end,
         // or, if this process dies, rolls back what it recorded.
