@@ -235,26 +235,11 @@ fn issue_12_writes_outside_the_home_stop_at_the_quota() {
     assert!(kept <= 64, "{kept} MiB written to /tmp past a 64 MiB quota");
 }
 
-/// Bytes free on the filesystem holding `path`.
-fn free_bytes(path: &std::path::Path) -> u64 {
+/// A `df` column (`avail`, `size`) in bytes, for the filesystem holding `path`.
+fn df(path: &std::path::Path, column: &str) -> u64 {
     let out = Command::new("df")
-        .args(["--output=avail", "-B1"])
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-/// The size of the filesystem mounted at `path`.
-fn size_bytes(path: &std::path::Path) -> u64 {
-    let out = Command::new("df")
-        .args(["--output=size", "-B1"])
+        .arg(format!("--output={column}"))
+        .arg("-B1")
         .arg(path)
         .output()
         .unwrap();
@@ -284,7 +269,7 @@ fn read_only(path: &std::path::Path) -> bool {
 
 /// Fills the filesystem holding `dir` until `leave` bytes are free, with a file named `name`.
 fn fill(dir: &std::path::Path, name: &str, leave: u64) {
-    let n = free_bytes(dir).saturating_sub(leave) >> 20;
+    let n = df(dir, "avail").saturating_sub(leave) >> 20;
     let out = Command::new("dd")
         .args(["if=/dev/zero", "bs=1M", "status=none"])
         .arg(format!("of={}", dir.join(name).display()))
@@ -315,7 +300,7 @@ fn issue_13_a_full_disk_loses_no_write_and_leaves_the_pool_writable() {
     let a = t.create_tenant("fulla", &["--disk", "4G"]);
     let b = t.create_tenant("fullb", &["--disk", "4G"]);
     let users = t.root.join("users");
-    let pool_size = size_bytes(&users);
+    let pool_size = df(&users, "size");
     assert!(pool_size <= 1 << 30, "a new pool is small: {pool_size}");
     let image = std::fs::metadata(state.join("homes.btrfs")).unwrap();
     assert!(
@@ -375,7 +360,7 @@ fn issue_13_a_full_disk_loses_no_write_and_leaves_the_pool_writable() {
     let _d = t.serve();
     let grown = (0..60).any(|_| {
         std::thread::sleep(std::time::Duration::from_millis(500));
-        size_bytes(&users) > pool_size
+        df(&users, "size") > pool_size
     });
     assert!(grown, "the pool did not grow within 30 s");
     t.sh(&b, "head -c 300M /dev/zero > ~/more && sync").ok();
