@@ -19,6 +19,10 @@ pub struct Cli {
     /// Configuration file [default: <root>/etc/hostel.toml].
     #[arg(long, global = true, env = "HOSTEL_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Set a configuration key for this run, over HOSTEL_<SECTION>_<KEY> and the file
+    /// (repeatable), e.g. --set ssh.keepalive_secs=10.
+    #[arg(long = "set", global = true, value_name = "SECTION.KEY=VALUE")]
+    pub set: Vec<String>,
     /// Print JSON instead of a table (reading commands).
     #[arg(long, global = true)]
     pub json: bool,
@@ -232,15 +236,18 @@ pub enum Command {
     },
     /// Run the daemon: the SSH gateway, until SIGTERM or Ctrl-C.
     Serve {
-        /// Address of the SSH gateway [default: [ssh] listen, 0.0.0.0:2222].
-        #[arg(long, env = "HOSTEL_SSH_LISTEN")]
+        /// Address of the SSH gateway: sets [ssh] listen (HOSTEL_SSH_LISTEN) [default:
+        /// 0.0.0.0:2222].
+        #[arg(long, value_name = "ADDR")]
         ssh_listen: Option<String>,
-        /// Address of the HTTP API [default: [http] listen, 127.0.0.1:8080]; loopback only.
-        #[arg(long, env = "HOSTEL_HTTP_LISTEN")]
+        /// Address of the HTTP API: sets [http] listen (HOSTEL_HTTP_LISTEN) [default:
+        /// 127.0.0.1:8080]; loopback only without TLS.
+        #[arg(long, value_name = "ADDR")]
         http_listen: Option<String>,
-        /// Address of the tenants' web gateway, apart from the API and /admin [default:
-        /// [http] web_listen; unset: on the API's address]; loopback only without TLS.
-        #[arg(long, env = "HOSTEL_WEB_LISTEN")]
+        /// Address of the tenants' web gateway, apart from the API and /admin: sets [http]
+        /// web_listen (HOSTEL_HTTP_WEB_LISTEN) [default: none, on the API's address]; loopback
+        /// only without TLS.
+        #[arg(long, value_name = "ADDR")]
         web_listen: Option<String>,
     },
     /// Certificates for the HTTP API's mutual TLS.
@@ -432,6 +439,12 @@ pub enum FirewallCommand {
 pub enum ConfigCommand {
     /// Print a commented hostel.toml with every key and its default.
     Example,
+    /// Print every key's effective value and where it came from: a flag, a HOSTEL_* variable,
+    /// the file or the default.
+    Show {
+        /// Only this key (ssh.listen) or section (ssh).
+        key: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

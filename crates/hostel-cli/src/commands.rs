@@ -35,6 +35,16 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             print!("{}", hostel_core::config::EXAMPLE);
             return Ok(0);
         }
+        Command::Config(ConfigCommand::Show { key }) => {
+            let loaded = crate::settings::load(&wiring::layers(&cli)?)?;
+            let settings = loaded.settings(key.as_deref())?;
+            if cli.json {
+                json(&settings)?;
+            } else {
+                output::settings(&settings);
+            }
+            return Ok(0);
+        }
         Command::Bench(b) => {
             here_only(&cli, "bench")?;
             let h = std::sync::Arc::new(wiring::open(&cli)?);
@@ -88,19 +98,10 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             }
             .map(|()| 0);
         }
-        Command::Serve {
-            ssh_listen,
-            http_listen,
-            web_listen,
-        } => {
+        Command::Serve { .. } => {
             here_only(&cli, "serve")?;
             let h = wiring::open(&cli)?;
-            let listen = crate::serve::Listen {
-                ssh: ssh_listen.clone(),
-                http: http_listen.clone(),
-                web: web_listen.clone(),
-            };
-            return crate::serve::serve(h, listen).await;
+            return crate::serve::serve(h).await;
         }
         Command::Cert(CertCommand::Generate { hosts }) => {
             here_only(&cli, "cert generate")?;

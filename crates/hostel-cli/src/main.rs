@@ -13,6 +13,7 @@ mod error;
 mod output;
 mod selftest;
 mod serve;
+mod settings;
 mod wiring;
 
 use clap::Parser;

@@ -103,6 +103,21 @@ pub fn list<T: Serialize>(
     Ok(())
 }
 
+/// `hostel config show`: one key a line, its value as TOML writes it (`null`: unset).
+pub fn settings(items: &[crate::settings::Setting]) {
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|s| {
+            let value = match &s.value {
+                serde_json::Value::Null => "(unset)".to_owned(),
+                v => v.to_string(),
+            };
+            vec![s.key.clone(), value, s.source.clone()]
+        })
+        .collect();
+    table(&["KEY", "VALUE", "FROM"], &rows);
+}
+
 /// Progress of long commands, on stderr so stdout stays clean for `--json`.
 #[derive(Debug, Clone, Copy)]
 pub struct Steps;

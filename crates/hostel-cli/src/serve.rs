@@ -71,17 +71,6 @@ fn gateway_err(e: hostel_ssh::GatewayError) -> CliError {
     err
 }
 
-/// The addresses `serve` was given on its command line (unset: from hostel.toml).
-#[derive(Debug, Default)]
-pub struct Listen {
-    /// The SSH gateway.
-    pub ssh: Option<String>,
-    /// The HTTP API (and, without `web`, the web gateway).
-    pub http: Option<String>,
-    /// The tenants' web gateway on a listener of its own.
-    pub web: Option<String>,
-}
-
 /// Parses a listen address; plain HTTP may only listen on loopback.
 fn listen_addr(
     what: &str,
@@ -173,14 +162,10 @@ fn raise_open_files() {
 }
 
 /// Runs the SSH gateway, the HTTP API and the web gateway until SIGTERM or SIGINT.
-pub async fn serve(h: Hostel, listen: Listen) -> Result<u8, CliError> {
-    let Listen {
-        ssh: ssh_listen,
-        http: http_listen,
-        web: web_listen,
-    } = listen;
-    let web = web_listen.or_else(|| h.config().http.web_listen.clone());
-    let http = http_listen.unwrap_or_else(|| h.config().http.listen.clone());
+/// The addresses come from the configuration, where `serve`'s flags are its top layer.
+pub async fn serve(h: Hostel) -> Result<u8, CliError> {
+    let web = h.config().http.web_listen.clone();
+    let http = h.config().http.listen.clone();
     let h_tls = h.config().http.tls;
     let http_addr = listen_addr("http", "--http-listen", &http, h_tls)?;
     let web_addr = web
@@ -222,7 +207,7 @@ pub async fn serve(h: Hostel, listen: Listen) -> Result<u8, CliError> {
         Some(addr) => Some(bind("web gateway", "--web-listen", addr).await?),
         None => None,
     };
-    let listen = ssh_listen.unwrap_or_else(|| h.config().ssh.listen.clone());
+    let listen = h.config().ssh.listen.clone();
     let key = hostel_ssh::load_or_create_host_key(&host_key_file(&h)).map_err(gateway_err)?;
     let fingerprint = hostel_ssh::fingerprint(&key);
     let config = Arc::new(hostel_ssh::russh_config(key, &h.config().ssh));

@@ -23,29 +23,47 @@ pub fn require_root() -> Result<(), CliError> {
     ))
 }
 
-/// Reads the configuration: the file if it exists, else the defaults.
-pub fn load_config(cli: &Cli) -> Result<Config, CliError> {
-    let path = cli
-        .config
-        .clone()
-        .unwrap_or_else(|| Paths::new(&cli.root).config());
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Config::from_toml(&text).map_err(|e| {
-            CliError::new(
-                ErrorCode::InvalidInput,
-                format!("{}: {}", path.display(), e.message),
-                Some("fix the key named, or see `hostel config example`".into()),
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && cli.config.is_none() => {
-            Ok(Config::default())
+/// The configuration's layers this command line gives: `--set`, `serve`'s address flags, the
+/// file `--config` names or the root's.
+pub fn layers(cli: &Cli) -> Result<crate::settings::Layers, CliError> {
+    use crate::settings::Flag;
+    let (file, file_given) = crate::settings::file_for(&cli.root, cli.config.as_deref());
+    let mut flags = cli
+        .set
+        .iter()
+        .map(|s| Flag::parse_set(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let crate::cli::Command::Serve {
+        ssh_listen,
+        http_listen,
+        web_listen,
+    } = &cli.command
+    {
+        for (flag, key, value) in [
+            ("--ssh-listen", "ssh.listen", ssh_listen),
+            ("--http-listen", "http.listen", http_listen),
+            ("--web-listen", "http.web_listen", web_listen),
+        ] {
+            if let Some(v) = value {
+                // An address is text, whatever it looks like.
+                flags.push(Flag {
+                    flag: flag.into(),
+                    key: key.into(),
+                    value: format!("{v:?}"),
+                });
+            }
         }
-        Err(e) => Err(CliError::new(
-            ErrorCode::InvalidInput,
-            format!("cannot read config {}: {e}", path.display()),
-            Some("pass an existing file with --config, or none for the defaults".into()),
-        )),
     }
+    Ok(crate::settings::Layers {
+        file,
+        file_given,
+        flags,
+    })
+}
+
+/// Reads the configuration: flags over `HOSTEL_*` variables over the file over the defaults.
+pub fn load_config(cli: &Cli) -> Result<Config, CliError> {
+    Ok(crate::settings::load(&layers(cli)?)?.config)
 }
 
 /// The actor named in audit records.

@@ -235,10 +235,70 @@ fn unknown_config_key_is_named() {
     assert!(r.stderr.contains("unknown field `memroy`"), "{}", r.stderr);
     assert!(
         r.stderr
-            .contains("hint: fix the key named, or see `hostel config example`"),
+            .contains("hint: fix the key named where it was set, or see `hostel config example`"),
         "{}",
         r.stderr
     );
+}
+
+/// #18: every key comes from a flag, a `HOSTEL_*` variable, the file or the default, in that
+/// order, and `config show` and an error say which.
+#[test]
+fn issue_18_every_key_is_layered_and_its_source_shown() {
+    let t = TestRun::with_config(BIN, "\n[ssh]\nkeepalive_secs = 7\nban_secs = 60\n");
+    let file = t.root.join("etc/hostel.toml").display().to_string();
+    let r = t
+        .command(&[
+            "--json",
+            "--set",
+            "ssh.ban_secs=90",
+            "config",
+            "show",
+            "ssh",
+        ])
+        .env("HOSTEL_SSH_BAN_SECS", "80")
+        .env("HOSTEL_SSH_LISTEN", "127.0.0.1:2299")
+        .output()
+        .unwrap();
+    let r = hostel_testkit::Run::from(r).ok();
+    let shown: std::collections::HashMap<String, (serde_json::Value, String)> = r
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["key"].as_str().unwrap().to_owned(),
+                (s["value"].clone(), s["source"].as_str().unwrap().to_owned()),
+            )
+        })
+        .collect();
+    assert_eq!(shown["ssh.ban_secs"], (90.into(), "--set".into()));
+    assert_eq!(
+        shown["ssh.listen"],
+        ("127.0.0.1:2299".into(), "HOSTEL_SSH_LISTEN".into())
+    );
+    assert_eq!(shown["ssh.keepalive_secs"], (7.into(), file));
+    assert_eq!(
+        shown["ssh.idle_timeout_secs"],
+        (3600.into(), "default".into())
+    );
+    assert!(shown.keys().all(|k| k.starts_with("ssh.")), "{shown:?}");
+    // A bad value in the environment stops every command, naming the variable.
+    let r = t
+        .command(&["list"])
+        .env("HOSTEL_DEFAULTS_PIDS", "2")
+        .output()
+        .unwrap();
+    let r = hostel_testkit::Run::from(r).expect_code(2);
+    assert!(
+        r.stderr
+            .contains("[defaults] pids 2: below the minimum of 16 (from HOSTEL_DEFAULTS_PIDS)"),
+        "{}",
+        r.stderr
+    );
+    t.hostel(&["config", "show", "ssh.nosuch"]).expect_code(3);
+    t.hostel(&["--set", "nosuch", "list"]).expect_code(2);
 }
 
 #[test]

@@ -1,11 +1,12 @@
 //! hostel.toml: one file, every key optional, defaults in [`Config::default`].
 //!
 //! Loading yields validated core types, so a bad value fails at startup naming the key, the value
-//! and the fix. Precedence (flag > `HOSTEL_*` env > file > default) is applied by the CLI.
+//! and the fix. Precedence (flag > `HOSTEL_*` env > file > default) is applied by the CLI, which
+//! reads the layers and hands the merged result to [`Config::validate`].
 
 use crate::quota::{Cpus, Quota};
 use crate::size::ByteSize;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// hostel's own engine (user namespaces on), as `scripts/engine` starts it.
@@ -15,7 +16,7 @@ pub const DEFAULT_ENGINE_SOCKET: &str = "/run/hostel/docker.sock";
 pub const EXAMPLE: &str = include_str!("hostel.example.toml");
 
 /// The whole configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// The container engine.
@@ -37,7 +38,7 @@ pub struct Config {
 }
 
 /// `[network]`
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NetworkConfig {
     /// Addresses tenant networks take their subnets from.
@@ -69,7 +70,7 @@ impl Default for NetworkConfig {
 }
 
 /// `[lifecycle]`
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LifecycleConfig {
     /// Stop a workspace after this many seconds without sessions or CPU use (0: never).
@@ -91,7 +92,7 @@ impl Default for LifecycleConfig {
 }
 
 /// `[http]`
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Address the HTTP API listens on; without `tls`, loopback only.
@@ -176,7 +177,7 @@ pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
 }
 
 /// `[ssh]`
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SshConfig {
     /// Address the gateway listens on.
@@ -234,7 +235,7 @@ impl SshConfig {
 }
 
 /// `[storage]`
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     /// Size of the homes pool, made sparse on first use; unset: the size of the filesystem
@@ -243,7 +244,7 @@ pub struct StorageConfig {
 }
 
 /// `[engine]`
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EngineConfig {
     /// Path of the Docker engine's socket.
@@ -262,7 +263,7 @@ impl Default for EngineConfig {
 }
 
 /// `[image]`
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ImageConfig {
     /// Repository the workspace image is tagged in; each build is `<repository>:<version>`.
@@ -287,7 +288,7 @@ impl Default for ImageConfig {
 }
 
 /// `[defaults]`
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DefaultsConfig {
     /// CPUs.
@@ -326,12 +327,36 @@ impl DefaultsConfig {
     }
 }
 
-/// A configuration file that does not parse or breaks a rule.
+/// The sections of hostel.toml, in the file's order; `HOSTEL_<SECTION>_<KEY>` names a key.
+pub const SECTIONS: [&str; 8] = [
+    "engine",
+    "image",
+    "defaults",
+    "storage",
+    "ssh",
+    "http",
+    "lifecycle",
+    "network",
+];
+
+/// A configuration that does not parse or breaks a rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("config: {message}")]
 pub struct ConfigError {
     /// What toml or the validation said, with the key.
     pub message: String,
+    /// The key that broke a rule (`defaults.pids`), so a loader can say where its value came
+    /// from; `None` when the text did not parse.
+    pub key: Option<String>,
+}
+
+impl ConfigError {
+    fn rule(key: &str, message: String) -> ConfigError {
+        ConfigError {
+            message,
+            key: Some(key.to_owned()),
+        }
+    }
 }
 
 impl Config {
@@ -339,57 +364,66 @@ impl Config {
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| ConfigError {
             message: e.to_string().trim().replace('\n', " "),
+            key: None,
         })?;
-        config
-            .defaults
-            .quota()
-            .validate()
-            .map_err(|e| ConfigError {
-                message: format!("[defaults] {e}"),
-            })?;
-        let n = &config.network;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the rules a key's type cannot carry (minimums, names, ranges), naming the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.defaults.quota().validate().map_err(|e| {
+            let field = match &e {
+                crate::quota::QuotaError::BadCpus { .. } => "cpus",
+                crate::quota::QuotaError::BelowMinimum { field, .. } => field,
+            };
+            ConfigError::rule(&format!("defaults.{field}"), format!("[defaults] {e}"))
+        })?;
+        let n = &self.network;
         if !crate::network::valid_prefix(&n.interface_prefix) {
-            return Err(ConfigError {
-                message: format!(
+            return Err(ConfigError::rule(
+                "network.interface_prefix",
+                format!(
                     "[network] interface_prefix {:?}: 1 to 7 of a-z and 0-9, starting with a letter",
                     n.interface_prefix
                 ),
-            });
+            ));
         }
-        if let Some(d) = &config.http.domain
+        if let Some(d) = &self.http.domain
             && !valid_domain(d)
         {
-            return Err(ConfigError {
-                message: format!(
+            return Err(ConfigError::rule(
+                "http.domain",
+                format!(
                     "[http] domain {d:?}: a DNS name in lowercase (e.g. \"hostel.example.com\"), \
                      without a port or a scheme"
                 ),
-            });
+            ));
         }
-        let h = &config.http;
+        let h = &self.http;
         for (key, v) in [
             ("header_timeout_secs", h.header_timeout_secs),
             ("idle_timeout_secs", h.idle_timeout_secs),
             ("body_timeout_secs", h.body_timeout_secs),
         ] {
             if v == 0 {
-                return Err(ConfigError {
-                    message: format!(
-                        "[http] {key} 0: a connection must time out; give a number of seconds"
-                    ),
-                });
+                return Err(ConfigError::rule(
+                    &format!("http.{key}"),
+                    format!("[http] {key} 0: a connection must time out; give a number of seconds"),
+                ));
             }
         }
         if n.subnet_prefix < n.pool.prefix_len() || n.subnet_prefix > 29 {
-            return Err(ConfigError {
-                message: format!(
+            return Err(ConfigError::rule(
+                "network.subnet_prefix",
+                format!(
                     "[network] subnet_prefix {}: between the pool's /{} and /29",
                     n.subnet_prefix,
                     n.pool.prefix_len()
                 ),
-            });
+            ));
         }
-        Ok(config)
+        Ok(())
     }
 }
 
@@ -468,6 +502,26 @@ mod tests {
         for (name, ok) in table {
             assert_eq!(ssh.accepts_env(name), ok, "{name}");
         }
+    }
+
+    #[test]
+    fn sizes_and_cpus_may_be_numbers() {
+        let c = Config::from_toml("[defaults]\ncpus = 1.5\nmemory = 1073741824\ndisk = \"2G\"\n")
+            .unwrap();
+        assert_eq!(c.defaults.cpus, Cpus::millis(1500));
+        assert_eq!(c.defaults.memory, ByteSize::gib(1));
+        assert_eq!(c.defaults.disk, ByteSize::gib(2));
+        let e = Config::from_toml("[defaults]\ncpus = -1\n").unwrap_err();
+        assert!(e.message.contains("cpus"), "{}", e.message);
+    }
+
+    #[test]
+    fn the_sections_are_the_files() {
+        let t = toml::Table::try_from(Config::default()).unwrap();
+        let keys: Vec<&str> = t.keys().map(String::as_str).collect();
+        let mut sections = SECTIONS.to_vec();
+        sections.sort_unstable();
+        assert_eq!(keys, sections);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 /// CPU share in thousandths of a CPU (`1.5` CPUs = 1500).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[serde(try_from = "crate::size::NumberOrText", into = "String")]
 pub struct Cpus(u32);
 
 impl Cpus {
@@ -48,6 +48,13 @@ impl TryFrom<String> for Cpus {
     type Error = QuotaError;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         s.parse()
+    }
+}
+
+impl TryFrom<crate::size::NumberOrText> for Cpus {
+    type Error = QuotaError;
+    fn try_from(v: crate::size::NumberOrText) -> Result<Self, Self::Error> {
+        String::from(v).parse()
     }
 }
 

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 /// A number of bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[serde(try_from = "NumberOrText", into = "String")]
 pub struct ByteSize(u64);
 
 /// Why a size did not parse; keeps the input.
@@ -90,6 +90,36 @@ impl TryFrom<String> for ByteSize {
     type Error = SizeError;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         s.parse()
+    }
+}
+
+impl TryFrom<NumberOrText> for ByteSize {
+    type Error = SizeError;
+    fn try_from(v: NumberOrText) -> Result<Self, Self::Error> {
+        String::from(v).parse()
+    }
+}
+
+/// A value written as a number or as text: `memory = 1073741824` and `memory = "1G"` in a
+/// file, and an environment variable, whose `1024` reads as a number, all reach the same parser.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum NumberOrText {
+    /// A whole number.
+    Int(u64),
+    /// A number with a fraction.
+    Float(f64),
+    /// Text.
+    Text(String),
+}
+
+impl From<NumberOrText> for String {
+    fn from(v: NumberOrText) -> String {
+        match v {
+            NumberOrText::Int(n) => n.to_string(),
+            NumberOrText::Float(x) => x.to_string(),
+            NumberOrText::Text(s) => s,
+        }
     }
 }
 

@@ -133,6 +133,19 @@ impl TestRun {
         let mut c = Command::new(&self.bin);
         c.arg("--root").arg(&self.root).args(args);
         c.env_remove("HOSTEL_ROOT").env_remove("HOSTEL_CONFIG");
+        // Configuration keys from the caller's environment would change what the test runs.
+        for (name, _) in std::env::vars() {
+            let key = name
+                .strip_prefix("HOSTEL_")
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            if hostel_core::config::SECTIONS
+                .iter()
+                .any(|s| key.starts_with(&format!("{s}_")))
+            {
+                c.env_remove(name);
+            }
+        }
         c.stdin(Stdio::null());
         c
     }
