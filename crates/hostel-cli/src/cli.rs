@@ -4,20 +4,35 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
-/// hostel: isolated, persistent workspaces for many tenants on one Linux server.
+/// Isolated, persistent workspaces for many tenants on one Linux server.
+///
+/// Every tenant (a person, a client, an AI agent) gets a workspace of its own: a container
+/// with CPU, memory, disk and process quotas and a home that outlives it, reached through one
+/// SSH gateway and one web gateway. `hostel serve` runs them; the other commands manage
+/// tenants, on this server as root or against a daemon elsewhere with --server.
+///
+/// First steps: `hostel check` (is the host ready?), `hostel create alice --key alice.pub`,
+/// then `ssh -p 2222 alice@this-host`.
 #[derive(Debug, Parser)]
-#[command(name = "hostel", version, about, propagate_version = true)]
+#[command(
+    name = "hostel",
+    version,
+    propagate_version = true,
+    after_help = "`hostel COMMAND --help` explains a command; `man hostel` and \
+                  /usr/share/doc/hostel (docs/ in the source) explain everything."
+)]
 pub struct Cli {
     /// Root of hostel's files.
     #[arg(
         long,
         global = true,
         env = "HOSTEL_ROOT",
-        default_value = "/srv/hostel"
+        default_value = "/srv/hostel",
+        value_name = "DIR"
     )]
     pub root: PathBuf,
     /// Configuration file [default: <root>/etc/hostel.toml].
-    #[arg(long, global = true, env = "HOSTEL_CONFIG")]
+    #[arg(long, global = true, env = "HOSTEL_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Set a configuration key for this run, over HOSTEL_<SECTION>_<KEY> and the file
     /// (repeatable), e.g. --set ssh.keepalive_secs=10.
@@ -138,16 +153,20 @@ pub enum Command {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
-    /// Copy a file into or out of a tenant's home: `cp FILE NAME:PATH` or `cp NAME:PATH FILE`
-    /// (a folder comes out as a tar). Runs as the tenant, inside its workspace.
+    /// Copy a file into or out of a tenant's home.
+    ///
+    /// `cp FILE NAME:PATH` or `cp NAME:PATH FILE` (a folder comes out as a tar). Runs as the
+    /// tenant, inside its workspace.
     Cp {
         /// Source: a local file, or NAME:PATH.
         from: String,
         /// Destination: NAME:PATH, or a local file.
         to: String,
     },
-    /// Change a tenant's quotas (live where possible), image (at next start) or lifecycle
-    /// policies (at once).
+    /// Change a tenant's quotas, image or lifecycle policies.
+    ///
+    /// Quotas apply live where the engine allows, the image at the next start, policies at
+    /// once.
     Set {
         /// Tenant name.
         name: String,
@@ -175,14 +194,17 @@ pub enum Command {
         #[arg(long, value_name = "all|none")]
         egress: Option<String>,
     },
-    /// Set a tenant's web password (for the portal), read from stdin when it is not a terminal,
-    /// else asked for twice; signs out the tenant's browser sessions.
+    /// Set a tenant's web password, for the portal.
+    ///
+    /// Read from stdin when it is not a terminal, else asked for twice. Signs out the
+    /// tenant's browser sessions.
     Passwd {
         /// Tenant name.
         name: String,
     },
-    /// Make a one-time link that signs the tenant in to the web portal (for agents and first
-    /// sign-ins); printed once.
+    /// Make a one-time link that signs a tenant in to the web portal.
+    ///
+    /// For agents and first sign-ins; printed once.
     LoginLink {
         /// Tenant name.
         name: String,
@@ -193,7 +215,9 @@ pub enum Command {
     /// Manage a tenant's SSH keys.
     #[command(subcommand)]
     Key(KeyCommand),
-    /// Publish a port of a tenant's workspace at PORT--TENANT.<[http] domain>.
+    /// Publish a port of a tenant's workspace on an origin of its own.
+    ///
+    /// The port answers at PORT--TENANT.<[http] domain>.
     #[command(subcommand)]
     Port(PortCommand),
     /// Remove a tenant's workspace container; the tenant, its keys and home stay.
@@ -214,7 +238,9 @@ pub enum Command {
     Image(ImageCommand),
     /// Check that this host is ready: engine, image, storage, tools, disk.
     Check,
-    /// Find drift between the store and the engine; --fix repairs it (never deleting data).
+    /// Find drift between the store, the engine and the homes.
+    ///
+    /// --fix repairs it, never deleting a tenant's data.
     Doctor {
         /// Repair what was found.
         #[arg(long)]
@@ -234,7 +260,10 @@ pub enum Command {
         #[arg(long)]
         failed: bool,
     },
-    /// Run the daemon: the SSH gateway, until SIGTERM or Ctrl-C.
+    /// Run the daemon: the SSH gateway, the HTTP API and the web gateway.
+    ///
+    /// Runs until SIGTERM or Ctrl-C, then drains open sessions for [lifecycle] drain_secs.
+    /// Under systemd it is hostel.service.
     Serve {
         /// Address of the SSH gateway: sets [ssh] listen (HOSTEL_SSH_LISTEN) [default:
         /// 0.0.0.0:2222].
@@ -250,7 +279,7 @@ pub enum Command {
         #[arg(long, value_name = "ADDR")]
         web_listen: Option<String>,
     },
-    /// Certificates for the HTTP API's mutual TLS.
+    /// Make the certificates for the HTTP API's mutual TLS.
     #[command(subcommand)]
     Cert(CertCommand),
     /// Make, list or revoke API tokens.
@@ -272,16 +301,31 @@ pub enum Command {
     /// List, add or lift bans of client addresses at the SSH gateway.
     #[command(subcommand)]
     Ban(BanCommand),
-    /// Prove the isolation on this host: the attacker suite.
+    /// Prove the isolation on this host with the attacker suite.
     #[command(subcommand)]
     Selftest(SelftestCommand),
-    /// The host packet-filter rules that keep workspaces off the host and apart.
+    /// Show, apply or remove the packet-filter rules that keep workspaces off the host.
     #[command(subcommand)]
     Firewall(FirewallCommand),
-    /// Configuration helpers.
+    /// Print the example configuration, or the effective one and where each value came from.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Measure hostel against the plain engine.
+    /// Print the completion script of a shell (bash, zsh, fish, elvish, powershell).
+    ///
+    /// bash: `hostel completions bash > /etc/bash_completion.d/hostel`; zsh: save it as
+    /// `_hostel` in a folder of $fpath; fish: `~/.config/fish/completions/hostel.fish`. The
+    /// Debian package installs all three.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print hostel's man page, or write one page per command into a folder.
+    Man {
+        /// Write hostel.1 and hostel-COMMAND.1 for every command here.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Measure hostel against the plain engine, sshd and the bare engine API.
     #[command(subcommand)]
     Bench(BenchCommand),
 }
@@ -529,5 +573,108 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    /// Every command with its path (`key add`), leaves only.
+    fn leaves(cmd: &clap::Command, path: &str, out: &mut Vec<(String, clap::Command)>) {
+        let subs: Vec<_> = cmd
+            .get_subcommands()
+            .filter(|c| c.get_name() != "help")
+            .collect();
+        if !path.is_empty() && (subs.is_empty() || !cmd.is_subcommand_required_set()) {
+            out.push((path.to_owned(), cmd.clone()));
+        }
+        for c in subs {
+            let p = format!("{path} {}", c.get_name()).trim().to_owned();
+            leaves(c, &p, out);
+        }
+    }
+
+    fn long_flags(cmd: &clap::Command) -> Vec<String> {
+        cmd.get_arguments()
+            .filter(|a| !a.is_global_set() && !a.is_hide_set())
+            .filter_map(|a| a.get_long())
+            .filter(|l| *l != "help" && *l != "version")
+            .map(|l| format!("--{l}"))
+            .collect()
+    }
+
+    /// The text of the `###` section of docs/cli.md that shows `    hostel <path>` in its
+    /// synopsis, up to the next heading.
+    fn section<'a>(doc: &'a str, path: &str) -> Option<&'a str> {
+        let synopsis = format!("\n    hostel {path}");
+        let at = doc.match_indices(&synopsis).map(|(i, _)| i).find(|&i| {
+            let rest = &doc[i + synopsis.len()..];
+            rest.starts_with(' ') || rest.starts_with('\n')
+        })?;
+        let start = doc[..at].rfind("\n### ")?;
+        let end = doc[at..].find("\n## ").map_or(doc.len(), |e| at + e);
+        let end = doc[at..].find("\n### ").map_or(end, |e| end.min(at + e));
+        doc.get(start..end)
+    }
+
+    /// #18: the reference in docs/cli.md and the command line cannot drift apart: every
+    /// command has a synopsis there, every flag is explained in its section, every flag a
+    /// synopsis shows exists, and every global flag is in the global table.
+    #[test]
+    fn issue_18_docs_cli_md_matches_the_command_line() {
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/cli.md"))
+                .unwrap();
+        let cmd = Cli::command();
+        let globals: Vec<String> = cmd
+            .get_arguments()
+            .filter(|a| a.is_global_set())
+            .filter_map(|a| a.get_long())
+            .map(|l| format!("--{l}"))
+            .collect();
+        let global_table = &doc
+            [doc.find("## Global flags").unwrap()..doc.find("## Where a command runs").unwrap()];
+        let mut missing = Vec::new();
+        for g in &globals {
+            if !global_table.contains(&format!("`{g}")) {
+                missing.push(format!("global flag {g} is not in the global flags table"));
+            }
+        }
+        let table = &doc[doc.find("## Commands").unwrap()..];
+        let mut all = Vec::new();
+        leaves(&cmd, "", &mut all);
+        for (path, c) in &all {
+            let top = path.split(' ').next().unwrap();
+            if !table.contains(&format!("[`{top}")) {
+                missing.push(format!("`{top}` is not in the commands table"));
+            }
+            let Some(text) = section(&doc, path) else {
+                missing.push(format!(
+                    "no synopsis `    hostel {path}` under a ### heading"
+                ));
+                continue;
+            };
+            let own = long_flags(c);
+            for f in &own {
+                if !text.contains(&format!("`{f}")) && !text.contains(&format!("[{f}")) {
+                    missing.push(format!("`hostel {path}`: {f} is not explained"));
+                }
+            }
+            let synopsis_prefix = format!("    hostel {path}");
+            for line in text.lines().filter(|l| l.starts_with(&synopsis_prefix)) {
+                for word in line.split(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '-')) {
+                    if word.starts_with("--")
+                        && word != "--"
+                        && !own.iter().any(|f| f == word)
+                        && !globals.iter().any(|g| g == word)
+                    {
+                        missing.push(format!(
+                            "`hostel {path}`: the synopsis shows {word}, which it does not take"
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "docs/cli.md drifted:\n{}",
+            missing.join("\n")
+        );
     }
 }

@@ -35,6 +35,14 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             print!("{}", hostel_core::config::EXAMPLE);
             return Ok(0);
         }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "hostel", &mut script);
+            print_bytes(&script);
+            return Ok(0);
+        }
+        Command::Man { dir } => return man_pages(dir.as_deref()),
         Command::Config(ConfigCommand::Show { key }) => {
             let loaded = crate::settings::load(&wiring::layers(&cli)?)?;
             let settings = loaded.settings(key.as_deref())?;
@@ -429,6 +437,8 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Ban(ban_cmd) => ban(&b, ban_cmd, json_out).await,
         Command::Config(_)
+        | Command::Completions { .. }
+        | Command::Man { .. }
         | Command::Bench(_)
         | Command::Serve { .. }
         | Command::Cert(_)
@@ -436,6 +446,39 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         | Command::Selftest(_)
         | Command::Status => Ok(0),
     }
+}
+
+/// Writes generated text to stdout; a closed pipe (`| head`) is not an error.
+fn print_bytes(bytes: &[u8]) {
+    let mut out = std::io::stdout().lock();
+    let _ =
+        std::io::Write::write_all(&mut out, bytes).and_then(|()| std::io::Write::flush(&mut out));
+}
+
+/// `hostel man`: the main page on stdout, or every command's page into `dir`.
+fn man_pages(dir: Option<&std::path::Path>) -> Result<u8, CliError> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let io = |what: String, e: std::io::Error| {
+        CliError::new(
+            ErrorCode::InvalidInput,
+            format!("cannot write {what}: {e}"),
+            Some("name a folder you can write to with --dir".into()),
+        )
+    };
+    match dir {
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cmd)
+                .render(&mut page)
+                .map_err(|e| io("the man page".into(), e))?;
+            print_bytes(&page);
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| io(dir.display().to_string(), e))?;
+            clap_mangen::generate_to(cmd, dir).map_err(|e| io(dir.display().to_string(), e))?;
+        }
+    }
+    Ok(0)
 }
 
 async fn firewall(h: &hostel_service::Hostel, f: &FirewallCommand) -> Result<u8, CliError> {

@@ -1,0 +1,132 @@
+//! What an admin installs and types (#18): shell completions and man pages that work in the real
+//! shell and `man`, generated from the same definitions as `--help`.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use hostel_testkit::TestRun;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hostel");
+
+/// What bash's completion offers for the words typed so far (the last one being completed).
+fn bash_completes(script: &std::path::Path, words: &[&str]) -> Vec<String> {
+    let line = words.join(" ");
+    let program = format!(
+        "source {}; COMP_WORDS=({line}); COMP_CWORD={}; COMP_LINE='{line}'; COMP_POINT=${{#COMP_LINE}}; \
+         _hostel hostel \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; \
+         printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display(),
+        words.len() - 1
+    );
+    let out = Command::new("bash")
+        .args(["--norc", "-c", &program])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn issue_18_bash_completes_commands_and_flags() {
+    let t = TestRun::new(BIN);
+    let r = t.hostel(&["completions", "bash"]).ok();
+    let script = t.file("hostel.bash", &r.stdout);
+    let commands = bash_completes(&script, &["hostel", "c"]);
+    for c in ["create", "check", "cp", "cert", "config", "completions"] {
+        assert!(
+            commands.iter().any(|w| w == c),
+            "{c} not offered: {commands:?}"
+        );
+    }
+    assert!(!commands.iter().any(|w| w == "list"), "{commands:?}");
+    let flags = bash_completes(&script, &["hostel", "create", "alice", "--e"]);
+    for f in ["--egress", "--ephemeral"] {
+        assert!(flags.iter().any(|w| w == f), "{f} not offered: {flags:?}");
+    }
+    let shells = bash_completes(&script, &["hostel", "completions", "f"]);
+    assert_eq!(shells, ["fish"]);
+}
+
+#[test]
+fn issue_18_zsh_and_fish_scripts_name_every_command() {
+    let t = TestRun::new(BIN);
+    let zsh = t.hostel(&["completions", "zsh"]).ok().stdout;
+    let fish = t.hostel(&["completions", "fish"]).ok().stdout;
+    assert!(zsh.starts_with("#compdef hostel"), "{}", &zsh[..40]);
+    for c in ["create", "login-link", "ssh-config", "completions"] {
+        assert!(zsh.contains(&format!("'{c}:")), "zsh lacks {c}");
+        assert!(fish.contains(&format!("-a \"{c}\"")), "fish lacks {c}");
+    }
+    assert!(t.hostel(&["completions", "tcsh"]).code == 2);
+}
+
+#[test]
+fn issue_18_man_pages_render_in_man() {
+    let t = TestRun::new(BIN);
+    let dir = t.root.join("man");
+    t.hostel(&["man", "--dir", dir.to_str().unwrap()]).ok();
+    let mut pages: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    for p in [
+        "hostel.1",
+        "hostel-create.1",
+        "hostel-key-add.1",
+        "hostel-config-show.1",
+    ] {
+        assert!(pages.iter().any(|x| x == p), "{p} missing: {pages:?}");
+    }
+    let out = Command::new("man")
+        .arg("-l")
+        .arg(dir.join("hostel-create.1"))
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "100")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("hostel-create - Create a tenant"), "{text}");
+    assert!(text.contains("--idle-stop"), "{text}");
+    let main = t.hostel(&["man"]).ok().stdout;
+    assert!(main.contains(".TH hostel 1"), "{}", &main[..80]);
+    assert!(main.contains("Isolated, persistent workspaces"));
+}
+
+#[test]
+fn issue_18_help_speaks_to_an_admin() {
+    let t = TestRun::new(BIN);
+    let help = t.hostel(&["--help"]).ok().stdout;
+    assert!(
+        help.starts_with("Isolated, persistent workspaces for many tenants"),
+        "{help}"
+    );
+    assert!(
+        !help.contains("wiring"),
+        "a developer's note in --help: {help}"
+    );
+    assert!(help.contains("--root <DIR>") && help.contains("--config <FILE>"));
+    let serve = t.hostel(&["serve", "--help"]).ok().stdout;
+    assert!(
+        serve.contains("the HTTP API and the web gateway"),
+        "{serve}"
+    );
+}
