@@ -236,6 +236,12 @@ pub enum Command {
     /// Build or list workspace images.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Make this host ready and start the daemon (after installing the Debian package).
+    ///
+    /// Runs /usr/lib/hostel/setup: installs the engine and host tools that are missing, starts
+    /// hostel's engine, builds the workspace image, checks the host and (re)starts
+    /// hostel.service. Idempotent. From a checkout, scripts/up does the same after building.
+    Setup,
     /// Check that this host is ready: engine, image, storage, tools, disk.
     Check,
     /// Find drift between the store, the engine and the homes.

@@ -35,6 +35,11 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             print!("{}", hostel_core::config::EXAMPLE);
             return Ok(0);
         }
+        Command::Setup => {
+            here_only(&cli, "setup")?;
+            wiring::require_root()?;
+            return setup(&cli);
+        }
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();
@@ -438,6 +443,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Ban(ban_cmd) => ban(&b, ban_cmd, json_out).await,
         Command::Config(_)
         | Command::Completions { .. }
+        | Command::Setup
         | Command::Man { .. }
         | Command::Bench(_)
         | Command::Serve { .. }
@@ -446,6 +452,51 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         | Command::Selftest(_)
         | Command::Status => Ok(0),
     }
+}
+
+/// Where the Debian package puts hostel's scripts (setup, engine, supervise, down).
+const LIBEXEC: &str = "/usr/lib/hostel";
+
+/// `hostel setup`: the package's setup script, with this root and this binary.
+fn setup(cli: &Cli) -> Result<u8, CliError> {
+    let script = std::path::Path::new(LIBEXEC).join("setup");
+    if !script.exists() {
+        return Err(CliError::new(
+            ErrorCode::NotFound,
+            format!(
+                "{} is missing: `hostel setup` comes with the Debian package",
+                script.display()
+            ),
+            Some(
+                "install the package (apt install ./hostel_*.deb), or from a checkout run \
+                 scripts/up, which builds hostel and sets the host up"
+                    .into(),
+            ),
+        ));
+    }
+    let bin = std::env::current_exe().map_err(|e| {
+        CliError::new(
+            ErrorCode::Internal,
+            format!("cannot find this binary: {e}"),
+            None,
+        )
+    })?;
+    let mut cmd = std::process::Command::new(&script);
+    cmd.env("HOSTEL_ROOT", &cli.root).env("HOSTEL_BIN", bin);
+    if let Some(config) = &cli.config {
+        cmd.env("HOSTEL_CONFIG", config);
+    }
+    let status = cmd.status().map_err(|e| {
+        CliError::new(
+            ErrorCode::Internal,
+            format!("cannot run {}: {e}", script.display()),
+            Some("reinstall the package: apt install --reinstall ./hostel_*.deb".into()),
+        )
+    })?;
+    Ok(status
+        .code()
+        .and_then(|c| u8::try_from(c).ok())
+        .unwrap_or(1))
 }
 
 /// Writes generated text to stdout; a closed pipe (`| head`) is not an error.

@@ -130,3 +130,100 @@ fn issue_18_help_speaks_to_an_admin() {
         "{serve}"
     );
 }
+
+/// The Debian package in a clean Debian container made from the same debootstrap root as the
+/// workspaces (`hostel-base:<suite>`), with no network: install, upgrade, remove and purge, and
+/// the tenant data and the admin's settings through all of them.
+#[test]
+fn issue_18_the_package_installs_upgrades_and_purges_keeping_data() {
+    let t = TestRun::new(BIN);
+    let pkg = t.root.join("pkg");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/package");
+    for v in ["0.1.0+test1", "0.1.0+test2"] {
+        let out = Command::new(script)
+            .args([
+                "--binary",
+                BIN,
+                "--version",
+                v,
+                "--compression",
+                "none",
+                "--out",
+            ])
+            .arg(&pkg)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "scripts/package: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let base = format!(
+        "hostel-base:{}",
+        hostel_core::config::Config::default().image.suite
+    );
+    let steps = r#"
+set -eux
+deb1=$(ls /pkg/hostel_0.1.0+test1_*.deb); deb2=$(ls /pkg/hostel_0.1.0+test2_*.deb)
+apt-get install -y "$deb1" 2>&1 | tr -d "\r" | tee /tmp/install.log
+grep -q 'Finish with: sudo hostel setup' /tmp/install.log
+hostel --version | grep -qx 'hostel 0.1.0'
+test -f /usr/share/man/man1/hostel-create.1.gz
+test -f /usr/share/bash-completion/completions/hostel
+test -f /usr/share/zsh/vendor-completions/_hostel
+test -f /usr/share/fish/vendor_completions.d/hostel.fish
+test -x /usr/lib/hostel/setup -a -x /usr/lib/hostel/engine
+grep -qx 'ExecStart=/usr/bin/hostel serve' /lib/systemd/system/hostel.service
+grep -qx 'Requires=hostel-engine.service' /lib/systemd/system/hostel.service
+hostel config example > /tmp/example.toml
+cmp /tmp/example.toml /usr/share/doc/hostel/examples/hostel.toml
+# The admin's settings and a tenant's data.
+echo 'HOSTEL_SSH_KEEPALIVE_SECS=11' >> /etc/default/hostel
+mkdir -p /srv/hostel/etc /srv/hostel/users/alice
+echo precious > /srv/hostel/users/alice/notes
+printf '[ssh]\nban_secs = 77\n' > /srv/hostel/etc/hostel.toml
+apt-get install -y "$deb2" 2>&1 | tr -d "\r" | tee /tmp/upgrade.log
+grep -q 'upgraded from 0.1.0+test1' /tmp/upgrade.log
+test "$(dpkg-query -W -f '${Version}' hostel)" = 0.1.0+test2
+grep -qx 'HOSTEL_SSH_KEEPALIVE_SECS=11' /etc/default/hostel
+set -a; . /etc/default/hostel; set +a
+hostel --json config show ssh | tr -d ' \n' > /tmp/ssh.json
+grep -q '"key":"ssh.keepalive_secs","value":11,"source":"HOSTEL_SSH_KEEPALIVE_SECS"' /tmp/ssh.json
+grep -q '"key":"ssh.ban_secs","value":77,"source":"/srv/hostel/etc/hostel.toml"' /tmp/ssh.json
+apt-get remove -y hostel 2>&1 | tr -d "\r" | tee /tmp/remove.log
+test ! -e /usr/bin/hostel
+test -f /etc/default/hostel
+test "$(cat /srv/hostel/users/alice/notes)" = precious
+apt-get purge -y hostel 2>&1 | tr -d "\r" | tee /tmp/purge.log
+grep -q 'Left on purpose' /tmp/purge.log
+grep -q '^  /srv/hostel$' /tmp/purge.log
+test ! -e /etc/default/hostel
+test "$(cat /srv/hostel/users/alice/notes)" = precious
+test -f /srv/hostel/etc/hostel.toml
+echo PACKAGE-OK
+"#;
+    let label = format!("{}={}", hostel_testkit::LABEL_TEST_RUN, t.id);
+    let mount = format!("{}:/pkg:ro", pkg.display());
+    let r = hostel_testkit::docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--label",
+        &label,
+        "-v",
+        &mount,
+        &base,
+        "bash",
+        "-c",
+        steps,
+    ]);
+    assert!(
+        r.code == 0 && r.stdout.contains("PACKAGE-OK"),
+        "exit {}\n{}\n{}",
+        r.code,
+        r.stdout,
+        r.stderr
+    );
+}
