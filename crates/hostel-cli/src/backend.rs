@@ -15,6 +15,7 @@ use hostel_api::{
 use hostel_core::TenantName;
 use hostel_core::lifecycle::WorkspaceState;
 use hostel_runtime::ExecOutput;
+use hostel_service::Progress;
 use hostel_service::{DownloadKind, Hostel, ServiceError};
 use reqwest::Method;
 use std::io::{IsTerminal, Write};
@@ -51,14 +52,21 @@ impl Backend {
     }
 
     /// Creates a tenant; answers when its workspace runs.
-    pub async fn create(&self, body: NewTenant) -> Result<TenantDetail, CliError> {
+    pub async fn create(
+        &self,
+        body: NewTenant,
+        progress: &dyn Progress,
+    ) -> Result<TenantDetail, CliError> {
         match self {
             Backend::Local(h) => {
                 let req = body.into_request(chrono::Utc::now())?;
-                let info = h.create(req, &Steps).await?;
+                let info = h.create(req, progress).await?;
                 Ok(Self::detail(h, &info))
             }
-            Backend::Remote(c) => c.call(Method::POST, &["api", "tenants"], &body).await,
+            Backend::Remote(c) => {
+                progress.step("the daemon is creating it");
+                c.call(Method::POST, &["api", "tenants"], &body).await
+            }
         }
     }
 
@@ -71,13 +79,18 @@ impl Backend {
     }
 
     /// Starts the workspace.
-    pub async fn start(&self, name: &TenantName) -> Result<Transition, CliError> {
+    pub async fn start(
+        &self,
+        name: &TenantName,
+        progress: &dyn Progress,
+    ) -> Result<Transition, CliError> {
         match self {
             Backend::Local(h) => {
-                let was = h.start(name, &Steps).await?;
+                let was = h.start(name, progress).await?;
                 Ok(transition(name, was, WorkspaceState::Running))
             }
             Backend::Remote(c) => {
+                progress.step("the daemon is starting it");
                 c.call(
                     Method::POST,
                     &["api", "tenants", name.as_str(), "start"],
@@ -156,7 +169,8 @@ impl Backend {
                     stdin: attach_stdin,
                     ..hostel_service::ExecOptions::default()
                 };
-                let session = h.exec(name, opts, &Steps).await?;
+                // The command's own output shares the terminal: plain lines for waking it.
+                let session = h.exec(name, opts, &Steps::lines()).await?;
                 let mut input = session.input;
                 let feeder = attach_stdin.then(|| {
                     tokio::spawn(async move {
@@ -414,10 +428,15 @@ impl Backend {
         &self,
         profile: hostel_core::ImageProfile,
         force: bool,
+        progress: &dyn Progress,
     ) -> Result<Built, CliError> {
         match self {
-            Backend::Local(h) => Ok(h.image_build_profile(profile, force, &Steps).await?.into()),
+            Backend::Local(h) => Ok(h
+                .image_build_profile(profile, force, progress)
+                .await?
+                .into()),
             Backend::Remote(c) => {
+                progress.step("the daemon is building it");
                 c.call(
                     Method::POST,
                     &["api", "images", "build"],

@@ -182,7 +182,10 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
                 egress,
             };
             line(&format!("creating tenant {name}"));
-            let d = b.create(body).await?;
+            let d = {
+                let steps = output::Steps::new(json_out);
+                b.create(body, &steps).await?
+            };
             line(&format!(
                 "tenant {name} is ready: workspace {} running {}, {} CPUs, {} memory, {} disk, {} pids",
                 d.container,
@@ -202,7 +205,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Info { name } => info(&b, &tenant(&name)?, json_out).await,
         Command::Start { name } => {
             let n = tenant(&name)?;
-            let t = b.start(&n).await?;
+            let t = b.start(&n, &output::Steps::new(json_out)).await?;
             line(&match t.previous_state.as_str() {
                 "running" => format!("{n} is already running"),
                 "stopped" => format!("{n} started"),
@@ -250,7 +253,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             };
             set(&b, &tenant(&name)?, change, json_out).await
         }
-        Command::Cp { from, to } => cp(&b, &from, &to).await,
+        Command::Cp { from, to } => cp(&b, &from, &to, json_out).await,
         Command::LoginLink { name, ttl } => {
             let n = tenant(&name)?;
             let link = b
@@ -300,7 +303,10 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Image(ImageCommand::Build { force, profile }) => {
             let started = std::time::Instant::now();
-            let out = b.image_build(profile, force).await?;
+            let out = {
+                let steps = output::Steps::new(json_out);
+                b.image_build(profile, force, &steps).await?
+            };
             if json_out {
                 json(&out)?;
             } else {
@@ -816,14 +822,21 @@ fn remote(spec: &str) -> Option<(&str, &str)> {
     (!name.is_empty() && !name.contains('/')).then_some((name, path))
 }
 
-async fn cp(b: &Backend, from: &str, to: &str) -> Result<u8, CliError> {
+async fn cp(b: &Backend, from: &str, to: &str, json_out: bool) -> Result<u8, CliError> {
     let usage = "copy with `hostel cp FILE NAME:PATH` or `hostel cp NAME:PATH FILE`";
     match (remote(from), remote(to)) {
         (None, Some((name, path))) => {
             let name = tenant(name)?;
             let bytes = std::fs::read(from).map_err(|e| invalid(format!("{from}: {e}"), usage))?;
             let n = bytes.len();
+            let moving = output::Transfer::new(
+                json_out,
+                &format!("{from} -> {name}:{path}"),
+                Some(n as u64),
+            );
             b.file_put(&name, path, bytes).await?;
+            moving.add(n as u64);
+            drop(moving);
             line(&format!(
                 "{from} -> {name}:{path} ({})",
                 ByteSize::bytes(n as u64).human()
@@ -835,12 +848,15 @@ async fn cp(b: &Backend, from: &str, to: &str) -> Result<u8, CliError> {
             let mut file =
                 std::fs::File::create(to).map_err(|e| invalid(format!("{to}: {e}"), usage))?;
             let mut n = 0;
+            let moving = output::Transfer::new(json_out, &format!("{name}:{path} -> {to}"), None);
             while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
                 let chunk = chunk?;
                 std::io::Write::write_all(&mut file, &chunk)
                     .map_err(|e| invalid(format!("{to}: {e}"), usage))?;
                 n += chunk.len();
+                moving.add(chunk.len() as u64);
             }
+            drop(moving);
             let what = match kind {
                 hostel_service::DownloadKind::Folder => "folder, as a tar",
                 hostel_service::DownloadKind::File => "file",

@@ -118,19 +118,163 @@ pub fn settings(items: &[crate::settings::Setting]) {
     table(&["KEY", "VALUE", "FROM"], &rows);
 }
 
-/// Progress of long commands, on stderr so stdout stays clean for `--json`.
-#[derive(Debug, Clone, Copy)]
-pub struct Steps;
+/// Whether progress may draw on stderr: a terminal, and no `--json`.
+fn live(json_out: bool) -> bool {
+    !json_out && std::io::IsTerminal::is_terminal(&std::io::stderr())
+}
+
+/// Progress of long commands, on stderr so stdout stays clean for `--json`. On a terminal, the
+/// step under way is a spinner with its elapsed time and its latest output beside it, and each
+/// finished step stays as a line with the time it took; elsewhere (a pipe, a log, `--json`)
+/// each step and each line of output is a plain `  - ` line, as scripts expect.
+#[derive(Debug)]
+pub struct Steps {
+    bar: Option<indicatif::ProgressBar>,
+    current: std::sync::Mutex<Option<(String, std::time::Instant)>>,
+}
+
+impl Steps {
+    /// A spinner on a terminal unless `json_out`, else plain lines.
+    pub fn new(json_out: bool) -> Steps {
+        let bar = live(json_out).then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("  {spinner} {elapsed:>4} {wide_msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        Steps {
+            bar,
+            current: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Plain lines, whatever stderr is: for commands whose own output shares the terminal
+    /// (exec).
+    pub fn lines() -> Steps {
+        Steps {
+            bar: None,
+            current: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Ends the step under way, leaving its line with the time it took.
+    fn close_step(&self, bar: &indicatif::ProgressBar) {
+        let done = self.current.lock().map(|mut c| c.take()).unwrap_or(None);
+        if let Some((step, started)) = done {
+            bar.println(format!("  - {step} ({})", elapsed(started.elapsed())));
+        }
+    }
+}
+
+/// `0.4s`, `12.3s`, `2m05s`.
+fn elapsed(d: std::time::Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 60.0 {
+        format!("{s:.1}s")
+    } else {
+        format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
+    }
+}
 
 impl hostel_service::Progress for Steps {
     fn step(&self, message: &str) {
-        eprintln!("  - {message}");
+        let message = printable(message, "");
+        let Some(bar) = &self.bar else {
+            eprintln!("  - {message}");
+            return;
+        };
+        self.close_step(bar);
+        if let Ok(mut c) = self.current.lock() {
+            *c = Some((message.to_string(), std::time::Instant::now()));
+        }
+        bar.reset_elapsed();
+        bar.set_message(message.into_owned());
+    }
+
+    fn detail(&self, message: &str) {
+        let message = printable(message, "");
+        let Some(bar) = &self.bar else {
+            eprintln!("  - {message}");
+            return;
+        };
+        let step = self
+            .current
+            .lock()
+            .ok()
+            .and_then(|c| c.as_ref().map(|(s, _)| s.clone()))
+            .unwrap_or_default();
+        bar.set_message(format!("{step}  {message}"));
+    }
+}
+
+impl Drop for Steps {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            self.close_step(bar);
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Bytes moving (`cp`): on a terminal a counter with the rate, else nothing until the result
+/// line.
+#[derive(Debug)]
+pub struct Transfer(Option<indicatif::ProgressBar>);
+
+impl Transfer {
+    /// Starts counting `what` (`alice:notes.md -> notes.md`); `total` when known.
+    pub fn new(json_out: bool, what: &str, total: Option<u64>) -> Transfer {
+        Transfer(live(json_out).then(|| {
+            let (bar, template) = match total {
+                Some(n) => (
+                    indicatif::ProgressBar::new(n),
+                    "  {msg} {bytes}/{total_bytes} {bar:30} {binary_bytes_per_sec} {elapsed}",
+                ),
+                None => (
+                    indicatif::ProgressBar::new_spinner(),
+                    "  {spinner} {msg} {bytes} {binary_bytes_per_sec} {elapsed}",
+                ),
+            };
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(template)
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.set_message(printable(what, "").into_owned());
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        }))
+    }
+
+    /// `n` more bytes moved.
+    pub fn add(&self, n: u64) {
+        if let Some(bar) = &self.0 {
+            bar.inc(n);
+        }
+    }
+}
+
+impl Drop for Transfer {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn elapsed_reads_as_seconds_then_minutes() {
+        use std::time::Duration;
+        assert_eq!(elapsed(Duration::from_millis(420)), "0.4s");
+        assert_eq!(elapsed(Duration::from_millis(59_940)), "59.9s");
+        assert_eq!(elapsed(Duration::from_secs(125)), "2m05s");
+    }
 
     /// Regression (#12): terminal escapes in an SSH user name or command reached `hostel
     /// audit` and `key list` as they were.

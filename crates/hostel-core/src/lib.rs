@@ -13,6 +13,7 @@ pub mod apps;
 pub mod audit;
 pub mod config;
 pub mod error_code;
+pub mod history;
 pub mod key;
 pub mod lifecycle;
 pub mod name;

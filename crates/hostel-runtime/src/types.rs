@@ -190,6 +190,10 @@ pub struct WorkspaceStats {
     pub pids: u64,
     /// Times the kernel's OOM killer killed a process in the workspace.
     pub oom_kills: u64,
+    /// Network bytes received since start, over all its interfaces.
+    pub net_rx_bytes: u64,
+    /// Network bytes sent since start.
+    pub net_tx_bytes: u64,
 }
 
 /// A command to run in a workspace.

@@ -397,7 +397,15 @@ impl Hostel {
         self.runtime
             .build(
                 &self.build_request(profile, parent, &version, force)?,
-                &|line| progress.step(&line),
+                // The engine's `Step N/M : ...` lines are steps; what the commands print is
+                // their detail.
+                &|line| {
+                    if line.starts_with("Step ") {
+                        progress.step(&line);
+                    } else {
+                        progress.detail(&line);
+                    }
+                },
             )
             .await?;
         Ok(BuildOutcome {

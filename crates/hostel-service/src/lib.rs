@@ -10,6 +10,7 @@
 
 mod apps;
 mod ban;
+mod charts;
 mod check;
 mod error;
 mod files;
@@ -54,6 +55,11 @@ use std::sync::Arc;
 pub trait Progress: Send + Sync {
     /// One step, in a few words.
     fn step(&self, message: &str);
+    /// Output of the step under way (an image build's command output): a renderer may show
+    /// it beside the step rather than as a step of its own.
+    fn detail(&self, message: &str) {
+        self.step(message);
+    }
 }
 
 /// Discards progress.
@@ -78,6 +84,7 @@ pub struct Hostel {
     wake_locks: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     open_sessions: std::sync::Mutex<HashMap<String, u32>>,
     metrics: metrics::Metrics,
+    history: std::sync::Mutex<hostel_core::history::History>,
     filter: Arc<dyn hostel_runtime::netfilter::PacketFilter>,
     filter_applied: std::sync::atomic::AtomicBool,
     engine_facts: tokio::sync::OnceCell<EngineFacts>,
@@ -101,6 +108,7 @@ impl Hostel {
         let instance = store.instance_id()?;
         let audit = AuditLog::new(paths.audit_log());
         let ops = oplock::OpLocks::new(paths.state().join("ops"));
+        let check_secs = config.lifecycle.check_secs;
         Ok(Hostel {
             paths,
             config,
@@ -115,6 +123,7 @@ impl Hostel {
             metrics: metrics::Metrics::new().map_err(|e| ServiceError::Metrics {
                 message: e.to_string(),
             })?,
+            history: std::sync::Mutex::new(hostel_core::history::History::new(check_secs)),
             filter: Arc::new(hostel_runtime::netfilter::RecordingFilter::default()),
             filter_applied: std::sync::atomic::AtomicBool::new(false),
             engine_facts: tokio::sync::OnceCell::new(),

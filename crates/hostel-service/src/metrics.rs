@@ -4,8 +4,8 @@
 
 use crate::Hostel;
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// The daemon's metric families.
@@ -18,6 +18,8 @@ pub struct Metrics {
     cpu_seconds: GaugeVec,
     memory_bytes: GaugeVec,
     disk_bytes: GaugeVec,
+    network_bytes: GaugeVec,
+    history_bytes: IntGauge,
 }
 
 impl Metrics {
@@ -65,6 +67,18 @@ impl Metrics {
                 ),
                 &["tenant"],
             )?,
+            network_bytes: GaugeVec::new(
+                Opts::new(
+                    "tenant_network_bytes",
+                    "Network bytes received (rx) and sent (tx) since the workspace started, at \
+                     the last lifecycle check.",
+                ),
+                &["tenant", "direction"],
+            )?,
+            history_bytes: IntGauge::new(
+                "history_bytes",
+                "Memory the usage history for charts takes.",
+            )?,
             registry,
         };
         m.registry.register(Box::new(m.events.clone()))?;
@@ -73,6 +87,8 @@ impl Metrics {
         m.registry.register(Box::new(m.cpu_seconds.clone()))?;
         m.registry.register(Box::new(m.memory_bytes.clone()))?;
         m.registry.register(Box::new(m.disk_bytes.clone()))?;
+        m.registry.register(Box::new(m.network_bytes.clone()))?;
+        m.registry.register(Box::new(m.history_bytes.clone()))?;
         Ok(m)
     }
 
@@ -109,6 +125,23 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    /// Records a tenant's network counters (received, sent); `None` forgets them.
+    pub(crate) fn network(&self, tenant: &str, bytes: Option<(u64, u64)>) {
+        for (direction, v) in [("rx", bytes.map(|b| b.0)), ("tx", bytes.map(|b| b.1))] {
+            match v {
+                Some(v) => self
+                    .network_bytes
+                    .with_label_values(&[tenant, direction])
+                    .set(v as f64),
+                None => {
+                    let _ = self.network_bytes.remove_label_values(&[tenant, direction]);
+                }
+            }
+        }
+    }
+}
+
 impl Hostel {
     /// The metrics in Prometheus text format. Only with `per_tenant` do they include the
     /// families labelled by tenant (sessions and usage), which name every tenant: the caller
@@ -124,6 +157,9 @@ impl Hostel {
                     .set(i64::from(*n));
             }
         }
+        self.metrics
+            .history_bytes
+            .set(i64::try_from(self.history_bytes()).unwrap_or(i64::MAX));
         let families: Vec<_> = self
             .metrics
             .registry

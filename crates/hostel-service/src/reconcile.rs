@@ -148,6 +148,11 @@ impl Hostel {
             .collect();
         state.cpu_ns.retain(|k, _| known.contains(k));
         state.backoff.retain(|k, _| known.contains(k));
+        {
+            let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+            history.retain(|k| known.iter().any(|n| n == k));
+            history.close_round(self.now().timestamp());
+        }
         Ok(report)
     }
 
@@ -313,6 +318,14 @@ impl Hostel {
             .ok()
             .flatten()
             .map(|u| u.used.as_u64());
+        let sessions = self.open_count(&t.name);
+        let mut reading = hostel_core::history::Reading {
+            at: self.now().timestamp(),
+            running,
+            disk,
+            sessions,
+            ..Default::default()
+        };
         let busy = if running {
             match self.runtime.stats(&container_name(&t.name)).await {
                 Ok(stats) => {
@@ -323,6 +336,14 @@ impl Hostel {
                         Some(stats.memory_used),
                         disk,
                     );
+                    self.metrics.network(
+                        t.name.as_str(),
+                        Some((stats.net_rx_bytes, stats.net_tx_bytes)),
+                    );
+                    reading.cpu_ns = Some(cpu);
+                    reading.memory = Some(stats.memory_used);
+                    reading.rx_bytes = Some(stats.net_rx_bytes);
+                    reading.tx_bytes = Some(stats.net_tx_bytes);
                     let before = state.cpu_ns.insert(t.name.to_string(), cpu);
                     // Unknown before, or a counter that went back (the workspace was started
                     // again since): busy, so a first look never stops anything.
@@ -334,18 +355,24 @@ impl Hostel {
                     tracing::debug!(tenant = %t.name, error = %e, "no usage; counted as busy");
                     state.cpu_ns.remove(t.name.as_str());
                     self.metrics.usage(t.name.as_str(), None, None, disk);
+                    self.metrics.network(t.name.as_str(), None);
                     true
                 }
             }
         } else {
             state.cpu_ns.remove(t.name.as_str());
             self.metrics.usage(t.name.as_str(), None, None, disk);
+            self.metrics.network(t.name.as_str(), None);
             false
         };
+        self.history
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(t.name.as_str(), reading);
         let seen = Observed {
             running,
             exists: workspace != WorkspaceState::Deleted,
-            sessions: self.open_count(&t.name),
+            sessions,
             last_active: t.last_active_at.unwrap_or(t.created_at),
             busy,
         };

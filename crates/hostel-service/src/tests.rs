@@ -1165,3 +1165,45 @@ async fn issue_13_engine_objects_a_roll_back_missed_are_swept() {
         "reconcile.repair.v1 remove_orphan"
     );
 }
+
+/// #18: each look of the reconciler is a point of the tenant's chart and of the host's, read
+/// back without the engine; a purged tenant's history goes with it.
+#[tokio::test]
+async fn issue_18_the_reconciler_keeps_the_charts_history() {
+    use hostel_core::history::Range;
+    let f = fixture();
+    f.hostel.create(request("alice"), &Quiet).await.unwrap();
+    f.hostel.create(request("bob"), &Quiet).await.unwrap();
+    f.fake.stop("hostel-bob", 0).await.unwrap();
+    let mut state = ReconcileState::default();
+    f.hostel.reconcile(&mut state, 30).await.unwrap();
+    let alice = f
+        .hostel
+        .usage_history(&name("alice"), Range::Hour, 60)
+        .unwrap();
+    assert_eq!(alice.len(), 1);
+    assert_eq!(alice[0].memory, (16u64 << 20) as f32, "the engine's figure");
+    assert_eq!(alice[0].running, 1.0);
+    let host = f.hostel.host_history(Range::Hour, 60);
+    assert_eq!(host.len(), 1);
+    assert_eq!(host[0].running, 1.0, "bob's workspace was stopped");
+    assert_eq!(f.hostel.latest_usage().len(), 2);
+    // Reading the history asks the engine nothing.
+    f.fake.fail("stats", "the engine must not be asked");
+    f.fake.fail("inspect", "the engine must not be asked");
+    assert_eq!(f.hostel.latest_usage()["alice"].running, 1.0);
+    f.fake.clear_failures();
+    assert!(
+        f.hostel
+            .usage_history(&name("carol"), Range::Hour, 60)
+            .is_err()
+    );
+    f.hostel.purge(&name("bob"), true).await.unwrap();
+    f.hostel.reconcile(&mut state, 30).await.unwrap();
+    assert_eq!(
+        f.hostel.latest_usage().keys().collect::<Vec<_>>(),
+        ["alice"]
+    );
+    assert!(f.hostel.history_bytes() > 0);
+    assert!(f.hostel.metrics_text(true).contains("hostel_history_bytes"));
+}

@@ -617,7 +617,16 @@ impl Runtime for DockerRuntime {
             Some(id) => host_oom_text(id).await,
             None => String::new(),
         };
+        let (net_rx_bytes, net_tx_bytes) = s
+            .networks
+            .iter()
+            .flat_map(|n| n.values())
+            .fold((0, 0), |(rx, tx), n| {
+                (rx + n.rx_bytes.unwrap_or(0), tx + n.tx_bytes.unwrap_or(0))
+            });
         Ok(WorkspaceStats {
+            net_rx_bytes,
+            net_tx_bytes,
             cpu_total_ns: s
                 .cpu_stats
                 .and_then(|c| c.cpu_usage)

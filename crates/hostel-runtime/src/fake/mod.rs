@@ -354,6 +354,8 @@ impl Runtime for FakeRuntime {
             memory_used: 16 << 20,
             pids: 2,
             oom_kills: 0,
+            net_rx_bytes: 4096,
+            net_tx_bytes: 1024,
         })
     }
 

@@ -1,0 +1,53 @@
+//! Usage history for charts: what the reconciler recorded at each look (see
+//! [`hostel_core::history`]). Reading it never calls the engine, so a dashboard with hundreds of
+//! tenants costs the engine nothing per page view.
+
+use crate::{Hostel, ServiceError};
+use hostel_core::TenantName;
+use hostel_core::history::{Point, Range};
+use std::collections::HashMap;
+
+impl Hostel {
+    fn with_history<T>(&self, f: impl FnOnce(&hostel_core::history::History) -> T) -> T {
+        f(&self.history.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// A tenant's usage over `range`, at most `points` points (neighbours averaged). Empty
+    /// until the daemon's first looks; `not_found` for no such tenant.
+    pub fn usage_history(
+        &self,
+        name: &TenantName,
+        range: Range,
+        points: usize,
+    ) -> Result<Vec<Point>, ServiceError> {
+        self.store.require(name)?;
+        let now = self.now().timestamp();
+        Ok(self.with_history(|h| h.tenant(name.as_str(), range, now, points)))
+    }
+
+    /// The host's usage (the sum of its tenants') over `range`.
+    pub fn host_history(&self, range: Range, points: usize) -> Vec<Point> {
+        let now = self.now().timestamp();
+        self.with_history(|h| h.host(range, now, points))
+    }
+
+    /// Each tenant's latest point, by name: the figures of the last look.
+    pub fn latest_usage(&self) -> HashMap<String, Point> {
+        let names: Vec<String> = self
+            .store
+            .tenants()
+            .map(|ts| ts.iter().map(|t| t.name.to_string()).collect())
+            .unwrap_or_default();
+        self.with_history(|h| {
+            names
+                .into_iter()
+                .filter_map(|n| h.latest(&n).map(|p| (n, p)))
+                .collect()
+        })
+    }
+
+    /// Bytes the history takes in memory.
+    pub fn history_bytes(&self) -> usize {
+        self.with_history(|h| h.memory_bytes())
+    }
+}
