@@ -227,3 +227,68 @@ echo PACKAGE-OK
         r.stderr
     );
 }
+
+/// On a terminal each step of a create stays as a line with the time it took; in a pipe the
+/// lines are the plain ones scripts read.
+#[test]
+fn issue_18_progress_on_a_terminal_times_each_step() {
+    let t = TestRun::new(BIN);
+    let name = t.tenant("tty");
+    let key = t.keypair("tty-key");
+    let line = format!(
+        "{BIN} --root {} create {name} --key {} --memory 256M --disk 256M --pids 128",
+        t.root.display(),
+        key.display()
+    );
+    // `script` gives the command a pseudo-terminal, as an admin's shell would.
+    let out = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("TERM", "xterm")
+        .env_remove("HOSTEL_ROOT")
+        .env_remove("HOSTEL_CONFIG")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let timed = regex_lite_steps(&text);
+    for step in [
+        "recording tenant",
+        "making the home",
+        "starting the workspace",
+    ] {
+        assert!(
+            timed.iter().any(|s| s.starts_with(step)),
+            "no timed line for {step:?} in {timed:?}\n{text}"
+        );
+    }
+    assert!(text.contains(&format!("tenant {name} is ready")), "{text}");
+    // Without a terminal: the plain lines.
+    let r = t.hostel(&["start", &name]).ok();
+    assert!(
+        !r.stderr.contains('\u{1b}'),
+        "escapes in a pipe: {:?}",
+        r.stderr
+    );
+    let r = t.hostel(&["image", "build"]).ok();
+    assert!(
+        r.stderr.is_empty() || r.stderr.lines().all(|l| l.starts_with("  - ")),
+        "{}",
+        r.stderr
+    );
+}
+
+/// The steps a terminal run left as lines: `  - STEP (1.2s)`, escapes and spinner frames
+/// aside (a printed line is padded to the terminal's width, so runs of spaces part them).
+fn regex_lite_steps(text: &str) -> Vec<String> {
+    let text = text.replace("\u{1b}[2K", "");
+    text.split(['\r', '\n'])
+        .flat_map(|l| l.split("   "))
+        .filter_map(|l| {
+            let l = l.trim_start().strip_prefix("- ")?.to_owned();
+            let (step, time) = l.rsplit_once(" (")?;
+            let secs = time.trim_end().strip_suffix("s)")?;
+            secs.parse::<f64>().ok()?;
+            Some(step.to_owned())
+        })
+        .collect()
+}
