@@ -483,3 +483,48 @@ pub struct DaemonStatus {
 
 #[cfg(test)]
 mod tests;
+
+/// One point of a usage chart: rates and levels over the interval that ends at `at`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UsagePoint {
+    /// The end of the interval, in seconds since the Unix epoch.
+    pub at: u32,
+    /// CPUs in use (1.0: one whole CPU).
+    pub cpu: f32,
+    /// Memory in use, in bytes.
+    pub memory_bytes: f32,
+    /// Bytes used in the home (for the host: in every home).
+    pub disk_bytes: f32,
+    /// Network bytes received a second.
+    pub rx_bytes_per_sec: f32,
+    /// Network bytes sent a second.
+    pub tx_bytes_per_sec: f32,
+    /// Open sessions.
+    pub sessions: f32,
+    /// Running workspaces (a tenant: 0 or 1; averaged, the share of the time it ran).
+    pub running: f32,
+}
+
+impl From<hostel_core::history::Point> for UsagePoint {
+    fn from(p: hostel_core::history::Point) -> Self {
+        UsagePoint {
+            at: p.at,
+            cpu: p.cpu,
+            memory_bytes: p.memory,
+            disk_bytes: p.disk,
+            rx_bytes_per_sec: p.rx,
+            tx_bytes_per_sec: p.tx,
+            sessions: p.sessions,
+            running: p.running,
+        }
+    }
+}
+
+/// A tenant's or the host's usage over a range, oldest point first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UsageHistory {
+    /// `1h` (a point per lifecycle check), `24h` or `7d` (15-minute averages).
+    pub range: String,
+    /// The points; empty until the daemon's first checks.
+    pub points: Vec<UsagePoint>,
+}

@@ -46,6 +46,26 @@ impl Hostel {
         })
     }
 
+    /// Every tenant's usage over `range`, by name, taking the history's lock once (a page with
+    /// a chart per tenant).
+    pub fn usage_histories(&self, range: Range, points: usize) -> HashMap<String, Vec<Point>> {
+        let names: Vec<String> = self
+            .store
+            .tenants()
+            .map(|ts| ts.iter().map(|t| t.name.to_string()).collect())
+            .unwrap_or_default();
+        let now = self.now().timestamp();
+        self.with_history(|h| {
+            names
+                .into_iter()
+                .map(|n| {
+                    let points = h.tenant(&n, range, now, points);
+                    (n, points)
+                })
+                .collect()
+        })
+    }
+
     /// Bytes the history takes in memory.
     pub fn history_bytes(&self) -> usize {
         self.with_history(|h| h.memory_bytes())

@@ -5,6 +5,7 @@
 //! purge, quotas, the audit log with filters, and bans. Viewer tokens see everything and
 //! change nothing. Plain server-made pages and forms; every change is a POST from this origin.
 
+use crate::charts::{Measure, chart};
 use crate::portal::{
     banned, cookie_values, html_escape, page, page_in, redirect_setting, same_origin, sole,
 };
@@ -13,6 +14,7 @@ use axum::Form;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use hostel_core::history::Range;
 use hostel_core::{ErrorCode, Outcome, Role, TenantName};
 use hostel_service::{Quiet, ServiceError};
 use serde::Deserialize;
@@ -119,7 +121,14 @@ pub struct Filters {
     /// A message after a change.
     #[serde(default)]
     done: String,
+    /// The host charts' range: 1h, 24h or 7d.
+    #[serde(default)]
+    range: String,
 }
+
+/// Points of a host chart, and of a tenant's sparkline (the last hour).
+const CHART_POINTS: usize = 120;
+const SPARK_POINTS: usize = 60;
 
 /// How many audit records the page shows, newest first.
 const AUDIT_ROWS: usize = 100;
@@ -136,9 +145,34 @@ pub async fn dashboard(
     let tenants = s.hostel.list().await?;
     let writes = role.may(hostel_core::Action::Change);
     let disabled = if writes { "" } else { " disabled" };
+    let range: Range = f.range.parse().unwrap_or_default();
+    let now = u32::try_from(chrono::Utc::now().timestamp()).unwrap_or(u32::MAX);
+    let host = s.hostel.host_history(range, CHART_POINTS);
+    let histories = s.hostel.usage_histories(Range::Hour, SPARK_POINTS);
     let mut rows = String::new();
     for t in &tenants {
         let n = html_escape(&t.name);
+        let history = histories
+            .get(&t.name)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let sparks = format!(
+            "{}{}",
+            chart(
+                Measure::Cpu,
+                history,
+                Range::Hour,
+                now,
+                Some(t.quota.cpus.as_millis() as f32 / 1000.0)
+            ),
+            chart(
+                Measure::Memory,
+                history,
+                Range::Hour,
+                now,
+                Some(t.quota.memory.as_u64() as f32)
+            ),
+        );
         let toggle = if t.state == hostel_core::WorkspaceState::Running {
             "stop"
         } else {
@@ -147,7 +181,7 @@ pub async fn dashboard(
         rows.push_str(&format!(
             "<tr data-tenant=\"{n}\"><td>{n}</td><td class=\"state\">{state}</td>\
              <td>{image}</td><td>{cpus}</td><td class=\"memory\">- / {mem}</td>\
-             <td class=\"disk\">- / {disk}</td><td>\
+             <td class=\"disk\">- / {disk}</td><td class=\"sparks\">{sparks}</td><td>\
              <form class=\"inline\" method=\"post\" action=\"/admin/tenants/{n}/{toggle}\">\
              <button type=\"submit\"{disabled}>{toggle_title}</button></form>\
              <form class=\"inline\" method=\"post\" action=\"/admin/tenants/{n}/delete\">\
@@ -201,9 +235,11 @@ pub async fn dashboard(
         "<h1>hostel admin</h1><p>Signed in as {actor} ({role}). \
          <form class=\"inline\" method=\"post\" action=\"/admin/logout\">\
          <button type=\"submit\">Sign out</button></form></p>{done}\
+         <h2>Host</h2><nav class=\"ranges\" aria-label=\"Range\">{ranges}</nav>\
+         <div id=\"host-charts\" class=\"charts\">{host_charts}</div>\
          <h2>Tenants</h2><table id=\"tenants\"><thead><tr><th>Name</th><th>Workspace</th>\
-         <th>Image</th><th>CPUs</th><th>Memory</th><th>Disk</th><th>Actions</th></tr></thead>\
-         <tbody>{rows}</tbody></table>\
+         <th>Image</th><th>CPUs</th><th>Memory</th><th>Disk</th><th>Last hour</th>\
+         <th>Actions</th></tr></thead><tbody>{rows}</tbody></table>\
          <h2>New tenant</h2><form class=\"stack\" method=\"post\" action=\"/admin/tenants\">\
          <label for=\"name\">Name</label><input id=\"name\" name=\"name\" required \
          pattern=\"[a-z0-9][a-z0-9-]{{0,31}}\" placeholder=\"alice\">\
@@ -232,6 +268,28 @@ pub async fn dashboard(
          <label>Reason <input name=\"reason\"></label> \
          <button type=\"submit\"{disabled}>Ban</button></form>\
          <script src=\"/assets/admin.js\"></script>",
+        ranges = [Range::Hour, Range::Day, Range::Week]
+            .iter()
+            .map(|r| {
+                let current = if *r == range {
+                    " aria-current=\"page\""
+                } else {
+                    ""
+                };
+                format!("<a href=\"/admin?range={r}\"{current}>{r}</a>")
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        host_charts = [
+            Measure::Cpu,
+            Measure::Memory,
+            Measure::Disk,
+            Measure::Network,
+            Measure::Sessions
+        ]
+        .iter()
+        .map(|m| chart(*m, &host, range, now, None))
+        .collect::<String>(),
         ft = html_escape(&f.tenant),
         fk = html_escape(&f.kind),
         ff = if f.failed.is_some() { " checked" } else { "" },
@@ -288,7 +346,9 @@ fn audit_rows(s: &AppState, f: &Filters) -> Result<String, ApiError> {
     Ok(out)
 }
 
-/// `GET /admin/usage`: each tenant's state and live usage, for `admin.js`.
+/// `GET /admin/usage`: each tenant's state, and its memory and disk use at the daemon's last
+/// check, for `admin.js`. One engine call (the list of workspaces) whatever the number of
+/// tenants; the figures come from the usage history.
 pub async fn usage(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if admin(&s, &headers)?.is_none() {
         return Err(ApiError::new(
@@ -298,21 +358,21 @@ pub async fn usage(State(s): State<AppState>, headers: HeaderMap) -> Result<Resp
         ));
     }
     let tenants = s.hostel.list().await?;
-    let infos = futures_util::future::join_all(tenants.iter().map(|t| async {
-        let name: TenantName = t.name.parse().ok()?;
-        s.hostel.info(&name).await.ok()
-    }))
-    .await;
-    let rows: Vec<serde_json::Value> = infos
-        .into_iter()
-        .flatten()
-        .map(|i| {
-            let used = |b: Option<hostel_core::ByteSize>| b.map(|b| b.human()).unwrap_or("-".into());
+    let latest = s.hostel.latest_usage();
+    let rows: Vec<serde_json::Value> = tenants
+        .iter()
+        .map(|t| {
+            let seen = latest.get(&t.name);
+            let running = t.state == hostel_core::WorkspaceState::Running;
+            let show = |v: Option<f32>| {
+                v.map(|b| hostel_core::ByteSize::bytes(b as u64).human())
+                    .unwrap_or_else(|| "-".into())
+            };
             serde_json::json!({
-                "name": i.summary.name,
-                "state": i.summary.state.to_string(),
-                "memory": format!("{} / {}", used(i.usage.as_ref().map(|u| u.memory_used)), i.summary.quota.memory),
-                "disk": format!("{} / {}", used(i.disk_used), i.summary.quota.disk),
+                "name": t.name,
+                "state": t.state.to_string(),
+                "memory": format!("{} / {}", show(seen.filter(|_| running).map(|p| p.memory)), t.quota.memory),
+                "disk": format!("{} / {}", show(seen.map(|p| p.disk)), t.quota.disk),
             })
         })
         .collect();

@@ -16,6 +16,7 @@ mod admin;
 mod apps;
 mod assets;
 mod auth;
+mod charts;
 mod conn;
 mod dashboard;
 mod error;
@@ -212,6 +213,8 @@ fn api(state: &AppState) -> Router<AppState> {
             tenants::set_tenant,
             tenants::delete_tenant
         ))
+        .routes(routes!(tenants::tenant_history))
+        .routes(routes!(tenants::host_history))
         .routes(routes!(tenants::start_tenant))
         .routes(routes!(tenants::stop_tenant))
         .routes(routes!(tenants::exec))

@@ -7,6 +7,7 @@
 //! Cross-site requests: the cookie is SameSite=Strict, and a POST whose `Origin` names another
 //! host than the request's `Host` is refused.
 
+use crate::charts::{Measure, chart};
 use crate::{ApiError, AppState};
 use axum::Form;
 use axum::extract::{ConnectInfo, State};
@@ -331,12 +332,58 @@ pub(crate) async fn tenant_access(
     Ok(Access::Granted(tenant))
 }
 
+/// What `/portal` shows.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct PortalView {
+    /// The charts' range: 1h, 24h or 7d.
+    #[serde(default)]
+    range: String,
+}
+
 /// `GET /portal`: the tenant's workspace with start and stop, its apps, quotas and usage.
-pub async fn portal(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn portal(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Query(view): axum::extract::Query<PortalView>,
+) -> Result<Response, ApiError> {
     let Some(tenant) = signed_in(&s, &headers).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
     let i = s.hostel.info(&tenant).await?;
+    let range: hostel_core::history::Range = view.range.parse().unwrap_or_default();
+    let history = s.hostel.usage_history(&tenant, range, 120)?;
+    let now = u32::try_from(chrono::Utc::now().timestamp()).unwrap_or(u32::MAX);
+    let charts: String = [
+        (
+            Measure::Cpu,
+            Some(i.summary.quota.cpus.as_millis() as f32 / 1000.0),
+        ),
+        (
+            Measure::Memory,
+            Some(i.summary.quota.memory.as_u64() as f32),
+        ),
+        (Measure::Disk, Some(i.summary.quota.disk.as_u64() as f32)),
+        (Measure::Network, None),
+    ]
+    .iter()
+    .map(|(m, ceiling)| chart(*m, &history, range, now, *ceiling))
+    .collect();
+    let ranges = [
+        hostel_core::history::Range::Hour,
+        hostel_core::history::Range::Day,
+        hostel_core::history::Range::Week,
+    ]
+    .iter()
+    .map(|r| {
+        let current = if *r == range {
+            " aria-current=\"page\""
+        } else {
+            ""
+        };
+        format!("<a href=\"/portal?range={r}\"{current}>{r}</a>")
+    })
+    .collect::<Vec<_>>()
+    .join(" ");
     let q = &i.summary.quota;
     let used = |b: Option<hostel_core::ByteSize>| b.map(|b| b.human()).unwrap_or("-".into());
     let state = i.summary.state;
@@ -382,6 +429,8 @@ pub async fn portal(State(s): State<AppState>, headers: HeaderMap) -> Result<Res
          <dt>Disk</dt><dd>{disk_used} of {disk}</dd>\
          <dt>Processes</dt><dd>at most {pids}</dd>\
          <dt>Image</dt><dd>{image}</dd></dl>\
+         <h2>Usage</h2><nav class=\"ranges\" aria-label=\"Range\">{ranges}</nav>\
+         <div id=\"usage-charts\" class=\"charts\">{charts}</div>\
          <form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form>",
         cpus = q.cpus,
         mem_used = used(i.usage.as_ref().map(|u| u.memory_used)),

@@ -434,3 +434,75 @@ pub async fn exec(
     })
     .into_response())
 }
+
+/// Which part of a usage history.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct HistoryQuery {
+    /// `1h` (a point per lifecycle check), `24h` or `7d` (15-minute averages) [default: 1h].
+    pub range: Option<String>,
+    /// At most this many points, neighbours averaged (1 to 1000) [default: 120].
+    pub points: Option<usize>,
+}
+
+impl HistoryQuery {
+    /// The range and the number of points, checked.
+    pub(crate) fn parse(&self) -> Result<(hostel_core::history::Range, usize), ApiError> {
+        let range = match self.range.as_deref() {
+            None => hostel_core::history::Range::Hour,
+            Some(r) => r.parse().map_err(|e: hostel_core::history::RangeError| {
+                ApiError::new(
+                    ErrorCode::InvalidInput,
+                    e.to_string(),
+                    Some("e.g. ?range=24h"),
+                )
+            })?,
+        };
+        let points = self.points.unwrap_or(120);
+        if !(1..=1000).contains(&points) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidInput,
+                format!("points {points}: between 1 and 1000"),
+                Some("e.g. ?points=60"),
+            ));
+        }
+        Ok((range, points))
+    }
+}
+
+/// A tenant's usage over a range, as the daemon's lifecycle checks saw it (no engine call).
+#[utoipa::path(get, path = "/api/tenants/{name}/history", tag = "tenants", extensions(("x-hostel-action" = json!("read_metadata"))),
+    params(("name" = String, Path, description = "Tenant name"), HistoryQuery),
+    responses((status = 200, body = hostel_api::UsageHistory), (status = 400, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)))]
+pub async fn tenant_history(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> Result<Json<hostel_api::UsageHistory>, ApiError> {
+    let (range, points) = q.parse()?;
+    let history = s.hostel.usage_history(&parse_name(&name)?, range, points)?;
+    Ok(Json(hostel_api::UsageHistory {
+        range: range.to_string(),
+        points: history.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// The host's usage over a range: the sums of its tenants'.
+#[utoipa::path(get, path = "/api/history", tag = "admin", extensions(("x-hostel-action" = json!("read_metadata"))),
+    params(HistoryQuery),
+    responses((status = 200, body = hostel_api::UsageHistory), (status = 400, body = crate::error::ErrorBody)))]
+pub async fn host_history(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> Result<Json<hostel_api::UsageHistory>, ApiError> {
+    let (range, points) = q.parse()?;
+    Ok(Json(hostel_api::UsageHistory {
+        range: range.to_string(),
+        points: s
+            .hostel
+            .host_history(range, points)
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    }))
+}

@@ -382,6 +382,7 @@ async fn openapi_document_describes_every_route() {
             "/api/bans/{address}",
             "/api/check",
             "/api/doctor",
+            "/api/history",
             "/api/images",
             "/api/images/build",
             "/api/status",
@@ -390,6 +391,7 @@ async fn openapi_document_describes_every_route() {
             "/api/tenants/{name}/exec",
             "/api/tenants/{name}/exec/ws",
             "/api/tenants/{name}/files/{path}",
+            "/api/tenants/{name}/history",
             "/api/tenants/{name}/keys",
             "/api/tenants/{name}/keys/{fingerprint}",
             "/api/tenants/{name}/login-links",
@@ -1328,12 +1330,14 @@ async fn issue_12_every_route_grants_each_role_only_its_actions() {
             "GET /api/bans read_metadata",
             "GET /api/check read_metadata",
             "GET /api/doctor read_metadata",
+            "GET /api/history read_metadata",
             "GET /api/images read_metadata",
             "GET /api/status read_metadata",
             "GET /api/tenants read_metadata",
             "GET /api/tenants/{name} read_metadata",
             "GET /api/tenants/{name}/exec/ws exec",
             "GET /api/tenants/{name}/files/{path} read_tenant_data",
+            "GET /api/tenants/{name}/history read_metadata",
             "GET /api/tenants/{name}/keys read_metadata",
             "GET /api/tenants/{name}/ports read_metadata",
             "GET /api/tokens read_metadata",
@@ -1739,4 +1743,86 @@ async fn over_tls_the_session_cookie_is_host_only_by_name() {
         .await
         .unwrap();
     assert_eq!(r.headers()["location"], "/login");
+}
+
+/// #18: the charts come from the reconciler's looks: over the API (any token that reads), on
+/// the dashboard (a chart per tenant and the host's) and in the portal (the tenant's own);
+/// none of it asks the engine for usage.
+#[tokio::test]
+async fn issue_18_charts_come_from_the_history_without_the_engine() {
+    let a = api();
+    let t = Some(a.admin.as_str());
+    for name in ["alice", "bob"] {
+        let body = serde_json::json!({"name": name, "keys": [KEY], "memory": "512M"});
+        let (status, _) = a.call("POST", "/api/tenants", t, Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let mut state = hostel_service::ReconcileState::default();
+    for _ in 0..2 {
+        a.hostel.reconcile(&mut state, 30).await.unwrap();
+    }
+    // From here, a usage question to the engine fails the test.
+    a.fake.fail("stats", "the charts must not ask the engine");
+    let v = Some(a.viewer.as_str());
+    let (status, h) = a
+        .call("GET", "/api/tenants/alice/history?range=1h", v, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{h}");
+    assert_eq!(h["range"], "1h");
+    let points = h["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2, "{h}");
+    assert_eq!(points[1]["memory_bytes"], f64::from(16u32 << 20));
+    assert_eq!(points[1]["running"], 1.0);
+    let (status, h) = a
+        .call("GET", "/api/history?range=7d&points=10", v, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{h}");
+    assert_eq!(h["points"][0]["running"], 2.0, "{h}");
+    let (status, e) = a.call("GET", "/api/history?range=2h", v, None).await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_input"))
+    );
+    let (status, _) = a.call("GET", "/api/history?points=0", v, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = a.call("GET", "/api/tenants/carol/history", v, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let viewer = admin_sign_in(&a, &a.viewer).await;
+    let c = [("cookie", viewer.as_str())];
+    let page = text(web(&a, "GET", "/admin?range=24h", &c, None).await).await;
+    assert!(page.contains("id=\"host-charts\""), "{page}");
+    assert!(page.contains("aria-label=\"CPU, last 24h:"), "{page}");
+    assert!(
+        page.contains("<a href=\"/admin?range=24h\" aria-current=\"page\">"),
+        "{page}"
+    );
+    for name in ["alice", "bob"] {
+        let row = page
+            .split(&format!("<tr data-tenant=\"{name}\">"))
+            .nth(1)
+            .unwrap();
+        let row = row.split("</tr>").next().unwrap();
+        assert!(
+            row.contains("aria-label=\"Memory, last 1h: 16MiB of 512MiB\""),
+            "{row}"
+        );
+        assert!(row.contains("<polyline class=\"cpu\""), "{row}");
+    }
+    let r = web(&a, "GET", "/admin/usage", &c, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(text(r).await.contains("\"memory\":\"16MiB / 512MiB\""));
+
+    // The portal shows the tenant its own charts (its live figures come from `info`, which
+    // does ask the engine).
+    a.fake.clear_failures();
+    let alice = sign_in(&a, "alice").await;
+    let c = [("cookie", alice.as_str())];
+    let page = text(web(&a, "GET", "/portal?range=7d", &c, None).await).await;
+    assert!(page.contains("id=\"usage-charts\""), "{page}");
+    assert!(
+        page.contains("aria-label=\"Memory, last 7d: 16MiB of 512MiB\""),
+        "{page}"
+    );
+    assert!(page.contains("aria-label=\"Disk, last 7d:"), "{page}");
 }
