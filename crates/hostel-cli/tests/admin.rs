@@ -178,6 +178,8 @@ grep -qx 'ExecStart=/usr/bin/hostel serve' /lib/systemd/system/hostel.service
 grep -qx 'Requires=hostel-engine.service' /lib/systemd/system/hostel.service
 hostel config example > /tmp/example.toml
 cmp /tmp/example.toml /usr/share/doc/hostel/examples/hostel.toml
+test -f /usr/share/doc/hostel/examples/grafana-dashboard.json
+test -f /usr/share/doc/hostel/examples/prometheus.yml
 # The admin's settings and a tenant's data.
 echo 'HOSTEL_SSH_KEEPALIVE_SECS=11' >> /etc/default/hostel
 mkdir -p /srv/hostel/etc /srv/hostel/users/alice

@@ -1207,3 +1207,77 @@ async fn issue_18_the_reconciler_keeps_the_charts_history() {
     assert!(f.hostel.history_bytes() > 0);
     assert!(f.hostel.metrics_text(true).contains("hostel_history_bytes"));
 }
+
+/// #18: the Grafana dashboard in `dist/grafana` is a dashboard Grafana loads (the fields its
+/// import needs, every panel with a query) and charts only metric families this daemon serves;
+/// the Prometheus example scrapes `/metrics` with a token.
+#[tokio::test]
+async fn issue_18_the_grafana_dashboard_charts_what_the_daemon_serves() {
+    let f = fixture();
+    f.hostel.create(request("alice"), &Quiet).await.unwrap();
+    f.hostel
+        .reconcile(&mut ReconcileState::default(), 30)
+        .await
+        .unwrap();
+    // A session open, as during a scrape on a host in use.
+    f.hostel.activity_begin(&name("alice"));
+    let text = f.hostel.metrics_text(true);
+    f.hostel.activity_end(&name("alice"));
+    let served: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../dist/grafana");
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{dir}/hostel-dashboard.json")).unwrap(),
+    )
+    .unwrap();
+    for key in ["title", "uid", "schemaVersion", "panels", "templating"] {
+        assert!(!dash[key].is_null(), "the dashboard lacks {key}");
+    }
+    let mut charted = Vec::new();
+    let panels = dash["panels"].as_array().unwrap();
+    assert!(panels.len() >= 6);
+    for p in panels {
+        assert_eq!(p["type"], "timeseries", "{p}");
+        assert!(p["gridPos"]["w"].as_u64().unwrap() > 0, "{p}");
+        let targets = p["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "{}: no query", p["title"]);
+        for t in targets {
+            let expr = t["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if let Some(name) = word.strip_prefix("hostel_") {
+                    let family = ["_bucket", "_sum", "_count"]
+                        .iter()
+                        .find_map(|s| name.strip_suffix(s))
+                        .unwrap_or(name);
+                    charted.push(format!("hostel_{family}"));
+                }
+            }
+        }
+    }
+    charted.sort();
+    charted.dedup();
+    for family in &charted {
+        assert!(
+            served.contains(&family.as_str()),
+            "the dashboard charts {family}, which /metrics does not serve: {served:?}"
+        );
+    }
+    for wanted in [
+        "hostel_tenant_cpu_seconds",
+        "hostel_tenant_memory_bytes",
+        "hostel_tenant_disk_bytes",
+        "hostel_tenant_network_bytes",
+        "hostel_open_sessions",
+    ] {
+        assert!(
+            charted.iter().any(|c| c == wanted),
+            "{wanted} is not charted"
+        );
+    }
+    let scrape = std::fs::read_to_string(format!("{dir}/prometheus.yml")).unwrap();
+    assert!(scrape.contains("metrics_path: /metrics"), "{scrape}");
+    assert!(scrape.contains("credentials_file:"), "{scrape}");
+}
