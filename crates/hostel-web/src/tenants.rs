@@ -441,7 +441,8 @@ pub struct HistoryQuery {
     /// `1h` (a point per lifecycle check), `24h` or `7d` (15-minute averages) [default: 1h].
     pub range: Option<String>,
     /// At most this many points, neighbours averaged (1 to 1000) [default: 120].
-    pub points: Option<usize>,
+    #[param(minimum = 1, maximum = 1000, nullable = false)]
+    pub points: Option<u16>,
 }
 
 impl HistoryQuery {
@@ -457,7 +458,7 @@ impl HistoryQuery {
                 )
             })?,
         };
-        let points = self.points.unwrap_or(120);
+        let points = usize::from(self.points.unwrap_or(120));
         if !(1..=1000).contains(&points) {
             return Err(ApiError::new(
                 ErrorCode::InvalidInput,

@@ -1783,8 +1783,12 @@ async fn issue_18_charts_come_from_the_history_without_the_engine() {
         (status, e["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_input"))
     );
-    let (status, _) = a.call("GET", "/api/history?points=0", v, None).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    for bad in ["0", "-1", "1001", "many"] {
+        let (status, _) = a
+            .call("GET", &format!("/api/history?points={bad}"), v, None)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "points={bad}");
+    }
     let (status, _) = a.call("GET", "/api/tenants/carol/history", v, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
