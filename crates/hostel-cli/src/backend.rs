@@ -64,6 +64,9 @@ impl Backend {
                 Ok(Self::detail(h, &info))
             }
             Backend::Remote(c) => {
+                // Bad input is refused here with the daemon's own checks, before a progress
+                // line says the daemon is at work.
+                body.clone().into_request(chrono::Utc::now())?;
                 progress.step("the daemon is creating it");
                 c.call(Method::POST, &["api", "tenants"], &body).await
             }
