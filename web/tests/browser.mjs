@@ -370,6 +370,45 @@ const scenarios = {
     const actors = await page.locator("#audit tbody tr td:nth-child(3)").allTextContents();
     return { audit_kinds: kinds, actors };
   },
+
+  // The dashboard's charts: signs in with HOSTEL_ADMIN_TOKEN, opens /admin (the last hour) and
+  // /admin?range=7d, and reports for each what it drew and how long it took (Navigation and
+  // Paint Timing): `hostel bench dashboard` and the web test use it.
+  async dashboard(browser) {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(`${base}/admin`);
+    await page.getByLabel("API token").fill(env("HOSTEL_ADMIN_TOKEN"));
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("heading", { name: "Tenants" }).waitFor();
+    const out = {};
+    for (const [key, path] of [["hour", "/admin"], ["week", "/admin?range=7d"]]) {
+      await page.goto(`${base}${path}`, { waitUntil: "load" });
+      out[key] = await page.evaluate(() => {
+        const n = performance.getEntriesByType("navigation")[0];
+        const fcp = performance.getEntriesByName("first-contentful-paint")[0];
+        const box = document.querySelector("#host-charts svg").getBoundingClientRect();
+        return {
+          bytes: n.decodedBodySize,
+          response_ms: n.responseEnd - n.requestStart,
+          first_paint_ms: fcp ? fcp.startTime : null,
+          dom_ready_ms: n.domContentLoadedEventEnd - n.startTime,
+          load_ms: n.loadEventEnd - n.startTime,
+          host_charts: document.querySelectorAll("#host-charts figure.chart").length,
+          rows: document.querySelectorAll("#tenants tbody tr").length,
+          sparks: document.querySelectorAll("#tenants td.sparks svg").length,
+          lines: document.querySelectorAll("figure.chart polyline").length,
+          chart_px: [Math.round(box.width), Math.round(box.height)],
+        };
+      });
+    }
+    await page.goto(`${base}/admin`, { waitUntil: "load" });
+    await page.screenshot({ path: `${shots}/admin-charts.png` });
+    const h = out.hour;
+    check(h.host_charts === 5, `${h.host_charts} host charts, not 5`);
+    check(h.sparks === 2 * h.rows, `${h.sparks} tenant charts for ${h.rows} tenants`);
+    check(h.chart_px[0] > 100 && h.chart_px[1] > 20, `a host chart is drawn at ${h.chart_px}`);
+    return out;
+  },
 };
 
 const name = process.argv[2];

@@ -174,6 +174,38 @@ fn the_admin_dashboard_creates_and_purges_a_tenant() {
     assert!(!t.home(&name).exists());
 }
 
+/// #18: the dashboard draws the host's charts and each tenant's, from the daemon's looks, in
+/// a real browser.
+#[test]
+fn issue_18_the_dashboard_draws_charts_in_a_browser() {
+    let t = TestRun::with_config(BIN, "[lifecycle]\ncheck_secs = 1\n");
+    let d = t.serve();
+    let name = t.create_tenant("chart", &[]);
+    let token = t
+        .hostel(&["--json", "token", "create", "charts", "--role", "viewer"])
+        .ok()
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Two looks make a line.
+    let path = format!("/api/tenants/{name}/history");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, body) = d.api("GET", &path, Some(&token), None);
+        let h: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if h["points"].as_array().is_some_and(|p| p.len() >= 2) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no history: {h}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let found = browser(&d, "dashboard", &[("HOSTEL_ADMIN_TOKEN", token.as_str())]);
+    assert_eq!(found["hour"]["rows"], 1, "{found}");
+    assert!(found["hour"]["lines"].as_u64().unwrap() >= 3, "{found}");
+    assert_eq!(found["week"]["host_charts"], 5, "{found}");
+}
+
 /// What the attacker's app serves (any path): a page that tries to take hostel's origin over
 /// with a service worker and planted cookies, the worker, and a log of every request it sees,
 /// bodies included, in `~/evil.log`.

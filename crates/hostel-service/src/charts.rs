@@ -4,7 +4,7 @@
 
 use crate::{Hostel, ServiceError};
 use hostel_core::TenantName;
-use hostel_core::history::{Point, Range};
+use hostel_core::history::{Point, Range, Reading};
 use std::collections::HashMap;
 
 impl Hostel {
@@ -64,6 +64,16 @@ impl Hostel {
                 })
                 .collect()
         })
+    }
+
+    /// Adds readings taken elsewhere (a benchmark, an import) as one look over the tenants at
+    /// `at`, seconds since the epoch. A name without a tenant is forgotten at the next look.
+    pub fn record_usage_round(&self, at: i64, readings: &[(TenantName, Reading)]) {
+        let mut h = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        for (name, reading) in readings {
+            h.record(name.as_str(), *reading);
+        }
+        h.close_round(at);
     }
 
     /// Bytes the history takes in memory.

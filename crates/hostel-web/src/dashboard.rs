@@ -346,9 +346,10 @@ fn audit_rows(s: &AppState, f: &Filters) -> Result<String, ApiError> {
     Ok(out)
 }
 
-/// `GET /admin/usage`: each tenant's state, and its memory and disk use at the daemon's last
-/// check, for `admin.js`. One engine call (the list of workspaces) whatever the number of
-/// tenants; the figures come from the usage history.
+/// `GET /admin/usage`: each tenant's state, and its memory and disk use, for `admin.js`. The
+/// figures are the daemon's last look (the usage history), so the engine is asked once (the
+/// list of workspaces) whatever the number of tenants; only a workspace the daemon has not
+/// seen running yet (just created or started) is asked about directly.
 pub async fn usage(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if admin(&s, &headers)?.is_none() {
         return Err(ApiError::new(
@@ -359,23 +360,34 @@ pub async fn usage(State(s): State<AppState>, headers: HeaderMap) -> Result<Resp
     }
     let tenants = s.hostel.list().await?;
     let latest = s.hostel.latest_usage();
-    let rows: Vec<serde_json::Value> = tenants
-        .iter()
-        .map(|t| {
-            let seen = latest.get(&t.name);
-            let running = t.state == hostel_core::WorkspaceState::Running;
-            let show = |v: Option<f32>| {
-                v.map(|b| hostel_core::ByteSize::bytes(b as u64).human())
-                    .unwrap_or_else(|| "-".into())
-            };
-            serde_json::json!({
-                "name": t.name,
-                "state": t.state.to_string(),
-                "memory": format!("{} / {}", show(seen.filter(|_| running).map(|p| p.memory)), t.quota.memory),
-                "disk": format!("{} / {}", show(seen.map(|p| p.disk)), t.quota.disk),
-            })
-        })
-        .collect();
+    let show = |v: Option<f32>| {
+        v.map(|b| hostel_core::ByteSize::bytes(b as u64).human())
+            .unwrap_or_else(|| "-".into())
+    };
+    let mut rows = Vec::with_capacity(tenants.len());
+    for t in &tenants {
+        let running = t.state == hostel_core::WorkspaceState::Running;
+        let seen = latest.get(&t.name);
+        let (memory, disk) = match seen {
+            Some(p) if !running || p.running > 0.0 => (running.then_some(p.memory), Some(p.disk)),
+            _ => match t.name.parse::<TenantName>() {
+                Ok(name) => match s.hostel.info(&name).await {
+                    Ok(i) => (
+                        i.usage.as_ref().map(|u| u.memory_used.as_u64() as f32),
+                        i.disk_used.map(|d| d.as_u64() as f32),
+                    ),
+                    Err(_) => (None, None),
+                },
+                Err(_) => (None, None),
+            },
+        };
+        rows.push(serde_json::json!({
+            "name": t.name,
+            "state": t.state.to_string(),
+            "memory": format!("{} / {}", show(memory), t.quota.memory),
+            "disk": format!("{} / {}", show(disk), t.quota.disk),
+        }));
+    }
     Ok(axum::Json(rows).into_response())
 }
 
