@@ -346,11 +346,17 @@ fn audit_rows(s: &AppState, f: &Filters) -> Result<String, ApiError> {
     Ok(out)
 }
 
+/// Workspaces asked about at once for `/admin/usage`, and how long it waits for them.
+const LIVE_LOOKUPS: usize = 8;
+const LIVE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// `GET /admin/usage`: each tenant's state, and its memory and disk use, for `admin.js`. The
 /// figures are the daemon's last look (the usage history), so the engine is asked once (the
-/// list of workspaces) whatever the number of tenants; only a workspace the daemon has not
-/// seen running yet (just created or started) is asked about directly.
+/// list of workspaces) whatever the number of tenants; only workspaces the daemon has not seen
+/// running yet (just created or started) are asked about directly, a few at a time and for at
+/// most two seconds in all: the others show `-` until the next look.
 pub async fn usage(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    use futures_util::StreamExt;
     if admin(&s, &headers)?.is_none() {
         return Err(ApiError::new(
             ErrorCode::Unauthenticated,
@@ -360,6 +366,34 @@ pub async fn usage(State(s): State<AppState>, headers: HeaderMap) -> Result<Resp
     }
     let tenants = s.hostel.list().await?;
     let latest = s.hostel.latest_usage();
+    let unseen: Vec<TenantName> = tenants
+        .iter()
+        .filter(|t| {
+            t.state == hostel_core::WorkspaceState::Running
+                && latest.get(&t.name).is_none_or(|p| p.running <= 0.0)
+        })
+        .filter_map(|t| t.name.parse().ok())
+        .collect();
+    let deadline = tokio::time::Instant::now() + LIVE_WAIT;
+    let live: std::collections::HashMap<String, (Option<f32>, Option<f32>)> =
+        futures_util::stream::iter(unseen)
+            .map(|name| {
+                let hostel = &s.hostel;
+                async move {
+                    let figures = match tokio::time::timeout_at(deadline, hostel.info(&name)).await
+                    {
+                        Ok(Ok(i)) => (
+                            i.usage.as_ref().map(|u| u.memory_used.as_u64() as f32),
+                            i.disk_used.map(|d| d.as_u64() as f32),
+                        ),
+                        _ => (None, None),
+                    };
+                    (name.to_string(), figures)
+                }
+            })
+            .buffer_unordered(LIVE_LOOKUPS)
+            .collect()
+            .await;
     let show = |v: Option<f32>| {
         v.map(|b| hostel_core::ByteSize::bytes(b as u64).human())
             .unwrap_or_else(|| "-".into())
@@ -367,19 +401,10 @@ pub async fn usage(State(s): State<AppState>, headers: HeaderMap) -> Result<Resp
     let mut rows = Vec::with_capacity(tenants.len());
     for t in &tenants {
         let running = t.state == hostel_core::WorkspaceState::Running;
-        let seen = latest.get(&t.name);
-        let (memory, disk) = match seen {
-            Some(p) if !running || p.running > 0.0 => (running.then_some(p.memory), Some(p.disk)),
-            _ => match t.name.parse::<TenantName>() {
-                Ok(name) => match s.hostel.info(&name).await {
-                    Ok(i) => (
-                        i.usage.as_ref().map(|u| u.memory_used.as_u64() as f32),
-                        i.disk_used.map(|d| d.as_u64() as f32),
-                    ),
-                    Err(_) => (None, None),
-                },
-                Err(_) => (None, None),
-            },
+        let (memory, disk) = match (live.get(&t.name), latest.get(&t.name)) {
+            (Some(figures), _) => *figures,
+            (None, Some(p)) => (running.then_some(p.memory), Some(p.disk)),
+            (None, None) => (None, None),
         };
         rows.push(serde_json::json!({
             "name": t.name,
