@@ -569,6 +569,17 @@ pub enum BenchCommand {
         #[arg(long, default_value = "scripts/engine")]
         start: String,
     },
+    /// The admin dashboard with many tenants and 7 days of usage history: each page's size and
+    /// time against the engine's list of containers, the history's memory, and the time a
+    /// browser takes to draw it. Creates the tenants (real workspaces) and purges them.
+    Dashboard {
+        /// Tenants to create.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+        tenants: u64,
+        /// Fetches of each page.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+        rounds: u32,
+    },
 }
 
 #[cfg(test)]

@@ -108,6 +108,14 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
                     };
                     return crate::bench::restart::restart(h, opts).await;
                 }
+                BenchCommand::Dashboard { tenants, rounds } => {
+                    let opts = crate::bench::dashboard::DashboardOptions {
+                        tenants: usize::try_from(tenants).unwrap_or(200),
+                        rounds: rounds as usize,
+                        browser: crate::bench::dashboard::browser_script(),
+                    };
+                    crate::bench::dashboard::dashboard(h, opts).await
+                }
             }
             .map(|()| 0);
         }

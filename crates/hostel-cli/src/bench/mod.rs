@@ -3,10 +3,12 @@
 //!
 //! [`lifecycle`]: create, stop, start, delete; [`ssh`]: the gateway; [`api`]: the sandbox path;
 //! [`chaos`]: the daemon killed under load, and what it converges to; [`soak`]: the daemon
-//! under a long load, watched over time.
+//! under a long load, watched over time; [`dashboard`]: the admin dashboard's charts with many
+//! tenants.
 
 pub mod api;
 pub mod chaos;
+pub mod dashboard;
 pub mod lifecycle;
 pub mod restart;
 pub mod soak;
