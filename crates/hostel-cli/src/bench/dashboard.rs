@@ -1,7 +1,7 @@
 //! `hostel bench dashboard`: the admin dashboard and its charts with many tenants, against the
 //! bare engine call every page view makes (the list of containers). Nothing here is a test.
 //!
-//! It creates `--tenants` real tenants (their workspaces run), serves the web gateway in this
+//! It creates `--tenants` real tenants (their workspaces stopped after each start), serves the web gateway in this
 //! process on 127.0.0.1, and fetches the pages with the charts empty, then again after filling
 //! the usage history with 7 days of looks (made-up figures, one look every `[lifecycle]
 //! check_secs`, as the daemon's reconciler records them). It reports each page's size and
@@ -190,6 +190,7 @@ async fn measure(made: &mut Made, id: &str, opts: &DashboardOptions) -> Result<R
             .parse()
             .map_err(|e| CliError::from(ServiceError::from(e)))?;
         made.tenants.push(name.clone());
+        let stop = name.clone();
         let req = CreateRequest {
             memory: Some(ByteSize::mib(256)),
             disk: Some(ByteSize::mib(256)),
@@ -197,6 +198,9 @@ async fn measure(made: &mut Made, id: &str, opts: &DashboardOptions) -> Result<R
             ..CreateRequest::new(name, vec![key.clone()])
         };
         h.create(req, &Quiet).await?;
+        // Stopped, they weigh nothing on the host while the next ones start; a page costs the
+        // same either way (the engine's list, no call per workspace).
+        h.stop(&stop).await?;
     }
     let mut notes = vec![format!(
         "{} tenants created in {:.1} s",
