@@ -446,4 +446,39 @@ mod tests {
         assert_eq!(env_name("http.web_listen"), "HOSTEL_HTTP_WEB_LISTEN");
         assert_eq!(env_name("ssh.listen"), "HOSTEL_SSH_LISTEN");
     }
+
+    /// A variable the scripts read for themselves must not look like a configuration key:
+    /// `HOSTEL_ENGINE_LOG` once made every command fail with "unknown key engine.log".
+    #[test]
+    fn the_scripts_own_variables_are_not_taken_for_keys() {
+        let top = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let keys = serde_json::to_value(hostel_core::config::Config::default()).unwrap();
+        let mut checked = 0;
+        for dir in ["scripts", "dist", "dist/debian", ".ci"] {
+            for entry in std::fs::read_dir(top.join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    continue;
+                };
+                for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                    let Some(rest) = word.strip_prefix("HOSTEL_") else {
+                        continue;
+                    };
+                    let rest = rest.to_ascii_lowercase();
+                    for section in hostel_core::config::SECTIONS {
+                        if let Some(key) = rest.strip_prefix(&format!("{section}_")) {
+                            checked += 1;
+                            assert!(
+                                keys[section].get(key).is_some(),
+                                "{} reads {word}, which hostel takes for the unknown key \
+                                 {section}.{key}: name it otherwise",
+                                path.display()
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 0, "HOSTEL_SSH_LISTEN in dist/default was not seen");
+    }
 }
