@@ -19,8 +19,9 @@ pub const COARSE_STEP_SECS: u32 = 15 * 60;
 /// How long the averages are kept.
 pub const COARSE_KEEP_SECS: u32 = 7 * 24 * 3600;
 const COARSE_KEEP: usize = (COARSE_KEEP_SECS / COARSE_STEP_SECS) as usize;
-/// The most looks a tier of fine points holds, whatever `check_secs` is.
-const FINE_MAX: usize = 1440;
+/// The most looks a tier of fine points holds, whatever `check_secs` is: an hour of looks a
+/// second.
+const FINE_MAX: usize = 3600;
 
 /// One point of a chart: rates and levels over the interval that ends at `at`.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
@@ -258,13 +259,17 @@ impl History {
         }
     }
 
-    /// Adds a tenant's reading; returns the point it made.
+    /// Adds a tenant's reading; returns the point it made. A reading no later than the
+    /// tenant's last one (a clock set back) is left out: the last point is returned.
     pub fn record(&mut self, tenant: &str, r: Reading) -> Point {
         let fine_cap = self.fine_cap;
         let series = self
             .tenants
             .entry(tenant.to_owned())
             .or_insert_with(|| Series::with_capacity(fine_cap));
+        if let Some(last) = series.fine.back().filter(|l| l.at >= epoch_secs(r.at)) {
+            return *last;
+        }
         let counters = match (r.running, r.cpu_ns) {
             (true, Some(cpu_ns)) => Some(Counters {
                 at: r.at,
@@ -276,7 +281,7 @@ impl History {
         };
         let (cpu, rx, tx) = match (series.last, counters) {
             (Some(b), Some(c)) => {
-                let secs = (c.at - b.at) as f64;
+                let secs = c.at.saturating_sub(b.at) as f64;
                 (
                     rate(c.cpu_ns, b.cpu_ns, secs * 1e9),
                     rate(c.rx, b.rx, secs),
@@ -306,8 +311,12 @@ impl History {
     }
 
     /// Ends one look over every tenant: the host's point is the sum of the tenants' points
-    /// of this look.
-    pub fn close_round(&mut self, at: i64) -> Point {
+    /// of this look. A look that read no tenant (the engine did not answer) leaves a gap, not
+    /// a point of zeros: `None`.
+    pub fn close_round(&mut self, at: i64) -> Option<Point> {
+        if self.round.is_empty() {
+            return None;
+        }
         let mut host = Point {
             at: epoch_secs(at),
             ..Point::default()
@@ -322,7 +331,7 @@ impl History {
             host.running += p.running;
         }
         self.host.push(host, self.fine_cap);
-        host
+        Some(host)
     }
 
     /// Forgets the tenants `keep` says no to (purged ones).
@@ -439,11 +448,42 @@ mod tests {
         h.close_round(1_000);
         h.record("a", reading(1_030, 30, 0));
         h.record("b", reading(1_030, 15, 0));
-        let host = h.close_round(1_030);
+        let host = h.close_round(1_030).unwrap();
         assert_eq!(host.cpu, 1.5);
         assert_eq!(host.running, 2.0);
         assert_eq!(host.memory, 2.0 * GIB as f32);
         assert_eq!(h.host(Range::Hour, 1_030, 100).len(), 2);
+    }
+
+    #[test]
+    fn a_look_that_read_nobody_leaves_a_gap() {
+        let mut h = History::new(30);
+        h.record("a", reading(1_000, 0, 0));
+        assert!(h.close_round(1_000).is_some());
+        assert_eq!(h.close_round(1_030), None, "the engine did not answer");
+        assert_eq!(h.host(Range::Hour, 1_030, 100).len(), 1);
+    }
+
+    #[test]
+    fn a_clock_set_back_adds_nothing() {
+        let mut h = History::new(30);
+        h.record("a", reading(1_000, 0, 0));
+        let last = h.record("a", reading(1_030, 30, 0));
+        assert_eq!(h.record("a", reading(1_010, 90, 0)), last);
+        assert_eq!(h.record("a", reading(1_030, 90, 0)), last);
+        let p = h.record("a", reading(1_060, 60, 0));
+        assert_eq!(p.cpu, 1.0, "rates from the last reading kept");
+        assert_eq!(h.tenant("a", Range::Hour, 1_060, 100).len(), 3);
+    }
+
+    #[test]
+    fn an_hour_of_looks_a_second_is_kept() {
+        let mut h = History::new(1);
+        for i in 0..4_000 {
+            h.record("a", reading(10_000 + i, i as u64, 0));
+        }
+        let hour = h.tenant("a", Range::Hour, 14_000, 10_000);
+        assert_eq!(hour.len(), 3_599, "{}", hour.len());
     }
 
     #[test]

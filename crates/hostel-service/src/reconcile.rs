@@ -150,7 +150,15 @@ impl Hostel {
         state.backoff.retain(|k, _| known.contains(k));
         {
             let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
-            history.retain(|k| known.iter().any(|n| n == k));
+            // A purged tenant's charts and metric series go with it.
+            history.retain(|k| {
+                let keep = known.iter().any(|n| n == k);
+                if !keep {
+                    self.metrics.usage(k, None, None, None);
+                    self.metrics.network(k, None);
+                }
+                keep
+            });
             history.close_round(self.now().timestamp());
         }
         Ok(report)
@@ -340,6 +348,8 @@ impl Hostel {
                         t.name.as_str(),
                         Some((stats.net_rx_bytes, stats.net_tx_bytes)),
                     );
+                    // Rates are over the time between two answers, not two questions.
+                    reading.at = self.now().timestamp();
                     reading.cpu_ns = Some(cpu);
                     reading.memory = Some(stats.memory_used);
                     reading.rx_bytes = Some(stats.net_rx_bytes);

@@ -1206,6 +1206,13 @@ async fn issue_18_the_reconciler_keeps_the_charts_history() {
     );
     assert!(f.hostel.history_bytes() > 0);
     assert!(f.hostel.metrics_text(true).contains("hostel_history_bytes"));
+    // A purged tenant's series leave /metrics with its charts.
+    assert!(f.hostel.metrics_text(true).contains("tenant=\"alice\""));
+    f.hostel.purge(&name("alice"), true).await.unwrap();
+    f.hostel.reconcile(&mut state, 30).await.unwrap();
+    let text = f.hostel.metrics_text(true);
+    assert!(!text.contains("tenant=\"alice\""), "{text}");
+    assert!(f.hostel.latest_usage().is_empty());
 }
 
 /// #18: the Grafana dashboard in `dist/grafana` is a dashboard Grafana loads (the fields its
