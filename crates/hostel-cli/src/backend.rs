@@ -583,10 +583,28 @@ impl Backend {
     }
 }
 
+/// `--set` changes what this process does; a command a daemon carries out runs with the
+/// daemon's settings, so a `--set` there would be silently ignored: refused instead.
+fn refuse_settings(cli: &crate::cli::Cli, daemon: &str) -> Result<(), CliError> {
+    match cli.set.first() {
+        None => Ok(()),
+        Some(set) => Err(CliError::new(
+            hostel_core::ErrorCode::InvalidInput,
+            format!("--set {set}: this command is carried out by {daemon}, with its settings"),
+            Some(
+                "give the setting to the daemon (hostel.toml, /etc/default/hostel or \
+                 `hostel --set ... serve`) and restart it"
+                    .into(),
+            ),
+        )),
+    }
+}
+
 /// Connects the way the flags and the host say: `--server` → that daemon; else, as root, the
 /// local daemon when one runs, else this process.
 pub fn connect(cli: &crate::cli::Cli) -> Result<Backend, CliError> {
     if let Some(server) = &cli.remote.server {
+        refuse_settings(cli, &format!("the daemon at {server}"))?;
         let creds = Credentials {
             token: cli.remote.token.clone(),
             actor: None,
@@ -607,6 +625,7 @@ pub fn connect(cli: &crate::cli::Cli) -> Result<Backend, CliError> {
     }
     crate::wiring::require_root()?;
     if let Some(client) = crate::serve::local_daemon(&cli.root)? {
+        refuse_settings(cli, "the daemon running on this root")?;
         return Ok(Backend::Remote(Box::new(client)));
     }
     Ok(Backend::Local(std::sync::Arc::new(crate::wiring::open(

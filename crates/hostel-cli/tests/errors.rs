@@ -299,6 +299,22 @@ fn issue_18_every_key_is_layered_and_its_source_shown() {
     );
     t.hostel(&["config", "show", "ssh.nosuch"]).expect_code(3);
     t.hostel(&["--set", "nosuch", "list"]).expect_code(2);
+    t.hostel(&["--set", "defaults.cpus=2", "list"]).ok();
+    // With a daemon on the root, the daemon carries the command out with its own settings: a
+    // --set would be lost, so it is refused.
+    let _d = t.serve();
+    let r = t
+        .hostel(&["--set", "defaults.cpus=2", "list"])
+        .expect_code(2);
+    assert!(
+        r.stderr.starts_with(
+            "error: --set defaults.cpus=2: this command is carried out by the daemon running \
+             on this root"
+        ),
+        "{}",
+        r.stderr
+    );
+    t.hostel(&["list"]).ok();
 }
 
 #[test]
