@@ -38,7 +38,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Setup => {
             here_only(&cli, "setup")?;
             wiring::require_root()?;
-            return setup(&cli);
+            return setup(&cli).await;
         }
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
@@ -472,7 +472,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
 const LIBEXEC: &str = "/usr/lib/hostel";
 
 /// `hostel setup`: the package's setup script, with this root and this binary.
-fn setup(cli: &Cli) -> Result<u8, CliError> {
+async fn setup(cli: &Cli) -> Result<u8, CliError> {
     let script = std::path::Path::new(LIBEXEC).join("setup");
     if !script.exists() {
         return Err(CliError::new(
@@ -495,12 +495,12 @@ fn setup(cli: &Cli) -> Result<u8, CliError> {
             None,
         )
     })?;
-    let mut cmd = std::process::Command::new(&script);
+    let mut cmd = tokio::process::Command::new(&script);
     cmd.env("HOSTEL_ROOT", &cli.root).env("HOSTEL_BIN", bin);
     if let Some(config) = &cli.config {
         cmd.env("HOSTEL_CONFIG", config);
     }
-    let status = cmd.status().map_err(|e| {
+    let status = cmd.status().await.map_err(|e| {
         CliError::new(
             ErrorCode::Internal,
             format!("cannot run {}: {e}", script.display()),

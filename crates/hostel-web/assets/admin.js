@@ -9,9 +9,9 @@
         rows.forEach(function (t) {
           var tr = document.querySelector('tr[data-tenant="' + CSS.escape(t.name) + '"]');
           if (!tr) return;
-          tr.querySelector(".state").textContent = t.state;
-          tr.querySelector(".memory").textContent = t.memory;
-          tr.querySelector(".disk").textContent = t.disk;
+          tr.querySelector("td.state").textContent = t.state;
+          tr.querySelector("td.memory").textContent = t.memory;
+          tr.querySelector("td.disk").textContent = t.disk;
         });
         document.body.dataset.usage = "loaded";
       })
