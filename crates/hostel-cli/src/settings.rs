@@ -479,6 +479,9 @@ mod tests {
                 }
             }
         }
-        assert!(checked > 0, "HOSTEL_SSH_LISTEN in dist/default was not seen");
+        assert!(
+            checked > 0,
+            "HOSTEL_SSH_LISTEN in dist/default was not seen"
+        );
     }
 }
