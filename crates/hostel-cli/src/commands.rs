@@ -835,13 +835,12 @@ async fn cp(b: &Backend, from: &str, to: &str, json_out: bool) -> Result<u8, Cli
     match (remote(from), remote(to)) {
         (None, Some((name, path))) => {
             let name = tenant(name)?;
-            let bytes = std::fs::read(from).map_err(|e| invalid(format!("{from}: {e}"), usage))?;
+            let bytes = tokio::fs::read(from)
+                .await
+                .map_err(|e| invalid(format!("{from}: {e}"), usage))?;
             let n = bytes.len();
-            let moving = output::Transfer::new(
-                json_out,
-                &format!("{from} -> {name}:{path}"),
-                Some(n as u64),
-            );
+            // The upload goes in one request: a spinner with the time it takes, not a bar.
+            let moving = output::Transfer::new(json_out, &format!("{from} -> {name}:{path}"));
             b.file_put(&name, path, bytes).await?;
             moving.add(n as u64);
             drop(moving);
@@ -856,7 +855,7 @@ async fn cp(b: &Backend, from: &str, to: &str, json_out: bool) -> Result<u8, Cli
             let mut file =
                 std::fs::File::create(to).map_err(|e| invalid(format!("{to}: {e}"), usage))?;
             let mut n = 0;
-            let moving = output::Transfer::new(json_out, &format!("{name}:{path} -> {to}"), None);
+            let moving = output::Transfer::new(json_out, &format!("{name}:{path} -> {to}"));
             while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
                 let chunk = chunk?;
                 std::io::Write::write_all(&mut file, &chunk)

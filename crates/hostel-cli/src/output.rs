@@ -225,22 +225,16 @@ impl Drop for Steps {
 pub struct Transfer(Option<indicatif::ProgressBar>);
 
 impl Transfer {
-    /// Starts counting `what` (`alice:notes.md -> notes.md`); `total` when known.
-    pub fn new(json_out: bool, what: &str, total: Option<u64>) -> Transfer {
+    /// Starts counting `what` (`alice:notes.md -> notes.md`): the bytes so far, their rate and
+    /// the time (the daemon does not say a download's size ahead).
+    pub fn new(json_out: bool, what: &str) -> Transfer {
         Transfer(live(json_out).then(|| {
-            let (bar, template) = match total {
-                Some(n) => (
-                    indicatif::ProgressBar::new(n),
-                    "  {msg} {bytes}/{total_bytes} {bar:30} {binary_bytes_per_sec} {elapsed}",
-                ),
-                None => (
-                    indicatif::ProgressBar::new_spinner(),
-                    "  {spinner} {msg} {bytes} {binary_bytes_per_sec} {elapsed}",
-                ),
-            };
+            let bar = indicatif::ProgressBar::new_spinner();
             bar.set_style(
-                indicatif::ProgressStyle::with_template(template)
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                indicatif::ProgressStyle::with_template(
+                    "  {spinner} {msg} {bytes} {binary_bytes_per_sec} {elapsed}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
             bar.set_message(printable(what, "").into_owned());
             bar.enable_steady_tick(std::time::Duration::from_millis(120));
