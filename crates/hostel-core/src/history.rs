@@ -340,6 +340,12 @@ impl History {
         self.round.retain(|name, _| keep(name));
     }
 
+    /// The tenants it holds a history of (those of the last look, until the next one forgets
+    /// the purged).
+    pub fn tenant_names(&self) -> impl Iterator<Item = &str> {
+        self.tenants.keys().map(String::as_str)
+    }
+
     /// The latest point of a tenant.
     pub fn latest(&self, tenant: &str) -> Option<Point> {
         self.tenants

@@ -33,15 +33,9 @@ impl Hostel {
 
     /// Each tenant's latest point, by name: the figures of the last look.
     pub fn latest_usage(&self) -> HashMap<String, Point> {
-        let names: Vec<String> = self
-            .store
-            .tenants()
-            .map(|ts| ts.iter().map(|t| t.name.to_string()).collect())
-            .unwrap_or_default();
         self.with_history(|h| {
-            names
-                .into_iter()
-                .filter_map(|n| h.latest(&n).map(|p| (n, p)))
+            h.tenant_names()
+                .filter_map(|n| h.latest(n).map(|p| (n.to_owned(), p)))
                 .collect()
         })
     }
@@ -49,19 +43,10 @@ impl Hostel {
     /// Every tenant's usage over `range`, by name, taking the history's lock once (a page with
     /// a chart per tenant).
     pub fn usage_histories(&self, range: Range, points: usize) -> HashMap<String, Vec<Point>> {
-        let names: Vec<String> = self
-            .store
-            .tenants()
-            .map(|ts| ts.iter().map(|t| t.name.to_string()).collect())
-            .unwrap_or_default();
         let now = self.now().timestamp();
         self.with_history(|h| {
-            names
-                .into_iter()
-                .map(|n| {
-                    let points = h.tenant(&n, range, now, points);
-                    (n, points)
-                })
+            h.tenant_names()
+                .map(|n| (n.to_owned(), h.tenant(n, range, now, points)))
                 .collect()
         })
     }

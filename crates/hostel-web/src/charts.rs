@@ -57,6 +57,27 @@ impl Measure {
 type Series = (&'static str, fn(&Point) -> f32);
 
 /// The chart's size in SVG units; the page scales it.
+/// Now, in the history's seconds since the epoch.
+pub(crate) fn now_secs() -> u32 {
+    u32::try_from(chrono::Utc::now().timestamp()).unwrap_or(u32::MAX)
+}
+
+/// Links to `path?range=…` for each range, the one shown marked as the current page.
+pub(crate) fn range_nav(path: &str, shown: Range) -> String {
+    [Range::Hour, Range::Day, Range::Week]
+        .iter()
+        .map(|r| {
+            let current = if *r == shown {
+                " aria-current=\"page\""
+            } else {
+                ""
+            };
+            format!("<a href=\"{path}?range={r}\"{current}>{r}</a>")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 const W: f32 = 240.0;
 const H: f32 = 48.0;
 

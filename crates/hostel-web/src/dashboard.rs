@@ -5,7 +5,7 @@
 //! purge, quotas, the audit log with filters, and bans. Viewer tokens see everything and
 //! change nothing. Plain server-made pages and forms; every change is a POST from this origin.
 
-use crate::charts::{Measure, chart};
+use crate::charts::{Measure, chart, now_secs, range_nav};
 use crate::portal::{
     banned, cookie_values, html_escape, page, page_in, redirect_setting, same_origin, sole,
 };
@@ -146,7 +146,7 @@ pub async fn dashboard(
     let writes = role.may(hostel_core::Action::Change);
     let disabled = if writes { "" } else { " disabled" };
     let range: Range = f.range.parse().unwrap_or_default();
-    let now = u32::try_from(chrono::Utc::now().timestamp()).unwrap_or(u32::MAX);
+    let now = now_secs();
     let host = s.hostel.host_history(range, CHART_POINTS);
     let histories = s.hostel.usage_histories(Range::Hour, SPARK_POINTS);
     let mut rows = String::new();
@@ -268,18 +268,7 @@ pub async fn dashboard(
          <label>Reason <input name=\"reason\"></label> \
          <button type=\"submit\"{disabled}>Ban</button></form>\
          <script src=\"/assets/admin.js\"></script>",
-        ranges = [Range::Hour, Range::Day, Range::Week]
-            .iter()
-            .map(|r| {
-                let current = if *r == range {
-                    " aria-current=\"page\""
-                } else {
-                    ""
-                };
-                format!("<a href=\"/admin?range={r}\"{current}>{r}</a>")
-            })
-            .collect::<Vec<_>>()
-            .join(" "),
+        ranges = range_nav("/admin", range),
         host_charts = [
             Measure::Cpu,
             Measure::Memory,

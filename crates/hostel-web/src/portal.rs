@@ -352,7 +352,7 @@ pub async fn portal(
     let i = s.hostel.info(&tenant).await?;
     let range: hostel_core::history::Range = view.range.parse().unwrap_or_default();
     let history = s.hostel.usage_history(&tenant, range, 120)?;
-    let now = u32::try_from(chrono::Utc::now().timestamp()).unwrap_or(u32::MAX);
+    let now = crate::charts::now_secs();
     let charts: String = [
         (
             Measure::Cpu,
@@ -368,22 +368,7 @@ pub async fn portal(
     .iter()
     .map(|(m, ceiling)| chart(*m, &history, range, now, *ceiling))
     .collect();
-    let ranges = [
-        hostel_core::history::Range::Hour,
-        hostel_core::history::Range::Day,
-        hostel_core::history::Range::Week,
-    ]
-    .iter()
-    .map(|r| {
-        let current = if *r == range {
-            " aria-current=\"page\""
-        } else {
-            ""
-        };
-        format!("<a href=\"/portal?range={r}\"{current}>{r}</a>")
-    })
-    .collect::<Vec<_>>()
-    .join(" ");
+    let ranges = crate::charts::range_nav("/portal", range);
     let q = &i.summary.quota;
     let used = |b: Option<hostel_core::ByteSize>| b.map(|b| b.human()).unwrap_or("-".into());
     let state = i.summary.state;
