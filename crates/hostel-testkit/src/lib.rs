@@ -251,10 +251,28 @@ impl Drop for Daemon {
     }
 }
 
-/// A free TCP port on 127.0.0.1 (free when asked; the caller binds it at once).
+/// A free TCP port on 127.0.0.1 (free when asked; the caller binds it at once). It is drawn
+/// below the kernel's ephemeral range: a port from there (what `bind(0)` gives) can be taken by
+/// any outgoing connection of a test running beside this one before the caller binds it.
 pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    use rand::RngExt;
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (from, to) = if low > 12_000 {
+        (10_000, low)
+    } else {
+        (low, u16::MAX)
+    };
+    let mut rng = rand::rng();
+    for _ in 0..1000 {
+        let port = rng.random_range(from..to);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {from} and {to}");
 }
 
 impl TestRun {
@@ -289,9 +307,14 @@ impl TestRun {
             ssh_port: port,
             http_port,
         };
+        // Listening, and it is this daemon listening: it writes its state file (its pid) once
+        // both listeners are bound, so another process on a port is never taken for it.
+        let state = self.root.join("state").join("hostel.serve");
+        let pid = format!("\"pid\":{}", daemon.child.id());
         for _ in 0..200 {
             if std::net::TcpStream::connect(&listen).is_ok()
                 && std::net::TcpStream::connect(&http).is_ok()
+                && std::fs::read_to_string(&state).is_ok_and(|s| s.contains(&pid))
             {
                 return Ok(daemon);
             }
