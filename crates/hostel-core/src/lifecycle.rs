@@ -66,14 +66,6 @@ pub enum WorkspaceState {
 }
 
 impl WorkspaceState {
-    /// Maps an engine's container status word (`running`, `exited`, `created`...) to a state.
-    pub fn from_engine_status(status: &str) -> Self {
-        match status {
-            "running" | "restarting" | "paused" => WorkspaceState::Running,
-            _ => WorkspaceState::Stopped,
-        }
-    }
-
     /// The name shown to people.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -165,20 +157,6 @@ mod tests {
                 (false, false, false)
             ]
         );
-    }
-
-    #[test]
-    fn engine_words_map_to_states() {
-        let table = [
-            ("running", WorkspaceState::Running),
-            ("paused", WorkspaceState::Running),
-            ("exited", WorkspaceState::Stopped),
-            ("created", WorkspaceState::Stopped),
-            ("dead", WorkspaceState::Stopped),
-        ];
-        for (word, state) in table {
-            assert_eq!(WorkspaceState::from_engine_status(word), state);
-        }
     }
 
     #[test]

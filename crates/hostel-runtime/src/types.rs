@@ -1,6 +1,7 @@
 //! The domain types that cross the [`Runtime`](crate::Runtime) trait.
 
 use futures_util::stream::BoxStream;
+use hostel_core::WorkspaceState;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::pin::Pin;
@@ -164,8 +165,9 @@ pub struct WorkspaceInfo {
     pub name: String,
     /// Image reference it was created from.
     pub image: String,
-    /// Engine status word (`running`, `exited`, `created`...).
-    pub status: String,
+    /// Whether it runs, in hostel's words (never `Deleted`: a container that is not there is
+    /// not reported at all).
+    pub state: WorkspaceState,
     /// Labels.
     pub labels: BTreeMap<String, String>,
     /// When it last started (RFC 3339), if ever.

@@ -10,6 +10,7 @@
 )]
 
 use futures_util::StreamExt;
+use hostel_core::WorkspaceState;
 use hostel_runtime::docker::DockerRuntime;
 use hostel_runtime::fake::FakeRuntime;
 use hostel_runtime::{
@@ -171,8 +172,8 @@ async fn contract(rt: &dyn Runtime, run: &str) {
 
     let made = rt.create(&s).await.unwrap();
     assert_eq!(
-        (made.name.as_str(), made.status.as_str()),
-        (name.as_str(), "created")
+        (made.name.as_str(), made.state),
+        (name.as_str(), WorkspaceState::Stopped)
     );
     assert_eq!(
         made.labels.get(LABEL_TEST_RUN).map(String::as_str),
@@ -198,7 +199,7 @@ async fn contract(rt: &dyn Runtime, run: &str) {
     rt.start(&name).await.unwrap();
     rt.start(&name).await.unwrap();
     let running = rt.inspect(&name).await.unwrap().unwrap();
-    assert_eq!(running.status, "running");
+    assert_eq!(running.state, WorkspaceState::Running);
     assert!(running.started_at.is_some());
 
     let (code, out, _) = run_exec(rt, &name, &["echo", "contract"]).await.unwrap();
@@ -221,13 +222,19 @@ async fn contract(rt: &dyn Runtime, run: &str) {
         .await
         .unwrap();
     assert_eq!(
-        listed.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
-        [name.as_str()]
+        listed
+            .iter()
+            .map(|c| (c.name.as_str(), c.state))
+            .collect::<Vec<_>>(),
+        [(name.as_str(), WorkspaceState::Running)]
     );
 
     rt.stop(&name, 5).await.unwrap();
     rt.stop(&name, 5).await.unwrap();
-    assert_eq!(rt.inspect(&name).await.unwrap().unwrap().status, "exited");
+    assert_eq!(
+        rt.inspect(&name).await.unwrap().unwrap().state,
+        WorkspaceState::Stopped
+    );
     rt.remove(&name).await.unwrap();
     rt.remove(&name).await.unwrap();
     assert_eq!(rt.inspect(&name).await.unwrap(), None);

@@ -245,7 +245,7 @@ impl Hostel {
                     }
                     .into());
                 }
-                Ok((WorkspaceState::from_engine_status(&info.status), Some(info)))
+                Ok((info.state, Some(info)))
             }
         }
     }
@@ -512,11 +512,14 @@ impl Hostel {
                     }
                 }
                 Err(RuntimeError::Conflict { .. }) => {
-                    let status = self.runtime.inspect(&cname).await?.map(|i| i.status);
-                    if status.as_deref() != Some("running") {
+                    let state = self.runtime.inspect(&cname).await?.map(|i| i.state);
+                    if state != Some(WorkspaceState::Running) {
                         return Err(ServiceError::WorkspaceDied {
                             tenant: name.to_string(),
-                            reason: format!("container is {}", status.unwrap_or("gone".into())),
+                            reason: format!(
+                                "container is {}",
+                                state.map_or("gone", WorkspaceState::as_str)
+                            ),
                         });
                     }
                 }
@@ -761,7 +764,7 @@ impl Hostel {
                     .find(|c| {
                         c.labels.get(LABEL_TENANT).map(String::as_str) == Some(t.name.as_str())
                     })
-                    .map(|c| WorkspaceState::from_engine_status(&c.status))
+                    .map(|c| c.state)
                     .unwrap_or(WorkspaceState::Deleted);
                 summary(t, state)
             })

@@ -335,13 +335,8 @@ async fn doctor_finds_and_fixes_drift_without_touching_homes() {
     assert_eq!(fixed.iter().filter(|x| x.fixed).count(), 2);
     assert_eq!(f.fake.inspect("hostel-ghost").await.unwrap(), None);
     assert_eq!(
-        f.fake
-            .inspect("hostel-alice")
-            .await
-            .unwrap()
-            .unwrap()
-            .status,
-        "running"
+        f.fake.inspect("hostel-alice").await.unwrap().unwrap().state,
+        WorkspaceState::Running
     );
     assert!(f.storage.exists(&name("orphan")));
     let again = f.hostel.doctor(false).await.unwrap();
@@ -856,11 +851,11 @@ async fn issue_13_purges_stops_and_deletes_cut_short_are_finished() {
             fake.inspect(&format!("hostel-{n}"))
                 .await
                 .unwrap()
-                .map(|c| c.status)
+                .map(|c| c.state)
         }
     };
-    assert_eq!(state("bob").await.as_deref(), Some("running"));
-    assert_eq!(state("carol").await.as_deref(), Some("running"));
+    assert_eq!(state("bob").await, Some(WorkspaceState::Running));
+    assert_eq!(state("carol").await, Some(WorkspaceState::Running));
     let report = f
         .hostel
         .reconcile(&mut ReconcileState::default(), 30)
@@ -877,7 +872,7 @@ async fn issue_13_purges_stops_and_deletes_cut_short_are_finished() {
     );
     assert_eq!(f.hostel.store().tenant(&name("alice")).unwrap(), None);
     assert!(!f.storage.exists(&name("alice")));
-    assert_eq!(state("bob").await.as_deref(), Some("exited"));
+    assert_eq!(state("bob").await, Some(WorkspaceState::Stopped));
     assert_eq!(state("carol").await, None);
     assert!(f.storage.exists(&name("carol")), "delete keeps the home");
     assert_eq!(f.hostel.doctor(false).await.unwrap(), vec![]);

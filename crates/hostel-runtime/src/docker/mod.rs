@@ -147,6 +147,15 @@ fn network_info(
     }
 }
 
+/// Docker's container status word (`running`, `exited`, `created`...) in hostel's words: a
+/// container restarting or paused still holds its processes, so it runs.
+fn workspace_state(status: Option<&str>) -> hostel_core::WorkspaceState {
+    match status {
+        Some("running" | "restarting" | "paused") => hostel_core::WorkspaceState::Running,
+        _ => hostel_core::WorkspaceState::Stopped,
+    }
+}
+
 fn to_btree(labels: Option<HashMap<String, String>>) -> BTreeMap<String, String> {
     labels.unwrap_or_default().into_iter().collect()
 }
@@ -522,7 +531,7 @@ impl Runtime for DockerRuntime {
                 .trim_start_matches('/')
                 .to_owned(),
             image: config.image.unwrap_or_default(),
-            status: state.status.map(|s| s.to_string()).unwrap_or_default(),
+            state: workspace_state(state.status.map(|s| s.to_string()).as_deref()),
             labels: to_btree(config.labels),
             started_at: state.started_at.filter(|s| !s.starts_with("0001-")),
             oom_killed: state.oom_killed.unwrap_or(false),
@@ -557,7 +566,7 @@ impl Runtime for DockerRuntime {
                     .trim_start_matches('/')
                     .to_owned(),
                 image: c.image.unwrap_or_default(),
-                status: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                state: workspace_state(c.state.map(|s| s.to_string()).as_deref()),
                 labels: to_btree(c.labels),
                 started_at: None,
                 oom_killed: false,
@@ -892,6 +901,23 @@ fn map_stream_err(e: bollard::errors::Error) -> RuntimeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn docker_words_map_to_states() {
+        use hostel_core::WorkspaceState::{Running, Stopped};
+        let table = [
+            (Some("running"), Running),
+            (Some("restarting"), Running),
+            (Some("paused"), Running),
+            (Some("exited"), Stopped),
+            (Some("created"), Stopped),
+            (Some("dead"), Stopped),
+            (None, Stopped),
+        ];
+        for (word, state) in table {
+            assert_eq!(workspace_state(word), state, "{word:?}");
+        }
+    }
 
     #[test]
     fn oom_counter_parses_both_cgroup_versions() {

@@ -9,6 +9,7 @@ use crate::types::*;
 use crate::{Runtime, RuntimeError};
 use async_trait::async_trait;
 use futures_util::StreamExt;
+use hostel_core::WorkspaceState;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -200,7 +201,7 @@ impl Runtime for FakeRuntime {
             id: format!("{:064x}", s.next_id),
             name: spec.name.clone(),
             image: spec.image.clone(),
-            status: "created".into(),
+            state: WorkspaceState::Stopped,
             labels: spec.labels.clone(),
             started_at: None,
             oom_killed: false,
@@ -222,7 +223,7 @@ impl Runtime for FakeRuntime {
             .containers
             .get_mut(name)
             .ok_or_else(|| not_found("container", name))?;
-        c.status = "running".into();
+        c.state = WorkspaceState::Running;
         c.started_at = Some("2026-01-01T00:00:00Z".into());
         Ok(())
     }
@@ -233,7 +234,7 @@ impl Runtime for FakeRuntime {
             .containers
             .get_mut(name)
             .ok_or_else(|| not_found("container", name))?;
-        c.status = "exited".into();
+        c.state = WorkspaceState::Stopped;
         Ok(())
     }
 
@@ -288,10 +289,12 @@ impl Runtime for FakeRuntime {
     async fn network_remove(&self, name: &str) -> Result<(), RuntimeError> {
         let mut s = self.enter("network_remove", name)?;
         // As in Docker, a container holds its network while it runs.
-        let busy = s
-            .attached
-            .iter()
-            .any(|(c, n)| n == name && s.containers.get(c).is_some_and(|x| x.status == "running"));
+        let busy = s.attached.iter().any(|(c, n)| {
+            n == name
+                && s.containers
+                    .get(c)
+                    .is_some_and(|x| x.state == WorkspaceState::Running)
+        });
         if busy {
             return Err(RuntimeError::Conflict {
                 name: name.to_owned(),
@@ -343,7 +346,7 @@ impl Runtime for FakeRuntime {
             .containers
             .get(name)
             .ok_or_else(|| not_found("container", name))?;
-        if c.status != "running" {
+        if c.state != WorkspaceState::Running {
             return Err(RuntimeError::Conflict {
                 name: name.to_owned(),
                 message: "container is not running".into(),
@@ -363,7 +366,7 @@ impl Runtime for FakeRuntime {
         let mut s = self.enter("exec", name)?;
         match s.containers.get(name) {
             None => return Err(not_found("container", name)),
-            Some(c) if c.status != "running" => {
+            Some(c) if c.state != WorkspaceState::Running => {
                 return Err(RuntimeError::Conflict {
                     name: name.to_owned(),
                     message: "container is not running".into(),
