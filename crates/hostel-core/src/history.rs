@@ -44,6 +44,35 @@ pub struct Point {
     pub running: f32,
 }
 
+impl Point {
+    /// Each measure divided by `n` (`at` kept): the mean of `n` points summed.
+    fn divided(self, n: f32) -> Point {
+        Point {
+            at: self.at,
+            cpu: self.cpu / n,
+            memory: self.memory / n,
+            disk: self.disk / n,
+            rx: self.rx / n,
+            tx: self.tx / n,
+            sessions: self.sessions / n,
+            running: self.running / n,
+        }
+    }
+}
+
+/// Adds each measure (`at` kept): tenants summed into the host, points into an average.
+impl std::ops::AddAssign<&Point> for Point {
+    fn add_assign(&mut self, p: &Point) {
+        self.cpu += p.cpu;
+        self.memory += p.memory;
+        self.disk += p.disk;
+        self.rx += p.rx;
+        self.tx += p.tx;
+        self.sessions += p.sessions;
+        self.running += p.running;
+    }
+}
+
 /// What one look saw of a tenant: counters as the engine keeps them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Reading {
@@ -129,35 +158,22 @@ struct Bucket {
     start: u32,
     n: u32,
     sum: Point,
+    latest_disk: f32,
 }
 
 impl Bucket {
     fn add(&mut self, p: &Point) {
         self.n += 1;
-        let s = &mut self.sum;
-        s.cpu += p.cpu;
-        s.memory += p.memory;
-        s.rx += p.rx;
-        s.tx += p.tx;
-        s.sessions += p.sessions;
-        s.running += p.running;
-        // A level, not a rate: the latest.
-        s.disk = p.disk;
-        s.at = p.at;
+        self.sum += p;
+        self.sum.at = p.at;
+        // A level, not a rate: the latest, not the mean.
+        self.latest_disk = p.disk;
     }
 
     fn average(&self) -> Point {
-        let n = self.n.max(1) as f32;
-        let s = &self.sum;
         Point {
-            at: s.at,
-            cpu: s.cpu / n,
-            memory: s.memory / n,
-            disk: s.disk,
-            rx: s.rx / n,
-            tx: s.tx / n,
-            sessions: s.sessions / n,
-            running: s.running / n,
+            disk: self.latest_disk,
+            ..self.sum.divided(self.n.max(1) as f32)
         }
     }
 }
@@ -322,13 +338,7 @@ impl History {
             ..Point::default()
         };
         for (_, p) in self.round.drain() {
-            host.cpu += p.cpu;
-            host.memory += p.memory;
-            host.disk += p.disk;
-            host.rx += p.rx;
-            host.tx += p.tx;
-            host.sessions += p.sessions;
-            host.running += p.running;
+            host += &p;
         }
         self.host.push(host, self.fine_cap);
         Some(host)
@@ -459,6 +469,26 @@ mod tests {
         assert_eq!(host.running, 2.0);
         assert_eq!(host.memory, 2.0 * GIB as f32);
         assert_eq!(h.host(Range::Hour, 1_030, 100).len(), 2);
+    }
+
+    #[test]
+    fn averages_keep_the_latest_disk_level() {
+        let mut h = History::new(30);
+        let start = 1_700_000_100 - 1_700_000_100 % i64::from(COARSE_STEP_SECS);
+        for (i, disk) in [GIB, 3 * GIB].into_iter().enumerate() {
+            h.record(
+                "a",
+                Reading {
+                    disk: Some(disk),
+                    ..reading(start + 30 * i as i64, 30 * i as u64, 0)
+                },
+            );
+        }
+        let week = h.tenant("a", Range::Week, start + 60, 100);
+        assert_eq!(week.len(), 1, "{week:?}");
+        assert_eq!(week[0].disk, (3 * GIB) as f32, "the latest, not the mean");
+        assert_eq!(week[0].memory, GIB as f32);
+        assert_eq!(week[0].cpu, 0.5, "a rate of 1 after a first look of 0");
     }
 
     #[test]
