@@ -189,7 +189,12 @@ impl Backend {
                     match chunk.map_err(ServiceError::from)? {
                         ExecOutput::Stdout(b) => {
                             if stdout.write_all(&b).and_then(|()| stdout.flush()).is_err() {
-                                return Ok(0);
+                                // Our reader is gone (`| head`): the command learns it as a
+                                // local one would.
+                                let _ = h
+                                    .exec_signal(&session.handle, hostel_core::Signal::Pipe)
+                                    .await;
+                                break;
                             }
                         }
                         ExecOutput::Stderr(b) => {
@@ -201,7 +206,7 @@ impl Backend {
                 if let Some(f) = feeder {
                     f.abort();
                 }
-                Ok(h.exec_finish(name, &session.id, None).await?)
+                Ok(h.exec_finish(&session.handle).await?)
             }
         }
     }

@@ -799,3 +799,65 @@ fn issue_12_keys_offered_before_the_right_one_do_not_ban_a_good_login() {
         serde_json::json!([])
     );
 }
+
+/// A client that trusts the daemon's key (the test just started the daemon).
+struct Trusting;
+
+impl russh::client::Handler for Trusting {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        _key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
+}
+
+/// An SSH `signal` request (which OpenSSH's client cannot send, so russh's client here)
+/// reaches the command as that signal; one hostel does not pass on (SEGV) is dropped.
+#[tokio::test]
+async fn an_ssh_signal_request_reaches_the_command() {
+    use russh::ChannelMsg;
+    let t = TestRun::new(BIN);
+    let a = t.create_tenant("ssig", &[]);
+    let d = t.serve();
+    let key = russh::keys::load_secret_key(t.keypair("ssig-key").with_extension(""), None).unwrap();
+    let config = std::sync::Arc::new(russh::client::Config::default());
+    let mut session = russh::client::connect(config, ("127.0.0.1", d.ssh_port), Trusting)
+        .await
+        .unwrap();
+    let auth = session
+        .authenticate_publickey(
+            a.as_str(),
+            russh::keys::PrivateKeyWithHashAlg::new(std::sync::Arc::new(key), None),
+        )
+        .await
+        .unwrap();
+    assert!(auth.success());
+    let mut channel = session.channel_open_session().await.unwrap();
+    channel
+        .exec(
+            true,
+            "trap 'echo caught-term; exit 9' TERM; echo ready; while :; do sleep 0.1; done",
+        )
+        .await
+        .unwrap();
+    let (mut out, mut status, mut signalled) = (String::new(), None, false);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, channel.wait()).await {
+        match msg {
+            ChannelMsg::Data { data } => out.push_str(&String::from_utf8_lossy(&data)),
+            ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+            ChannelMsg::Close => break,
+            _ => {}
+        }
+        if !signalled && out.contains("ready") {
+            signalled = true;
+            channel.signal(russh::Sig::SEGV).await.unwrap();
+            channel.signal(russh::Sig::TERM).await.unwrap();
+        }
+    }
+    assert_eq!(out, "ready\ncaught-term\n");
+    assert_eq!(status, Some(9));
+}

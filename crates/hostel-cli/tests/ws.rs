@@ -73,3 +73,61 @@ async fn terminal_over_websocket_with_resize_and_exit_status() {
     );
     assert_eq!(exit, Some(5), "{screen}");
 }
+
+/// A `{"signal": ...}` frame reaches the command as that signal, inside its workspace; a
+/// signal hostel does not send is ignored.
+#[tokio::test]
+async fn a_signal_frame_reaches_the_command() {
+    let t = TestRun::new(BIN);
+    let token = t
+        .hostel(&["token", "create", "sig"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let a = t.create_tenant("wsig", &[]);
+    let d = t.serve();
+    let script = "trap 'echo caught-int; exit 9' INT; echo ready; while :; do sleep 0.1; done";
+    let url = format!(
+        "ws://127.0.0.1:{}/api/tenants/{a}/exec/ws?tty=false&command={}",
+        d.http_port,
+        url_encode(script)
+    );
+    let mut req = url.as_str().into_client_request().unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut out = String::new();
+    let mut exit = None;
+    let mut signalled = false;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, ws.next()).await {
+        match msg {
+            Message::Binary(b) => out.push_str(&String::from_utf8_lossy(b.get(1..).unwrap())),
+            Message::Text(t) => {
+                exit = serde_json::from_str::<serde_json::Value>(&t).unwrap()["exit_code"].as_i64();
+            }
+            Message::Close(_) => break,
+            _ => {}
+        }
+        if !signalled && out.contains("ready") {
+            signalled = true;
+            for frame in [r#"{"signal": "STOP"}"#, r#"{"signal": "INT"}"#] {
+                ws.send(Message::Text(frame.into())).await.unwrap();
+            }
+        }
+    }
+    assert_eq!(out, "ready\ncaught-int\n");
+    assert_eq!(exit, Some(9));
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

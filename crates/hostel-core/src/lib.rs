@@ -38,4 +38,5 @@ pub use profile::ImageProfile;
 pub use quota::{Cpus, Quota, QuotaChange, QuotaError};
 pub use role::{Action, Role};
 pub use secret::Secret;
+pub use session::Signal;
 pub use size::{ByteSize, SizeError};

@@ -1,6 +1,6 @@
-//! What an SSH client may ask of a session besides its command: environment variables and a
-//! terminal. Both come from a client that may be hostile, so each is checked and bounded before
-//! it reaches the workspace or the daemon's memory.
+//! What an SSH client may ask of a session besides its command: environment variables, a
+//! terminal and signals. Each comes from a client that may be hostile, so each is checked and
+//! bounded before it reaches the workspace or the daemon's memory.
 
 use crate::config::SshConfig;
 
@@ -42,6 +42,87 @@ pub fn pty_term(term: &str) -> &str {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-'));
     if plausible { term } else { "xterm" }
+}
+
+/// A signal a session may send to its command. Only these: the ones RFC 4254 names, which
+/// programs expect from a terminal or a supervisor; never a number a client picks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Signal {
+    /// Hang-up: the terminal went away.
+    Hup,
+    /// Interrupt (Ctrl-C).
+    Int,
+    /// Quit (Ctrl-\\).
+    Quit,
+    /// Kill: cannot be caught.
+    Kill,
+    /// Terminate: the polite end.
+    Term,
+    /// User-defined 1.
+    Usr1,
+    /// User-defined 2.
+    Usr2,
+    /// Alarm.
+    Alrm,
+    /// Broken pipe.
+    Pipe,
+}
+
+impl Signal {
+    /// Every signal a session may send.
+    pub const ALL: [Signal; 9] = [
+        Signal::Hup,
+        Signal::Int,
+        Signal::Quit,
+        Signal::Kill,
+        Signal::Term,
+        Signal::Usr1,
+        Signal::Usr2,
+        Signal::Alrm,
+        Signal::Pipe,
+    ];
+
+    /// The name SSH uses (RFC 4254 section 6.10: without `SIG`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Hup => "HUP",
+            Signal::Int => "INT",
+            Signal::Quit => "QUIT",
+            Signal::Kill => "KILL",
+            Signal::Term => "TERM",
+            Signal::Usr1 => "USR1",
+            Signal::Usr2 => "USR2",
+            Signal::Alrm => "ALRM",
+            Signal::Pipe => "PIPE",
+        }
+    }
+
+    /// The signal SSH names `name` (`INT`; `SIGINT` too), if a session may send it.
+    pub fn from_name(name: &str) -> Option<Signal> {
+        let name = name.strip_prefix("SIG").unwrap_or(name);
+        Signal::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Its number on Linux.
+    pub fn number(self) -> i32 {
+        match self {
+            Signal::Hup => 1,
+            Signal::Int => 2,
+            Signal::Quit => 3,
+            Signal::Kill => 9,
+            Signal::Usr1 => 10,
+            Signal::Usr2 => 12,
+            Signal::Pipe => 13,
+            Signal::Alrm => 14,
+            Signal::Term => 15,
+        }
+    }
+}
+
+impl std::fmt::Display for Signal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SIG{}", self.name())
+    }
 }
 
 #[cfg(test)]
@@ -107,6 +188,20 @@ mod tests {
                 prop_assert_eq!(e.split_once('='), Some((name.as_str(), value.as_str())));
                 prop_assert!(!name.contains('='));
             }
+        }
+    }
+
+    #[test]
+    fn signals_go_by_their_ssh_names_and_linux_numbers() {
+        for s in Signal::ALL {
+            assert_eq!(Signal::from_name(s.name()), Some(s));
+            assert_eq!(Signal::from_name(&s.to_string()), Some(s));
+        }
+        assert_eq!(Signal::Int.number(), 2);
+        assert_eq!(Signal::Term.number(), 15);
+        assert_eq!(Signal::Kill.to_string(), "SIGKILL");
+        for refused in ["STOP", "SEGV", "9", "int", "", "SIGSIGINT"] {
+            assert_eq!(Signal::from_name(refused), None, "{refused:?}");
         }
     }
 }

@@ -58,14 +58,8 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// Live usage of a running container.
     async fn stats(&self, name: &str) -> Result<WorkspaceStats, RuntimeError>;
 
-    /// Starts a command in a running container and returns its streams.
+    /// Starts a command in a running container and returns its streams and its handle.
     async fn exec(&self, name: &str, req: &ExecRequest) -> Result<ExecSession, RuntimeError>;
-    /// Waits for a started command to end; returns its exit code.
-    async fn exec_wait(&self, exec_id: &str) -> Result<i64, RuntimeError>;
-    /// Kills a started command's process with SIGKILL.
-    async fn exec_kill(&self, exec_id: &str) -> Result<(), RuntimeError>;
-    /// Resizes a started command's terminal (commands started with `tty`).
-    async fn exec_resize(&self, exec_id: &str, cols: u16, rows: u16) -> Result<(), RuntimeError>;
 
     /// Makes a bridge network. A name taken, or a subnet that overlaps one in use, is
     /// [`RuntimeError::Conflict`].

@@ -1,10 +1,12 @@
 //! The domain types that cross the [`Runtime`](crate::Runtime) trait.
 
+use async_trait::async_trait;
 use futures_util::stream::BoxStream;
-use hostel_core::WorkspaceState;
+use hostel_core::{Signal, WorkspaceState};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::pin::Pin;
+use std::sync::Arc;
 use tokio::io::AsyncWrite;
 
 /// Label on everything hostel makes.
@@ -224,22 +226,36 @@ pub enum ExecOutput {
     Stderr(Vec<u8>),
 }
 
-/// A started command.
+/// A started command: its streams, and the handle to the command itself.
 pub struct ExecSession {
-    /// Id for [`Runtime::exec_wait`](crate::Runtime::exec_wait).
-    pub id: String,
     /// Output as it comes; ends when the command closes its output.
     pub output: BoxStream<'static, Result<ExecOutput, crate::RuntimeError>>,
     /// The command's stdin; drop or shut down for EOF.
     pub input: Pin<Box<dyn AsyncWrite + Send>>,
+    /// Waits for, signals and resizes this command, and nothing else; share it as it is.
+    pub control: Arc<dyn ExecControl>,
 }
 
 impl std::fmt::Debug for ExecSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ExecSession")
-            .field("id", &self.id)
+            .field("control", &self.control)
             .finish_non_exhaustive()
     }
+}
+
+/// The one command an [`ExecSession`] started, as its engine lets hostel reach it. A handle
+/// reaches only its own command, inside its own workspace: there is no id to guess or reuse.
+#[async_trait]
+pub trait ExecControl: Send + Sync + std::fmt::Debug {
+    /// Waits for the command to end; returns its exit code (128 + the signal's number for a
+    /// command a signal ended).
+    async fn wait(&self) -> Result<i64, crate::RuntimeError>;
+    /// Sends the command's process a signal, inside its workspace. A command already ended is
+    /// not an error.
+    async fn signal(&self, signal: Signal) -> Result<(), crate::RuntimeError>;
+    /// Resizes the command's terminal (commands started with `tty`).
+    async fn resize(&self, cols: u16, rows: u16) -> Result<(), crate::RuntimeError>;
 }
 
 /// An image as the engine reports it.

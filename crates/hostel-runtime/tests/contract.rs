@@ -10,7 +10,7 @@
 )]
 
 use futures_util::StreamExt;
-use hostel_core::WorkspaceState;
+use hostel_core::{Signal, WorkspaceState};
 use hostel_runtime::docker::DockerRuntime;
 use hostel_runtime::fake::FakeRuntime;
 use hostel_runtime::{
@@ -151,7 +151,7 @@ async fn run_exec(
             ExecOutput::Stderr(b) => err.extend(b),
         }
     }
-    let code = rt.exec_wait(&s.id).await?;
+    let code = s.control.wait().await?;
     Ok((
         code,
         String::from_utf8_lossy(&out).into(),
@@ -204,6 +204,21 @@ async fn contract(rt: &dyn Runtime, run: &str) {
 
     let (code, out, _) = run_exec(rt, &name, &["echo", "contract"]).await.unwrap();
     assert_eq!((code, out.as_str()), (0, "contract\n"));
+
+    // A handle reaches its own command: a resize of its terminal takes, a signal ends it as
+    // that signal does (128 + its number), and one sent after the end changes nothing.
+    let req = ExecRequest {
+        cmd: vec!["sleep".into(), "600".into()],
+        user: "root".into(),
+        tty: true,
+        ..ExecRequest::default()
+    };
+    let long = rt.exec(&name, &req).await.unwrap();
+    long.control.resize(100, 30).await.unwrap();
+    long.control.signal(Signal::Term).await.unwrap();
+    assert_eq!(long.control.wait().await.unwrap(), 143);
+    long.control.signal(Signal::Kill).await.unwrap();
+    assert_eq!(long.control.wait().await.unwrap(), 143);
 
     let new_limits = Limits {
         nano_cpus: 1_000_000_000,
@@ -358,7 +373,57 @@ impl Drop for Cleanup {
 }
 
 #[tokio::test]
-async fn docker_exec_kill_ends_a_running_command() {
+async fn docker_exec_signals_reach_the_command() {
+    let Started {
+        docker,
+        name,
+        _home,
+        _guard,
+    } = started().await;
+    let sleep = ExecRequest {
+        cmd: vec!["sleep".into(), "600".into()],
+        user: "root".to_owned(),
+        ..ExecRequest::default()
+    };
+    // At once: the engine answers the start before the process runs, and a kill in that
+    // moment must still end it.
+    let session = docker.exec(&name, &sleep).await.unwrap();
+    session.control.signal(Signal::Kill).await.unwrap();
+    let code = tokio::time::timeout(std::time::Duration::from_secs(20), session.control.wait())
+        .await
+        .expect("the killed command ended")
+        .unwrap();
+    assert_eq!(code, 137);
+
+    // The signal sent is the one asked for: a command that catches TERM says so.
+    let trap = ExecRequest {
+        cmd: vec![
+            "sh".into(),
+            "-c".into(),
+            "trap 'echo caught; exit 7' TERM; echo ready; while :; do sleep 0.1; done".into(),
+        ],
+        user: "root".to_owned(),
+        ..ExecRequest::default()
+    };
+    let mut session = docker.exec(&name, &trap).await.unwrap();
+    let mut out = Vec::new();
+    while !out.ends_with(b"ready\n") {
+        match session.output.next().await {
+            Some(Ok(ExecOutput::Stdout(b))) => out.extend(b),
+            other => panic!("{other:?} before ready"),
+        }
+    }
+    session.control.signal(Signal::Term).await.unwrap();
+    while let Some(Ok(ExecOutput::Stdout(b))) = session.output.next().await {
+        out.extend(b);
+    }
+    assert_eq!(String::from_utf8_lossy(&out), "ready\ncaught\n");
+    assert_eq!(session.control.wait().await.unwrap(), 7);
+}
+
+#[tokio::test]
+async fn docker_exec_gives_a_terminal_its_size_and_stdin() {
+    use tokio::io::AsyncWriteExt;
     let Started {
         docker,
         name,
@@ -366,22 +431,30 @@ async fn docker_exec_kill_ends_a_running_command() {
         _guard,
     } = started().await;
     let req = ExecRequest {
-        cmd: vec!["sleep".into(), "600".into()],
+        cmd: vec![
+            "sh".into(),
+            "-c".into(),
+            "read line; echo \"size $(stty size) got $line\"; tty".into(),
+        ],
         user: "root".to_owned(),
+        stdin: true,
+        tty: true,
         ..ExecRequest::default()
     };
-    // At once: the engine answers the start before the process runs, and a kill in that
-    // moment must still end it.
-    let session = docker.exec(&name, &req).await.unwrap();
-    docker.exec_kill(&session.id).await.unwrap();
-    let code = tokio::time::timeout(
-        std::time::Duration::from_secs(20),
-        docker.exec_wait(&session.id),
-    )
-    .await
-    .expect("the killed command ended")
-    .unwrap();
-    assert_eq!(code, 137);
+    let mut session = docker.exec(&name, &req).await.unwrap();
+    session.control.resize(100, 30).await.unwrap();
+    session.input.write_all(b"hello\n").await.unwrap();
+    let mut out = Vec::new();
+    while let Some(chunk) = session.output.next().await {
+        match chunk.unwrap() {
+            ExecOutput::Stdout(b) => out.extend(b),
+            ExecOutput::Stderr(b) => panic!("a terminal has one stream: {b:?}"),
+        }
+    }
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains("size 30 100 got hello"), "{out}");
+    assert!(out.contains("/dev/pts/"), "{out}");
+    assert_eq!(session.control.wait().await.unwrap(), 0);
 }
 
 /// Regression (#12): root inside wrote to its init's output (`/proc/1/fd/1`), which the

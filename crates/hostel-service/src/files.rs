@@ -6,7 +6,7 @@
 use crate::{ExecOptions, Hostel, Quiet, ServiceError};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use hostel_core::TenantName;
+use hostel_core::{Signal, TenantName};
 use hostel_runtime::ExecOutput;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
@@ -130,12 +130,17 @@ impl Hostel {
         }
         let (mut out, mut err) = (Vec::new(), Vec::new());
         while let Some(chunk) = session.output.next().await {
-            match chunk? {
-                ExecOutput::Stdout(b) => keep(&mut out, &b, CAPTURE_LIMIT),
-                ExecOutput::Stderr(b) => keep(&mut err, &b, CAPTURE_LIMIT),
+            match chunk {
+                Ok(ExecOutput::Stdout(b)) => keep(&mut out, &b, CAPTURE_LIMIT),
+                Ok(ExecOutput::Stderr(b)) => keep(&mut err, &b, CAPTURE_LIMIT),
+                Err(e) => {
+                    let _ = self.exec_signal(&session.handle, Signal::Kill).await;
+                    let _ = self.exec_finish(&session.handle).await;
+                    return Err(e.into());
+                }
             }
         }
-        let code = self.exec_finish(tenant, &session.id, None).await?;
+        let code = self.exec_finish(&session.handle).await?;
         Ok((code, out, err))
     }
 
@@ -200,7 +205,8 @@ impl Hostel {
                 Some(Ok(ExecOutput::Stdout(b))) => head.extend(b),
                 Some(Ok(ExecOutput::Stderr(b))) => keep(&mut err, &b, CAPTURE_LIMIT),
                 Some(Err(e)) => {
-                    let _ = self.exec_finish(tenant, &session.id, None).await;
+                    let _ = self.exec_signal(&session.handle, Signal::Kill).await;
+                    let _ = self.exec_finish(&session.handle).await;
                     return Err(e.into());
                 }
                 None => break None,
@@ -212,7 +218,7 @@ impl Hostel {
                     keep(&mut err, &b, CAPTURE_LIMIT);
                 }
             }
-            let code = self.exec_finish(tenant, &session.id, None).await?;
+            let code = self.exec_finish(&session.handle).await?;
             return Err(ServiceError::FileFailed {
                 path,
                 message: String::from_utf8_lossy(&err).trim().to_owned(),
@@ -221,7 +227,6 @@ impl Hostel {
         };
         let (tx, rx) = tokio::sync::mpsc::channel(DOWNLOAD_CHUNKS);
         let h = self.clone();
-        let tenant = tenant.clone();
         tokio::spawn(async move {
             let mut reader_gone = !head.is_empty() && tx.send(Ok(head)).await.is_err();
             while !reader_gone && let Some(chunk) = session.output.next().await {
@@ -235,10 +240,10 @@ impl Hostel {
                 }
             }
             if reader_gone {
-                let _ = h.exec_kill(&session.id).await;
+                let _ = h.exec_signal(&session.handle, Signal::Kill).await;
             }
             drop(session.output);
-            let end = match h.exec_finish(&tenant, &session.id, None).await {
+            let end = match h.exec_finish(&session.handle).await {
                 Ok(0) => return,
                 Ok(_) if reader_gone => return,
                 Ok(_) => ServiceError::FileFailed {

@@ -13,6 +13,7 @@ mod ban;
 mod charts;
 mod check;
 mod error;
+mod exec;
 mod files;
 mod image;
 mod lifecycle;
@@ -31,6 +32,7 @@ mod web;
 
 pub use check::{CheckItem, Finding};
 pub use error::ServiceError;
+pub use exec::{Exec, ExecHandle, ExecOptions};
 pub use files::{CAPTURE_LIMIT, Download, DownloadKind, home_path};
 pub use image::{BuildOutcome, ImageView};
 pub use paths::Paths;
@@ -39,7 +41,7 @@ pub use spec::{
     CAPS as WORKSPACE_CAPS, OUTPUT_LOG_MAX, SECURITY_OPT as WORKSPACE_SECURITY_OPT,
     syscall_filter as workspace_syscall_filter,
 };
-pub use tenant::{CreateRequest, ExecOptions, SetOutcome, TenantInfo, TenantSummary, Usage};
+pub use tenant::{CreateRequest, SetOutcome, TenantInfo, TenantSummary, Usage};
 pub use web::{ADMIN_SESSION_HOURS, SESSION_HOURS, check_password};
 
 use chrono::{DateTime, Utc};

@@ -10,8 +10,7 @@ use hostel_core::policy::{Policy, PolicyChange};
 use hostel_core::{ByteSize, Cpus, Outcome, Quota, QuotaChange, SshPublicKey, TenantName};
 use hostel_runtime::storage::TENANT_UID;
 use hostel_runtime::{
-    ExecOutput, ExecRequest, ExecSession, LABEL_INSTANCE, LABEL_SPEC, LABEL_TENANT, LayerQuota,
-    RuntimeError, WorkspaceInfo,
+    ExecRequest, LABEL_INSTANCE, LABEL_SPEC, LABEL_TENANT, LayerQuota, RuntimeError, WorkspaceInfo,
 };
 use hostel_store::{KeyRecord, NewTenant, StoreError, TenantRecord};
 use serde::Serialize;
@@ -56,23 +55,6 @@ impl CreateRequest {
             egress: None,
         }
     }
-}
-
-/// How to run a command in a workspace.
-#[derive(Debug, Clone, Default)]
-pub struct ExecOptions {
-    /// argv.
-    pub cmd: Vec<String>,
-    /// Attach stdin.
-    pub stdin: bool,
-    /// Give it a terminal.
-    pub tty: bool,
-    /// Extra environment (`KEY=value`), already filtered by the caller's policy.
-    pub env: Vec<String>,
-    /// Working directory; unset: the home.
-    pub cwd: Option<String>,
-    /// Who to name in the audit record (`ssh:alice`); unset: the instance's actor.
-    pub actor: Option<String>,
 }
 
 /// One row of `list`.
@@ -182,7 +164,7 @@ fn policy_changes(old: &Policy, new: &Policy) -> Vec<SetOutcome> {
     .collect()
 }
 
-fn truncate(s: &str, max: usize) -> String {
+pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_owned();
     }
@@ -194,7 +176,7 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 impl Hostel {
-    fn require_ready(&self, name: &TenantName) -> Result<TenantRecord, ServiceError> {
+    pub(crate) fn require_ready(&self, name: &TenantName) -> Result<TenantRecord, ServiceError> {
         let t = self.store.require(name)?;
         if !t.status.is_ready() {
             return Err(ServiceError::Busy {
@@ -507,7 +489,7 @@ impl Hostel {
             match self.runtime.exec(&cname, &probe).await {
                 Ok(mut s) => {
                     while s.output.next().await.is_some() {}
-                    if self.runtime.exec_wait(&s.id).await? == 0 {
+                    if s.control.wait().await? == 0 {
                         return Ok(());
                     }
                 }
@@ -821,79 +803,6 @@ impl Hostel {
         })
     }
 
-    /// Starts a command as the tenant in its workspace (waking it), in the home. The caller
-    /// streams the session and then calls [`Hostel::exec_finish`]. Audited as `opts.actor`, or
-    /// as this instance's actor.
-    pub async fn exec(
-        &self,
-        name: &TenantName,
-        opts: ExecOptions,
-        progress: &dyn Progress,
-    ) -> Result<ExecSession, ServiceError> {
-        let started = std::time::Instant::now();
-        let t = self.require_ready(name)?;
-        self.ensure_running(&t, progress).await?;
-        let mut env = vec![
-            format!("HOME=/home/{name}"),
-            format!("USER={name}"),
-            format!("LOGNAME={name}"),
-            "SHELL=/bin/bash".into(),
-            "LANG=C.UTF-8".into(),
-        ];
-        env.extend(opts.env.iter().cloned());
-        let req = ExecRequest {
-            cmd: opts.cmd.clone(),
-            user: name.to_string(),
-            env,
-            working_dir: Some(opts.cwd.clone().unwrap_or_else(|| format!("/home/{name}"))),
-            stdin: opts.stdin,
-            tty: opts.tty,
-        };
-        let result = self.runtime.exec(&container_name(name), &req).await;
-        if result.is_ok() {
-            self.activity_begin(name);
-            self.metrics
-                .observe("exec", started.elapsed().as_secs_f64());
-        }
-        let mut ev = self
-            .event(
-                "workspace.exec",
-                if result.is_ok() {
-                    Outcome::Ok
-                } else {
-                    Outcome::Failed
-                },
-            )
-            .tenant(name.as_str())
-            .with("command", truncate(&opts.cmd.join(" "), 200));
-        if let Some(actor) = &opts.actor {
-            ev.actor.clone_from(actor);
-        }
-        self.record(ev)?;
-        Ok(result?)
-    }
-
-    /// Waits for an exec to end, records its exit status, returns it.
-    pub async fn exec_finish(
-        &self,
-        name: &TenantName,
-        exec_id: &str,
-        actor: Option<&str>,
-    ) -> Result<i64, ServiceError> {
-        let code = self.runtime.exec_wait(exec_id).await;
-        self.activity_end(name);
-        let code = code?;
-        let mut ev = self
-            .event("workspace.exec_end", Outcome::Ok)
-            .tenant(name.as_str())
-            .with("exit_code", code);
-        if let Some(actor) = actor {
-            ev.actor = actor.to_owned();
-        }
-        self.record(ev)?;
-        Ok(code)
-    }
-
     /// Whether the daemon can serve: the engine answers and the store reads.
     pub async fn ready(&self) -> Result<(), ServiceError> {
         self.runtime.ping().await?;
@@ -904,21 +813,6 @@ impl Hostel {
     /// The workspace's state as the engine says now.
     pub async fn workspace_state(&self, name: &TenantName) -> Result<WorkspaceState, ServiceError> {
         Ok(self.observe(name).await?.0)
-    }
-
-    /// Kills a running exec (its process; what it started may linger until it notices).
-    pub async fn exec_kill(&self, exec_id: &str) -> Result<(), ServiceError> {
-        Ok(self.runtime.exec_kill(exec_id).await?)
-    }
-
-    /// Resizes the terminal of a running exec.
-    pub async fn exec_resize(
-        &self,
-        exec_id: &str,
-        cols: u16,
-        rows: u16,
-    ) -> Result<(), ServiceError> {
-        Ok(self.runtime.exec_resize(exec_id, cols, rows).await?)
     }
 
     /// The tenant whose stored keys include `key` (an OpenSSH public key line), if `user` names
@@ -941,29 +835,6 @@ impl Hostel {
                 .iter()
                 .any(|k| k.key.openssh.split_whitespace().nth(1) == Some(want));
         Ok(known.then_some(name))
-    }
-
-    /// Runs a command as the tenant and collects its output (for tests and small jobs): at
-    /// most [`crate::CAPTURE_LIMIT`] bytes of each stream, the rest read and dropped.
-    pub async fn exec_capture(
-        &self,
-        name: &TenantName,
-        cmd: &[&str],
-    ) -> Result<(i64, Vec<u8>, Vec<u8>), ServiceError> {
-        let opts = ExecOptions {
-            cmd: cmd.iter().map(|c| (*c).to_owned()).collect(),
-            ..ExecOptions::default()
-        };
-        let mut s = self.exec(name, opts, &crate::Quiet).await?;
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        while let Some(chunk) = s.output.next().await {
-            match chunk? {
-                ExecOutput::Stdout(b) => crate::files::keep(&mut out, &b, crate::CAPTURE_LIMIT),
-                ExecOutput::Stderr(b) => crate::files::keep(&mut err, &b, crate::CAPTURE_LIMIT),
-            }
-        }
-        let code = self.exec_finish(name, &s.id, None).await?;
-        Ok((code, out, err))
     }
 
     /// Changes quotas (live where the engine allows), the image (at next start) and the

@@ -6,11 +6,13 @@
 use crate::handler::SessionSlot;
 use chrono::Utc;
 use futures_util::StreamExt;
+use hostel_core::Signal;
 use hostel_core::config::SshConfig;
 use hostel_core::lifecycle::WorkspaceState;
 use hostel_core::{AuditEvent, Outcome, TenantName};
-use hostel_runtime::{ExecOutput, ExecSession};
-use hostel_service::{ExecOptions, Hostel, Quiet};
+use hostel_runtime::ExecOutput;
+use hostel_service::{Exec, ExecHandle, ExecOptions, Hostel, Quiet};
+use russh::Sig;
 use russh::server::Msg;
 use russh::{Channel, ChannelMsg};
 use std::pin::Pin;
@@ -50,7 +52,7 @@ pub async fn run(ctx: ChannelContext, channel: Channel<Msg>) {
     let mut pty: Option<Pty> = None;
     let mut env: Vec<String> = Vec::new();
     let mut stdin: Option<Pin<Box<dyn AsyncWrite + Send>>> = None;
-    let mut exec_id: Option<String> = None;
+    let mut running: Option<ExecHandle> = None;
     let actor = format!("ssh:{}", ctx.tenant);
     while let Some(msg) = rx.wait().await {
         match msg {
@@ -112,12 +114,15 @@ pub async fn run(ctx: ChannelContext, channel: Channel<Msg>) {
                     actor: Some(format!("{actor}@{}", ctx.peer)),
                 };
                 match ctx.hostel.exec(&ctx.tenant, opts, &Quiet).await {
-                    Ok(session) => {
+                    Ok(Exec {
+                        output,
+                        input,
+                        handle,
+                    }) => {
                         if let Some(p) = &pty {
-                            let _ = ctx.hostel.exec_resize(&session.id, p.cols, p.rows).await;
+                            let _ = ctx.hostel.exec_resize(&handle, p.cols, p.rows).await;
                         }
-                        exec_id = Some(session.id.clone());
-                        let ExecSession { id, output, input } = session;
+                        running = Some(handle.clone());
                         stdin = Some(input);
                         let session = Session {
                             shutdown: ctx.shutdown.clone(),
@@ -125,7 +130,7 @@ pub async fn run(ctx: ChannelContext, channel: Channel<Msg>) {
                             tenant: ctx.tenant.clone(),
                             actor: format!("{actor}@{}", ctx.peer),
                             what,
-                            exec_id: id,
+                            handle,
                         };
                         tokio::spawn(pump(session, output, tx));
                     }
@@ -158,11 +163,16 @@ pub async fn run(ctx: ChannelContext, channel: Channel<Msg>) {
                 row_height,
                 ..
             } => {
-                if let Some(id) = &exec_id {
+                if let Some(h) = &running {
                     let _ = ctx
                         .hostel
-                        .exec_resize(id, clamp(col_width), clamp(row_height))
+                        .exec_resize(h, clamp(col_width), clamp(row_height))
                         .await;
+                }
+            }
+            ChannelMsg::Signal { signal } => {
+                if let (Some(h), Some(signal)) = (&running, signal_of(&signal)) {
+                    let _ = ctx.hostel.exec_signal(h, signal).await;
                 }
             }
             ChannelMsg::Close => break,
@@ -178,7 +188,7 @@ struct Session {
     tenant: TenantName,
     actor: String,
     what: String,
-    exec_id: String,
+    handle: ExecHandle,
 }
 
 /// Copies the command's output to the channel, then reports its end.
@@ -196,7 +206,7 @@ async fn pump(
         tenant,
         actor,
         what,
-        exec_id,
+        handle,
     } = session;
     // The session counts as active until its end has gone to the client, not only until the
     // command ended: a draining daemon waits for this.
@@ -237,7 +247,7 @@ async fn pump(
             break;
         }
     }
-    let code = match hostel.exec_finish(&tenant, &exec_id, Some(&actor)).await {
+    let code = match hostel.exec_finish(&handle).await {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the exit status");
@@ -265,6 +275,22 @@ async fn pump(
     let _ = tx.eof().await;
     let _ = tx.close().await;
     hostel.activity_end(&tenant);
+}
+
+/// The signal a client's `signal` request names, if a session may send it.
+fn signal_of(sig: &Sig) -> Option<Signal> {
+    match sig {
+        Sig::ALRM => Some(Signal::Alrm),
+        Sig::HUP => Some(Signal::Hup),
+        Sig::INT => Some(Signal::Int),
+        Sig::KILL => Some(Signal::Kill),
+        Sig::PIPE => Some(Signal::Pipe),
+        Sig::QUIT => Some(Signal::Quit),
+        Sig::TERM => Some(Signal::Term),
+        Sig::USR1 => Some(Signal::Usr1),
+        Sig::Custom(name) => Signal::from_name(name),
+        Sig::ABRT | Sig::FPE | Sig::ILL | Sig::SEGV => None,
+    }
 }
 
 /// Whether the workspace stopped (or is stopping), polled briefly.
@@ -326,14 +352,12 @@ pub async fn forward(ctx: ChannelContext, channel: Channel<Msg>, port: u16, v6: 
             return;
         }
     };
-    let ExecSession {
-        id,
+    let Exec {
         mut output,
         mut input,
+        handle,
     } = session;
     let hostel = ctx.hostel.clone();
-    let tenant = ctx.tenant.clone();
-    let actor = format!("ssh:{}@{}", ctx.tenant, ctx.peer);
     let down = tokio::spawn(async move {
         while let Some(chunk) = output.next().await {
             match chunk {
@@ -348,7 +372,7 @@ pub async fn forward(ctx: ChannelContext, channel: Channel<Msg>, port: u16, v6: 
                 Err(_) => break,
             }
         }
-        let _ = hostel.exec_finish(&tenant, &id, Some(&actor)).await;
+        let _ = hostel.exec_finish(&handle).await;
         let _ = tx.eof().await;
         let _ = tx.close().await;
     });

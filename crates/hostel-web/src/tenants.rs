@@ -12,7 +12,7 @@ use hostel_api::{
     NewPublishedPort, NewTenant, PublishedPort, Tenant, TenantChange, TenantDetail, Transition,
 };
 use hostel_core::lifecycle::WorkspaceState;
-use hostel_core::{ErrorCode, SshPublicKey, TenantName};
+use hostel_core::{ErrorCode, Signal, SshPublicKey, TenantName};
 use hostel_runtime::ExecOutput;
 use hostel_service::{ExecOptions, Quiet, ServiceError};
 use serde::Deserialize;
@@ -342,7 +342,7 @@ pub async fn exec(
         });
     }
     let hostel = s.hostel.clone();
-    let id = session.id.clone();
+    let handle = session.handle;
     let mut output = session.output;
     if q.stream {
         let (tx, rx) = tokio::sync::mpsc::channel::<String>(64);
@@ -363,7 +363,7 @@ pub async fn exec(
                         break;
                     }
                 }
-                hostel.exec_finish(&name, &id, actor.as_deref()).await
+                hostel.exec_finish(&handle).await
             };
             let end = match tokio::time::timeout_at(deadline, pump).await {
                 Ok(Ok(code)) => serde_json::json!({"exit_code": code, "timed_out": false}),
@@ -371,11 +371,8 @@ pub async fn exec(
                     serde_json::json!({"error": e.code().as_str(), "message": e.to_string()})
                 }
                 Err(_) => {
-                    let _ = hostel.exec_kill(&id).await;
-                    let code = hostel
-                        .exec_finish(&name, &id, actor.as_deref())
-                        .await
-                        .unwrap_or(-1);
+                    let _ = hostel.exec_signal(&handle, Signal::Kill).await;
+                    let code = hostel.exec_finish(&handle).await.unwrap_or(-1);
                     serde_json::json!({"exit_code": code, "timed_out": true})
                 }
             };
@@ -397,7 +394,6 @@ pub async fn exec(
     }
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let mut truncated = false;
-    let tenant = name.clone();
     // The deadline covers the output and the exit: a command that closes its output and runs
     // on is killed too. Output beyond OUTPUT_CAP per stream is dropped, not buffered.
     let run = async {
@@ -411,18 +407,13 @@ pub async fn exec(
             truncated |= b.len() > room;
             buf.extend(b.into_iter().take(room));
         }
-        hostel.exec_finish(&tenant, &id, actor.as_deref()).await
+        hostel.exec_finish(&handle).await
     };
     let (exit_code, timed_out) = match tokio::time::timeout(timeout, run).await {
         Ok(code) => (code?, false),
         Err(_) => {
-            s.hostel.exec_kill(&session.id).await?;
-            (
-                s.hostel
-                    .exec_finish(&name, &session.id, actor.as_deref())
-                    .await?,
-                true,
-            )
+            s.hostel.exec_signal(&handle, Signal::Kill).await?;
+            (s.hostel.exec_finish(&handle).await?, true)
         }
     };
     Ok(Json(ExecResult {

@@ -5,8 +5,8 @@
 //! `{"resize": [cols, rows]}` resizes it, and the server sends the terminal's output as binary
 //! frames. With `tty=false` the streams stay apart and binary-safe: each server binary frame
 //! starts with 1 (stdout) or 2 (stderr), and the client's text frame `{"eof": true}` closes the
-//! command's stdin. Either way, when the command ends the server sends a text frame
-//! `{"exit_code": N}`, then closes.
+//! command's stdin. Either way, a text frame `{"signal": "INT"}` sends the command a signal, and
+//! when the command ends the server sends a text frame `{"exit_code": N}`, then closes.
 
 use crate::auth::Caller;
 use crate::json::ApiQuery;
@@ -15,9 +15,9 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
-use hostel_core::TenantName;
+use hostel_core::{Signal, TenantName};
 use hostel_runtime::ExecOutput;
-use hostel_service::{ExecOptions, Quiet, ServiceError};
+use hostel_service::{Exec, ExecOptions, Quiet, ServiceError};
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 
@@ -110,9 +110,9 @@ pub(crate) async fn open(
     // Started before the upgrade, so a missing tenant is a plain 404, not a closed socket.
     let session = s.hostel.exec(&name, opts, &Quiet).await?;
     if tty {
-        let _ = s.hostel.exec_resize(&session.id, cols, rows).await;
+        let _ = s.hostel.exec_resize(&session.handle, cols, rows).await;
     }
-    Ok(upgrade.on_upgrade(move |socket| bridge(s, name, actor, session, tty, socket)))
+    Ok(upgrade.on_upgrade(move |socket| bridge(s, session, tty, socket)))
 }
 
 /// A text frame a client sends on the exec WebSocket.
@@ -127,7 +127,10 @@ pub enum Control {
         /// Rows.
         rows: u16,
     },
-    /// Anything else: not JSON, or no known key.
+    /// `{"signal": "INT"}`: send the command a signal (by its SSH name: HUP, INT, QUIT, KILL,
+    /// TERM, USR1, USR2, ALRM, PIPE).
+    Signal(Signal),
+    /// Anything else: not JSON, no known key, or a signal not in that list.
     Ignored,
 }
 
@@ -149,25 +152,25 @@ pub fn control(text: &str) -> Control {
             rows: dim(r),
         };
     }
-    Control::Ignored
+    match v
+        .get("signal")
+        .and_then(serde_json::Value::as_str)
+        .and_then(Signal::from_name)
+    {
+        Some(signal) => Control::Signal(signal),
+        None => Control::Ignored,
+    }
 }
 
-async fn bridge(
-    s: AppState,
-    name: TenantName,
-    actor: Option<String>,
-    session: hostel_runtime::ExecSession,
-    tty: bool,
-    socket: WebSocket,
-) {
+async fn bridge(s: AppState, session: Exec, tty: bool, socket: WebSocket) {
     let (mut to_client, mut from_client) = socket.split();
-    let hostel_runtime::ExecSession {
-        id,
+    let Exec {
         mut output,
         mut input,
+        handle,
     } = session;
     let hostel = s.hostel.clone();
-    let exec_id = id.clone();
+    let control_handle = handle.clone();
     let inbound = tokio::spawn(async move {
         while let Some(Ok(msg)) = from_client.next().await {
             match msg {
@@ -175,7 +178,10 @@ async fn bridge(
                 Message::Text(t) => match control(&t) {
                     Control::Eof => break,
                     Control::Resize { cols, rows } => {
-                        let _ = hostel.exec_resize(&exec_id, cols, rows).await;
+                        let _ = hostel.exec_resize(&control_handle, cols, rows).await;
+                    }
+                    Control::Signal(signal) => {
+                        let _ = hostel.exec_signal(&control_handle, signal).await;
                     }
                     Control::Ignored => {}
                 },
@@ -196,11 +202,7 @@ async fn bridge(
             break;
         }
     }
-    let code = s
-        .hostel
-        .exec_finish(&name, &id, actor.as_deref())
-        .await
-        .unwrap_or(-1);
+    let code = s.hostel.exec_finish(&handle).await.unwrap_or(-1);
     let end = serde_json::json!({ "exit_code": code }).to_string();
     let _ = to_client.send(Message::Text(end.into())).await;
     let _ = to_client.send(Message::Close(None)).await;
@@ -212,7 +214,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn control_frames_read_eof_and_resize_and_ignore_the_rest() {
+    fn control_frames_read_eof_resize_and_signals_and_ignore_the_rest() {
         assert_eq!(control(r#"{"eof":true}"#), Control::Eof);
         assert_eq!(
             control(r#"{"resize":[120,40]}"#),
@@ -225,7 +227,21 @@ mod tests {
             control(r#"{"resize":[70000,-1]}"#),
             Control::Resize { cols: 0, rows: 0 }
         );
-        for other in ["", "eof", r#"{"eof":1}"#, r#"{"resize":[1]}"#, "[]", "null"] {
+        assert_eq!(control(r#"{"signal":"INT"}"#), Control::Signal(Signal::Int));
+        assert_eq!(
+            control(r#"{"signal":"SIGTERM"}"#),
+            Control::Signal(Signal::Term)
+        );
+        for other in [
+            "",
+            "eof",
+            r#"{"eof":1}"#,
+            r#"{"resize":[1]}"#,
+            "[]",
+            "null",
+            r#"{"signal":"STOP"}"#,
+            r#"{"signal":9}"#,
+        ] {
             assert_eq!(control(other), Control::Ignored, "{other}");
         }
     }

@@ -255,9 +255,6 @@ async fn docker_echo(docker: &DockerRuntime, name: &str) -> Result<(), CliError>
         .await
         .map_err(|e| fail(e.to_string()))?;
     while s.output.next().await.is_some() {}
-    docker
-        .exec_wait(&s.id)
-        .await
-        .map_err(|e| fail(e.to_string()))?;
+    s.control.wait().await.map_err(|e| fail(e.to_string()))?;
     Ok(())
 }

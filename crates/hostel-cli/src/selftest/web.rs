@@ -80,8 +80,10 @@ pub(super) async fn moves(
     h.web_logout(a_session.expose())?;
     h.web_logout(b_session.expose())?;
     let _ = h.unban(LOCKOUT_FROM);
-    let _ = h.exec_kill(&session.id).await;
-    let _ = h.exec_finish(b, &session.id, None).await;
+    let _ = h
+        .exec_signal(&session.handle, hostel_core::Signal::Kill)
+        .await;
+    let _ = h.exec_finish(&session.handle).await;
     let _ = stop.send(());
     let _ = server.await;
     h.token_revoke(&token_name)?;

@@ -24,11 +24,14 @@ use bollard::query_parameters::{
 use futures_util::{StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 mod btrfs;
+mod exec;
 mod seccomp;
+
+use exec::DockerExec;
 
 /// A Docker engine reached through its Unix socket.
 #[derive(Debug)]
@@ -69,40 +72,48 @@ impl DockerRuntime {
         what: &'static str,
         name: &str,
     ) -> impl FnOnce(bollard::errors::Error) -> RuntimeError {
-        let endpoint = self.socket.clone();
-        let action = action.to_owned();
-        let name = name.to_owned();
-        move |e| match e {
-            bollard::errors::Error::DockerResponseServerError {
-                status_code,
-                message,
-            } => match status_code {
-                404 => RuntimeError::NotFound { what, name },
-                409 => RuntimeError::Conflict { name, message },
-                _ if message.contains("overlaps") || message.contains("active endpoints") => {
-                    RuntimeError::Conflict { name, message }
-                }
-                _ if message.contains("no space left on device") => {
-                    RuntimeError::NoSpace { action }
-                }
-                _ => RuntimeError::Engine { action, message },
-            },
-            bollard::errors::Error::DockerStreamError { error } => RuntimeError::Engine {
-                action,
-                message: error,
-            },
-            e @ (bollard::errors::Error::IOError { .. }
-            | bollard::errors::Error::HyperLegacyError { .. }
-            | bollard::errors::Error::SocketNotFoundError(_)
-            | bollard::errors::Error::RequestTimeoutError) => RuntimeError::EngineUnreachable {
-                endpoint,
-                source: Box::new(e),
-            },
-            e => RuntimeError::Engine {
-                action,
-                message: e.to_string(),
-            },
-        }
+        map_err(&self.socket, action, what, name)
+    }
+}
+
+/// An engine error as hostel's, for `action` on the object `what` named `name`, at `endpoint`.
+fn map_err(
+    endpoint: &str,
+    action: &str,
+    what: &'static str,
+    name: &str,
+) -> impl FnOnce(bollard::errors::Error) -> RuntimeError {
+    let endpoint = endpoint.to_owned();
+    let action = action.to_owned();
+    let name = name.to_owned();
+    move |e| match e {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code,
+            message,
+        } => match status_code {
+            404 => RuntimeError::NotFound { what, name },
+            409 => RuntimeError::Conflict { name, message },
+            _ if message.contains("overlaps") || message.contains("active endpoints") => {
+                RuntimeError::Conflict { name, message }
+            }
+            _ if message.contains("no space left on device") => RuntimeError::NoSpace { action },
+            _ => RuntimeError::Engine { action, message },
+        },
+        bollard::errors::Error::DockerStreamError { error } => RuntimeError::Engine {
+            action,
+            message: error,
+        },
+        e @ (bollard::errors::Error::IOError { .. }
+        | bollard::errors::Error::HyperLegacyError { .. }
+        | bollard::errors::Error::SocketNotFoundError(_)
+        | bollard::errors::Error::RequestTimeoutError) => RuntimeError::EngineUnreachable {
+            endpoint,
+            source: Box::new(e),
+        },
+        e => RuntimeError::Engine {
+            action,
+            message: e.to_string(),
+        },
     }
 }
 
@@ -691,9 +702,13 @@ impl Runtime for DockerRuntime {
                     })
                     .boxed();
                 Ok(ExecSession {
-                    id: created.id,
                     output,
                     input,
+                    control: Arc::new(DockerExec {
+                        docker: d.clone(),
+                        endpoint: self.socket.clone(),
+                        id: created.id,
+                    }),
                 })
             }
             StartExecResults::Detached => Err(RuntimeError::Engine {
@@ -701,72 +716,6 @@ impl Runtime for DockerRuntime {
                 message: "engine detached an attached exec".into(),
             }),
         }
-    }
-
-    async fn exec_wait(&self, exec_id: &str) -> Result<i64, RuntimeError> {
-        let d = self.docker().await?;
-        // The output stream ends as the process closes it; the engine records the exit a moment
-        // later, so poll briefly.
-        let mut delay = Duration::from_millis(2);
-        loop {
-            let r = d.inspect_exec(exec_id).await.map_err(self.map_err(
-                "inspect exec",
-                "exec",
-                exec_id,
-            ))?;
-            if r.running != Some(true) {
-                return Ok(r.exit_code.unwrap_or(-1));
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_millis(100));
-        }
-    }
-
-    async fn exec_kill(&self, exec_id: &str) -> Result<(), RuntimeError> {
-        let d = self.docker().await?;
-        // The engine answers a start before the process runs: until then it reports it running
-        // with pid 0, and no exit code. A kill in that moment waits for the pid, or it would be
-        // lost and the command run on (a client that hangs up at once).
-        let mut delay = Duration::from_millis(2);
-        let started = std::time::Instant::now();
-        let r = loop {
-            let r = d.inspect_exec(exec_id).await.map_err(self.map_err(
-                "inspect exec",
-                "exec",
-                exec_id,
-            ))?;
-            let pending = r.exit_code.is_none() && r.pid.unwrap_or(0) <= 1;
-            if !pending || started.elapsed() > Duration::from_secs(10) {
-                break r;
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_millis(100));
-        };
-        // The engine has no API to signal an exec; its process is visible from the host, where
-        // hostel runs as root, by the host pid the engine reports.
-        match (r.running, r.pid) {
-            (Some(true), Some(pid)) if pid > 1 => {
-                let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap_or(0));
-                nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).map_err(|e| {
-                    RuntimeError::Host {
-                        action: format!("kill exec {exec_id}"),
-                        message: e.to_string(),
-                    }
-                })
-            }
-            _ => Ok(()),
-        }
-    }
-
-    async fn exec_resize(&self, exec_id: &str, cols: u16, rows: u16) -> Result<(), RuntimeError> {
-        let d = self.docker().await?;
-        let opts = bollard::exec::ResizeExecOptions {
-            height: rows,
-            width: cols,
-        };
-        d.resize_exec(exec_id, opts)
-            .await
-            .map_err(self.map_err("resize exec", "exec", exec_id))
     }
 
     async fn image(&self, reference: &str) -> Result<Option<ImageInfo>, RuntimeError> {

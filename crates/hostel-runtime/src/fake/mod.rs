@@ -9,7 +9,7 @@ use crate::types::*;
 use crate::{Runtime, RuntimeError};
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use hostel_core::WorkspaceState;
+use hostel_core::{Signal, WorkspaceState};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -154,6 +154,51 @@ impl FakeRuntime {
             });
         }
         Ok(s)
+    }
+}
+
+/// A fake command: it ends when waited for, with its handler's code; a signal before that
+/// changes the code as the signal's death would.
+#[derive(Debug)]
+struct FakeExec {
+    engine: FakeRuntime,
+    id: String,
+    ended: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl ExecControl for FakeExec {
+    async fn wait(&self) -> Result<i64, RuntimeError> {
+        let s = self.engine.enter("exec_wait", &self.id)?;
+        self.ended.store(true, std::sync::atomic::Ordering::SeqCst);
+        s.exits
+            .get(&self.id)
+            .copied()
+            .ok_or_else(|| not_found("exec", &self.id))
+    }
+
+    async fn signal(&self, signal: Signal) -> Result<(), RuntimeError> {
+        let mut s = self
+            .engine
+            .enter("exec_signal", &format!("{} {signal}", self.id))?;
+        match s.exits.get_mut(&self.id) {
+            Some(_) if self.ended.load(std::sync::atomic::Ordering::SeqCst) => Ok(()),
+            Some(code) => {
+                *code = 128 + i64::from(signal.number());
+                Ok(())
+            }
+            None => Err(not_found("exec", &self.id)),
+        }
+    }
+
+    async fn resize(&self, cols: u16, rows: u16) -> Result<(), RuntimeError> {
+        let s = self
+            .engine
+            .enter("exec_resize", &format!("{} {cols}x{rows}", self.id))?;
+        if !s.exits.contains_key(&self.id) {
+            return Err(not_found("exec", &self.id));
+        }
+        Ok(())
     }
 }
 
@@ -391,37 +436,14 @@ impl Runtime for FakeRuntime {
             chunks.push(Ok(ExecOutput::Stderr(err)));
         }
         Ok(ExecSession {
-            id,
             output: futures_util::stream::iter(chunks).boxed(),
             input: Box::pin(tokio::io::sink()),
+            control: Arc::new(FakeExec {
+                engine: self.clone(),
+                id,
+                ended: false.into(),
+            }),
         })
-    }
-
-    async fn exec_wait(&self, exec_id: &str) -> Result<i64, RuntimeError> {
-        let s = self.enter("exec_wait", exec_id)?;
-        s.exits
-            .get(exec_id)
-            .copied()
-            .ok_or_else(|| not_found("exec", exec_id))
-    }
-
-    async fn exec_kill(&self, exec_id: &str) -> Result<(), RuntimeError> {
-        let mut s = self.enter("exec_kill", exec_id)?;
-        match s.exits.get_mut(exec_id) {
-            Some(code) => {
-                *code = 137;
-                Ok(())
-            }
-            None => Err(not_found("exec", exec_id)),
-        }
-    }
-
-    async fn exec_resize(&self, exec_id: &str, cols: u16, rows: u16) -> Result<(), RuntimeError> {
-        let s = self.enter("exec_resize", &format!("{exec_id} {cols}x{rows}"))?;
-        if !s.exits.contains_key(exec_id) {
-            return Err(not_found("exec", exec_id));
-        }
-        Ok(())
     }
 
     async fn image(&self, reference: &str) -> Result<Option<ImageInfo>, RuntimeError> {
