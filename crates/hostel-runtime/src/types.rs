@@ -33,12 +33,57 @@ pub struct EngineInfo {
     pub cpus: u32,
     /// Memory the engine sees, in bytes.
     pub memory: u64,
-    /// With user namespaces: the host uid that uid 0 in a container maps to.
-    pub userns_base: Option<u32>,
+    /// How ids inside a workspace relate to the host's.
+    pub ids: IdMapping,
     /// Whether and how a workspace's writable layer (its files outside the home) can be given
     /// a size limit: the engine's storage keeps a quota per container (Docker's btrfs driver).
     /// `None`: no limit can be set.
     pub layer_quota: Option<LayerQuota>,
+}
+
+/// How user and group ids inside a workspace relate to the host's, and so who owns a home's
+/// files on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum IdMapping {
+    /// No user namespace: ids inside are the host's, and root inside is root on the host.
+    Host,
+    /// One range for every workspace (Docker's `userns-remap`): id N inside is `base + N` on
+    /// the host, and root inside is an unprivileged host user.
+    Shared {
+        /// The host id of root inside.
+        base: u32,
+    },
+    /// A range of its own for each workspace (Incus's `security.idmap.isolated`), and homes
+    /// mounted id-shifted: files in a home carry on the host the ids they have inside.
+    Isolated,
+}
+
+impl IdMapping {
+    /// The host uid that owns files a workspace's uid `inside` makes in its home.
+    pub fn home_uid(self, inside: u32) -> u32 {
+        match self {
+            IdMapping::Host | IdMapping::Isolated => inside,
+            IdMapping::Shared { base } => base.saturating_add(inside),
+        }
+    }
+
+    /// Whether root inside a workspace is an unprivileged user on the host.
+    pub fn confines_root(self) -> bool {
+        self != IdMapping::Host
+    }
+}
+
+impl std::fmt::Display for IdMapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IdMapping::Host => f.write_str("no user namespaces (root inside is root)"),
+            IdMapping::Shared { base } => {
+                write!(f, "user namespaces (root inside is uid {base})")
+            }
+            IdMapping::Isolated => f.write_str("user namespaces, a range of ids per workspace"),
+        }
+    }
 }
 
 /// What a writable-layer limit counts, which decides the limit to ask for.

@@ -163,10 +163,7 @@ impl Hostel {
                         e.api_version,
                         e.cpus,
                         hostel_core::ByteSize::bytes(e.memory).human(),
-                        match e.userns_base {
-                            Some(b) => format!("user namespaces (root inside is uid {b})"),
-                            None => "no user namespaces (root inside is root)".to_owned(),
-                        }
+                        e.ids
                     )
                 })
                 .map_err(ServiceError::from),

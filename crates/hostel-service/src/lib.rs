@@ -234,8 +234,8 @@ impl Hostel {
 /// What the engine says of itself that does not change while it runs, asked once.
 #[derive(Debug, Clone, Copy)]
 struct EngineFacts {
-    /// The host uid of the tenant's user (1000, shifted by a user-namespace mapping).
-    tenant_uid: u32,
+    /// How ids inside workspaces map to the host's.
+    ids: hostel_runtime::IdMapping,
     /// Whether and how writable layers can be limited.
     layer_quota: Option<hostel_runtime::LayerQuota>,
 }

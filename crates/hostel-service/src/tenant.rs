@@ -238,7 +238,6 @@ impl Hostel {
         t: &TenantRecord,
     ) -> Result<hostel_runtime::WorkspaceSpec, ServiceError> {
         let facts = self.engine_facts().await?;
-        let userns = facts.tenant_uid != TENANT_UID;
         let layer_base = match facts.layer_quota {
             Some(LayerQuota::WholeRoot) => self.runtime.image(&t.image).await?.map(|i| i.size),
             Some(LayerQuota::OwnWrites) => Some(0),
@@ -253,16 +252,16 @@ impl Hostel {
             spec::Host {
                 instance: &self.instance,
                 labels: &self.config.engine.labels,
-                userns,
+                userns: facts.ids.confines_root(),
                 layer_base,
             },
         ))
     }
 
-    /// The host uid a tenant's files belong to: 1000, shifted by the engine's user-namespace
-    /// mapping when it has one (asked once).
+    /// The host uid a tenant's files belong to: its uid inside as the engine maps ids
+    /// (asked once).
     pub(crate) async fn tenant_uid(&self) -> Result<u32, ServiceError> {
-        Ok(self.engine_facts().await?.tenant_uid)
+        Ok(self.engine_facts().await?.ids.home_uid(TENANT_UID))
     }
 
     async fn engine_facts(&self) -> Result<crate::EngineFacts, ServiceError> {
@@ -271,9 +270,7 @@ impl Hostel {
             .get_or_try_init(|| async {
                 let engine = self.runtime.ping().await?;
                 Ok::<_, ServiceError>(crate::EngineFacts {
-                    tenant_uid: engine
-                        .userns_base
-                        .map_or(TENANT_UID, |base| base.saturating_add(TENANT_UID)),
+                    ids: engine.ids,
                     layer_quota: engine.layer_quota,
                 })
             })

@@ -289,7 +289,10 @@ impl Runtime for DockerRuntime {
             api_version: d.client_version().to_string(),
             cpus: info.ncpu.unwrap_or(1).try_into().unwrap_or(1),
             memory: info.mem_total.unwrap_or(0).try_into().unwrap_or(0),
-            userns_base: if userns { remap_base()? } else { None },
+            ids: match userns.then(remap_base).transpose()?.flatten() {
+                Some(base) => IdMapping::Shared { base },
+                None => IdMapping::Host,
+            },
             layer_quota,
         })
     }

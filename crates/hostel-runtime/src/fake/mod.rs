@@ -218,7 +218,7 @@ impl Runtime for FakeRuntime {
             api_version: "fake".into(),
             cpus: 2,
             memory: 8 << 30,
-            userns_base: None,
+            ids: IdMapping::Host,
             layer_quota: self.lock().layer_quota,
         })
     }
