@@ -20,7 +20,7 @@ impl Cpus {
     pub const fn as_millis(self) -> u32 {
         self.0
     }
-    /// Nanoseconds of CPU per second, as the engine's `NanoCpus` wants it.
+    /// Nanoseconds of CPU time per second of wall time.
     pub const fn as_nanos(self) -> i64 {
         self.0 as i64 * 1_000_000
     }
@@ -84,6 +84,29 @@ pub struct Quota {
     pub memory: ByteSize,
     /// Size of the tenant's home filesystem.
     pub disk: ByteSize,
+    /// Most processes and threads at once.
+    pub pids: u32,
+}
+
+impl Quota {
+    /// The part of the quota the container engine enforces.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            cpus: self.cpus,
+            memory: self.memory,
+            pids: self.pids,
+        }
+    }
+}
+
+/// What the container engine enforces of a [`Quota`]: everything but the disk, which is the
+/// home's and kept by its storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    /// CPU share.
+    pub cpus: Cpus,
+    /// Memory limit (no swap beyond it).
+    pub memory: ByteSize,
     /// Most processes and threads at once.
     pub pids: u32,
 }

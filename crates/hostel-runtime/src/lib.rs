@@ -19,6 +19,7 @@ pub use error::RuntimeError;
 pub use types::*;
 
 use async_trait::async_trait;
+use hostel_core::Limits;
 
 /// A container engine as hostel uses it. `dyn`-safe; share it as `Arc<dyn Runtime>`.
 ///

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
-use hostel_core::{Signal, WorkspaceState};
+use hostel_core::{Limits, Signal, WorkspaceState};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::pin::Pin;
@@ -97,17 +97,6 @@ pub enum LayerQuota {
     OwnWrites,
 }
 
-/// Resource limits as the kernel enforces them through cgroups.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Limits {
-    /// CPU time per second, in nanoseconds (1e9 = one CPU).
-    pub nano_cpus: i64,
-    /// Memory limit in bytes; swap is limited to the same, so no swap.
-    pub memory: i64,
-    /// Most processes and threads.
-    pub pids: i64,
-}
-
 /// A bind mount of a host path into the container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Mount {
@@ -134,10 +123,8 @@ pub struct WorkspaceSpec {
     pub limits: Limits,
     /// Bind mounts (the home, nothing else).
     pub mounts: Vec<Mount>,
-    /// Capabilities kept (all others dropped).
-    pub cap_add: Vec<String>,
-    /// Security options (`no-new-privileges`...).
-    pub security_opt: Vec<String>,
+    /// What root inside may do.
+    pub privileges: Privileges,
     /// The network to attach to (the tenant's own); `None`: the engine's default.
     pub network: Option<String>,
     /// The most of the workspace's own output (its init's stdout and stderr, which root
@@ -152,6 +139,30 @@ pub struct WorkspaceSpec {
     pub layer_max: Option<u64>,
     /// The system calls the workspace may make.
     pub syscalls: SyscallFilter,
+}
+
+/// What root inside a workspace may do; each engine maps it to its own knobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Privileges {
+    /// Only what the init needs to add the tenant's user and seed the home (own and change
+    /// files, switch users, signal); nothing gains privileges after it, so the tenant never
+    /// becomes root. For engines where root inside is root on the host ([`IdMapping::Host`]).
+    InitOnly,
+    /// The tenant may become root inside (sudo), and root may also keep setgid bits (dpkg),
+    /// serve on low ports and write audit records: all over its own namespaces only. For
+    /// engines where root inside is an unprivileged host user.
+    Sudo,
+}
+
+impl Privileges {
+    /// Its name, for hashes and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Privileges::InitOnly => "init_only",
+            Privileges::Sudo => "sudo",
+        }
+    }
 }
 
 /// Which system calls a workspace may make, on top of what its capabilities allow: every call

@@ -10,12 +10,12 @@
 )]
 
 use futures_util::StreamExt;
-use hostel_core::{Signal, WorkspaceState};
+use hostel_core::{ByteSize, Cpus, Limits, Signal, WorkspaceState};
 use hostel_runtime::docker::DockerRuntime;
 use hostel_runtime::fake::FakeRuntime;
 use hostel_runtime::{
-    ExecOutput, ExecRequest, LABEL_MANAGED, LABEL_TEST_RUN, Limits, Mount, NetworkSpec, Runtime,
-    RuntimeError, WorkspaceSpec,
+    ExecOutput, ExecRequest, LABEL_MANAGED, LABEL_TEST_RUN, Mount, NetworkSpec, Privileges,
+    Runtime, RuntimeError, WorkspaceSpec,
 };
 use std::collections::BTreeMap;
 
@@ -32,25 +32,15 @@ fn spec(name: &str, run: &str, home: &std::path::Path) -> WorkspaceSpec {
             (LABEL_TEST_RUN.to_owned(), run.to_owned()),
         ]),
         limits: Limits {
-            nano_cpus: 500_000_000,
-            memory: 128 << 20,
+            cpus: Cpus::millis(500),
+            memory: ByteSize::mib(128),
             pids: 64,
         },
         mounts: vec![Mount {
             source: home.display().to_string(),
             target: "/home/contract".to_owned(),
         }],
-        cap_add: [
-            "CHOWN",
-            "DAC_OVERRIDE",
-            "FOWNER",
-            "SETUID",
-            "SETGID",
-            "KILL",
-        ]
-        .map(String::from)
-        .to_vec(),
-        security_opt: vec!["no-new-privileges".to_owned()],
+        privileges: Privileges::InitOnly,
         network: None,
         output_log_max: 1 << 20,
         hidden_paths: vec!["/sys/fs/btrfs".to_owned()],
@@ -221,8 +211,8 @@ async fn contract(rt: &dyn Runtime, run: &str) {
     assert_eq!(long.control.wait().await.unwrap(), 143);
 
     let new_limits = Limits {
-        nano_cpus: 1_000_000_000,
-        memory: 256 << 20,
+        cpus: Cpus::millis(1000),
+        memory: ByteSize::mib(256),
         pids: 128,
     };
     rt.update_limits(&name, &new_limits).await.unwrap();

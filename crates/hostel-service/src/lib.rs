@@ -37,10 +37,7 @@ pub use files::{CAPTURE_LIMIT, Download, DownloadKind, home_path};
 pub use image::{BuildOutcome, ImageView};
 pub use paths::Paths;
 pub use reconcile::{DaemonStart, POOL_CHECK, ReconcileReport, ReconcileState, StorageState};
-pub use spec::{
-    CAPS as WORKSPACE_CAPS, OUTPUT_LOG_MAX, SECURITY_OPT as WORKSPACE_SECURITY_OPT,
-    syscall_filter as workspace_syscall_filter,
-};
+pub use spec::{OUTPUT_LOG_MAX, syscall_filter as workspace_syscall_filter};
 pub use tenant::{CreateRequest, SetOutcome, TenantInfo, TenantSummary, Usage};
 pub use web::{ADMIN_SESSION_HOURS, SESSION_HOURS, check_password};
 

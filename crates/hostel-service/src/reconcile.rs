@@ -6,7 +6,7 @@
 //! work in progress, and each tenant's failure stays its own: it is logged, audited and retried
 //! with a growing pause, never `?` out of the loop over tenants.
 
-use crate::spec::{self, container_name};
+use crate::spec::container_name;
 use crate::{Hostel, Quiet, ServiceError};
 use hostel_core::lifecycle::{TenantStatus, WorkspaceState};
 use hostel_core::policy::{Action, Observed, decide};
@@ -289,7 +289,7 @@ impl Hostel {
         let limits_match = info
             .as_ref()
             .and_then(|i| i.limits)
-            .is_none_or(|l| l == spec::limits(&t.quota));
+            .is_none_or(|l| l == t.quota.limits());
         let action = match lifecycle {
             Some((state, every_secs)) if t.status.is_ready() => {
                 self.lifecycle_action(t, workspace, state, every_secs).await
@@ -417,7 +417,7 @@ impl Hostel {
             }
             Repair::ApplyLimits => Ok(self
                 .runtime
-                .update_limits(&container_name(name), &spec::limits(&t.quota))
+                .update_limits(&container_name(name), &t.quota.limits())
                 .await?),
             Repair::Start => self.ensure_running_inner(t, &Quiet).await.map(|_| ()),
             Repair::Recreate => {

@@ -5,32 +5,12 @@
 use hostel_core::network::Egress;
 use hostel_core::{Quota, TenantName};
 use hostel_runtime::{
-    LABEL_INSTANCE, LABEL_MANAGED, LABEL_SPEC, LABEL_TENANT, Limits, Mount, SyscallFilter,
+    LABEL_INSTANCE, LABEL_MANAGED, LABEL_SPEC, LABEL_TENANT, Mount, Privileges, SyscallFilter,
     WorkspaceSpec,
 };
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::Path;
-
-/// Capabilities a workspace keeps; all others are dropped. Enough for the init to add the
-/// tenant's user and seed the home; the tenant's own processes run unprivileged with
-/// no-new-privileges and so never hold any.
-pub const CAPS: &[&str] = &[
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "FOWNER",
-    "SETUID",
-    "SETGID",
-    "KILL",
-];
-
-/// Security options on every workspace of an engine without user namespaces.
-pub const SECURITY_OPT: &[&str] = &["no-new-privileges"];
-
-/// What a workspace keeps besides [`CAPS`] when the engine remaps user ids, so that the tenant's
-/// sudo can install packages (dpkg keeps setgid bits) and serve on low ports. Root inside is an
-/// unprivileged host uid, and these capabilities hold only over the workspace's own namespace.
-pub const USERNS_EXTRA_CAPS: &[&str] = &["FSETID", "NET_BIND_SERVICE", "AUDIT_WRITE"];
 
 /// The label that says which egress a workspace was made for.
 pub const LABEL_EGRESS: &str = "io.hostel.egress";
@@ -38,15 +18,6 @@ pub const LABEL_EGRESS: &str = "io.hostel.egress";
 /// The engine name of a tenant's workspace (and of its network).
 pub fn container_name(tenant: &TenantName) -> String {
     format!("hostel-{tenant}")
-}
-
-/// The kernel limits for a quota (disk is the home's, not the container's).
-pub fn limits(q: &Quota) -> Limits {
-    Limits {
-        nano_cpus: q.cpus.as_nanos(),
-        memory: i64::try_from(q.memory.as_u64()).unwrap_or(i64::MAX),
-        pids: i64::from(q.pids),
-    }
 }
 
 /// What a spec takes from this hostel and its engine rather than from the tenant.
@@ -176,22 +147,17 @@ pub fn workspace_spec(
             format!("HOSTEL_SUDO={}", u8::from(userns)),
         ],
         labels: BTreeMap::new(),
-        limits: limits(quota),
+        limits: quota.limits(),
         mounts: vec![Mount {
             source: home.display().to_string(),
             target: format!("/home/{tenant}"),
         }],
-        cap_add: CAPS
-            .iter()
-            .chain(if userns { USERNS_EXTRA_CAPS } else { &[] })
-            .map(|c| (*c).to_owned())
-            .collect(),
-        // Without user namespaces, nothing may raise its privileges (sudo included): root
-        // inside would be root on the host. With them, sudo makes the tenant root inside only.
-        security_opt: if userns {
-            Vec::new()
+        // Without user namespaces, the tenant never becomes root: root inside would be root on
+        // the host. With them, sudo makes the tenant root inside only.
+        privileges: if userns {
+            Privileges::Sudo
         } else {
-            SECURITY_OPT.iter().map(|c| (*c).to_owned()).collect()
+            Privileges::InitOnly
         },
         network: Some(container_name(tenant)),
         output_log_max: OUTPUT_LOG_MAX,
@@ -236,14 +202,8 @@ pub fn spec_hash(spec: &WorkspaceSpec, egress: Egress) -> String {
             h.update(n.to_le_bytes());
         }
     }
-    for part in spec
-        .env
-        .iter()
-        .chain(&spec.cap_add)
-        .chain(&spec.security_opt)
-        .chain(&spec.hidden_paths)
-        .chain(&f.denied)
-    {
+    h.update(spec.privileges.as_str().as_bytes());
+    for part in spec.env.iter().chain(&spec.hidden_paths).chain(&f.denied) {
         h.update(part.as_bytes());
         h.update(b"\0");
     }
@@ -298,9 +258,9 @@ mod tests {
         );
         assert_eq!(
             s.limits,
-            Limits {
-                nano_cpus: 1_500_000_000,
-                memory: 512 << 20,
+            hostel_core::Limits {
+                cpus: Cpus::millis(1500),
+                memory: ByteSize::mib(512),
                 pids: 128
             }
         );
@@ -313,10 +273,9 @@ mod tests {
             s.labels.get(LABEL_INSTANCE).map(String::as_str),
             Some("inst")
         );
-        assert_eq!(s.security_opt, vec!["no-new-privileges"]);
+        assert_eq!(s.privileges, Privileges::InitOnly);
         assert_eq!(s.network.as_deref(), Some("hostel-alice"));
         assert_eq!(s.labels.get(LABEL_EGRESS).map(String::as_str), Some("all"));
-        assert!(!s.cap_add.iter().any(|c| c == "SYS_ADMIN" || c == "NET_RAW"));
     }
 
     fn host(userns: bool, labels: &BTreeMap<String, String>) -> Host<'_> {
@@ -393,11 +352,11 @@ mod tests {
         assert_ne!(a.labels.get(LABEL_SPEC), d.labels.get(LABEL_SPEC));
         let e = workspace_spec(&t, "img:1", &quota(), home, Egress::All, host(true, &none));
         assert_ne!(a.labels.get(LABEL_SPEC), e.labels.get(LABEL_SPEC));
-        assert!(
-            e.security_opt.is_empty(),
-            "sudo works only with user namespaces"
+        assert_eq!(
+            (a.privileges, e.privileges),
+            (Privileges::InitOnly, Privileges::Sudo),
+            "sudo only with user namespaces"
         );
         assert!(e.env.contains(&"HOSTEL_SUDO=1".to_owned()));
-        assert!(a.security_opt.contains(&"no-new-privileges".to_owned()));
     }
 }

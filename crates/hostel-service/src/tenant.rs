@@ -1012,13 +1012,13 @@ impl Hostel {
             _ if !limits_changed => "live",
             WorkspaceState::Running => {
                 self.runtime
-                    .update_limits(&container_name(name), &spec::limits(new))
+                    .update_limits(&container_name(name), &new.limits())
                     .await?;
                 "live"
             }
             WorkspaceState::Stopped => {
                 self.runtime
-                    .update_limits(&container_name(name), &spec::limits(new))
+                    .update_limits(&container_name(name), &new.limits())
                     .await?;
                 "to the stopped workspace (in force when it starts)"
             }

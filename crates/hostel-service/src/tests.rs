@@ -931,7 +931,7 @@ async fn issue_13_limits_are_read_back_and_a_cut_short_set_is_finished() {
         .unwrap()
         .unwrap()
         .limits;
-    assert_eq!(limits.unwrap().memory, ByteSize::mib(512).as_u64() as i64);
+    assert_eq!(limits.unwrap().memory, ByteSize::mib(512));
     // Changed outside hostel: seen and put back.
     f.storage.resize(&name("alice"), ByteSize::mib(56)).unwrap();
     assert_eq!(f.hostel.doctor(true).await.unwrap().len(), 1);
@@ -1075,14 +1075,13 @@ fn spec_like(container: &str) -> hostel_runtime::WorkspaceSpec {
         hostname: "x".into(),
         env: vec![],
         labels: BTreeMap::new(),
-        limits: hostel_runtime::Limits {
-            nano_cpus: 1,
-            memory: 1,
+        limits: hostel_core::Limits {
+            cpus: hostel_core::Cpus::millis(1),
+            memory: ByteSize::bytes(1),
             pids: 1,
         },
         mounts: vec![],
-        cap_add: vec![],
-        security_opt: vec![],
+        privileges: hostel_runtime::Privileges::InitOnly,
         network: None,
         output_log_max: 1 << 20,
         hidden_paths: vec![],

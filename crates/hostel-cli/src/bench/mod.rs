@@ -16,7 +16,8 @@ pub mod ssh;
 
 use crate::error::CliError;
 use hostel_core::ErrorCode;
-use hostel_runtime::{LABEL_MANAGED, Limits, Mount, WorkspaceSpec};
+use hostel_core::Limits;
+use hostel_runtime::{LABEL_MANAGED, Mount, WorkspaceSpec};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -52,8 +53,8 @@ fn plain_spec(name: &str, image: &str, run: &str, home: Option<&Path>) -> Worksp
             ("io.hostel.bench".to_owned(), run.to_owned()),
         ]),
         limits: Limits {
-            nano_cpus: 1_000_000_000,
-            memory: 256 << 20,
+            cpus: hostel_core::Cpus::millis(1000),
+            memory: hostel_core::ByteSize::mib(256),
             pids: 256,
         },
         mounts: home
@@ -63,14 +64,7 @@ fn plain_spec(name: &str, image: &str, run: &str, home: Option<&Path>) -> Worksp
             })
             .into_iter()
             .collect(),
-        cap_add: hostel_service::WORKSPACE_CAPS
-            .iter()
-            .map(|c| (*c).to_owned())
-            .collect(),
-        security_opt: hostel_service::WORKSPACE_SECURITY_OPT
-            .iter()
-            .map(|c| (*c).to_owned())
-            .collect(),
+        privileges: hostel_runtime::Privileges::InitOnly,
         network: None,
         output_log_max: hostel_service::OUTPUT_LOG_MAX,
         hidden_paths: vec![],

@@ -22,6 +22,7 @@ use bollard::query_parameters::{
     StopContainerOptionsBuilder, TagImageOptionsBuilder,
 };
 use futures_util::{StreamExt, TryStreamExt};
+use hostel_core::{ByteSize, Cpus, Limits};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
@@ -165,6 +166,44 @@ fn workspace_state(status: Option<&str>) -> hostel_core::WorkspaceState {
         Some("running" | "restarting" | "paused") => hostel_core::WorkspaceState::Running,
         _ => hostel_core::WorkspaceState::Stopped,
     }
+}
+
+/// Capabilities every workspace keeps; all others are dropped. Enough for the init to add the
+/// tenant's user and seed the home.
+const CAPS: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "SETUID",
+    "SETGID",
+    "KILL",
+];
+
+/// What a workspace whose tenant has sudo keeps besides [`CAPS`], so that it can install
+/// packages (dpkg keeps setgid bits) and serve on low ports. Root inside is an unprivileged
+/// host uid then, and these hold only over the workspace's own namespace.
+const SUDO_CAPS: &[&str] = &["FSETID", "NET_BIND_SERVICE", "AUDIT_WRITE"];
+
+/// The capabilities a workspace with these privileges keeps.
+fn capabilities(p: Privileges) -> Vec<String> {
+    let extra = match p {
+        Privileges::InitOnly => &[][..],
+        Privileges::Sudo => SUDO_CAPS,
+    };
+    CAPS.iter().chain(extra).map(|c| (*c).to_owned()).collect()
+}
+
+/// The engine's security options for these privileges: without sudo, nothing may raise its
+/// privileges (setuid binaries included), so the tenant's processes never hold a capability.
+fn security_options(p: Privileges) -> impl Iterator<Item = String> {
+    (p == Privileges::InitOnly)
+        .then(|| "no-new-privileges".to_owned())
+        .into_iter()
+}
+
+/// A memory limit as the engine takes it: bytes, as a signed number.
+fn memory_bytes(size: ByteSize) -> i64 {
+    i64::try_from(size.as_u64()).unwrap_or(i64::MAX)
 }
 
 fn to_btree(labels: Option<HashMap<String, String>>) -> BTreeMap<String, String> {
@@ -324,17 +363,15 @@ impl Runtime for DockerRuntime {
             env: Some(spec.env.clone()),
             labels: Some(spec.labels.clone().into_iter().collect()),
             host_config: Some(HostConfig {
-                nano_cpus: Some(spec.limits.nano_cpus),
-                memory: Some(spec.limits.memory),
-                memory_swap: Some(spec.limits.memory),
-                pids_limit: Some(spec.limits.pids),
+                nano_cpus: Some(spec.limits.cpus.as_nanos()),
+                memory: Some(memory_bytes(spec.limits.memory)),
+                memory_swap: Some(memory_bytes(spec.limits.memory)),
+                pids_limit: Some(i64::from(spec.limits.pids)),
                 mounts: Some(mounts),
                 cap_drop: Some(vec!["ALL".to_owned()]),
-                cap_add: Some(spec.cap_add.clone()),
+                cap_add: Some(capabilities(spec.privileges)),
                 security_opt: Some(
-                    spec.security_opt
-                        .iter()
-                        .cloned()
+                    security_options(spec.privileges)
                         .chain([format!("seccomp={}", seccomp::profile(&spec.syscalls))])
                         .collect(),
                 ),
@@ -550,9 +587,11 @@ impl Runtime for DockerRuntime {
             started_at: state.started_at.filter(|s| !s.starts_with("0001-")),
             oom_killed: state.oom_killed.unwrap_or(false),
             limits: Some(Limits {
-                nano_cpus: hc.nano_cpus.unwrap_or(0),
-                memory: hc.memory.unwrap_or(0),
-                pids: hc.pids_limit.unwrap_or(0),
+                cpus: Cpus::millis(
+                    u32::try_from(hc.nano_cpus.unwrap_or(0) / 1_000_000).unwrap_or(0),
+                ),
+                memory: ByteSize::bytes(u64::try_from(hc.memory.unwrap_or(0)).unwrap_or(0)),
+                pids: u32::try_from(hc.pids_limit.unwrap_or(0)).unwrap_or(0),
             }),
             addresses,
         }))
@@ -593,10 +632,10 @@ impl Runtime for DockerRuntime {
     async fn update_limits(&self, name: &str, limits: &Limits) -> Result<(), RuntimeError> {
         let d = self.docker().await?;
         let body = ContainerUpdateBody {
-            nano_cpus: Some(limits.nano_cpus),
-            memory: Some(limits.memory),
-            memory_swap: Some(limits.memory),
-            pids_limit: Some(limits.pids),
+            nano_cpus: Some(limits.cpus.as_nanos()),
+            memory: Some(memory_bytes(limits.memory)),
+            memory_swap: Some(memory_bytes(limits.memory)),
+            pids_limit: Some(i64::from(limits.pids)),
             ..ContainerUpdateBody::default()
         };
         d.update_container(name, body).await.map_err(self.map_err(
@@ -853,6 +892,22 @@ fn map_stream_err(e: bollard::errors::Error) -> RuntimeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn privileges_map_to_capabilities_and_options() {
+        let init = capabilities(Privileges::InitOnly);
+        let sudo = capabilities(Privileges::Sudo);
+        assert_eq!(init, CAPS);
+        assert!(sudo.starts_with(&init) && sudo.len() == CAPS.len() + SUDO_CAPS.len());
+        for never in ["SYS_ADMIN", "NET_RAW", "SYS_PTRACE", "NET_ADMIN"] {
+            assert!(!sudo.iter().any(|c| c == never), "{never}");
+        }
+        assert_eq!(
+            security_options(Privileges::InitOnly).collect::<Vec<_>>(),
+            ["no-new-privileges"]
+        );
+        assert_eq!(security_options(Privileges::Sudo).count(), 0);
+    }
 
     #[test]
     fn docker_words_map_to_states() {

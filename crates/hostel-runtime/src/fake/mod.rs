@@ -9,6 +9,7 @@ use crate::types::*;
 use crate::{Runtime, RuntimeError};
 use async_trait::async_trait;
 use futures_util::StreamExt;
+use hostel_core::Limits;
 use hostel_core::{Signal, WorkspaceState};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
