@@ -358,8 +358,8 @@ fn local_forwarding_reaches_only_the_tenants_own_ports() {
     let d = t.serve();
     t.ssh(&d, "fwd-a-key", &a, &["mkdir -p www && echo hello-from-a > www/index.html && cd www && (nohup python3 -m http.server 8000 --bind 127.0.0.1 >/dev/null 2>&1 &) && sleep 1"]).ok();
     let (mut ok, port) = forward(&t, &d, "fwd-a-key", &a, "localhost:8000");
-    let reply =
-        String::from_utf8_lossy(&through(port, b"GET /index.html HTTP/1.0\r\n\r\n")).into_owned();
+    let request = b"GET /index.html HTTP/1.0\r\n\r\n";
+    let reply = String::from_utf8_lossy(&through(port, request)).into_owned();
     assert!(reply.starts_with("HTTP/1.0 200"), "{reply}");
     assert!(reply.ends_with("hello-from-a\n"), "{reply}");
     let _ = ok.kill();
@@ -416,6 +416,24 @@ fn local_forwarding_reaches_only_the_tenants_own_ports() {
     ]
     .into();
     assert_eq!(fwd, want);
+    // The allowed one ended with the bytes it moved: the request up, the page down.
+    let ends: Vec<(u64, u64)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "ssh.forward_end.v1" && r["outcome"] == "ok")
+        .map(|r| {
+            (
+                r["detail"]["bytes_up"].as_str().unwrap().parse().unwrap(),
+                r["detail"]["bytes_down"].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        ends.iter()
+            .any(|&(up, down)| up == request.len() as u64 && down == reply.len() as u64),
+        "{ends:?}"
+    );
 }
 
 /// Regression (#12): one address's failures banned everyone behind it (a proxy, a NAT).

@@ -52,6 +52,14 @@ pub enum RuntimeError {
         /// What needed space.
         action: String,
     },
+    /// Nothing in the workspace accepted a connection to this port.
+    #[error("nothing listens on port {port} in {workspace}")]
+    Refused {
+        /// The workspace.
+        workspace: String,
+        /// The port on its loopback.
+        port: u16,
+    },
     /// A request the backend cannot honour.
     #[error("{0}")]
     Unsupported(String),
@@ -65,7 +73,7 @@ impl RuntimeError {
             RuntimeError::NotFound { .. } => ErrorCode::NotFound,
             RuntimeError::Conflict { .. } => ErrorCode::Conflict,
             RuntimeError::Unsupported(_) => ErrorCode::InvalidInput,
-            RuntimeError::NoSpace { .. } => ErrorCode::Unavailable,
+            RuntimeError::NoSpace { .. } | RuntimeError::Refused { .. } => ErrorCode::Unavailable,
             RuntimeError::Engine { .. } | RuntimeError::Host { .. } => ErrorCode::Internal,
         }
     }

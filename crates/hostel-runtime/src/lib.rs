@@ -12,6 +12,7 @@ pub mod docker;
 mod error;
 pub mod fake;
 pub mod netfilter;
+mod netns;
 pub mod storage;
 mod types;
 
@@ -61,6 +62,16 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
 
     /// Starts a command in a running container and returns its streams and its handle.
     async fn exec(&self, name: &str, req: &ExecRequest) -> Result<ExecSession, RuntimeError>;
+
+    /// Opens a TCP connection to `port` on a running workspace's loopback, as its own
+    /// processes would: it reaches what they reach there and nothing else. Nothing listening
+    /// is [`RuntimeError::Refused`]; a workspace not running is [`RuntimeError::Conflict`].
+    async fn connect(
+        &self,
+        name: &str,
+        port: u16,
+        loopback: Loopback,
+    ) -> Result<Connection, RuntimeError>;
 
     /// Makes a bridge network. A name taken, or a subnet that overlaps one in use, is
     /// [`RuntimeError::Conflict`].

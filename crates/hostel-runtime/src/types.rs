@@ -7,7 +7,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::Arc;
-use tokio::io::AsyncWrite;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 /// Label on everything hostel makes.
 pub const LABEL_MANAGED: &str = "io.hostel.managed";
@@ -313,6 +313,23 @@ pub trait ExecControl: Send + Sync + std::fmt::Debug {
     /// Resizes the command's terminal (commands started with `tty`).
     async fn resize(&self, cols: u16, rows: u16) -> Result<(), crate::RuntimeError>;
 }
+
+/// Which loopback address of a workspace a connection goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loopback {
+    /// 127.0.0.1.
+    V4,
+    /// ::1.
+    V6,
+}
+
+/// A byte stream both ways; shutting down its write side sends EOF (a half-close).
+pub trait Duplex: AsyncRead + AsyncWrite + Send + Unpin + std::fmt::Debug {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + std::fmt::Debug> Duplex for T {}
+
+/// A TCP connection to a port inside a workspace.
+pub type Connection = Box<dyn Duplex>;
 
 /// An image as the engine reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

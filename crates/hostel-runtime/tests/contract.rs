@@ -14,8 +14,8 @@ use hostel_core::{ByteSize, Cpus, Limits, Signal, WorkspaceState};
 use hostel_runtime::docker::DockerRuntime;
 use hostel_runtime::fake::FakeRuntime;
 use hostel_runtime::{
-    ExecOutput, ExecRequest, LABEL_MANAGED, LABEL_TEST_RUN, Mount, NetworkSpec, Privileges,
-    Runtime, RuntimeError, WorkspaceSpec,
+    ExecOutput, ExecRequest, LABEL_MANAGED, LABEL_TEST_RUN, Loopback, Mount, NetworkSpec,
+    Privileges, Runtime, RuntimeError, WorkspaceSpec,
 };
 use std::collections::BTreeMap;
 
@@ -234,7 +234,17 @@ async fn contract(rt: &dyn Runtime, run: &str) {
         [(name.as_str(), WorkspaceState::Running)]
     );
 
+    // Nothing listens on this port inside: refused, not hung.
+    assert!(matches!(
+        rt.connect(&name, 9, Loopback::V4).await,
+        Err(RuntimeError::Refused { port: 9, .. })
+    ));
+
     rt.stop(&name, 5).await.unwrap();
+    assert!(matches!(
+        rt.connect(&name, 9, Loopback::V4).await,
+        Err(RuntimeError::Conflict { .. })
+    ));
     rt.stop(&name, 5).await.unwrap();
     assert_eq!(
         rt.inspect(&name).await.unwrap().unwrap().state,
@@ -409,6 +419,51 @@ async fn docker_exec_signals_reach_the_command() {
     }
     assert_eq!(String::from_utf8_lossy(&out), "ready\ncaught\n");
     assert_eq!(session.control.wait().await.unwrap(), 7);
+}
+
+/// A connection reaches a server that listens only on the workspace's own loopback, both
+/// ways, with a half-close.
+#[tokio::test]
+async fn docker_connect_reaches_the_workspace_loopback() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Started {
+        docker,
+        name,
+        _home,
+        _guard,
+    } = started().await;
+    let server = "import socket\n\
+        s = socket.socket(socket.AF_INET6)\n\
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\n\
+        s.bind(('::', 7000)); s.listen(); print('ready', flush=True)\n\
+        while True:\n\
+        \x20   c, _ = s.accept(); data = c.makefile('rb').read()\n\
+        \x20   c.sendall(b'got ' + data); c.close()\n";
+    let req = ExecRequest {
+        cmd: vec!["python3".into(), "-c".into(), server.into()],
+        user: "root".to_owned(),
+        ..ExecRequest::default()
+    };
+    let mut session = docker.exec(&name, &req).await.unwrap();
+    match session.output.next().await {
+        Some(Ok(ExecOutput::Stdout(b))) => assert_eq!(b, b"ready\n"),
+        other => panic!("the server did not start: {other:?}"),
+    }
+    for loopback in [Loopback::V4, Loopback::V6] {
+        let mut conn = match docker.connect(&name, 7000, loopback).await {
+            Ok(c) => c,
+            // Docker turns IPv6 off in containers unless told otherwise.
+            Err(RuntimeError::Refused { .. }) if loopback == Loopback::V6 => continue,
+            Err(e) => panic!("{loopback:?}: {e}"),
+        };
+        conn.write_all(b"ping").await.unwrap();
+        conn.shutdown().await.unwrap();
+        let mut reply = String::new();
+        conn.read_to_string(&mut reply).await.unwrap();
+        assert_eq!(reply, "got ping", "{loopback:?}");
+    }
+    session.control.signal(Signal::Kill).await.unwrap();
+    assert_eq!(session.control.wait().await.unwrap(), 137);
 }
 
 #[tokio::test]

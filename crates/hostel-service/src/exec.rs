@@ -1,13 +1,14 @@
-//! Commands in a tenant's workspace: started as the tenant, then waited for, signalled and
-//! resized through the [`ExecHandle`] the start returned. A handle names its tenant and reaches
-//! only its own command: the service's API has no exec ids for a caller to guess or reuse.
+//! Reaching into a tenant's workspace: commands started as the tenant, then waited for,
+//! signalled and resized through the [`ExecHandle`] the start returned (a handle names its
+//! tenant and reaches only its own command: the service's API has no exec ids for a caller to
+//! guess or reuse), and connections to ports on its loopback.
 
 use crate::spec::container_name;
 use crate::{Hostel, Progress, ServiceError};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use hostel_core::{Outcome, Signal, TenantName};
-use hostel_runtime::{ExecControl, ExecOutput, ExecRequest, RuntimeError};
+use hostel_runtime::{Connection, ExecControl, ExecOutput, ExecRequest, Loopback, RuntimeError};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -164,6 +165,25 @@ impl Hostel {
         rows: u16,
     ) -> Result<(), ServiceError> {
         Ok(exec.control.resize(cols, rows).await?)
+    }
+
+    /// Opens a TCP connection to `port` on the loopback of the tenant's workspace (waking
+    /// it), as the tenant's own processes would connect: for port forwards. It counts as the
+    /// tenant's activity until the caller calls [`Hostel::activity_end`].
+    pub async fn forward_open(
+        &self,
+        name: &TenantName,
+        port: u16,
+        loopback: Loopback,
+    ) -> Result<Connection, ServiceError> {
+        let t = self.require_ready(name)?;
+        self.ensure_running(&t, &crate::Quiet).await?;
+        let conn = self
+            .runtime
+            .connect(&container_name(name), port, loopback)
+            .await?;
+        self.activity_begin(name);
+        Ok(conn)
     }
 
     /// Runs a command as the tenant and collects its output (for tests and small jobs): at

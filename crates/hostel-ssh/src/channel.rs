@@ -10,7 +10,7 @@ use hostel_core::Signal;
 use hostel_core::config::SshConfig;
 use hostel_core::lifecycle::WorkspaceState;
 use hostel_core::{AuditEvent, Outcome, TenantName};
-use hostel_runtime::ExecOutput;
+use hostel_runtime::{ExecOutput, Loopback};
 use hostel_service::{Exec, ExecHandle, ExecOptions, Hostel, Quiet};
 use russh::Sig;
 use russh::server::Msg;
@@ -307,85 +307,40 @@ async fn workspace_went_away(hostel: &Hostel, tenant: &TenantName) -> bool {
     false
 }
 
-/// Relays one TCP connection inside the workspace: run in the tenant's own network namespace,
-/// so `-L` reaches exactly what the tenant's own processes can reach on its loopback, and
-/// nothing on the host or in another workspace. Python, not bash's /dev/tcp, so the client's
-/// EOF becomes a half-close towards the server.
-const RELAY: &str = r#"import os, socket, sys, threading
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
-def up():
-    while True:
-        b = os.read(0, 65536)
-        if not b:
-            break
-        s.sendall(b)
-    s.shutdown(socket.SHUT_WR)
-threading.Thread(target=up, daemon=True).start()
-while True:
-    b = s.recv(65536)
-    if not b:
-        break
-    os.write(1, b)
-"#;
-
-/// Runs a direct-tcpip channel to `port` on the workspace's loopback (`v6`: ::1).
-pub async fn forward(ctx: ChannelContext, channel: Channel<Msg>, port: u16, v6: bool) {
-    let (mut rx, tx) = channel.split();
-    let target = if v6 { "::1" } else { "127.0.0.1" };
-    let opts = ExecOptions {
-        cmd: vec![
-            "python3".to_owned(),
-            "-c".to_owned(),
-            RELAY.to_owned(),
-            target.to_owned(),
-            port.to_string(),
-        ],
-        stdin: true,
-        actor: Some(format!("ssh:{}@{}", ctx.tenant, ctx.peer)),
-        ..ExecOptions::default()
-    };
-    let session = match ctx.hostel.exec(&ctx.tenant, opts, &Quiet).await {
-        Ok(s) => s,
+/// Runs a direct-tcpip channel to `port` on the workspace's loopback: the connection is made
+/// in the tenant's own network namespace, so `-L` reaches exactly what the tenant's own
+/// processes reach there, and nothing on the host or in another workspace. A client's EOF is a
+/// half-close towards the server. The end is audited with the bytes moved each way.
+pub async fn forward(ctx: ChannelContext, channel: Channel<Msg>, port: u16, loopback: Loopback) {
+    let actor = format!("ssh:{}@{}", ctx.tenant, ctx.peer);
+    let mut conn = match ctx.hostel.forward_open(&ctx.tenant, port, loopback).await {
+        Ok(c) => c,
         Err(e) => {
-            tracing::warn!(error = %e, "cannot start a forwarding relay");
-            let _ = tx.close().await;
+            tracing::info!(error = %e, "cannot open a port forward");
+            let ev = AuditEvent::new(Utc::now(), "ssh.forward_end", &actor, Outcome::Failed)
+                .tenant(ctx.tenant.as_str())
+                .with("port", port)
+                .with("reason", e.to_string());
+            if let Err(e) = ctx.hostel.record(ev) {
+                tracing::error!(error = %e, "cannot write the audit log");
+            }
+            let _ = channel.close().await;
             return;
         }
     };
-    let Exec {
-        mut output,
-        mut input,
-        handle,
-    } = session;
-    let hostel = ctx.hostel.clone();
-    let down = tokio::spawn(async move {
-        while let Some(chunk) = output.next().await {
-            match chunk {
-                Ok(ExecOutput::Stdout(b)) => {
-                    if tx.data_bytes(b).await.is_err() {
-                        break;
-                    }
-                }
-                Ok(ExecOutput::Stderr(b)) => {
-                    tracing::debug!(stderr = %String::from_utf8_lossy(&b), "forwarding relay");
-                }
-                Err(_) => break,
-            }
-        }
-        let _ = hostel.exec_finish(&handle).await;
-        let _ = tx.eof().await;
-        let _ = tx.close().await;
-    });
-    while let Some(msg) = rx.wait().await {
-        match msg {
-            ChannelMsg::Data { data } if input.write_all(&data).await.is_err() => break,
-            ChannelMsg::Eof => {
-                let _ = input.shutdown().await;
-            }
-            ChannelMsg::Close => break,
-            _ => {}
-        }
+    let mut stream = channel.into_stream();
+    let moved = tokio::io::copy_bidirectional(&mut stream, &mut conn).await;
+    ctx.hostel.activity_end(&ctx.tenant);
+    let (up, down) = moved.as_ref().map_or((0, 0), |m| *m);
+    let ev = AuditEvent::new(Utc::now(), "ssh.forward_end", &actor, Outcome::Ok)
+        .tenant(ctx.tenant.as_str())
+        .with("port", port)
+        .with("bytes_up", up)
+        .with("bytes_down", down);
+    if let Err(e) = ctx.hostel.record(ev) {
+        tracing::error!(error = %e, "cannot write the audit log");
     }
-    let _ = input.shutdown().await;
-    let _ = down.await;
+    if let Err(e) = moved {
+        tracing::debug!(error = %e, "port forward ended");
+    }
 }

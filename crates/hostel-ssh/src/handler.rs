@@ -5,6 +5,7 @@ use crate::guard::{AddressGuard, Pending};
 use chrono::Utc;
 use hostel_core::config::SshConfig;
 use hostel_core::{AuditEvent, Outcome, TenantName};
+use hostel_runtime::Loopback;
 use hostel_service::Hostel;
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId, ChannelOpenFailure, MethodKind, MethodSet};
@@ -420,7 +421,16 @@ impl russh::server::Handler for Connection {
         let span =
             tracing::info_span!("ssh_channel", id = %channel.id(), kind = "direct-tcpip", port);
         tokio::spawn(tracing::Instrument::instrument(
-            channel::forward(ctx, channel, port, host_to_connect == "::1"),
+            channel::forward(
+                ctx,
+                channel,
+                port,
+                if host_to_connect == "::1" {
+                    Loopback::V6
+                } else {
+                    Loopback::V4
+                },
+            ),
             span,
         ));
         Ok(())

@@ -1,7 +1,7 @@
 //! One command started in a container, as an [`ExecControl`]: waited for, signalled and
 //! resized through its engine id, which never leaves this module.
 
-use super::map_err;
+use super::{in_container, map_err};
 use crate::{ExecControl, RuntimeError};
 use async_trait::async_trait;
 use bollard::Docker;
@@ -111,49 +111,5 @@ fn signal_in(container: &str, pid: i64, signal: Signal) -> Result<(), String> {
     match pidfd_send_signal(fd.as_fd(), sig) {
         Err(e) if gone(e) => Ok(()),
         r => r.map_err(|e| format!("pidfd_send_signal: {e}")),
-    }
-}
-
-/// Whether a `/proc/PID/cgroup` text puts the process in the container with this id (cgroup
-/// v1 or v2; the engine's cgroupfs layout `/docker/ID` or systemd's `docker-ID.scope`).
-fn in_container(groups: &str, container: &str) -> bool {
-    !container.is_empty()
-        && container.bytes().all(|b| b.is_ascii_hexdigit())
-        && groups.lines().any(|l| {
-            l.rsplit_once(':').is_some_and(|(_, path)| {
-                path.split('/')
-                    .any(|part| part == container || part == format!("docker-{container}.scope"))
-            })
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const ID: &str = "4f1c0d9e8b7a";
-
-    #[test]
-    fn a_process_is_in_a_container_by_its_cgroup_path() {
-        assert!(in_container(&format!("0::/docker/{ID}\n"), ID));
-        assert!(in_container(
-            &format!("0::/system.slice/docker-{ID}.scope\n"),
-            ID
-        ));
-        assert!(in_container(
-            &format!("12:pids:/docker/{ID}\n11:memory:/docker/{ID}\n"),
-            ID
-        ));
-        assert!(in_container(&format!("0::/docker/{ID}/init\n"), ID));
-        for (groups, why) in [
-            ("0::/\n", "the host's root group"),
-            ("0::/docker/4f1c0d9e8b7a0\n", "another id that starts alike"),
-            ("0::/user.slice/4f1c0d9e8b7a-x\n", "a name that holds it"),
-            ("", "nothing read"),
-        ] {
-            assert!(!in_container(groups, ID), "{why}");
-        }
-        assert!(!in_container("0::/docker/\n", ""), "no id");
-        assert!(!in_container("0::/docker/..\n", ".."), "not an id");
     }
 }

@@ -201,6 +201,19 @@ fn security_options(p: Privileges) -> impl Iterator<Item = String> {
         .into_iter()
 }
 
+/// Whether a `/proc/PID/cgroup` text puts the process in the container with this id (cgroup
+/// v1 or v2; the engine's cgroupfs layout `/docker/ID` or systemd's `docker-ID.scope`).
+pub(crate) fn in_container(groups: &str, container: &str) -> bool {
+    !container.is_empty()
+        && container.bytes().all(|b| b.is_ascii_hexdigit())
+        && groups.lines().any(|l| {
+            l.rsplit_once(':').is_some_and(|(_, path)| {
+                path.split('/')
+                    .any(|part| part == container || part == format!("docker-{container}.scope"))
+            })
+        })
+}
+
 /// A memory limit as the engine takes it: bytes, as a signed number.
 fn memory_bytes(size: ByteSize) -> i64 {
     i64::try_from(size.as_u64()).unwrap_or(i64::MAX)
@@ -760,6 +773,40 @@ impl Runtime for DockerRuntime {
         }
     }
 
+    async fn connect(
+        &self,
+        name: &str,
+        port: u16,
+        loopback: Loopback,
+    ) -> Result<Connection, RuntimeError> {
+        let d = self.docker().await?;
+        let c = d
+            .inspect_container(name, None::<InspectContainerOptions>)
+            .await
+            .map_err(self.map_err("inspect container", "container", name))?;
+        let (id, state) = (c.id.unwrap_or_default(), c.state.unwrap_or_default());
+        let pid = match (state.running, state.pid) {
+            (Some(true), Some(pid)) => i32::try_from(pid).unwrap_or(0),
+            _ => 0,
+        };
+        let workspace = name.to_owned();
+        let stream = tokio::task::spawn_blocking(move || {
+            crate::netns::connect(
+                &workspace,
+                pid,
+                |groups| in_container(groups, &id),
+                port,
+                loopback,
+            )
+        })
+        .await
+        .map_err(|e| RuntimeError::Host {
+            action: format!("connect to port {port} in {name}"),
+            message: e.to_string(),
+        })??;
+        Ok(Box::new(crate::netns::tcp_stream(stream, name, port)?))
+    }
+
     async fn image(&self, reference: &str) -> Result<Option<ImageInfo>, RuntimeError> {
         let d = self.docker().await?;
         let i = match d.inspect_image(reference).await {
@@ -892,6 +939,32 @@ fn map_stream_err(e: bollard::errors::Error) -> RuntimeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ID: &str = "4f1c0d9e8b7a";
+
+    #[test]
+    fn a_process_is_in_a_container_by_its_cgroup_path() {
+        assert!(in_container(&format!("0::/docker/{ID}\n"), ID));
+        assert!(in_container(
+            &format!("0::/system.slice/docker-{ID}.scope\n"),
+            ID
+        ));
+        assert!(in_container(
+            &format!("12:pids:/docker/{ID}\n11:memory:/docker/{ID}\n"),
+            ID
+        ));
+        assert!(in_container(&format!("0::/docker/{ID}/init\n"), ID));
+        for (groups, why) in [
+            ("0::/\n", "the host's root group"),
+            ("0::/docker/4f1c0d9e8b7a0\n", "another id that starts alike"),
+            ("0::/user.slice/4f1c0d9e8b7a-x\n", "a name that holds it"),
+            ("", "nothing read"),
+        ] {
+            assert!(!in_container(groups, ID), "{why}");
+        }
+        assert!(!in_container("0::/docker/\n", ""), "no id");
+        assert!(!in_container("0::/docker/..\n", ".."), "not an id");
+    }
 
     #[test]
     fn privileges_map_to_capabilities_and_options() {

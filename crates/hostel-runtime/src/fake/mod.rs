@@ -447,6 +447,27 @@ impl Runtime for FakeRuntime {
         })
     }
 
+    /// Nothing listens in a fake workspace: a running one refuses every port.
+    async fn connect(
+        &self,
+        name: &str,
+        port: u16,
+        _loopback: Loopback,
+    ) -> Result<Connection, RuntimeError> {
+        let s = self.enter("connect", &format!("{name} {port}"))?;
+        match s.containers.get(name) {
+            None => Err(not_found("container", name)),
+            Some(c) if c.state != WorkspaceState::Running => Err(RuntimeError::Conflict {
+                name: name.to_owned(),
+                message: "container is not running".into(),
+            }),
+            Some(_) => Err(RuntimeError::Refused {
+                workspace: name.to_owned(),
+                port,
+            }),
+        }
+    }
+
     async fn image(&self, reference: &str) -> Result<Option<ImageInfo>, RuntimeError> {
         Ok(self
             .enter("image", reference)?
