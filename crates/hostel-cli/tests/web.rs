@@ -135,9 +135,32 @@ fn a_tenant_with_only_a_browser_works_in_terminal_notebook_editor_and_desktop() 
         cold["first_paint_ms"], warm["first_paint_ms"]
     );
 
-    // The apps listen on the workspace's own address, never on a host port.
+    // The apps listen on the workspace's own loopback, never on a host port, and not on the
+    // workspace's address either: the host's users cannot reach an app that has no password.
     let ports = hostel_testkit::docker(&["port", &format!("hostel-{a}")]);
     assert_eq!(ports.stdout.trim(), "", "{ports:?}");
+    let ip = hostel_testkit::docker(&[
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        &format!("hostel-{a}"),
+    ]);
+    let ip: std::net::IpAddr = ip.stdout.trim().parse().unwrap();
+    let sockets = t
+        .ssh(&d, key, &a, &["cat /proc/net/tcp /proc/net/tcp6"])
+        .ok();
+    assert!(
+        sockets.stdout.lines().any(|l| l
+            .split_whitespace()
+            .nth(1)
+            .is_some_and(|at| at.ends_with(":17C0"))
+            && l.split_whitespace().nth(3) == Some("0A")),
+        "the desktop listens on 6080: {}",
+        sockets.stdout
+    );
+    let direct =
+        std::net::TcpStream::connect_timeout(&(ip, 6080).into(), std::time::Duration::from_secs(2));
+    assert!(direct.is_err(), "the desktop answered on {ip}:6080");
 }
 
 #[test]

@@ -1,12 +1,12 @@
 //! Web apps in a workspace (JupyterLab, VS Code, a desktop): which the tenant's image offers,
 //! and starting one on demand. The workspace's supervisor, `hostel-app` (in the image), starts
-//! the app as the tenant unless it runs and returns once it listens; the gateway then proxies
-//! to the workspace's own address, which only the host can reach (see the packet filter).
+//! the app as the tenant unless it runs and returns once it listens on the workspace's
+//! loopback; the gateway then proxies to it through [`Hostel::workspace_connect`].
 
 use crate::{Hostel, ServiceError};
 use hostel_core::apps::APPS_LABEL;
 use hostel_core::{TenantName, WebApp};
-use std::net::SocketAddr;
+use hostel_runtime::{Connection, Loopback};
 
 impl Hostel {
     /// The apps the tenant's image offers, in page order.
@@ -27,12 +27,9 @@ impl Hostel {
         Ok(self.store.require(name)?.created_at.to_rfc3339())
     }
 
-    /// Wakes the workspace, starts `app` in it unless it runs, and says where it listens.
-    pub async fn app_endpoint(
-        &self,
-        name: &TenantName,
-        app: WebApp,
-    ) -> Result<SocketAddr, ServiceError> {
+    /// Wakes the workspace, starts `app` in it unless it runs, and says on which port of the
+    /// workspace's loopback it listens.
+    pub async fn app_endpoint(&self, name: &TenantName, app: WebApp) -> Result<u16, ServiceError> {
         let t = self.store.require(name)?;
         if !self.web_apps(name).await?.contains(&app) {
             return Err(ServiceError::AppMissing {
@@ -52,7 +49,21 @@ impl Hostel {
                 reason: String::from_utf8_lossy(&err).trim().to_owned(),
             });
         }
-        let address = self.workspace_address(name).await?;
-        Ok(SocketAddr::new(address, app.port()))
+        Ok(app.port())
+    }
+
+    /// Opens a connection to `port` on the loopback of the tenant's running workspace (it
+    /// does not wake it: a stopped one is a conflict), for the gateway's proxy to an app or a
+    /// published port it woke before.
+    pub async fn workspace_connect(
+        &self,
+        name: &TenantName,
+        port: u16,
+    ) -> Result<Connection, ServiceError> {
+        self.store.require(name)?;
+        Ok(self
+            .runtime
+            .connect(&crate::spec::container_name(name), port, Loopback::V4)
+            .await?)
     }
 }

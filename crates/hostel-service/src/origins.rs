@@ -6,7 +6,7 @@ use crate::{Hostel, ServiceError};
 use chrono::Duration;
 use hostel_core::{Outcome, TenantName};
 use hostel_store::PublishedPort;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 /// How long a ticket works: it is used by the redirect right after it is made.
 const TICKET_SECS: i64 = 60;
@@ -109,12 +109,9 @@ impl Hostel {
             .find(|p| p.port == port))
     }
 
-    /// Wakes the workspace of `name` and says where its published `port` is reached.
-    pub async fn port_endpoint(
-        &self,
-        name: &TenantName,
-        port: u16,
-    ) -> Result<SocketAddr, ServiceError> {
+    /// Wakes the workspace of `name` for a request to its published `port`, which the caller
+    /// then reaches through [`Hostel::workspace_connect`].
+    pub async fn port_endpoint(&self, name: &TenantName, port: u16) -> Result<u16, ServiceError> {
         let t = self.store.require(name)?;
         if self.published_port(name, port)?.is_none() {
             return Err(ServiceError::PortNotPublished {
@@ -123,26 +120,7 @@ impl Hostel {
             });
         }
         self.ensure_running(&t, &crate::Quiet).await?;
-        Ok(SocketAddr::new(self.workspace_address(name).await?, port))
-    }
-
-    /// The workspace's address on its own network, which only the host reaches.
-    pub(crate) async fn workspace_address(
-        &self,
-        name: &TenantName,
-    ) -> Result<IpAddr, ServiceError> {
-        self.runtime
-            .inspect(&crate::spec::container_name(name))
-            .await?
-            .and_then(|w| w.addresses.get(&Self::network_name(name)).cloned())
-            .and_then(|a| a.parse::<IpAddr>().ok())
-            .ok_or_else(|| ServiceError::WorkspaceDied {
-                tenant: name.to_string(),
-                reason: format!(
-                    "the workspace has no address on its network {}",
-                    Self::network_name(name)
-                ),
-            })
+        Ok(port)
     }
 
     /// A one-time ticket, good for a minute, that signs a browser in as `tenant` on the app

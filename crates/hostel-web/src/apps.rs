@@ -1,7 +1,8 @@
 //! `/u/{tenant}/{app}/...`: JupyterLab, VS Code and the desktop, proxied into the tenant's
 //! workspace. A request needs the tenant's own browser session; the first one wakes the
-//! workspace and has its supervisor start the app, later ones go straight to the address the
-//! service returned (kept until a connection to it fails). HTTP and WebSocket both pass; the
+//! workspace and has its supervisor start the app, later ones go straight to the port the
+//! service returned (kept until a connection to it fails). Connections are opened inside the
+//! workspace, to its loopback, by the service: the proxy never learns a workspace's address. HTTP and WebSocket both pass; the
 //! session cookie does not (the app never sees it). An open WebSocket counts as a session of
 //! the tenant, so idle-stop leaves a workspace alone while a tab uses it.
 
@@ -13,15 +14,17 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use hostel_core::apps::AppOrigin;
 use hostel_core::{ErrorCode, TenantName, WebApp};
+use hostel_service::Hostel;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
-/// An app's address and the tenant's incarnation it belongs to.
-type Endpoint = (SocketAddr, String);
+/// An app's port on the workspace's loopback and the tenant's incarnation it belongs to.
+type Endpoint = (u16, String);
 
 /// What in a workspace a request goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,22 +47,21 @@ impl Target {
 /// Where each tenant's running apps listen, and the client that reaches them.
 #[derive(Debug, Clone)]
 pub struct AppProxy {
-    client: Client<HttpConnector, Body>,
-    /// By tenant and app: the address, and the tenant's incarnation it belongs to.
+    client: Client<WorkspaceConnector, Body>,
+    /// By tenant and app: the port, and the tenant's incarnation it belongs to.
     endpoints: Arc<Mutex<HashMap<(TenantName, Target), Endpoint>>>,
 }
 
-impl Default for AppProxy {
-    fn default() -> Self {
+impl AppProxy {
+    /// A proxy whose connections `hostel` opens.
+    pub fn new(hostel: Arc<Hostel>) -> Self {
         AppProxy {
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: Client::builder(TokioExecutor::new()).build(WorkspaceConnector { hostel }),
             endpoints: Arc::default(),
         }
     }
-}
 
-impl AppProxy {
-    fn known(&self, tenant: &TenantName, app: Target, incarnation: &str) -> Option<SocketAddr> {
+    fn known(&self, tenant: &TenantName, app: Target, incarnation: &str) -> Option<u16> {
         let map = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
         map.get(&(tenant.clone(), app))
             .filter(|(_, i)| i == incarnation)
@@ -72,6 +74,74 @@ impl AppProxy {
             Some(at) => map.insert((tenant.clone(), app), at),
             None => map.remove(&(tenant.clone(), app)),
         };
+    }
+}
+
+/// Opens the proxy's connections: `http://TENANT:PORT/` is `PORT` on the loopback of the
+/// tenant's workspace, reached through the service (never by an address).
+#[derive(Debug, Clone)]
+struct WorkspaceConnector {
+    hostel: Arc<Hostel>,
+}
+
+impl tower::Service<Uri> for WorkspaceConnector {
+    type Response = WorkspaceIo;
+    type Error = hostel_service::ServiceError;
+    type Future = futures_util::future::BoxFuture<'static, Result<WorkspaceIo, Self::Error>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let hostel = self.hostel.clone();
+        Box::pin(async move {
+            let tenant: TenantName = uri
+                .host()
+                .unwrap_or_default()
+                .parse()
+                .map_err(hostel_service::ServiceError::from)?;
+            let port = uri.port_u16().unwrap_or(80);
+            let conn = hostel.workspace_connect(&tenant, port).await?;
+            Ok(WorkspaceIo(TokioIo::new(conn)))
+        })
+    }
+}
+
+/// A connection into a workspace, as the HTTP client drives it.
+struct WorkspaceIo(TokioIo<hostel_runtime::Connection>);
+
+impl Connection for WorkspaceIo {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+impl hyper::rt::Read for WorkspaceIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for WorkspaceIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }
 
@@ -341,7 +411,7 @@ fn redeem(s: &AppState, host: &str, request: Request) -> Result<Response, ApiErr
     };
     let peer = request
         .extensions()
-        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
     match s.hostel.redeem_app_ticket(&q.t, host, peer) {
         Ok((_, session)) => {
@@ -400,7 +470,7 @@ pub async fn login_for_app(
 }
 
 /// The target's address: known, or found by waking the workspace (and starting the app).
-async fn endpoint(s: &AppState, tenant: &TenantName, to: Target) -> Result<SocketAddr, ApiError> {
+async fn endpoint(s: &AppState, tenant: &TenantName, to: Target) -> Result<u16, ApiError> {
     let incarnation = s.hostel.tenant_incarnation(tenant)?;
     if let Some(at) = s.apps.known(tenant, to, &incarnation) {
         return Ok(at);
@@ -450,8 +520,8 @@ async fn forward(
     let mut tries = 0;
     let response = loop {
         tries += 1;
-        let at = endpoint(s, tenant, to).await?;
-        let uri: Uri = format!("http://{at}{upstream_path}")
+        let port = endpoint(s, tenant, to).await?;
+        let uri: Uri = format!("http://{tenant}:{port}{upstream_path}")
             .parse()
             .map_err(|e| bad_gateway(to, &format!("bad upstream URL: {e}")))?;
         let mut req = hyper::Request::builder()
