@@ -11,6 +11,7 @@
 pub mod docker;
 mod error;
 pub mod fake;
+pub mod incus;
 pub mod netfilter;
 mod netns;
 pub mod storage;
