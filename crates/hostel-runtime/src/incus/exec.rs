@@ -147,7 +147,7 @@ pub async fn exec(
             tokio::spawn(async move { drain(err.await).await });
         }
     }
-    tokio::spawn(write_input(feed, stdin_sink, ended));
+    tokio::spawn(write_input(feed, stdin_sink, args.tty.map(|_| ended)));
     tokio::spawn(drain(control_stream));
     let output = futures_util::stream::unfold(out_rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
@@ -219,17 +219,25 @@ where
 }
 
 /// Sends what the caller writes as binary frames; the caller's EOF as an empty text frame.
-/// Closes the socket when `ended` is told (a terminal's command ended).
+/// With a terminal (`ended` given), the socket stays open after EOF until the command's output
+/// ends, and is closed then: the daemon ends the operation only once the client's side closes.
 async fn write_input(
     mut feed: tokio::io::DuplexStream,
     mut sink: SplitSink<Socket, Message>,
-    ended: Arc<tokio::sync::Notify>,
+    ended: Option<Arc<tokio::sync::Notify>>,
 ) {
     let mut buf = vec![0u8; BUFFER];
+    let output_ended = async {
+        match &ended {
+            Some(n) => n.notified().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(output_ended);
     loop {
         let read = tokio::select! {
             r = feed.read(&mut buf) => r,
-            () = ended.notified() => {
+            () = &mut output_ended => {
                 let _ = sink.close().await;
                 return;
             }
@@ -245,8 +253,10 @@ async fn write_input(
         }
     }
     let _ = sink.send(Message::Text(String::new().into())).await;
-    ended.notified().await;
-    let _ = sink.close().await;
+    if ended.is_some() {
+        output_ended.await;
+        let _ = sink.close().await;
+    }
 }
 
 /// A command Incus runs, reached through its operation and control socket.
