@@ -1,5 +1,6 @@
 //! The runtime contract: one scenario, run unchanged against the in-memory fake and the real
-//! Docker engine, so the fake the service tests rely on behaves like the engine.
+//! Docker and Incus engines, so that the fake the service tests rely on behaves like the
+//! engines, and the engines like each other.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(
@@ -13,6 +14,7 @@ use futures_util::StreamExt;
 use hostel_core::{ByteSize, Cpus, Limits, Signal, WorkspaceState};
 use hostel_runtime::docker::DockerRuntime;
 use hostel_runtime::fake::FakeRuntime;
+use hostel_runtime::incus::{self, IncusRuntime};
 use hostel_runtime::{
     ExecOutput, ExecRequest, LABEL_MANAGED, LABEL_TEST_RUN, Loopback, Mount, NetworkSpec,
     Privileges, Runtime, RuntimeError, WorkspaceSpec,
@@ -21,10 +23,10 @@ use std::collections::BTreeMap;
 
 const IMAGE: &str = "hostel-workspace:latest";
 
-fn spec(name: &str, run: &str, home: &std::path::Path) -> WorkspaceSpec {
+fn spec(name: &str, run: &str, home: &std::path::Path, image: &str) -> WorkspaceSpec {
     WorkspaceSpec {
         name: name.to_owned(),
-        image: IMAGE.to_owned(),
+        image: image.to_owned(),
         hostname: "contract".to_owned(),
         env: vec!["HOSTEL_TENANT=contract".to_owned()],
         labels: BTreeMap::from([
@@ -51,7 +53,7 @@ fn spec(name: &str, run: &str, home: &std::path::Path) -> WorkspaceSpec {
 
 /// Networks: made with a free subnet of their own, refused on a taken name or an overlapping
 /// subnet, not removable while a container on it runs.
-async fn network_contract(rt: &dyn Runtime, run: &str) {
+async fn network_contract(rt: &dyn Runtime, run: &str, image: &str) {
     let labels = BTreeMap::from([
         (LABEL_MANAGED.to_owned(), "1".to_owned()),
         (LABEL_TEST_RUN.to_owned(), run.to_owned()),
@@ -109,7 +111,7 @@ async fn network_contract(rt: &dyn Runtime, run: &str) {
     assert_eq!(listed, vec![info]);
 
     let home = tempfile::tempdir().unwrap();
-    let mut attached = spec(&name, run, home.path());
+    let mut attached = spec(&name, run, home.path(), image);
     attached.network = Some(name.clone());
     rt.create(&attached).await.unwrap();
     rt.start(&name).await.unwrap();
@@ -149,13 +151,13 @@ async fn run_exec(
     ))
 }
 
-/// The scenario; `rt` must have the image `IMAGE`.
-async fn contract(rt: &dyn Runtime, run: &str) {
+/// The scenario; `rt` must have `image`, and the tenant's files in a home are `home_uid`'s on
+/// the host.
+async fn contract(rt: &dyn Runtime, run: &str, image: &str, home_uid: u32) {
     let home = tempfile::tempdir().unwrap();
-    let uid = hostel_testkit::tenant_host_uid();
-    std::os::unix::fs::chown(home.path(), Some(uid), Some(uid)).unwrap();
+    std::os::unix::fs::chown(home.path(), Some(home_uid), Some(home_uid)).unwrap();
     let name = format!("hostel-contract-{run}");
-    let s = spec(&name, run, home.path());
+    let s = spec(&name, run, home.path(), image);
 
     assert!(rt.ping().await.unwrap().cpus >= 1);
     assert_eq!(rt.inspect(&name).await.unwrap(), None);
@@ -235,10 +237,12 @@ async fn contract(rt: &dyn Runtime, run: &str) {
     );
 
     // Nothing listens on this port inside: refused, not hung.
-    assert!(matches!(
-        rt.connect(&name, 9, Loopback::V4).await,
-        Err(RuntimeError::Refused { port: 9, .. })
-    ));
+    let refused = rt.connect(&name, 9, Loopback::V4).await;
+    assert!(
+        matches!(refused, Err(RuntimeError::Refused { port: 9, .. })),
+        "{:?}",
+        refused.map(|_| ())
+    );
 
     rt.stop(&name, 5).await.unwrap();
     assert!(matches!(
@@ -273,8 +277,8 @@ async fn fake_honours_the_contract() {
         (0, out, Vec::new())
     });
     let run = run_id();
-    contract(&fake, &run).await;
-    network_contract(&fake, &run).await;
+    contract(&fake, &run, IMAGE, 1000).await;
+    network_contract(&fake, &run, IMAGE).await;
 }
 
 #[tokio::test]
@@ -282,9 +286,117 @@ async fn docker_honours_the_contract() {
     let run = run_id();
     let docker = DockerRuntime::new(hostel_core::config::DEFAULT_ENGINE_SOCKET);
     let guard = Cleanup(run.clone());
-    contract(&docker, &run).await;
-    network_contract(&docker, &run).await;
+    contract(&docker, &run, IMAGE, hostel_testkit::tenant_host_uid()).await;
+    network_contract(&docker, &run, IMAGE).await;
     drop(guard);
+}
+
+#[tokio::test]
+async fn incus_honours_the_contract() {
+    let run = run_id();
+    let incus = IncusRuntime::new(incus::DEFAULT_SOCKET, incus::DEFAULT_POOL);
+    let image = format!("hostel-test-contract:{run}");
+    let guard = IncusCleanup {
+        run: run.clone(),
+        image: image.clone(),
+    };
+    incus.import(busybox_rootfs(), &image).await.unwrap();
+    let info = incus
+        .image(&image)
+        .await
+        .unwrap()
+        .expect("the imported image");
+    assert!(info.tags.contains(&image), "{info:?}");
+    contract(&incus, &run, &image, 1000).await;
+    network_contract(&incus, &run, &image).await;
+    drop(guard);
+}
+
+/// The smallest system to run the contract in, as a root filesystem tarball: busybox (static,
+/// the host's busybox-static) and an init that sleeps until it is told to stop.
+fn busybox_rootfs() -> Vec<u8> {
+    let busybox = std::fs::read("/bin/busybox")
+        .expect("the tests need busybox-static on the host (scripts/test installs it)");
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, mode: u32, body: &[u8], link: Option<&str>| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(match (link, path.ends_with('/')) {
+            (Some(_), _) => tar::EntryType::Symlink,
+            (None, true) => tar::EntryType::Directory,
+            (None, false) => tar::EntryType::Regular,
+        });
+        h.set_mode(mode);
+        h.set_size(body.len() as u64);
+        h.set_mtime(1_700_000_000);
+        if let Some(target) = link {
+            h.set_link_name(target).unwrap();
+        }
+        h.set_cksum();
+        tar.append_data(&mut h, path, body).unwrap();
+    };
+    for dir in [
+        "bin/", "sbin/", "dev/", "proc/", "sys/", "tmp/", "etc/", "root/", "home/",
+    ] {
+        add(dir, 0o755, &[], None);
+    }
+    add("bin/busybox", 0o755, &busybox, None);
+    for applet in ["sh", "sleep", "cat", "echo", "id", "ip", "ls", "stty"] {
+        add(&format!("bin/{applet}"), 0o777, &[], Some("busybox"));
+    }
+    // A system container's init brings its loopback up (systemd does), and the engine stops
+    // it with SIGPWR (Docker: SIGTERM).
+    let init = b"#!/bin/sh\n/bin/ip link set lo up\ntrap 'exit 0' PWR TERM\nwhile :; do /bin/sleep 1; done\n";
+    add("sbin/init", 0o755, init, None);
+    add(
+        "etc/passwd",
+        0o644,
+        b"root:x:0:0:root:/root:/bin/sh\ncontract:x:1000:1000::/home/contract:/bin/sh\n",
+        None,
+    );
+    tar.into_inner().unwrap()
+}
+
+/// Removes what an Incus run made (instances and networks with its label, its image) even
+/// when the test panics.
+struct IncusCleanup {
+    run: String,
+    image: String,
+}
+
+impl Drop for IncusCleanup {
+    fn drop(&mut self) {
+        let incus = |args: &[&str]| {
+            std::process::Command::new("incus")
+                .args(args)
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default()
+        };
+        let key = format!("user.label.{LABEL_TEST_RUN}");
+        for (kind, delete) in [
+            ("instances", ["delete", "--force"]),
+            ("networks", ["network", "delete"]),
+        ] {
+            let list: serde_json::Value =
+                serde_json::from_str(&incus(&["query", &format!("/1.0/{kind}?recursion=1")]))
+                    .unwrap_or_default();
+            for item in list.as_array().into_iter().flatten() {
+                if item["config"][&key] == self.run.as_str() {
+                    let name = item["name"].as_str().unwrap_or_default();
+                    let args: Vec<&str> = delete.iter().copied().chain([name]).collect();
+                    incus(&args);
+                }
+            }
+        }
+        let alias: serde_json::Value = serde_json::from_str(&incus(&[
+            "query",
+            &format!("/1.0/images/aliases/{}", self.image),
+        ]))
+        .unwrap_or_default();
+        if let Some(fingerprint) = alias["target"].as_str() {
+            incus(&["image", "delete", fingerprint]);
+        }
+    }
 }
 
 /// A running container of this run on Docker, removed (with its home) when dropped.
@@ -304,7 +416,7 @@ async fn started() -> Started {
     std::os::unix::fs::chown(home.path(), Some(uid), Some(uid)).unwrap();
     let name = format!("hostel-contract-{run}");
     docker
-        .create(&spec(&name, &run, home.path()))
+        .create(&spec(&name, &run, home.path(), IMAGE))
         .await
         .unwrap();
     docker.start(&name).await.unwrap();
@@ -562,7 +674,7 @@ async fn issue_12_docker_refuses_the_filtered_calls() {
     let uid = hostel_testkit::tenant_host_uid();
     std::os::unix::fs::chown(home.path(), Some(uid), Some(uid)).unwrap();
     let name = format!("hostel-contract-{run}");
-    let mut s = spec(&name, &run, home.path());
+    let mut s = spec(&name, &run, home.path(), IMAGE);
     s.syscalls = hostel_runtime::SyscallFilter {
         denied: vec!["io_uring_setup".to_owned()],
         denied_ioctls: vec![0x5000_940e],

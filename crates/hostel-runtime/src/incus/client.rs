@@ -100,6 +100,24 @@ impl Client {
         body: Bytes,
         headers: &[(&str, &str)],
     ) -> Result<(u16, Envelope), RuntimeError> {
+        let (status, bytes) = self.exchange(method, path, body, headers).await?;
+        let envelope: Envelope = serde_json::from_slice(&bytes).map_err(|e| {
+            engine(
+                &format!("{method} {path}"),
+                format!("HTTP {status}, not Incus's answer: {e}"),
+            )
+        })?;
+        Ok((status, envelope))
+    }
+
+    /// Sends one request and returns the status and the raw body.
+    async fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        body: Bytes,
+        headers: &[(&str, &str)],
+    ) -> Result<(u16, Bytes), RuntimeError> {
         let stream = self.connect().await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
@@ -125,13 +143,24 @@ impl Client {
             .await
             .map_err(|_| engine(&format!("{method} {path}"), "no answer in 60 s".into()))?
             .map_err(|e| self.unreachable(e))?;
-        let envelope: Envelope = serde_json::from_slice(&bytes).map_err(|e| {
-            engine(
-                &format!("{method} {path}"),
-                format!("HTTP {status}, not Incus's answer: {e}"),
-            )
-        })?;
-        Ok((status, envelope))
+        Ok((status, bytes))
+    }
+
+    /// A file of an instance, as its bytes (`GET /1.0/instances/NAME/files?path=P`); `None`
+    /// when the instance or the file is not there.
+    pub async fn file(&self, instance: &str, path: &str) -> Result<Option<Bytes>, RuntimeError> {
+        let url = format!("/1.0/instances/{instance}/files?path={path}");
+        let (status, bytes) = self.exchange("GET", &url, Bytes::new(), &[]).await?;
+        match status {
+            200 => Ok(Some(bytes)),
+            404 => Ok(None),
+            _ => {
+                let message = serde_json::from_slice::<Envelope>(&bytes)
+                    .map(|e| e.error)
+                    .unwrap_or_else(|_| format!("HTTP {status}"));
+                Err(engine(&format!("GET {url}"), message))
+            }
+        }
     }
 
     /// Calls the API with a JSON body (`Value::Null`: none); `what` names the object for
@@ -167,6 +196,26 @@ impl Client {
         let mut all = vec![("content-type", "application/octet-stream")];
         all.extend_from_slice(headers);
         let (status, env) = self.send("POST", path, Bytes::from(body), &all).await?;
+        answer(status, env, &format!("POST {path}"), what, name)
+    }
+
+    /// Sends raw bytes of this content type (a multipart image upload).
+    pub async fn upload_as(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        what: &'static str,
+        name: &str,
+    ) -> Result<Answer, RuntimeError> {
+        let (status, env) = self
+            .send(
+                "POST",
+                path,
+                Bytes::from(body),
+                &[("content-type", content_type)],
+            )
+            .await?;
         answer(status, env, &format!("POST {path}"), what, name)
     }
 
@@ -333,9 +382,10 @@ fn answer(
                     name: name.to_owned(),
                     message: env.error,
                 },
-                // Incus says "in use" and "is running" with a plain 400.
+                // Incus says "in use", "is running" and "is not running" with a plain 400.
                 400 if env.error.contains("in use")
                     || env.error.contains("is running")
+                    || env.error.contains("not running")
                     || env.error.contains("already") =>
                 {
                     RuntimeError::Conflict {
@@ -377,6 +427,7 @@ mod tests {
             "Instance is running",
             "The network is currently in use",
             "The instance is already stopped",
+            "Instance is not running",
         ] {
             assert!(
                 matches!(read(400, conflict), Err(RuntimeError::Conflict { .. })),

@@ -1,0 +1,937 @@
+//! [`IncusRuntime`]: the [`Runtime`] trait on an Incus daemon. Workspaces are system
+//! containers, each with an id range of its own (`security.idmap.isolated`) and its home mounted
+//! id-shifted; networks are Incus bridges that carry nothing of Incus's own (no NAT, firewall
+//! rules, DHCP or DNS), so that the host's packet filter is hostel's alone, as on Docker.
+
+use super::client::{Answer, Client};
+use super::exec::{ExecArgs, exec};
+use super::spec::{self, Address, KEY_IMAGE, KEY_INTERNAL, KEY_NETWORK};
+use crate::types::*;
+use crate::{Runtime, RuntimeError};
+use async_trait::async_trait;
+use hostel_core::{Limits, WorkspaceState};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use tokio::io::AsyncWriteExt;
+
+/// The storage pool `scripts/incus` makes.
+pub const DEFAULT_POOL: &str = "hostel";
+
+/// How long a stop that is not a kill is waited for at least, in seconds: a system container's
+/// init shuts its services down.
+const MIN_GRACE_SECS: u32 = 1;
+
+/// An Incus daemon reached through its Unix socket; workspaces' root disks on `pool`.
+#[derive(Debug, Clone)]
+pub struct IncusRuntime {
+    client: Client,
+    pool: String,
+}
+
+impl IncusRuntime {
+    /// A runtime for the daemon at `socket`; nothing is contacted until the first call.
+    pub fn new(socket: impl Into<std::path::PathBuf>, pool: impl Into<String>) -> Self {
+        IncusRuntime {
+            client: Client::new(socket),
+            pool: pool.into(),
+        }
+    }
+
+    fn instance_path(name: &str) -> Result<String, RuntimeError> {
+        Ok(format!("/1.0/instances/{}", checked_name(name)?))
+    }
+
+    /// Every managed network, as Incus answers (name, config).
+    async fn managed_networks(&self) -> Result<Vec<(String, Map<String, Value>)>, RuntimeError> {
+        let list = self
+            .client
+            .get("/1.0/networks?recursion=1", "network", "")
+            .await?;
+        Ok(list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|n| n.get("managed").and_then(Value::as_bool) == Some(true))
+            .filter_map(|n| {
+                Some((
+                    n.get("name")?.as_str()?.to_owned(),
+                    n.get("config")?.as_object()?.clone(),
+                ))
+            })
+            .collect())
+    }
+
+    /// The Incus network hostel made under this name, and its config.
+    async fn find_network(
+        &self,
+        name: &str,
+    ) -> Result<Option<(String, Map<String, Value>)>, RuntimeError> {
+        Ok(self
+            .managed_networks()
+            .await?
+            .into_iter()
+            .find(|(_, c)| c.get(KEY_NETWORK).and_then(Value::as_str) == Some(name)))
+    }
+
+    /// The instance with its state (`?recursion=1`), or `None`.
+    async fn instance(&self, name: &str) -> Result<Option<Value>, RuntimeError> {
+        let path = format!("{}?recursion=1", Self::instance_path(name)?);
+        match self.client.get(&path, "instance", name).await {
+            Ok(v) => Ok(Some(v)),
+            Err(RuntimeError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn state_action(&self, name: &str, body: Value) -> Result<(), RuntimeError> {
+        let path = format!("{}/state", Self::instance_path(name)?);
+        self.client
+            .run("PUT", &path, &body, "instance", name)
+            .await
+            .map(|_| ())
+    }
+
+    /// The user and group ids and home of `user` inside a running instance (`root`, a name in
+    /// its `/etc/passwd`, or `UID[:GID]`).
+    async fn resolve_user(
+        &self,
+        name: &str,
+        user: &str,
+    ) -> Result<(u32, u32, String), RuntimeError> {
+        if user.is_empty() || user == "root" {
+            return Ok((0, 0, "/root".into()));
+        }
+        if let Some((uid, gid)) = numeric_user(user) {
+            return Ok((uid, gid, "/".into()));
+        }
+        let passwd = self
+            .client
+            .file(checked_name(name)?, "/etc/passwd")
+            .await?
+            .unwrap_or_default();
+        passwd_entry(&String::from_utf8_lossy(&passwd), user).ok_or_else(|| {
+            RuntimeError::NotFound {
+                what: "user",
+                name: format!("{user} in {name}"),
+            }
+        })
+    }
+}
+
+/// An instance name as Incus takes it: letters, digits and dashes.
+fn checked_name(name: &str) -> Result<&str, RuntimeError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !name.starts_with('-');
+    if ok {
+        Ok(name)
+    } else {
+        Err(RuntimeError::NotFound {
+            what: "instance",
+            name: name.to_owned(),
+        })
+    }
+}
+
+/// An image reference as an alias in a URL path: no `/`, `?`, `#`, `%` or spaces.
+fn checked_alias(reference: &str) -> Option<&str> {
+    let ok = !reference.is_empty()
+        && reference
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:-+@".contains(&b));
+    ok.then_some(reference)
+}
+
+/// `UID` or `UID:GID`.
+fn numeric_user(user: &str) -> Option<(u32, u32)> {
+    let (uid, gid) = user.split_once(':').unwrap_or((user, user));
+    Some((uid.parse().ok()?, gid.parse().ok()?))
+}
+
+/// A user's uid, gid and home from a `/etc/passwd` text.
+fn passwd_entry(passwd: &str, user: &str) -> Option<(u32, u32, String)> {
+    passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        match f.as_slice() {
+            [n, _, uid, gid, _, home, ..] if *n == user => {
+                Some((uid.parse().ok()?, gid.parse().ok()?, (*home).to_owned()))
+            }
+            _ => None,
+        }
+    })
+}
+
+/// Incus's status word in hostel's words: an instance starting, stopping or frozen still holds
+/// its processes, so it runs.
+fn workspace_state(status: &str) -> WorkspaceState {
+    match status {
+        "Running" | "Starting" | "Stopping" | "Frozen" | "Freezing" | "Thawed" => {
+            WorkspaceState::Running
+        }
+        _ => WorkspaceState::Stopped,
+    }
+}
+
+fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// An instance as Incus answers it (with its state, when asked with `recursion=1`).
+fn workspace_info(v: &Value, with_state: bool) -> WorkspaceInfo {
+    let empty = Map::new();
+    let config = v.get("config").and_then(Value::as_object).unwrap_or(&empty);
+    let state = v.get("state").filter(|_| with_state);
+    let network = config.get(KEY_NETWORK).and_then(Value::as_str);
+    let addresses = match (state, network) {
+        (Some(s), Some(net)) => s
+            .pointer("/network/eth0/addresses")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|a| str_of(a, "family") == "inet")
+            .map(|a| BTreeMap::from([(net.to_owned(), str_of(a, "address").to_owned())]))
+            .unwrap_or_default(),
+        _ => BTreeMap::new(),
+    };
+    let status = str_of(v, "status");
+    WorkspaceInfo {
+        id: config
+            .get("volatile.uuid")
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| str_of(v, "name"))
+            .to_owned(),
+        name: str_of(v, "name").to_owned(),
+        image: config
+            .get(KEY_IMAGE)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        state: workspace_state(status),
+        labels: spec::labels_of(config),
+        started_at: state
+            .and_then(|s| s.get("started_at"))
+            .and_then(Value::as_str)
+            .filter(|t| !t.starts_with("0001-"))
+            .map(str::to_owned),
+        oom_killed: false,
+        limits: with_state.then(|| spec::limits_of(config)).flatten(),
+        addresses,
+    }
+}
+
+/// A network hostel made, as Incus answers it.
+fn network_info(name: &str, config: &Map<String, Value>) -> NetworkInfo {
+    let get = |k: &str| config.get(k).and_then(Value::as_str).unwrap_or_default();
+    NetworkInfo {
+        name: get(KEY_NETWORK).to_owned(),
+        id: name.to_owned(),
+        bridge: Some(name.to_owned()),
+        subnets: spec::subnet_of(get("ipv4.address"))
+            .map(|s| vec![s.to_string()])
+            .unwrap_or_default(),
+        internal: get(KEY_INTERNAL) == "true",
+        labels: spec::labels_of(config),
+    }
+}
+
+/// An image as Incus answers it.
+fn image_info(v: &Value) -> ImageInfo {
+    let labels = v
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| {
+            p.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    ImageInfo {
+        id: str_of(v, "fingerprint").to_owned(),
+        tags: v
+            .get("aliases")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|a| str_of(a, "name").to_owned())
+            .collect(),
+        size: v.get("size").and_then(Value::as_u64).unwrap_or(0),
+        created: str_of(v, "uploaded_at").to_owned(),
+        labels,
+    }
+}
+
+/// Whether a `/proc/PID/cgroup` text puts the process in the instance `name` (LXC's
+/// `lxc.payload.NAME` group, cgroup v1 or v2).
+fn in_instance(groups: &str, name: &str) -> bool {
+    let group = format!("lxc.payload.{name}");
+    !name.is_empty()
+        && groups.lines().any(|l| {
+            l.rsplit_once(':')
+                .is_some_and(|(_, path)| path.split('/').any(|part| part == group))
+        })
+}
+
+/// The kernel's OOM-kill count for an instance's cgroup as the host has it (v1 or v2).
+async fn oom_kills(name: &str) -> u64 {
+    for path in [
+        format!("/sys/fs/cgroup/memory/lxc.payload.{name}/memory.oom_control"),
+        format!("/sys/fs/cgroup/lxc.payload.{name}/memory.events"),
+    ] {
+        if let Ok(text) = tokio::fs::read_to_string(&path).await {
+            return text
+                .lines()
+                .find_map(|l| l.strip_prefix("oom_kill "))
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or(0);
+        }
+    }
+    0
+}
+
+/// A split image's metadata tarball (`metadata.yaml`).
+fn metadata_tar(reference: &str) -> Result<Vec<u8>, RuntimeError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let yaml = format!(
+        "architecture: {}\ncreation_date: {now}\nproperties:\n  description: {reference}\n",
+        std::env::consts::ARCH
+    );
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_mode(0o644);
+    h.set_size(yaml.len() as u64);
+    h.set_mtime(now);
+    h.set_cksum();
+    let host = |e: std::io::Error| RuntimeError::Host {
+        action: "pack an image's metadata".into(),
+        message: e.to_string(),
+    };
+    tar.append_data(&mut h, "metadata.yaml", yaml.as_bytes())
+        .map_err(host)?;
+    tar.into_inner().map_err(host)
+}
+
+/// A `multipart/form-data` body of named parts, and its boundary.
+fn multipart(parts: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = format!("hostel-{:016x}", rand_u64());
+    let mut body = Vec::new();
+    for (name, bytes) in parts {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (boundary, body)
+}
+
+/// A boundary that no tarball is likely to hold by chance.
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}
+
+#[async_trait]
+impl Runtime for IncusRuntime {
+    async fn ping(&self) -> Result<EngineInfo, RuntimeError> {
+        let server = self.client.get("/1.0", "engine", "").await?;
+        let resources = self.client.get("/1.0/resources", "engine", "").await?;
+        let pool = self
+            .client
+            .get(
+                &format!("/1.0/storage-pools/{}", self.pool),
+                "storage pool",
+                &self.pool,
+            )
+            .await?;
+        Ok(EngineInfo {
+            version: server
+                .pointer("/environment/server_version")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            api_version: str_of(&server, "api_version").to_owned(),
+            cpus: resources
+                .pointer("/cpu/total")
+                .and_then(Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(1),
+            memory: resources
+                .pointer("/memory/total")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+            ids: IdMapping::Isolated,
+            // Incus sets a btrfs volume's size as a limit on what it holds of its own (its
+            // snapshot of the image is not counted); other drivers here keep no size.
+            layer_quota: (str_of(&pool, "driver") == "btrfs").then_some(LayerQuota::OwnWrites),
+        })
+    }
+
+    async fn create(&self, spec: &WorkspaceSpec) -> Result<WorkspaceInfo, RuntimeError> {
+        checked_name(&spec.name)?;
+        if checked_alias(&spec.image).is_none() || self.image(&spec.image).await?.is_none() {
+            return Err(RuntimeError::NotFound {
+                what: "image",
+                name: spec.image.clone(),
+            });
+        }
+        let network = match &spec.network {
+            Some(net) => {
+                let (bridge, config) =
+                    self.find_network(net)
+                        .await?
+                        .ok_or_else(|| RuntimeError::NotFound {
+                            what: "network",
+                            name: net.clone(),
+                        })?;
+                let address = config
+                    .get("ipv4.address")
+                    .and_then(Value::as_str)
+                    .and_then(Address::on)
+                    .ok_or_else(|| RuntimeError::Engine {
+                        action: format!("attach {} to {net}", spec.name),
+                        message: "the network has no IPv4 subnet with room for a host".into(),
+                    })?;
+                Some((bridge, address))
+            }
+            None => None,
+        };
+        let body = spec::instance_body(
+            spec,
+            &self.pool,
+            network.as_ref().map(|(b, a)| (b.as_str(), *a)),
+            |p| std::path::Path::new(p).is_dir(),
+        )?;
+        self.client
+            .run("POST", "/1.0/instances", &body, "instance", &spec.name)
+            .await?;
+        self.inspect(&spec.name)
+            .await?
+            .ok_or_else(|| RuntimeError::NotFound {
+                what: "instance",
+                name: spec.name.clone(),
+            })
+    }
+
+    async fn start(&self, name: &str) -> Result<(), RuntimeError> {
+        match self.state_action(name, json!({"action": "start"})).await {
+            Err(RuntimeError::Conflict { message, .. } | RuntimeError::Engine { message, .. })
+                if message.contains("already running") =>
+            {
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    async fn stop(&self, name: &str, grace_secs: u32) -> Result<(), RuntimeError> {
+        let Some(v) = self.instance(name).await? else {
+            return Err(RuntimeError::NotFound {
+                what: "instance",
+                name: name.to_owned(),
+            });
+        };
+        if workspace_state(str_of(&v, "status")) == WorkspaceState::Stopped {
+            return Ok(());
+        }
+        let grace = grace_secs.max(MIN_GRACE_SECS);
+        let clean = self
+            .state_action(name, json!({"action": "stop", "timeout": grace}))
+            .await;
+        if clean.is_ok() {
+            return Ok(());
+        }
+        // The init did not end in time (or the stop raced with its own end): kill it.
+        match self
+            .state_action(name, json!({"action": "stop", "force": true}))
+            .await
+        {
+            Err(RuntimeError::Conflict { message, .. } | RuntimeError::Engine { message, .. })
+                if message.contains("already stopped") || message.contains("not running") =>
+            {
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    async fn remove(&self, name: &str) -> Result<(), RuntimeError> {
+        let Some(v) = self.instance(name).await? else {
+            return Ok(());
+        };
+        if workspace_state(str_of(&v, "status")) == WorkspaceState::Running {
+            match self
+                .state_action(name, json!({"action": "stop", "force": true}))
+                .await
+            {
+                Ok(()) => {}
+                Err(
+                    RuntimeError::Conflict { message, .. } | RuntimeError::Engine { message, .. },
+                ) if message.contains("already stopped") || message.contains("not running") => {}
+                Err(e) => return Err(e),
+            }
+        }
+        match self
+            .client
+            .run(
+                "DELETE",
+                &Self::instance_path(name)?,
+                &Value::Null,
+                "instance",
+                name,
+            )
+            .await
+        {
+            Ok(_) | Err(RuntimeError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn inspect(&self, name: &str) -> Result<Option<WorkspaceInfo>, RuntimeError> {
+        if checked_name(name).is_err() {
+            return Ok(None);
+        }
+        Ok(self.instance(name).await?.map(|v| workspace_info(&v, true)))
+    }
+
+    async fn list(&self, labels: &[(String, String)]) -> Result<Vec<WorkspaceInfo>, RuntimeError> {
+        let list = self
+            .client
+            .get("/1.0/instances?recursion=1", "instance", "")
+            .await?;
+        Ok(list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|v| {
+                v.get("config")
+                    .and_then(Value::as_object)
+                    .is_some_and(|c| spec::has_labels(c, labels))
+            })
+            .map(|v| workspace_info(v, false))
+            .collect())
+    }
+
+    async fn update_limits(&self, name: &str, limits: &Limits) -> Result<(), RuntimeError> {
+        let body = json!({"config": spec::limits_config(limits)});
+        self.client
+            .run(
+                "PATCH",
+                &Self::instance_path(name)?,
+                &body,
+                "instance",
+                name,
+            )
+            .await
+            .map(|_| ())
+    }
+
+    async fn stats(&self, name: &str) -> Result<WorkspaceStats, RuntimeError> {
+        let path = format!("{}/state", Self::instance_path(name)?);
+        let s = self.client.get(&path, "instance", name).await?;
+        let n = |p: &str| s.pointer(p).and_then(Value::as_u64).unwrap_or(0);
+        let (net_rx_bytes, net_tx_bytes) = s
+            .get("network")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter(|(iface, _)| iface.as_str() != "lo")
+            .fold((0, 0), |(rx, tx), (_, v)| {
+                let c = |k: &str| {
+                    v.pointer(&format!("/counters/{k}"))
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0)
+                };
+                (rx + c("bytes_received"), tx + c("bytes_sent"))
+            });
+        Ok(WorkspaceStats {
+            cpu_total_ns: n("/cpu/usage"),
+            memory_used: n("/memory/usage"),
+            pids: n("/processes"),
+            oom_kills: oom_kills(name).await,
+            net_rx_bytes,
+            net_tx_bytes,
+        })
+    }
+
+    async fn exec(&self, name: &str, req: &ExecRequest) -> Result<ExecSession, RuntimeError> {
+        checked_name(name)?;
+        let (uid, gid, home) = self.resolve_user(name, &req.user).await?;
+        let mut env = BTreeMap::from([("HOME".to_owned(), home)]);
+        if !req.user.is_empty() && numeric_user(&req.user).is_none() {
+            env.insert("USER".into(), req.user.clone());
+            env.insert("LOGNAME".into(), req.user.clone());
+        }
+        for entry in &req.env {
+            let (k, v) = entry.split_once('=').unwrap_or((entry, ""));
+            env.insert(k.to_owned(), v.to_owned());
+        }
+        let args = ExecArgs {
+            cmd: req.cmd.clone(),
+            env,
+            cwd: req.working_dir.clone(),
+            uid,
+            gid,
+            tty: req.tty.then_some((80, 24)),
+        };
+        let mut session = exec(&self.client, name, &args).await?;
+        if !req.stdin {
+            // No input: the command reads EOF, as with an engine that attaches none.
+            let _ = session.input.shutdown().await;
+        }
+        Ok(session)
+    }
+
+    async fn connect(
+        &self,
+        name: &str,
+        port: u16,
+        loopback: Loopback,
+    ) -> Result<Connection, RuntimeError> {
+        let Some(v) = self.instance(name).await? else {
+            return Err(RuntimeError::NotFound {
+                what: "instance",
+                name: name.to_owned(),
+            });
+        };
+        let pid = v
+            .pointer("/state/pid")
+            .and_then(Value::as_i64)
+            .filter(|_| workspace_state(str_of(&v, "status")) == WorkspaceState::Running)
+            .and_then(|p| i32::try_from(p).ok())
+            .unwrap_or(0);
+        let workspace = name.to_owned();
+        let stream = tokio::task::spawn_blocking(move || {
+            crate::netns::connect(
+                &workspace,
+                pid,
+                |groups| in_instance(groups, &workspace),
+                port,
+                loopback,
+            )
+        })
+        .await
+        .map_err(|e| RuntimeError::Host {
+            action: format!("connect to port {port} in {name}"),
+            message: e.to_string(),
+        })??;
+        Ok(Box::new(crate::netns::tcp_stream(stream, name, port)?))
+    }
+
+    async fn network_create(&self, spec: &NetworkSpec) -> Result<NetworkInfo, RuntimeError> {
+        let body = spec::network_body(spec)?;
+        let subnet = spec::subnet_of(&spec.subnet).ok_or_else(|| {
+            RuntimeError::Unsupported(format!("{:?} is not an IPv4 subnet", spec.subnet))
+        })?;
+        // Incus takes overlapping subnets; hostel's networks must not overlap.
+        for (bridge, config) in self.managed_networks().await? {
+            let taken = config.get(KEY_NETWORK).and_then(Value::as_str) == Some(&spec.name)
+                || bridge == spec.bridge;
+            let overlaps = config
+                .get("ipv4.address")
+                .and_then(Value::as_str)
+                .and_then(spec::subnet_of)
+                .is_some_and(|s| s.contains(&subnet) || subnet.contains(&s));
+            if taken || overlaps {
+                return Err(RuntimeError::Conflict {
+                    name: spec.name.clone(),
+                    message: format!(
+                        "{} (network {bridge})",
+                        if taken {
+                            "the name is taken"
+                        } else {
+                            "the subnet overlaps"
+                        }
+                    ),
+                });
+            }
+        }
+        self.client
+            .run("POST", "/1.0/networks", &body, "network", &spec.name)
+            .await?;
+        self.network_inspect(&spec.name)
+            .await?
+            .ok_or_else(|| RuntimeError::NotFound {
+                what: "network",
+                name: spec.name.clone(),
+            })
+    }
+
+    async fn network_inspect(&self, name: &str) -> Result<Option<NetworkInfo>, RuntimeError> {
+        Ok(self
+            .find_network(name)
+            .await?
+            .map(|(bridge, config)| network_info(&bridge, &config)))
+    }
+
+    async fn network_remove(&self, name: &str) -> Result<(), RuntimeError> {
+        let Some((bridge, _)) = self.find_network(name).await? else {
+            return Ok(());
+        };
+        match self
+            .client
+            .run(
+                "DELETE",
+                &format!("/1.0/networks/{bridge}"),
+                &Value::Null,
+                "network",
+                name,
+            )
+            .await
+        {
+            Ok(_) | Err(RuntimeError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn networks(
+        &self,
+        labels: &[(String, String)],
+    ) -> Result<Vec<NetworkInfo>, RuntimeError> {
+        Ok(self
+            .managed_networks()
+            .await?
+            .into_iter()
+            .filter(|(_, c)| spec::has_labels(c, labels))
+            .map(|(bridge, c)| network_info(&bridge, &c))
+            .collect())
+    }
+
+    async fn image(&self, reference: &str) -> Result<Option<ImageInfo>, RuntimeError> {
+        let Some(alias) = checked_alias(reference) else {
+            return Ok(None);
+        };
+        let target = match self
+            .client
+            .get(&format!("/1.0/images/aliases/{alias}"), "image", reference)
+            .await
+        {
+            Ok(v) => str_of(&v, "target").to_owned(),
+            Err(RuntimeError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match self
+            .client
+            .get(&format!("/1.0/images/{target}"), "image", reference)
+            .await
+        {
+            Ok(v) => Ok(Some(image_info(&v))),
+            Err(RuntimeError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn images(&self, label: &str) -> Result<Vec<ImageInfo>, RuntimeError> {
+        let list = self
+            .client
+            .get("/1.0/images?recursion=1", "image", label)
+            .await?;
+        Ok(list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(image_info)
+            .filter(|i| i.labels.contains_key(label))
+            .collect())
+    }
+
+    async fn pull(&self, reference: &str) -> Result<(), RuntimeError> {
+        Err(RuntimeError::Unsupported(format!(
+            "Incus takes no image from a registry here ({reference}): hostel builds its images \
+             from a debootstrapped root filesystem"
+        )))
+    }
+
+    async fn import(&self, rootfs_tar: Vec<u8>, reference: &str) -> Result<(), RuntimeError> {
+        let alias = checked_alias(reference).ok_or_else(|| {
+            RuntimeError::Unsupported(format!("{reference:?} cannot name an Incus image"))
+        })?;
+        let metadata = metadata_tar(reference)?;
+        let (boundary, body) = multipart(&[("metadata", &metadata), ("rootfs", &rootfs_tar)]);
+        drop(rootfs_tar);
+        let content_type = format!("multipart/form-data; boundary={boundary}");
+        let answer = self
+            .client
+            .upload_as("/1.0/images", body, &content_type, "image", reference)
+            .await?;
+        let done = match answer {
+            Answer::Async(op) => self.client.wait(&op.id, "image", reference).await?,
+            Answer::Sync(_) => {
+                return Err(RuntimeError::Engine {
+                    action: "import image".into(),
+                    message: "the upload started no operation".into(),
+                });
+            }
+        };
+        let fingerprint = done
+            .metadata
+            .as_ref()
+            .and_then(|m| m.get("fingerprint"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| RuntimeError::Engine {
+                action: "import image".into(),
+                message: "the upload named no fingerprint".into(),
+            })?
+            .to_owned();
+        self.set_alias(alias, &fingerprint).await
+    }
+
+    async fn build(
+        &self,
+        req: &BuildRequest,
+        _progress: &(dyn Fn(String) + Send + Sync),
+    ) -> Result<(), RuntimeError> {
+        Err(RuntimeError::Unsupported(format!(
+            "image builds on Incus are not there yet ({}): build the image on Docker",
+            req.tags.join(", ")
+        )))
+    }
+}
+
+impl IncusRuntime {
+    /// Points `alias` at an image, making the alias or moving it.
+    async fn set_alias(&self, alias: &str, fingerprint: &str) -> Result<(), RuntimeError> {
+        let made = self
+            .client
+            .run(
+                "POST",
+                "/1.0/images/aliases",
+                &json!({"name": alias, "target": fingerprint}),
+                "image",
+                alias,
+            )
+            .await;
+        match made {
+            Ok(_) => Ok(()),
+            Err(RuntimeError::Conflict { .. }) => self
+                .client
+                .run(
+                    "PATCH",
+                    &format!("/1.0/images/aliases/{alias}"),
+                    &json!({"target": fingerprint}),
+                    "image",
+                    alias,
+                )
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes an image and its aliases; a missing one is not an error.
+    pub async fn image_remove(&self, reference: &str) -> Result<(), RuntimeError> {
+        let Some(info) = self.image(reference).await? else {
+            return Ok(());
+        };
+        match self
+            .client
+            .run(
+                "DELETE",
+                &format!("/1.0/images/{}", info.id),
+                &Value::Null,
+                "image",
+                reference,
+            )
+            .await
+        {
+            Ok(_) | Err(RuntimeError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The client, for what the trait does not cover.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_is_in_an_instance_by_its_cgroup_path() {
+        assert!(in_instance("0::/lxc.payload.hostel-a\n", "hostel-a"));
+        assert!(in_instance(
+            "4:memory:/lxc.payload.hostel-a/init.scope\n",
+            "hostel-a"
+        ));
+        for groups in [
+            "0::/\n",
+            "0::/lxc.payload.hostel-ab\n",
+            "0::/lxc.monitor.hostel-a\n",
+            "",
+        ] {
+            assert!(!in_instance(groups, "hostel-a"), "{groups:?}");
+        }
+        assert!(!in_instance("0::/lxc.payload.\n", ""));
+    }
+
+    #[test]
+    fn users_resolve_from_passwd() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:hostel tenant:/home/alice:/bin/bash\n";
+        assert_eq!(
+            passwd_entry(passwd, "alice"),
+            Some((1000, 1000, "/home/alice".into()))
+        );
+        assert_eq!(passwd_entry(passwd, "bob"), None);
+        assert_eq!(passwd_entry(passwd, "ali"), None);
+        assert_eq!(numeric_user("1000"), Some((1000, 1000)));
+        assert_eq!(numeric_user("1000:50"), Some((1000, 50)));
+        assert_eq!(numeric_user("alice"), None);
+    }
+
+    #[test]
+    fn names_and_aliases_are_checked_before_a_url() {
+        assert!(checked_name("hostel-alice").is_ok());
+        for bad in ["", "a/b", "a?b", "-a", "a b", "../x"] {
+            assert!(checked_name(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            checked_alias("hostel-workspace:latest"),
+            Some("hostel-workspace:latest")
+        );
+        for bad in ["", "a/b", "a?b", "a%2f", "a b", "a#b"] {
+            assert_eq!(checked_alias(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn incus_words_map_to_states() {
+        use WorkspaceState::{Running, Stopped};
+        for (word, state) in [
+            ("Running", Running),
+            ("Frozen", Running),
+            ("Stopping", Running),
+            ("Stopped", Stopped),
+            ("Error", Stopped),
+            ("", Stopped),
+        ] {
+            assert_eq!(workspace_state(word), state, "{word}");
+        }
+    }
+
+    #[test]
+    fn multipart_parts_are_framed() {
+        let (b, body) = multipart(&[("metadata", b"M"), ("rootfs", b"R")]);
+        let text = String::from_utf8(body).unwrap();
+        assert!(text.starts_with(&format!("--{b}\r\n")));
+        assert!(text.contains("name=\"metadata\""));
+        assert!(text.contains("\r\n\r\nR\r\n"));
+        assert!(text.ends_with(&format!("--{b}--\r\n")));
+    }
+}
