@@ -207,7 +207,7 @@ fn subvolume_move(dir: &str, request: u64) -> String {
 
 async fn output_log_bytes(h: &Hostel, tenant: &TenantName) -> Result<u64, CliError> {
     let path = run_ok(
-        crate::bench::ssh::docker_cli(&h.config().engine.socket).args([
+        crate::bench::ssh::docker_cli(h.config().engine.socket()).args([
             "inspect",
             "-f",
             "{{.LogPath}}",
@@ -306,7 +306,7 @@ async fn host_address() -> Result<String, CliError> {
 /// The workspace's address and its network's gateway, as the engine says.
 async fn addresses(h: &Hostel, tenant: &TenantName) -> Result<(String, String), CliError> {
     let out = run_ok(
-        crate::bench::ssh::docker_cli(&h.config().engine.socket).args([
+        crate::bench::ssh::docker_cli(h.config().engine.socket()).args([
             "inspect",
             "-f",
             "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{.Gateway}}{{end}}",

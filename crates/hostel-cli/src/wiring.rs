@@ -3,8 +3,11 @@
 use crate::cli::Cli;
 use crate::error::CliError;
 use hostel_core::config::Config;
+use hostel_core::config::EngineKind;
 use hostel_core::{ByteSize, ErrorCode};
+use hostel_runtime::Runtime;
 use hostel_runtime::docker::DockerRuntime;
+use hostel_runtime::incus::IncusRuntime;
 use hostel_runtime::storage::BtrfsPool;
 use hostel_service::{Hostel, Paths, ServiceError};
 use hostel_store::Store;
@@ -95,20 +98,21 @@ pub fn open(cli: &Cli) -> Result<Hostel, CliError> {
             })?,
     };
     let storage = BtrfsPool::new(paths.users(), paths.pool_image(), pool_size);
-    let runtime = DockerRuntime::new(config.engine.socket.clone());
+    let runtime: Arc<dyn Runtime> = match config.engine.kind {
+        EngineKind::Docker => Arc::new(DockerRuntime::new(config.engine.socket())),
+        EngineKind::Incus => Arc::new(IncusRuntime::new(
+            config.engine.socket(),
+            config.engine.pool.clone(),
+        )),
+    };
     let store = Store::open(&paths.database())?;
     let filter: Arc<dyn hostel_runtime::netfilter::PacketFilter> = if config.network.packet_filter {
         Arc::new(hostel_runtime::netfilter::Iptables)
     } else {
         Arc::new(hostel_runtime::netfilter::NoFilter)
     };
-    Ok(Hostel::new(
-        paths,
-        config,
-        Arc::new(runtime),
-        Arc::new(storage),
-        store,
-        actor(),
-    )?
-    .with_packet_filter(filter))
+    Ok(
+        Hostel::new(paths, config, runtime, Arc::new(storage), store, actor())?
+            .with_packet_filter(filter),
+    )
 }

@@ -12,6 +12,9 @@ use std::collections::BTreeMap;
 /// hostel's own engine (user namespaces on), as `scripts/engine` starts it.
 pub const DEFAULT_ENGINE_SOCKET: &str = "/run/hostel/docker.sock";
 
+/// Incus's socket, as Debian's package and `scripts/incus` make it.
+pub const DEFAULT_INCUS_SOCKET: &str = "/var/lib/incus/unix.socket";
+
 /// The commented example with every key and its default, printed by `hostel config example`.
 pub const EXAMPLE: &str = include_str!("hostel.example.toml");
 
@@ -243,12 +246,44 @@ pub struct StorageConfig {
     pub pool_size: Option<ByteSize>,
 }
 
+/// Which container engine runs the workspaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// The Docker Engine: application containers, the workspace init as PID 1.
+    #[default]
+    Docker,
+    /// Incus: system containers, each with an id range of its own.
+    Incus,
+}
+
+impl EngineKind {
+    /// Its name in hostel.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::Docker => "docker",
+            EngineKind::Incus => "incus",
+        }
+    }
+}
+
+impl std::fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// `[engine]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EngineConfig {
-    /// Path of the Docker engine's socket.
-    pub socket: String,
+    /// Which engine: `docker` or `incus`.
+    pub kind: EngineKind,
+    /// Path of the engine's socket; unset: the kind's own ([`DEFAULT_ENGINE_SOCKET`] for
+    /// Docker, [`DEFAULT_INCUS_SOCKET`] for Incus).
+    pub socket: Option<String>,
+    /// Incus's storage pool for workspaces' root disks.
+    pub pool: String,
     /// Extra labels on every container hostel makes (cost centres, test runs).
     pub labels: BTreeMap<String, String>,
 }
@@ -256,8 +291,21 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            socket: DEFAULT_ENGINE_SOCKET.to_owned(),
+            kind: EngineKind::Docker,
+            socket: None,
+            pool: "hostel".to_owned(),
             labels: BTreeMap::new(),
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The engine's socket: the one set, or the kind's own.
+    pub fn socket(&self) -> &str {
+        match (&self.socket, self.kind) {
+            (Some(s), _) => s,
+            (None, EngineKind::Docker) => DEFAULT_ENGINE_SOCKET,
+            (None, EngineKind::Incus) => DEFAULT_INCUS_SOCKET,
         }
     }
 }
@@ -473,6 +521,19 @@ mod tests {
     #[test]
     fn example_parses_to_the_defaults() {
         assert_eq!(Config::from_toml(EXAMPLE), Ok(Config::default()));
+    }
+
+    #[test]
+    fn the_engine_socket_follows_the_kind_unless_set() {
+        let docker = Config::default();
+        assert_eq!(docker.engine.socket(), DEFAULT_ENGINE_SOCKET);
+        let incus = Config::from_toml("[engine]\nkind = \"incus\"\n").unwrap();
+        assert_eq!(incus.engine.kind, EngineKind::Incus);
+        assert_eq!(incus.engine.socket(), DEFAULT_INCUS_SOCKET);
+        let set = Config::from_toml("[engine]\nkind = \"incus\"\nsocket = \"/x.sock\"\n").unwrap();
+        assert_eq!(set.engine.socket(), "/x.sock");
+        let err = Config::from_toml("[engine]\nkind = \"lxd\"\n").unwrap_err();
+        assert!(err.to_string().contains("kind"), "{err}");
     }
 
     #[test]

@@ -81,6 +81,12 @@ impl RuntimeError {
     /// One concrete action for a person.
     pub fn hint(&self) -> Option<String> {
         match self {
+            RuntimeError::EngineUnreachable { endpoint, .. } if endpoint.contains("incus") => {
+                Some(format!(
+                    "start Incus with `scripts/incus`, or set engine.socket in hostel.toml \
+                     (now {endpoint})"
+                ))
+            }
             RuntimeError::EngineUnreachable { endpoint, .. } => Some(format!(
                 "start the engine with `scripts/engine` (or `dockerd &`), or set engine.socket \
                  in hostel.toml (now {endpoint})"

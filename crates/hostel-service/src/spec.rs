@@ -5,8 +5,8 @@
 use hostel_core::network::Egress;
 use hostel_core::{Quota, TenantName};
 use hostel_runtime::{
-    LABEL_INSTANCE, LABEL_MANAGED, LABEL_SPEC, LABEL_TENANT, Mount, Privileges, SyscallFilter,
-    WorkspaceSpec,
+    IdMapping, LABEL_INSTANCE, LABEL_MANAGED, LABEL_SPEC, LABEL_TENANT, Mount, Privileges,
+    SyscallFilter, WorkspaceSpec,
 };
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -27,8 +27,10 @@ pub struct Host<'a> {
     pub instance: &'a str,
     /// `[engine] labels`.
     pub labels: &'a BTreeMap<String, String>,
-    /// Whether the engine remaps user ids (then the tenant gets sudo).
-    pub userns: bool,
+    /// How the engine maps user ids: where root inside is not root on the host, the tenant
+    /// gets sudo; where each workspace has ids of its own, it is a system with an init of its
+    /// own, which mounts and makes namespaces.
+    pub ids: IdMapping,
     /// Where the engine can limit a workspace's writable layer: what the limit counts besides
     /// the tenant's own writes. The image's size where it counts the whole root filesystem (a
     /// container's filesystem starts as a snapshot of its image); 0 where it counts only what
@@ -117,12 +119,36 @@ pub const DENIED_IOCTLS: &[u32] = &[0x5000_9401, 0x5000_940e, 0x5000_9417, 0x500
 /// `UNAME26`, and the query (all ones). The others turn off address randomisation and the like.
 pub const PERSONALITIES: &[u32] = &[0, 8, 0x2_0000, 0x2_0008, 0xffff_ffff];
 
-/// The system calls a workspace may make.
-pub fn syscall_filter() -> SyscallFilter {
+/// What a system container's init (systemd) and the container engines a tenant runs inside
+/// need of [`DENIED_SYSCALLS`]: mounts and namespaces. Allowed only where each workspace has
+/// an id range of its own ([`IdMapping::Isolated`]): the kernel then lets them act on the
+/// workspace's own mounts and namespaces only, and never on a filesystem of the host's.
+pub const SYSTEM_CONTAINER_CALLS: &[&str] = &[
+    "fsconfig",
+    "fsmount",
+    "fsopen",
+    "fspick",
+    "mount",
+    "mount_setattr",
+    "move_mount",
+    "open_tree",
+    "pivot_root",
+    "setns",
+    "umount2",
+    "unshare",
+];
+
+/// The system calls a workspace may make on an engine that maps ids this way.
+pub fn syscall_filter(ids: IdMapping) -> SyscallFilter {
+    let system = ids == IdMapping::Isolated;
     SyscallFilter {
-        denied: DENIED_SYSCALLS.iter().map(|s| (*s).to_owned()).collect(),
+        denied: DENIED_SYSCALLS
+            .iter()
+            .filter(|s| !(system && SYSTEM_CONTAINER_CALLS.contains(s)))
+            .map(|s| (*s).to_owned())
+            .collect(),
         denied_ioctls: DENIED_IOCTLS.to_vec(),
-        new_namespaces: false,
+        new_namespaces: system,
         personalities: PERSONALITIES.to_vec(),
     }
 }
@@ -136,7 +162,8 @@ pub fn workspace_spec(
     egress: Egress,
     host: Host<'_>,
 ) -> WorkspaceSpec {
-    let (userns, instance, extra_labels) = (host.userns, host.instance, host.labels);
+    let (instance, extra_labels) = (host.instance, host.labels);
+    let userns = host.ids.confines_root();
     let mut spec = WorkspaceSpec {
         name: container_name(tenant),
         image: image.to_owned(),
@@ -167,7 +194,7 @@ pub fn workspace_spec(
         layer_max: host
             .layer_base
             .map(|base| base.saturating_add(quota.disk.as_u64())),
-        syscalls: syscall_filter(),
+        syscalls: syscall_filter(host.ids),
     };
     let mut labels = extra_labels.clone();
     labels.insert(LABEL_MANAGED.into(), "1".into());
@@ -243,7 +270,7 @@ mod tests {
             Host {
                 instance: "inst",
                 labels: &BTreeMap::new(),
-                userns: false,
+                ids: IdMapping::Host,
                 layer_base: None,
             },
         );
@@ -282,9 +309,41 @@ mod tests {
         Host {
             instance: "i",
             labels,
-            userns,
+            ids: if userns {
+                IdMapping::Shared { base: 100_000 }
+            } else {
+                IdMapping::Host
+            },
             layer_base: None,
         }
+    }
+
+    #[test]
+    fn a_system_container_may_mount_and_make_namespaces_and_nothing_more() {
+        let app = syscall_filter(IdMapping::Shared { base: 100_000 });
+        assert_eq!(app, syscall_filter(IdMapping::Host));
+        assert!(!app.new_namespaces);
+        assert_eq!(app.denied.len(), DENIED_SYSCALLS.len());
+        let system = syscall_filter(IdMapping::Isolated);
+        assert!(system.new_namespaces);
+        for call in SYSTEM_CONTAINER_CALLS {
+            assert!(
+                app.denied.iter().any(|d| d == call),
+                "{call} is one of the denied"
+            );
+            assert!(!system.denied.iter().any(|d| d == call), "{call}");
+        }
+        for call in [
+            "bpf",
+            "keyctl",
+            "kexec_load",
+            "open_by_handle_at",
+            "init_module",
+        ] {
+            assert!(system.denied.iter().any(|d| d == call), "{call}");
+        }
+        assert_eq!(system.denied_ioctls, app.denied_ioctls);
+        assert_eq!(system.personalities, app.personalities);
     }
 
     /// Regression (#12): `dd` to `/tmp` grew the host's disk past the tenant's quota: the

@@ -252,7 +252,7 @@ impl Hostel {
             spec::Host {
                 instance: &self.instance,
                 labels: &self.config.engine.labels,
-                userns: facts.ids.confines_root(),
+                ids: facts.ids,
                 layer_base,
             },
         ))

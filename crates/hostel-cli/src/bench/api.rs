@@ -71,7 +71,7 @@ pub async fn api_bench(h: Arc<Hostel>, rounds: usize, parallel: usize) -> Result
         hostel_web::router(hostel_web::AppState::new(h.clone())),
         std::future::pending(),
     ));
-    let docker = DockerRuntime::new(h.config().engine.socket.clone());
+    let docker = DockerRuntime::new(h.config().engine.socket().to_owned());
     let mut names = Vec::new();
     let mut containers = Vec::new();
     let ctx = Ctx {

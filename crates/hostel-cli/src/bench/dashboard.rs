@@ -224,7 +224,7 @@ async fn measure(made: &mut Made, id: &str, opts: &DashboardOptions) -> Result<R
     let client = reqwest::Client::new();
 
     // The baseline: the one engine call a page view makes, straight to the engine.
-    let docker = DockerRuntime::new(h.config().engine.socket.clone());
+    let docker = DockerRuntime::new(h.config().engine.socket().to_owned());
     let labels = [(hostel_runtime::LABEL_MANAGED.to_owned(), "1".to_owned())];
     let mut lists = Vec::with_capacity(opts.rounds);
     for _ in 0..opts.rounds {

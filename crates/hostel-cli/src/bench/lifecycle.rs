@@ -91,7 +91,7 @@ pub async fn lifecycle(h: &Hostel, rounds: usize, idle: usize, cold: bool) -> Re
     let cached_build = started.elapsed();
     let mut run = Run {
         h,
-        docker: DockerRuntime::new(h.config().engine.socket.clone()),
+        docker: DockerRuntime::new(h.config().engine.socket().to_owned()),
         id: format!("{:x}", std::process::id()),
         tenants: Vec::new(),
         containers: Vec::new(),

@@ -69,6 +69,6 @@ fn plain_spec(name: &str, image: &str, run: &str, home: Option<&Path>) -> Worksp
         output_log_max: hostel_service::OUTPUT_LOG_MAX,
         hidden_paths: vec![],
         layer_max: None,
-        syscalls: hostel_service::workspace_syscall_filter(),
+        syscalls: hostel_service::workspace_syscall_filter(hostel_runtime::IdMapping::Host),
     }
 }

@@ -186,7 +186,7 @@ impl Bench<'_> {
         for t in &self.tenants {
             let _ = self.h.purge(t, true).await;
         }
-        if let Ok(out) = docker_cli(&self.h.config().engine.socket)
+        if let Ok(out) = docker_cli(self.h.config().engine.socket())
             .args([
                 "ps",
                 "-aq",
@@ -198,7 +198,7 @@ impl Bench<'_> {
         {
             let ids = String::from_utf8_lossy(&out.stdout).into_owned();
             for id in ids.split_whitespace() {
-                let _ = docker_cli(&self.h.config().engine.socket)
+                let _ = docker_cli(self.h.config().engine.socket())
                     .args(["rm", "-f", id])
                     .output()
                     .await;
@@ -300,7 +300,7 @@ async fn measure(b: &mut Bench<'_>, rounds: usize) -> Result<(), CliError> {
         "FROM {image}\nRUN apt-get update && apt-get install -y --no-install-recommends openssh-server \
          && rm -rf /var/lib/apt/lists/* && mkdir -p /run/sshd && useradd -m -s /bin/bash bench\n"
     );
-    let mut build = docker_cli(&h.config().engine.socket);
+    let mut build = docker_cli(h.config().engine.socket());
     build
         .args([
             "build",
@@ -331,7 +331,7 @@ async fn measure(b: &mut Bench<'_>, rounds: usize) -> Result<(), CliError> {
     std::fs::write(&auth, format!("{}\n", pubkey.to_openssh())).map_err(|e| fail(e.to_string()))?;
     let cname = format!("hostel-bench-sshd-{}", b.id);
     run_ok(
-        docker_cli(&h.config().engine.socket).args([
+        docker_cli(h.config().engine.socket()).args([
             "run",
             "-d",
             "--name",
@@ -360,7 +360,7 @@ async fn measure(b: &mut Bench<'_>, rounds: usize) -> Result<(), CliError> {
     )
     .await?;
     let port_text = run_ok(
-        docker_cli(&h.config().engine.socket).args(["port", &cname, "22"]),
+        docker_cli(h.config().engine.socket()).args(["port", &cname, "22"]),
         "docker port",
     )
     .await?;
@@ -417,7 +417,7 @@ async fn measure(b: &mut Bench<'_>, rounds: usize) -> Result<(), CliError> {
     let container = format!("hostel-{tenant}");
     let mut rows = Vec::new();
     let docker_exec = time_n(rounds, "docker exec", || {
-        let mut c = docker_cli(&h.config().engine.socket);
+        let mut c = docker_cli(h.config().engine.socket());
         c.args(["exec", "-u", tenant.as_str(), &container, "true"]);
         c
     })
