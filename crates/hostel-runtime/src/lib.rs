@@ -74,6 +74,10 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
         loopback: Loopback,
     ) -> Result<Connection, RuntimeError>;
 
+    /// How many bytes of a workspace's own output (its init's stdout and stderr, which root
+    /// inside can write to) the engine holds on the host now, rotated files included.
+    async fn output_log_bytes(&self, name: &str) -> Result<u64, RuntimeError>;
+
     /// Makes a bridge network. A name taken, or a subnet that overlaps one in use, is
     /// [`RuntimeError::Conflict`].
     async fn network_create(&self, spec: &NetworkSpec) -> Result<NetworkInfo, RuntimeError>;
@@ -99,4 +103,22 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
         req: &BuildRequest,
         progress: &(dyn Fn(String) + Send + Sync),
     ) -> Result<(), RuntimeError>;
+}
+
+/// The bytes of a file and of its rotated siblings (`PATH`, `PATH.1`...).
+pub(crate) fn log_bytes(path: &std::path::Path) -> u64 {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return 0;
+    };
+    let name = name.to_string_lossy().into_owned();
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&name))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }

@@ -39,6 +39,9 @@ pub struct EngineInfo {
     /// a size limit: the engine's storage keeps a quota per container (Docker's btrfs driver).
     /// `None`: no limit can be set.
     pub layer_quota: Option<LayerQuota>,
+    /// Whether image builds need a network of hostel's (with egress) to download through
+    /// ([`BuildRequest::network`]); Docker builds on a bridge of its own.
+    pub build_network: bool,
 }
 
 /// How user and group ids inside a workspace relate to the host's, and so who owns a home's
@@ -359,4 +362,7 @@ pub struct BuildRequest {
     pub labels: BTreeMap<String, String>,
     /// Ignore the engine's layer cache.
     pub no_cache: bool,
+    /// The network (hostel's, with egress) the build's commands reach the internet through;
+    /// `None`: the engine's own (Docker builds on its default bridge).
+    pub network: Option<String>,
 }

@@ -372,22 +372,7 @@ impl Drop for IncusCleanup {
                 .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
                 .unwrap_or_default()
         };
-        let key = format!("user.label.{LABEL_TEST_RUN}");
-        for (kind, delete) in [
-            ("instances", ["delete", "--force"]),
-            ("networks", ["network", "delete"]),
-        ] {
-            let list: serde_json::Value =
-                serde_json::from_str(&incus(&["query", &format!("/1.0/{kind}?recursion=1")]))
-                    .unwrap_or_default();
-            for item in list.as_array().into_iter().flatten() {
-                if item["config"][&key] == self.run.as_str() {
-                    let name = item["name"].as_str().unwrap_or_default();
-                    let args: Vec<&str> = delete.iter().copied().chain([name]).collect();
-                    incus(&args);
-                }
-            }
-        }
+        hostel_testkit::incus_sweep(&self.run);
         let alias: serde_json::Value = serde_json::from_str(&incus(&[
             "query",
             &format!("/1.0/images/aliases/{}", self.image),

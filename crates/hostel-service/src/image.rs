@@ -325,9 +325,32 @@ impl Hostel {
         force: bool,
         progress: &dyn Progress,
     ) -> Result<BuildOutcome, ServiceError> {
-        self.runtime.ping().await?;
+        let engine = self.runtime.ping().await?;
         // One build at a time on a root: they share the debootstrap folder and tarball.
         let _building = self.lock_builds().await?;
+        let network = if engine.build_network {
+            Some(self.ensure_build_network().await?)
+        } else {
+            None
+        };
+        let built = self
+            .image_build_chain(profile, force, network.as_deref(), progress)
+            .await;
+        if network.is_some() {
+            self.remove_build_network().await;
+        }
+        built
+    }
+
+    /// Builds a profile and those it builds on (the build lock held), on `network` where the
+    /// engine needs one.
+    async fn image_build_chain(
+        &self,
+        profile: ImageProfile,
+        force: bool,
+        network: Option<&str>,
+        progress: &dyn Progress,
+    ) -> Result<BuildOutcome, ServiceError> {
         // A build writes gigabytes: the engine's storage grows along, daemon or not.
         self.require_engine_room("an image build").await?;
         let _growing = KeepGrowing(tokio::spawn({
@@ -348,7 +371,7 @@ impl Hostel {
         };
         for p in profile.chain() {
             outcome = self
-                .build_one(p, &parent, force && p == profile, progress)
+                .build_one(p, &parent, force && p == profile, network, progress)
                 .await?;
             parent.clone_from(&outcome.reference);
         }
@@ -361,6 +384,7 @@ impl Hostel {
         profile: ImageProfile,
         parent: &str,
         force: bool,
+        network: Option<&str>,
         progress: &dyn Progress,
     ) -> Result<BuildOutcome, ServiceError> {
         let parent_id = self
@@ -383,7 +407,7 @@ impl Hostel {
             {
                 self.runtime
                     .build(
-                        &self.build_request(profile, parent, &version, false)?,
+                        &self.build_request(profile, parent, &version, false, network)?,
                         &|_| {},
                     )
                     .await?;
@@ -396,7 +420,7 @@ impl Hostel {
         progress.step(&format!("building {reference} ({profile}) on {parent}"));
         self.runtime
             .build(
-                &self.build_request(profile, parent, &version, force)?,
+                &self.build_request(profile, parent, &version, force, network)?,
                 // The engine's `Step N/M : ...` lines are steps; what the commands print is
                 // their detail.
                 &|line| {
@@ -420,6 +444,7 @@ impl Hostel {
         parent: &str,
         version: &str,
         no_cache: bool,
+        network: Option<&str>,
     ) -> Result<BuildRequest, ServiceError> {
         let repo = &self.config.image.repository;
         Ok(BuildRequest {
@@ -432,6 +457,7 @@ impl Hostel {
                 (LABEL_IMAGE_VERSION.to_owned(), version.to_owned()),
             ]),
             no_cache,
+            network: network.map(str::to_owned),
         })
     }
 

@@ -14,6 +14,9 @@ use hostel_store::TenantRecord;
 use rand::RngExt;
 use std::sync::atomic::Ordering;
 
+/// The engine name of the network image builds download through, where they need one.
+pub(crate) const BUILD_NETWORK: &str = "hostel--build";
+
 /// How often a create looks for a free subnet again after the engine refused one that another
 /// command took meanwhile.
 const SUBNET_TRIES: usize = 32;
@@ -92,9 +95,40 @@ impl Hostel {
     /// Makes the tenant's network when it is missing, or re-makes it when its egress is not the
     /// tenant's (its workspace must be gone by then), after the packet filter is in place.
     pub(crate) async fn ensure_network(&self, t: &TenantRecord) -> Result<String, ServiceError> {
-        self.ensure_filter().await?;
         let name = Self::network_name(&t.name);
         let internal = t.egress == Egress::None;
+        self.ensure_network_named(&name, t.name.as_str(), internal, Some(&t.name))
+            .await
+    }
+
+    /// The network image builds download through on engines that build on one of hostel's
+    /// ([`hostel_runtime::EngineInfo::build_network`]): a tenant network in all but name,
+    /// with egress, the packet filter's rules and NAT (`hostel--build`, a name no tenant
+    /// can have).
+    pub(crate) async fn ensure_build_network(&self) -> Result<String, ServiceError> {
+        self.ensure_network_named(BUILD_NETWORK, "-build", false, None)
+            .await
+    }
+
+    /// Removes the build network; a build that runs meanwhile on another command keeps it
+    /// (the engine refuses to remove a network in use).
+    pub(crate) async fn remove_build_network(&self) {
+        if let Err(e) = self.runtime.network_remove(BUILD_NETWORK).await {
+            tracing::info!(error = %e, "the build network stays");
+        }
+    }
+
+    /// Makes the network `name` (its bridge named after `seed`) when it is missing, or
+    /// re-makes it when its egress is not `internal`'s, after the packet filter is in place.
+    async fn ensure_network_named(
+        &self,
+        name: &str,
+        seed: &str,
+        internal: bool,
+        tenant: Option<&TenantName>,
+    ) -> Result<String, ServiceError> {
+        self.ensure_filter().await?;
+        let name = name.to_owned();
         match self.runtime.network_inspect(&name).await? {
             Some(n) if n.internal == internal => return Ok(name),
             Some(_) => self.runtime.network_remove(&name).await?,
@@ -103,7 +137,9 @@ impl Hostel {
         let n = &self.config.network;
         let mut labels = self.config.engine.labels.clone();
         labels.insert(LABEL_MANAGED.into(), "1".into());
-        labels.insert(LABEL_TENANT.into(), t.name.to_string());
+        if let Some(t) = tenant {
+            labels.insert(LABEL_TENANT.into(), t.to_string());
+        }
         labels.insert(LABEL_INSTANCE.into(), self.instance.clone());
         for attempt in 0..SUBNET_TRIES {
             // The first free subnet first; after a clash, one of the next few at random, so
@@ -133,7 +169,7 @@ impl Hostel {
             };
             let spec = NetworkSpec {
                 name: name.clone(),
-                bridge: bridge_name(&prefix, &self.instance, t.name.as_str()),
+                bridge: bridge_name(&prefix, &self.instance, seed),
                 subnet: subnet.to_string(),
                 internal,
                 labels: labels.clone(),
@@ -158,6 +194,39 @@ impl Hostel {
         Err(ServiceError::NetworkPoolFull {
             pool: n.pool.to_string(),
         })
+    }
+
+    /// The running workspace's address on its network and that network's gateway (the
+    /// subnet's first host), as the engine says; `None` while it does not run.
+    pub async fn workspace_addresses(
+        &self,
+        tenant: &TenantName,
+    ) -> Result<Option<(std::net::Ipv4Addr, std::net::Ipv4Addr)>, ServiceError> {
+        self.store.require(tenant)?;
+        let name = Self::network_name(tenant);
+        let Some(info) = self.runtime.inspect(&container_name(tenant)).await? else {
+            return Ok(None);
+        };
+        let Some(address) = info.addresses.get(&name).and_then(|a| a.parse().ok()) else {
+            return Ok(None);
+        };
+        let gateway = self
+            .runtime
+            .network_inspect(&name)
+            .await?
+            .and_then(|n| n.subnets.first()?.parse::<ipnet::Ipv4Net>().ok())
+            .and_then(|s| s.hosts().next());
+        Ok(gateway.map(|g| (address, g)))
+    }
+
+    /// How many bytes of the workspace's own output (its init's, which root inside can write
+    /// to) the engine holds on the host.
+    pub async fn workspace_output_bytes(&self, tenant: &TenantName) -> Result<u64, ServiceError> {
+        self.store.require(tenant)?;
+        Ok(self
+            .runtime
+            .output_log_bytes(&container_name(tenant))
+            .await?)
     }
 
     /// Removes the tenant's network (its workspace must be gone).

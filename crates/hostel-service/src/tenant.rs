@@ -264,6 +264,11 @@ impl Hostel {
         Ok(self.engine_facts().await?.ids.home_uid(TENANT_UID))
     }
 
+    /// How the engine maps ids inside workspaces to the host's (asked once).
+    pub async fn engine_ids(&self) -> Result<hostel_runtime::IdMapping, ServiceError> {
+        Ok(self.engine_facts().await?.ids)
+    }
+
     async fn engine_facts(&self) -> Result<crate::EngineFacts, ServiceError> {
         let facts = self
             .engine_facts

@@ -94,8 +94,23 @@ impl TestRun {
         Self::with_config(bin, "")
     }
 
+    /// A fresh run whose workspaces run on Incus (`scripts/incus` starts it), on its own
+    /// `[network] pool` (the engines do not see each other's subnets).
+    pub fn incus(bin: &str) -> Self {
+        Self::with_engine(
+            bin,
+            "kind = \"incus\"\n",
+            "[network]\npool = \"10.232.0.0/16\"\n",
+        )
+    }
+
     /// A fresh run whose hostel.toml also holds `extra` (TOML, appended).
     pub fn with_config(bin: &str, extra: &str) -> Self {
+        Self::with_engine(bin, "", extra)
+    }
+
+    /// A fresh run with `engine` (keys) in `[engine]` and `extra` appended.
+    fn with_engine(bin: &str, engine: &str, extra: &str) -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
         let root = test_dir().join(&id);
         std::fs::create_dir_all(root.join("etc")).unwrap();
@@ -107,7 +122,7 @@ impl TestRun {
             format!("{extra}\n{prefix}")
         };
         let config = format!(
-            "[engine]\nlabels = {{ \"{LABEL_TEST_RUN}\" = \"{id}\" }}\n\n[storage]\npool_size = \"8GiB\"\n{extra}"
+            "[engine]\n{engine}labels = {{ \"{LABEL_TEST_RUN}\" = \"{id}\" }}\n\n[storage]\npool_size = \"8GiB\"\n{extra}"
         );
         std::fs::write(root.join("etc/hostel.toml"), config).unwrap();
         TestRun {
@@ -520,9 +535,43 @@ impl Drop for TestRun {
         for id in nets.stdout.split_whitespace() {
             docker(&["network", "rm", id]);
         }
+        incus_sweep(&self.id);
         remove_filter_rules(&self.prefix());
         unmount_under(&self.root);
         let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Removes the Incus instances and networks labelled with test run `run`, when Incus answers.
+pub fn incus_sweep(run: &str) {
+    let incus = |args: &[&str]| {
+        Command::new("incus")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let key = format!("user.label.{LABEL_TEST_RUN}");
+    for (kind, delete) in [
+        ("instances", ["delete", "--force"]),
+        ("networks", ["network", "delete"]),
+    ] {
+        let list: serde_json::Value =
+            serde_json::from_str(&incus(&["query", &format!("/1.0/{kind}?recursion=1")]))
+                .unwrap_or_default();
+        for item in list.as_array().into_iter().flatten() {
+            let config = item.get("config").and_then(|c| c.get(&key));
+            if config.and_then(serde_json::Value::as_str) == Some(run) {
+                let name = item
+                    .get("name")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default();
+                let args: Vec<&str> = delete.iter().copied().chain([name]).collect();
+                incus(&args);
+            }
+        }
     }
 }
 

@@ -346,6 +346,7 @@ impl Runtime for DockerRuntime {
                 None => IdMapping::Host,
             },
             layer_quota,
+            build_network: false,
         })
     }
 
@@ -771,6 +772,22 @@ impl Runtime for DockerRuntime {
                 message: "engine detached an attached exec".into(),
             }),
         }
+    }
+
+    async fn output_log_bytes(&self, name: &str) -> Result<u64, RuntimeError> {
+        let d = self.docker().await?;
+        let c = d
+            .inspect_container(name, None::<InspectContainerOptions>)
+            .await
+            .map_err(self.map_err("inspect container", "container", name))?;
+        let Some(path) = c.log_path.filter(|p| !p.is_empty()) else {
+            return Ok(0);
+        };
+        Ok(
+            tokio::task::spawn_blocking(move || crate::log_bytes(Path::new(&path)))
+                .await
+                .unwrap_or(0),
+        )
     }
 
     async fn connect(

@@ -221,6 +221,7 @@ impl Runtime for FakeRuntime {
             memory: 8 << 30,
             ids: IdMapping::Host,
             layer_quota: self.lock().layer_quota,
+            build_network: false,
         })
     }
 
@@ -445,6 +446,17 @@ impl Runtime for FakeRuntime {
                 ended: false.into(),
             }),
         })
+    }
+
+    /// A fake workspace's output goes nowhere.
+    async fn output_log_bytes(&self, name: &str) -> Result<u64, RuntimeError> {
+        match self.inspect(name).await? {
+            Some(_) => Ok(0),
+            None => Err(RuntimeError::NotFound {
+                what: "container",
+                name: name.to_owned(),
+            }),
+        }
     }
 
     /// Nothing listens in a fake workspace: a running one refuses every port.

@@ -262,11 +262,23 @@ impl Client {
         what: &'static str,
         name: &str,
     ) -> Result<Operation, RuntimeError> {
+        let op = self.wait_end(id, what, name).await?;
+        finished(op, &format!("operation {id}"), what, name)
+    }
+
+    /// Waits for an operation to end and returns it as it ended, failed or not (an
+    /// operation already forgotten is an error).
+    pub async fn wait_end(
+        &self,
+        id: &str,
+        what: &'static str,
+        name: &str,
+    ) -> Result<Operation, RuntimeError> {
         let action = format!("operation {id}");
         loop {
             let path = format!("/1.0/operations/{id}/wait?timeout=30");
             let (_, env) = self.send("GET", &path, Bytes::new(), &[]).await?;
-            if env.kind == "error" {
+            let env = if env.kind == "error" {
                 // Incus 6.0 answers a failed or timed-out wait as an error; the operation
                 // itself says which.
                 let (status, env) = self
@@ -275,19 +287,15 @@ impl Client {
                 if status == 404 {
                     return Err(op_error(&action, &env.error, what, name));
                 }
-                let op: Operation = serde_json::from_value(env.metadata)
-                    .map_err(|e| engine(&action, e.to_string()))?;
-                if op.status_code < 200 {
-                    continue;
-                }
-                return finished(op, &action, what, name);
-            }
+                env
+            } else {
+                env
+            };
             let op: Operation =
                 serde_json::from_value(env.metadata).map_err(|e| engine(&action, e.to_string()))?;
-            if op.status_code < 200 {
-                continue;
+            if op.status_code >= 200 {
+                return Ok(op);
             }
-            return finished(op, &action, what, name);
         }
     }
 

@@ -106,17 +106,18 @@ pub async fn exec(
     let waiter = client.clone();
     let (op_id, instance) = (op.id.clone(), name.to_owned());
     tokio::spawn(async move {
-        let code = waiter
-            .wait(&op_id, "instance", &instance)
-            .await
-            .map(|op| {
-                op.metadata
-                    .as_ref()
-                    .and_then(|m| m.get("return"))
-                    .and_then(Value::as_i64)
-                    .unwrap_or(-1)
-            })
-            .map_err(|e| e.to_string());
+        let code = match waiter.wait_end(&op_id, "instance", &instance).await {
+            Ok(op) if op.status_code == 200 => Ok(op
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get("return"))
+                .and_then(Value::as_i64)
+                .unwrap_or(-1)),
+            // No such program: what a shell answers.
+            Ok(op) if op.err.contains("Command not found") => Ok(127),
+            Ok(op) => Err(op.err),
+            Err(e) => Err(e.to_string()),
+        };
         let _ = done_tx.send(Some(code));
     });
 

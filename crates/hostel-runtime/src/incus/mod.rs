@@ -1,6 +1,7 @@
 //! The Incus backend: [`IncusRuntime`], on a client for the daemon's Unix socket ([`Client`])
 //! and commands run through its exec WebSockets ([`exec()`]).
 
+mod build;
 mod client;
 mod exec;
 mod runtime;

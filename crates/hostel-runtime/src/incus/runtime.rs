@@ -3,6 +3,7 @@
 //! id-shifted; networks are Incus bridges that carry nothing of Incus's own (no NAT, firewall
 //! rules, DHCP or DNS), so that the host's packet filter is hostel's alone, as on Docker.
 
+use super::build;
 use super::client::{Answer, Client};
 use super::exec::{ExecArgs, exec};
 use super::spec::{self, Address, KEY_IMAGE, KEY_INTERNAL, KEY_NETWORK};
@@ -289,6 +290,18 @@ async fn oom_kills(name: &str) -> u64 {
     0
 }
 
+/// The `referenced` bytes of the one quota group `btrfs qgroup show -rf --raw` lists.
+fn referenced_of(text: &str) -> Option<u64> {
+    text.lines()
+        .filter(|l| l.starts_with("0/"))
+        .find_map(|l| l.split_whitespace().nth(1)?.parse().ok())
+}
+
+/// The first line of a command, for a step's title.
+fn first_line(cmd: &str) -> &str {
+    cmd.lines().next().unwrap_or_default()
+}
+
 /// A split image's metadata tarball (`metadata.yaml`).
 fn metadata_tar(reference: &str) -> Result<Vec<u8>, RuntimeError> {
     let now = std::time::SystemTime::now()
@@ -375,45 +388,36 @@ impl Runtime for IncusRuntime {
                 .and_then(Value::as_u64)
                 .unwrap_or(0),
             ids: IdMapping::Isolated,
-            // Incus sets a btrfs volume's size as a limit on what it holds of its own (its
-            // snapshot of the image is not counted); other drivers here keep no size.
+            // On btrfs the root disk's size holds (`create` adds the image's own size, so the
+            // limit is on what the workspace writes); a `dir` pool ignores it.
             layer_quota: (str_of(&pool, "driver") == "btrfs").then_some(LayerQuota::OwnWrites),
+            build_network: true,
         })
     }
 
     async fn create(&self, spec: &WorkspaceSpec) -> Result<WorkspaceInfo, RuntimeError> {
         checked_name(&spec.name)?;
-        if checked_alias(&spec.image).is_none() || self.image(&spec.image).await?.is_none() {
+        let Some(image) = self.image(&spec.image).await? else {
             return Err(RuntimeError::NotFound {
                 what: "image",
                 name: spec.image.clone(),
             });
-        }
+        };
         let network = match &spec.network {
-            Some(net) => {
-                let (bridge, config) =
-                    self.find_network(net)
-                        .await?
-                        .ok_or_else(|| RuntimeError::NotFound {
-                            what: "network",
-                            name: net.clone(),
-                        })?;
-                let address = config
-                    .get("ipv4.address")
-                    .and_then(Value::as_str)
-                    .and_then(Address::on)
-                    .ok_or_else(|| RuntimeError::Engine {
-                        action: format!("attach {} to {net}", spec.name),
-                        message: "the network has no IPv4 subnet with room for a host".into(),
-                    })?;
-                Some((bridge, address))
-            }
+            Some(net) => Some(self.attachment(&spec.name, net).await?),
             None => None,
         };
+        // Incus's btrfs size limits everything the root refers to, its snapshot of the image
+        // included; the spec's limit is what the workspace writes of its own.
+        let mut spec = spec.clone();
+        if let Some(max) = spec.layer_max {
+            spec.layer_max = Some(max.saturating_add(self.image_volume_bytes(&image.id).await?));
+        }
         let body = spec::instance_body(
-            spec,
+            &spec,
             &self.pool,
             network.as_ref().map(|(b, a)| (b.as_str(), *a)),
+            &image.labels,
             |p| std::path::Path::new(p).is_dir(),
         )?;
         self.client
@@ -432,10 +436,27 @@ impl Runtime for IncusRuntime {
             Err(RuntimeError::Conflict { message, .. } | RuntimeError::Engine { message, .. })
                 if message.contains("already running") =>
             {
-                Ok(())
+                return Ok(());
             }
-            r => r,
+            r => r?,
         }
+        // Its hostname resolves, as the engine's `/etc/hosts` says on Docker (sudo looks it up).
+        let hostname = self
+            .instance(name)
+            .await?
+            .and_then(|v| {
+                v.pointer(&format!("/config/{}", spec::KEY_HOSTNAME))
+                    .cloned()
+            })
+            .and_then(|h| h.as_str().map(str::to_owned));
+        if let Some(h) = hostname {
+            let hosts = format!(
+                "127.0.0.1\tlocalhost\n127.0.1.1\t{h}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+            );
+            self.push(name, "/etc/hosts", 0o644, hosts.into_bytes())
+                .await?;
+        }
+        Ok(())
     }
 
     async fn stop(&self, name: &str, grace_secs: u32) -> Result<(), RuntimeError> {
@@ -594,6 +615,21 @@ impl Runtime for IncusRuntime {
             let _ = session.input.shutdown().await;
         }
         Ok(session)
+    }
+
+    async fn output_log_bytes(&self, name: &str) -> Result<u64, RuntimeError> {
+        if self.instance(name).await?.is_none() {
+            return Err(RuntimeError::NotFound {
+                what: "instance",
+                name: name.to_owned(),
+            });
+        }
+        // LXC keeps the console (the init's output) in `console.log`, bounded by
+        // `lxc.console.size`.
+        let path = std::path::PathBuf::from(format!("/var/log/incus/{name}/console.log"));
+        Ok(tokio::task::spawn_blocking(move || crate::log_bytes(&path))
+            .await
+            .unwrap_or(0))
     }
 
     async fn connect(
@@ -793,16 +829,311 @@ impl Runtime for IncusRuntime {
     async fn build(
         &self,
         req: &BuildRequest,
-        _progress: &(dyn Fn(String) + Send + Sync),
+        progress: &(dyn Fn(String) + Send + Sync),
     ) -> Result<(), RuntimeError> {
-        Err(RuntimeError::Unsupported(format!(
-            "image builds on Incus are not there yet ({}): build the image on Docker",
-            req.tags.join(", ")
-        )))
+        let Some((first, rest)) = req.tags.split_first() else {
+            return Err(RuntimeError::Unsupported(
+                "an image build needs a tag".into(),
+            ));
+        };
+        let files = build::context_files(&req.context_tar)?;
+        let dockerfile = files
+            .get("Dockerfile")
+            .map(|(_, body)| String::from_utf8_lossy(body).into_owned())
+            .ok_or_else(|| {
+                RuntimeError::Unsupported("the build context has no Dockerfile".into())
+            })?;
+        let plan = build::plan(&dockerfile, &req.build_args)?;
+        let parent = self
+            .image(&plan.from)
+            .await?
+            .ok_or_else(|| RuntimeError::NotFound {
+                what: "image",
+                name: plan.from.clone(),
+            })?;
+        let name = format!("hostel-build-{:012x}", rand_u64() & 0xffff_ffff_ffff);
+        let network = match &req.network {
+            Some(net) => Some(self.attachment(&name, net).await?),
+            None => None,
+        };
+        let mut lines = vec![format!("lxc.init.cmd = {BUILD_INIT}")];
+        if let Some((_, a)) = &network {
+            lines.push(format!("lxc.net.0.ipv4.address = {}", a.host));
+            lines.push(format!("lxc.net.0.ipv4.gateway = {}", a.gateway));
+        }
+        let mut devices = Map::new();
+        devices.insert(
+            "root".into(),
+            json!({"type": "disk", "path": "/", "pool": self.pool}),
+        );
+        if let Some((bridge, _)) = &network {
+            devices.insert(
+                "eth0".into(),
+                json!({"type": "nic", "network": bridge, "name": "eth0"}),
+            );
+        }
+        let body = json!({
+            "name": name,
+            "type": "container",
+            "profiles": [],
+            "source": {"type": "image", "alias": plan.from},
+            "config": {
+                "security.idmap.isolated": "true",
+                "raw.lxc": lines.join("\n") + "\n",
+                "user.hostel.build": first,
+            },
+            "devices": devices,
+        });
+        self.client
+            .run("POST", "/1.0/instances", &body, "instance", &name)
+            .await?;
+        let built = self
+            .build_in(
+                &name,
+                &plan,
+                &files,
+                &parent,
+                req,
+                network.is_some(),
+                progress,
+            )
+            .await;
+        if let Err(e) = self.remove(&name).await {
+            tracing::warn!(instance = %name, error = %e, "cannot remove a build instance");
+        }
+        let fingerprint = built?;
+        for tag in std::iter::once(first).chain(rest) {
+            let alias = checked_alias(tag).ok_or_else(|| {
+                RuntimeError::Unsupported(format!("{tag:?} cannot name an Incus image"))
+            })?;
+            self.set_alias(alias, &fingerprint).await?;
+        }
+        Ok(())
     }
 }
 
+/// The init of a build instance: nothing but a process to keep it running.
+const BUILD_INIT: &str = "/bin/sleep infinity";
+
+/// The most of a failed step's output an error quotes, in lines.
+const FAILED_TAIL: usize = 12;
+
 impl IncusRuntime {
+    /// The Incus bridge of hostel's network `net` and the address an instance gets on it.
+    async fn attachment(
+        &self,
+        instance: &str,
+        net: &str,
+    ) -> Result<(String, Address), RuntimeError> {
+        let (bridge, config) =
+            self.find_network(net)
+                .await?
+                .ok_or_else(|| RuntimeError::NotFound {
+                    what: "network",
+                    name: net.to_owned(),
+                })?;
+        let address = config
+            .get("ipv4.address")
+            .and_then(Value::as_str)
+            .and_then(Address::on)
+            .ok_or_else(|| RuntimeError::Engine {
+                action: format!("attach {instance} to {net}"),
+                message: "the network has no IPv4 subnet with room for a host".into(),
+            })?;
+        Ok((bridge, address))
+    }
+
+    /// Runs a plan's steps in the build instance `name`, stops it and publishes it; returns
+    /// the new image's fingerprint.
+    #[allow(clippy::too_many_arguments)]
+    async fn build_in(
+        &self,
+        name: &str,
+        plan: &build::Plan,
+        files: &BTreeMap<String, (u32, Vec<u8>)>,
+        parent: &ImageInfo,
+        req: &BuildRequest,
+        online: bool,
+        progress: &(dyn Fn(String) + Send + Sync),
+    ) -> Result<String, RuntimeError> {
+        self.start(name).await?;
+        if online {
+            // The build's downloads resolve names as the host does (no DNS on hostel's
+            // bridges); a loopback resolver of the host is out of reach from inside.
+            let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+            let servers: String = host
+                .lines()
+                .filter(|l| {
+                    l.starts_with("nameserver") && !l.contains(" 127.") && !l.contains(" ::1")
+                })
+                .map(|l| format!("{l}\n"))
+                .collect();
+            self.push(name, "/etc/resolv.conf", 0o644, servers.into_bytes())
+                .await?;
+        }
+        let mut env: BTreeMap<String, String> = parent
+            .labels
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(build::PROP_ENV)?.to_owned(), v.clone())))
+            .collect();
+        env.extend(plan.args.clone());
+        env.extend(plan.env.clone());
+        env.entry("PATH".into()).or_insert_with(|| {
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()
+        });
+        let total = plan.steps.len();
+        for (i, step) in plan.steps.iter().enumerate() {
+            match step {
+                build::Step::Run(cmd) => {
+                    progress(format!("Step {}/{total} : RUN {}", i + 1, first_line(cmd)));
+                    self.run_step(name, cmd, &env, i + 1, progress).await?;
+                }
+                build::Step::Copy { source, target } => {
+                    progress(format!("Step {}/{total} : COPY {source} {target}", i + 1));
+                    let (mode, body) = files.get(source.as_str()).ok_or_else(|| {
+                        RuntimeError::Unsupported(format!(
+                            "COPY {source}: not in the build context"
+                        ))
+                    })?;
+                    let target = if target.ends_with('/') {
+                        format!("{target}{}", source.rsplit('/').next().unwrap_or(source))
+                    } else {
+                        target.clone()
+                    };
+                    if let Some((dir, _)) = target.rsplit_once('/').filter(|(d, _)| !d.is_empty()) {
+                        let mkdir = format!("mkdir -p '{}'", dir.replace('\'', ""));
+                        self.run_step(name, &mkdir, &env, i + 1, progress).await?;
+                    }
+                    self.push(name, &target, *mode, body.clone()).await?;
+                }
+            }
+        }
+        self.stop(name, 0).await?;
+        let tag = req.tags.first().map(String::as_str).unwrap_or_default();
+        let props = build::properties(&parent.labels, plan, &req.labels, tag);
+        let done = self
+            .client
+            .run(
+                "POST",
+                "/1.0/images",
+                &json!({"source": {"type": "instance", "name": name}, "properties": props}),
+                "image",
+                tag,
+            )
+            .await?;
+        done.get("fingerprint")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| RuntimeError::Engine {
+                action: "publish image".into(),
+                message: "the publish named no fingerprint".into(),
+            })
+    }
+
+    /// Runs one shell command as root in a build instance; its output goes to `progress`.
+    async fn run_step(
+        &self,
+        name: &str,
+        cmd: &str,
+        env: &BTreeMap<String, String>,
+        step: usize,
+        progress: &(dyn Fn(String) + Send + Sync),
+    ) -> Result<(), RuntimeError> {
+        use futures_util::StreamExt;
+        let args = ExecArgs {
+            cmd: vec!["/bin/sh".into(), "-c".into(), cmd.to_owned()],
+            env: env.clone(),
+            cwd: Some("/".into()),
+            uid: 0,
+            gid: 0,
+            tty: None,
+        };
+        let mut session = exec(&self.client, name, &args).await?;
+        let _ = session.input.shutdown().await;
+        let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+        let mut partial = Vec::new();
+        while let Some(chunk) = session.output.next().await {
+            let bytes = match chunk? {
+                ExecOutput::Stdout(b) | ExecOutput::Stderr(b) => b,
+            };
+            partial.extend_from_slice(&bytes);
+            while let Some(nl) = partial.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = partial.drain(..=nl).collect();
+                let line = String::from_utf8_lossy(&line).trim_end().to_owned();
+                if tail.len() == FAILED_TAIL {
+                    tail.pop_front();
+                }
+                tail.push_back(line.clone());
+                progress(line);
+            }
+        }
+        if !partial.is_empty() {
+            let line = String::from_utf8_lossy(&partial).trim_end().to_owned();
+            tail.push_back(line.clone());
+            progress(line);
+        }
+        match session.control.wait().await? {
+            0 => Ok(()),
+            code => Err(RuntimeError::Engine {
+                action: "build image".into(),
+                message: format!(
+                    "step {step} exited with {code}: {}",
+                    tail.into_iter().collect::<Vec<_>>().join(" / ")
+                ),
+            }),
+        }
+    }
+
+    /// Writes a file into an instance, root's, with this mode.
+    async fn push(
+        &self,
+        name: &str,
+        path: &str,
+        mode: u32,
+        body: Vec<u8>,
+    ) -> Result<(), RuntimeError> {
+        let mode = format!("{mode:04o}");
+        self.client
+            .upload(
+                &format!("/1.0/instances/{name}/files?path={path}"),
+                body,
+                &[
+                    ("x-incus-uid", "0"),
+                    ("x-incus-gid", "0"),
+                    ("x-incus-mode", &mode),
+                    ("x-incus-type", "file"),
+                    ("x-incus-write", "overwrite"),
+                ],
+                "instance",
+                name,
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// What an image's volume on the pool refers to, in bytes (its unpacked size): its btrfs
+    /// quota group's `referenced`, which is what an instance made from it starts with.
+    async fn image_volume_bytes(&self, fingerprint: &str) -> Result<u64, RuntimeError> {
+        let path = format!(
+            "/var/lib/incus/storage-pools/{}/images/{fingerprint}",
+            self.pool
+        );
+        let host = |message: String| RuntimeError::Host {
+            action: format!("read the size of image {fingerprint}"),
+            message,
+        };
+        let out = tokio::process::Command::new("btrfs")
+            .args(["qgroup", "show", "-rf", "--raw", &path])
+            .output()
+            .await
+            .map_err(|e| host(format!("cannot run btrfs: {e}")))?;
+        if !out.status.success() {
+            return Err(host(String::from_utf8_lossy(&out.stderr).trim().to_owned()));
+        }
+        referenced_of(&String::from_utf8_lossy(&out.stdout))
+            .ok_or_else(|| host("btrfs named no quota group for it".into()))
+    }
+
     /// Points `alias` at an image, making the alias or moving it.
     async fn set_alias(&self, alias: &str, fingerprint: &str) -> Result<(), RuntimeError> {
         let made = self
@@ -879,6 +1210,15 @@ mod tests {
             assert!(!in_instance(groups, "hostel-a"), "{groups:?}");
         }
         assert!(!in_instance("0::/lxc.payload.\n", ""));
+    }
+
+    #[test]
+    fn an_image_volume_size_is_its_referenced_bytes() {
+        let text = "Qgroupid    Referenced    Exclusive  Max referenced   Path \n\
+                    --------    ----------    ---------  --------------   ---- \n\
+                    0/317        649502720        16384            none   images/3529\n";
+        assert_eq!(referenced_of(text), Some(649_502_720));
+        assert_eq!(referenced_of("Qgroupid Referenced\n"), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! is `environment.*`. Values that go into `raw.lxc` (the hostname, paths, addresses) are
 //! checked first, so that no spec can add a line of its own to the container's configuration.
 
+use super::build::{PROP_ENTRYPOINT, PROP_ENV};
 use crate::RuntimeError;
 use crate::types::{Mount, NetworkSpec, Privileges, SyscallFilter, WorkspaceSpec};
 use hostel_core::{ByteSize, Cpus, Limits};
@@ -20,6 +21,8 @@ pub(super) const LABEL_PREFIX: &str = "user.label.";
 pub(super) const KEY_IMAGE: &str = "user.hostel.image";
 /// The hostel name of the network an instance is attached to, or of a network.
 pub(super) const KEY_NETWORK: &str = "user.hostel.network";
+/// An instance's hostname, for its `/etc/hosts`.
+pub(super) const KEY_HOSTNAME: &str = "user.hostel.hostname";
 /// Whether a network has no route out.
 pub(super) const KEY_INTERNAL: &str = "user.hostel.internal";
 
@@ -192,6 +195,7 @@ pub(super) fn has_labels(config: &Map<String, Value>, labels: &[(String, String)
 pub(super) fn raw_lxc(
     spec: &WorkspaceSpec,
     address: Option<Address>,
+    entrypoint: Option<&[String]>,
     is_dir: impl Fn(&str) -> bool,
 ) -> Result<String, RuntimeError> {
     let mut lines = vec![
@@ -200,7 +204,17 @@ pub(super) fn raw_lxc(
             raw_safe("the hostname", &spec.hostname)?
         ),
         format!("lxc.console.size = {}", spec.output_log_max.max(4096)),
+        // Raw and packet sockets would let root inside forge frames and addresses on its
+        // bridge; Docker drops the capability too.
+        "lxc.cap.drop = net_raw".to_owned(),
     ];
+    if let Some(argv) = entrypoint.filter(|a| !a.is_empty()) {
+        let words = argv
+            .iter()
+            .map(|a| raw_safe("the image's entrypoint", a))
+            .collect::<Result<Vec<_>, _>>()?;
+        lines.push(format!("lxc.init.cmd = {}", words.join(" ")));
+    }
     for path in &spec.hidden_paths {
         let inside = raw_safe("the hidden path", path)?
             .strip_prefix('/')
@@ -227,13 +241,22 @@ pub(super) fn raw_lxc(
 }
 
 /// The body of `POST /1.0/instances` for a spec, on storage pool `pool`, attached to the
-/// Incus network `bridge` (with the hostel name of `spec.network`) at `address`.
+/// Incus network `bridge` (with the hostel name of `spec.network`) at `address`, from an
+/// image with these properties (its `ENV` and `ENTRYPOINT`, see [`super::build`]).
 pub(super) fn instance_body(
     spec: &WorkspaceSpec,
     pool: &str,
     network: Option<(&str, Address)>,
+    image: &BTreeMap<String, String>,
     is_dir: impl Fn(&str) -> bool,
 ) -> Result<Value, RuntimeError> {
+    let entrypoint: Option<Vec<String>> = image
+        .get(PROP_ENTRYPOINT)
+        .map(|e| serde_json::from_str(e))
+        .transpose()
+        .map_err(|_| {
+            RuntimeError::Unsupported(format!("the image {} has a bad entrypoint", spec.image))
+        })?;
     let mut config = limits_config(&spec.limits);
     config.insert("security.idmap.isolated".into(), "true".into());
     config.insert(
@@ -242,11 +265,17 @@ pub(super) fn instance_body(
     );
     config.insert(
         "raw.lxc".into(),
-        raw_lxc(spec, network.map(|(_, a)| a), is_dir)?.into(),
+        raw_lxc(spec, network.map(|(_, a)| a), entrypoint.as_deref(), is_dir)?.into(),
     );
     config.insert(KEY_IMAGE.into(), spec.image.clone().into());
+    config.insert(KEY_HOSTNAME.into(), spec.hostname.clone().into());
     if let Some(name) = &spec.network {
         config.insert(KEY_NETWORK.into(), name.clone().into());
+    }
+    for (k, v) in image {
+        if let Some(name) = k.strip_prefix(PROP_ENV) {
+            config.insert(format!("environment.{name}"), v.clone().into());
+        }
     }
     for entry in &spec.env {
         let (k, v) = entry.split_once('=').unwrap_or((entry, ""));
@@ -378,7 +407,14 @@ mod tests {
         let addr = Address::on("10.214.0.17/28").unwrap();
         assert_eq!(addr.host.to_string(), "10.214.0.18/28");
         assert_eq!(addr.gateway.to_string(), "10.214.0.17");
-        let body = instance_body(&spec(), "hostel", Some(("hbr0", addr)), |p| {
+        let image = BTreeMap::from([
+            ("hostel.env.LANG".to_owned(), "C.UTF-8".to_owned()),
+            (
+                "hostel.entrypoint".to_owned(),
+                r#"["/usr/bin/tini","--","/usr/local/sbin/hostel-init"]"#.to_owned(),
+            ),
+        ]);
+        let body = instance_body(&spec(), "hostel", Some(("hbr0", addr)), &image, |p| {
             p.starts_with("/sys")
         })
         .unwrap();
@@ -387,6 +423,7 @@ mod tests {
         assert_eq!(body["profiles"], json!([]));
         assert_eq!(config["environment.HOSTEL_TENANT"], "alice");
         assert_eq!(config["environment.EMPTY"], "");
+        assert_eq!(config["environment.LANG"], "C.UTF-8");
         assert_eq!(config["user.label.io.hostel.tenant"], "alice");
         assert_eq!(config[KEY_IMAGE], "hostel-workspace:abc");
         assert_eq!(config[KEY_NETWORK], "hostel-alice");
@@ -397,6 +434,10 @@ mod tests {
         );
         let raw = config["raw.lxc"].as_str().unwrap();
         assert!(raw.contains("lxc.uts.name = alice\n"), "{raw}");
+        assert!(
+            raw.contains("lxc.init.cmd = /usr/bin/tini -- /usr/local/sbin/hostel-init\n"),
+            "{raw}"
+        );
         assert!(
             raw.contains("lxc.net.0.ipv4.address = 10.214.0.18/28\n"),
             "{raw}"
@@ -412,7 +453,7 @@ mod tests {
 
         let mut init_only = spec();
         init_only.privileges = Privileges::InitOnly;
-        let body = instance_body(&init_only, "hostel", None, |_| false).unwrap();
+        let body = instance_body(&init_only, "hostel", None, &BTreeMap::new(), |_| false).unwrap();
         assert!(
             body["config"]["raw.lxc"]
                 .as_str()
@@ -428,14 +469,28 @@ mod tests {
             let mut s = spec();
             s.hostname = hostname.into();
             assert!(
-                instance_body(&s, "p", None, |_| false).is_err(),
+                instance_body(&s, "p", None, &BTreeMap::new(), |_| false).is_err(),
                 "{hostname:?}"
             );
         }
         for path in ["/x\nlxc.cap.keep=", "relative", "/", "/a/../../etc"] {
             let mut s = spec();
             s.hidden_paths = vec![path.into()];
-            assert!(instance_body(&s, "p", None, |_| false).is_err(), "{path:?}");
+            assert!(
+                instance_body(&s, "p", None, &BTreeMap::new(), |_| false).is_err(),
+                "{path:?}"
+            );
+        }
+        for entry in [
+            r#"["/bin/sh", "-c", "x\nlxc.cap.keep="]"#,
+            r#"["a b"]"#,
+            "not json",
+        ] {
+            let image = BTreeMap::from([(PROP_ENTRYPOINT.to_owned(), entry.to_owned())]);
+            assert!(
+                instance_body(&spec(), "p", None, &image, |_| false).is_err(),
+                "{entry}"
+            );
         }
     }
 

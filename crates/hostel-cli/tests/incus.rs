@@ -1,0 +1,173 @@
+//! Tenants on the second engine, Incus, end to end with the real daemon (`scripts/incus`) and
+//! the workspace image `scripts/test` builds on it: each workspace has an id range of its own,
+//! the tenant is uid 1000 with sudo, its files are uid 1000's on the host, the packet filter
+//! keeps tenants apart and off the host on Incus's bridges too, the SSH gateway serves them,
+//! and a home outlives its workspace.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use hostel_testkit::TestRun;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hostel");
+
+/// The first line of `/proc/self/uid_map` inside: (inside, host, count).
+fn uid_map(t: &TestRun, tenant: &str) -> (u64, u64, u64) {
+    let out = t.sh(tenant, "cat /proc/self/uid_map").ok().stdout;
+    let n: Vec<u64> = out
+        .split_whitespace()
+        .take(3)
+        .map(|w| w.parse().unwrap())
+        .collect();
+    (n[0], n[1], n[2])
+}
+
+#[test]
+fn incus_tenants_get_workspaces_of_their_own() {
+    let t = TestRun::incus(BIN);
+    let a = t.create_tenant("a", &["--disk", "1G"]);
+    let b = t.create_tenant("b", &["--disk", "1G"]);
+
+    // The tenant is uid 1000 with sudo, root inside is nobody on the host, and each workspace
+    // has ids of its own: root in one is not root in the other.
+    let who = t
+        .sh(&a, "id -un; id -u; sudo -n id -u; hostname")
+        .ok()
+        .stdout;
+    assert_eq!(who, format!("{a}\n1000\n0\n{a}\n"));
+    let (ma, mb) = (uid_map(&t, &a), uid_map(&t, &b));
+    assert_eq!((ma.0, ma.2, mb.0, mb.2), (0, 65536, 0, 65536));
+    assert!(ma.1 >= 65536 && mb.1 >= 65536, "{ma:?} {mb:?}");
+    assert!(
+        ma.1.abs_diff(mb.1) >= 65536,
+        "ranges overlap: {ma:?} {mb:?}"
+    );
+
+    // The home is mounted id-shifted: the tenant's file is uid 1000's on the host.
+    t.sh(&a, "echo kept > ~/note").ok();
+    let note = t.home(&a).join("note");
+    assert_eq!(std::fs::read_to_string(&note).unwrap(), "kept\n");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&note).unwrap().uid(), 1000);
+
+    // The btrfs subvolume requests stay refused, for root inside too.
+    let subvol = t
+        .sh(
+            &a,
+            "sudo -n python3 -c 'import ctypes, os, struct\n\
+             libc = ctypes.CDLL(None, use_errno=True)\n\
+             args = ctypes.create_string_buffer(struct.pack(\"q4088s\", 0, b\"sv\"))\n\
+             fd = os.open(\"/tmp\", os.O_RDONLY)\n\
+             r = libc.syscall(16, fd, ctypes.c_ulong(0x5000940e), args)\n\
+             print(r, ctypes.get_errno())'",
+        )
+        .ok()
+        .stdout;
+    assert_eq!(
+        subvol.trim(),
+        "-1 1",
+        "SUBVOL_CREATE_V2 is refused with EPERM"
+    );
+
+    // The packet filter holds on Incus's bridges: b's server is out of a's reach, and the
+    // host, which reaches it, is out of both's.
+    t.sh(
+        &b,
+        "nohup python3 -m http.server 8000 --bind 0.0.0.0 >/dev/null 2>&1 & sleep 1",
+    )
+    .ok();
+    let b_ip = t
+        .sh(
+            &b,
+            "ip -4 -o addr show eth0 | awk '{ split($4, a, \"/\"); print a[1] }'",
+        )
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    assert!(b_ip.parse::<std::net::Ipv4Addr>().is_ok(), "{b_ip:?}");
+    let probe = |tenant: &str, target: &str| {
+        t.sh(
+            tenant,
+            &format!(
+                "timeout 3 bash -c 'echo > /dev/tcp/{}/{}' 2>/dev/null && echo open || echo shut",
+                target.split(':').next().unwrap(),
+                target.split(':').nth(1).unwrap()
+            ),
+        )
+        .ok()
+        .stdout
+        .trim()
+        .to_owned()
+    };
+    assert!(
+        std::net::TcpStream::connect((b_ip.as_str(), 8000)).is_ok(),
+        "the host reaches {b_ip}:8000"
+    );
+    assert_eq!(probe(&b, "127.0.0.1:8000"), "open");
+    assert_eq!(probe(&a, &format!("{b_ip}:8000")), "shut");
+
+    // The SSH gateway serves Incus tenants as Docker ones.
+    let d = t.serve();
+    let ssh = t.ssh(&d, "a-key", &a, &["id", "-un"]).ok();
+    assert_eq!(ssh.stdout, format!("{a}\n"));
+
+    // Stopped and started again, the workspace keeps its home; deleted, the home stays.
+    t.hostel(&["stop", &a]).ok();
+    t.hostel(&["start", &a]).ok();
+    assert_eq!(t.sh(&a, "cat ~/note").ok().stdout, "kept\n");
+    t.hostel(&["delete", &a]).ok();
+    assert!(note.exists(), "a delete keeps the home");
+    let gone = std::process::Command::new("incus")
+        .args(["info", &format!("hostel-{a}")])
+        .output()
+        .unwrap();
+    assert!(!gone.status.success(), "the instance is gone");
+}
+
+/// The attacker suite on Incus: every move that reaches beyond the workspace is blocked, and
+/// what a system container's root may do is done to its own namespaces only.
+#[test]
+fn the_attacker_suite_holds_on_incus() {
+    let t = TestRun::incus(BIN);
+    let run = t.hostel(&["selftest", "security", "--json"]).ok();
+    let report = run.json();
+    let moves = report["moves"].as_array().unwrap();
+    assert!(moves.len() >= 70, "{report}");
+    let open: Vec<_> = moves
+        .iter()
+        .filter(|m| m["expected"] == "blocked" && m["result"] != "blocked")
+        .collect();
+    assert!(open.is_empty(), "not blocked: {open:?}");
+    let own: Vec<&str> = moves
+        .iter()
+        .filter(|m| m["expected"] == "own namespace only")
+        .map(|m| m["move"].as_str().unwrap())
+        .collect();
+    assert!(
+        own.iter().all(|m| [
+            "mount a filesystem",
+            "change the hostname",
+            "make a user namespace"
+        ]
+        .contains(m)),
+        "{own:?}"
+    );
+    for needed in [
+        "mount the host's disk",
+        "change the host's hostname",
+        "open a raw socket",
+    ] {
+        assert!(
+            moves
+                .iter()
+                .any(|m| m["move"] == needed && m["result"] == "blocked"),
+            "{needed}"
+        );
+    }
+}
