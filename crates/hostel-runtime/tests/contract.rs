@@ -310,6 +310,23 @@ async fn incus_honours_the_contract() {
     contract(&incus, &run, &image, 1000).await;
     network_contract(&incus, &run, &image).await;
     drop(guard);
+
+    // Incus makes its btrfs pool a sparse image mounted with discard; hostel keeps it able to
+    // take every write it accepts, as it keeps Docker's.
+    let kept = incus
+        .keep_storage()
+        .await
+        .unwrap()
+        .expect("scripts/incus makes a loop-backed btrfs pool");
+    assert!(kept.allocated && !kept.read_only, "{kept:?}");
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    let pool = mounts
+        .lines()
+        .find(|l| l.contains(" /var/lib/incus/storage-pools/hostel "))
+        .unwrap();
+    assert!(!pool.contains("discard"), "{pool}");
+    let seen = incus.storage_state().await.unwrap().unwrap();
+    assert_eq!((seen.size, seen.allocated), (kept.size, true));
 }
 
 /// The smallest system to run the contract in, as a root filesystem tarball: busybox (static,

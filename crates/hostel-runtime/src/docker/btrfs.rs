@@ -26,8 +26,9 @@ pub(super) fn layer_quota(data_root: &Path) -> LayerQuota {
 }
 
 /// The engine's storage under `data_root` as a [`LoopFile`], when it is a btrfs filesystem in
-/// an image file on a loop device (as `scripts/engine` makes it); `None` otherwise.
-pub(super) fn engine_file(data_root: &Path) -> Option<LoopFile> {
+/// an image file on a loop device (as `scripts/engine` makes it for Docker, and Incus its
+/// btrfs pools); `None` otherwise.
+pub(crate) fn engine_file(data_root: &Path) -> Option<LoopFile> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     let (mount, device) = btrfs_mount(&mountinfo, data_root)?;
     let backing = std::fs::read_to_string(format!("/sys/block/{device}/loop/backing_file")).ok()?;

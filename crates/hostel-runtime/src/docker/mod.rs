@@ -28,7 +28,7 @@ use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 
-mod btrfs;
+pub(crate) mod btrfs;
 mod exec;
 mod seccomp;
 

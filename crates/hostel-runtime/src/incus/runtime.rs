@@ -13,7 +13,9 @@ use async_trait::async_trait;
 use hostel_core::{Limits, WorkspaceState};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
+use tokio::sync::OnceCell;
 
 /// The storage pool `scripts/incus` makes.
 pub const DEFAULT_POOL: &str = "hostel";
@@ -27,6 +29,8 @@ const MIN_GRACE_SECS: u32 = 1;
 pub struct IncusRuntime {
     client: Client,
     pool: String,
+    /// The pool as hostel can keep it (a btrfs image file on a loop device), found once.
+    storage: Arc<OnceCell<Option<crate::storage::pool::LoopFile>>>,
 }
 
 impl IncusRuntime {
@@ -35,7 +39,52 @@ impl IncusRuntime {
         IncusRuntime {
             client: Client::new(socket),
             pool: pool.into(),
+            storage: Arc::new(OnceCell::new()),
         }
+    }
+
+    /// The pool as a loop-backed btrfs image: kept (allocated, grown, mounted without
+    /// discard) or only looked at. Incus makes its loop pools sparse and mounts them with
+    /// discard, which a full host disk would turn read-only under every workspace.
+    async fn pool_storage(
+        &self,
+        keep: bool,
+    ) -> Result<Option<crate::storage::PoolState>, RuntimeError> {
+        let file = self
+            .storage
+            .get_or_try_init(|| async {
+                let pool = self
+                    .client
+                    .get(
+                        &format!("/1.0/storage-pools/{}", self.pool),
+                        "storage pool",
+                        &self.pool,
+                    )
+                    .await?;
+                if str_of(&pool, "driver") != "btrfs" {
+                    return Ok::<_, RuntimeError>(None);
+                }
+                let mount =
+                    std::path::PathBuf::from(format!("/var/lib/incus/storage-pools/{}", self.pool));
+                Ok(
+                    tokio::task::spawn_blocking(move || crate::docker::btrfs::engine_file(&mount))
+                        .await
+                        .ok()
+                        .flatten(),
+                )
+            })
+            .await?
+            .clone();
+        tokio::task::spawn_blocking(move || match file {
+            Some(file) if keep => file.keep_up(),
+            Some(file) => file.state(),
+            None => Ok(None),
+        })
+        .await
+        .map_err(|e| RuntimeError::Host {
+            action: "keep Incus's storage pool".into(),
+            message: e.to_string(),
+        })?
     }
 
     fn instance_path(name: &str) -> Result<String, RuntimeError> {
@@ -393,6 +442,14 @@ impl Runtime for IncusRuntime {
             layer_quota: (str_of(&pool, "driver") == "btrfs").then_some(LayerQuota::OwnWrites),
             build_network: true,
         })
+    }
+
+    async fn keep_storage(&self) -> Result<Option<crate::storage::PoolState>, RuntimeError> {
+        self.pool_storage(true).await
+    }
+
+    async fn storage_state(&self) -> Result<Option<crate::storage::PoolState>, RuntimeError> {
+        self.pool_storage(false).await
     }
 
     async fn create(&self, spec: &WorkspaceSpec) -> Result<WorkspaceInfo, RuntimeError> {
