@@ -309,6 +309,53 @@ async fn incus_honours_the_contract() {
     assert!(info.tags.contains(&image), "{info:?}");
     contract(&incus, &run, &image, 1000).await;
     network_contract(&incus, &run, &image).await;
+
+    // A build killed mid-way leaves its instance; the next build removes it, and refuses
+    // what it cannot build by name.
+    let orphan = format!("hostel-build-{run}");
+    incus
+        .client()
+        .run(
+            "POST",
+            "/1.0/instances",
+            &serde_json::json!({
+                "name": orphan,
+                "profiles": [],
+                "source": {"type": "image", "alias": image},
+                "config": {
+                    "user.hostel.builder": "4194304000:1",
+                    format!("user.label.{LABEL_TEST_RUN}"): run,
+                },
+                "devices": {"root": {"type": "disk", "path": "/", "pool": incus::DEFAULT_POOL}},
+            }),
+            "instance",
+            &orphan,
+        )
+        .await
+        .unwrap();
+    let mut context = tar::Builder::new(Vec::new());
+    let dockerfile = b"FROM hostel-no-such-image:1\nVOLUME /data\n";
+    let mut h = tar::Header::new_gnu();
+    h.set_size(dockerfile.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    context
+        .append_data(&mut h, "Dockerfile", &dockerfile[..])
+        .unwrap();
+    let req = hostel_runtime::BuildRequest {
+        context_tar: context.into_inner().unwrap(),
+        tags: vec![format!("hostel-test-build:{run}")],
+        build_args: BTreeMap::new(),
+        labels: BTreeMap::new(),
+        no_cache: false,
+        network: None,
+    };
+    let refused = incus.build(&req, &|_| {}).await;
+    assert!(
+        matches!(&refused, Err(RuntimeError::Unsupported(m)) if m.contains("VOLUME")),
+        "{refused:?}"
+    );
+    assert_eq!(incus.inspect(&orphan).await.unwrap(), None);
     drop(guard);
 
     // Incus makes its btrfs pool a sparse image mounted with discard; hostel keeps it able to

@@ -888,6 +888,7 @@ impl Runtime for IncusRuntime {
         req: &BuildRequest,
         progress: &(dyn Fn(String) + Send + Sync),
     ) -> Result<(), RuntimeError> {
+        self.remove_orphan_builds().await;
         let Some((first, rest)) = req.tags.split_first() else {
             return Err(RuntimeError::Unsupported(
                 "an image build needs a tag".into(),
@@ -908,7 +909,7 @@ impl Runtime for IncusRuntime {
                 what: "image",
                 name: plan.from.clone(),
             })?;
-        let name = format!("hostel-build-{:012x}", rand_u64() & 0xffff_ffff_ffff);
+        let name = format!("{BUILD_PREFIX}{:012x}", rand_u64() & 0xffff_ffff_ffff);
         let network = match &req.network {
             Some(net) => Some(self.attachment(&name, net).await?),
             None => None,
@@ -938,6 +939,7 @@ impl Runtime for IncusRuntime {
                 "security.idmap.isolated": "true",
                 "raw.lxc": lines.join("\n") + "\n",
                 "user.hostel.build": first,
+                KEY_BUILDER: builder_id(std::process::id()).unwrap_or_default(),
             },
             "devices": devices,
         });
@@ -967,6 +969,30 @@ impl Runtime for IncusRuntime {
         }
         Ok(())
     }
+}
+
+/// Build instances are `hostel-build-<random>`.
+const BUILD_PREFIX: &str = "hostel-build-";
+
+/// The process building in a build instance (`PID:START`, its start time in clock ticks
+/// since boot), so that one whose builder died can be told from one still in use.
+const KEY_BUILDER: &str = "user.hostel.builder";
+
+/// `PID:START` of a process, from `/proc/PID/stat`; `None` when it is gone.
+fn builder_id(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: the fields after its last `)`.
+    let after = stat.get(stat.rfind(')')? + 1..)?;
+    let start = after.split_whitespace().nth(19)?;
+    Some(format!("{pid}:{start}"))
+}
+
+/// Whether the builder a build instance names is gone (a killed `image build`).
+fn builder_gone(recorded: &str) -> bool {
+    let Some(pid) = recorded.split(':').next().and_then(|p| p.parse().ok()) else {
+        return true;
+    };
+    builder_id(pid).as_deref() != Some(recorded)
 }
 
 /// The init of a build instance: nothing but a process to keep it running.
@@ -1191,6 +1217,33 @@ impl IncusRuntime {
             .ok_or_else(|| host("btrfs named no quota group for it".into()))
     }
 
+    /// Removes the build instances whose builder died (an `image build` killed mid-way
+    /// leaves its instance running); those of builds under way stay.
+    async fn remove_orphan_builds(&self) {
+        let Ok(list) = self
+            .client
+            .get("/1.0/instances?recursion=1", "instance", "")
+            .await
+        else {
+            return;
+        };
+        for v in list.as_array().into_iter().flatten() {
+            let name = str_of(v, "name");
+            let builder = v
+                .get("config")
+                .and_then(|c| c.get(KEY_BUILDER))
+                .and_then(Value::as_str);
+            if let (true, Some(builder)) = (name.starts_with(BUILD_PREFIX), builder)
+                && builder_gone(builder)
+            {
+                tracing::info!(instance = %name, "removing the build instance of a dead build");
+                if let Err(e) = self.remove(name).await {
+                    tracing::warn!(instance = %name, error = %e, "cannot remove a build instance");
+                }
+            }
+        }
+    }
+
     /// Points `alias` at an image, making the alias or moving it.
     async fn set_alias(&self, alias: &str, fingerprint: &str) -> Result<(), RuntimeError> {
         let made = self
@@ -1276,6 +1329,20 @@ mod tests {
                     0/317        649502720        16384            none   images/3529\n";
         assert_eq!(referenced_of(text), Some(649_502_720));
         assert_eq!(referenced_of("Qgroupid Referenced\n"), None);
+    }
+
+    #[test]
+    fn a_build_instance_names_its_builder() {
+        let me = builder_id(std::process::id()).unwrap();
+        assert!(me.starts_with(&format!("{}:", std::process::id())), "{me}");
+        assert!(!builder_gone(&me));
+        let (pid, start) = me.split_once(':').unwrap();
+        assert!(
+            builder_gone(&format!("{pid}:{start}0")),
+            "a pid reused since"
+        );
+        assert!(builder_gone("4194304000:1"), "no such process");
+        assert!(builder_gone("garbage"));
     }
 
     #[test]
