@@ -1,5 +1,6 @@
 //! Tenants on the second engine, Incus, end to end with the real daemon (`scripts/incus`) and
-//! the workspace image `scripts/test` builds on it: each workspace has an id range of its own,
+//! the workspace image `scripts/test` builds on it: each workspace is a system container
+//! booted by systemd and has an id range of its own,
 //! the tenant is uid 1000 with sudo, its files are uid 1000's on the host, the packet filter
 //! keeps tenants apart and off the host on Incus's bridges too, the SSH gateway serves them,
 //! and a home outlives its workspace.
@@ -40,6 +41,16 @@ fn incus_tenants_get_workspaces_of_their_own() {
         .ok()
         .stdout;
     assert_eq!(who, format!("{a}\n1000\n0\n{a}\n"));
+    // A system container: systemd is its init, and it boots with nothing failed (its services
+    // lock their personality, set up their own namespaces and mounts).
+    let system = t
+        .sh(
+            &a,
+            "cat /proc/1/comm; systemctl is-system-running --wait; systemctl --failed --plain --no-legend | wc -l",
+        )
+        .ok()
+        .stdout;
+    assert_eq!(system, "systemd\nrunning\n0\n");
     let (ma, mb) = (uid_map(&t, &a), uid_map(&t, &b));
     assert_eq!((ma.0, ma.2, mb.0, mb.2), (0, 65536, 0, 65536));
     assert!(ma.1 >= 65536 && mb.1 >= 65536, "{ma:?} {mb:?}");

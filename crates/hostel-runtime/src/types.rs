@@ -42,6 +42,9 @@ pub struct EngineInfo {
     /// Whether image builds need a network of hostel's (with egress) to download through
     /// ([`BuildRequest::network`]); Docker builds on a bridge of its own.
     pub build_network: bool,
+    /// Whether a workspace boots an init of its own, as a machine does (Incus's system
+    /// containers: systemd), rather than hostel's init as its only process.
+    pub system_init: bool,
 }
 
 /// How user and group ids inside a workspace relate to the host's, and so who owns a home's

@@ -58,6 +58,39 @@ fn context_files(profile: ImageProfile) -> &'static [ContextFile] {
     }
 }
 
+/// The system layer appended to the base Dockerfile where workspaces boot an init of their own
+/// ([`hostel_runtime::EngineInfo::system_init`]), and its unit for hostel-init.
+const SYSTEM_LAYER: &str = include_str!("../../../image/system/Dockerfile.system");
+const SYSTEM_UNIT: &str = include_str!("../../../image/system/hostel-init.service");
+
+/// A profile's build context for an engine: its files, and for the base on a system-init
+/// engine the system layer after its Dockerfile and the unit it enables.
+fn files(profile: ImageProfile, system: bool) -> Vec<(&'static str, String, u32)> {
+    let mut out: Vec<(&'static str, String, u32)> = context_files(profile)
+        .iter()
+        .map(|(n, b, m)| (*n, (*b).to_owned(), *m))
+        .collect();
+    if system && profile == ImageProfile::Base {
+        for (name, body, _) in &mut out {
+            if *name == "Dockerfile" {
+                body.push('\n');
+                body.push_str(SYSTEM_LAYER);
+            }
+        }
+        out.push(("hostel-init.service", SYSTEM_UNIT.to_owned(), 0o644));
+    }
+    out
+}
+
+/// What a build needs to know of its engine.
+#[derive(Debug, Clone, Copy)]
+struct BuildEnv<'a> {
+    /// The network its downloads go through, where the engine builds on one of hostel's.
+    network: Option<&'a str>,
+    /// Whether workspaces boot a system init (the base gets the system layer).
+    system: bool,
+}
+
 /// An image as `image list` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImageView {
@@ -333,22 +366,24 @@ impl Hostel {
         } else {
             None
         };
-        let built = self
-            .image_build_chain(profile, force, network.as_deref(), progress)
-            .await;
+        let env = BuildEnv {
+            network: network.as_deref(),
+            system: engine.system_init,
+        };
+        let built = self.image_build_chain(profile, force, env, progress).await;
         if network.is_some() {
             self.remove_build_network().await;
         }
         built
     }
 
-    /// Builds a profile and those it builds on (the build lock held), on `network` where the
-    /// engine needs one.
+    /// Builds a profile and those it builds on (the build lock held), for the engine `env`
+    /// describes.
     async fn image_build_chain(
         &self,
         profile: ImageProfile,
         force: bool,
-        network: Option<&str>,
+        env: BuildEnv<'_>,
         progress: &dyn Progress,
     ) -> Result<BuildOutcome, ServiceError> {
         // A build writes gigabytes: the engine's storage grows along, daemon or not.
@@ -371,7 +406,7 @@ impl Hostel {
         };
         for p in profile.chain() {
             outcome = self
-                .build_one(p, &parent, force && p == profile, network, progress)
+                .build_one(p, &parent, force && p == profile, env, progress)
                 .await?;
             parent.clone_from(&outcome.reference);
         }
@@ -384,7 +419,7 @@ impl Hostel {
         profile: ImageProfile,
         parent: &str,
         force: bool,
-        network: Option<&str>,
+        env: BuildEnv<'_>,
         progress: &dyn Progress,
     ) -> Result<BuildOutcome, ServiceError> {
         let parent_id = self
@@ -395,7 +430,7 @@ impl Hostel {
             .ok_or_else(|| ServiceError::ImageMissing {
                 reference: parent.to_owned(),
             })?;
-        let version = image_version(profile, &parent_id);
+        let version = image_version(profile, &parent_id, env.system);
         let repo = &self.config.image.repository;
         let reference = format!("{repo}:{version}");
         if !force && self.runtime.image(&reference).await?.is_some() {
@@ -407,7 +442,7 @@ impl Hostel {
             {
                 self.runtime
                     .build(
-                        &self.build_request(profile, parent, &version, false, network)?,
+                        &self.build_request(profile, parent, &version, false, env)?,
                         &|_| {},
                     )
                     .await?;
@@ -420,7 +455,7 @@ impl Hostel {
         progress.step(&format!("building {reference} ({profile}) on {parent}"));
         self.runtime
             .build(
-                &self.build_request(profile, parent, &version, force, network)?,
+                &self.build_request(profile, parent, &version, force, env)?,
                 // The engine's `Step N/M : ...` lines are steps; what the commands print is
                 // their detail.
                 &|line| {
@@ -444,11 +479,11 @@ impl Hostel {
         parent: &str,
         version: &str,
         no_cache: bool,
-        network: Option<&str>,
+        env: BuildEnv<'_>,
     ) -> Result<BuildRequest, ServiceError> {
         let repo = &self.config.image.repository;
         Ok(BuildRequest {
-            context_tar: build_context(profile)
+            context_tar: build_context(profile, env.system)
                 .map_err(ServiceError::io("pack", Path::new("image/")))?,
             tags: vec![format!("{repo}:{version}"), self.profile_ref(profile)],
             build_args: BTreeMap::from([("BASE".to_owned(), parent.to_owned())]),
@@ -457,7 +492,7 @@ impl Hostel {
                 (LABEL_IMAGE_VERSION.to_owned(), version.to_owned()),
             ]),
             no_cache,
-            network: network.map(str::to_owned),
+            network: env.network.map(str::to_owned),
         })
     }
 
@@ -502,9 +537,9 @@ impl Hostel {
 
 /// The version of a profile's image built from these files on this parent: a hash, after the
 /// profile's name but for the base (`3f2a...`, `dev-91c0...`).
-fn image_version(profile: ImageProfile, parent_id: &str) -> String {
+fn image_version(profile: ImageProfile, parent_id: &str, system: bool) -> String {
     let mut h = Sha256::new();
-    for (name, body, mode) in context_files(profile) {
+    for (name, body, mode) in files(profile, system) {
         for part in [name.as_bytes(), body.as_bytes(), &mode.to_le_bytes()] {
             h.update(part);
             h.update(b"\0");
@@ -535,15 +570,13 @@ fn host_ca(profile: ImageProfile) -> String {
 
 /// A profile's build context as an uncompressed tar: its files, and for the profiles the
 /// host's CA bundle as `host-ca.crt`.
-fn build_context(profile: ImageProfile) -> std::io::Result<Vec<u8>> {
-    let ca = host_ca(profile);
-    let extra: &[ContextFile] = match profile {
-        ImageProfile::Base => &[],
-        _ => &[("host-ca.crt", "", 0o644)],
-    };
+fn build_context(profile: ImageProfile, system: bool) -> std::io::Result<Vec<u8>> {
+    let mut all = files(profile, system);
+    if profile != ImageProfile::Base {
+        all.push(("host-ca.crt", host_ca(profile), 0o644));
+    }
     let mut b = tar::Builder::new(Vec::new());
-    for (name, body, mode) in context_files(profile).iter().chain(extra) {
-        let body = if *name == "host-ca.crt" { &ca } else { *body };
+    for (name, body, mode) in &all {
         let mut header = tar::Header::new_gnu();
         header.set_size(body.len() as u64);
         header.set_mode(*mode);
@@ -562,20 +595,30 @@ mod tests {
     fn version_depends_on_parent_and_profile() {
         let base = ImageProfile::Base;
         assert_eq!(
-            image_version(base, "sha256:a"),
-            image_version(base, "sha256:a")
+            image_version(base, "sha256:a", false),
+            image_version(base, "sha256:a", false)
         );
         assert_ne!(
-            image_version(base, "sha256:a"),
-            image_version(base, "sha256:b")
+            image_version(base, "sha256:a", false),
+            image_version(base, "sha256:b", false)
         );
-        assert_eq!(image_version(base, "x").len(), 12);
-        let dev = image_version(ImageProfile::Dev, "x");
+        assert_ne!(
+            image_version(base, "sha256:a", false),
+            image_version(base, "sha256:a", true),
+            "the system layer is part of the version"
+        );
+        assert_eq!(
+            image_version(ImageProfile::Dev, "sha256:a", false),
+            image_version(ImageProfile::Dev, "sha256:a", true),
+            "a profile above the base has no system layer of its own"
+        );
+        assert_eq!(image_version(base, "x", false).len(), 12);
+        let dev = image_version(ImageProfile::Dev, "x", false);
         assert!(dev.starts_with("dev-") && dev.len() == 16, "{dev}");
     }
 
-    fn entries(profile: ImageProfile) -> Vec<(String, u32)> {
-        let bytes = build_context(profile).unwrap();
+    fn entries(profile: ImageProfile, system: bool) -> Vec<(String, u32)> {
+        let bytes = build_context(profile, system).unwrap();
         let mut a = tar::Archive::new(bytes.as_slice());
         a.entries()
             .unwrap()
@@ -592,7 +635,7 @@ mod tests {
     #[test]
     fn contexts_hold_each_profiles_files_with_their_modes() {
         assert_eq!(
-            entries(ImageProfile::Base),
+            entries(ImageProfile::Base, false),
             vec![
                 ("Dockerfile".into(), 0o644),
                 ("hostel-init".into(), 0o755),
@@ -600,7 +643,28 @@ mod tests {
             ]
         );
         assert_eq!(
-            entries(ImageProfile::Desktop),
+            entries(ImageProfile::Base, true),
+            vec![
+                ("Dockerfile".into(), 0o644),
+                ("hostel-init".into(), 0o755),
+                ("hostel-app".into(), 0o755),
+                ("hostel-init.service".into(), 0o644)
+            ]
+        );
+        let system = files(ImageProfile::Base, true);
+        let dockerfile = &system[0].1;
+        assert!(
+            dockerfile.starts_with(context_files(ImageProfile::Base)[0].1),
+            "the base Dockerfile first"
+        );
+        assert!(
+            dockerfile
+                .trim_end()
+                .ends_with(r#"ENTRYPOINT ["/sbin/init"]"#),
+            "systemd is the init"
+        );
+        assert_eq!(
+            entries(ImageProfile::Desktop, true),
             vec![
                 ("Dockerfile".into(), 0o644),
                 ("hostel-desktop".into(), 0o755),

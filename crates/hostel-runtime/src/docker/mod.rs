@@ -347,6 +347,7 @@ impl Runtime for DockerRuntime {
             },
             layer_quota,
             build_network: false,
+            system_init: false,
         })
     }
 

@@ -222,6 +222,7 @@ impl Runtime for FakeRuntime {
             ids: IdMapping::Host,
             layer_quota: self.lock().layer_quota,
             build_network: false,
+            system_init: false,
         })
     }
 

@@ -441,6 +441,7 @@ impl Runtime for IncusRuntime {
             // limit is on what the workspace writes); a `dir` pool ignores it.
             layer_quota: (str_of(&pool, "driver") == "btrfs").then_some(LayerQuota::OwnWrites),
             build_network: true,
+            system_init: true,
         })
     }
 
@@ -465,13 +466,13 @@ impl Runtime for IncusRuntime {
             None => None,
         };
         // Incus's btrfs size limits everything the root refers to, its snapshot of the image
-        // included; the spec's limit is what the workspace writes of its own.
-        let mut spec = spec.clone();
-        if let Some(max) = spec.layer_max {
-            spec.layer_max = Some(max.saturating_add(self.image_volume_bytes(&image.id).await?));
-        }
+        // included, and the image's volume is made with the first instance from it: the size
+        // is set once the instance is there, as the image's plus the spec's limit on what the
+        // workspace writes of its own.
+        let mut first = spec.clone();
+        first.layer_max = None;
         let body = spec::instance_body(
-            &spec,
+            &first,
             &self.pool,
             network.as_ref().map(|(b, a)| (b.as_str(), *a)),
             &image.labels,
@@ -480,6 +481,29 @@ impl Runtime for IncusRuntime {
         self.client
             .run("POST", "/1.0/instances", &body, "instance", &spec.name)
             .await?;
+        if let Some(max) = spec.layer_max {
+            let sized = async {
+                let size = max.saturating_add(self.image_volume_bytes(&image.id).await?);
+                let mut root = body.pointer("/devices/root").cloned().unwrap_or_default();
+                if let Some(map) = root.as_object_mut() {
+                    map.insert("size".into(), size.to_string().into());
+                }
+                self.client
+                    .run(
+                        "PATCH",
+                        &Self::instance_path(&spec.name)?,
+                        &json!({"devices": {"root": root}}),
+                        "instance",
+                        &spec.name,
+                    )
+                    .await
+            };
+            if let Err(e) = sized.await {
+                // No workspace without its limit.
+                let _ = self.remove(&spec.name).await;
+                return Err(e);
+            }
+        }
         self.inspect(&spec.name)
             .await?
             .ok_or_else(|| RuntimeError::NotFound {
