@@ -357,7 +357,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let l = layers(dir.path(), None, &[]);
         let all = load(&l).unwrap().settings(None).unwrap();
-        assert_eq!(all.len(), 39, "a new key needs a line here and in the docs");
+        assert_eq!(all.len(), 41, "a new key needs a line here and in the docs");
         figment::Jail::expect_with(|jail| {
             jail.set_env("HOSTEL_DEFAULTS_MEMORY", "1073741824");
             jail.set_env("HOSTEL_DEFAULTS_CPUS", "1.5");
@@ -365,7 +365,10 @@ mod tests {
             jail.set_env("HOSTEL_HTTP_WEB_LISTEN", "127.0.0.1:8081");
             jail.set_env("HOSTEL_STORAGE_POOL_SIZE", "20G");
             jail.set_env("HOSTEL_NETWORK_PACKET_FILTER", "false");
+            jail.set_env("HOSTEL_ENGINE_KIND", "incus");
             let c = load(&l).unwrap().config;
+            assert_eq!(c.engine.kind, hostel_core::config::EngineKind::Incus);
+            assert_eq!(c.engine.socket(), hostel_core::config::DEFAULT_INCUS_SOCKET);
             assert_eq!(c.defaults.memory, hostel_core::ByteSize::gib(1));
             assert_eq!(c.defaults.cpus.as_millis(), 1500);
             assert_eq!(c.ssh.accept_env, ["LANG", "TZ"]);
