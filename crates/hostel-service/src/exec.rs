@@ -58,6 +58,10 @@ pub struct ExecHandle {
     control: Arc<dyn ExecControl>,
     /// Whether its end was recorded (once, however many clones ask).
     finished: Arc<AtomicBool>,
+    /// The tenant's activity while it runs: ended by [`Hostel::exec_finish`], or when the
+    /// last clone is dropped unfinished (a gateway that lost its client), so that an
+    /// abandoned command never keeps the workspace from its idle stop.
+    activity: Arc<std::sync::Mutex<Option<crate::lifecycle::Activity>>>,
 }
 
 impl ExecHandle {
@@ -97,11 +101,14 @@ impl Hostel {
             tty: opts.tty,
         };
         let result = self.runtime.exec(&container_name(name), &req).await;
-        if result.is_ok() {
-            self.activity_begin(name);
-            self.metrics
-                .observe("exec", started.elapsed().as_secs_f64());
-        }
+        let activity = match &result {
+            Ok(_) => {
+                self.metrics
+                    .observe("exec", started.elapsed().as_secs_f64());
+                Some(self.activity_guard(name))
+            }
+            Err(_) => None,
+        };
         let mut ev = self
             .event(
                 "workspace.exec",
@@ -126,6 +133,7 @@ impl Hostel {
                 actor: opts.actor,
                 control: session.control,
                 finished: Arc::new(AtomicBool::new(false)),
+                activity: Arc::new(std::sync::Mutex::new(activity)),
             },
         })
     }
@@ -137,7 +145,13 @@ impl Hostel {
         if exec.finished.swap(true, Ordering::SeqCst) {
             return Ok(code?);
         }
-        self.activity_end(&exec.tenant);
+        drop(
+            exec.activity
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
+        let _ = self.store.touch(&exec.tenant, self.now());
         let code = code?;
         let mut ev = self
             .event("workspace.exec_end", Outcome::Ok)

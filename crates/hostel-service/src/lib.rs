@@ -81,7 +81,7 @@ pub struct Hostel {
     actor: String,
     instance: String,
     wake_locks: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    open_sessions: std::sync::Mutex<HashMap<String, u32>>,
+    open_sessions: Arc<std::sync::Mutex<HashMap<String, u32>>>,
     metrics: metrics::Metrics,
     history: std::sync::Mutex<hostel_core::history::History>,
     filter: Arc<dyn hostel_runtime::netfilter::PacketFilter>,
@@ -118,7 +118,7 @@ impl Hostel {
             actor: actor.into(),
             instance,
             wake_locks: tokio::sync::Mutex::new(HashMap::new()),
-            open_sessions: std::sync::Mutex::new(HashMap::new()),
+            open_sessions: Arc::new(std::sync::Mutex::new(HashMap::new())),
             metrics: metrics::Metrics::new().map_err(|e| ServiceError::Metrics {
                 message: e.to_string(),
             })?,

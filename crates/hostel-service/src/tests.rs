@@ -369,6 +369,34 @@ async fn exec_wakes_a_stopped_workspace_and_returns_the_exit_code() {
     assert_eq!((code, err.as_slice()), (1, b"nope\n".as_slice()));
 }
 
+/// A command whose caller went away without waiting for it (a gateway that lost its client)
+/// no longer counts as the tenant's activity once its handle is gone, so the idle stop still
+/// comes; one waited for ends its activity once, however many clones wait.
+#[tokio::test]
+async fn an_abandoned_exec_does_not_keep_the_workspace_busy() {
+    let f = fixture();
+    f.hostel.create(request("alice"), &Quiet).await.unwrap();
+    let opts = || crate::ExecOptions {
+        cmd: vec!["true".into()],
+        ..crate::ExecOptions::default()
+    };
+    let exec = f.hostel.exec(&name("alice"), opts(), &Quiet).await.unwrap();
+    let copy = exec.handle.clone();
+    assert_eq!(f.hostel.open_total(), 1);
+    drop(exec);
+    assert_eq!(f.hostel.open_total(), 1, "a clone still holds it");
+    drop(copy);
+    assert_eq!(f.hostel.open_total(), 0);
+
+    let exec = f.hostel.exec(&name("alice"), opts(), &Quiet).await.unwrap();
+    let copy = exec.handle.clone();
+    f.hostel.exec_finish(&exec.handle).await.unwrap();
+    f.hostel.exec_finish(&copy).await.unwrap();
+    assert_eq!(f.hostel.open_total(), 0);
+    drop((exec, copy));
+    assert_eq!(f.hostel.open_total(), 0);
+}
+
 #[tokio::test]
 async fn each_tenant_gets_its_own_network_behind_the_packet_filter() {
     let f = fixture();
