@@ -98,13 +98,7 @@ pub fn open(cli: &Cli) -> Result<Hostel, CliError> {
             })?,
     };
     let storage = BtrfsPool::new(paths.users(), paths.pool_image(), pool_size);
-    let runtime: Arc<dyn Runtime> = match config.engine.kind {
-        EngineKind::Docker => Arc::new(DockerRuntime::new(config.engine.socket())),
-        EngineKind::Incus => Arc::new(IncusRuntime::new(
-            config.engine.socket(),
-            config.engine.pool.clone(),
-        )),
-    };
+    let runtime = engine_runtime(&config.engine);
     let store = Store::open(&paths.database())?;
     let filter: Arc<dyn hostel_runtime::netfilter::PacketFilter> = if config.network.packet_filter {
         Arc::new(hostel_runtime::netfilter::Iptables)
@@ -115,4 +109,12 @@ pub fn open(cli: &Cli) -> Result<Hostel, CliError> {
         Hostel::new(paths, config, runtime, Arc::new(storage), store, actor())?
             .with_packet_filter(filter),
     )
+}
+
+/// The runtime of the engine `[engine]` names.
+pub fn engine_runtime(engine: &hostel_core::config::EngineConfig) -> Arc<dyn Runtime> {
+    match engine.kind {
+        EngineKind::Docker => Arc::new(DockerRuntime::new(engine.socket())),
+        EngineKind::Incus => Arc::new(IncusRuntime::new(engine.socket(), engine.pool.clone())),
+    }
 }

@@ -85,8 +85,9 @@ fn files(profile: ImageProfile, system: bool) -> Vec<(&'static str, String, u32)
 /// What a build needs to know of its engine.
 #[derive(Debug, Clone, Copy)]
 struct BuildEnv<'a> {
-    /// The network its downloads go through, where the engine builds on one of hostel's.
-    network: Option<&'a str>,
+    /// The network its downloads go through, where the engine builds on one of hostel's:
+    /// made when a build first needs it (a cached build makes none).
+    network: Option<&'a tokio::sync::OnceCell<String>>,
     /// Whether workspaces boot a system init (the base gets the system layer).
     system: bool,
 }
@@ -361,20 +362,28 @@ impl Hostel {
         let engine = self.runtime.ping().await?;
         // One build at a time on a root: they share the debootstrap folder and tarball.
         let _building = self.lock_builds().await?;
-        let network = if engine.build_network {
-            Some(self.ensure_build_network().await?)
-        } else {
-            None
-        };
+        let network = tokio::sync::OnceCell::new();
         let env = BuildEnv {
-            network: network.as_deref(),
+            network: engine.build_network.then_some(&network),
             system: engine.system_init,
         };
         let built = self.image_build_chain(profile, force, env, progress).await;
-        if network.is_some() {
+        if network.initialized() {
             self.remove_build_network().await;
         }
         built
+    }
+
+    /// The network a build runs on, made the first time one needs it.
+    async fn build_network(&self, env: BuildEnv<'_>) -> Result<Option<String>, ServiceError> {
+        match env.network {
+            Some(cell) => Ok(Some(
+                cell.get_or_try_init(|| self.ensure_build_network())
+                    .await?
+                    .clone(),
+            )),
+            None => Ok(None),
+        }
     }
 
     /// Builds a profile and those it builds on (the build lock held), for the engine `env`
@@ -440,9 +449,10 @@ impl Hostel {
                 .await?
                 .is_none()
             {
+                let network = self.build_network(env).await?;
                 self.runtime
                     .build(
-                        &self.build_request(profile, parent, &version, false, env)?,
+                        &self.build_request(profile, parent, &version, false, network, env)?,
                         &|_| {},
                     )
                     .await?;
@@ -453,9 +463,10 @@ impl Hostel {
             });
         }
         progress.step(&format!("building {reference} ({profile}) on {parent}"));
+        let network = self.build_network(env).await?;
         self.runtime
             .build(
-                &self.build_request(profile, parent, &version, force, env)?,
+                &self.build_request(profile, parent, &version, force, network, env)?,
                 // The engine's `Step N/M : ...` lines are steps; what the commands print is
                 // their detail.
                 &|line| {
@@ -479,6 +490,7 @@ impl Hostel {
         parent: &str,
         version: &str,
         no_cache: bool,
+        network: Option<String>,
         env: BuildEnv<'_>,
     ) -> Result<BuildRequest, ServiceError> {
         let repo = &self.config.image.repository;
@@ -492,7 +504,7 @@ impl Hostel {
                 (LABEL_IMAGE_VERSION.to_owned(), version.to_owned()),
             ]),
             no_cache,
-            network: env.network.map(str::to_owned),
+            network,
         })
     }
 

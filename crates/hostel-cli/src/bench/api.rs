@@ -167,7 +167,7 @@ async fn measure(
 
         let cname = format!("hostel-bench-api-{id}-{i}");
         containers.push(cname.clone());
-        let spec = plain_spec(&cname, &image, id, None);
+        let spec = plain_spec(&cname, &image, id, None, hostel_runtime::IdMapping::Host);
         let t = Instant::now();
         docker
             .create(&spec)

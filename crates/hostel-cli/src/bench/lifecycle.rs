@@ -2,17 +2,16 @@
 //! ratios. Benchmarks are never tests: nothing here asserts a time.
 //!
 //! `lifecycle` times, round by round, hostel's create (until the tenant's user can run a
-//! command), stop, start (same) and delete against the Docker Engine API doing the bare
-//! equivalent on the same image (`docker run -d`, `docker stop`, `docker start`, `docker rm`),
-//! through the same socket. It then measures host memory per idle workspace, and the cached
+//! command), stop, start (same) and delete against the root's engine's API doing the bare
+//! equivalent on the same image, through the same socket: on Docker `docker run -d`, `docker
+//! stop`, `docker start`, `docker rm`; on Incus an instance made, started, stopped and deleted. It then measures host memory per idle workspace, and the cached
 //! image build. Everything it makes is labelled `io.hostel.bench=<run>` and removed at the end.
 
 use super::{BENCH_KEY, median, ms, plain_spec};
 use crate::error::CliError;
 use crate::output::{line, table};
 use hostel_core::{ByteSize, SshPublicKey, TenantName};
-use hostel_runtime::Runtime;
-use hostel_runtime::docker::DockerRuntime;
+use hostel_runtime::{IdMapping, Runtime};
 use hostel_service::{CreateRequest, Hostel, Quiet, ServiceError};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -40,7 +39,8 @@ fn mem_used() -> u64 {
 
 struct Run<'a> {
     h: &'a Hostel,
-    docker: DockerRuntime,
+    docker: std::sync::Arc<dyn Runtime>,
+    ids: IdMapping,
     id: String,
     tenants: Vec<TenantName>,
     containers: Vec<String>,
@@ -91,7 +91,8 @@ pub async fn lifecycle(h: &Hostel, rounds: usize, idle: usize, cold: bool) -> Re
     let cached_build = started.elapsed();
     let mut run = Run {
         h,
-        docker: DockerRuntime::new(h.config().engine.socket().to_owned()),
+        docker: crate::wiring::engine_runtime(&h.config().engine),
+        ids: h.engine_ids().await?,
         id: format!("{:x}", std::process::id()),
         tenants: Vec::new(),
         containers: Vec::new(),
@@ -103,7 +104,11 @@ pub async fn lifecycle(h: &Hostel, rounds: usize, idle: usize, cold: bool) -> Re
         "hostel bench lifecycle: {rounds} rounds, image {}",
         image.reference
     ));
-    table(&["OPERATION", "HOSTEL ms", "DOCKER ms", "RATIO"], &rows);
+    let engine = format!(
+        "{} ms",
+        h.config().engine.kind.as_str().to_ascii_uppercase()
+    );
+    table(&["OPERATION", "HOSTEL ms", &engine, "RATIO"], &rows);
     if let Some(r) = idle_row {
         line(&r);
     }
@@ -159,7 +164,7 @@ async fn measure(
             path: home.display().to_string(),
             source: e.into(),
         })?;
-        let spec = plain_spec(&cname, image, &run.id, Some(&home));
+        let spec = plain_spec(&cname, image, &run.id, Some(&home), run.ids);
         let d = &run.docker;
         let (t, _) = timed(async {
             d.create(&spec).await?;

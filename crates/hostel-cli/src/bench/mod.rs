@@ -39,10 +39,16 @@ fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
 }
 
-/// The baseline container: the workspace image with hostel's hardening and limits, made by the
-/// engine alone (no home volume unless `home`, no store, no readiness wait), labelled
+/// The baseline container: the workspace image with hostel's hardening and limits for an engine
+/// that maps ids as `ids`, made by the engine alone (no home volume unless `home`, no store, no readiness wait), labelled
 /// `io.hostel.bench=<run>` for the cleanup.
-fn plain_spec(name: &str, image: &str, run: &str, home: Option<&Path>) -> WorkspaceSpec {
+fn plain_spec(
+    name: &str,
+    image: &str,
+    run: &str,
+    home: Option<&Path>,
+    ids: hostel_runtime::IdMapping,
+) -> WorkspaceSpec {
     WorkspaceSpec {
         name: name.to_owned(),
         image: image.to_owned(),
@@ -64,11 +70,15 @@ fn plain_spec(name: &str, image: &str, run: &str, home: Option<&Path>) -> Worksp
             })
             .into_iter()
             .collect(),
-        privileges: hostel_runtime::Privileges::InitOnly,
+        privileges: if ids == hostel_runtime::IdMapping::Isolated {
+            hostel_runtime::Privileges::Sudo
+        } else {
+            hostel_runtime::Privileges::InitOnly
+        },
         network: None,
         output_log_max: hostel_service::OUTPUT_LOG_MAX,
         hidden_paths: vec![],
         layer_max: None,
-        syscalls: hostel_service::workspace_syscall_filter(hostel_runtime::IdMapping::Host),
+        syscalls: hostel_service::workspace_syscall_filter(ids),
     }
 }
