@@ -244,16 +244,15 @@ fn outcome_in(
     worked: bool,
     detail: String,
 ) -> MoveResult {
+    let plain = outcome(name, from, worked, detail);
     if system && OWN_NAMESPACE.contains(&name) {
         MoveResult {
-            r#move: name.to_owned(),
-            from,
             expected: "own namespace only",
             result: if worked { "allowed" } else { "blocked" },
-            detail,
+            ..plain
         }
     } else {
-        outcome(name, from, worked, detail)
+        plain
     }
 }
 

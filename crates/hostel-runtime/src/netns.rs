@@ -89,3 +89,21 @@ pub(crate) fn tcp_stream(
             message: e.to_string(),
         })
 }
+
+/// [`connect`] off the executor, as the engine's [`crate::Connection`].
+pub(crate) async fn open(
+    workspace: &str,
+    pid: i32,
+    belongs: impl Fn(&str) -> bool + Send + 'static,
+    port: u16,
+    loopback: Loopback,
+) -> Result<crate::Connection, RuntimeError> {
+    let name = workspace.to_owned();
+    let stream = tokio::task::spawn_blocking(move || connect(&name, pid, belongs, port, loopback))
+        .await
+        .map_err(|e| RuntimeError::Host {
+            action: format!("connect to port {port} in {workspace}"),
+            message: e.to_string(),
+        })??;
+    Ok(Box::new(tcp_stream(stream, workspace, port)?))
+}

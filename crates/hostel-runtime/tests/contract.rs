@@ -300,7 +300,10 @@ async fn incus_honours_the_contract() {
         run: run.clone(),
         image: image.clone(),
     };
-    incus.import(busybox_rootfs(), &image).await.unwrap();
+    incus
+        .import(hostel_testkit::busybox_tar("", &[]), &image)
+        .await
+        .unwrap();
     let info = incus
         .image(&image)
         .await
@@ -374,50 +377,6 @@ async fn incus_honours_the_contract() {
     assert!(!pool.contains("discard"), "{pool}");
     let seen = incus.storage_state().await.unwrap().unwrap();
     assert_eq!((seen.size, seen.allocated), (kept.size, true));
-}
-
-/// The smallest system to run the contract in, as a root filesystem tarball: busybox (static,
-/// the host's busybox-static) and an init that sleeps until it is told to stop.
-fn busybox_rootfs() -> Vec<u8> {
-    let busybox = std::fs::read("/bin/busybox")
-        .expect("the tests need busybox-static on the host (scripts/test installs it)");
-    let mut tar = tar::Builder::new(Vec::new());
-    let mut add = |path: &str, mode: u32, body: &[u8], link: Option<&str>| {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(match (link, path.ends_with('/')) {
-            (Some(_), _) => tar::EntryType::Symlink,
-            (None, true) => tar::EntryType::Directory,
-            (None, false) => tar::EntryType::Regular,
-        });
-        h.set_mode(mode);
-        h.set_size(body.len() as u64);
-        h.set_mtime(1_700_000_000);
-        if let Some(target) = link {
-            h.set_link_name(target).unwrap();
-        }
-        h.set_cksum();
-        tar.append_data(&mut h, path, body).unwrap();
-    };
-    for dir in [
-        "bin/", "sbin/", "dev/", "proc/", "sys/", "tmp/", "etc/", "root/", "home/",
-    ] {
-        add(dir, 0o755, &[], None);
-    }
-    add("bin/busybox", 0o755, &busybox, None);
-    for applet in ["sh", "sleep", "cat", "echo", "id", "ip", "ls", "stty"] {
-        add(&format!("bin/{applet}"), 0o777, &[], Some("busybox"));
-    }
-    // A system container's init brings its loopback up (systemd does), and the engine stops
-    // it with SIGPWR (Docker: SIGTERM).
-    let init = b"#!/bin/sh\n/bin/ip link set lo up\ntrap 'exit 0' PWR TERM\nwhile :; do /bin/sleep 1; done\n";
-    add("sbin/init", 0o755, init, None);
-    add(
-        "etc/passwd",
-        0o644,
-        b"root:x:0:0:root:/root:/bin/sh\ncontract:x:1000:1000::/home/contract:/bin/sh\n",
-        None,
-    );
-    tar.into_inner().unwrap()
 }
 
 /// Removes what an Incus run made (instances and networks with its label, its image) even

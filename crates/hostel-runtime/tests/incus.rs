@@ -20,72 +20,13 @@ use tokio::io::AsyncWriteExt;
 /// The storage pool `scripts/incus` makes.
 const POOL: &str = "hostel";
 
-/// The smallest system to run commands in: busybox (static, from the host's busybox-static)
-/// and an init that sleeps, as an Incus unified image (metadata.yaml and rootfs/).
+/// The smallest system to run commands in, as an Incus unified image (metadata.yaml and
+/// rootfs/).
 fn busybox_image(run: &str) -> Vec<u8> {
-    let busybox = std::fs::read("/bin/busybox")
-        .expect("the tests need busybox-static on the host (scripts/test installs it)");
-    let mut tar = tar::Builder::new(Vec::new());
-    let mut add = |path: &str, mode: u32, body: &[u8], kind: tar::EntryType, link: Option<&str>| {
-        let mut h = tar::Header::new_ustar();
-        h.set_entry_type(kind);
-        h.set_mode(mode);
-        h.set_size(body.len() as u64);
-        h.set_mtime(1_700_000_000);
-        if let Some(target) = link {
-            h.set_link_name(target).unwrap();
-        }
-        h.set_cksum();
-        tar.append_data(&mut h, path, body).unwrap();
-    };
     let meta = format!(
         "architecture: x86_64\ncreation_date: 1700000000\nproperties:\n  description: hostel test {run}\n"
     );
-    add(
-        "metadata.yaml",
-        0o644,
-        meta.as_bytes(),
-        tar::EntryType::Regular,
-        None,
-    );
-    for dir in [
-        "rootfs",
-        "rootfs/bin",
-        "rootfs/sbin",
-        "rootfs/dev",
-        "rootfs/proc",
-        "rootfs/sys",
-        "rootfs/tmp",
-        "rootfs/etc",
-        "rootfs/root",
-    ] {
-        add(dir, 0o755, &[], tar::EntryType::Directory, None);
-    }
-    add(
-        "rootfs/bin/busybox",
-        0o755,
-        &busybox,
-        tar::EntryType::Regular,
-        None,
-    );
-    for applet in ["sh", "sleep", "cat", "echo", "stty", "tty", "id"] {
-        add(
-            &format!("rootfs/bin/{applet}"),
-            0o777,
-            &[],
-            tar::EntryType::Symlink,
-            Some("busybox"),
-        );
-    }
-    let init = b"#!/bin/sh\nwhile :; do /bin/sleep 3600; done\n";
-    add(
-        "rootfs/sbin/init",
-        0o755,
-        init,
-        tar::EntryType::Regular,
-        None,
-    );
-    tar.into_inner().unwrap()
+    hostel_testkit::busybox_tar("rootfs/", &[("metadata.yaml", meta.as_bytes())])
 }
 
 /// Removes this run's instance and image even when the test panics.

@@ -619,3 +619,60 @@ pub fn remove_filter_rules(prefix: &str) {
         }
     }
 }
+
+/// The smallest system to run commands in, as a tarball: busybox (static, the host's
+/// busybox-static) with a few applets, `/etc/passwd` with root and `contract` (1000), and an
+/// init that brings its loopback up (systemd does) and ends on SIGPWR (how Incus stops a system
+/// container) or SIGTERM. Every path starts with `prefix` (`""`: a root filesystem tarball;
+/// `"rootfs/"`: an Incus unified image, with `extra` files such as `metadata.yaml` at the top).
+pub fn busybox_tar(prefix: &str, extra: &[(&str, &[u8])]) -> Vec<u8> {
+    let busybox = std::fs::read("/bin/busybox")
+        .expect("the tests need busybox-static on the host (scripts/test installs it)");
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, mode: u32, body: &[u8], link: Option<&str>| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(match (link, path.ends_with('/')) {
+            (Some(_), _) => tar::EntryType::Symlink,
+            (None, true) => tar::EntryType::Directory,
+            (None, false) => tar::EntryType::Regular,
+        });
+        h.set_mode(mode);
+        h.set_size(body.len() as u64);
+        h.set_mtime(1_700_000_000);
+        if let Some(target) = link {
+            h.set_link_name(target).unwrap();
+        }
+        h.set_cksum();
+        tar.append_data(&mut h, path, body).unwrap();
+    };
+    for (path, body) in extra {
+        add(path, 0o644, body, None);
+    }
+    for dir in [
+        "", "bin/", "sbin/", "dev/", "proc/", "sys/", "tmp/", "etc/", "root/", "home/",
+    ] {
+        if !(dir.is_empty() && prefix.is_empty()) {
+            add(&format!("{prefix}{dir}"), 0o755, &[], None);
+        }
+    }
+    add(&format!("{prefix}bin/busybox"), 0o755, &busybox, None);
+    for applet in [
+        "sh", "sleep", "cat", "echo", "id", "ip", "ls", "stty", "tty",
+    ] {
+        add(
+            &format!("{prefix}bin/{applet}"),
+            0o777,
+            &[],
+            Some("busybox"),
+        );
+    }
+    let init = b"#!/bin/sh\n/bin/ip link set lo up\ntrap 'exit 0' PWR TERM\nwhile :; do /bin/sleep 1; done\n";
+    add(&format!("{prefix}sbin/init"), 0o755, init, None);
+    add(
+        &format!("{prefix}etc/passwd"),
+        0o644,
+        b"root:x:0:0:root:/root:/bin/sh\ncontract:x:1000:1000::/home/contract:/bin/sh\n",
+        None,
+    );
+    tar.into_inner().unwrap()
+}

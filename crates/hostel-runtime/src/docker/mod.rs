@@ -300,16 +300,7 @@ impl DockerRuntime {
             })
             .await?
             .clone();
-        tokio::task::spawn_blocking(move || match file {
-            Some(file) if keep => file.keep_up(),
-            Some(file) => file.state(),
-            None => Ok(None),
-        })
-        .await
-        .map_err(|e| RuntimeError::Host {
-            action: "keep the engine's storage".into(),
-            message: e.to_string(),
-        })?
+        crate::storage::pool::keep_or_look(file, keep, "the engine's storage").await
     }
 }
 
@@ -807,22 +798,14 @@ impl Runtime for DockerRuntime {
             (Some(true), Some(pid)) => i32::try_from(pid).unwrap_or(0),
             _ => 0,
         };
-        let workspace = name.to_owned();
-        let stream = tokio::task::spawn_blocking(move || {
-            crate::netns::connect(
-                &workspace,
-                pid,
-                |groups| in_container(groups, &id),
-                port,
-                loopback,
-            )
-        })
+        crate::netns::open(
+            name,
+            pid,
+            move |groups| in_container(groups, &id),
+            port,
+            loopback,
+        )
         .await
-        .map_err(|e| RuntimeError::Host {
-            action: format!("connect to port {port} in {name}"),
-            message: e.to_string(),
-        })??;
-        Ok(Box::new(crate::netns::tcp_stream(stream, name, port)?))
     }
 
     async fn image(&self, reference: &str) -> Result<Option<ImageInfo>, RuntimeError> {

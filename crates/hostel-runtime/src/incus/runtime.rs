@@ -53,14 +53,7 @@ impl IncusRuntime {
         let file = self
             .storage
             .get_or_try_init(|| async {
-                let pool = self
-                    .client
-                    .get(
-                        &format!("/1.0/storage-pools/{}", self.pool),
-                        "storage pool",
-                        &self.pool,
-                    )
-                    .await?;
+                let pool = self.pool_info().await?;
                 if str_of(&pool, "driver") != "btrfs" {
                     return Ok::<_, RuntimeError>(None);
                 }
@@ -75,16 +68,18 @@ impl IncusRuntime {
             })
             .await?
             .clone();
-        tokio::task::spawn_blocking(move || match file {
-            Some(file) if keep => file.keep_up(),
-            Some(file) => file.state(),
-            None => Ok(None),
-        })
-        .await
-        .map_err(|e| RuntimeError::Host {
-            action: "keep Incus's storage pool".into(),
-            message: e.to_string(),
-        })?
+        crate::storage::pool::keep_or_look(file, keep, "Incus's storage pool").await
+    }
+
+    /// The storage pool as Incus describes it.
+    async fn pool_info(&self) -> Result<Value, RuntimeError> {
+        self.client
+            .get(
+                &format!("/1.0/storage-pools/{}", self.pool),
+                "storage pool",
+                &self.pool,
+            )
+            .await
     }
 
     fn instance_path(name: &str) -> Result<String, RuntimeError> {
@@ -412,14 +407,7 @@ impl Runtime for IncusRuntime {
     async fn ping(&self) -> Result<EngineInfo, RuntimeError> {
         let server = self.client.get("/1.0", "engine", "").await?;
         let resources = self.client.get("/1.0/resources", "engine", "").await?;
-        let pool = self
-            .client
-            .get(
-                &format!("/1.0/storage-pools/{}", self.pool),
-                "storage pool",
-                &self.pool,
-            )
-            .await?;
+        let pool = self.pool_info().await?;
         Ok(EngineInfo {
             version: server
                 .pointer("/environment/server_version")
@@ -731,22 +719,15 @@ impl Runtime for IncusRuntime {
             .filter(|_| workspace_state(str_of(&v, "status")) == WorkspaceState::Running)
             .and_then(|p| i32::try_from(p).ok())
             .unwrap_or(0);
-        let workspace = name.to_owned();
-        let stream = tokio::task::spawn_blocking(move || {
-            crate::netns::connect(
-                &workspace,
-                pid,
-                |groups| in_instance(groups, &workspace),
-                port,
-                loopback,
-            )
-        })
+        let instance = name.to_owned();
+        crate::netns::open(
+            name,
+            pid,
+            move |groups| in_instance(groups, &instance),
+            port,
+            loopback,
+        )
         .await
-        .map_err(|e| RuntimeError::Host {
-            action: format!("connect to port {port} in {name}"),
-            message: e.to_string(),
-        })??;
-        Ok(Box::new(crate::netns::tcp_stream(stream, name, port)?))
     }
 
     async fn network_create(&self, spec: &NetworkSpec) -> Result<NetworkInfo, RuntimeError> {

@@ -147,6 +147,25 @@ pub struct LoopFile {
     pub headroom: ByteSize,
 }
 
+/// Keeps `file` (`keep`) or reads how it stands, off the executor; `None` when there is no
+/// file to keep. `what` names it in an error.
+pub async fn keep_or_look(
+    file: Option<LoopFile>,
+    keep: bool,
+    what: &str,
+) -> Result<Option<PoolState>, RuntimeError> {
+    tokio::task::spawn_blocking(move || match file {
+        Some(file) if keep => file.keep_up(),
+        Some(file) => file.state(),
+        None => Ok(None),
+    })
+    .await
+    .map_err(|e| RuntimeError::Host {
+        action: format!("keep {what}"),
+        message: e.to_string(),
+    })?
+}
+
 impl LoopFile {
     /// Its size, use and room on the host; `None` when it is not mounted.
     pub fn state(&self) -> Result<Option<PoolState>, RuntimeError> {
