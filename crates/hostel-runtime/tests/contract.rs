@@ -359,6 +359,80 @@ async fn incus_honours_the_contract() {
         "{refused:?}"
     );
     assert_eq!(incus.inspect(&orphan).await.unwrap(), None);
+
+    // A build runs its steps in an instance of its parent and publishes it with its tags;
+    // built again with nothing to rebuild, it only points a lost tag at it again.
+    let mut context = tar::Builder::new(Vec::new());
+    let dockerfile = "ARG BASE\nFROM ${BASE}\nLABEL io.hostel.test=1\nENV GREETING=hi\n\
+                      RUN echo \"$GREETING\" > /etc/greeting\n";
+    let mut h = tar::Header::new_gnu();
+    h.set_size(dockerfile.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    context
+        .append_data(&mut h, "Dockerfile", dockerfile.as_bytes())
+        .unwrap();
+    let (versioned, moving) = (
+        format!("hostel-test-build:{run}-v1"),
+        format!("hostel-test-build:{run}-latest"),
+    );
+    let req = hostel_runtime::BuildRequest {
+        context_tar: context.into_inner().unwrap(),
+        tags: vec![versioned.clone(), moving.clone()],
+        build_args: BTreeMap::from([("BASE".to_owned(), image.clone())]),
+        labels: BTreeMap::from([(LABEL_MANAGED.to_owned(), "1".to_owned())]),
+        no_cache: false,
+        network: None,
+    };
+    let lines = std::sync::Mutex::new(Vec::new());
+    incus
+        .build(&req, &|l| lines.lock().unwrap().push(l))
+        .await
+        .unwrap();
+    assert!(
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.starts_with("Step 1/1 : RUN")),
+        "{lines:?}"
+    );
+    let built = incus.image(&versioned).await.unwrap().expect("the build");
+    assert_eq!(
+        incus.image(&moving).await.unwrap().map(|i| i.id),
+        Some(built.id.clone())
+    );
+    assert_eq!(
+        built.labels.get("io.hostel.test").map(String::as_str),
+        Some("1")
+    );
+    assert_eq!(
+        built.labels.get("hostel.env.GREETING").map(String::as_str),
+        Some("hi")
+    );
+    incus
+        .client()
+        .run(
+            "DELETE",
+            &format!("/1.0/images/aliases/{moving}"),
+            &serde_json::Value::Null,
+            "image",
+            &moving,
+        )
+        .await
+        .unwrap();
+    lines.lock().unwrap().clear();
+    incus
+        .build(&req, &|l| lines.lock().unwrap().push(l))
+        .await
+        .unwrap();
+    assert!(lines.lock().unwrap().is_empty(), "no step ran again");
+    assert_eq!(
+        incus.image(&moving).await.unwrap().map(|i| i.id),
+        Some(built.id.clone())
+    );
+    incus.image_remove(&versioned).await.unwrap();
+    assert_eq!(incus.image(&moving).await.unwrap(), None);
     drop(guard);
 
     // Incus makes its btrfs pool a sparse image mounted with discard; hostel keeps it able to

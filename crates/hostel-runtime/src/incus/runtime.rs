@@ -899,6 +899,19 @@ impl Runtime for IncusRuntime {
                 "an image build needs a tag".into(),
             ));
         };
+        // The first tag names the build (hostel's is its content's version): built before and
+        // no rebuild asked, the other tags are only pointed at it, as a cached build does.
+        if !req.no_cache
+            && let Some(built) = self.image(first).await?
+        {
+            for tag in rest {
+                let alias = checked_alias(tag).ok_or_else(|| {
+                    RuntimeError::Unsupported(format!("{tag:?} cannot name an Incus image"))
+                })?;
+                self.set_alias(alias, &built.id).await?;
+            }
+            return Ok(());
+        }
         let files = build::context_files(&req.context_tar)?;
         let dockerfile = files
             .get("Dockerfile")
