@@ -312,6 +312,7 @@ async fn incus_honours_the_contract() {
     assert!(info.tags.contains(&image), "{info:?}");
     contract(&incus, &run, &image, 1000).await;
     network_contract(&incus, &run, &image).await;
+    bridges_come_and_go_while_links_churn(&incus, &run).await;
 
     // A build killed mid-way leaves its instance; the next build removes it, and refuses
     // what it cannot build by name.
@@ -451,6 +452,85 @@ async fn incus_honours_the_contract() {
     assert!(!pool.contains("discard"), "{pool}");
     let seen = incus.storage_state().await.unwrap().unwrap();
     assert_eq!((seen.size, seen.allocated), (kept.size, true));
+}
+
+/// Makes and removes veth pairs on the host, as another engine starting and stopping
+/// containers does, until dropped.
+struct LinkChurn {
+    on: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    worker: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LinkChurn {
+    fn start(tag: &str) -> LinkChurn {
+        let on = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let running = on.clone();
+        let tag = tag.to_owned();
+        let worker = std::thread::spawn(move || {
+            let ip = |args: &[&str]| {
+                std::process::Command::new("ip")
+                    .args(args)
+                    .status()
+                    .expect("ip runs")
+            };
+            let mut i = 0u32;
+            while running.load(std::sync::atomic::Ordering::Relaxed) {
+                i = (i + 1) % 1000;
+                let (a, b) = (format!("{tag}a{i}"), format!("{tag}b{i}"));
+                ip(&["link", "add", &a, "type", "veth", "peer", "name", &b]);
+                ip(&["link", "del", &a]);
+            }
+        });
+        LinkChurn {
+            on,
+            worker: Some(worker),
+        }
+    }
+}
+
+impl Drop for LinkChurn {
+    fn drop(&mut self) {
+        self.on.store(false, std::sync::atomic::Ordering::Relaxed);
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// Incus 6.0 lists the host's links when it sets a bridge up or removes it and fails when
+/// one vanishes meanwhile; on a host where Docker churns veths, hostel's networks must still
+/// come and go.
+async fn bridges_come_and_go_while_links_churn(rt: &dyn Runtime, run: &str) {
+    let _churn = LinkChurn::start(&format!("hv{}", &run[run.len() - 4..]));
+    let pool: ipnet::Ipv4Net = "10.215.0.0/16".parse().unwrap();
+    for round in 0..6 {
+        let used: Vec<ipnet::Ipv4Net> = rt
+            .networks(&[])
+            .await
+            .unwrap()
+            .iter()
+            .flat_map(|n| n.subnets.iter().filter_map(|s| s.parse().ok()))
+            .collect();
+        let net = NetworkSpec {
+            name: format!("hostel-churn-{run}-{round}"),
+            bridge: hostel_core::network::bridge_name("tv", run, &round.to_string()),
+            subnet: hostel_core::network::free_subnet(pool, 28, &used, 0)
+                .unwrap()
+                .to_string(),
+            internal: true,
+            labels: BTreeMap::from([
+                (LABEL_MANAGED.to_owned(), "1".to_owned()),
+                (LABEL_TEST_RUN.to_owned(), run.to_owned()),
+            ]),
+        };
+        rt.network_create(&net)
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        rt.network_remove(&net.name)
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(rt.network_inspect(&net.name).await.unwrap(), None);
+    }
 }
 
 /// Removes what an Incus run made (instances and networks with its label, its image) even

@@ -24,6 +24,15 @@ pub const DEFAULT_POOL: &str = "hostel";
 /// init shuts its services down.
 const MIN_GRACE_SECS: u32 = 1;
 
+/// What Incus 6.0 says when a bridge's setup or removal lists the host's links and one of them
+/// (another engine's veth, say) goes away before it is read. Nothing was changed; the same
+/// request is safe to send again (fixed upstream after 6.0.4 by skipping such links).
+const VANISHED_LINK: &str = "Failed to delete bridge children interfaces";
+
+/// How often a bridge request that met a vanished link is sent in all: a busy host fails
+/// about one try in two, so twenty fail together about once in a million.
+const BRIDGE_TRIES: u32 = 20;
+
 /// An Incus daemon reached through its Unix socket; workspaces' root disks on `pool`.
 #[derive(Debug, Clone)]
 pub struct IncusRuntime {
@@ -80,6 +89,32 @@ impl IncusRuntime {
                 &self.pool,
             )
             .await
+    }
+
+    /// A request that makes or removes a bridge, sent again while Incus fails it because a
+    /// link of the host vanished under it (see [`VANISHED_LINK`]): on a host where Docker
+    /// makes and removes veths all the time, that happens to one create in two.
+    async fn bridge_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: &Value,
+        name: &str,
+    ) -> Result<Value, RuntimeError> {
+        let mut tries = 1;
+        loop {
+            match self.client.run(method, path, body, "network", name).await {
+                Err(RuntimeError::Engine { message, .. })
+                    if message.contains(VANISHED_LINK) && tries < BRIDGE_TRIES =>
+                {
+                    tracing::debug!(network = name, tries, %message, "a host link vanished; again");
+                    let pause = (20 * u64::from(tries)).min(200);
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     fn instance_path(name: &str) -> Result<String, RuntimeError> {
@@ -758,8 +793,7 @@ impl Runtime for IncusRuntime {
                 });
             }
         }
-        self.client
-            .run("POST", "/1.0/networks", &body, "network", &spec.name)
+        self.bridge_request("POST", "/1.0/networks", &body, &spec.name)
             .await?;
         self.network_inspect(&spec.name)
             .await?
@@ -781,12 +815,10 @@ impl Runtime for IncusRuntime {
             return Ok(());
         };
         match self
-            .client
-            .run(
+            .bridge_request(
                 "DELETE",
                 &format!("/1.0/networks/{bridge}"),
                 &Value::Null,
-                "network",
                 name,
             )
             .await
