@@ -2,7 +2,8 @@
 
 use crate::{
     AuditEntry, Ban, Built, Change, CheckItem, Finding, Image, Key, NewTenant, PublishedPort,
-    Tenant, TenantChange, TenantDetail, Token,
+    ScheduleChange, Snapshot, SnapshotList, SnapshotSchedule, Tenant, TenantChange, TenantDetail,
+    Token,
 };
 use chrono::{DateTime, Utc};
 use hostel_core::policy::{Policy, PolicyChange};
@@ -148,6 +149,60 @@ impl From<hostel_store::PublishedPort> for PublishedPort {
             public: p.public,
             created_at: p.created_at,
         }
+    }
+}
+
+impl From<hostel_service::SnapshotView> for Snapshot {
+    fn from(s: hostel_service::SnapshotView) -> Self {
+        Snapshot {
+            name: s.name.to_string(),
+            taken_at: s.taken_at,
+            exclusive_bytes: s.exclusive.map(|b| b.as_u64()),
+            system: s.system,
+            scheduled: s.scheduled,
+        }
+    }
+}
+
+impl From<hostel_core::snapshot::Schedule> for SnapshotSchedule {
+    fn from(s: hostel_core::snapshot::Schedule) -> Self {
+        SnapshotSchedule {
+            every: s.every.to_string(),
+            keep: s.keep,
+        }
+    }
+}
+
+impl SnapshotList {
+    /// The list as the service gives it.
+    pub fn new(
+        (snapshots, schedule): (
+            Vec<hostel_service::SnapshotView>,
+            Option<hostel_core::snapshot::Schedule>,
+        ),
+    ) -> Self {
+        SnapshotList {
+            schedule: schedule.map(Into::into),
+            snapshots: snapshots.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl ScheduleChange {
+    /// The schedule asked for (`None`: off).
+    pub fn schedule(&self) -> Result<Option<hostel_core::snapshot::Schedule>, ServiceError> {
+        if self.every == "off" {
+            return Ok(None);
+        }
+        Ok(Some(hostel_core::snapshot::Schedule {
+            every: self
+                .every
+                .parse()
+                .map_err(|_| ServiceError::UnknownSchedule {
+                    every: self.every.clone(),
+                })?,
+            keep: self.keep.unwrap_or(7),
+        }))
     }
 }
 

@@ -275,6 +275,59 @@ pub struct NewPublishedPort {
     pub public: bool,
 }
 
+/// A snapshot of a tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Snapshot {
+    /// Its name.
+    pub name: String,
+    /// When it was taken.
+    pub taken_at: DateTime<Utc>,
+    /// Bytes of the home only it holds (what deleting it frees), where the storage says.
+    pub exclusive_bytes: Option<u64>,
+    /// Whether it holds the workspace's system (root disk) too, not only the home.
+    pub system: bool,
+    /// Whether the schedule took it (and removes it past the schedule's `keep`).
+    pub scheduled: bool,
+}
+
+/// A tenant's snapshot schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SnapshotSchedule {
+    /// `hourly`, `daily` or `weekly`.
+    pub every: String,
+    /// How many scheduled snapshots stay.
+    pub keep: u32,
+}
+
+/// A tenant's snapshots, oldest first, and its schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SnapshotList {
+    /// The schedule, if any.
+    pub schedule: Option<SnapshotSchedule>,
+    /// The snapshots.
+    pub snapshots: Vec<Snapshot>,
+}
+
+/// What `POST /api/tenants/{name}/snapshots` takes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSnapshot {
+    /// Its name (1 to 40 of a-z, 0-9, '-'; not starting with `auto-`); default: the time now.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// What `PUT /api/tenants/{name}/snapshot-schedule` takes.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleChange {
+    /// `hourly`, `daily`, `weekly`, or `off` to stop the schedule.
+    pub every: String,
+    /// How many scheduled snapshots stay (1 to `[storage] snapshots_max`; default 7).
+    #[serde(default)]
+    pub keep: Option<u32>,
+}
+
 /// Keys to add.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -9,11 +9,12 @@ use crate::output::Steps;
 use futures_util::StreamExt;
 use hostel_api::{
     AuditEntry, AuditQuery, AuditVerified, Ban, Built, Change, CheckItem, CreatedToken,
-    DaemonStatus, Finding, Image, Key, NewBan, NewKeys, NewPublishedPort, NewTenant, NewToken,
-    PublishedPort, Tenant, TenantChange, TenantDetail, Token, Transition,
+    DaemonStatus, Finding, Image, Key, NewBan, NewKeys, NewPublishedPort, NewSnapshot, NewTenant,
+    NewToken, PublishedPort, ScheduleChange, Snapshot, SnapshotList, Tenant, TenantChange,
+    TenantDetail, Token, Transition,
 };
-use hostel_core::TenantName;
 use hostel_core::lifecycle::WorkspaceState;
+use hostel_core::{SnapshotName, TenantName};
 use hostel_runtime::ExecOutput;
 use hostel_service::Progress;
 use hostel_service::{DownloadKind, Hostel, ServiceError};
@@ -402,6 +403,107 @@ impl Backend {
                     Method::DELETE,
                     &["api", "tenants", name.as_str(), "ports", &port.to_string()],
                     None,
+                )
+                .await
+            }
+        }
+    }
+
+    /// The tenant's snapshots and schedule.
+    pub async fn snapshots(&self, name: &TenantName) -> Result<SnapshotList, CliError> {
+        match self {
+            Backend::Local(h) => Ok(SnapshotList::new(h.snapshots(name).await?)),
+            Backend::Remote(c) => c.get(&["api", "tenants", name.as_str(), "snapshots"]).await,
+        }
+    }
+
+    /// Takes a snapshot.
+    pub async fn snapshot_create(
+        &self,
+        name: &TenantName,
+        snapshot: Option<SnapshotName>,
+    ) -> Result<Snapshot, CliError> {
+        match self {
+            Backend::Local(h) => Ok(h.snapshot_create(name, snapshot).await?.into()),
+            Backend::Remote(c) => {
+                c.call(
+                    Method::POST,
+                    &["api", "tenants", name.as_str(), "snapshots"],
+                    &NewSnapshot {
+                        name: snapshot.map(String::from),
+                    },
+                )
+                .await
+            }
+        }
+    }
+
+    /// Puts a snapshot back.
+    pub async fn snapshot_restore(
+        &self,
+        name: &TenantName,
+        snapshot: &SnapshotName,
+        progress: &dyn Progress,
+    ) -> Result<(), CliError> {
+        match self {
+            Backend::Local(h) => Ok(h.snapshot_restore(name, snapshot, progress).await?),
+            Backend::Remote(c) => {
+                progress.step("the daemon is restoring it");
+                c.call_empty(
+                    Method::POST,
+                    &[
+                        "api",
+                        "tenants",
+                        name.as_str(),
+                        "snapshots",
+                        snapshot.as_str(),
+                        "restore",
+                    ],
+                    None,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Deletes a snapshot.
+    pub async fn snapshot_delete(
+        &self,
+        name: &TenantName,
+        snapshot: &SnapshotName,
+    ) -> Result<(), CliError> {
+        match self {
+            Backend::Local(h) => Ok(h.snapshot_delete(name, snapshot).await?),
+            Backend::Remote(c) => {
+                c.call_empty(
+                    Method::DELETE,
+                    &[
+                        "api",
+                        "tenants",
+                        name.as_str(),
+                        "snapshots",
+                        snapshot.as_str(),
+                    ],
+                    None,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Sets or stops the snapshot schedule.
+    pub async fn snapshot_schedule(
+        &self,
+        name: &TenantName,
+        change: ScheduleChange,
+    ) -> Result<(), CliError> {
+        match self {
+            Backend::Local(h) => Ok(h.snapshot_schedule(name, change.schedule()?).await?),
+            Backend::Remote(c) => {
+                c.call_empty_json(
+                    Method::PUT,
+                    &["api", "tenants", name.as_str(), "snapshot-schedule"],
+                    &change,
                 )
                 .await
             }

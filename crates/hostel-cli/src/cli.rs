@@ -220,6 +220,9 @@ pub enum Command {
     /// The port answers at PORT--TENANT.<[http] domain>.
     #[command(subcommand)]
     Port(PortCommand),
+    /// Snapshot a tenant's home (and, on Incus, its whole system); restore, list, schedule.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
     /// Remove a tenant's workspace container; the tenant, its keys and home stay.
     Delete {
         /// Tenant name.
@@ -360,6 +363,45 @@ pub enum PortCommand {
     List {
         /// Tenant name.
         name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Take a snapshot now, while the workspace runs; or, with --schedule, take one every
+    /// hour, day or week from the daemon's next look, keeping the newest --keep.
+    Create {
+        /// Tenant name.
+        name: String,
+        /// The snapshot's name (1 to 40 of a-z, 0-9, '-') [default: the time now].
+        #[arg(conflicts_with = "schedule")]
+        snapshot: Option<String>,
+        /// hourly, daily, weekly, or off to stop the schedule (its snapshots stay).
+        #[arg(long, value_name = "EVERY")]
+        schedule: Option<String>,
+        /// How many scheduled snapshots stay; older ones go.
+        #[arg(long, default_value_t = 7, requires = "schedule")]
+        keep: u32,
+    },
+    /// List a tenant's snapshots, oldest first, and its schedule.
+    List {
+        /// Tenant name.
+        name: String,
+    },
+    /// Put a snapshot back over the home (and system): what changed since is lost. The
+    /// workspace stops for it and starts again when it should run.
+    Restore {
+        /// Tenant name.
+        name: String,
+        /// The snapshot.
+        snapshot: String,
+    },
+    /// Delete a snapshot.
+    Delete {
+        /// Tenant name.
+        name: String,
+        /// The snapshot.
+        snapshot: String,
     },
 }
 

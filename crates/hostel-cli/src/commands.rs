@@ -4,7 +4,8 @@
 use crate::backend::{self, Backend};
 use crate::cli::{
     AuditCommand, BanCommand, BenchCommand, CertCommand, Cli, Command, ConfigCommand,
-    FirewallCommand, ImageCommand, KeyCommand, PortCommand, SelftestCommand, TokenCommand,
+    FirewallCommand, ImageCommand, KeyCommand, PortCommand, SelftestCommand, SnapshotCommand,
+    TokenCommand,
 };
 use crate::error::CliError;
 use crate::output::{self, json, line};
@@ -290,6 +291,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Key(k) => key(&b, k, json_out).await,
         Command::Port(p) => port(&b, p, json_out).await,
+        Command::Snapshot(c) => snapshot(&b, c, json_out).await,
         Command::Delete { name } => {
             let n = tenant(&name)?;
             let t = b.delete(&n).await?;
@@ -978,6 +980,105 @@ async fn port(b: &Backend, p: PortCommand, json_out: bool) -> Result<u8, CliErro
                     p.created_at.format("%Y-%m-%d %H:%M").to_string(),
                 ]
             })?;
+        }
+    }
+    Ok(0)
+}
+
+fn snapshot_name(s: &str) -> Result<hostel_core::SnapshotName, CliError> {
+    Ok(s.parse::<hostel_core::SnapshotName>()
+        .map_err(ServiceError::from)?)
+}
+
+async fn snapshot(b: &Backend, c: SnapshotCommand, json_out: bool) -> Result<u8, CliError> {
+    match c {
+        SnapshotCommand::Create {
+            name,
+            schedule: Some(every),
+            keep,
+            ..
+        } => {
+            let n = tenant(&name)?;
+            let off = every == "off";
+            b.snapshot_schedule(
+                &n,
+                hostel_api::ScheduleChange {
+                    every,
+                    keep: Some(keep),
+                },
+            )
+            .await?;
+            line(&if off {
+                format!("{n}: snapshot schedule stopped; the snapshots it took stay")
+            } else {
+                format!(
+                    "{n}: snapshot schedule set, keeping the newest {keep}; the daemon takes \
+                     the first at its next look"
+                )
+            });
+        }
+        SnapshotCommand::Create {
+            name,
+            snapshot,
+            schedule: None,
+            ..
+        } => {
+            let n = tenant(&name)?;
+            let chosen = snapshot
+                .as_deref()
+                .map(hostel_core::SnapshotName::chosen)
+                .transpose()
+                .map_err(ServiceError::from)?;
+            let s = b.snapshot_create(&n, chosen).await?;
+            if json_out {
+                json(&s)?;
+            } else {
+                line(&format!(
+                    "{n}: snapshot {} taken ({})",
+                    s.name,
+                    if s.system { "home and system" } else { "home" }
+                ));
+            }
+        }
+        SnapshotCommand::List { name } => {
+            let listed = b.snapshots(&tenant(&name)?).await?;
+            if json_out {
+                json(&listed)?;
+            } else {
+                output::list(
+                    false,
+                    &listed.snapshots,
+                    &["SNAPSHOT", "TAKEN", "HOLDS", "ONLY IN IT", "BY"],
+                    |s| {
+                        vec![
+                            s.name.clone(),
+                            s.taken_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                            if s.system { "home+system" } else { "home" }.to_owned(),
+                            s.exclusive_bytes
+                                .map(|b| ByteSize::bytes(b).human())
+                                .unwrap_or_else(|| "-".into()),
+                            if s.scheduled { "schedule" } else { "admin" }.to_owned(),
+                        ]
+                    },
+                )?;
+                line(&match &listed.schedule {
+                    Some(s) => format!("schedule: {}, keeping the newest {}", s.every, s.keep),
+                    None => "schedule: none".to_owned(),
+                });
+            }
+        }
+        SnapshotCommand::Restore { name, snapshot } => {
+            let n = tenant(&name)?;
+            let snap = snapshot_name(&snapshot)?;
+            b.snapshot_restore(&n, &snap, &output::Steps::new(json_out))
+                .await?;
+            line(&format!("{n}: snapshot {snap} restored"));
+        }
+        SnapshotCommand::Delete { name, snapshot } => {
+            let n = tenant(&name)?;
+            let snap = snapshot_name(&snapshot)?;
+            b.snapshot_delete(&n, &snap).await?;
+            line(&format!("{n}: snapshot {snap} deleted"));
         }
     }
     Ok(0)

@@ -438,6 +438,16 @@ async fn reconciler(hostel: Arc<Hostel>) {
             }
             Err(e) => tracing::warn!(error = %e, "the reconciler cannot list the tenants"),
         }
+        match hostel.take_due_snapshots().await {
+            Ok(taken) => {
+                for (tenant, snap) in &taken {
+                    line(&format!(
+                        "hostel serve: took scheduled snapshot {snap} of {tenant}"
+                    ));
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "scheduled snapshots cannot list the tenants"),
+        }
         match hostel.repair_filter().await {
             Ok(true) => {}
             Ok(false) => line("hostel serve: the packet-filter rules were gone; put back"),

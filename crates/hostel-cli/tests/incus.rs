@@ -128,12 +128,39 @@ fn incus_tenants_get_workspaces_of_their_own() {
     let ssh = t.ssh(&d, "a-key", &a, &["id", "-un"]).ok();
     assert_eq!(ssh.stdout, format!("{a}\n"));
 
+    // A snapshot holds the whole system on Incus: the root disk and the home come back, with
+    // systemd booted again.
+    t.sh(&a, "sudo -n sh -c 'echo v1 > /etc/hostel-marker'")
+        .ok();
+    let snap = t
+        .hostel(&["snapshot", "create", &a, "sys", "--json"])
+        .ok()
+        .json();
+    assert_eq!(snap["system"], true, "{snap}");
+    t.sh(&a, "sudo -n rm /etc/hostel-marker; echo changed > ~/note")
+        .ok();
+    t.hostel(&["snapshot", "restore", &a, "sys"]).ok();
+    let back = t
+        .sh(
+            &a,
+            // As root, systemctl asks systemd itself, not D-Bus, which may be starting still.
+            "cat /etc/hostel-marker ~/note; sudo -n systemctl is-system-running --wait",
+        )
+        .ok()
+        .stdout;
+    assert_eq!(back, "v1\nkept\nrunning\n");
+    assert_eq!(std::fs::metadata(&note).unwrap().uid(), 1000);
+
     // Stopped and started again, the workspace keeps its home; deleted, the home stays.
     t.hostel(&["stop", &a]).ok();
     t.hostel(&["start", &a]).ok();
     assert_eq!(t.sh(&a, "cat ~/note").ok().stdout, "kept\n");
     t.hostel(&["delete", &a]).ok();
     assert!(note.exists(), "a delete keeps the home");
+    // ... and its snapshot, whose system part went with the workspace.
+    let listed = t.hostel(&["snapshot", "list", &a, "--json"]).ok().json();
+    assert_eq!(listed["snapshots"][0]["name"], "sys", "{listed}");
+    assert_eq!(listed["snapshots"][0]["system"], false, "{listed}");
     let gone = std::process::Command::new("incus")
         .args(["info", &format!("hostel-{a}")])
         .output()

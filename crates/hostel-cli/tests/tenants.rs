@@ -483,3 +483,118 @@ fn cp_moves_files_in_and_out_of_the_home_as_the_tenant() {
     assert!(r.stderr.contains("no such file or folder"), "{}", r.stderr);
     t.hostel(&["cp", "a", "b"]).expect_code(2);
 }
+
+/// Snapshots on the real btrfs pool: taken while the workspace runs, restored atomically with
+/// the home's quota kept, bounded in number, scheduled, and gone with a purge.
+#[test]
+fn snapshots_restore_the_home_and_go_with_a_purge() {
+    // The run's hostel.toml ends in its [storage] table.
+    let t = TestRun::with_config(BIN, "snapshots_max = 3\n");
+    let a = t.create_tenant("snap", &["--disk", "1G"]);
+    t.sh(
+        &a,
+        "echo chapter-1 > thesis.txt; mkdir -p notes; echo n > notes/a",
+    )
+    .ok();
+    let made = t
+        .hostel(&["snapshot", "create", &a, "before", "--json"])
+        .ok()
+        .json();
+    assert_eq!(
+        (made["name"].as_str(), made["system"].as_bool()),
+        (Some("before"), Some(false)),
+        "{made}"
+    );
+    let snap_dir = t.root.join("users").join(&a).join("snapshots/before");
+    assert_eq!(
+        std::fs::read_to_string(snap_dir.join("thesis.txt")).unwrap(),
+        "chapter-1\n"
+    );
+    // Read-only, even for the host's root.
+    assert!(std::fs::write(snap_dir.join("x"), "x").is_err());
+    t.sh(
+        &a,
+        "echo overwritten > thesis.txt; rm -r notes; head -c 1048576 /dev/zero > big",
+    )
+    .ok();
+
+    let restored = t.hostel(&["snapshot", "restore", &a, "before"]).ok();
+    assert!(
+        restored
+            .stdout
+            .contains(&format!("{a}: snapshot before restored")),
+        "{}",
+        restored.stdout
+    );
+    let back = t
+        .sh(&a, "cat thesis.txt notes/a; ls big 2>&1 || true")
+        .ok()
+        .stdout;
+    assert!(back.starts_with("chapter-1\nn\n"), "{back}");
+    assert!(back.contains("No such file"), "{back}");
+    let info = t.hostel(&["info", &a, "--json"]).ok().json();
+    assert_eq!(info["state"], "running", "{info}");
+    // The restored home keeps the quota: the kernel's limit is the tenant's (doctor reads it
+    // back), and a write past it fails.
+    let drift = t.hostel(&["doctor", "--json"]).ok().json();
+    assert_eq!(drift, serde_json::json!([]), "{drift}");
+    let over = t
+        .sh(&a, "head -c 1200M /dev/zero 2>&1 > fill; echo rc=$?")
+        .ok();
+    assert!(over.stdout.contains("rc=1"), "{}", over.stdout);
+    t.sh(&a, "rm -f fill").ok();
+
+    // Bounded: snapshots_max = 3.
+    t.hostel(&["snapshot", "create", &a, "two"]).ok();
+    t.hostel(&["snapshot", "create", &a]).ok();
+    let full = t.hostel(&["snapshot", "create", &a, "four"]).expect_code(4);
+    assert!(full.stderr.contains("snapshots_max"), "{}", full.stderr);
+    let bad = t
+        .hostel(&["snapshot", "create", &a, "auto-x"])
+        .expect_code(2);
+    assert!(bad.stderr.contains("scheduled"), "{}", bad.stderr);
+    let missing = t
+        .hostel(&["snapshot", "restore", &a, "nope"])
+        .expect_code(3);
+    assert!(
+        missing.stderr.contains("snapshot list"),
+        "{}",
+        missing.stderr
+    );
+    t.hostel(&["snapshot", "delete", &a, "two"]).ok();
+    t.hostel(&[
+        "snapshot",
+        "create",
+        &a,
+        "--schedule",
+        "daily",
+        "--keep",
+        "2",
+    ])
+    .ok();
+    let listed = t.hostel(&["snapshot", "list", &a, "--json"]).ok().json();
+    let names: Vec<&str> = listed["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{listed}");
+    assert_eq!(names[0], "before");
+    assert_eq!(listed["schedule"]["every"], "daily");
+    assert_eq!(listed["schedule"]["keep"], 2);
+    let kinds = t.hostel(&["audit", "--tenant", &a, "--json"]).ok().json();
+    for kind in [
+        "snapshot.create.v1",
+        "snapshot.restore.v1",
+        "snapshot.delete.v1",
+    ] {
+        assert!(
+            kinds.as_array().unwrap().iter().any(|e| e["kind"] == kind),
+            "{kind}"
+        );
+    }
+
+    t.hostel(&["purge", &a, "--yes"]).ok();
+    assert!(!t.root.join("users").join(&a).exists());
+}

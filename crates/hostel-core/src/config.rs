@@ -238,12 +238,25 @@ impl SshConfig {
 }
 
 /// `[storage]`
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     /// Size of the homes pool, made sparse on first use; unset: the size of the filesystem
     /// holding the root.
     pub pool_size: Option<ByteSize>,
+    /// The most snapshots a tenant may have, scheduled ones included. A snapshot holds what
+    /// the home held when it was taken, so a tenant holds at most this many times its disk
+    /// quota more.
+    pub snapshots_max: u32,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            pool_size: None,
+            snapshots_max: 10,
+        }
+    }
 }
 
 /// Which container engine runs the workspaces.

@@ -27,6 +27,7 @@ pub mod role;
 pub mod secret;
 pub mod session;
 pub mod size;
+pub mod snapshot;
 
 pub use apps::WebApp;
 pub use audit::{AuditEvent, Outcome};
@@ -40,3 +41,4 @@ pub use role::{Action, Role};
 pub use secret::Secret;
 pub use session::Signal;
 pub use size::{ByteSize, SizeError};
+pub use snapshot::SnapshotName;

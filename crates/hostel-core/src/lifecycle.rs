@@ -19,6 +19,8 @@ pub enum TenantStatus {
     Ready,
     /// `purge` is removing it.
     Purging,
+    /// A snapshot is being restored over its data; nothing else may act until it is back.
+    Restoring,
 }
 
 impl TenantStatus {
@@ -28,6 +30,7 @@ impl TenantStatus {
             TenantStatus::Creating => "creating",
             TenantStatus::Ready => "ready",
             TenantStatus::Purging => "purging",
+            TenantStatus::Restoring => "restoring",
         }
     }
 
@@ -37,6 +40,7 @@ impl TenantStatus {
             "creating" => Some(TenantStatus::Creating),
             "ready" => Some(TenantStatus::Ready),
             "purging" => Some(TenantStatus::Purging),
+            "restoring" => Some(TenantStatus::Restoring),
             _ => None,
         }
     }

@@ -52,6 +52,8 @@ pub enum Repair {
     },
     /// A purge did not finish: finish it.
     FinishPurge,
+    /// A snapshot's restore did not finish: restore it again, whole.
+    FinishRestore,
     /// A ready tenant has no home: make a new empty one with its quota.
     MakeHome,
     /// Give the home the stored disk quota (a `set` did not finish, or the limit was changed
@@ -77,6 +79,7 @@ impl Repair {
         match self {
             Repair::RollBackCreate { .. } => "roll_back_create",
             Repair::FinishPurge => "finish_purge",
+            Repair::FinishRestore => "finish_restore",
             Repair::MakeHome => "make_home",
             Repair::ApplyDiskLimit => "apply_disk_limit",
             Repair::ApplyLimits => "apply_limits",
@@ -96,6 +99,7 @@ impl Repair {
         match self {
             Repair::RollBackCreate { .. } => "tenant is half-made (a create was interrupted)",
             Repair::FinishPurge => "tenant is half-purged (a purge was interrupted)",
+            Repair::FinishRestore => "a snapshot's restore was interrupted",
             Repair::MakeHome => "its home is missing",
             Repair::ApplyDiskLimit => "the home's size limit is not the tenant's disk quota",
             Repair::ApplyLimits => {
@@ -121,6 +125,7 @@ impl Repair {
                 "roll the create back (the home that was there before is kept)"
             }
             Repair::FinishPurge => "finish the purge that was asked for",
+            Repair::FinishRestore => "restore the snapshot again, whole",
             Repair::MakeHome => "make a new empty home with the tenant's quota",
             Repair::ApplyDiskLimit => "set the home's limit to the disk quota",
             Repair::ApplyLimits => "apply the quota's limits to the workspace",
@@ -146,6 +151,7 @@ pub fn plan(seen: &Seen) -> Vec<Repair> {
             }];
         }
         TenantStatus::Purging => return vec![Repair::FinishPurge],
+        TenantStatus::Restoring => return vec![Repair::FinishRestore],
         TenantStatus::Ready => {}
     }
     // The policies win over convergence: a tenant whose time is up is not started first.
@@ -217,6 +223,15 @@ mod tests {
         s.status = TenantStatus::Purging;
         s.home = false;
         assert_eq!(plan(&s), [Repair::FinishPurge]);
+    }
+
+    #[test]
+    fn interrupted_restores_finish_before_anything_else() {
+        let mut s = ready(Running, Stopped);
+        s.status = TenantStatus::Restoring;
+        s.lifecycle = Action::Delete;
+        s.disk_limit_match = false;
+        assert_eq!(plan(&s), [Repair::FinishRestore]);
     }
 
     #[test]

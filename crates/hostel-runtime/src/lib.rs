@@ -103,6 +103,33 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
         req: &BuildRequest,
         progress: &(dyn Fn(String) + Send + Sync),
     ) -> Result<(), RuntimeError>;
+
+    /// Snapshots the workspace's system (its root disk) as `snapshot`, on engines with
+    /// [`EngineInfo::system_snapshots`]; the others refuse.
+    async fn snapshot_system(&self, name: &str, snapshot: &str) -> Result<(), RuntimeError> {
+        let _ = (name, snapshot);
+        Err(no_system_snapshots())
+    }
+    /// The names of the workspace's system snapshots; none where the engine takes none or the
+    /// workspace does not exist.
+    async fn system_snapshots(&self, name: &str) -> Result<Vec<String>, RuntimeError> {
+        let _ = name;
+        Ok(Vec::new())
+    }
+    /// Puts the system snapshot back as the workspace's root disk; the workspace is stopped.
+    async fn restore_system(&self, name: &str, snapshot: &str) -> Result<(), RuntimeError> {
+        let _ = (name, snapshot);
+        Err(no_system_snapshots())
+    }
+    /// Removes a system snapshot; one that is not there is not an error.
+    async fn delete_system_snapshot(&self, name: &str, snapshot: &str) -> Result<(), RuntimeError> {
+        let _ = (name, snapshot);
+        Err(no_system_snapshots())
+    }
+}
+
+fn no_system_snapshots() -> RuntimeError {
+    RuntimeError::Unsupported("this engine snapshots homes only, not a workspace's system".into())
 }
 
 /// The bytes of a file and of its rotated siblings (`PATH`, `PATH.1`...).

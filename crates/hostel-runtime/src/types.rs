@@ -45,6 +45,9 @@ pub struct EngineInfo {
     /// Whether a workspace boots an init of its own, as a machine does (Incus's system
     /// containers: systemd), rather than hostel's init as its only process.
     pub system_init: bool,
+    /// Whether the engine snapshots a workspace's system (its root disk, packages and services
+    /// included) besides the home ([`Runtime::snapshot_system`](crate::Runtime)).
+    pub system_snapshots: bool,
 }
 
 /// How user and group ids inside a workspace relate to the host's, and so who owns a home's

@@ -124,6 +124,40 @@ pub enum ServiceError {
         reason: String,
     },
     /// The tenant is half-made or being purged.
+    #[error(transparent)]
+    InvalidSnapshot(#[from] hostel_core::snapshot::SnapshotNameError),
+    /// No snapshot of that name.
+    #[error("tenant {tenant:?} has no snapshot {snapshot:?}")]
+    SnapshotMissing {
+        /// The tenant.
+        tenant: String,
+        /// The snapshot asked for.
+        snapshot: String,
+    },
+    /// The tenant has as many snapshots as `[storage] snapshots_max` allows.
+    #[error("tenant {tenant:?} has {max} snapshots, the most [storage] snapshots_max allows")]
+    TooManySnapshots {
+        /// The tenant.
+        tenant: String,
+        /// The limit.
+        max: u32,
+    },
+    /// A schedule hostel does not know.
+    #[error("unknown snapshot schedule {every:?}")]
+    UnknownSchedule {
+        /// What was asked.
+        every: String,
+    },
+    /// A schedule that keeps nothing, or more than the limit.
+    #[error(
+        "a schedule keeping {keep} snapshots: keep between 1 and {max} ([storage] snapshots_max)"
+    )]
+    InvalidSchedule {
+        /// What was asked.
+        keep: u32,
+        /// The limit.
+        max: u32,
+    },
     #[error("tenant {tenant:?} is {status}: another command is working on it")]
     Busy {
         /// The tenant.
@@ -250,7 +284,12 @@ impl ServiceError {
             | ServiceError::FileTooLarge { .. }
             | ServiceError::PurgeUnconfirmed { .. }
             | ServiceError::NoDomain { .. }
-            | ServiceError::InvalidPort { .. } => ErrorCode::InvalidInput,
+            | ServiceError::InvalidPort { .. }
+            | ServiceError::InvalidSnapshot(_)
+            | ServiceError::InvalidSchedule { .. }
+            | ServiceError::UnknownSchedule { .. } => ErrorCode::InvalidInput,
+            ServiceError::SnapshotMissing { .. } => ErrorCode::NotFound,
+            ServiceError::TooManySnapshots { .. } => ErrorCode::Conflict,
             ServiceError::NetworkPoolFull { .. } => ErrorCode::Unavailable,
             ServiceError::LoginFailed => ErrorCode::Unauthenticated,
             ServiceError::NotPermitted { .. } => ErrorCode::PermissionDenied,
@@ -324,6 +363,16 @@ impl ServiceError {
                     None => "build it with `hostel image build` (or `scripts/up`)".into(),
                 },
             ),
+            ServiceError::InvalidSnapshot(_) => Some("pick a name such as before-upgrade".into()),
+            ServiceError::SnapshotMissing { tenant, .. } => {
+                Some(format!("list them with `hostel snapshot list {tenant}`"))
+            }
+            ServiceError::TooManySnapshots { tenant, .. } => Some(format!(
+                "delete one with `hostel snapshot delete {tenant} SNAPSHOT`, or raise [storage] snapshots_max"
+            )),
+            ServiceError::InvalidSchedule { .. } | ServiceError::UnknownSchedule { .. } => {
+                Some("use hourly, daily or weekly with a keep, e.g. --schedule daily --keep 7; off stops it".into())
+            }
             ServiceError::Busy { tenant, .. } => Some(format!(
                 "wait for the other command to finish; if none runs, `hostel doctor --fix` repairs {tenant}"
             )),

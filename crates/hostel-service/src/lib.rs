@@ -25,6 +25,7 @@ mod oplock;
 mod origins;
 mod paths;
 mod reconcile;
+mod snapshot;
 mod spec;
 mod tenant;
 mod token;
@@ -37,6 +38,7 @@ pub use files::{CAPTURE_LIMIT, Download, DownloadKind, home_path};
 pub use image::{BuildOutcome, ImageView};
 pub use paths::Paths;
 pub use reconcile::{DaemonStart, POOL_CHECK, ReconcileReport, ReconcileState, StorageState};
+pub use snapshot::SnapshotView;
 pub use spec::{OUTPUT_LOG_MAX, syscall_filter as workspace_syscall_filter};
 pub use tenant::{CreateRequest, SetOutcome, TenantInfo, TenantSummary, Usage};
 pub use web::{ADMIN_SESSION_HOURS, SESSION_HOURS, check_password};
@@ -235,6 +237,8 @@ struct EngineFacts {
     ids: hostel_runtime::IdMapping,
     /// Whether and how writable layers can be limited.
     layer_quota: Option<hostel_runtime::LayerQuota>,
+    /// Whether the engine snapshots a workspace's system besides its home.
+    system_snapshots: bool,
 }
 
 tokio::task_local! {

@@ -3,9 +3,9 @@
 //! wraps the storage the service is given so that each call steps off the executor first (see
 //! `hostel_store::blocking`), and SSH sessions sharing a worker thread never wait on it.
 
-use hostel_core::{ByteSize, TenantName};
+use hostel_core::{ByteSize, SnapshotName, TenantName};
 use hostel_runtime::RuntimeError;
-use hostel_runtime::storage::{DiskUsage, HomeStorage, PoolState};
+use hostel_runtime::storage::{DiskUsage, HomeSnapshot, HomeStorage, PoolState};
 use hostel_store::blocking;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -65,5 +65,25 @@ impl HomeStorage for OffExecutor {
 
     fn own(&self, tenant: &TenantName, uid: u32) -> Result<(), RuntimeError> {
         blocking(|| self.0.own(tenant, uid))
+    }
+
+    fn snapshots(&self, tenant: &TenantName) -> Result<Vec<HomeSnapshot>, RuntimeError> {
+        blocking(|| self.0.snapshots(tenant))
+    }
+
+    fn snapshot(&self, tenant: &TenantName, snapshot: &SnapshotName) -> Result<(), RuntimeError> {
+        blocking(|| self.0.snapshot(tenant, snapshot))
+    }
+
+    fn delete_snapshot(
+        &self,
+        tenant: &TenantName,
+        snapshot: &SnapshotName,
+    ) -> Result<(), RuntimeError> {
+        blocking(|| self.0.delete_snapshot(tenant, snapshot))
+    }
+
+    fn restore(&self, tenant: &TenantName, snapshot: &SnapshotName) -> Result<(), RuntimeError> {
+        blocking(|| self.0.restore(tenant, snapshot))
     }
 }

@@ -275,8 +275,11 @@ impl Hostel {
     ) -> Result<Observation, ServiceError> {
         let (workspace, info) = match t.status {
             // A half-made or half-purged tenant's container may be anything; the plan does not
-            // look at it, and the repair removes it.
-            TenantStatus::Creating | TenantStatus::Purging => (WorkspaceState::Deleted, None),
+            // look at it, and the repair removes it. A half-restored one is restored again
+            // before anything else.
+            TenantStatus::Creating | TenantStatus::Purging | TenantStatus::Restoring => {
+                (WorkspaceState::Deleted, None)
+            }
             TenantStatus::Ready => self.observe(&t.name).await?,
         };
         let home = self.storage.exists(&t.name);
@@ -406,6 +409,7 @@ impl Hostel {
                 self.roll_back_create(name, remove_home).await
             }
             Repair::FinishPurge => self.finish_purge(name).await,
+            Repair::FinishRestore => self.finish_restore(t).await,
             Repair::MakeHome => {
                 self.storage.prepare()?;
                 self.storage.ensure(name, t.quota.disk)?;

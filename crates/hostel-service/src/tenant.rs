@@ -269,7 +269,7 @@ impl Hostel {
         Ok(self.engine_facts().await?.ids)
     }
 
-    async fn engine_facts(&self) -> Result<crate::EngineFacts, ServiceError> {
+    pub(crate) async fn engine_facts(&self) -> Result<crate::EngineFacts, ServiceError> {
         let facts = self
             .engine_facts
             .get_or_try_init(|| async {
@@ -277,6 +277,7 @@ impl Hostel {
                 Ok::<_, ServiceError>(crate::EngineFacts {
                     ids: engine.ids,
                     layer_quota: engine.layer_quota,
+                    system_snapshots: engine.system_snapshots,
                 })
             })
             .await?;
@@ -720,7 +721,7 @@ impl Hostel {
         Ok(())
     }
 
-    fn audit_result<T>(
+    pub(crate) fn audit_result<T>(
         &self,
         action: &str,
         name: &TenantName,

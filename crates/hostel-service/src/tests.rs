@@ -1310,3 +1310,181 @@ async fn issue_18_the_grafana_dashboard_charts_what_the_daemon_serves() {
     assert!(scrape.contains("metrics_path: /metrics"), "{scrape}");
     assert!(scrape.contains("credentials_file:"), "{scrape}");
 }
+
+fn snap(s: &str) -> hostel_core::SnapshotName {
+    s.parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_snapshot_restores_the_home_and_the_workspace_runs_again() {
+    let f = fixture();
+    f.hostel.create(request("alice"), &Quiet).await.unwrap();
+    let home = f.storage.home_path(&name("alice"));
+    std::fs::write(home.join("thesis.txt"), "chapter 1").unwrap();
+    let taken = f
+        .hostel
+        .snapshot_create(&name("alice"), Some(snap("before")))
+        .await
+        .unwrap();
+    assert_eq!(
+        (taken.name.as_str(), taken.system, taken.scheduled),
+        ("before", false, false)
+    );
+    std::fs::write(home.join("thesis.txt"), "overwritten").unwrap();
+    std::fs::write(home.join("new.txt"), "new").unwrap();
+    let again = f
+        .hostel
+        .snapshot_create(&name("alice"), Some(snap("before")))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), ErrorCode::Conflict);
+
+    f.hostel
+        .snapshot_restore(&name("alice"), &snap("before"), &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(home.join("thesis.txt")).unwrap(),
+        "chapter 1"
+    );
+    assert!(!home.join("new.txt").exists());
+    let (list, schedule) = f.hostel.snapshots(&name("alice")).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(schedule, None);
+    let info = f.hostel.info(&name("alice")).await.unwrap();
+    assert_eq!(info.summary.state, WorkspaceState::Running);
+    let missing = f
+        .hostel
+        .snapshot_restore(&name("alice"), &snap("nope"), &Quiet)
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), ErrorCode::NotFound);
+    assert!(
+        missing
+            .hint()
+            .unwrap()
+            .contains("hostel snapshot list alice")
+    );
+
+    f.hostel
+        .snapshot_delete(&name("alice"), &snap("before"))
+        .await
+        .unwrap();
+    assert!(
+        f.hostel
+            .snapshots(&name("alice"))
+            .await
+            .unwrap()
+            .0
+            .is_empty()
+    );
+    let kinds = kinds(&f.hostel);
+    for kind in [
+        "snapshot.create.v1",
+        "snapshot.restore.v1",
+        "snapshot.delete.v1",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
+    }
+    f.hostel.audit_log().verify().unwrap();
+}
+
+/// A restore killed part-way leaves the tenant `restoring`: nothing else acts on it, and the
+/// reconciler finishes the restore, whole.
+#[tokio::test]
+async fn a_restore_killed_part_way_is_finished_by_the_reconciler() {
+    let f = fixture();
+    f.hostel.create(request("alice"), &Quiet).await.unwrap();
+    let home = f.storage.home_path(&name("alice"));
+    std::fs::write(home.join("f"), "old").unwrap();
+    f.hostel
+        .snapshot_create(&name("alice"), Some(snap("s1")))
+        .await
+        .unwrap();
+    std::fs::write(home.join("f"), "new").unwrap();
+    crash(
+        &f.hostel,
+        "restore.recorded",
+        f.hostel
+            .snapshot_restore(&name("alice"), &snap("s1"), &Quiet),
+    )
+    .await;
+    let t = f.hostel.store().require(&name("alice")).unwrap();
+    assert_eq!(t.status, hostel_core::lifecycle::TenantStatus::Restoring);
+    let busy = f.hostel.stop(&name("alice")).await.unwrap_err();
+    assert_eq!(busy.code(), ErrorCode::Conflict);
+    let found = f.hostel.doctor(false).await.unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+
+    let mut state = ReconcileState::default();
+    let report = f.hostel.reconcile(&mut state, 30).await.unwrap();
+    assert_eq!(
+        report.repaired,
+        [(
+            "alice".to_owned(),
+            hostel_core::reconcile::Repair::FinishRestore
+        )]
+    );
+    assert_eq!(std::fs::read_to_string(home.join("f")).unwrap(), "old");
+    let t = f.hostel.store().require(&name("alice")).unwrap();
+    assert_eq!(
+        (t.status, t.restoring),
+        (hostel_core::lifecycle::TenantStatus::Ready, None)
+    );
+    // The next look brings the workspace back to what it should be.
+    f.hostel.reconcile(&mut state, 30).await.unwrap();
+    let info = f.hostel.info(&name("alice")).await.unwrap();
+    assert_eq!(info.summary.state, WorkspaceState::Running);
+}
+
+#[tokio::test]
+async fn snapshots_are_bounded_and_schedules_take_them() {
+    let f = fixture();
+    f.hostel.create(request("alice"), &Quiet).await.unwrap();
+    let err = f
+        .hostel
+        .snapshot_schedule(
+            &name("alice"),
+            Some(hostel_core::snapshot::Schedule {
+                every: hostel_core::snapshot::Every::Daily,
+                keep: 11,
+            }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidInput);
+    f.hostel
+        .snapshot_schedule(
+            &name("alice"),
+            Some(hostel_core::snapshot::Schedule {
+                every: hostel_core::snapshot::Every::Daily,
+                keep: 2,
+            }),
+        )
+        .await
+        .unwrap();
+    let taken = f.hostel.take_due_snapshots().await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert!(taken[0].1.is_auto());
+    assert!(
+        f.hostel.take_due_snapshots().await.unwrap().is_empty(),
+        "not due again today"
+    );
+    let (list, schedule) = f.hostel.snapshots(&name("alice")).await.unwrap();
+    assert!(list[0].scheduled);
+    assert_eq!(schedule.map(|s| s.keep), Some(2));
+
+    for i in 1..10 {
+        f.hostel
+            .snapshot_create(&name("alice"), Some(snap(&format!("s{i}"))))
+            .await
+            .unwrap();
+    }
+    let full = f
+        .hostel
+        .snapshot_create(&name("alice"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(full.code(), ErrorCode::Conflict);
+    assert!(full.to_string().contains("snapshots_max"), "{full}");
+}

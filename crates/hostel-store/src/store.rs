@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use hostel_core::lifecycle::{TenantStatus, WorkspaceState};
 use hostel_core::network::Egress;
 use hostel_core::policy::Policy;
+use hostel_core::snapshot::{Schedule, SnapshotName};
 use hostel_core::{ByteSize, Cpus, Quota, Role, SshPublicKey, TenantName};
 use nix::fcntl::{Flock, FlockArg};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -26,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/009_ban_scope.sql"),
     include_str!("migrations/010_published_ports.sql"),
     include_str!("migrations/011_adopted_home.sql"),
+    include_str!("migrations/012_snapshots.sql"),
 ];
 
 /// The tenants database. Cheap to share behind an `Arc`; calls are short and serialized.
@@ -55,6 +57,10 @@ pub struct TenantRecord {
     pub last_active_at: Option<DateTime<Utc>>,
     /// Whether its home was there before it was created.
     pub adopted_home: bool,
+    /// The snapshot a restore is putting back (then `status` is `restoring`).
+    pub restoring: Option<SnapshotName>,
+    /// Its snapshot schedule, if it has one.
+    pub snapshots: Option<Schedule>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -408,19 +414,14 @@ impl Store {
         blocking(|| {
             let conn = self.conn();
             let changed = conn.execute(
-                "UPDATE tenants SET status = ?3, updated_at = ?4 WHERE name = ?1 AND status = ?2",
+                "UPDATE tenants SET status = ?3, updated_at = ?4
+                    WHERE name = ?1 AND status = ?2 AND restoring IS NULL",
                 params![name.as_str(), from.as_str(), to.as_str(), now.to_rfc3339()],
             )?;
             if changed == 1 {
                 return Ok(());
             }
-            let actual: Option<String> = conn
-                .query_row(
-                    "SELECT status FROM tenants WHERE name = ?1",
-                    params![name.as_str()],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let actual = Self::status_of(&conn, name)?;
             match actual {
                 None => Err(StoreError::TenantNotFound {
                     name: name.to_string(),
@@ -431,6 +432,83 @@ impl Store {
                     actual,
                 }),
             }
+        })
+    }
+
+    /// The status a tenant reads as (`restoring` while a restore is under way).
+    fn status_of(conn: &Connection, name: &TenantName) -> Result<Option<String>, StoreError> {
+        Ok(conn
+            .query_row(
+                "SELECT CASE WHEN restoring IS NULL THEN status ELSE 'restoring' END
+                    FROM tenants WHERE name = ?1",
+                params![name.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Marks a ready tenant as restoring `snapshot`: from now until [`Store::end_restore`] no
+    /// other operation may act on it, and a restore whose process died is finished by the
+    /// reconciler. A tenant not ready is a [`StoreError::StatusChanged`].
+    pub fn begin_restore(
+        &self,
+        name: &TenantName,
+        snapshot: &SnapshotName,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        blocking(|| {
+            let conn = self.conn();
+            let changed = conn.execute(
+                "UPDATE tenants SET restoring = ?2, updated_at = ?3
+                    WHERE name = ?1 AND status = 'ready' AND restoring IS NULL",
+                params![name.as_str(), snapshot.as_str(), now.to_rfc3339()],
+            )?;
+            if changed == 1 {
+                return Ok(());
+            }
+            match Self::status_of(&conn, name)? {
+                None => Err(StoreError::TenantNotFound {
+                    name: name.to_string(),
+                }),
+                Some(actual) => Err(StoreError::StatusChanged {
+                    name: name.to_string(),
+                    expected: TenantStatus::Ready.to_string(),
+                    actual,
+                }),
+            }
+        })
+    }
+
+    /// Ends a restore: the tenant is ready again. Idempotent.
+    pub fn end_restore(&self, name: &TenantName, now: DateTime<Utc>) -> Result<(), StoreError> {
+        blocking(|| {
+            let changed = self.conn().execute(
+                "UPDATE tenants SET restoring = NULL, updated_at = ?2 WHERE name = ?1",
+                params![name.as_str(), now.to_rfc3339()],
+            )?;
+            not_found_unless(changed, name)
+        })
+    }
+
+    /// Sets (or, with `None`, removes) the tenant's snapshot schedule.
+    pub fn set_snapshot_schedule(
+        &self,
+        name: &TenantName,
+        schedule: Option<Schedule>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        blocking(|| {
+            let changed = self.conn().execute(
+                "UPDATE tenants SET snapshot_every = ?2, snapshot_keep = ?3, updated_at = ?4
+                    WHERE name = ?1",
+                params![
+                    name.as_str(),
+                    schedule.map(|s| s.every.as_str()),
+                    schedule.map(|s| i64::from(s.keep)),
+                    now.to_rfc3339()
+                ],
+            )?;
+            not_found_unless(changed, name)
         })
     }
 
@@ -1122,8 +1200,8 @@ impl Store {
 
 const SELECT_TENANT: &str = "SELECT name, status, image, cpus_milli, memory_bytes, disk_bytes, \
                              pids, created_at, updated_at, desired, expires_at, ephemeral, \
-                             autostart, idle_stop_secs, last_active_at, egress, adopted_home \
-                             FROM tenants";
+                             autostart, idle_stop_secs, last_active_at, egress, adopted_home, \
+                             restoring, snapshot_every, snapshot_keep FROM tenants";
 
 struct RawTenant {
     name: String,
@@ -1143,6 +1221,9 @@ struct RawTenant {
     last_active_at: Option<String>,
     egress: String,
     adopted_home: bool,
+    restoring: Option<String>,
+    snapshot_every: Option<String>,
+    snapshot_keep: Option<i64>,
 }
 
 fn raw_tenant(r: &Row<'_>) -> rusqlite::Result<RawTenant> {
@@ -1164,19 +1245,41 @@ fn raw_tenant(r: &Row<'_>) -> rusqlite::Result<RawTenant> {
         last_active_at: r.get(14)?,
         egress: r.get(15)?,
         adopted_home: r.get(16)?,
+        restoring: r.get(17)?,
+        snapshot_every: r.get(18)?,
+        snapshot_keep: r.get(19)?,
     })
 }
 
 impl RawTenant {
     fn into_record(self) -> Result<TenantRecord, StoreError> {
         let corrupt = |what: &'static str, value: String| StoreError::Corrupt { what, value };
+        let restoring = self
+            .restoring
+            .map(|r| r.parse().map_err(|_| corrupt("restoring", r)))
+            .transpose()?;
+        let snapshots = match (self.snapshot_every, self.snapshot_keep) {
+            (Some(every), Some(keep)) => Some(Schedule {
+                every: every
+                    .parse()
+                    .map_err(|_| corrupt("snapshot_every", every.clone()))?,
+                keep: u32::try_from(keep)
+                    .map_err(|_| corrupt("snapshot_keep", keep.to_string()))?,
+            }),
+            _ => None,
+        };
+        let status = TenantStatus::from_db(&self.status)
+            .ok_or_else(|| corrupt("status", self.status.clone()))?;
         Ok(TenantRecord {
             name: self
                 .name
                 .parse()
                 .map_err(|_| corrupt("tenant name", self.name.clone()))?,
-            status: TenantStatus::from_db(&self.status)
-                .ok_or_else(|| corrupt("status", self.status.clone()))?,
+            status: if restoring.is_some() && status == TenantStatus::Ready {
+                TenantStatus::Restoring
+            } else {
+                status
+            },
             image: self.image,
             quota: Quota {
                 cpus: Cpus::millis(
@@ -1214,6 +1317,8 @@ impl RawTenant {
                 .map_err(|_| corrupt("egress", self.egress.clone()))?,
             last_active_at: self.last_active_at.as_deref().map(parse_time).transpose()?,
             adopted_home: self.adopted_home,
+            restoring,
+            snapshots,
             created_at: parse_time(&self.created_at)?,
             updated_at: parse_time(&self.updated_at)?,
         })
@@ -1284,6 +1389,8 @@ mod tests {
                 egress: Egress::All,
                 last_active_at: Some(now()),
                 adopted_home: false,
+                restoring: None,
+                snapshots: None,
                 created_at: now(),
                 updated_at: now(),
             }
@@ -1291,6 +1398,47 @@ mod tests {
         let keys = s.keys(&t.name).unwrap();
         assert_eq!(keys.len(), 1);
         assert_eq!(keys[0].key.comment, "alice@laptop");
+    }
+
+    #[test]
+    fn a_restore_holds_the_tenant_until_it_ends_and_schedules_round_trip() {
+        let s = Store::open_in_memory().unwrap();
+        let name: TenantName = "alice".parse().unwrap();
+        let snap: SnapshotName = "before".parse().unwrap();
+        s.insert_tenant(&new_tenant("alice"), now()).unwrap();
+        assert!(matches!(
+            s.begin_restore(&name, &snap, now()),
+            Err(StoreError::StatusChanged { .. })
+        ));
+        s.set_status(&name, TenantStatus::Creating, TenantStatus::Ready, now())
+            .unwrap();
+        s.begin_restore(&name, &snap, now()).unwrap();
+        let t = s.require(&name).unwrap();
+        assert_eq!(
+            (t.status, t.restoring),
+            (TenantStatus::Restoring, Some(snap.clone()))
+        );
+        for second in [
+            s.begin_restore(&name, &snap, now()),
+            s.set_status(&name, TenantStatus::Ready, TenantStatus::Purging, now()),
+        ] {
+            match second {
+                Err(StoreError::StatusChanged { actual, .. }) => assert_eq!(actual, "restoring"),
+                other => panic!("{other:?}"),
+            }
+        }
+        s.end_restore(&name, now()).unwrap();
+        s.end_restore(&name, now()).unwrap();
+        assert_eq!(s.require(&name).unwrap().status, TenantStatus::Ready);
+
+        let daily = Schedule {
+            every: hostel_core::snapshot::Every::Daily,
+            keep: 7,
+        };
+        s.set_snapshot_schedule(&name, Some(daily), now()).unwrap();
+        assert_eq!(s.require(&name).unwrap().snapshots, Some(daily));
+        s.set_snapshot_schedule(&name, None, now()).unwrap();
+        assert_eq!(s.require(&name).unwrap().snapshots, None);
     }
 
     #[test]
@@ -1568,7 +1716,7 @@ mod tests {
             Store::open(&path),
             Err(StoreError::TooNew {
                 found: 99,
-                known: 11
+                known: 12
             })
         ));
     }

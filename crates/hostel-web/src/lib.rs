@@ -23,6 +23,7 @@ mod error;
 mod files;
 mod json;
 mod portal;
+mod snapshots;
 mod tenants;
 mod terminal;
 pub mod tls;
@@ -222,6 +223,13 @@ fn api(state: &AppState) -> Router<AppState> {
         .routes(routes!(tenants::remove_key))
         .routes(routes!(tenants::list_ports, tenants::publish_port))
         .routes(routes!(tenants::unpublish_port))
+        .routes(routes!(
+            snapshots::list_snapshots,
+            snapshots::create_snapshot
+        ))
+        .routes(routes!(snapshots::restore_snapshot))
+        .routes(routes!(snapshots::delete_snapshot))
+        .routes(routes!(snapshots::set_schedule))
         .routes(routes!(tenants::set_password))
         .routes(routes!(tenants::create_login_link))
         .routes(routes!(files::put_file, files::get_file))

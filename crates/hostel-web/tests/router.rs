@@ -398,6 +398,10 @@ async fn openapi_document_describes_every_route() {
             "/api/tenants/{name}/password",
             "/api/tenants/{name}/ports",
             "/api/tenants/{name}/ports/{port}",
+            "/api/tenants/{name}/snapshot-schedule",
+            "/api/tenants/{name}/snapshots",
+            "/api/tenants/{name}/snapshots/{snapshot}",
+            "/api/tenants/{name}/snapshots/{snapshot}/restore",
             "/api/tenants/{name}/start",
             "/api/tenants/{name}/stop",
             "/api/tokens",
@@ -1217,6 +1221,10 @@ async fn api_with_fixtures() -> (Api, String) {
     a.hostel
         .port_publish(&"alice".parse().unwrap(), 8000, false)
         .unwrap();
+    a.hostel
+        .snapshot_create(&"alice".parse().unwrap(), Some("s0".parse().unwrap()))
+        .await
+        .unwrap();
     let fp = a.hostel.key_list(&"alice".parse().unwrap()).unwrap()[0]
         .key
         .fingerprint
@@ -1248,6 +1256,12 @@ async fn issue_12_every_route_grants_each_role_only_its_actions() {
                 ("post", "/api/tenants/{name}/login-links") => Some(serde_json::json!({})),
                 ("post", "/api/tenants/{name}/keys") => Some(serde_json::json!({"keys": [KEY3]})),
                 ("post", "/api/tenants/{name}/ports") => Some(serde_json::json!({"port": 9000})),
+                ("post", "/api/tenants/{name}/snapshots") => {
+                    Some(serde_json::json!({"name": "s1"}))
+                }
+                ("put", "/api/tenants/{name}/snapshot-schedule") => {
+                    Some(serde_json::json!({"every": "daily", "keep": 3}))
+                }
                 ("post", "/api/tenants/{name}/exec") => {
                     Some(serde_json::json!({"command": ["true"]}))
                 }
@@ -1281,6 +1295,7 @@ async fn issue_12_every_route_grants_each_role_only_its_actions() {
                     .replace("{path}", "notes.txt")
                     .replace("{fingerprint}", &fp)
                     .replace("{port}", "8000")
+                    .replace("{snapshot}", "s0")
                     .replace("{address}", "203.0.113.7");
                 let token = match role {
                     Role::Admin => &a.admin,
@@ -1324,6 +1339,7 @@ async fn issue_12_every_route_grants_each_role_only_its_actions() {
             "DELETE /api/tenants/{name} change",
             "DELETE /api/tenants/{name}/keys/{fingerprint} change",
             "DELETE /api/tenants/{name}/ports/{port} change",
+            "DELETE /api/tenants/{name}/snapshots/{snapshot} change",
             "DELETE /api/tokens/{name} change",
             "GET /api/audit read_metadata",
             "GET /api/audit/verify read_metadata",
@@ -1340,6 +1356,7 @@ async fn issue_12_every_route_grants_each_role_only_its_actions() {
             "GET /api/tenants/{name}/history read_metadata",
             "GET /api/tenants/{name}/keys read_metadata",
             "GET /api/tenants/{name}/ports read_metadata",
+            "GET /api/tenants/{name}/snapshots read_metadata",
             "GET /api/tokens read_metadata",
             "PATCH /api/tenants/{name} change",
             "POST /api/bans change",
@@ -1350,11 +1367,14 @@ async fn issue_12_every_route_grants_each_role_only_its_actions() {
             "POST /api/tenants/{name}/keys change",
             "POST /api/tenants/{name}/login-links change",
             "POST /api/tenants/{name}/ports change",
+            "POST /api/tenants/{name}/snapshots change",
+            "POST /api/tenants/{name}/snapshots/{snapshot}/restore change",
             "POST /api/tenants/{name}/start change",
             "POST /api/tenants/{name}/stop change",
             "POST /api/tokens change",
             "PUT /api/tenants/{name}/files/{path} change",
             "PUT /api/tenants/{name}/password change",
+            "PUT /api/tenants/{name}/snapshot-schedule change",
         ]
     );
 }

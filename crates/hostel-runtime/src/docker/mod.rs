@@ -339,6 +339,7 @@ impl Runtime for DockerRuntime {
             layer_quota,
             build_network: false,
             system_init: false,
+            system_snapshots: false,
         })
     }
 

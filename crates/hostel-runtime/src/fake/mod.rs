@@ -223,6 +223,7 @@ impl Runtime for FakeRuntime {
             layer_quota: self.lock().layer_quota,
             build_network: false,
             system_init: false,
+            system_snapshots: false,
         })
     }
 

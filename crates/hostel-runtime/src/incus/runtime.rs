@@ -465,6 +465,7 @@ impl Runtime for IncusRuntime {
             layer_quota: (str_of(&pool, "driver") == "btrfs").then_some(LayerQuota::OwnWrites),
             build_network: true,
             system_init: true,
+            system_snapshots: true,
         })
     }
 
@@ -1019,6 +1020,82 @@ impl Runtime for IncusRuntime {
         }
         Ok(())
     }
+
+    async fn snapshot_system(&self, name: &str, snapshot: &str) -> Result<(), RuntimeError> {
+        let path = format!("{}/snapshots", Self::instance_path(name)?);
+        let body = json!({"name": checked_snapshot(snapshot)?, "stateful": false});
+        self.client
+            .run("POST", &path, &body, "instance", name)
+            .await
+            .map(|_| ())
+    }
+
+    async fn system_snapshots(&self, name: &str) -> Result<Vec<String>, RuntimeError> {
+        let path = format!("{}/snapshots", Self::instance_path(name)?);
+        match self.client.get(&path, "instance", name).await {
+            Ok(list) => Ok(list
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .filter_map(|url| url.rsplit('/').next())
+                .map(str::to_owned)
+                .collect()),
+            Err(RuntimeError::NotFound { .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Incus puts the snapshot's configuration back with its disk; the configuration and
+    /// devices of now (limits, hostel's keys, the home, the root disk's size) are put back
+    /// over it, so that a restore changes the system's files and nothing hostel decides.
+    async fn restore_system(&self, name: &str, snapshot: &str) -> Result<(), RuntimeError> {
+        let path = Self::instance_path(name)?;
+        let now = self
+            .instance(name)
+            .await?
+            .ok_or_else(|| RuntimeError::NotFound {
+                what: "instance",
+                name: name.to_owned(),
+            })?;
+        let body = json!({"restore": checked_snapshot(snapshot)?});
+        self.client
+            .run("PUT", &path, &body, "instance", name)
+            .await?;
+        // Incus's own `volatile.*` keys describe the disk restored (its id map); they stay.
+        let config: Map<String, Value> = now
+            .get("config")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| !k.starts_with("volatile."))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let back = json!({
+            "config": config,
+            "devices": now.get("devices").cloned().unwrap_or_else(|| json!({})),
+        });
+        self.client
+            .run("PATCH", &path, &back, "instance", name)
+            .await
+            .map(|_| ())
+    }
+
+    async fn delete_system_snapshot(&self, name: &str, snapshot: &str) -> Result<(), RuntimeError> {
+        let path = format!(
+            "{}/snapshots/{}",
+            Self::instance_path(name)?,
+            checked_snapshot(snapshot)?
+        );
+        match self
+            .client
+            .run("DELETE", &path, &Value::Null, "snapshot", snapshot)
+            .await
+        {
+            Ok(_) | Err(RuntimeError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// Build instances are `hostel-build-<random>`.
@@ -1035,6 +1112,14 @@ fn builder_id(pid: u32) -> Option<String> {
     let after = stat.get(stat.rfind(')')? + 1..)?;
     let start = after.split_whitespace().nth(19)?;
     Some(format!("{pid}:{start}"))
+}
+
+/// A snapshot name as hostel makes them (see `hostel_core::snapshot`), safe in a URL path.
+fn checked_snapshot(snapshot: &str) -> Result<&str, RuntimeError> {
+    snapshot
+        .parse::<hostel_core::SnapshotName>()
+        .map(|_| snapshot)
+        .map_err(|e| RuntimeError::Unsupported(e.to_string()))
 }
 
 /// Whether the builder a build instance names is gone (a killed `image build`).

@@ -4,9 +4,9 @@
 //! `hostel check` says when one is missing.
 
 use super::pool::{self, LoopFile, PoolState};
-use super::{DiskUsage, HomeStorage, TENANT_UID};
+use super::{DiskUsage, HomeSnapshot, HomeStorage, TENANT_UID};
 use crate::RuntimeError;
-use hostel_core::{ByteSize, TenantName};
+use hostel_core::{ByteSize, SnapshotName, TenantName};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::OpenOptions;
 use std::os::unix::fs::PermissionsExt;
@@ -362,33 +362,215 @@ impl HomeStorage for BtrfsPool {
 
     fn destroy(&self, tenant: &TenantName) -> Result<(), RuntimeError> {
         self.ensure_pool()?;
-        let home = self.home_path(tenant);
-        if home.is_dir() {
-            // Subvolumes the tenant made inside its home would make the home's deletion fail
-            // ("directory not empty"): delete them first, deepest first.
-            for nested in self.subvolumes_below(&home)? {
-                run(
-                    "delete a subvolume made in the home",
-                    Command::new("btrfs")
-                        .args(["subvolume", "delete"])
-                        .arg(self.users.join(nested)),
-                )?;
-            }
-            run(
-                "delete the home subvolume",
-                Command::new("btrfs")
-                    .args(["subvolume", "delete", "--commit-after"])
-                    .arg(&home),
-            )?;
+        for snap in self.snapshot_paths(tenant)? {
+            self.delete_subvolume(&snap, "delete a snapshot")?;
         }
+        self.delete_subvolume(&self.staging_path(tenant), "delete a half-made restore")?;
+        self.delete_subvolume(&self.home_path(tenant), "delete the home subvolume")?;
         match std::fs::remove_dir_all(self.users.join(tenant.as_str())) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err("remove home")(e)),
             _ => Ok(()),
         }
     }
+
+    fn snapshots(&self, tenant: &TenantName) -> Result<Vec<HomeSnapshot>, RuntimeError> {
+        if !self.is_mounted() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for path in self.snapshot_paths(tenant)? {
+            let Some(name) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.parse::<SnapshotName>().ok())
+            else {
+                continue;
+            };
+            // A snapshot's inodes (its top's birth time too) are the home's: the time it was
+            // taken is the subvolume's own.
+            let shown = run(
+                "read a snapshot",
+                Command::new("btrfs").args(["subvolume", "show"]).arg(&path),
+            )?;
+            let taken = parse_creation(&shown).ok_or_else(|| RuntimeError::Host {
+                action: "read a snapshot".into(),
+                message: format!("no creation time in `btrfs subvolume show`: {shown:?}"),
+            })?;
+            let exclusive = run(
+                "read a snapshot's size",
+                Command::new("btrfs")
+                    .args(["qgroup", "show", "--raw", "-re", "-f"])
+                    .arg(&path),
+            )
+            .ok()
+            .and_then(|out| parse_exclusive(&out))
+            .map(ByteSize::bytes);
+            out.push(HomeSnapshot {
+                name,
+                taken_at: taken,
+                exclusive,
+            });
+        }
+        out.sort_by(|a, b| (a.taken_at, &a.name).cmp(&(b.taken_at, &b.name)));
+        Ok(out)
+    }
+
+    fn snapshot(&self, tenant: &TenantName, snapshot: &SnapshotName) -> Result<(), RuntimeError> {
+        self.ensure_pool()?;
+        if !self.exists(tenant) {
+            return Err(RuntimeError::NotFound {
+                what: "home",
+                name: tenant.to_string(),
+            });
+        }
+        let path = self.snapshot_path(tenant, snapshot);
+        if path.exists() {
+            return Err(RuntimeError::Conflict {
+                name: snapshot.to_string(),
+                message: "a snapshot of that name exists".into(),
+            });
+        }
+        if let Some(state) = self.keep_up()?.filter(|s| s.is_full() || s.read_only) {
+            return Err(RuntimeError::NoSpace {
+                action: state.full_message("a snapshot", "the homes pool"),
+            });
+        }
+        let dir = self.users.join(tenant.as_str()).join(SNAPSHOTS);
+        std::fs::create_dir_all(&dir).map_err(io_err("create the snapshots folder"))?;
+        run(
+            "snapshot the home",
+            Command::new("btrfs")
+                .args(["subvolume", "snapshot", "-r"])
+                .arg(self.home_path(tenant))
+                .arg(&path),
+        )?;
+        Ok(())
+    }
+
+    fn delete_snapshot(
+        &self,
+        tenant: &TenantName,
+        snapshot: &SnapshotName,
+    ) -> Result<(), RuntimeError> {
+        self.ensure_pool()?;
+        self.delete_subvolume(&self.snapshot_path(tenant, snapshot), "delete a snapshot")
+    }
+
+    fn restore(&self, tenant: &TenantName, snapshot: &SnapshotName) -> Result<(), RuntimeError> {
+        self.ensure_pool()?;
+        let source = self.snapshot_path(tenant, snapshot);
+        if !source.is_dir() {
+            return Err(RuntimeError::NotFound {
+                what: "snapshot",
+                name: snapshot.to_string(),
+            });
+        }
+        let home = self.home_path(tenant);
+        let staging = self.staging_path(tenant);
+        // What an earlier restore left (a copy not swapped in, or the home it swapped out).
+        self.delete_subvolume(&staging, "delete a half-made restore")?;
+        let limit = self.limit(tenant)?;
+        run(
+            "copy the snapshot",
+            Command::new("btrfs")
+                .args(["subvolume", "snapshot"])
+                .arg(&source)
+                .arg(&staging),
+        )?;
+        if let Some(size) = limit {
+            run(
+                "set the restored home's quota",
+                Command::new("btrfs")
+                    .args(["qgroup", "limit", &size.as_u64().to_string()])
+                    .arg(&staging),
+            )?;
+        }
+        if home.is_dir() {
+            nix::fcntl::renameat2(
+                nix::fcntl::AT_FDCWD,
+                &staging,
+                nix::fcntl::AT_FDCWD,
+                &home,
+                nix::fcntl::RenameFlags::RENAME_EXCHANGE,
+            )
+            .map_err(|e| io_err("swap the restored home in")(e.into()))?;
+        } else {
+            std::fs::rename(&staging, &home).map_err(io_err("put the restored home in place"))?;
+        }
+        self.delete_subvolume(&staging, "delete the home restored over")
+    }
+}
+
+/// Where a home's snapshots are, beside the home (`users/<tenant>/snapshots/<name>`).
+const SNAPSHOTS: &str = "snapshots";
+
+/// The `Creation time:` of `btrfs subvolume show PATH` (`2026-12-07 17:24:06 +0000`).
+fn parse_creation(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let value = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Creation time:"))?
+        .trim();
+    chrono::DateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S %z")
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// Parses `btrfs qgroup show --raw -re -f PATH`: the exclusive bytes of the path's own qgroup.
+fn parse_exclusive(text: &str) -> Option<u64> {
+    let row = text.lines().rfind(|l| l.starts_with("0/"))?;
+    row.split_whitespace().nth(2)?.parse().ok()
 }
 
 impl BtrfsPool {
+    fn snapshot_path(&self, tenant: &TenantName, snapshot: &SnapshotName) -> PathBuf {
+        self.users
+            .join(tenant.as_str())
+            .join(SNAPSHOTS)
+            .join(snapshot.as_str())
+    }
+
+    /// Where a restore makes its copy of the snapshot before swapping it with the home.
+    fn staging_path(&self, tenant: &TenantName) -> PathBuf {
+        self.users.join(tenant.as_str()).join("restoring")
+    }
+
+    /// The folders in the tenant's snapshots folder.
+    fn snapshot_paths(&self, tenant: &TenantName) -> Result<Vec<PathBuf>, RuntimeError> {
+        let dir = self.users.join(tenant.as_str()).join(SNAPSHOTS);
+        match std::fs::read_dir(&dir) {
+            Ok(entries) => Ok(entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(io_err("list the snapshots")(e)),
+        }
+    }
+
+    /// Deletes the subvolume at `path` and every subvolume made inside it, deepest first
+    /// (they would make its deletion fail); nothing there is not an error.
+    fn delete_subvolume(&self, path: &Path, action: &str) -> Result<(), RuntimeError> {
+        if !path.is_dir() {
+            return Ok(());
+        }
+        for nested in self.subvolumes_below(path)? {
+            run(
+                "delete a subvolume made in the home",
+                Command::new("btrfs")
+                    .args(["subvolume", "delete"])
+                    .arg(self.users.join(nested)),
+            )?;
+        }
+        run(
+            action,
+            Command::new("btrfs")
+                .args(["subvolume", "delete", "--commit-after"])
+                .arg(path),
+        )?;
+        Ok(())
+    }
+
     /// Every subvolume below `top`, however deep, as paths relative to the pool's top,
     /// deepest first. `btrfs subvolume list -o` names only the direct children.
     fn subvolumes_below(&self, top: &Path) -> Result<Vec<String>, RuntimeError> {
@@ -450,5 +632,18 @@ mod tests {
         let none = "0/257 16384 16384 none none bob\n";
         assert_eq!(parse_qgroup(none), Some((16384, None)));
         assert_eq!(parse_qgroup("garbage"), None);
+        assert_eq!(parse_exclusive(out), Some(262_127_616));
+        assert_eq!(parse_exclusive(none), Some(16384));
+        assert_eq!(parse_exclusive("garbage"), None);
+    }
+
+    #[test]
+    fn parses_the_creation_time() {
+        let shown = "s\n\tName: \t\t\ts\n\tCreation time: \t\t2026-12-07 17:24:06 +0100\n\tSubvolume ID: \t\t257\n";
+        assert_eq!(
+            parse_creation(shown).map(|t| t.to_rfc3339()),
+            Some("2026-12-07T16:24:06+00:00".to_owned())
+        );
+        assert_eq!(parse_creation("Name: s\n"), None);
     }
 }

@@ -1,8 +1,9 @@
 //! Plain directories, no size limit: for tests of the layers above, never for tenants.
+//! Snapshots are full copies.
 
-use super::{DiskUsage, HomeStorage};
+use super::{DiskUsage, HomeSnapshot, HomeStorage};
 use crate::RuntimeError;
-use hostel_core::{ByteSize, TenantName};
+use hostel_core::{ByteSize, SnapshotName, TenantName};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -29,6 +30,10 @@ impl DirStorage {
             action,
             message: e.to_string(),
         }
+    }
+
+    fn snapshots_dir(&self, tenant: &TenantName) -> PathBuf {
+        self.base.join(tenant.as_str()).join("snapshots")
     }
 
     fn set_size(&self, tenant: &TenantName, size: ByteSize) {
@@ -100,4 +105,101 @@ impl HomeStorage for DirStorage {
             }
         }
     }
+
+    fn snapshots(&self, tenant: &TenantName) -> Result<Vec<HomeSnapshot>, RuntimeError> {
+        let dir = self.snapshots_dir(tenant);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Self::host("list snapshots")(e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(Self::host("list snapshots"))?;
+            let Some(name) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+                continue;
+            };
+            let meta = entry.metadata().map_err(Self::host("read a snapshot"))?;
+            let taken = meta
+                .created()
+                .or_else(|_| meta.modified())
+                .map_err(Self::host("read a snapshot"))?;
+            out.push(HomeSnapshot {
+                name,
+                taken_at: taken.into(),
+                exclusive: None,
+            });
+        }
+        out.sort_by(|a, b| (a.taken_at, &a.name).cmp(&(b.taken_at, &b.name)));
+        Ok(out)
+    }
+
+    fn snapshot(&self, tenant: &TenantName, snapshot: &SnapshotName) -> Result<(), RuntimeError> {
+        let path = self.snapshots_dir(tenant).join(snapshot.as_str());
+        if path.exists() {
+            return Err(RuntimeError::Conflict {
+                name: snapshot.to_string(),
+                message: "a snapshot of that name exists".into(),
+            });
+        }
+        std::fs::create_dir_all(self.snapshots_dir(tenant)).map_err(Self::host("snapshot"))?;
+        copy_tree(&self.home_path(tenant), &path).map_err(Self::host("snapshot"))
+    }
+
+    fn delete_snapshot(
+        &self,
+        tenant: &TenantName,
+        snapshot: &SnapshotName,
+    ) -> Result<(), RuntimeError> {
+        match std::fs::remove_dir_all(self.snapshots_dir(tenant).join(snapshot.as_str())) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Self::host("delete a snapshot")(e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn restore(&self, tenant: &TenantName, snapshot: &SnapshotName) -> Result<(), RuntimeError> {
+        let source = self.snapshots_dir(tenant).join(snapshot.as_str());
+        if !source.is_dir() {
+            return Err(RuntimeError::NotFound {
+                what: "snapshot",
+                name: snapshot.to_string(),
+            });
+        }
+        let staging = self.base.join(tenant.as_str()).join("restoring");
+        let fail = Self::host;
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging).map_err(fail("restore"))?;
+        }
+        copy_tree(&source, &staging).map_err(fail("restore"))?;
+        nix::fcntl::renameat2(
+            nix::fcntl::AT_FDCWD,
+            &staging,
+            nix::fcntl::AT_FDCWD,
+            &self.home_path(tenant),
+            nix::fcntl::RenameFlags::RENAME_EXCHANGE,
+        )
+        .map_err(|e| fail("restore")(e.into()))?;
+        std::fs::remove_dir_all(&staging).map_err(fail("restore"))
+    }
+}
+
+/// Copies the tree at `from` to the new path `to`: folders, files and symlinks as they are.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir(to)?;
+    std::fs::set_permissions(to, std::fs::metadata(from)?.permissions())?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
+        } else {
+            std::fs::copy(&src, &dst)?;
+        }
+    }
+    Ok(())
 }

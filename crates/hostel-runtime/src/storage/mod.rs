@@ -25,7 +25,8 @@ pub use dir::DirStorage;
 pub use pool::PoolState;
 
 use crate::RuntimeError;
-use hostel_core::{ByteSize, TenantName};
+use chrono::{DateTime, Utc};
+use hostel_core::{ByteSize, SnapshotName, TenantName};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -39,6 +40,17 @@ pub struct DiskUsage {
     pub used: ByteSize,
     /// Usable size of the filesystem.
     pub size: ByteSize,
+}
+
+/// A snapshot of a home: read-only, kept beside the home until deleted or purged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HomeSnapshot {
+    /// Its name.
+    pub name: SnapshotName,
+    /// When it was taken.
+    pub taken_at: DateTime<Utc>,
+    /// Bytes only it holds (what deleting it frees); `None` where the storage cannot say.
+    pub exclusive: Option<ByteSize>,
 }
 
 /// Where tenants' homes live and how their size is limited.
@@ -74,8 +86,24 @@ pub trait HomeStorage: Send + Sync + std::fmt::Debug {
     fn limit(&self, tenant: &TenantName) -> Result<Option<ByteSize>, RuntimeError>;
     /// Whether the home is ready to use (its filesystem mounted).
     fn is_ready(&self, tenant: &TenantName) -> bool;
-    /// Deletes the home and its data. Only `purge` calls this.
+    /// Deletes the home and its data, snapshots included. Only `purge` calls this.
     fn destroy(&self, tenant: &TenantName) -> Result<(), RuntimeError>;
+
+    /// The home's snapshots, oldest first.
+    fn snapshots(&self, tenant: &TenantName) -> Result<Vec<HomeSnapshot>, RuntimeError>;
+    /// Takes a read-only snapshot of the home; a name taken is a conflict.
+    fn snapshot(&self, tenant: &TenantName, snapshot: &SnapshotName) -> Result<(), RuntimeError>;
+    /// Deletes a snapshot; one that is not there is not an error.
+    fn delete_snapshot(
+        &self,
+        tenant: &TenantName,
+        snapshot: &SnapshotName,
+    ) -> Result<(), RuntimeError>;
+    /// Puts a snapshot back as the home, in one step: a writable copy of it is made with the
+    /// home's limit, swapped with the home, and the old home removed. Wherever a crash stops
+    /// it, the home is the old one or the snapshot, never a mix, and calling it again finishes
+    /// it. The home must not be mounted in a running workspace.
+    fn restore(&self, tenant: &TenantName, snapshot: &SnapshotName) -> Result<(), RuntimeError>;
 
     /// Gives the home to host uid and gid `uid`, when it is not theirs yet: the tenant's uid
     /// as the engine maps it (1000, or 1000 above the remapped range's start with user
