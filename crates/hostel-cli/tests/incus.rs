@@ -151,6 +151,24 @@ fn incus_tenants_get_workspaces_of_their_own() {
     assert_eq!(back, "v1\nkept\nrunning\n");
     assert_eq!(std::fs::metadata(&note).unwrap().uid(), 1000);
 
+    // New settings on the same image keep the system: the workspace is changed in place, not
+    // made again from the image.
+    t.hostel(&["set", &a, "--egress", "none"]).ok();
+    t.hostel(&["stop", &a]).ok();
+    t.hostel(&["start", &a]).ok();
+    assert_eq!(t.sh(&a, "cat /etc/hostel-marker").ok().stdout, "v1\n");
+    let egress = t.hostel(&["info", &a, "--json"]).ok().json();
+    assert_eq!(egress["egress"], "none", "{egress}");
+    assert_eq!(
+        t.sh(
+            &a,
+            "timeout 3 bash -c 'echo > /dev/tcp/1.1.1.1/80' 2>/dev/null && echo open || echo shut"
+        )
+        .ok()
+        .stdout,
+        "shut\n"
+    );
+
     // Stopped and started again, the workspace keeps its home; deleted, the home stays.
     t.hostel(&["stop", &a]).ok();
     t.hostel(&["start", &a]).ok();

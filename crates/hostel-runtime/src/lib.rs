@@ -46,6 +46,15 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
 
     /// Creates (does not start) a workspace container.
     async fn create(&self, spec: &WorkspaceSpec) -> Result<WorkspaceInfo, RuntimeError>;
+    /// Applies `spec` in place to the stopped workspace it names, keeping what the workspace
+    /// wrote outside its home, where the engine keeps that as the tenant's (a system
+    /// container's root disk) and the image is the same. `false`: not done (the engine throws
+    /// its writable layer away with the container, the workspace is not there or runs, or the
+    /// image differs); the caller then removes and re-creates it.
+    async fn reconfigure(&self, spec: &WorkspaceSpec) -> Result<bool, RuntimeError> {
+        let _ = spec;
+        Ok(false)
+    }
     /// Starts a created or stopped container.
     async fn start(&self, name: &str) -> Result<(), RuntimeError>;
     /// Stops a running container, killing it after `grace`.

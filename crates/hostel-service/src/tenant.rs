@@ -575,18 +575,26 @@ impl Hostel {
                     }
                     .into());
                 }
-                if state == WorkspaceState::Stopped {
-                    progress.step("replacing the workspace made from older settings");
-                    self.runtime.remove(&cname).await?;
-                }
                 self.storage.own(&t.name, self.tenant_uid().await?)?;
                 self.ensure_network(t).await?;
-                progress.step(&format!("creating the workspace from {}", t.image));
-                match self.runtime.create(&spec).await {
-                    // Another command created it first: fine, start that one.
-                    Err(RuntimeError::Conflict { .. }) => {}
-                    r => {
-                        r?;
+                // A system container keeps its root disk through new settings on its image;
+                // elsewhere the workspace made from older settings is replaced.
+                let in_place =
+                    state == WorkspaceState::Stopped && self.runtime.reconfigure(&spec).await?;
+                if in_place {
+                    progress.step("new settings applied to the workspace; its system is kept");
+                } else {
+                    if state == WorkspaceState::Stopped {
+                        progress.step("replacing the workspace made from older settings");
+                        self.runtime.remove(&cname).await?;
+                    }
+                    progress.step(&format!("creating the workspace from {}", t.image));
+                    match self.runtime.create(&spec).await {
+                        // Another command created it first: fine, start that one.
+                        Err(RuntimeError::Conflict { .. }) => {}
+                        r => {
+                            r?;
+                        }
                     }
                 }
                 progress.step("starting the workspace");

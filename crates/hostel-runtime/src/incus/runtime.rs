@@ -117,6 +117,90 @@ impl IncusRuntime {
         }
     }
 
+    /// Removes the NICs on `bridge` from the stopped instances that have one; the running
+    /// ones keep theirs, and Incus then refuses to remove the network.
+    async fn detach_stopped(&self, bridge: &str) -> Result<(), RuntimeError> {
+        let list = self
+            .client
+            .get("/1.0/instances?recursion=1", "instance", "")
+            .await?;
+        for inst in list.as_array().into_iter().flatten() {
+            let on_bridge = |d: &Value| {
+                str_of(d, "type") == "nic"
+                    && (str_of(d, "network") == bridge || str_of(d, "parent") == bridge)
+            };
+            let Some(devices) = inst.get("devices").and_then(Value::as_object) else {
+                continue;
+            };
+            if str_of(inst, "status") != "Stopped" || !devices.values().any(on_bridge) {
+                continue;
+            }
+            let name = str_of(inst, "name");
+            let kept: Map<String, Value> = devices
+                .iter()
+                .filter(|(_, d)| !on_bridge(d))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let put = json!({
+                "config": inst.get("config").cloned().unwrap_or_else(|| json!({})),
+                "devices": kept,
+                "profiles": inst.get("profiles").cloned().unwrap_or_else(|| json!([])),
+                "ephemeral": inst.get("ephemeral").cloned().unwrap_or(Value::Bool(false)),
+                "description": inst.get("description").cloned().unwrap_or_default(),
+            });
+            self.client
+                .run("PUT", &Self::instance_path(name)?, &put, "instance", name)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The image a spec names and the body of `POST /1.0/instances` for it, without the root
+    /// disk's size (see [`IncusRuntime::sized_root`]).
+    async fn body_for(&self, spec: &WorkspaceSpec) -> Result<(ImageInfo, Value), RuntimeError> {
+        let Some(image) = self.image(&spec.image).await? else {
+            return Err(RuntimeError::NotFound {
+                what: "image",
+                name: spec.image.clone(),
+            });
+        };
+        let network = match &spec.network {
+            Some(net) => Some(self.attachment(&spec.name, net).await?),
+            None => None,
+        };
+        let mut first = spec.clone();
+        first.layer_max = None;
+        let body = spec::instance_body(
+            &first,
+            &self.pool,
+            network.as_ref().map(|(b, a)| (b.as_str(), *a)),
+            &image.labels,
+            |p| std::path::Path::new(p).is_dir(),
+        )?;
+        Ok((image, body))
+    }
+
+    /// The root disk device with its size, when the spec limits what the workspace writes.
+    /// Incus's btrfs size limits everything the root refers to, its snapshot of the image
+    /// included, and the image's volume is made with the first instance from it: so the size
+    /// is the image's plus the spec's limit, set once an instance is there.
+    async fn sized_root(
+        &self,
+        spec: &WorkspaceSpec,
+        image: &ImageInfo,
+        body: &Value,
+    ) -> Result<Option<Value>, RuntimeError> {
+        let Some(max) = spec.layer_max else {
+            return Ok(None);
+        };
+        let size = max.saturating_add(self.image_volume_bytes(&image.id).await?);
+        let mut root = body.pointer("/devices/root").cloned().unwrap_or_default();
+        if let Some(map) = root.as_object_mut() {
+            map.insert("size".into(), size.to_string().into());
+        }
+        Ok(Some(root))
+    }
+
     fn instance_path(name: &str) -> Result<String, RuntimeError> {
         Ok(format!("/1.0/instances/{}", checked_name(name)?))
     }
@@ -479,44 +563,17 @@ impl Runtime for IncusRuntime {
 
     async fn create(&self, spec: &WorkspaceSpec) -> Result<WorkspaceInfo, RuntimeError> {
         checked_name(&spec.name)?;
-        let Some(image) = self.image(&spec.image).await? else {
-            return Err(RuntimeError::NotFound {
-                what: "image",
-                name: spec.image.clone(),
-            });
-        };
-        let network = match &spec.network {
-            Some(net) => Some(self.attachment(&spec.name, net).await?),
-            None => None,
-        };
-        // Incus's btrfs size limits everything the root refers to, its snapshot of the image
-        // included, and the image's volume is made with the first instance from it: the size
-        // is set once the instance is there, as the image's plus the spec's limit on what the
-        // workspace writes of its own.
-        let mut first = spec.clone();
-        first.layer_max = None;
-        let body = spec::instance_body(
-            &first,
-            &self.pool,
-            network.as_ref().map(|(b, a)| (b.as_str(), *a)),
-            &image.labels,
-            |p| std::path::Path::new(p).is_dir(),
-        )?;
+        let (image, body) = self.body_for(spec).await?;
         self.client
             .run("POST", "/1.0/instances", &body, "instance", &spec.name)
             .await?;
-        if let Some(max) = spec.layer_max {
+        if let Some(root) = self.sized_root(spec, &image, &body).await.transpose() {
             let sized = async {
-                let size = max.saturating_add(self.image_volume_bytes(&image.id).await?);
-                let mut root = body.pointer("/devices/root").cloned().unwrap_or_default();
-                if let Some(map) = root.as_object_mut() {
-                    map.insert("size".into(), size.to_string().into());
-                }
                 self.client
                     .run(
                         "PATCH",
                         &Self::instance_path(&spec.name)?,
-                        &json!({"devices": {"root": root}}),
+                        &json!({"devices": {"root": root?}}),
                         "instance",
                         &spec.name,
                     )
@@ -534,6 +591,65 @@ impl Runtime for IncusRuntime {
                 what: "instance",
                 name: spec.name.clone(),
             })
+    }
+
+    /// A system container's root disk is the tenant's (packages, services, `/etc`): a new
+    /// spec on the same image is applied to the stopped instance in place, and only a new
+    /// image makes a new one.
+    async fn reconfigure(&self, spec: &WorkspaceSpec) -> Result<bool, RuntimeError> {
+        let Some(now) = self.instance(&spec.name).await? else {
+            return Ok(false);
+        };
+        let same_image = now
+            .get("config")
+            .and_then(|c| c.get(KEY_IMAGE))
+            .and_then(Value::as_str)
+            == Some(spec.image.as_str());
+        if !same_image || str_of(&now, "status") == "Running" {
+            return Ok(false);
+        }
+        let (image, body) = self.body_for(spec).await?;
+        let mut devices = body.get("devices").cloned().unwrap_or_else(|| json!({}));
+        if let (Some(root), Some(map)) = (
+            self.sized_root(spec, &image, &body).await?,
+            devices.as_object_mut(),
+        ) {
+            map.insert("root".into(), root);
+        }
+        // The spec's keys replace hostel's; Incus's own (`volatile.*`, `image.*`) stay as they
+        // are, as `incus config edit` sends them back.
+        let mut config = body
+            .get("config")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        for (k, v) in now
+            .get("config")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            if k.starts_with("volatile.") || k.starts_with("image.") {
+                config.insert(k.clone(), v.clone());
+            }
+        }
+        let put = json!({
+            "config": config,
+            "devices": devices,
+            "profiles": [],
+            "ephemeral": false,
+            "description": now.get("description").cloned().unwrap_or_default(),
+        });
+        self.client
+            .run(
+                "PUT",
+                &Self::instance_path(&spec.name)?,
+                &put,
+                "instance",
+                &spec.name,
+            )
+            .await?;
+        Ok(true)
     }
 
     async fn start(&self, name: &str) -> Result<(), RuntimeError> {
@@ -811,10 +927,13 @@ impl Runtime for IncusRuntime {
             .map(|(bridge, config)| network_info(&bridge, &config)))
     }
 
+    /// As on Docker, only a running workspace keeps its network: a stopped one is detached
+    /// first (its next start, or its in-place reconfiguration, attaches it again).
     async fn network_remove(&self, name: &str) -> Result<(), RuntimeError> {
         let Some((bridge, _)) = self.find_network(name).await? else {
             return Ok(());
         };
+        self.detach_stopped(&bridge).await?;
         match self
             .bridge_request(
                 "DELETE",
