@@ -373,3 +373,73 @@ fn issue_13_a_full_disk_loses_no_write_and_leaves_the_pool_writable() {
     );
     t.hostel(&["audit", "verify"]).ok();
 }
+
+/// The sysfs folder of the btrfs filesystem mounted at `mount`.
+fn btrfs_sysfs(mount: &std::path::Path) -> std::path::PathBuf {
+    let out = std::process::Command::new("findmnt")
+        .args(["-no", "SOURCE"])
+        .arg(mount)
+        .output()
+        .unwrap();
+    let source = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let device = std::path::Path::new(&source)
+        .file_name()
+        .unwrap()
+        .to_owned();
+    std::fs::read_dir("/sys/fs/btrfs")
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("devices").join(&device).exists())
+        .unwrap_or_else(|| panic!("no btrfs in sysfs for {source}"))
+}
+
+/// Deleting a large subvolume (a purged home, the home a restore replaced, a snapshot) makes
+/// the kernel mark full quota groups inconsistent rather than count it: every home's numbers,
+/// and so its limit, are then wrong. hostel recounts them at its next look at the pool.
+#[test]
+fn inconsistent_quota_groups_of_the_homes_are_recounted() {
+    let t = TestRun::new(BIN);
+    let name = t.create_tenant("recount", &["--disk", "256M"]);
+    // Enough files for a tree of more than one level.
+    t.sh(
+        &name,
+        "head -c 50M /dev/urandom > data; mkdir f; for i in $(seq 3000); do echo $i > f/$i; done; sync",
+    )
+    .ok();
+    t.hostel(&["snapshot", "create", &name, "s1"]).ok();
+    let sysfs = btrfs_sysfs(&t.root.join("users"));
+    // Any subtree dropped now marks the groups inconsistent, as a large one always does.
+    std::fs::write(sysfs.join("qgroups/drop_subtree_threshold"), "0").unwrap();
+    t.sh(&name, "rm -r data f/1* && sync").ok();
+    t.hostel(&["snapshot", "delete", &name, "s1"]).ok();
+    // The kernel's cleaner drops the deleted snapshot in the background.
+    let synced = std::process::Command::new("btrfs")
+        .args(["subvolume", "sync"])
+        .arg(t.root.join("users"))
+        .status()
+        .unwrap();
+    assert!(synced.success());
+    let inconsistent = || {
+        std::fs::read_to_string(sysfs.join("qgroups/inconsistent"))
+            .unwrap()
+            .trim()
+            == "1"
+    };
+    assert!(
+        inconsistent(),
+        "the drop marked them inconsistent: {} {:?}",
+        sysfs.display(),
+        std::fs::read_to_string(sysfs.join("qgroups/drop_subtree_threshold"))
+    );
+    // The next look at the pool (any command that uses it; the daemon every 2 s) recounts.
+    t.hostel(&["snapshot", "create", &name, "s2"]).ok();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while inconsistent() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(!inconsistent(), "recounted");
+    // The limit holds again: 300 MB do not fit in 256 MiB.
+    let r = t.sh(&name, "head -c 300M /dev/zero 2>&1 > fill; echo rc=$?").ok();
+    assert!(r.stdout.contains("rc=1"), "{}", r.stdout);
+}

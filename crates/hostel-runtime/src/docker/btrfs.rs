@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 /// on for the first limited container. When the filesystem cannot be found, the limit is set
 /// as for full quota groups: the larger of the two, so that no workspace is refused writes it
 /// is owed.
-pub(super) fn layer_quota(data_root: &Path) -> LayerQuota {
+pub(crate) fn layer_quota(data_root: &Path) -> LayerQuota {
     let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return LayerQuota::WholeRoot;
     };
@@ -91,6 +91,50 @@ fn unescape(field: &str) -> String {
         .replace("\\011", "\t")
         .replace("\\012", "\n")
         .replace("\\134", "\\")
+}
+
+/// Whether the btrfs filesystem mounted at `mount` has full quota groups that the kernel marked
+/// inconsistent (deleting a large subvolume does): its numbers, and so its limits, are wrong
+/// until a rescan.
+pub(crate) fn qgroups_inconsistent(mount: &Path) -> bool {
+    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let Some(device) = btrfs_device(&mountinfo, mount) else {
+        return false;
+    };
+    std::fs::read_dir("/sys/fs/btrfs")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|fs| fs.path())
+        .find(|fs| fs.join("devices").join(&device).exists())
+        .and_then(|fs| std::fs::read_to_string(fs.join("qgroups/inconsistent")).ok())
+        .is_some_and(|v| v.trim() == "1")
+}
+
+/// Starts a rescan of the quota groups of the btrfs filesystem at `mount` when the kernel marked
+/// them inconsistent; one already running is left to finish. Returns whether they were.
+pub(crate) fn rescan_if_inconsistent(mount: &Path) -> bool {
+    if !qgroups_inconsistent(mount) {
+        return false;
+    }
+    let started = std::process::Command::new("btrfs")
+        .args(["quota", "rescan"])
+        .arg(mount)
+        .output();
+    match started {
+        Ok(out) if out.status.success() => {
+            tracing::warn!(mount = %mount.display(), "quota groups were inconsistent; rescanning");
+        }
+        Ok(out) => tracing::info!(
+            mount = %mount.display(),
+            answer = %String::from_utf8_lossy(&out.stderr).trim(),
+            "quota groups are inconsistent; a rescan is under way"
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot rescan inconsistent quota groups"),
+    }
+    true
 }
 
 /// The quota mode (`squota`, `qgroup`) of the btrfs filesystem with `device` among its devices,

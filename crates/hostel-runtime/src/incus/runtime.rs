@@ -66,8 +66,7 @@ impl IncusRuntime {
                 if str_of(&pool, "driver") != "btrfs" {
                     return Ok::<_, RuntimeError>(None);
                 }
-                let mount =
-                    std::path::PathBuf::from(format!("/var/lib/incus/storage-pools/{}", self.pool));
+                let mount = self.pool_mount();
                 Ok(
                     tokio::task::spawn_blocking(move || crate::docker::btrfs::engine_file(&mount))
                         .await
@@ -77,7 +76,21 @@ impl IncusRuntime {
             })
             .await?
             .clone();
+        if keep && file.is_some() {
+            // Where the pool kept full quota groups (no simple quotas here), a deleted
+            // workspace can leave them inconsistent, and the root disks' limits with them.
+            let mount = self.pool_mount();
+            let _ = tokio::task::spawn_blocking(move || {
+                crate::docker::btrfs::rescan_if_inconsistent(&mount)
+            })
+            .await;
+        }
         crate::storage::pool::keep_or_look(file, keep, "Incus's storage pool").await
+    }
+
+    /// Where Incus mounts the storage pool.
+    fn pool_mount(&self) -> std::path::PathBuf {
+        std::path::PathBuf::from(format!("/var/lib/incus/storage-pools/{}", self.pool))
     }
 
     /// The storage pool as Incus describes it.
@@ -181,9 +194,11 @@ impl IncusRuntime {
     }
 
     /// The root disk device with its size, when the spec limits what the workspace writes.
-    /// Incus's btrfs size limits everything the root refers to, its snapshot of the image
-    /// included, and the image's volume is made with the first instance from it: so the size
-    /// is the image's plus the spec's limit, set once an instance is there.
+    /// On a pool with simple quotas (`scripts/incus` moves it to them) the size counts what
+    /// the workspace writes itself: it is the spec's limit. With full quota groups it counts
+    /// everything the root refers to, its snapshot of the image included, and the image's
+    /// volume is made with the first instance from it: the size is then the image's plus the
+    /// spec's limit, set once an instance is there.
     async fn sized_root(
         &self,
         spec: &WorkspaceSpec,
@@ -193,7 +208,17 @@ impl IncusRuntime {
         let Some(max) = spec.layer_max else {
             return Ok(None);
         };
-        let size = max.saturating_add(self.image_volume_bytes(&image.id).await?);
+        let mount = self.pool_mount();
+        let own_writes = tokio::task::spawn_blocking(move || {
+            crate::docker::btrfs::layer_quota(&mount) == LayerQuota::OwnWrites
+        })
+        .await
+        .unwrap_or(false);
+        let size = if own_writes {
+            max
+        } else {
+            max.saturating_add(self.image_volume_bytes(&image.id).await?)
+        };
         let mut root = body.pointer("/devices/root").cloned().unwrap_or_default();
         if let Some(map) = root.as_object_mut() {
             map.insert("size".into(), size.to_string().into());

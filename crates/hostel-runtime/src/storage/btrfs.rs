@@ -235,6 +235,9 @@ impl BtrfsPool {
     /// Keeps the pool able to take every write it accepts (see [`LoopFile::keep_up`]).
     fn keep_up(&self) -> Result<Option<PoolState>, RuntimeError> {
         self.ensure_pool()?;
+        // Deleting a large home or snapshot can leave the quota groups inconsistent, and the
+        // homes' limits with them: they are recounted at once.
+        crate::docker::btrfs::rescan_if_inconsistent(&self.users);
         self.file().keep_up()
     }
 
