@@ -2,8 +2,8 @@
 
 use crate::{
     AuditEntry, Ban, Built, Change, CheckItem, Finding, Image, Key, NewTenant, PublishedPort,
-    ScheduleChange, Snapshot, SnapshotList, SnapshotSchedule, Tenant, TenantChange, TenantDetail,
-    Token,
+    ScheduleChange, Share, Snapshot, SnapshotList, SnapshotSchedule, Tenant, TenantChange,
+    TenantDetail, Token,
 };
 use chrono::{DateTime, Utc};
 use hostel_core::policy::{Policy, PolicyChange};
@@ -203,6 +203,37 @@ impl ScheduleChange {
                 })?,
             keep: self.keep.unwrap_or(7),
         }))
+    }
+}
+
+impl From<hostel_store::ShareRecord> for Share {
+    fn from(s: hostel_store::ShareRecord) -> Self {
+        Share {
+            name: s.name.to_string(),
+            path: s.path,
+            tenants: s
+                .tenants
+                .map(|t| t.into_iter().map(|n| n.to_string()).collect()),
+            created_at: s.created_at,
+        }
+    }
+}
+
+impl crate::NewShare {
+    /// The checked name and tenants.
+    pub fn parts(
+        &self,
+    ) -> Result<(hostel_core::share::ShareName, Option<Vec<TenantName>>), ServiceError> {
+        let tenants = self
+            .tenants
+            .as_ref()
+            .map(|t| {
+                t.iter()
+                    .map(|n| n.parse::<TenantName>().map_err(ServiceError::from))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        Ok((self.name.parse()?, tenants))
     }
 }
 

@@ -275,6 +275,32 @@ pub struct NewPublishedPort {
     pub public: bool,
 }
 
+/// A shared dataset: a host folder mounted read-only at `/shared/<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Share {
+    /// Its name.
+    pub name: String,
+    /// The host folder, as resolved when it was added.
+    pub path: String,
+    /// The tenants that see it; `null`: every tenant.
+    pub tenants: Option<Vec<String>>,
+    /// Since when.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What `POST /api/shares` takes.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewShare {
+    /// Its name (1 to 32 of a-z, 0-9, '-'): it appears at `/shared/<name>`.
+    pub name: String,
+    /// An absolute path to a folder on the host.
+    pub path: String,
+    /// The tenants that see it; absent: every tenant.
+    #[serde(default)]
+    pub tenants: Option<Vec<String>>,
+}
+
 /// A snapshot of a tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Snapshot {

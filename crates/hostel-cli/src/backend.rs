@@ -9,9 +9,9 @@ use crate::output::Steps;
 use futures_util::StreamExt;
 use hostel_api::{
     AuditEntry, AuditQuery, AuditVerified, Ban, Built, Change, CheckItem, CreatedToken,
-    DaemonStatus, Finding, Image, Key, NewBan, NewKeys, NewPublishedPort, NewSnapshot, NewTenant,
-    NewToken, PublishedPort, ScheduleChange, Snapshot, SnapshotList, Tenant, TenantChange,
-    TenantDetail, Token, Transition,
+    DaemonStatus, Finding, Image, Key, NewBan, NewKeys, NewPublishedPort, NewShare, NewSnapshot,
+    NewTenant, NewToken, PublishedPort, ScheduleChange, Share, Snapshot, SnapshotList, Tenant,
+    TenantChange, TenantDetail, Token, Transition,
 };
 use hostel_core::lifecycle::WorkspaceState;
 use hostel_core::{SnapshotName, TenantName};
@@ -405,6 +405,41 @@ impl Backend {
                     None,
                 )
                 .await
+            }
+        }
+    }
+
+    /// Every shared dataset.
+    pub async fn shares(&self) -> Result<Vec<Share>, CliError> {
+        match self {
+            Backend::Local(h) => Ok(h.shares()?.into_iter().map(Share::from).collect()),
+            Backend::Remote(c) => c.get(&["api", "shares"]).await,
+        }
+    }
+
+    /// Shares a host folder.
+    pub async fn share_add(&self, share: NewShare) -> Result<Share, CliError> {
+        match self {
+            Backend::Local(h) => {
+                let (name, tenants) = share.parts()?;
+                Ok(h.share_add(&name, &share.path, tenants).await?.into())
+            }
+            Backend::Remote(c) => c.call(Method::POST, &["api", "shares"], &share).await,
+        }
+    }
+
+    /// Stops sharing a folder.
+    pub async fn share_remove(&self, name: &str) -> Result<(), CliError> {
+        match self {
+            Backend::Local(h) => {
+                let name = name
+                    .parse::<hostel_core::share::ShareName>()
+                    .map_err(ServiceError::from)?;
+                Ok(h.share_remove(&name).await?)
+            }
+            Backend::Remote(c) => {
+                c.call_empty(Method::DELETE, &["api", "shares", name], None)
+                    .await
             }
         }
     }

@@ -220,6 +220,9 @@ pub enum Command {
     /// The port answers at PORT--TENANT.<[http] domain>.
     #[command(subcommand)]
     Port(PortCommand),
+    /// Share a host folder, read-only, at /shared/NAME in tenants' workspaces.
+    #[command(subcommand)]
+    Share(ShareCommand),
     /// Snapshot a tenant's home (and, on Incus, its whole system); restore, list, schedule.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
@@ -362,6 +365,28 @@ pub enum PortCommand {
     /// List a tenant's published ports.
     List {
         /// Tenant name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ShareCommand {
+    /// Share a host folder, read-only, with every tenant or those named; it reaches each
+    /// workspace at its next start and never counts against a tenant's disk quota.
+    Add {
+        /// The share's name: it appears at /shared/NAME.
+        name: String,
+        /// The host folder (absolute; outside hostel's root and the host's system folders).
+        path: String,
+        /// Only these tenants (comma-separated) [default: every tenant].
+        #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
+        tenants: Option<Vec<String>>,
+    },
+    /// List the shares.
+    List,
+    /// Stop sharing a folder (it leaves each workspace at its next start; the folder stays).
+    Remove {
+        /// The share's name.
         name: String,
     },
 }

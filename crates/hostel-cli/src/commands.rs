@@ -4,8 +4,8 @@
 use crate::backend::{self, Backend};
 use crate::cli::{
     AuditCommand, BanCommand, BenchCommand, CertCommand, Cli, Command, ConfigCommand,
-    FirewallCommand, ImageCommand, KeyCommand, PortCommand, SelftestCommand, SnapshotCommand,
-    TokenCommand,
+    FirewallCommand, ImageCommand, KeyCommand, PortCommand, SelftestCommand, ShareCommand,
+    SnapshotCommand, TokenCommand,
 };
 use crate::error::CliError;
 use crate::output::{self, json, line};
@@ -292,6 +292,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Key(k) => key(&b, k, json_out).await,
         Command::Port(p) => port(&b, p, json_out).await,
         Command::Snapshot(c) => snapshot(&b, c, json_out).await,
+        Command::Share(c) => share(&b, c, json_out).await,
         Command::Delete { name } => {
             let n = tenant(&name)?;
             let t = b.delete(&n).await?;
@@ -980,6 +981,52 @@ async fn port(b: &Backend, p: PortCommand, json_out: bool) -> Result<u8, CliErro
                     p.created_at.format("%Y-%m-%d %H:%M").to_string(),
                 ]
             })?;
+        }
+    }
+    Ok(0)
+}
+
+async fn share(b: &Backend, c: ShareCommand, json_out: bool) -> Result<u8, CliError> {
+    let who = |t: &Option<Vec<String>>| match t {
+        None => "every tenant".to_owned(),
+        Some(t) => t.join(", "),
+    };
+    match c {
+        ShareCommand::Add {
+            name,
+            path,
+            tenants,
+        } => {
+            let s = b
+                .share_add(hostel_api::NewShare {
+                    name,
+                    path,
+                    tenants,
+                })
+                .await?;
+            if json_out {
+                json(&s)?;
+            } else {
+                line(&format!(
+                    "{} shared read-only at /shared/{} with {}; it reaches each workspace at its \
+                     next start",
+                    s.path,
+                    s.name,
+                    who(&s.tenants)
+                ));
+            }
+        }
+        ShareCommand::List => {
+            let shares = b.shares().await?;
+            output::list(json_out, &shares, &["SHARE", "PATH", "TENANTS"], |s| {
+                vec![s.name.clone(), s.path.clone(), who(&s.tenants)]
+            })?;
+        }
+        ShareCommand::Remove { name } => {
+            b.share_remove(&name).await?;
+            line(&format!(
+                "share {name} removed; it leaves each workspace at its next start (the folder stays)"
+            ));
         }
     }
     Ok(0)

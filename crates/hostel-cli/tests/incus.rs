@@ -153,10 +153,38 @@ fn incus_tenants_get_workspaces_of_their_own() {
 
     // New settings on the same image keep the system: the workspace is changed in place, not
     // made again from the image.
+    // A shared folder arrives the same way, read-only for root inside too.
+    let data = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(data.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(data.path().join("hello.txt"), "shared\n").unwrap();
+    t.hostel(&[
+        "share",
+        "add",
+        "data",
+        data.path().to_str().unwrap(),
+        "--tenants",
+        &a,
+    ])
+    .ok();
     t.hostel(&["set", &a, "--egress", "none"]).ok();
     t.hostel(&["stop", &a]).ok();
     t.hostel(&["start", &a]).ok();
     assert_eq!(t.sh(&a, "cat /etc/hostel-marker").ok().stdout, "v1\n");
+    let shared = t
+        .sh(
+            &a,
+            "cat /shared/data/hello.txt; sudo -n touch /shared/data/x 2>&1; \
+             sudo -n mount -o remount,rw /shared/data 2>&1; sudo -n touch /shared/data/y 2>&1; true",
+        )
+        .ok()
+        .stdout;
+    assert!(shared.starts_with("shared\n"), "{shared}");
+    assert_eq!(
+        std::fs::read_dir(data.path()).unwrap().count(),
+        1,
+        "{shared}"
+    );
     let egress = t.hostel(&["info", &a, "--json"]).ok().json();
     assert_eq!(egress["egress"], "none", "{egress}");
     assert_eq!(

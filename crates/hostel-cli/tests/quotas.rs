@@ -440,6 +440,8 @@ fn inconsistent_quota_groups_of_the_homes_are_recounted() {
     }
     assert!(!inconsistent(), "recounted");
     // The limit holds again: 300 MB do not fit in 256 MiB.
-    let r = t.sh(&name, "head -c 300M /dev/zero 2>&1 > fill; echo rc=$?").ok();
+    let r = t
+        .sh(&name, "head -c 300M /dev/zero 2>&1 > fill; echo rc=$?")
+        .ok();
     assert!(r.stdout.contains("rc=1"), "{}", r.stdout);
 }

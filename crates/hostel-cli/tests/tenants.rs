@@ -598,3 +598,86 @@ fn snapshots_restore_the_home_and_go_with_a_purge() {
     t.hostel(&["purge", &a, "--yes"]).ok();
     assert!(!t.root.join("users").join(&a).exists());
 }
+
+/// A shared dataset: a host folder read-only at /shared/NAME in the workspaces of the tenants
+/// named, for root inside too, and in no other.
+#[test]
+fn a_shared_folder_is_read_only_and_only_for_the_tenants_named() {
+    let t = TestRun::new(BIN);
+    let a = t.create_tenant("sha", &[]);
+    let b = t.create_tenant("shb", &[]);
+    let data = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(data.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(data.path().join("hello.txt"), "from the host\n").unwrap();
+    let share = format!("d{}", &t.tenant("x")[1..9]);
+    let added = t
+        .hostel(&[
+            "share",
+            "add",
+            &share,
+            data.path().to_str().unwrap(),
+            "--tenants",
+            &a,
+        ])
+        .ok();
+    assert!(
+        added.stdout.contains(&format!("/shared/{share} with {a}")),
+        "{}",
+        added.stdout
+    );
+    let refused = t
+        .hostel(&["share", "add", "root", t.root.to_str().unwrap()])
+        .expect_code(2);
+    assert!(
+        refused.stderr.contains("hostel's root"),
+        "{}",
+        refused.stderr
+    );
+
+    // It reaches a workspace at its next start.
+    t.hostel(&["stop", &a]).ok();
+    t.hostel(&["start", &a]).ok();
+    let seen = t
+        .sh(
+            &a,
+            &format!(
+                "cat /shared/{share}/hello.txt; touch /shared/{share}/x 2>&1; \
+                 sudo -n mount -o remount,rw /shared/{share} 2>&1; \
+                 sudo -n touch /shared/{share}/y 2>&1; true"
+            ),
+        )
+        .ok()
+        .stdout;
+    assert!(seen.starts_with("from the host\n"), "{seen}");
+    assert!(seen.contains("Read-only file system"), "{seen}");
+    assert_eq!(
+        std::fs::read_dir(data.path()).unwrap().count(),
+        1,
+        "nothing was written: {seen}"
+    );
+    t.hostel(&["stop", &b]).ok();
+    t.hostel(&["start", &b]).ok();
+    assert_eq!(
+        t.sh(&b, &format!("ls /shared/{share} 2>&1 || echo absent"))
+            .ok()
+            .stdout
+            .lines()
+            .last(),
+        Some("absent")
+    );
+    let listed = t.hostel(&["share", "list", "--json"]).ok().json();
+    assert_eq!(listed[0]["name"], share.as_str(), "{listed}");
+    assert_eq!(listed[0]["tenants"][0], a.as_str(), "{listed}");
+    t.hostel(&["share", "remove", &share]).ok();
+    t.hostel(&["stop", &a]).ok();
+    t.hostel(&["start", &a]).ok();
+    assert_eq!(
+        t.sh(&a, &format!("ls /shared/{share} 2>&1 || echo absent"))
+            .ok()
+            .stdout
+            .lines()
+            .last(),
+        Some("absent")
+    );
+}

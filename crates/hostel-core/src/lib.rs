@@ -26,6 +26,7 @@ pub mod reconcile;
 pub mod role;
 pub mod secret;
 pub mod session;
+pub mod share;
 pub mod size;
 pub mod snapshot;
 

@@ -113,6 +113,9 @@ pub struct Mount {
     pub source: String,
     /// Path in the container.
     pub target: String,
+    /// Read-only inside, for root inside too (a shared dataset); otherwise writable and, where
+    /// ids map per workspace, id-shifted (a home).
+    pub read_only: bool,
 }
 
 /// Everything needed to create a workspace container.

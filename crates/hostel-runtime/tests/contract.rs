@@ -41,6 +41,7 @@ fn spec(name: &str, run: &str, home: &std::path::Path, image: &str) -> Workspace
         mounts: vec![Mount {
             source: home.display().to_string(),
             target: "/home/contract".to_owned(),
+            read_only: false,
         }],
         privileges: Privileges::InitOnly,
         network: None,

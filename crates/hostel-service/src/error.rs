@@ -126,6 +126,9 @@ pub enum ServiceError {
     /// The tenant is half-made or being purged.
     #[error(transparent)]
     InvalidSnapshot(#[from] hostel_core::snapshot::SnapshotNameError),
+    /// A bad share name or path.
+    #[error(transparent)]
+    InvalidShare(#[from] hostel_core::share::ShareError),
     /// No snapshot of that name.
     #[error("tenant {tenant:?} has no snapshot {snapshot:?}")]
     SnapshotMissing {
@@ -286,6 +289,7 @@ impl ServiceError {
             | ServiceError::NoDomain { .. }
             | ServiceError::InvalidPort { .. }
             | ServiceError::InvalidSnapshot(_)
+            | ServiceError::InvalidShare(_)
             | ServiceError::InvalidSchedule { .. }
             | ServiceError::UnknownSchedule { .. } => ErrorCode::InvalidInput,
             ServiceError::SnapshotMissing { .. } => ErrorCode::NotFound,
@@ -364,6 +368,13 @@ impl ServiceError {
                 },
             ),
             ServiceError::InvalidSnapshot(_) => Some("pick a name such as before-upgrade".into()),
+            ServiceError::InvalidShare(hostel_core::share::ShareError::Name { .. }) => {
+                Some("pick a name such as datasets or models".into())
+            }
+            ServiceError::InvalidShare(hostel_core::share::ShareError::Path { .. }) => Some(
+                "share a folder of its own, e.g. /srv/datasets, outside hostel's root and the host's system folders"
+                    .into(),
+            ),
             ServiceError::SnapshotMissing { tenant, .. } => {
                 Some(format!("list them with `hostel snapshot list {tenant}`"))
             }

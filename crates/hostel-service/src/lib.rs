@@ -25,6 +25,7 @@ mod oplock;
 mod origins;
 mod paths;
 mod reconcile;
+mod share;
 mod snapshot;
 mod spec;
 mod tenant;

@@ -36,6 +36,9 @@ pub struct Host<'a> {
     /// container's filesystem starts as a snapshot of its image); 0 where it counts only what
     /// the workspace writes.
     pub layer_base: Option<u64>,
+    /// The shared datasets the tenant sees: each name's host folder, mounted read-only at
+    /// `/shared/<name>`.
+    pub shares: &'a [(hostel_core::share::ShareName, String)],
 }
 
 /// The most of a workspace's own output (its init's stdout and stderr) kept on the host: root
@@ -183,10 +186,17 @@ pub fn workspace_spec(
         ],
         labels: BTreeMap::new(),
         limits: quota.limits(),
-        mounts: vec![Mount {
+        mounts: std::iter::once(Mount {
             source: home.display().to_string(),
             target: format!("/home/{tenant}"),
-        }],
+            read_only: false,
+        })
+        .chain(host.shares.iter().map(|(name, path)| Mount {
+            source: path.clone(),
+            target: name.target(),
+            read_only: true,
+        }))
+        .collect(),
         // Without user namespaces, the tenant never becomes root: root inside would be root on
         // the host. With them, sudo makes the tenant root inside only.
         privileges: if userns {
@@ -247,6 +257,10 @@ pub fn spec_hash(spec: &WorkspaceSpec, egress: Egress) -> String {
         h.update(b"\0");
         h.update(m.target.as_bytes());
         h.update(b"\0");
+        // Only read-only mounts add a byte: workspaces made before the flag stay current.
+        if m.read_only {
+            h.update(b"ro\0");
+        }
     }
     let digest = hex::encode(h.finalize());
     digest.get(..16).unwrap_or(&digest).to_owned()
@@ -280,6 +294,7 @@ mod tests {
                 labels: &BTreeMap::new(),
                 ids: IdMapping::Host,
                 layer_base: None,
+                shares: &[],
             },
         );
         assert_eq!(s.name, "hostel-alice");
@@ -288,7 +303,8 @@ mod tests {
             s.mounts,
             vec![Mount {
                 source: "/srv/hostel/users/alice/home".into(),
-                target: "/home/alice".into()
+                target: "/home/alice".into(),
+                read_only: false,
             }]
         );
         assert_eq!(
@@ -323,6 +339,7 @@ mod tests {
                 IdMapping::Host
             },
             layer_base: None,
+            shares: &[],
         }
     }
 
@@ -362,6 +379,7 @@ mod tests {
         let none = BTreeMap::new();
         let limited = Host {
             layer_base: Some(600 << 20),
+            shares: &[],
             ..host(true, &none)
         };
         let q = quota();

@@ -233,7 +233,7 @@ impl Hostel {
     }
 
     /// The workspace spec for `t`: with user namespaces on the engine, the tenant gets sudo.
-    async fn spec_for(
+    pub(crate) async fn spec_for(
         &self,
         t: &TenantRecord,
     ) -> Result<hostel_runtime::WorkspaceSpec, ServiceError> {
@@ -243,6 +243,7 @@ impl Hostel {
             Some(LayerQuota::OwnWrites) => Some(0),
             None => None,
         };
+        let shares = self.shares_of(&t.name)?;
         Ok(spec::workspace_spec(
             &t.name,
             &t.image,
@@ -254,6 +255,7 @@ impl Hostel {
                 labels: &self.config.engine.labels,
                 ids: facts.ids,
                 layer_base,
+                shares: &shares,
             },
         ))
     }

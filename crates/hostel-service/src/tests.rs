@@ -1488,3 +1488,65 @@ async fn snapshots_are_bounded_and_schedules_take_them() {
     assert_eq!(full.code(), ErrorCode::Conflict);
     assert!(full.to_string().contains("snapshots_max"), "{full}");
 }
+
+#[tokio::test]
+async fn shares_mount_read_only_for_the_tenants_they_name() {
+    let f = fixture();
+    f.hostel.create(request("alice"), &Quiet).await.unwrap();
+    f.hostel.create(request("bob"), &Quiet).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let share: hostel_core::share::ShareName = "data".parse().unwrap();
+    let added = f
+        .hostel
+        .share_add(
+            &share,
+            data.path().to_str().unwrap(),
+            Some(vec![name("alice")]),
+        )
+        .await
+        .unwrap();
+    let mounts = |t: &str| {
+        let f = &f;
+        let t = name(t);
+        async move {
+            let rec = f.hostel.store().require(&t).unwrap();
+            f.hostel.spec_for(&rec).await.unwrap().mounts
+        }
+    };
+    let alice = mounts("alice").await;
+    assert_eq!(alice.len(), 2);
+    assert_eq!(
+        (
+            alice[1].source.as_str(),
+            alice[1].target.as_str(),
+            alice[1].read_only
+        ),
+        (added.path.as_str(), "/shared/data", true)
+    );
+    assert!(!alice[0].read_only, "the home stays writable");
+    assert_eq!(mounts("bob").await.len(), 1);
+
+    // hostel's root (the homes, the store), what holds it, and the host's own folders are
+    // never shared; nor is a file, or a path that is not there.
+    let root = f.hostel.paths().root().to_str().unwrap().to_owned();
+    for bad in [root.as_str(), "/", "/etc", "/proc", "/nonexistent-share"] {
+        let err = f
+            .hostel
+            .share_add(&"other".parse().unwrap(), bad, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidInput, "{bad}: {err}");
+        assert!(err.hint().unwrap().contains("/srv/datasets"), "{bad}");
+    }
+    let taken = f
+        .hostel
+        .share_add(&share, data.path().to_str().unwrap(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(taken.code(), ErrorCode::Conflict);
+    f.hostel.share_remove(&share).await.unwrap();
+    assert_eq!(mounts("alice").await.len(), 1);
+    let kinds = kinds(&f.hostel);
+    assert!(kinds.iter().any(|k| k == "share.add.v1"), "{kinds:?}");
+    assert!(kinds.iter().any(|k| k == "share.remove.v1"), "{kinds:?}");
+}

@@ -12,7 +12,9 @@ pub mod audit;
 mod store;
 
 pub use audit::{AuditFilter, AuditLog, AuditRecord};
-pub use store::{Ban, KeyRecord, NewTenant, PublishedPort, Store, TenantRecord, TokenRecord};
+pub use store::{
+    Ban, KeyRecord, NewTenant, PublishedPort, ShareRecord, Store, TenantRecord, TokenRecord,
+};
 
 use hostel_core::ErrorCode;
 
@@ -85,6 +87,18 @@ pub enum StoreError {
         /// The name.
         name: String,
     },
+    /// A share of that name exists.
+    #[error("share {name:?} already exists")]
+    ShareExists {
+        /// The name.
+        name: String,
+    },
+    /// No share of that name.
+    #[error("share {name:?} not found")]
+    ShareNotFound {
+        /// The name.
+        name: String,
+    },
     /// No live API token of that name.
     #[error("token {name:?} not found (or already revoked)")]
     TokenNotFound {
@@ -147,8 +161,10 @@ impl StoreError {
             | StoreError::StatusChanged { .. }
             | StoreError::KeyExists { .. }
             | StoreError::LastKey { .. }
-            | StoreError::TokenExists { .. } => ErrorCode::Conflict,
+            | StoreError::TokenExists { .. }
+            | StoreError::ShareExists { .. } => ErrorCode::Conflict,
             StoreError::TenantNotFound { .. }
+            | StoreError::ShareNotFound { .. }
             | StoreError::KeyNotFound { .. }
             | StoreError::TokenNotFound { .. } => ErrorCode::NotFound,
             StoreError::Sqlite(e) if is_full(e) => ErrorCode::Unavailable,
@@ -166,6 +182,10 @@ impl StoreError {
                 "pick another name, or see it with `hostel info {name}`"
             )),
             StoreError::TenantNotFound { .. } => Some("list tenants with `hostel list`".into()),
+            StoreError::ShareExists { name } => Some(format!(
+                "pick another name, or remove it first with `hostel share remove {name}`"
+            )),
+            StoreError::ShareNotFound { .. } => Some("list shares with `hostel share list`".into()),
             StoreError::StatusChanged { .. } => {
                 Some("wait for the other command to finish, then retry".into())
             }

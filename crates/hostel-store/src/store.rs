@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use hostel_core::lifecycle::{TenantStatus, WorkspaceState};
 use hostel_core::network::Egress;
 use hostel_core::policy::Policy;
+use hostel_core::share::ShareName;
 use hostel_core::snapshot::{Schedule, SnapshotName};
 use hostel_core::{ByteSize, Cpus, Quota, Role, SshPublicKey, TenantName};
 use nix::fcntl::{Flock, FlockArg};
@@ -28,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/010_published_ports.sql"),
     include_str!("migrations/011_adopted_home.sql"),
     include_str!("migrations/012_snapshots.sql"),
+    include_str!("migrations/013_shares.sql"),
 ];
 
 /// The tenants database. Cheap to share behind an `Arc`; calls are short and serialized.
@@ -110,6 +112,19 @@ pub struct PublishedPort {
     pub port: u16,
     /// Open to anyone; otherwise only to the tenant's own browser session.
     pub public: bool,
+    /// Since when.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A shared dataset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShareRecord {
+    /// Its name: it appears at `/shared/<name>`.
+    pub name: ShareName,
+    /// The host folder, resolved when it was added.
+    pub path: String,
+    /// The tenants that see it; `None`: every tenant.
+    pub tenants: Option<Vec<TenantName>>,
     /// Since when.
     pub created_at: DateTime<Utc>,
 }
@@ -1002,6 +1017,117 @@ impl Store {
         })
     }
 
+    /// Records a share for `tenants` (`None`: every tenant); a name taken is a conflict, a
+    /// tenant that does not exist is not found, and then nothing is recorded.
+    pub fn add_share(&self, share: &ShareRecord) -> Result<(), StoreError> {
+        blocking(|| {
+            let mut conn = self.conn();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let inserted = tx.execute(
+                "INSERT INTO shares (name, path, all_tenants, created_at) VALUES (?1, ?2, ?3, ?4)
+                    ON CONFLICT (name) DO NOTHING",
+                params![
+                    share.name.as_str(),
+                    share.path,
+                    share.tenants.is_none(),
+                    share.created_at.to_rfc3339()
+                ],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::ShareExists {
+                    name: share.name.to_string(),
+                });
+            }
+            for t in share.tenants.iter().flatten() {
+                let added = tx.execute(
+                    "INSERT INTO share_tenants (share, tenant)
+                        SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM tenants WHERE name = ?2)
+                        ON CONFLICT DO NOTHING",
+                    params![share.name.as_str(), t.as_str()],
+                )?;
+                let known: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM tenants WHERE name = ?1)",
+                    params![t.as_str()],
+                    |r| r.get(0),
+                )?;
+                if added == 0 && !known {
+                    return Err(StoreError::TenantNotFound {
+                        name: t.to_string(),
+                    });
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Removes a share; one that does not exist is not found.
+    pub fn remove_share(&self, name: &ShareName) -> Result<(), StoreError> {
+        blocking(|| {
+            let changed = self
+                .conn()
+                .execute("DELETE FROM shares WHERE name = ?1", params![name.as_str()])?;
+            if changed == 0 {
+                return Err(StoreError::ShareNotFound {
+                    name: name.to_string(),
+                });
+            }
+            Ok(())
+        })
+    }
+
+    /// Every share, by name.
+    pub fn shares(&self) -> Result<Vec<ShareRecord>, StoreError> {
+        blocking(|| {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(
+                "SELECT s.name, s.path, s.all_tenants, s.created_at,
+                        (SELECT group_concat(tenant, ' ') FROM
+                            (SELECT tenant FROM share_tenants WHERE share = s.name ORDER BY tenant))
+                    FROM shares s ORDER BY s.name",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, bool>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (name, path, all, created, tenants) = row?;
+                let tenants = if all {
+                    None
+                } else {
+                    Some(
+                        tenants
+                            .unwrap_or_default()
+                            .split_whitespace()
+                            .map(|t| {
+                                t.parse().map_err(|_| StoreError::Corrupt {
+                                    what: "share tenant",
+                                    value: t.to_owned(),
+                                })
+                            })
+                            .collect::<Result<Vec<TenantName>, StoreError>>()?,
+                    )
+                };
+                out.push(ShareRecord {
+                    name: name.parse().map_err(|_| StoreError::Corrupt {
+                        what: "share name",
+                        value: name.clone(),
+                    })?,
+                    path,
+                    tenants,
+                    created_at: parse_time(&created)?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
     /// The ports a tenant publishes, by port.
     pub fn published_ports(&self, tenant: &TenantName) -> Result<Vec<PublishedPort>, StoreError> {
         blocking(|| {
@@ -1442,6 +1568,42 @@ mod tests {
     }
 
     #[test]
+    fn shares_are_for_all_or_named_tenants_and_go_with_them() {
+        let s = Store::open_in_memory().unwrap();
+        s.insert_tenant(&new_tenant("alice"), now()).unwrap();
+        s.insert_tenant(&new_tenant("bob"), now()).unwrap();
+        let share = |name: &str, tenants: Option<&[&str]>| ShareRecord {
+            name: name.parse().unwrap(),
+            path: format!("/srv/{name}"),
+            tenants: tenants.map(|t| t.iter().map(|n| n.parse().unwrap()).collect()),
+            created_at: now(),
+        };
+        s.add_share(&share("all", None)).unwrap();
+        s.add_share(&share("some", Some(&["bob", "alice"])))
+            .unwrap();
+        assert!(matches!(
+            s.add_share(&share("all", None)),
+            Err(StoreError::ShareExists { .. })
+        ));
+        assert!(matches!(
+            s.add_share(&share("ghost", Some(&["carol"]))),
+            Err(StoreError::TenantNotFound { .. })
+        ));
+        assert_eq!(
+            s.shares().unwrap(),
+            vec![share("all", None), share("some", Some(&["alice", "bob"]))]
+        );
+        s.delete_tenant(&"bob".parse().unwrap()).unwrap();
+        assert_eq!(s.shares().unwrap()[1], share("some", Some(&["alice"])));
+        s.remove_share(&"some".parse().unwrap()).unwrap();
+        assert!(matches!(
+            s.remove_share(&"some".parse().unwrap()),
+            Err(StoreError::ShareNotFound { .. })
+        ));
+        assert_eq!(s.shares().unwrap().len(), 1);
+    }
+
+    #[test]
     fn second_insert_of_a_name_conflicts() {
         let s = Store::open_in_memory().unwrap();
         s.insert_tenant(&new_tenant("alice"), now()).unwrap();
@@ -1716,7 +1878,7 @@ mod tests {
             Store::open(&path),
             Err(StoreError::TooNew {
                 found: 99,
-                known: 12
+                known: 13
             })
         ));
     }

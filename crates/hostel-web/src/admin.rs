@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hostel_api::{
     AuditEntry, AuditQuery, AuditVerified, Ban, Built, CheckItem, CreatedToken, DaemonStatus,
-    DoctorRun, Finding, Image, ImageBuild, NewBan, NewToken, Token,
+    DoctorRun, Finding, Image, ImageBuild, NewBan, NewShare, NewToken, Share, Token,
 };
 use hostel_core::{ErrorCode, TenantName};
 use hostel_service::{Quiet, ServiceError};
@@ -112,6 +112,43 @@ pub async fn audit_verify(State(s): State<AppState>) -> Result<Json<AuditVerifie
         path: log.path().display().to_string(),
         records,
     }))
+}
+
+/// Shared datasets: host folders mounted read-only at `/shared/<name>`.
+#[utoipa::path(get, path = "/api/shares", tag = "shares", extensions(("x-hostel-action" = json!("read_metadata"))), responses((status = 200, body = Vec<Share>)))]
+pub async fn list_shares(State(s): State<AppState>) -> Result<Json<Vec<Share>>, ApiError> {
+    Ok(Json(
+        s.hostel.shares()?.into_iter().map(Share::from).collect(),
+    ))
+}
+
+/// Shares a host folder, read-only, with the tenants named (absent: every tenant); it
+/// reaches each workspace at its next start.
+#[utoipa::path(post, path = "/api/shares", tag = "shares", extensions(("x-hostel-action" = json!("change"))), request_body = NewShare,
+    responses((status = 201, body = Share), (status = 400, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn add_share(
+    State(s): State<AppState>,
+    ApiJson(body): ApiJson<NewShare>,
+) -> Result<(StatusCode, Json<Share>), ApiError> {
+    let (name, tenants) = body.parts()?;
+    let made = s.hostel.share_add(&name, &body.path, tenants).await?;
+    Ok((StatusCode::CREATED, Json(made.into())))
+}
+
+/// Stops sharing; it leaves each workspace at its next start. The host folder stays.
+#[utoipa::path(delete, path = "/api/shares/{name}", tag = "shares", extensions(("x-hostel-action" = json!("change"))),
+    params(("name" = String, Path, description = "Share name")),
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn remove_share(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let name = name
+        .parse::<hostel_core::share::ShareName>()
+        .map_err(ServiceError::from)?;
+    s.hostel.share_remove(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Bans in force at the SSH gateway.

@@ -240,6 +240,8 @@ fn api(state: &AppState) -> Router<AppState> {
         .routes(routes!(admin::audit))
         .routes(routes!(admin::audit_verify))
         .routes(routes!(admin::list_bans, admin::add_ban))
+        .routes(routes!(admin::list_shares, admin::add_share))
+        .routes(routes!(admin::remove_share))
         .routes(routes!(admin::remove_ban))
         .routes(routes!(admin::list_tokens, admin::create_token))
         .routes(routes!(admin::revoke_token))

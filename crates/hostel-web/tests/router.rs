@@ -385,6 +385,8 @@ async fn openapi_document_describes_every_route() {
             "/api/history",
             "/api/images",
             "/api/images/build",
+            "/api/shares",
+            "/api/shares/{name}",
             "/api/status",
             "/api/tenants",
             "/api/tenants/{name}",
@@ -1225,6 +1227,10 @@ async fn api_with_fixtures() -> (Api, String) {
         .snapshot_create(&"alice".parse().unwrap(), Some("s0".parse().unwrap()))
         .await
         .unwrap();
+    a.hostel
+        .share_add(&"data".parse().unwrap(), "/usr/share/doc", None)
+        .await
+        .unwrap();
     let fp = a.hostel.key_list(&"alice".parse().unwrap()).unwrap()[0]
         .key
         .fingerprint
@@ -1271,6 +1277,9 @@ async fn issue_12_every_route_grants_each_role_only_its_actions() {
                 ("post", "/api/images/build") => Some(serde_json::json!({"profile": "gpu"})),
                 ("post", "/api/doctor") => Some(serde_json::json!({"fix": false})),
                 ("post", "/api/bans") => Some(serde_json::json!({"address": "198.51.100.9"})),
+                ("post", "/api/shares") => {
+                    Some(serde_json::json!({"name": "more", "path": "/usr/share/doc"}))
+                }
                 ("post", "/api/tokens") => {
                     Some(serde_json::json!({"name": "another", "role": "viewer"}))
                 }
@@ -1288,6 +1297,8 @@ async fn issue_12_every_route_grants_each_role_only_its_actions() {
                         "{name}",
                         if path.starts_with("/api/tokens") {
                             "spare"
+                        } else if path.starts_with("/api/shares") {
+                            "data"
                         } else {
                             "alice"
                         },
@@ -1336,6 +1347,7 @@ async fn issue_12_every_route_grants_each_role_only_its_actions() {
         seen,
         [
             "DELETE /api/bans/{address} change",
+            "DELETE /api/shares/{name} change",
             "DELETE /api/tenants/{name} change",
             "DELETE /api/tenants/{name}/keys/{fingerprint} change",
             "DELETE /api/tenants/{name}/ports/{port} change",
@@ -1348,6 +1360,7 @@ async fn issue_12_every_route_grants_each_role_only_its_actions() {
             "GET /api/doctor read_metadata",
             "GET /api/history read_metadata",
             "GET /api/images read_metadata",
+            "GET /api/shares read_metadata",
             "GET /api/status read_metadata",
             "GET /api/tenants read_metadata",
             "GET /api/tenants/{name} read_metadata",
@@ -1362,6 +1375,7 @@ async fn issue_12_every_route_grants_each_role_only_its_actions() {
             "POST /api/bans change",
             "POST /api/doctor change",
             "POST /api/images/build change",
+            "POST /api/shares change",
             "POST /api/tenants change",
             "POST /api/tenants/{name}/exec exec",
             "POST /api/tenants/{name}/keys change",

@@ -67,6 +67,7 @@ fn plain_spec(
             .map(|h| Mount {
                 source: h.display().to_string(),
                 target: "/home/plain".into(),
+                read_only: false,
             })
             .into_iter()
             .collect(),

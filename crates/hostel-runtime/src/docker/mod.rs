@@ -360,7 +360,7 @@ impl Runtime for DockerRuntime {
                 typ: Some(MountType::BIND),
                 source: Some(m.source.clone()),
                 target: Some(m.target.clone()),
-                read_only: Some(false),
+                read_only: Some(m.read_only),
                 ..DockerMount::default()
             })
             .collect();

@@ -9,7 +9,7 @@
 
 use super::build::{PROP_ENTRYPOINT, PROP_ENV};
 use crate::RuntimeError;
-use crate::types::{Mount, NetworkSpec, Privileges, SyscallFilter, WorkspaceSpec};
+use crate::types::{NetworkSpec, Privileges, SyscallFilter, WorkspaceSpec};
 use hostel_core::{ByteSize, Cpus, Limits};
 use ipnet::Ipv4Net;
 use serde_json::{Map, Value, json};
@@ -290,13 +290,16 @@ pub(super) fn instance_body(
     }
     let mut devices = Map::new();
     devices.insert("root".into(), root);
-    for (i, Mount { source, target }) in spec.mounts.iter().enumerate() {
-        // Id-shifted: a file the tenant's uid 1000 makes is uid 1000's on the host too, and the
-        // per-workspace id range stays out of the home.
-        devices.insert(
-            format!("mount{i}"),
-            json!({"type": "disk", "source": source, "path": target, "shift": "true"}),
-        );
+    for (i, m) in spec.mounts.iter().enumerate() {
+        // A home is id-shifted: a file the tenant's uid 1000 makes is uid 1000's on the host
+        // too, and the per-workspace id range stays out of it. A read-only mount is not: its
+        // files keep the host's owners (seen as nobody inside) and are read by their mode.
+        let device = if m.read_only {
+            json!({"type": "disk", "source": m.source, "path": m.target, "readonly": "true"})
+        } else {
+            json!({"type": "disk", "source": m.source, "path": m.target, "shift": "true"})
+        };
+        devices.insert(format!("mount{i}"), device);
     }
     if let Some((bridge, _)) = network {
         devices.insert(
@@ -375,6 +378,7 @@ mod tests {
             mounts: vec![Mount {
                 source: "/srv/homes/alice".into(),
                 target: "/home/alice".into(),
+                read_only: false,
             }],
             privileges: Privileges::Sudo,
             network: Some("hostel-alice".into()),
