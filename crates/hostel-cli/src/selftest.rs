@@ -52,6 +52,9 @@ struct Report {
     latency: Vec<Latency>,
 }
 
+/// The file in the folder the suite shares with A.
+const SHARED_FILE: &str = "dataset.txt";
+
 fn fail(message: impl Into<String>) -> CliError {
     CliError::new(ErrorCode::Internal, message, None)
 }
@@ -63,14 +66,73 @@ struct Run<'a> {
     dir: PathBuf,
     tenants: Vec<TenantName>,
     metadata: std::net::SocketAddrV4,
+    /// The folder shared with A, and its share.
+    share: Option<(hostel_core::share::ShareName, PathBuf)>,
 }
 
 impl Run<'_> {
     async fn cleanup(&mut self) {
+        if let Some((name, dir)) = self.share.take() {
+            let _ = self.h.share_remove(&name).await;
+            let _ = std::fs::remove_dir_all(dir);
+        }
         for t in &self.tenants {
             let _ = self.h.purge(t, true).await;
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// Shares a folder outside hostel's root with `tenant` only (one file in it), and restarts
+    /// its workspace so that it is mounted.
+    async fn share_with(&mut self, tenant: &TenantName) -> Result<(), CliError> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("hostel-selftest-{}", self.id));
+        let made = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)))
+            .and_then(|()| std::fs::write(dir.join(SHARED_FILE), "dataset\n"));
+        made.map_err(|e| fail(format!("{}: {e}", dir.display())))?;
+        let name: hostel_core::share::ShareName = format!("selftest-{}", self.id)
+            .parse()
+            .map_err(|e| CliError::from(ServiceError::from(e)))?;
+        self.share = Some((name.clone(), dir.clone()));
+        self.h
+            .share_add(
+                &name,
+                &dir.display().to_string(),
+                Some(vec![tenant.clone()]),
+            )
+            .await?;
+        self.h.stop(tenant).await?;
+        self.h.start(tenant, &Quiet).await?;
+        // The moves on it mean something only where the tenant sees it.
+        let read = format!("cat {}/{SHARED_FILE}", name.target());
+        match inside(self.h, tenant, &read).await? {
+            (true, seen) if seen == "dataset" => Ok(()),
+            (_, seen) => Err(fail(format!(
+                "the folder shared with {tenant} is not readable at {}: {seen}",
+                name.target()
+            ))),
+        }
+    }
+
+    /// Whether the shared folder still holds only its file, as it was.
+    fn share_untouched(&self) -> (bool, String) {
+        let Some((_, dir)) = &self.share else {
+            return (false, "no share".into());
+        };
+        let names: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let content = std::fs::read_to_string(dir.join(SHARED_FILE)).unwrap_or_default();
+        let untouched = names == [SHARED_FILE] && content == "dataset\n";
+        (
+            untouched,
+            format!("the host's folder holds {}", names.join(", ")),
+        )
     }
 
     async fn tenant(&mut self, suffix: &str, key: &SshPublicKey) -> Result<TenantName, CliError> {
@@ -113,6 +175,7 @@ pub async fn security(
         dir,
         tenants: Vec::new(),
         metadata,
+        share: None,
     };
     let result = suite(&mut run).await;
     run.cleanup().await;
@@ -368,6 +431,7 @@ async fn suite(run: &mut Run<'_>) -> Result<Report, CliError> {
     let (key_r, pub_r) = keypair(&run.dir, "revoked").await?;
     let a = run.tenant("a", &pub_a).await?;
     let b = run.tenant("b", &pub_b).await?;
+    run.share_with(&a).await?;
 
     // The SSH gateway, in this process, on every address like the daemon's default.
     let gateway = Gateway::start(h, h.config().ssh.clone(), "0.0.0.0:0").await?;
@@ -624,6 +688,45 @@ async fn moves(
                 "{} kept on the host",
                 hostel_core::ByteSize::bytes(kept).human()
             ),
+        ));
+    }
+    // The folder shared with A stays as the host has it: a tenant cannot write it, nor root
+    // inside after remounting or unmounting it.
+    let shared = run
+        .share
+        .as_ref()
+        .map(|(n, _)| n.target())
+        .unwrap_or_default();
+    inside(
+        h,
+        a,
+        &format!("touch {shared}/x 2>&1; echo changed > {shared}/{SHARED_FILE} 2>&1; true"),
+    )
+    .await?;
+    let (untouched, detail) = run.share_untouched();
+    results.push(outcome(
+        "write to a folder the host shares (read-only)",
+        "inside A",
+        !untouched,
+        detail,
+    ));
+    if sudo {
+        inside(
+            h,
+            a,
+            &format!(
+                "sudo -n sh -c 'mount -o remount,rw {shared} 2>&1; touch {shared}/x 2>&1; \
+                 mount -o remount,bind,rw {shared} 2>&1; touch {shared}/y 2>&1; \
+                 umount {shared} 2>&1; touch {shared}/z 2>&1'; true"
+            ),
+        )
+        .await?;
+        let (untouched, detail) = run.share_untouched();
+        results.push(outcome(
+            "remount a shared folder writable and write it",
+            "inside A, as root",
+            !untouched,
+            detail,
         ));
     }
     // A large download through hostel's file transfer grows nothing but a few chunks.
