@@ -10,8 +10,8 @@ use std::str::FromStr;
 /// Where shares appear in a workspace.
 pub const SHARE_DIR: &str = "/shared";
 
-/// A share's name: as a tenant name's rules (1 to 32 of `a-z`, `0-9`, `-`, starting with a
-/// letter, not ending with `-`).
+/// A share's name, by a tenant name's rules (1 to 32 of `a-z`, `0-9`, `-`, starting with a
+/// letter, not ending with `-`, not a reserved system name).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ShareName(String);
@@ -53,28 +53,12 @@ impl FromStr for ShareName {
     type Err = ShareError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let fail = |reason| {
-            Err(ShareError::Name {
-                name: s.to_owned(),
-                reason,
+        s.parse::<crate::TenantName>()
+            .map(|n| ShareName(n.as_str().to_owned()))
+            .map_err(|e| ShareError::Name {
+                name: e.name,
+                reason: e.reason,
             })
-        };
-        if s.is_empty() || s.len() > 32 {
-            return fail("use 1 to 32 chars");
-        }
-        if !s.starts_with(|c: char| c.is_ascii_lowercase()) {
-            return fail("does not start with a lowercase letter");
-        }
-        if s.ends_with('-') {
-            return fail("ends with '-'");
-        }
-        if !s
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
-            return fail("has a char other than a-z, 0-9, '-'");
-        }
-        Ok(ShareName(s.to_owned()))
     }
 }
 

@@ -54,6 +54,16 @@ fn spec(name: &str, run: &str, home: &std::path::Path, image: &str) -> Workspace
 
 /// Networks: made with a free subnet of their own, refused on a taken name or an overlapping
 /// subnet, not removable while a container on it runs.
+/// The subnets of every network the engine has.
+async fn used_subnets(rt: &dyn Runtime) -> Vec<ipnet::Ipv4Net> {
+    rt.networks(&[])
+        .await
+        .unwrap()
+        .iter()
+        .flat_map(|n| n.subnets.iter().filter_map(|s| s.parse().ok()))
+        .collect()
+}
+
 async fn network_contract(rt: &dyn Runtime, run: &str, image: &str) {
     let labels = BTreeMap::from([
         (LABEL_MANAGED.to_owned(), "1".to_owned()),
@@ -63,14 +73,8 @@ async fn network_contract(rt: &dyn Runtime, run: &str, image: &str) {
     let pool: ipnet::Ipv4Net = "10.214.0.0/16".parse().unwrap();
     let mut made = None;
     for skip in 0..8 {
-        let used: Vec<ipnet::Ipv4Net> = rt
-            .networks(&[])
-            .await
-            .unwrap()
-            .iter()
-            .flat_map(|n| n.subnets.iter().filter_map(|s| s.parse().ok()))
-            .collect();
-        let subnet = hostel_core::network::free_subnet(pool, 28, &used, skip).unwrap();
+        let subnet =
+            hostel_core::network::free_subnet(pool, 28, &used_subnets(rt).await, skip).unwrap();
         let candidate = NetworkSpec {
             name: name.clone(),
             bridge: hostel_core::network::bridge_name("tc", run, "contract"),
@@ -505,13 +509,7 @@ async fn bridges_come_and_go_while_links_churn(rt: &dyn Runtime, run: &str) {
     let _churn = LinkChurn::start(&format!("hv{}", &run[run.len() - 4..]));
     let pool: ipnet::Ipv4Net = "10.215.0.0/16".parse().unwrap();
     for round in 0..6 {
-        let used: Vec<ipnet::Ipv4Net> = rt
-            .networks(&[])
-            .await
-            .unwrap()
-            .iter()
-            .flat_map(|n| n.subnets.iter().filter_map(|s| s.parse().ok()))
-            .collect();
+        let used = used_subnets(rt).await;
         let net = NetworkSpec {
             name: format!("hostel-churn-{run}-{round}"),
             bridge: hostel_core::network::bridge_name("tv", run, &round.to_string()),
