@@ -190,7 +190,6 @@ impl Hostel {
             self.store.end_restore(name, self.now())?;
             let t = self.store.require(name)?;
             if t.desired == WorkspaceState::Running {
-                progress.step("starting the workspace");
                 self.ensure_running_inner(&t, progress).await?;
             }
             Ok(())
