@@ -179,12 +179,10 @@ impl Hostel {
                 r => r?,
             }
             self.fault("restore.recorded");
-            progress.step("stopping the workspace");
-            let stopped = self.runtime.stop(&container_name(name), 10).await;
-            if let Err(e) = stopped {
+            if let Err(e) = self.stop_for_restore(name, progress).await {
                 // Nothing was put back yet: the tenant is as it was.
                 self.store.end_restore(name, self.now())?;
-                return Err(e.into());
+                return Err(e);
             }
             self.put_back(name, &found, progress).await?;
             self.store.end_restore(name, self.now())?;
@@ -197,6 +195,20 @@ impl Hostel {
         .await;
         self.audit_snapshot("snapshot.restore", name, snap, &result)?;
         result
+    }
+
+    /// Stops the workspace when it runs (a deleted one has nothing to stop), so that no
+    /// process holds the home being swapped.
+    async fn stop_for_restore(
+        &self,
+        name: &TenantName,
+        progress: &dyn Progress,
+    ) -> Result<(), ServiceError> {
+        if self.observe(name).await?.0.can_stop() {
+            progress.step("stopping the workspace");
+            self.runtime.stop(&container_name(name), 10).await?;
+        }
+        Ok(())
     }
 
     /// Puts a snapshot back: the system first (Incus puts its disk back whole), then the home
@@ -229,7 +241,7 @@ impl Hostel {
         };
         match self.find_snapshot(&t.name, snap).await {
             Ok(found) => {
-                self.runtime.stop(&container_name(&t.name), 10).await?;
+                self.stop_for_restore(&t.name, &crate::Quiet).await?;
                 self.put_back(&t.name, &found, &crate::Quiet).await?;
                 self.store.end_restore(&t.name, self.now())?;
                 Ok(())

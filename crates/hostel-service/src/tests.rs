@@ -1366,6 +1366,23 @@ async fn a_snapshot_restores_the_home_and_the_workspace_runs_again() {
             .contains("hostel snapshot list alice")
     );
 
+    // A deleted workspace has nothing to stop: the home comes back all the same.
+    f.hostel.delete(&name("alice")).await.unwrap();
+    std::fs::write(home.join("thesis.txt"), "overwritten again").unwrap();
+    f.hostel
+        .snapshot_restore(&name("alice"), &snap("before"), &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(home.join("thesis.txt")).unwrap(),
+        "chapter 1"
+    );
+    assert_eq!(
+        f.hostel.info(&name("alice")).await.unwrap().summary.state,
+        WorkspaceState::Deleted,
+        "it stays as it was asked to be"
+    );
+
     f.hostel
         .snapshot_delete(&name("alice"), &snap("before"))
         .await
