@@ -44,6 +44,14 @@ impl SnapshotName {
         SnapshotName(format!("{AUTO_PREFIX}{}", at.format("%Y%m%d-%H%M%S")))
     }
 
+    /// When a schedule took it, read from its name; `None` for a name a person gave.
+    pub fn auto_taken_at(&self) -> Option<DateTime<Utc>> {
+        let stamp = self.0.strip_prefix(AUTO_PREFIX)?;
+        chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%d-%H%M%S")
+            .ok()
+            .map(|t| t.and_utc())
+    }
+
     /// The name an unnamed snapshot taken at `at` gets.
     pub fn at(at: DateTime<Utc>) -> SnapshotName {
         SnapshotName(at.format("%Y%m%d-%H%M%S").to_string())
@@ -222,6 +230,8 @@ mod tests {
         assert!(SnapshotName::auto(t(0)).is_auto());
         assert!(!SnapshotName::at(t(0)).is_auto());
         assert_eq!(SnapshotName::auto(t(0)).as_str(), "auto-20270115-080000");
+        assert_eq!(SnapshotName::auto(t(0)).auto_taken_at(), Some(t(0)));
+        assert_eq!(SnapshotName::at(t(0)).auto_taken_at(), None);
     }
 
     #[test]

@@ -71,6 +71,10 @@ impl HomeStorage for OffExecutor {
         blocking(|| self.0.snapshots(tenant))
     }
 
+    fn snapshot_names(&self, tenant: &TenantName) -> Result<Vec<SnapshotName>, RuntimeError> {
+        blocking(|| self.0.snapshot_names(tenant))
+    }
+
     fn snapshot(&self, tenant: &TenantName, snapshot: &SnapshotName) -> Result<(), RuntimeError> {
         blocking(|| self.0.snapshot(tenant, snapshot))
     }

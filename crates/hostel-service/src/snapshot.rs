@@ -300,18 +300,16 @@ impl Hostel {
             let Some(schedule) = t.snapshots.filter(|_| t.status.is_ready()) else {
                 continue;
             };
-            let snaps = match self.storage.snapshots(&t.name) {
-                Ok(s) => s,
+            // Each look reads one folder per scheduled tenant: a scheduled snapshot's name says
+            // when it was taken.
+            let names = match self.storage.snapshot_names(&t.name) {
+                Ok(n) => n,
                 Err(e) => {
                     tracing::warn!(tenant = %t.name, error = %e, "cannot list snapshots");
                     continue;
                 }
             };
-            let newest = snaps
-                .iter()
-                .filter(|s| s.name.is_auto())
-                .map(|s| s.taken_at)
-                .max();
+            let newest = names.iter().filter_map(SnapshotName::auto_taken_at).max();
             if !snapshot::due(&schedule, newest, now) {
                 continue;
             }

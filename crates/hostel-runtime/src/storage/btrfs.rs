@@ -418,6 +418,14 @@ impl HomeStorage for BtrfsPool {
         Ok(out)
     }
 
+    fn snapshot_names(&self, tenant: &TenantName) -> Result<Vec<SnapshotName>, RuntimeError> {
+        Ok(self
+            .snapshot_paths(tenant)?
+            .iter()
+            .filter_map(|p| p.file_name()?.to_str()?.parse().ok())
+            .collect())
+    }
+
     fn snapshot(&self, tenant: &TenantName, snapshot: &SnapshotName) -> Result<(), RuntimeError> {
         self.ensure_pool()?;
         if !self.exists(tenant) {

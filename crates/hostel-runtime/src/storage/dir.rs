@@ -134,6 +134,14 @@ impl HomeStorage for DirStorage {
         Ok(out)
     }
 
+    fn snapshot_names(&self, tenant: &TenantName) -> Result<Vec<SnapshotName>, RuntimeError> {
+        Ok(self
+            .snapshots(tenant)?
+            .into_iter()
+            .map(|s| s.name)
+            .collect())
+    }
+
     fn snapshot(&self, tenant: &TenantName, snapshot: &SnapshotName) -> Result<(), RuntimeError> {
         let path = self.snapshots_dir(tenant).join(snapshot.as_str());
         if path.exists() {

@@ -91,6 +91,9 @@ pub trait HomeStorage: Send + Sync + std::fmt::Debug {
 
     /// The home's snapshots, oldest first.
     fn snapshots(&self, tenant: &TenantName) -> Result<Vec<HomeSnapshot>, RuntimeError>;
+    /// The names of the home's snapshots only, in no order: one folder read, where
+    /// [`HomeStorage::snapshots`] asks btrfs about each.
+    fn snapshot_names(&self, tenant: &TenantName) -> Result<Vec<SnapshotName>, RuntimeError>;
     /// Takes a read-only snapshot of the home; a name taken is a conflict.
     fn snapshot(&self, tenant: &TenantName, snapshot: &SnapshotName) -> Result<(), RuntimeError>;
     /// Deletes a snapshot; one that is not there is not an error.
