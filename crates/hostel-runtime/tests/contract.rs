@@ -484,6 +484,9 @@ impl LinkChurn {
                 let (a, b) = (format!("{tag}a{i}"), format!("{tag}b{i}"));
                 ip(&["link", "add", &a, "type", "veth", "peer", "name", &b]);
                 ip(&["link", "del", &a]);
+                // As busy as a host starting and stopping containers, not a flood that slows
+                // every engine on the machine.
+                std::thread::sleep(std::time::Duration::from_millis(5));
             }
         });
         LinkChurn {
