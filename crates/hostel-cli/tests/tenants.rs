@@ -627,7 +627,7 @@ fn a_shared_folder_is_read_only_and_only_for_the_tenants_named() {
         added.stdout
     );
     let refused = t
-        .hostel(&["share", "add", "root", t.root.to_str().unwrap()])
+        .hostel(&["share", "add", "whole", t.root.to_str().unwrap()])
         .expect_code(2);
     assert!(
         refused.stderr.contains("hostel's root"),
