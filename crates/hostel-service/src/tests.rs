@@ -1458,26 +1458,20 @@ async fn a_restore_killed_part_way_is_finished_by_the_reconciler() {
 async fn snapshots_are_bounded_and_schedules_take_them() {
     let f = fixture();
     f.hostel.create(request("alice"), &Quiet).await.unwrap();
+    let daily = |keep| {
+        Some(hostel_core::snapshot::Schedule {
+            every: hostel_core::snapshot::Every::Daily,
+            keep,
+        })
+    };
     let err = f
         .hostel
-        .snapshot_schedule(
-            &name("alice"),
-            Some(hostel_core::snapshot::Schedule {
-                every: hostel_core::snapshot::Every::Daily,
-                keep: 11,
-            }),
-        )
+        .snapshot_schedule(&name("alice"), daily(11))
         .await
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidInput);
     f.hostel
-        .snapshot_schedule(
-            &name("alice"),
-            Some(hostel_core::snapshot::Schedule {
-                every: hostel_core::snapshot::Every::Daily,
-                keep: 2,
-            }),
-        )
+        .snapshot_schedule(&name("alice"), daily(2))
         .await
         .unwrap();
     let taken = f.hostel.take_due_snapshots().await.unwrap();
