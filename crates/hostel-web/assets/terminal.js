@@ -46,6 +46,7 @@
         var msg = JSON.parse(e.data);
         if ("exit_code" in msg) {
           exited = true;
+          el.dataset.state = "exited";
           setStatus("the shell exited (" + msg.exit_code + "); press Enter for a new one");
         }
         return;
@@ -53,10 +54,10 @@
       term.write(new Uint8Array(e.data));
     };
     ws.onclose = function (e) {
-      el.dataset.state = "closed";
       if (socket !== ws) return;
       socket = null;
       if (exited) return;
+      el.dataset.state = "closed";
       if (e.code === 1008 || e.code === 4403) {
         setStatus("not allowed: sign in again");
         return;
@@ -68,9 +69,15 @@
     };
   }
 
+  // After the shell's exit, Enter starts a new one, even before the old socket has closed.
   term.onData(function (d) {
-    if (!socket && exited) {
-      if (d === "\r") { term.write("\r\n"); connect(); }
+    if (exited) {
+      if (d !== "\r") return;
+      var old = socket;
+      socket = null;
+      if (old) old.close();
+      term.write("\r\n");
+      connect();
       return;
     }
     send(encoder.encode(d));
