@@ -143,8 +143,11 @@ fn incus_tenants_get_workspaces_of_their_own() {
     let back = t
         .sh(
             &a,
-            // As root, systemctl asks systemd itself, not D-Bus, which may be starting still.
-            "cat /etc/hostel-marker ~/note; sudo -n systemctl is-system-running --wait",
+            // As root, systemctl asks systemd itself over its private socket, not D-Bus. A start
+            // returns once the init runs, so that socket may not be there yet.
+            "cat /etc/hostel-marker ~/note; \
+             timeout 30 sh -c 'until [ -S /run/systemd/private ]; do sleep 0.1; done'; \
+             sudo -n systemctl is-system-running --wait",
         )
         .ok()
         .stdout;
