@@ -50,6 +50,13 @@ pub struct EngineInfo {
     pub system_snapshots: bool,
 }
 
+/// How many ids a user-namespaced workspace maps (the engines' default range): ids inside
+/// are below it.
+pub const MAPPED_IDS: u32 = 65536;
+
+/// The id the kernel shows inside a user namespace for an owner it does not map.
+pub const OVERFLOW_ID: u32 = 65534;
+
 /// How user and group ids inside a workspace relate to the host's, and so who owns a home's
 /// files on the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -75,6 +82,17 @@ impl IdMapping {
             IdMapping::Host | IdMapping::Isolated => inside,
             IdMapping::Shared { base } => base.saturating_add(inside),
         }
+    }
+
+    /// The id inside a workspace of the owner of a home's file, host id `host` (the inverse
+    /// of [`IdMapping::home_uid`]); an id outside the workspace's range is the overflow id
+    /// (`nobody`, 65534), as the kernel shows it inside.
+    pub fn inside_id(self, host: u32) -> u32 {
+        let inside = match self {
+            IdMapping::Host | IdMapping::Isolated => Some(host),
+            IdMapping::Shared { base } => host.checked_sub(base),
+        };
+        inside.filter(|id| *id < MAPPED_IDS).unwrap_or(OVERFLOW_ID)
     }
 
     /// Whether root inside a workspace is an unprivileged user on the host.

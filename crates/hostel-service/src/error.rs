@@ -246,6 +246,24 @@ pub enum ServiceError {
         /// What prometheus said.
         message: String,
     },
+    /// An archive `import` cannot take.
+    #[error("the archive is not one hostel can import: {reason}")]
+    BadArchive {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An archive whose home does not fit the quota it is imported with.
+    #[error("the archive's home does not fit its quota (it was full at {at})")]
+    ArchiveTooLarge {
+        /// The file being written when the quota was reached.
+        at: String,
+    },
+    /// An import into a name that has a home already.
+    #[error("a home for {tenant} exists already; an import fills a new one")]
+    HomeExists {
+        /// The tenant.
+        tenant: String,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -291,7 +309,10 @@ impl ServiceError {
             | ServiceError::InvalidSnapshot(_)
             | ServiceError::InvalidShare(_)
             | ServiceError::InvalidSchedule { .. }
-            | ServiceError::UnknownSchedule { .. } => ErrorCode::InvalidInput,
+            | ServiceError::UnknownSchedule { .. }
+            | ServiceError::BadArchive { .. }
+            | ServiceError::ArchiveTooLarge { .. } => ErrorCode::InvalidInput,
+            ServiceError::HomeExists { .. } => ErrorCode::Conflict,
             ServiceError::SnapshotMissing { .. } => ErrorCode::NotFound,
             ServiceError::TooManySnapshots { .. } => ErrorCode::Conflict,
             ServiceError::NetworkPoolFull { .. } => ErrorCode::Unavailable,
@@ -426,6 +447,17 @@ impl ServiceError {
                 Some("free space on the filesystem holding the hostel root".into())
             }
             ServiceError::Io { path, .. } => Some(format!("check that {path} is writable by root")),
+            ServiceError::BadArchive { .. } => Some(
+                "pass a whole file that `hostel export` wrote; a cut or changed one fails its checksum"
+                    .into(),
+            ),
+            ServiceError::ArchiveTooLarge { .. } => {
+                Some("import it again with a larger --disk".into())
+            }
+            ServiceError::HomeExists { .. } => Some(
+                "import under another name with --as NAME; `hostel doctor` lists homes without a tenant"
+                    .into(),
+            ),
             ServiceError::Store(e) => e.hint(),
             ServiceError::Runtime(e) => e.hint(),
         }

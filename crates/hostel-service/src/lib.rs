@@ -14,6 +14,7 @@ mod charts;
 mod check;
 mod error;
 mod exec;
+mod export;
 mod files;
 mod image;
 mod lifecycle;
@@ -35,6 +36,7 @@ mod web;
 pub use check::{CheckItem, Finding};
 pub use error::ServiceError;
 pub use exec::{Exec, ExecHandle, ExecOptions};
+pub use export::{Export, ExportedPort, FORMAT as EXPORT_FORMAT, ImportRequest, Manifest};
 pub use files::{CAPTURE_LIMIT, Download, DownloadKind, home_path};
 pub use image::{BuildOutcome, ImageView};
 pub use paths::Paths;
@@ -224,10 +226,19 @@ impl Hostel {
     }
 
     fn event(&self, action: &str, outcome: hostel_core::Outcome) -> AuditEvent {
-        let actor = ACTOR
+        self.event_by(&self.actor_now(), action, outcome)
+    }
+
+    /// Who acts now: the caller the request named, or this process's actor. Work that goes on
+    /// off the request's task (a streamed export) takes it along.
+    fn actor_now(&self) -> String {
+        ACTOR
             .try_with(Clone::clone)
-            .unwrap_or_else(|_| self.actor.clone());
-        AuditEvent::new(self.now(), action, &actor, outcome)
+            .unwrap_or_else(|_| self.actor.clone())
+    }
+
+    fn event_by(&self, actor: &str, action: &str, outcome: hostel_core::Outcome) -> AuditEvent {
+        AuditEvent::new(self.now(), action, actor, outcome)
     }
 }
 

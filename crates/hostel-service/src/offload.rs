@@ -90,4 +90,12 @@ impl HomeStorage for OffExecutor {
     fn restore(&self, tenant: &TenantName, snapshot: &SnapshotName) -> Result<(), RuntimeError> {
         blocking(|| self.0.restore(tenant, snapshot))
     }
+
+    fn freeze(&self, tenant: &TenantName) -> Result<PathBuf, RuntimeError> {
+        blocking(|| self.0.freeze(tenant))
+    }
+
+    fn thaw(&self, tenant: &TenantName, frozen: &std::path::Path) -> Result<(), RuntimeError> {
+        blocking(|| self.0.thaw(tenant, frozen))
+    }
 }

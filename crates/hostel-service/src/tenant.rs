@@ -303,7 +303,7 @@ impl Hostel {
         progress: &dyn Progress,
     ) -> Result<TenantInfo, ServiceError> {
         let started = std::time::Instant::now();
-        let result = self.create_inner(&req, progress).await;
+        let result = self.create_inner(&req, progress, None).await;
         if result.is_ok() {
             self.metrics
                 .observe("create", started.elapsed().as_secs_f64());
@@ -332,6 +332,20 @@ impl Hostel {
         Ok(info)
     }
 
+    /// Creates a tenant whose new home `fill` fills before its workspace starts (an import,
+    /// which audits it).
+    pub(crate) async fn create_filled(
+        &self,
+        req: CreateRequest,
+        progress: &dyn Progress,
+        fill: &crate::export::Filler,
+    ) -> Result<TenantInfo, ServiceError> {
+        let made = self.create_inner(&req, progress, Some(fill)).await?;
+        let mut info = self.static_info(made, WorkspaceState::Running);
+        info.keys = req.keys.len();
+        Ok(info)
+    }
+
     /// What `info` says without asking the engine or the storage.
     fn static_info(&self, t: TenantRecord, state: WorkspaceState) -> TenantInfo {
         TenantInfo {
@@ -354,6 +368,7 @@ impl Hostel {
         &self,
         req: &CreateRequest,
         progress: &dyn Progress,
+        fill: Option<&crate::export::Filler>,
     ) -> Result<TenantRecord, ServiceError> {
         let name = &req.name;
         if req.keys.is_empty() {
@@ -388,6 +403,11 @@ impl Hostel {
         // A leftover container under this name would make the create fail half-way; refuse now.
         self.observe(name).await?;
         let adopted_home = self.storage.exists(name);
+        if adopted_home && fill.is_some() {
+            return Err(ServiceError::HomeExists {
+                tenant: name.to_string(),
+            });
+        }
         progress.step(&format!("recording tenant {name}"));
         self.store.insert_tenant(
             &NewTenant {
@@ -402,7 +422,7 @@ impl Hostel {
             self.now(),
         )?;
         self.fault("create.recorded");
-        let steps = self.create_steps(name, &quota, progress).await;
+        let steps = self.create_steps(name, &quota, progress, fill).await;
         let done = steps.and_then(|()| {
             let mut t = self.store.require(name)?;
             self.store.set_status(
@@ -447,6 +467,7 @@ impl Hostel {
         name: &TenantName,
         quota: &Quota,
         progress: &dyn Progress,
+        fill: Option<&crate::export::Filler>,
     ) -> Result<(), ServiceError> {
         if self.storage.exists(name) {
             let used = self.storage.usage(name)?.map(|u| u.used);
@@ -468,6 +489,12 @@ impl Hostel {
         }
         self.fault("create.home");
         self.storage.own(name, self.tenant_uid().await?)?;
+        if let Some(fill) = fill {
+            progress.step("filling the home from the archive");
+            let ids = self.engine_ids().await?;
+            fill.fill(&self.storage.home_path(name), ids).await?;
+            self.fault("create.filled");
+        }
         let t = self.store.require(name)?;
         progress.step(&format!("making its network (egress {})", t.egress));
         self.ensure_network(&t).await?;

@@ -1,6 +1,7 @@
 //! Use cases against the fake engine and plain-directory homes.
 
 use super::*;
+use futures_util::StreamExt;
 use hostel_core::lifecycle::WorkspaceState;
 use hostel_core::{ByteSize, ErrorCode, Outcome, QuotaChange, SshPublicKey, TenantName};
 use hostel_runtime::fake::FakeRuntime;
@@ -9,6 +10,7 @@ use hostel_runtime::{
     LABEL_IMAGE_VERSION, LABEL_INSTANCE, LABEL_MANAGED, LABEL_TENANT, LayerQuota,
 };
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 
 const KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHbY7kwAdHmtH85Bxt9xpZhqZDkUDHAlfX7EjiWRN0CI alice@laptop";
@@ -1560,4 +1562,363 @@ async fn shares_mount_read_only_for_the_tenants_they_name() {
     let kinds = kinds(&f.hostel);
     assert!(kinds.iter().any(|k| k == "share.add.v1"), "{kinds:?}");
     assert!(kinds.iter().any(|k| k == "share.remove.v1"), "{kinds:?}");
+}
+
+/// Reads a whole export.
+async fn exported(h: &Arc<Hostel>, tenant: &str) -> Vec<u8> {
+    let mut body = h.export(&name(tenant)).await.unwrap().body;
+    let mut out = Vec::new();
+    while let Some(chunk) = body.next().await {
+        out.extend(chunk.unwrap());
+    }
+    out
+}
+
+/// An archive as an upload, in small chunks.
+fn upload(bytes: Vec<u8>) -> futures_util::stream::BoxStream<'static, std::io::Result<Vec<u8>>> {
+    let chunks: Vec<_> = bytes.chunks(1000).map(|c| Ok(c.to_vec())).collect();
+    futures_util::stream::iter(chunks).boxed()
+}
+
+fn import_as(n: &str) -> ImportRequest {
+    ImportRequest {
+        name: Some(name(n)),
+        ..ImportRequest::default()
+    }
+}
+
+/// Every entry below `root`: its path, kind, mode, owner, and content or link target.
+fn tree(root: &std::path::Path) -> Vec<(String, String)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    walkdir::WalkDir::new(root)
+        .sort_by_file_name()
+        .into_iter()
+        .map(|e| {
+            let e = e.unwrap();
+            let m = e.path().symlink_metadata().unwrap();
+            let t = m.file_type();
+            let what = if t.is_symlink() {
+                format!("-> {}", std::fs::read_link(e.path()).unwrap().display())
+            } else if t.is_file() {
+                format!("{:?} links {}", std::fs::read(e.path()).unwrap(), m.nlink())
+            } else if t.is_fifo() {
+                "fifo".into()
+            } else {
+                "dir".into()
+            };
+            let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+            let mode = if t.is_symlink() { 0 } else { m.mode() & 0o7777 };
+            (
+                rel,
+                format!("{what} mode {mode:o} owner {}:{}", m.uid(), m.gid()),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_export_imports_as_the_same_home_and_record() {
+    let Fixture {
+        _dir,
+        storage,
+        hostel,
+        ..
+    } = fixture();
+    let h = Arc::new(hostel);
+    let alice = name("alice");
+    h.create(request("alice"), &Quiet).await.unwrap();
+    let home = storage.home_path(&alice);
+    std::fs::create_dir_all(home.join("src/deep")).unwrap();
+    std::fs::write(home.join("src/deep/main.rs"), "fn main() {}\n").unwrap();
+    std::fs::write(home.join("run.sh"), "#!/bin/sh\necho hi\n").unwrap();
+    std::fs::set_permissions(home.join("run.sh"), std::fs::Permissions::from_mode(0o4755)).unwrap();
+    // A link out of the home is kept as a link, never read through.
+    std::os::unix::fs::symlink("/etc/passwd", home.join("passwd")).unwrap();
+    nix::unistd::mkfifo(
+        &home.join("pipe"),
+        nix::sys::stat::Mode::from_bits_truncate(0o640),
+    )
+    .unwrap();
+    std::os::unix::fs::lchown(home.join("src/deep/main.rs"), Some(1234), Some(1235)).unwrap();
+    h.set_password(&alice, "a long enough passphrase").unwrap();
+    h.snapshot_schedule(
+        &alice,
+        Some(hostel_core::snapshot::Schedule {
+            every: hostel_core::snapshot::Every::Daily,
+            keep: 3,
+        }),
+    )
+    .await
+    .unwrap();
+    h.store()
+        .publish_port(&hostel_store::PublishedPort {
+            tenant: alice.clone(),
+            port: 8888,
+            public: true,
+            created_at: chrono::Utc::now(),
+        })
+        .unwrap();
+
+    let archive = exported(&h, "alice").await;
+    // The frozen copy the export read is gone.
+    let exports = h.paths().users().join("alice").join("exports");
+    assert_eq!(std::fs::read_dir(&exports).unwrap().count(), 0);
+
+    let info = h
+        .import(upload(archive.clone()), import_as("bob"), &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(info.summary.name, "bob");
+    let bob = name("bob");
+    assert_eq!(tree(&storage.home_path(&bob)), tree(&home));
+    let (a, b) = (
+        h.store().require(&alice).unwrap(),
+        h.store().require(&bob).unwrap(),
+    );
+    assert_eq!((a.quota, a.policy, a.egress), (b.quota, b.policy, b.egress));
+    assert_eq!(b.snapshots, a.snapshots);
+    assert_eq!(
+        h.store().web_password(&bob).unwrap(),
+        h.store().web_password(&alice).unwrap()
+    );
+    let keys = |n: &TenantName| -> Vec<String> {
+        h.store()
+            .keys(n)
+            .unwrap()
+            .into_iter()
+            .map(|k| k.key.openssh)
+            .collect()
+    };
+    assert_eq!(keys(&bob), keys(&alice));
+    assert_eq!(h.ports(&bob).unwrap().len(), 1);
+    let kinds = kinds(&h);
+    assert!(kinds.iter().any(|k| k == "tenant.export.v1"), "{kinds:?}");
+    assert!(kinds.iter().any(|k| k == "tenant.import.v1"), "{kinds:?}");
+
+    // The archive's own name is taken now, and so is a name with a home.
+    let err = h
+        .import(upload(archive.clone()), ImportRequest::default(), &Quiet)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Conflict, "{err}");
+    storage.ensure(&name("carol"), ByteSize::gib(1)).unwrap();
+    let err = h
+        .import(upload(archive), import_as("carol"), &Quiet)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::HomeExists { .. }), "{err}");
+    assert!(h.store().tenant(&name("carol")).unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_cut_or_changed_archive_imports_nothing() {
+    let Fixture {
+        _dir,
+        storage,
+        hostel,
+        fake,
+        ..
+    } = fixture();
+    let h = Arc::new(hostel);
+    h.create(request("alice"), &Quiet).await.unwrap();
+    let home = storage.home_path(&name("alice"));
+    // Enough that the archive's home spans many chunks.
+    let noise: Vec<u8> = (0..400_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    std::fs::write(home.join("data.bin"), &noise).unwrap();
+    let archive = exported(&h, "alice").await;
+    let before = fake.list(&[]).await.unwrap().len();
+
+    let cut = archive.get(..archive.len() - 9).unwrap().to_vec();
+    let mut changed = archive.clone();
+    let middle = changed.len() / 2;
+    changed[middle] ^= 0x40;
+    for (what, bytes) in [("cut", cut), ("changed", changed), ("empty", Vec::new())] {
+        let err = h
+            .import(upload(bytes), import_as("bob"), &Quiet)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidInput, "{what}: {err}");
+        assert!(h.store().tenant(&name("bob")).unwrap().is_none(), "{what}");
+        assert!(
+            !storage.exists(&name("bob")),
+            "{what}: the half-filled home stays"
+        );
+        assert_eq!(fake.list(&[]).await.unwrap().len(), before, "{what}");
+    }
+}
+
+/// An archive entry written byte for byte: name, kind, link target, content.
+type RawEntry<'a> = (&'a str, tar::EntryType, &'a str, &'a [u8]);
+
+/// An archive with the record of `alice` and the given entries, written as no honest writer
+/// would.
+fn hostile_archive(entries: &[RawEntry<'_>]) -> Vec<u8> {
+    let manifest = serde_json::json!({
+        "format": 1, "hostel": "0.1.0", "exported_at": "2026-12-07T00:00:00Z", "engine": "docker",
+        "name": "alice", "image": "x",
+        "quota": {"cpus": 1.0, "memory": "256MiB", "disk": "1GiB", "pids": 100},
+        "policy": {"expires_at": null, "ephemeral": false, "autostart": false, "idle_stop_secs": null},
+        "egress": "all", "keys": [KEY], "web_password": null, "snapshot_schedule": null, "ports": []
+    });
+    let mut tar = tar::Builder::new(Vec::new());
+    let json = serde_json::to_vec(&manifest).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_size(json.len() as u64);
+    h.set_mode(0o600);
+    tar.append_data(&mut h, "hostel-export.json", json.as_slice())
+        .unwrap();
+    for (path, kind, link, data) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(*kind);
+        h.set_mode(0o755);
+        h.set_size(data.len() as u64);
+        let gnu = h.as_gnu_mut().unwrap();
+        gnu.name[..path.len()].copy_from_slice(path.as_bytes());
+        gnu.linkname[..link.len()].copy_from_slice(link.as_bytes());
+        h.set_cksum();
+        tar.append(&h, *data).unwrap();
+    }
+    zstd::encode_all(tar.into_inner().unwrap().as_slice(), 3).unwrap()
+}
+
+#[tokio::test]
+async fn an_archive_cannot_write_outside_the_new_home() {
+    use tar::EntryType::{Block, Char, Directory, Link, Regular, Symlink};
+    let Fixture {
+        _dir,
+        storage,
+        hostel,
+        ..
+    } = fixture();
+    let h = Arc::new(hostel);
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().to_str().unwrap().to_owned();
+    let dir: &[u8] = b"";
+    let cases: Vec<(&str, Vec<RawEntry<'_>>)> = vec![
+        (
+            "dot-dot",
+            vec![
+                ("home/", Directory, "", dir),
+                ("home/../../escaped", Regular, "", b"x"),
+            ],
+        ),
+        ("absolute", vec![("/tmp/escaped", Regular, "", b"x")]),
+        ("not home", vec![("etc/passwd", Regular, "", b"x")]),
+        (
+            "through a symlink",
+            vec![
+                ("home/", Directory, "", dir),
+                ("home/out", Symlink, &target, dir),
+                ("home/out/planted", Regular, "", b"x"),
+            ],
+        ),
+        (
+            "hard link out",
+            vec![
+                ("home/", Directory, "", dir),
+                ("home/pw", Link, "/etc/passwd", dir),
+            ],
+        ),
+        (
+            "hard link through a symlink",
+            vec![
+                ("home/", Directory, "", dir),
+                ("home/etc", Symlink, "/etc", dir),
+                ("home/pw", Link, "home/etc/passwd", dir),
+            ],
+        ),
+        (
+            "device",
+            vec![("home/", Directory, "", dir), ("home/mem", Char, "", dir)],
+        ),
+        (
+            "block device",
+            vec![("home/", Directory, "", dir), ("home/sda", Block, "", dir)],
+        ),
+        (
+            "twice",
+            vec![
+                ("home/", Directory, "", dir),
+                ("home/a", Symlink, &target, dir),
+                ("home/a", Regular, "", b"x"),
+            ],
+        ),
+    ];
+    for (what, entries) in cases {
+        let err = h
+            .import(
+                upload(hostile_archive(&entries)),
+                import_as("mallory"),
+                &Quiet,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidInput, "{what}: {err}");
+        assert!(
+            matches!(err, ServiceError::BadArchive { .. }),
+            "{what}: {err}"
+        );
+        assert!(!storage.exists(&name("mallory")), "{what}");
+        assert_eq!(
+            std::fs::read_dir(outside.path()).unwrap().count(),
+            0,
+            "{what}"
+        );
+    }
+    assert!(!std::path::Path::new("/tmp/escaped").exists());
+    // The same shape with nothing hostile in it imports.
+    h.import(
+        upload(hostile_archive(&[
+            ("home/", Directory, "", dir),
+            ("home/ok", Regular, "", b"fine"),
+        ])),
+        import_as("mallory"),
+        &Quiet,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        std::fs::read(storage.home_path(&name("mallory")).join("ok")).unwrap(),
+        b"fine"
+    );
+}
+
+#[tokio::test]
+async fn an_import_killed_after_filling_the_home_is_rolled_back() {
+    let Fixture {
+        _dir,
+        storage,
+        hostel,
+        ..
+    } = fixture();
+    let h = Arc::new(hostel);
+    h.ensure_filter().await.unwrap();
+    h.create(request("alice"), &Quiet).await.unwrap();
+    std::fs::write(storage.home_path(&name("alice")).join("f"), "x").unwrap();
+    let archive = exported(&h, "alice").await;
+    crash(
+        &h,
+        "create.filled",
+        h.import(upload(archive), import_as("bob"), &Quiet),
+    )
+    .await;
+    let bob = name("bob");
+    assert!(storage.exists(&bob));
+    assert_eq!(
+        h.store().require(&bob).unwrap().status,
+        hostel_core::lifecycle::TenantStatus::Creating
+    );
+    let report = h
+        .reconcile(&mut ReconcileState::default(), 30)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.repaired,
+        [(
+            "bob".to_owned(),
+            hostel_core::reconcile::Repair::RollBackCreate { remove_home: true }
+        )]
+    );
+    assert!(!storage.exists(&bob), "the half-imported home goes");
+    assert!(storage.exists(&name("alice")));
 }

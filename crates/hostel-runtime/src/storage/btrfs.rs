@@ -369,6 +369,10 @@ impl HomeStorage for BtrfsPool {
             self.delete_subvolume(&snap, "delete a snapshot")?;
         }
         self.delete_subvolume(&self.staging_path(tenant), "delete a half-made restore")?;
+        let frozen = self.users.join(tenant.as_str()).join(super::FROZEN);
+        for copy in std::fs::read_dir(&frozen).into_iter().flatten().flatten() {
+            self.delete_subvolume(&copy.path(), "delete a frozen copy")?;
+        }
         self.delete_subvolume(&self.home_path(tenant), "delete the home subvolume")?;
         match std::fs::remove_dir_all(self.users.join(tenant.as_str())) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err("remove home")(e)),
@@ -509,6 +513,47 @@ impl HomeStorage for BtrfsPool {
             std::fs::rename(&staging, &home).map_err(io_err("put the restored home in place"))?;
         }
         self.delete_subvolume(&staging, "delete the home restored over")
+    }
+
+    fn freeze(&self, tenant: &TenantName) -> Result<PathBuf, RuntimeError> {
+        self.ensure_pool()?;
+        if !self.exists(tenant) {
+            return Err(RuntimeError::NotFound {
+                what: "home",
+                name: tenant.to_string(),
+            });
+        }
+        let dir = self.users.join(tenant.as_str()).join(super::FROZEN);
+        let (name, stale) = super::frozen_name(&dir);
+        for old in stale {
+            self.delete_subvolume(&old, "delete a frozen copy a crash left")?;
+        }
+        std::fs::create_dir_all(&dir).map_err(io_err("create the exports folder"))?;
+        let path = dir.join(name);
+        let made = run(
+            "freeze the home",
+            Command::new("btrfs")
+                .args(["subvolume", "snapshot", "-r"])
+                .arg(self.home_path(tenant))
+                .arg(&path),
+        );
+        if made.is_err() {
+            super::frozen_gone(&path);
+        }
+        made.map(|_| path)
+    }
+
+    fn thaw(&self, tenant: &TenantName, frozen: &Path) -> Result<(), RuntimeError> {
+        let dir = self.users.join(tenant.as_str()).join(super::FROZEN);
+        if frozen.parent() != Some(dir.as_path()) {
+            return Err(RuntimeError::Host {
+                action: "remove a frozen copy".into(),
+                message: format!("{} is not one", frozen.display()),
+            });
+        }
+        self.delete_subvolume(frozen, "remove a frozen copy")?;
+        super::frozen_gone(frozen);
+        Ok(())
     }
 }
 

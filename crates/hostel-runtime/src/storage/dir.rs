@@ -5,7 +5,7 @@ use super::{DiskUsage, HomeSnapshot, HomeStorage};
 use crate::RuntimeError;
 use hostel_core::{ByteSize, SnapshotName, TenantName};
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// One directory per tenant under `base`; sizes are only recorded.
@@ -191,12 +191,52 @@ impl HomeStorage for DirStorage {
         .map_err(|e| fail("restore")(e.into()))?;
         std::fs::remove_dir_all(&staging).map_err(fail("restore"))
     }
+
+    fn freeze(&self, tenant: &TenantName) -> Result<PathBuf, RuntimeError> {
+        let home = self.home_path(tenant);
+        if !home.is_dir() {
+            return Err(RuntimeError::NotFound {
+                what: "home",
+                name: tenant.to_string(),
+            });
+        }
+        let dir = self.base.join(tenant.as_str()).join(super::FROZEN);
+        let (name, stale) = super::frozen_name(&dir);
+        for old in stale {
+            std::fs::remove_dir_all(old).map_err(Self::host("remove a frozen copy"))?;
+        }
+        std::fs::create_dir_all(&dir).map_err(Self::host("freeze the home"))?;
+        let path = dir.join(name);
+        match copy_tree(&home, &path) {
+            Ok(()) => Ok(path),
+            Err(e) => {
+                super::frozen_gone(&path);
+                let _ = std::fs::remove_dir_all(&path);
+                Err(Self::host("freeze the home")(e))
+            }
+        }
+    }
+
+    fn thaw(&self, _tenant: &TenantName, frozen: &Path) -> Result<(), RuntimeError> {
+        super::frozen_gone(frozen);
+        match std::fs::remove_dir_all(frozen) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Self::host("remove a frozen copy")(e))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
-/// Copies the tree at `from` to the new path `to`: folders, files and symlinks as they are.
+/// Copies the tree at `from` to the new path `to`: folders, files, symlinks and pipes with
+/// their owners and modes (not their times; hard links become copies); devices and sockets
+/// stay behind.
 fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
     std::fs::create_dir(to)?;
-    std::fs::set_permissions(to, std::fs::metadata(from)?.permissions())?;
+    let top = std::fs::metadata(from)?;
+    std::os::unix::fs::lchown(to, Some(top.uid()), Some(top.gid()))?;
+    std::fs::set_permissions(to, top.permissions())?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
         let (src, dst) = (entry.path(), to.join(entry.file_name()));
@@ -205,8 +245,18 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()
             copy_tree(&src, &dst)?;
         } else if kind.is_symlink() {
             std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
-        } else {
+        } else if kind.is_file() {
             std::fs::copy(&src, &dst)?;
+            let meta = std::fs::symlink_metadata(&src)?;
+            std::os::unix::fs::lchown(&dst, Some(meta.uid()), Some(meta.gid()))?;
+            std::fs::set_permissions(&dst, meta.permissions())?;
+        } else if kind.is_fifo() {
+            // Read, a pipe would wait for a writer forever.
+            nix::unistd::mkfifo(&dst, nix::sys::stat::Mode::from_bits_truncate(0o600))
+                .map_err(std::io::Error::from)?;
+            let meta = std::fs::symlink_metadata(&src)?;
+            std::os::unix::fs::lchown(&dst, Some(meta.uid()), Some(meta.gid()))?;
+            std::fs::set_permissions(&dst, meta.permissions())?;
         }
     }
     Ok(())

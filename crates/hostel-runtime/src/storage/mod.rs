@@ -28,10 +28,58 @@ use crate::RuntimeError;
 use chrono::{DateTime, Utc};
 use hostel_core::{ByteSize, SnapshotName, TenantName};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The uid (and gid) that owns a home; the tenant's user in the workspace has it.
 pub const TENANT_UID: u32 = 1000;
+
+/// Where a home's frozen copies are, beside the home (`<tenant>/exports/<pid>-<n>`).
+const FROZEN: &str = "exports";
+
+/// The frozen copies this process has handed out and not removed yet.
+static FROZEN_LIVE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// A name for a new frozen copy, unique among this process's, and the copies in `dir` a crash
+/// left behind: those of processes no longer running, and this process's own that it did not
+/// hand out (from an earlier life under the same pid, after a reboot).
+fn frozen_name(dir: &Path) -> (String, Vec<PathBuf>) {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let me = std::process::id();
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("{me}-{n}");
+    let mut live = FROZEN_LIVE.lock().unwrap_or_else(|p| p.into_inner());
+    live.push(name.clone());
+    let stale = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let file = e.file_name();
+            let Some(file) = file.to_str() else {
+                return true;
+            };
+            match file.split_once('-').map(|(pid, _)| pid.parse::<u32>()) {
+                Some(Ok(pid)) if pid == me => !live.iter().any(|l| l == file),
+                Some(Ok(pid)) => !Path::new("/proc").join(pid.to_string()).exists(),
+                _ => true,
+            }
+        })
+        .map(|e| e.path())
+        .collect();
+    (name, stale)
+}
+
+/// Forgets a frozen copy [`frozen_name`] handed out.
+fn frozen_gone(frozen: &Path) {
+    let name = frozen
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    FROZEN_LIVE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|l| l != name);
+}
 
 /// Space used in a home.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -108,6 +156,14 @@ pub trait HomeStorage: Send + Sync + std::fmt::Debug {
     /// it. The home must not be mounted in a running workspace.
     fn restore(&self, tenant: &TenantName, snapshot: &SnapshotName) -> Result<(), RuntimeError>;
 
+    /// A read-only copy of the home as it is now, apart from the tenant's snapshots and out of
+    /// the workspace's reach, to read whole (an export) while the tenant goes on writing.
+    /// [`HomeStorage::thaw`] removes it. Each call makes its own; copies a crash left behind
+    /// go at the next freeze of the same home, and with the home at a purge.
+    fn freeze(&self, tenant: &TenantName) -> Result<PathBuf, RuntimeError>;
+    /// Removes a copy [`HomeStorage::freeze`] made; one already gone is not an error.
+    fn thaw(&self, tenant: &TenantName, frozen: &Path) -> Result<(), RuntimeError>;
+
     /// Gives the home to host uid and gid `uid`, when it is not theirs yet: the tenant's uid
     /// as the engine maps it (1000, or 1000 above the remapped range's start with user
     /// namespaces). A home made for another mapping moves over once, everything in it; a home
@@ -126,16 +182,13 @@ pub trait HomeStorage: Send + Sync + std::fmt::Debug {
         }
         std::os::unix::fs::lchown(&home, Some(uid), Some(uid)).map_err(fail)?;
         let base = uid.saturating_sub(TENANT_UID);
-        let tenants_own = (base..base.saturating_add(MAPPED_IDS)).contains(&meta.uid());
+        let tenants_own = (base..base.saturating_add(crate::MAPPED_IDS)).contains(&meta.uid());
         if tenants_own && base > 0 {
             return Ok(());
         }
         reown_tree(&home, uid).map_err(|e| fail(std::io::Error::from(e)))
     }
 }
-
-/// How many ids a user-namespaced workspace maps (the engine's default range).
-const MAPPED_IDS: u32 = 65536;
 
 /// Gives everything below the directory `top` to `uid`, never following a symlink: each step
 /// is taken relative to an open directory, and a directory is entered with `O_NOFOLLOW`, so a
