@@ -94,6 +94,17 @@ impl NewTenant {
     }
 }
 
+impl crate::ImportQuery {
+    /// Checks every field and makes the service's request.
+    pub fn into_request(self) -> Result<hostel_service::ImportRequest, ServiceError> {
+        Ok(hostel_service::ImportRequest {
+            name: self.name.as_deref().map(str::parse).transpose()?,
+            disk: size(self.disk.as_deref())?,
+            image: self.image,
+        })
+    }
+}
+
 /// A [`TenantChange`], checked.
 #[derive(Debug, Clone)]
 pub struct Parts {

@@ -436,6 +436,21 @@ pub struct Finding {
     pub fixed: bool,
 }
 
+/// What `POST /api/import` takes besides the archive (its body).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    /// The tenant's name here; default: the name in the archive.
+    #[serde(default, rename = "as")]
+    pub name: Option<String>,
+    /// A home quota other than the archive's, e.g. `20GiB`.
+    #[serde(default)]
+    pub disk: Option<String>,
+    /// An image other than this host's newest: a profile (`dev`) or a reference.
+    #[serde(default)]
+    pub image: Option<String>,
+}
+
 /// Which audit records to answer with.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
 pub struct AuditQuery {

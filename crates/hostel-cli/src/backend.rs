@@ -9,9 +9,9 @@ use crate::output::Steps;
 use futures_util::StreamExt;
 use hostel_api::{
     AuditEntry, AuditQuery, AuditVerified, Ban, Built, Change, CheckItem, CreatedToken,
-    DaemonStatus, Finding, Image, Key, NewBan, NewKeys, NewPublishedPort, NewShare, NewSnapshot,
-    NewTenant, NewToken, PublishedPort, ScheduleChange, Share, Snapshot, SnapshotList, Tenant,
-    TenantChange, TenantDetail, Token, Transition,
+    DaemonStatus, Finding, Image, ImportQuery, Key, NewBan, NewKeys, NewPublishedPort, NewShare,
+    NewSnapshot, NewTenant, NewToken, PublishedPort, ScheduleChange, Share, Snapshot, SnapshotList,
+    Tenant, TenantChange, TenantDetail, Token, Transition,
 };
 use hostel_core::lifecycle::WorkspaceState;
 use hostel_core::{SnapshotName, TenantName};
@@ -257,6 +257,46 @@ impl Backend {
                     DownloadKind::File
                 };
                 Ok((kind, body))
+            }
+        }
+    }
+
+    /// The tenant as an archive, as a stream of chunks.
+    pub async fn export(
+        &self,
+        name: &TenantName,
+    ) -> Result<futures_util::stream::BoxStream<'static, Result<Vec<u8>, CliError>>, CliError> {
+        match self {
+            Backend::Local(h) => Ok(h
+                .export(name)
+                .await?
+                .body
+                .map(|c| c.map_err(CliError::from))
+                .boxed()),
+            Backend::Remote(c) => Ok(c
+                .get_stream(&["api", "tenants", name.as_str(), "export"])
+                .await?
+                .0),
+        }
+    }
+
+    /// Makes a tenant from an archive; answers when its workspace runs.
+    pub async fn import(
+        &self,
+        archive: futures_util::stream::BoxStream<'static, std::io::Result<Vec<u8>>>,
+        query: ImportQuery,
+        progress: &dyn Progress,
+    ) -> Result<TenantDetail, CliError> {
+        match self {
+            Backend::Local(h) => {
+                let info = h.import(archive, query.into_request()?, progress).await?;
+                Ok(Self::detail(h, &info))
+            }
+            Backend::Remote(c) => {
+                query.clone().into_request()?;
+                progress.step("the daemon is importing it");
+                c.post_stream(&["api", "import"], &query, "application/zstd", archive)
+                    .await
             }
         }
     }

@@ -163,6 +163,34 @@ pub enum Command {
         /// Destination: NAME:PATH, or a local file.
         to: String,
     },
+    /// Write a tenant to one archive: its record, keys and policies, and its home.
+    ///
+    /// The home is read from a frozen copy, so the workspace may run meanwhile. The archive is
+    /// zstd-compressed and checksummed, written to FILE.partial and renamed when whole; it
+    /// holds the tenant's keys and web password hash, so it is made readable by root only.
+    Export {
+        /// Tenant name.
+        name: String,
+        /// Where to write it (never over an existing file); `-` for standard output.
+        file: String,
+    },
+    /// Make a tenant from an archive `hostel export` wrote, on this host's engine.
+    ///
+    /// The home comes back byte for byte, whatever engine wrote the archive. A cut or changed
+    /// archive, or a home that does not fit, leaves nothing behind.
+    Import {
+        /// The archive; `-` for standard input.
+        file: String,
+        /// The name the tenant gets here; default: the name in the archive.
+        #[arg(long = "as", value_name = "NAME")]
+        name: Option<String>,
+        /// A home quota other than the archive's, e.g. 20GiB.
+        #[arg(long, value_name = "SIZE")]
+        disk: Option<String>,
+        /// An image other than this host's newest: a profile (dev, desktop) or a reference.
+        #[arg(long)]
+        image: Option<String>,
+    },
     /// Change a tenant's quotas, image or lifecycle policies.
     ///
     /// Quotas apply live where the engine allows, the image at the next start, policies at
@@ -579,6 +607,10 @@ pub enum BenchCommand {
         /// more).
         #[arg(long)]
         cold: bool,
+        /// Also time a tenant's export and import with a home of this many MiB, against tar
+        /// and zstd (0 skips it).
+        #[arg(long, default_value_t = 0, value_name = "MIB")]
+        move_mib: u64,
     },
     /// The SSH gateway against docker exec, sshd in a container and a jump host: time to
     /// `ssh true`, waking, throughput, concurrent sessions.

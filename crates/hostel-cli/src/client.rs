@@ -209,6 +209,29 @@ impl Client {
         self.decode(resp).await
     }
 
+    /// `POST`s a streamed body with a query string; a JSON answer.
+    pub async fn post_stream<Q: Serialize, T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        query: &Q,
+        content_type: &str,
+        body: futures_util::stream::BoxStream<'static, std::io::Result<Vec<u8>>>,
+    ) -> Result<T, CliError> {
+        let mut url = self.url(segments);
+        let text = serde_urlencoded(query)?;
+        if !text.is_empty() {
+            url.set_query(Some(&text));
+        }
+        let resp = self
+            .send(
+                self.request(Method::POST, url)
+                    .header("content-type", content_type)
+                    .body(reqwest::Body::wrap_stream(body)),
+            )
+            .await?;
+        self.decode(resp).await
+    }
+
     /// A call whose answer has no body (or one the CLI does not need).
     pub async fn call_empty(
         &self,

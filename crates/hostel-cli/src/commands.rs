@@ -10,7 +10,7 @@ use crate::cli::{
 use crate::error::CliError;
 use crate::output::{self, json, line};
 use crate::wiring;
-use hostel_api::{AuditQuery, NewBan, NewTenant, NewToken, TenantChange};
+use hostel_api::{AuditQuery, ImportQuery, NewBan, NewTenant, NewToken, TenantChange};
 use hostel_core::{ByteSize, ErrorCode, SshPublicKey, TenantName};
 use hostel_service::ServiceError;
 use std::path::PathBuf;
@@ -63,8 +63,14 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             here_only(&cli, "bench")?;
             let h = std::sync::Arc::new(wiring::open(&cli)?);
             return match *b {
-                BenchCommand::Lifecycle { rounds, idle, cold } => {
-                    crate::bench::lifecycle::lifecycle(&h, rounds as usize, idle, cold).await
+                BenchCommand::Lifecycle {
+                    rounds,
+                    idle,
+                    cold,
+                    move_mib,
+                } => {
+                    crate::bench::lifecycle::lifecycle(&h, rounds as usize, idle, cold, move_mib)
+                        .await
                 }
                 BenchCommand::Api { rounds, parallel } => {
                     crate::bench::api::api_bench(h, rounds as usize, parallel).await
@@ -263,6 +269,13 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             set(&b, &tenant(&name)?, change, json_out).await
         }
         Command::Cp { from, to } => cp(&b, &from, &to, json_out).await,
+        Command::Export { name, file } => export(&b, &tenant(&name)?, &file, json_out).await,
+        Command::Import {
+            file,
+            name,
+            disk,
+            image,
+        } => import(&b, &file, ImportQuery { name, disk, image }, json_out).await,
         Command::LoginLink { name, ttl } => {
             let n = tenant(&name)?;
             let link = b
@@ -883,6 +896,124 @@ async fn cp(b: &Backend, from: &str, to: &str, json_out: bool) -> Result<u8, Cli
             ));
         }
     }
+    Ok(0)
+}
+
+async fn export(b: &Backend, n: &TenantName, file: &str, json_out: bool) -> Result<u8, CliError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let usage = "write it with `hostel export NAME FILE`; FILE `-` writes to standard output";
+    let to_stdout = file == "-";
+    if !to_stdout && std::path::Path::new(file).exists() {
+        return Err(invalid(
+            format!("{file} exists; hostel export never writes over a file"),
+            "remove it or pick another name",
+        ));
+    }
+    let partial = PathBuf::from(format!("{file}.partial"));
+    let mut body = b.export(n).await?;
+    let mut out: Box<dyn Write> = if to_stdout {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&partial)
+                .map_err(|e| invalid(format!("{}: {e}", partial.display()), usage))?,
+        )
+    };
+    let moving = output::Transfer::new(json_out, &format!("{n} -> {file}"));
+    let mut written = 0u64;
+    let result = async {
+        while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
+            let chunk = chunk?;
+            out.write_all(&chunk)
+                .map_err(|e| invalid(format!("{file}: {e}"), usage))?;
+            written += chunk.len() as u64;
+            moving.add(chunk.len() as u64);
+        }
+        out.flush()
+            .map_err(|e| invalid(format!("{file}: {e}"), usage))
+    }
+    .await;
+    drop(moving);
+    drop(out);
+    if let Err(e) = result {
+        if !to_stdout {
+            let _ = std::fs::remove_file(&partial);
+        }
+        return Err(e);
+    }
+    if !to_stdout {
+        std::fs::File::open(&partial)
+            .and_then(|f| f.sync_all())
+            .and_then(|()| std::fs::rename(&partial, file))
+            .map_err(|e| invalid(format!("{file}: {e}"), usage))?;
+    }
+    let size = ByteSize::bytes(written).human();
+    if json_out && !to_stdout {
+        json(&serde_json::json!({"tenant": n.as_str(), "file": file, "bytes": written}))?;
+    } else if to_stdout {
+        eprintln!("{n} exported to standard output ({size})");
+    } else {
+        line(&format!(
+            "{n} -> {file} ({size}); bring it back with `hostel import {file}`"
+        ));
+    }
+    Ok(0)
+}
+
+async fn import(
+    b: &Backend,
+    file: &str,
+    query: ImportQuery,
+    json_out: bool,
+) -> Result<u8, CliError> {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncReadExt;
+    let usage = "import with `hostel import FILE [--as NAME]`; FILE `-` reads standard input";
+    let reader: Box<dyn tokio::io::AsyncRead + Send + Unpin> = if file == "-" {
+        Box::new(tokio::io::stdin())
+    } else {
+        Box::new(
+            tokio::fs::File::open(file)
+                .await
+                .map_err(|e| invalid(format!("{file}: {e}"), usage))?,
+        )
+    };
+    let archive = futures_util::stream::unfold(Some(reader), |reader| async move {
+        let mut r = reader?;
+        let mut buf = vec![0u8; 256 * 1024];
+        match r.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(buf), Some(r)))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    })
+    .boxed();
+    if !json_out {
+        line(&format!("importing {file}"));
+    }
+    let d = {
+        let steps = output::Steps::new(json_out);
+        b.import(archive, query, &steps).await?
+    };
+    if json_out {
+        json(&d)?;
+        return Ok(0);
+    }
+    let name = &d.tenant.name;
+    line(&format!(
+        "tenant {name} is imported: workspace {} running {}, {} CPUs, {} memory, {} disk, {} pids",
+        d.container, d.tenant.image, d.tenant.cpus, d.tenant.memory, d.tenant.disk, d.tenant.pids
+    ));
+    line(&format!("see it:  hostel info {name}"));
     Ok(0)
 }
 

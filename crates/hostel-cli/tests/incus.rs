@@ -258,3 +258,40 @@ fn the_attacker_suite_holds_on_incus() {
         );
     }
 }
+
+/// A tenant moves between engine kinds with an archive: exported on Docker (one shared id
+/// range), imported on Incus (a range per workspace), its home the same byte for byte, owners
+/// included, and its keys with it.
+#[test]
+fn a_docker_tenant_moves_to_incus_byte_for_byte() {
+    let docker = TestRun::new(BIN);
+    let a = docker.create_tenant("mover", &["--disk", "1G"]);
+    docker.sh(&a, hostel_testkit::DATA_FILL).ok();
+    let before = docker.sh(&a, hostel_testkit::DATA_LISTING).ok().stdout;
+    let file = docker.root.join("mover.tar.zst");
+    let file = file.to_str().unwrap();
+    docker.hostel(&["export", &a, file]).ok();
+    docker.hostel(&["purge", &a, "--yes"]).ok();
+
+    let incus = TestRun::incus(BIN);
+    let b = incus.tenant("moved");
+    incus.hostel(&["import", file, "--as", &b]).ok();
+    assert_eq!(
+        incus.sh(&b, hostel_testkit::DATA_LISTING).ok().stdout,
+        before
+    );
+    let keys = incus.hostel(&["key", "list", &b, "--json"]).ok().json();
+    assert_eq!(keys.as_array().map(Vec::len), Some(1), "{keys}");
+    // The home is the workspace's own there: the tenant writes it, root inside owns its file.
+    assert_eq!(
+        incus
+            .sh(
+                &b,
+                "echo more >> ~/data/small && stat -c %U ~/data/rootfile"
+            )
+            .ok()
+            .stdout,
+        "root\n"
+    );
+    incus.hostel(&["purge", &b, "--yes"]).ok();
+}

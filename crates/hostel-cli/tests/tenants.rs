@@ -681,3 +681,70 @@ fn a_shared_folder_is_read_only_and_only_for_the_tenants_named() {
         Some("absent")
     );
 }
+
+#[test]
+fn export_and_import_move_a_tenant_and_refuse_a_broken_archive() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = TestRun::new(BIN);
+    let a = t.create_tenant("exp", &["--disk", "1G"]);
+    t.sh(&a, hostel_testkit::DATA_FILL).ok();
+    let before = t.sh(&a, hostel_testkit::DATA_LISTING).ok().stdout;
+    assert!(before.contains("./rootfile f 640 0:0 11"), "{before}");
+    // Through the daemon: the archive streams over the API both ways.
+    let _d = t.serve();
+    let file = t.root.join("exp.tar.zst");
+    let file = file.to_str().unwrap();
+    let out = t.hostel(&["export", &a, file]).ok();
+    assert!(
+        out.stdout.contains(&format!("{a} -> {file}")),
+        "{}",
+        out.stdout
+    );
+    let meta = std::fs::metadata(file).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600, "it holds keys");
+    // Never over a file.
+    let again = t.hostel(&["export", &a, file]).expect_code(2);
+    assert!(
+        again.error_text().contains("exists"),
+        "{}",
+        again.error_text()
+    );
+
+    // A cut archive, or a home that does not fit, leaves nothing behind.
+    let b = t.tenant("imp");
+    let whole = std::fs::read(file).unwrap();
+    let cut = t.root.join("cut.tar.zst");
+    std::fs::write(&cut, &whole[..whole.len() / 2]).unwrap();
+    let broken = t
+        .hostel(&["import", cut.to_str().unwrap(), "--as", &b])
+        .expect_code(2);
+    assert!(
+        broken.error_text().contains("not one hostel can import"),
+        "{}",
+        broken.error_text()
+    );
+    let small = t
+        .hostel(&["import", file, "--as", &b, "--disk", "32M"])
+        .expect_code(2);
+    assert!(
+        small.error_text().contains("does not fit its quota"),
+        "{}",
+        small.error_text()
+    );
+    assert!(!t.root.join("users").join(&b).exists(), "no half-made home");
+    t.hostel(&["info", &b]).expect_code(3);
+
+    let made = t.hostel(&["import", file, "--as", &b]).ok();
+    assert!(
+        made.stdout.contains(&format!("tenant {b} is imported")),
+        "{}",
+        made.stdout
+    );
+    assert_eq!(t.sh(&b, hostel_testkit::DATA_LISTING).ok().stdout, before);
+    let info = t.hostel(&["info", &b, "--json"]).ok().json();
+    assert_eq!(info["disk"], "1GiB", "{info}");
+    let kinds = t.audit_kinds(&["--tenant", &a]);
+    assert!(kinds.iter().any(|k| k == "tenant.export.v1"), "{kinds:?}");
+    t.hostel(&["purge", &a, "--yes"]).ok();
+    t.hostel(&["purge", &b, "--yes"]).ok();
+}

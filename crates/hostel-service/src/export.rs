@@ -22,6 +22,7 @@ use hostel_core::network::Egress;
 use hostel_core::policy::Policy;
 use hostel_core::snapshot::Schedule;
 use hostel_core::{ByteSize, Outcome, Quota, SshPublicKey, TenantName};
+use hostel_runtime::storage::HomeStorage;
 use hostel_runtime::{IdMapping, MAPPED_IDS, OVERFLOW_ID};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -53,6 +54,10 @@ const CHUNKS: usize = 8;
 
 /// The size of a chunk an export hands out.
 const CHUNK: usize = 256 * 1024;
+
+/// How often an import asks the homes pool to keep room ahead of what it writes, as the
+/// daemon does every few seconds (a CLI without a daemon has no one else to ask).
+const ROOM_EVERY: u64 = 128 * 1024 * 1024;
 
 /// zstd's level: fast enough to keep up with a disk on one core, about gzip's ratio.
 const LEVEL: i32 = 3;
@@ -278,7 +283,7 @@ impl Hostel {
             }
         });
         let (manifest_tx, manifest_rx) = oneshot::channel();
-        let (go_tx, go_rx) = oneshot::channel::<(PathBuf, IdMapping)>();
+        let (go_tx, go_rx) = oneshot::channel::<Target>();
         let worker = tokio::task::spawn_blocking(move || {
             read_archive(
                 ChannelReader {
@@ -392,9 +397,19 @@ fn manifest_to_request(
     ))
 }
 
+/// Where an import unpacks its home.
+pub(crate) struct Target {
+    /// The new home.
+    home: PathBuf,
+    /// How owners map.
+    ids: IdMapping,
+    /// The storage that holds it, to keep room in its pool.
+    storage: Arc<dyn HomeStorage>,
+}
+
 /// The step of a create that fills the new home from the archive being read.
 pub(crate) struct Filler {
-    go: std::sync::Mutex<Option<oneshot::Sender<(PathBuf, IdMapping)>>>,
+    go: std::sync::Mutex<Option<oneshot::Sender<Target>>>,
     worker: tokio::sync::Mutex<Option<tokio::task::JoinHandle<Result<Counted, ServiceError>>>>,
 }
 
@@ -405,11 +420,21 @@ impl std::fmt::Debug for Filler {
 }
 
 impl Filler {
-    /// Unpacks the archive's home into `home` (new and empty), owners mapped by `ids`.
-    pub(crate) async fn fill(&self, home: &Path, ids: IdMapping) -> Result<(), ServiceError> {
+    /// Unpacks the archive's home into `home` (new and empty), owners mapped by `ids`, with
+    /// `storage` asked to keep room in its pool as it goes.
+    pub(crate) async fn fill(
+        &self,
+        home: &Path,
+        ids: IdMapping,
+        storage: Arc<dyn HomeStorage>,
+    ) -> Result<(), ServiceError> {
         let go = self.go.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(go) = go {
-            let _ = go.send((home.to_path_buf(), ids));
+            let _ = go.send(Target {
+                home: home.to_path_buf(),
+                ids,
+                storage,
+            });
         }
         self.result().await.map(|_| ())
     }
@@ -432,7 +457,7 @@ impl Filler {
 fn read_archive(
     reader: ChannelReader,
     manifest_tx: oneshot::Sender<Result<Manifest, ServiceError>>,
-    go: oneshot::Receiver<(PathBuf, IdMapping)>,
+    go: oneshot::Receiver<Target>,
 ) -> Result<Counted, ServiceError> {
     let corrupt = |e: io::Error| bad(format!("it cannot be read: {e}"));
     let decoder = zstd::stream::read::Decoder::new(reader)
@@ -465,10 +490,10 @@ fn read_archive(
     if !read {
         return Ok(Counted::default());
     }
-    let Ok((home, ids)) = go.blocking_recv() else {
+    let Ok(target) = go.blocking_recv() else {
         return Ok(Counted::default());
     };
-    let counted = unpack_home(&mut entries, &home, ids)?;
+    let counted = unpack_home(&mut entries, &target)?;
     // Past the tar's end only its padding and the frame's checksum may come.
     let mut rest = archive.into_inner();
     let trailing =
@@ -578,7 +603,9 @@ impl<R: Read> Read for Exact<R> {
             n = buf
                 .len()
                 .min(usize::try_from(self.left).unwrap_or(usize::MAX));
-            buf.iter_mut().take(n).for_each(|b| *b = 0);
+            if let Some(zeros) = buf.get_mut(..n) {
+                zeros.fill(0);
+            }
         }
         self.left -= n as u64;
         Ok(n)
@@ -588,10 +615,11 @@ impl<R: Read> Read for Exact<R> {
 /// Unpacks the archive's `home/` entries into `home`, a new folder nothing else writes to.
 fn unpack_home<R: Read>(
     entries: &mut tar::Entries<'_, R>,
-    home: &Path,
-    ids: IdMapping,
+    into: &Target,
 ) -> Result<Counted, ServiceError> {
+    let (home, ids) = (into.home.as_path(), into.ids);
     let mut counted = Counted::default();
+    let mut room_asked_at = 0;
     // Folders whose times are set once their content is in, innermost last.
     let mut open: Vec<(PathBuf, u64)> = Vec::new();
     let mut root_time = None;
@@ -653,6 +681,12 @@ fn unpack_home<R: Read>(
                     .open(&target)
                     .map_err(fail)?;
                 counted.bytes += copy_entry(&mut entry, &mut file, &rel)?;
+                if counted.bytes - room_asked_at >= ROOM_EVERY {
+                    room_asked_at = counted.bytes;
+                    if let Err(e) = into.storage.maintain() {
+                        tracing::warn!(error = %e, "cannot grow the homes pool during an import");
+                    }
+                }
                 nix::unistd::fchown(
                     &file,
                     Some(nix::unistd::Uid::from_raw(uid)),
@@ -671,6 +705,7 @@ fn unpack_home<R: Read>(
                     .ok_or_else(|| bad(format!("home/{} links nowhere", rel.display())))?;
                 std::os::unix::fs::symlink(&to, &target).map_err(fail)?;
                 set_owner(&target, uid, gid)?;
+                set_mtime(&target, mtime)?;
             }
             tar::EntryType::Link => {
                 let to = entry
@@ -699,6 +734,7 @@ fn unpack_home<R: Read>(
                     .map_err(|e| fail(e.into()))?;
                 set_owner(&target, uid, gid)?;
                 set_mode(&target, mode)?;
+                set_mtime(&target, mtime)?;
             }
             other => {
                 return Err(bad(format!(
@@ -809,10 +845,17 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), ServiceError> {
         .map_err(ServiceError::io("set the mode of", path))
 }
 
-fn set_mtime(dir: &Path, time: u64) -> Result<(), ServiceError> {
-    std::fs::File::open(dir)
-        .and_then(|f| f.set_modified(time_of(time)))
-        .map_err(ServiceError::io("set the time of", dir))
+/// Sets the modification time of `path` itself, a symlink's too (its access time with it).
+fn set_mtime(path: &Path, secs: u64) -> Result<(), ServiceError> {
+    let t = nix::sys::time::TimeSpec::new(i64::try_from(secs).unwrap_or(0), 0);
+    nix::sys::stat::utimensat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        &t,
+        &t,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )
+    .map_err(|e| ServiceError::io("set the time of", path)(e.into()))
 }
 
 fn time_of(secs: u64) -> std::time::SystemTime {
@@ -840,7 +883,9 @@ impl Read for ChannelReader {
         }
         let rest = self.chunk.get(self.at..).unwrap_or_default();
         let n = rest.len().min(buf.len());
-        buf.iter_mut().zip(rest).take(n).for_each(|(b, r)| *b = *r);
+        if let (Some(to), Some(from)) = (buf.get_mut(..n), rest.get(..n)) {
+            to.copy_from_slice(from);
+        }
         self.at += n;
         Ok(n)
     }
@@ -914,7 +959,12 @@ mod tests {
         drop(tx);
         let (manifest_tx, manifest_rx) = oneshot::channel();
         let (go_tx, go_rx) = oneshot::channel();
-        go_tx.send((into.to_path_buf(), ids)).unwrap();
+        let storage = Arc::new(hostel_runtime::storage::DirStorage::new(into));
+        let _ = go_tx.send(Target {
+            home: into.to_path_buf(),
+            ids,
+            storage,
+        });
         let reader = ChannelReader {
             rx,
             chunk: Vec::new(),

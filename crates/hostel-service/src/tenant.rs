@@ -492,7 +492,8 @@ impl Hostel {
         if let Some(fill) = fill {
             progress.step("filling the home from the archive");
             let ids = self.engine_ids().await?;
-            fill.fill(&self.storage.home_path(name), ids).await?;
+            fill.fill(&self.storage.home_path(name), ids, self.storage.clone())
+                .await?;
             self.fault("create.filled");
         }
         let t = self.store.require(name)?;

@@ -676,3 +676,18 @@ pub fn busybox_tar(prefix: &str, extra: &[(&str, &[u8])]) -> Vec<u8> {
     );
     tar.into_inner().unwrap()
 }
+
+/// What `~/data` holds, entry by entry (kind, mode, owner inside, size, time, link target),
+/// and each file's sha256: the same text for the same tree.
+pub const DATA_LISTING: &str = "cd ~/data && find . -printf '%p %y %m %U:%G %s %Ts %l\\n' | sort && \
+                       find . -type f -exec sha256sum {} + | sort";
+
+/// Fills `~/data` with what an export must carry: nested folders, a file of random bytes, 40
+/// MiB of zeros (more than the smallest quota), a set time, a symlink, a private folder, a file
+/// root owns inside.
+pub const DATA_FILL: &str = "mkdir -p ~/data/p/q && head -c 3000000 /dev/urandom > ~/data/p/q/big && \
+                    head -c 40M /dev/zero > ~/data/zeros && \
+                    printf x > ~/data/small && touch -d '2020-01-02 03:04:05' ~/data/small && \
+                    ln -s p/q/big ~/data/link && chmod 700 ~/data/p && \
+                    sudo -n sh -c \"echo root-owned > $HOME/data/rootfile; chmod 640 $HOME/data/rootfile\" && \
+                    touch -d '2021-05-06 07:08:09' ~/data";

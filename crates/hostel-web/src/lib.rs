@@ -27,6 +27,7 @@ mod snapshots;
 mod tenants;
 mod terminal;
 pub mod tls;
+mod transfer;
 mod ws;
 
 pub use conn::{ConnLimits, serve as serve_with};
@@ -230,6 +231,8 @@ fn api(state: &AppState) -> Router<AppState> {
         .routes(routes!(snapshots::restore_snapshot))
         .routes(routes!(snapshots::delete_snapshot))
         .routes(routes!(snapshots::set_schedule))
+        .routes(routes!(transfer::export_tenant))
+        .routes(routes!(transfer::import_tenant))
         .routes(routes!(tenants::set_password))
         .routes(routes!(tenants::create_login_link))
         .routes(routes!(files::put_file, files::get_file))

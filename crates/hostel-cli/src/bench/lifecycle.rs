@@ -5,7 +5,7 @@
 //! command), stop, start (same) and delete against the root's engine's API doing the bare
 //! equivalent on the same image, through the same socket: on Docker `docker run -d`, `docker
 //! stop`, `docker start`, `docker rm`; on Incus an instance made, started, stopped and deleted. It then measures host memory per idle workspace, and the cached
-//! image build. Everything it makes is labelled `io.hostel.bench=<run>` and removed at the end.
+//! image build, and with `--move-mib` a tenant's export and import (see `transfer`). Everything it makes is labelled `io.hostel.bench=<run>` and removed at the end.
 
 use super::{BENCH_KEY, median, ms, plain_spec};
 use crate::error::CliError;
@@ -78,7 +78,13 @@ impl Run<'_> {
 }
 
 /// `hostel bench lifecycle`.
-pub async fn lifecycle(h: &Hostel, rounds: usize, idle: usize, cold: bool) -> Result<(), CliError> {
+pub async fn lifecycle(
+    h: &std::sync::Arc<Hostel>,
+    rounds: usize,
+    idle: usize,
+    cold: bool,
+    move_mib: u64,
+) -> Result<(), CliError> {
     let cold_build = if cold {
         let started = Instant::now();
         h.image_build(true, &Quiet).await?;
@@ -119,6 +125,9 @@ pub async fn lifecycle(h: &Hostel, rounds: usize, idle: usize, cold: bool) -> Re
             d.as_secs_f64()
         )),
         None => line("image build, cold: add --cold to time it"),
+    }
+    if move_mib > 0 {
+        super::transfer::transfer(h, &run.id, move_mib).await?;
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! [`lifecycle`]: create, stop, start, delete; [`ssh`]: the gateway; [`api`]: the sandbox path;
 //! [`chaos`]: the daemon killed under load, and what it converges to; [`soak`]: the daemon
 //! under a long load, watched over time; [`dashboard`]: the admin dashboard's charts with many
-//! tenants.
+//! tenants; [`transfer`]: export and import against tar and zstd.
 
 pub mod api;
 pub mod chaos;
@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod restart;
 pub mod soak;
 pub mod ssh;
+pub mod transfer;
 
 use crate::error::CliError;
 use hostel_core::ErrorCode;
