@@ -21,6 +21,7 @@ impl From<&TenantSummary> for Tenant {
             memory: t.quota.memory.to_string(),
             disk: t.quota.disk.to_string(),
             pids: t.quota.pids,
+            gpus: t.quota.gpus.to_string(),
         }
     }
 }
@@ -56,6 +57,10 @@ fn size(v: Option<&str>) -> Result<Option<ByteSize>, ServiceError> {
     Ok(v.map(str::parse::<ByteSize>).transpose()?)
 }
 
+fn gpus(v: Option<&str>) -> Result<Option<hostel_core::Gpus>, ServiceError> {
+    Ok(v.map(str::parse::<hostel_core::Gpus>).transpose()?)
+}
+
 fn cpus(v: Option<&str>) -> Result<Option<Cpus>, ServiceError> {
     Ok(v.map(str::parse::<Cpus>).transpose()?)
 }
@@ -81,6 +86,7 @@ impl NewTenant {
             memory: size(self.memory.as_deref())?,
             disk: size(self.disk.as_deref())?,
             pids: self.pids,
+            gpus: gpus(self.gpus.as_deref())?,
             image: self.image,
             policy: Policy::from_settings(
                 self.ttl.as_deref(),
@@ -126,6 +132,7 @@ impl TenantChange {
             memory: size(self.memory.as_deref())?,
             disk: size(self.disk.as_deref())?,
             pids: self.pids,
+            gpus: gpus(self.gpus.as_deref())?,
         };
         let policy = PolicyChange::from_settings(
             self.ttl.as_deref(),

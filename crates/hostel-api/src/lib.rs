@@ -52,6 +52,13 @@ pub struct Tenant {
     pub disk: String,
     /// Most processes.
     pub pids: u32,
+    /// GPUs: "none", "all" or a count.
+    #[serde(default = "no_gpus")]
+    pub gpus: String,
+}
+
+fn no_gpus() -> String {
+    "none".into()
 }
 
 /// A tenant with its workspace, live usage and policies.
@@ -114,6 +121,9 @@ pub struct NewTenant {
     pub disk: Option<String>,
     /// Most processes.
     pub pids: Option<u32>,
+    /// GPUs: "all", "none" (the default) or a count; the first N, shared, as `docker run --gpus`.
+    #[serde(default)]
+    pub gpus: Option<String>,
     /// Image reference (default: the newest build).
     pub image: Option<String>,
     /// Time to live, e.g. "1h": at expiry the workspace is removed (the home too if ephemeral).
@@ -143,6 +153,9 @@ pub struct TenantChange {
     pub disk: Option<String>,
     /// Most processes (live).
     pub pids: Option<u32>,
+    /// GPUs: "all", "none" or a count (at the next start).
+    #[serde(default)]
+    pub gpus: Option<String>,
     /// Image reference (at the next start).
     pub image: Option<String>,
     /// "all" or "none" (at the next start).
@@ -160,7 +173,7 @@ pub struct TenantChange {
 /// How one change took effect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Change {
-    /// `cpus`, `memory`, `disk`, `pids`, `image`, `expires`, `ephemeral`, `autostart`,
+    /// `cpus`, `memory`, `disk`, `pids`, `gpus`, `image`, `expires`, `ephemeral`, `autostart`,
     /// `idle_stop`.
     pub field: String,
     /// Old value.

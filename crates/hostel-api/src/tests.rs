@@ -98,6 +98,7 @@ fn bodies_round_trip_through_json() {
             cpus: "1".into(),
             memory: "1GiB".into(),
             disk: "5GiB".into(),
+            gpus: "none".into(),
             pids: 512,
         },
         desired: "running".into(),

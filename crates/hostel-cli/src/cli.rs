@@ -95,6 +95,10 @@ pub struct QuotaArgs {
     /// Most processes and threads.
     #[arg(long)]
     pub pids: Option<String>,
+    /// GPUs: all, none, or a count (the first N, shared, as `docker run --gpus N`); given at
+    /// the workspace's next start.
+    #[arg(long, value_name = "all|none|N")]
+    pub gpus: Option<String>,
     /// Workspace image (default: the newest `hostel image build`).
     #[arg(long)]
     pub image: Option<String>,

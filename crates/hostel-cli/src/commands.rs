@@ -189,6 +189,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
                 memory: quota.memory,
                 disk: quota.disk,
                 pids: parse_pids(quota.pids)?,
+                gpus: quota.gpus,
                 image: quota.image,
                 ttl,
                 ephemeral,
@@ -259,6 +260,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
                 memory: quota.memory,
                 disk: quota.disk,
                 pids: parse_pids(quota.pids)?,
+                gpus: quota.gpus,
                 image: quota.image,
                 ttl,
                 ephemeral: flag(ephemeral, no_ephemeral),
@@ -802,6 +804,7 @@ async fn info(b: &Backend, name: &TenantName, json_out: bool) -> Result<u8, CliE
                 None => format!("limit {}", t.pids),
             },
         ),
+        ("gpus", t.gpus.clone()),
         ("keys", i.keys.to_string()),
         (
             "network",

@@ -384,6 +384,7 @@ impl DefaultsConfig {
             memory: self.memory,
             disk: self.disk,
             pids: self.pids,
+            gpus: crate::quota::Gpus::None,
         }
     }
 }
@@ -436,6 +437,7 @@ impl Config {
         self.defaults.quota().validate().map_err(|e| {
             let field = match &e {
                 crate::quota::QuotaError::BadCpus { .. } => "cpus",
+                crate::quota::QuotaError::BadGpus { .. } => "gpus",
                 crate::quota::QuotaError::BelowMinimum { field, .. } => field,
             };
             ConfigError::rule(&format!("defaults.{field}"), format!("[defaults] {e}"))

@@ -1,7 +1,7 @@
 //! Placement: whether a quota fits the host it is asked of. One host today; the decision takes
 //! the host's capacity as input so a cluster can ask it per node later.
 
-use crate::quota::{Cpus, Quota};
+use crate::quota::{Cpus, Gpus, Quota};
 use crate::size::ByteSize;
 
 /// What a host has to give.
@@ -13,6 +13,8 @@ pub struct HostCapacity {
     pub memory: ByteSize,
     /// Size of the filesystem that holds the tenants' homes.
     pub disk_total: ByteSize,
+    /// GPUs the engine can give.
+    pub gpus: u32,
 }
 
 /// A quota no workspace on this host could ever get.
@@ -33,6 +35,14 @@ pub enum PlacementError {
         asked: ByteSize,
         /// Available.
         host: ByteSize,
+    },
+    /// GPUs on a host without them, or more than it has.
+    #[error("gpus {asked}: the host has {host} GPUs")]
+    TooManyGpus {
+        /// Requested.
+        asked: Gpus,
+        /// Available.
+        host: u32,
     },
     /// A home larger than the disk that holds it.
     #[error("disk {asked}: the filesystem holding the homes is only {}", host.human())]
@@ -59,6 +69,17 @@ pub fn check_fits(quota: &Quota, host: &HostCapacity) -> Result<(), PlacementErr
             host: host.memory,
         });
     }
+    let too_many = match quota.gpus {
+        Gpus::None => false,
+        Gpus::All => host.gpus == 0,
+        Gpus::Count(n) => n > host.gpus,
+    };
+    if too_many {
+        return Err(PlacementError::TooManyGpus {
+            asked: quota.gpus,
+            host: host.gpus,
+        });
+    }
     if quota.disk > host.disk_total {
         return Err(PlacementError::TooMuchDisk {
             asked: quota.disk,
@@ -78,6 +99,7 @@ mod tests {
             cpus: Cpus::millis(2000),
             memory: ByteSize::gib(24),
             disk_total: ByteSize::gib(250),
+            gpus: 2,
         }
     }
 
@@ -87,6 +109,7 @@ mod tests {
             memory: ByteSize::gib(mem_gib),
             disk: ByteSize::gib(disk_gib),
             pids: 512,
+            gpus: Gpus::None,
         }
     }
 
@@ -109,6 +132,29 @@ mod tests {
             Err(PlacementError::TooMuchDisk {
                 asked: ByteSize::gib(300),
                 host: ByteSize::gib(250)
+            })
+        );
+    }
+
+    #[test]
+    fn gpus_fit_what_the_host_has() {
+        let with = |gpus| Quota {
+            gpus,
+            ..quota(1000, 1, 1)
+        };
+        assert_eq!(check_fits(&with(Gpus::Count(2)), &host()), Ok(()));
+        assert_eq!(check_fits(&with(Gpus::All), &host()), Ok(()));
+        assert_eq!(
+            check_fits(&with(Gpus::Count(3)), &host()).map_err(|e| e.to_string()),
+            Err("gpus 3: the host has 2 GPUs".into())
+        );
+        let none = HostCapacity { gpus: 0, ..host() };
+        assert_eq!(check_fits(&with(Gpus::None), &none), Ok(()));
+        assert_eq!(
+            check_fits(&with(Gpus::All), &none),
+            Err(PlacementError::TooManyGpus {
+                asked: Gpus::All,
+                host: 0
             })
         );
     }

@@ -75,6 +75,69 @@ impl fmt::Display for Cpus {
     }
 }
 
+/// The GPUs a workspace gets: none, all the host's, or the first N of them (as `docker run
+/// --gpus N` picks them). GPUs are shared between the workspaces given them, not reserved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Gpus {
+    /// No GPU.
+    #[default]
+    None,
+    /// Every GPU the host has.
+    All,
+    /// The first N.
+    Count(u32),
+}
+
+/// The most GPUs a workspace may be given by number.
+pub const MAX_GPUS: u32 = 64;
+
+impl Gpus {
+    /// Whether the workspace gets none.
+    pub fn is_none(self) -> bool {
+        self == Gpus::None
+    }
+}
+
+impl FromStr for Gpus {
+    type Err = QuotaError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "none" | "0" => Ok(Gpus::None),
+            "all" => Ok(Gpus::All),
+            n => match n.parse::<u32>() {
+                Ok(n) if (1..=MAX_GPUS).contains(&n) => Ok(Gpus::Count(n)),
+                _ => Err(QuotaError::BadGpus {
+                    input: s.to_owned(),
+                }),
+            },
+        }
+    }
+}
+
+impl TryFrom<String> for Gpus {
+    type Error = QuotaError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<Gpus> for String {
+    fn from(g: Gpus) -> String {
+        g.to_string()
+    }
+}
+
+impl fmt::Display for Gpus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Gpus::None => f.write_str("none"),
+            Gpus::All => f.write_str("all"),
+            Gpus::Count(n) => write!(f, "{n}"),
+        }
+    }
+}
+
 /// The limits of one workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quota {
@@ -86,6 +149,9 @@ pub struct Quota {
     pub disk: ByteSize,
     /// Most processes and threads at once.
     pub pids: u32,
+    /// GPUs (given at the workspace's next start).
+    #[serde(default)]
+    pub gpus: Gpus,
 }
 
 impl Quota {
@@ -122,6 +188,8 @@ pub struct QuotaChange {
     pub disk: Option<ByteSize>,
     /// New pids limit.
     pub pids: Option<u32>,
+    /// New GPUs.
+    pub gpus: Option<Gpus>,
 }
 
 impl QuotaChange {
@@ -137,6 +205,7 @@ impl QuotaChange {
             memory: self.memory.unwrap_or(q.memory),
             disk: self.disk.unwrap_or(q.disk),
             pids: self.pids.unwrap_or(q.pids),
+            gpus: self.gpus.unwrap_or(q.gpus),
         }
     }
 }
@@ -154,6 +223,12 @@ pub enum QuotaError {
     /// `--cpus` is not a positive number.
     #[error("cpus {input:?}: not a positive number of CPUs (e.g. 0.5, 2)")]
     BadCpus {
+        /// The rejected input.
+        input: String,
+    },
+    /// `--gpus` is neither `all`, `none` nor a count.
+    #[error("gpus {input:?}: use all, none, or a number from 1 to {MAX_GPUS}")]
+    BadGpus {
         /// The rejected input.
         input: String,
     },
@@ -208,7 +283,34 @@ mod tests {
             memory: ByteSize::gib(1),
             disk: ByteSize::gib(5),
             pids: 512,
+            gpus: Gpus::None,
         }
+    }
+
+    #[test]
+    fn gpus_parse_and_display() {
+        for (text, gpus) in [
+            ("none", Gpus::None),
+            ("0", Gpus::None),
+            ("all", Gpus::All),
+            ("2", Gpus::Count(2)),
+        ] {
+            assert_eq!(text.parse::<Gpus>(), Ok(gpus), "{text}");
+        }
+        assert_eq!(Gpus::Count(2).to_string(), "2");
+        assert_eq!(Gpus::default().to_string(), "none");
+        for bad in ["-1", "65", "some", "1.5", ""] {
+            assert_eq!(
+                bad.parse::<Gpus>(),
+                Err(QuotaError::BadGpus { input: bad.into() }),
+                "{bad}"
+            );
+        }
+        // A quota written before GPUs existed reads as none.
+        let old: Quota =
+            serde_json::from_str(r#"{"cpus":"1","memory":"1GiB","disk":"5GiB","pids":512}"#)
+                .unwrap();
+        assert_eq!(old.gpus, Gpus::None);
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct EngineInfo {
     pub cpus: u32,
     /// Memory the engine sees, in bytes.
     pub memory: u64,
+    /// GPUs the engine can give a workspace.
+    pub gpus: u32,
     /// How ids inside a workspace relate to the host's.
     pub ids: IdMapping,
     /// Whether and how a workspace's writable layer (its files outside the home) can be given
@@ -169,6 +171,8 @@ pub struct WorkspaceSpec {
     pub layer_max: Option<u64>,
     /// The system calls the workspace may make.
     pub syscalls: SyscallFilter,
+    /// The GPUs it gets.
+    pub gpus: hostel_core::Gpus,
 }
 
 /// What root inside a workspace may do; each engine maps it to its own knobs.

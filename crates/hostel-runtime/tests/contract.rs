@@ -49,6 +49,7 @@ fn spec(name: &str, run: &str, home: &std::path::Path, image: &str) -> Workspace
         hidden_paths: vec!["/sys/fs/btrfs".to_owned()],
         layer_max: None,
         syscalls: Default::default(),
+        gpus: hostel_core::Gpus::None,
     }
 }
 

@@ -213,6 +213,7 @@ pub fn workspace_spec(
             .layer_base
             .map(|base| base.saturating_add(quota.disk.as_u64())),
         syscalls: syscall_filter(host.ids),
+        gpus: quota.gpus,
     };
     let mut labels = extra_labels.clone();
     labels.insert(LABEL_MANAGED.into(), "1".into());
@@ -248,6 +249,10 @@ pub fn spec_hash(spec: &WorkspaceSpec, egress: Egress) -> String {
         }
     }
     h.update(spec.privileges.as_str().as_bytes());
+    // Only GPUs add bytes: workspaces made before them stay current.
+    if !spec.gpus.is_none() {
+        h.update(format!("gpus={}\0", spec.gpus).as_bytes());
+    }
     for part in spec.env.iter().chain(&spec.hidden_paths).chain(&f.denied) {
         h.update(part.as_bytes());
         h.update(b"\0");
@@ -277,6 +282,7 @@ mod tests {
             memory: ByteSize::mib(512),
             disk: ByteSize::gib(1),
             pids: 128,
+            gpus: hostel_core::Gpus::None,
         }
     }
 

@@ -7,7 +7,7 @@ use hostel_core::lifecycle::{StartPlan, TenantStatus, WorkspaceState};
 use hostel_core::network::Egress;
 use hostel_core::placement::{HostCapacity, check_fits};
 use hostel_core::policy::{Policy, PolicyChange};
-use hostel_core::{ByteSize, Cpus, Outcome, Quota, QuotaChange, SshPublicKey, TenantName};
+use hostel_core::{ByteSize, Cpus, Gpus, Outcome, Quota, QuotaChange, SshPublicKey, TenantName};
 use hostel_runtime::storage::TENANT_UID;
 use hostel_runtime::{
     ExecRequest, LABEL_INSTANCE, LABEL_SPEC, LABEL_TENANT, LayerQuota, RuntimeError, WorkspaceInfo,
@@ -31,6 +31,8 @@ pub struct CreateRequest {
     pub disk: Option<ByteSize>,
     /// Processes.
     pub pids: Option<u32>,
+    /// GPUs; unset: none.
+    pub gpus: Option<Gpus>,
     /// Image reference; unset: the newest built workspace image.
     pub image: Option<String>,
     /// Lifecycle policies (TTL as an expiry time, ephemeral, autostart, idle stop).
@@ -50,6 +52,7 @@ impl CreateRequest {
             memory: None,
             disk: None,
             pids: None,
+            gpus: None,
             image: None,
             policy: Policy::default(),
             egress: None,
@@ -292,6 +295,7 @@ impl Hostel {
             cpus: Cpus::millis(engine.cpus.saturating_mul(1000)),
             memory: ByteSize::bytes(engine.memory),
             disk_total: self.storage.capacity(),
+            gpus: engine.gpus,
         })
     }
 
@@ -382,6 +386,7 @@ impl Hostel {
             memory: req.memory.unwrap_or(d.memory),
             disk: req.disk.unwrap_or(d.disk),
             pids: req.pids.unwrap_or(d.pids),
+            gpus: req.gpus.unwrap_or_default(),
         };
         quota.validate()?;
         progress.step("checking the engine, the image and the quota");
@@ -904,6 +909,7 @@ impl Hostel {
             ("memory", change.memory.map(|v| v.to_string())),
             ("disk", change.disk.map(|v| v.to_string())),
             ("pids", change.pids.map(|v| v.to_string())),
+            ("gpus", change.gpus.map(|v| v.to_string())),
             ("image", image.map(str::to_owned)),
             ("egress", egress.map(|e| e.to_string())),
             (
@@ -1006,6 +1012,18 @@ impl Hostel {
                 from: t.quota.disk.to_string(),
                 to: new.disk.to_string(),
                 applied: "live",
+            });
+        }
+        if new.gpus != t.quota.gpus {
+            out.push(SetOutcome {
+                field: "gpus",
+                from: t.quota.gpus.to_string(),
+                to: new.gpus.to_string(),
+                applied: if state == WorkspaceState::Running {
+                    "next start (stop and start the workspace; the home is kept)"
+                } else {
+                    "next start"
+                },
             });
         }
         if let Some(img) = new_image.filter(|i| *i != t.image) {

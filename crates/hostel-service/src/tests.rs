@@ -1117,6 +1117,7 @@ fn spec_like(container: &str) -> hostel_runtime::WorkspaceSpec {
         hidden_paths: vec![],
         layer_max: None,
         syscalls: Default::default(),
+        gpus: hostel_core::Gpus::None,
     }
 }
 
@@ -1921,4 +1922,72 @@ async fn an_import_killed_after_filling_the_home_is_rolled_back() {
     );
     assert!(!storage.exists(&bob), "the half-imported home goes");
     assert!(storage.exists(&name("alice")));
+}
+
+#[tokio::test]
+async fn gpus_are_given_at_the_next_start_and_only_what_the_host_has() {
+    let f = fixture();
+    let gpus = |n: u32| CreateRequest {
+        gpus: Some(hostel_core::Gpus::Count(n)),
+        ..request("alice")
+    };
+    // The fake engine has no GPU, as these machines.
+    let err = f.hostel.create(gpus(1), &Quiet).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidInput);
+    assert_eq!(err.to_string(), "gpus 1: the host has 0 GPUs");
+    assert!(f.hostel.store().tenant(&name("alice")).unwrap().is_none());
+
+    f.fake.set_gpus(2);
+    let info = f.hostel.create(gpus(2), &Quiet).await.unwrap();
+    assert_eq!(info.summary.quota.gpus, hostel_core::Gpus::Count(2));
+    let spec = f.fake.spec("hostel-alice").unwrap();
+    assert_eq!(spec.gpus, hostel_core::Gpus::Count(2));
+    let err = f
+        .hostel
+        .set(
+            &name("alice"),
+            QuotaChange {
+                gpus: Some(hostel_core::Gpus::Count(3)),
+                ..QuotaChange::default()
+            },
+            None,
+            None,
+            Default::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "gpus 3: the host has 2 GPUs");
+
+    let out = f
+        .hostel
+        .set(
+            &name("alice"),
+            QuotaChange {
+                gpus: Some(hostel_core::Gpus::All),
+                ..QuotaChange::default()
+            },
+            None,
+            None,
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (out[0].field, out[0].from.as_str(), out[0].to.as_str()),
+        ("gpus", "2", "all")
+    );
+    assert!(
+        out[0].applied.starts_with("next start"),
+        "{}",
+        out[0].applied
+    );
+    // The running workspace is stale until it starts again, then has them.
+    assert!(f.hostel.info(&name("alice")).await.unwrap().stale);
+    f.hostel.stop(&name("alice")).await.unwrap();
+    f.hostel.start(&name("alice"), &Quiet).await.unwrap();
+    assert_eq!(
+        f.fake.spec("hostel-alice").unwrap().gpus,
+        hostel_core::Gpus::All
+    );
+    assert!(!f.hostel.info(&name("alice")).await.unwrap().stale);
 }

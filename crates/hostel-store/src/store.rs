@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/011_adopted_home.sql"),
     include_str!("migrations/012_snapshots.sql"),
     include_str!("migrations/013_shares.sql"),
+    include_str!("migrations/014_gpus.sql"),
 ];
 
 /// The tenants database. Cheap to share behind an `Arc`; calls are short and serialized.
@@ -342,8 +343,8 @@ impl Store {
                 "INSERT OR IGNORE INTO tenants
                  (name, status, image, cpus_milli, memory_bytes, disk_bytes, pids, created_at,
                   updated_at, expires_at, ephemeral, autostart, idle_stop_secs, last_active_at,
-                  egress, adopted_home)
-             VALUES (?1, 'creating', ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?7, ?12, ?13)",
+                  egress, adopted_home, gpus)
+             VALUES (?1, 'creating', ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?7, ?12, ?13, ?14)",
                 params![
                     t.name.as_str(),
                     t.image,
@@ -360,6 +361,7 @@ impl Store {
                         .map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
                     t.egress.as_str(),
                     t.adopted_home,
+                    t.quota.gpus.to_string(),
                 ],
             )?;
             if inserted == 0 {
@@ -537,7 +539,7 @@ impl Store {
         blocking(|| {
             let changed = self.conn().execute(
                 "UPDATE tenants SET cpus_milli = ?2, memory_bytes = ?3, disk_bytes = ?4, pids = ?5,
-                 updated_at = ?6 WHERE name = ?1",
+                 updated_at = ?6, gpus = ?7 WHERE name = ?1",
                 params![
                     name.as_str(),
                     quota.cpus.as_millis(),
@@ -545,6 +547,7 @@ impl Store {
                     quota.disk.as_u64() as i64,
                     quota.pids,
                     now.to_rfc3339(),
+                    quota.gpus.to_string(),
                 ],
             )?;
             not_found_unless(changed, name)
@@ -1327,7 +1330,7 @@ impl Store {
 const SELECT_TENANT: &str = "SELECT name, status, image, cpus_milli, memory_bytes, disk_bytes, \
                              pids, created_at, updated_at, desired, expires_at, ephemeral, \
                              autostart, idle_stop_secs, last_active_at, egress, adopted_home, \
-                             restoring, snapshot_every, snapshot_keep FROM tenants";
+                             restoring, snapshot_every, snapshot_keep, gpus FROM tenants";
 
 struct RawTenant {
     name: String,
@@ -1350,6 +1353,7 @@ struct RawTenant {
     restoring: Option<String>,
     snapshot_every: Option<String>,
     snapshot_keep: Option<i64>,
+    gpus: String,
 }
 
 fn raw_tenant(r: &Row<'_>) -> rusqlite::Result<RawTenant> {
@@ -1374,6 +1378,7 @@ fn raw_tenant(r: &Row<'_>) -> rusqlite::Result<RawTenant> {
         restoring: r.get(17)?,
         snapshot_every: r.get(18)?,
         snapshot_keep: r.get(19)?,
+        gpus: r.get(20)?,
     })
 }
 
@@ -1421,6 +1426,10 @@ impl RawTenant {
                 ),
                 pids: u32::try_from(self.pids)
                     .map_err(|_| corrupt("pids", self.pids.to_string()))?,
+                gpus: self
+                    .gpus
+                    .parse()
+                    .map_err(|_| corrupt("gpus", self.gpus.clone()))?,
             },
             desired: match self.desired.as_str() {
                 "running" => WorkspaceState::Running,
@@ -1490,6 +1499,7 @@ mod tests {
                 memory: ByteSize::gib(1),
                 disk: ByteSize::gib(5),
                 pids: 256,
+                gpus: hostel_core::Gpus::None,
             },
             keys: vec![KEY_A.parse().unwrap()],
             policy: Policy::default(),
@@ -1669,9 +1679,14 @@ mod tests {
         s.insert_tenant(&new_tenant("alice"), now()).unwrap();
         let q = Quota {
             pids: 64,
+            gpus: hostel_core::Gpus::Count(2),
             ..new_tenant("alice").quota
         };
         s.set_quota(&name, &q, now()).unwrap();
+        assert_eq!(
+            s.require(&name).unwrap().quota.gpus,
+            hostel_core::Gpus::Count(2)
+        );
         s.set_image(&name, "hostel-workspace:def", now()).unwrap();
         s.set_desired(&name, WorkspaceState::Stopped, now())
             .unwrap();
@@ -1878,7 +1893,7 @@ mod tests {
             Store::open(&path),
             Err(StoreError::TooNew {
                 found: 99,
-                known: 13
+                known: 14
             })
         ));
     }

@@ -477,6 +477,7 @@ pub async fn create(
             memory: given(f.memory),
             disk: given(f.disk),
             pids: None,
+            gpus: None,
             image: given(f.image),
             ttl: None,
             ephemeral: false,

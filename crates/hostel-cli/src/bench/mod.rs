@@ -82,5 +82,6 @@ fn plain_spec(
         hidden_paths: vec![],
         layer_max: None,
         syscalls: hostel_service::workspace_syscall_filter(ids),
+        gpus: hostel_core::Gpus::None,
     }
 }

@@ -332,6 +332,7 @@ impl Runtime for DockerRuntime {
             api_version: d.client_version().to_string(),
             cpus: info.ncpu.unwrap_or(1).try_into().unwrap_or(1),
             memory: info.mem_total.unwrap_or(0).try_into().unwrap_or(0),
+            gpus: host_gpus(Path::new("/dev")),
             ids: match userns.then(remap_base).transpose()?.flatten() {
                 Some(base) => IdMapping::Shared { base },
                 None => IdMapping::Host,
@@ -374,6 +375,7 @@ impl Runtime for DockerRuntime {
                 memory: Some(memory_bytes(spec.limits.memory)),
                 memory_swap: Some(memory_bytes(spec.limits.memory)),
                 pids_limit: Some(i64::from(spec.limits.pids)),
+                device_requests: device_requests(spec.gpus),
                 mounts: Some(mounts),
                 cap_drop: Some(vec!["ALL".to_owned()]),
                 cap_add: Some(capabilities(spec.privileges)),
@@ -938,8 +940,56 @@ fn map_stream_err(e: bollard::errors::Error) -> RuntimeError {
     }
 }
 
+/// GPUs a workspace can be given: NVIDIA's device nodes (`/dev/nvidia0`, ...) on the host, which
+/// the engine's GPU support (the NVIDIA container toolkit) hands to containers.
+fn host_gpus(dev: &Path) -> u32 {
+    let count = std::fs::read_dir(dev)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix("nvidia"))
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .count();
+    u32::try_from(count).unwrap_or(u32::MAX)
+}
+
+/// What `docker run --gpus` asks the engine for: every GPU (count -1) or the first N, by the
+/// `gpu` capability.
+fn device_requests(gpus: hostel_core::Gpus) -> Option<Vec<bollard::models::DeviceRequest>> {
+    let count = match gpus {
+        hostel_core::Gpus::None => return None,
+        hostel_core::Gpus::All => -1,
+        hostel_core::Gpus::Count(n) => i64::from(n),
+    };
+    Some(vec![bollard::models::DeviceRequest {
+        count: Some(count),
+        capabilities: Some(vec![vec!["gpu".to_owned()]]),
+        ..bollard::models::DeviceRequest::default()
+    }])
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn gpus_are_device_requests_as_docker_run_makes_them() {
+        use hostel_core::Gpus;
+        assert_eq!(device_requests(Gpus::None), None);
+        let all = device_requests(Gpus::All).unwrap();
+        assert_eq!((all[0].count, all[0].driver.as_deref()), (Some(-1), None));
+        assert_eq!(all[0].capabilities, Some(vec![vec!["gpu".to_owned()]]));
+        assert_eq!(device_requests(Gpus::Count(2)).unwrap()[0].count, Some(2));
+        let dev = tempfile::tempdir().unwrap();
+        for n in ["nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm", "null"] {
+            std::fs::write(dev.path().join(n), "").unwrap();
+        }
+        assert_eq!(host_gpus(dev.path()), 2);
+        assert_eq!(host_gpus(Path::new("/nonexistent")), 0);
+    }
+
     use super::*;
 
     const ID: &str = "4f1c0d9e8b7a";

@@ -29,6 +29,8 @@ struct State {
     next_id: u64,
     reachable: bool,
     layer_quota: Option<LayerQuota>,
+    /// GPUs it says it can give.
+    gpus: u32,
     /// Container -> the spec it was created from.
     specs: HashMap<String, WorkspaceSpec>,
 }
@@ -99,6 +101,11 @@ impl FakeRuntime {
     /// [`EngineInfo::layer_quota`]).
     pub fn set_layer_quota(&self, quota: Option<LayerQuota>) {
         self.lock().layer_quota = quota;
+    }
+
+    /// Says how many GPUs the engine can give (none at first).
+    pub fn set_gpus(&self, gpus: u32) {
+        self.lock().gpus = gpus;
     }
 
     /// Sets what commands do: `(container, request) -> (exit code, stdout, stderr)`.
@@ -214,13 +221,18 @@ fn not_found(what: &'static str, name: &str) -> RuntimeError {
 impl Runtime for FakeRuntime {
     async fn ping(&self) -> Result<EngineInfo, RuntimeError> {
         drop(self.enter("ping", "")?);
+        let (gpus, layer_quota) = {
+            let s = self.lock();
+            (s.gpus, s.layer_quota)
+        };
         Ok(EngineInfo {
             version: "fake".into(),
             api_version: "fake".into(),
             cpus: 2,
             memory: 8 << 30,
+            gpus,
             ids: IdMapping::Host,
-            layer_quota: self.lock().layer_quota,
+            layer_quota,
             build_network: false,
             system_init: false,
             system_snapshots: false,

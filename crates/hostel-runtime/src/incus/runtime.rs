@@ -568,6 +568,11 @@ impl Runtime for IncusRuntime {
                 .pointer("/memory/total")
                 .and_then(Value::as_u64)
                 .unwrap_or(0),
+            gpus: resources
+                .pointer("/gpu/total")
+                .and_then(Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0),
             ids: IdMapping::Isolated,
             // On btrfs the root disk's size holds (`create` adds the image's own size, so the
             // limit is on what the workspace writes); a `dir` pool ignores it.

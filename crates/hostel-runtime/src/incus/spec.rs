@@ -301,6 +301,21 @@ pub(super) fn instance_body(
         };
         devices.insert(format!("mount{i}"), device);
     }
+    // Every GPU as one device, or the first N by their card ids.
+    match spec.gpus {
+        hostel_core::Gpus::None => {}
+        hostel_core::Gpus::All => {
+            devices.insert("gpu".into(), json!({"type": "gpu", "gputype": "physical"}));
+        }
+        hostel_core::Gpus::Count(n) => {
+            for i in 0..n {
+                devices.insert(
+                    format!("gpu{i}"),
+                    json!({"type": "gpu", "gputype": "physical", "id": i.to_string()}),
+                );
+            }
+        }
+    }
     if let Some((bridge, _)) = network {
         devices.insert(
             "eth0".into(),
@@ -391,6 +406,7 @@ mod tests {
                 new_namespaces: false,
                 personalities: vec![0, 8, 0x2_0000, 0xffff_ffff],
             },
+            gpus: hostel_core::Gpus::None,
         }
     }
 
@@ -454,6 +470,34 @@ mod tests {
         assert_eq!(devices["mount0"]["shift"], "true");
         assert_eq!(devices["mount0"]["path"], "/home/alice");
         assert_eq!(devices["eth0"]["network"], "hbr0");
+        assert!(devices.get("gpu").is_none(), "no GPU unless asked");
+
+        // GPUs: every one as one device, or the first N by card id.
+        for (gpus, want) in [
+            (hostel_core::Gpus::All, vec![("gpu", None)]),
+            (
+                hostel_core::Gpus::Count(2),
+                vec![("gpu0", Some("0")), ("gpu1", Some("1"))],
+            ),
+        ] {
+            let body = instance_body(
+                &WorkspaceSpec { gpus, ..spec() },
+                "hostel",
+                None,
+                &BTreeMap::new(),
+                |_| false,
+            )
+            .unwrap();
+            for (name, id) in want {
+                let d = &body["devices"][name];
+                assert_eq!(
+                    (d["type"].as_str(), d["gputype"].as_str()),
+                    (Some("gpu"), Some("physical")),
+                    "{gpus}"
+                );
+                assert_eq!(d["id"].as_str(), id, "{gpus}");
+            }
+        }
 
         let mut init_only = spec();
         init_only.privileges = Privileges::InitOnly;
