@@ -69,12 +69,16 @@ pub async fn transfer(h: &Arc<Hostel>, run: &str, mib: u64) -> Result<(), CliErr
         )
         .await?;
         let home = std::path::PathBuf::from(h.info(&from).await?.home);
-        shell(format!(
-            "for i in $(seq 1 16); do head -c {} /dev/urandom > {}/data-$i; done && sync",
-            mib * 1024 * 1024 / 16,
-            home.display()
-        ))
-        .await?;
+        // A file at a time, the pool kept ahead of them as the daemon would.
+        for i in 0..16 {
+            shell(format!(
+                "head -c {} /dev/urandom > {}/data-{i} && sync",
+                mib * 1024 * 1024 / 16,
+                home.display()
+            ))
+            .await?;
+            h.keep_storage().await.homes?;
+        }
 
         let archive = dir.join("hostel.tar.zst");
         let started = Instant::now();
