@@ -118,6 +118,24 @@ fn impossible_quotas_are_refused_with_what_the_host_has() {
         "{}",
         r.stderr
     );
+    // No GPU on these machines: the real engine says so.
+    let r = t
+        .hostel(&["create", &name, "--key", key, "--gpus", "1"])
+        .expect_code(2);
+    assert!(
+        r.error_text()
+            .starts_with("error: gpus 1: the host has 0 GPUs"),
+        "{}",
+        r.stderr
+    );
+    let r = t
+        .hostel(&["create", &name, "--key", key, "--gpus", "lots"])
+        .expect_code(2);
+    assert!(
+        r.error_text().contains("use all, none, or a number"),
+        "{}",
+        r.stderr
+    );
     let r = t
         .hostel(&["create", &name, "--key", key, "--disk", "100T"])
         .expect_code(2);
