@@ -1,7 +1,8 @@
 //! `hostel bench lifecycle --move-mib N`: a tenant's export and import against `tar` piped to
 //! `zstd` (and back) on the same home, in one run. The home holds N MiB of random bytes, the
 //! worst case for compression; an import also makes the tenant (its create time is in the
-//! lifecycle table above it).
+//! lifecycle table above it). Both exports end with their archive on disk (fsync); neither
+//! import syncs what it wrote.
 
 use super::{BENCH_KEY, ms};
 use crate::error::CliError;
@@ -114,13 +115,13 @@ pub async fn transfer(h: &Arc<Hostel>, run: &str, mib: u64) -> Result<(), CliErr
         let unpacked = dir.join("plain");
         std::fs::create_dir_all(&unpacked).map_err(io_error("create", &unpacked))?;
         let tar_out = shell(format!(
-            "tar -C {} -cf - . | zstd -q -3 -o {} && sync",
+            "tar -C {} -cf - . | zstd -q -3 -o {p} && sync {p}",
             home.display(),
-            plain.display()
+            p = plain.display()
         ))
         .await?;
         let tar_in = shell(format!(
-            "zstd -q -dc {} | tar -C {} --numeric-owner -xpf - && sync",
+            "zstd -q -dc {} | tar -C {} --numeric-owner -xpf -",
             plain.display(),
             unpacked.display()
         ))
