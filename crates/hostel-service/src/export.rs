@@ -309,6 +309,7 @@ impl Hostel {
             *from = Some(manifest.name.to_string());
             let (create, extras) = manifest_to_request(manifest, req)?;
             let name = create.name.clone();
+            let extras = self.fit_extras(extras, progress);
             let info = self.create_filled(create, progress, &filler).await?;
             progress.step("giving it its password, schedule and ports");
             self.apply_extras(&name, extras)?;
@@ -317,6 +318,31 @@ impl Hostel {
         .await;
         feeder.abort();
         result
+    }
+
+    /// What of an archive's schedule and ports this host takes: a schedule keeps at most
+    /// `[storage] snapshots_max`, and ports are published only where `[http] domain` gives
+    /// them origins.
+    fn fit_extras(&self, mut extras: Extras, progress: &dyn Progress) -> Extras {
+        let max = self.config.storage.snapshots_max;
+        if let Some(s) = extras.schedule.as_mut().filter(|s| s.keep > max) {
+            progress.step(&format!(
+                "its schedule kept {}; this host keeps at most {max} ([storage] snapshots_max)",
+                s.keep
+            ));
+            s.keep = max;
+        }
+        if extras.schedule.is_some_and(|s| s.keep == 0) {
+            extras.schedule = None;
+        }
+        if self.config.http.domain.is_none() && !extras.ports.is_empty() {
+            progress.step(&format!(
+                "leaving out its {} published ports: this host has no [http] domain to give them origins",
+                extras.ports.len()
+            ));
+            extras.ports.clear();
+        }
+        extras
     }
 
     /// The web password, schedule and ports an import gives the tenant it made.
