@@ -739,6 +739,21 @@ async fn leftovers(f: &Fixture) -> (Vec<String>, Vec<String>, bool) {
     )
 }
 
+/// Reconciles once and checks that it rolled back the create of `tenant`, and only that.
+async fn assert_rolled_back(h: &Hostel, tenant: &str, remove_home: bool) {
+    let report = h
+        .reconcile(&mut ReconcileState::default(), 30)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.repaired,
+        [(
+            tenant.to_owned(),
+            hostel_core::reconcile::Repair::RollBackCreate { remove_home }
+        )]
+    );
+}
+
 fn kinds(h: &Hostel) -> Vec<String> {
     h.audit_log()
         .query(&Default::default())
@@ -806,18 +821,7 @@ async fn issue_13_a_rolled_back_create_keeps_the_home_that_was_there() {
         f.hostel.create(request("alice"), &Quiet),
     )
     .await;
-    let report = f
-        .hostel
-        .reconcile(&mut ReconcileState::default(), 30)
-        .await
-        .unwrap();
-    assert_eq!(
-        report.repaired,
-        [(
-            "alice".to_owned(),
-            hostel_core::reconcile::Repair::RollBackCreate { remove_home: false }
-        )]
-    );
+    assert_rolled_back(&f.hostel, "alice", false).await;
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "years of work");
 }
 
@@ -1911,17 +1915,7 @@ async fn an_import_killed_after_filling_the_home_is_rolled_back() {
         h.store().require(&bob).unwrap().status,
         hostel_core::lifecycle::TenantStatus::Creating
     );
-    let report = h
-        .reconcile(&mut ReconcileState::default(), 30)
-        .await
-        .unwrap();
-    assert_eq!(
-        report.repaired,
-        [(
-            "bob".to_owned(),
-            hostel_core::reconcile::Repair::RollBackCreate { remove_home: true }
-        )]
-    );
+    assert_rolled_back(&h, "bob", true).await;
     assert!(!storage.exists(&bob), "the half-imported home goes");
     assert!(storage.exists(&name("alice")));
 }
