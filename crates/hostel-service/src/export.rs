@@ -710,6 +710,11 @@ fn unpack_home<R: Read>(
                 counted.bytes += copy_entry(&mut entry, &mut file, &rel)?;
                 if counted.bytes - room_asked_at >= ROOM_EVERY {
                     room_asked_at = counted.bytes;
+                    // Written back first: the pool counts what it has allocated, not what
+                    // waits in the page cache.
+                    if let Err(e) = nix::unistd::syncfs(&file) {
+                        tracing::warn!(error = %e, "cannot write the import back");
+                    }
                     if let Err(e) = into.storage.maintain() {
                         tracing::warn!(error = %e, "cannot grow the homes pool during an import");
                     }
