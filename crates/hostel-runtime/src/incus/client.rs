@@ -310,10 +310,18 @@ impl Client {
         let (ws, _) = tokio_tungstenite::client_async(url, stream)
             .await
             .map_err(|e| {
-                engine(
-                    &format!("open the websocket of operation {op}"),
-                    e.to_string(),
-                )
+                // Incus says why in the refusal's body.
+                let message = match &e {
+                    tokio_tungstenite::tungstenite::Error::Http(resp) => {
+                        let body = resp.body().as_deref().unwrap_or_default();
+                        let why = serde_json::from_slice::<Envelope>(body)
+                            .map(|env| env.error)
+                            .unwrap_or_else(|_| String::from_utf8_lossy(body).into_owned());
+                        format!("HTTP {}: {why}", resp.status().as_u16())
+                    }
+                    e => e.to_string(),
+                };
+                engine(&format!("open the websocket of operation {op}"), message)
             })?;
         Ok(ws)
     }

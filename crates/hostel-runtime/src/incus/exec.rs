@@ -7,7 +7,7 @@
 //! while the command runs kills it; the exit code is the operation's `return`, read at once
 //! (a finished operation is forgotten 5 s later), so a task waits for it from the start.
 
-use super::client::{Answer, Client};
+use super::client::{Answer, Client, Operation};
 use crate::{ExecControl, ExecOutput, ExecSession, RuntimeError};
 use async_trait::async_trait;
 use futures_util::SinkExt;
@@ -47,6 +47,52 @@ pub struct ExecArgs {
     pub tty: Option<(u16, u16)>,
 }
 
+/// How many times an exec whose sockets could not all be opened is asked for again.
+const SOCKET_TRIES: u32 = 2;
+
+/// An exec's sockets: stdin (the terminal, with one), stdout and stderr (without one), and
+/// control.
+type Sockets = (
+    WebSocketStream<UnixStream>,
+    Option<(WebSocketStream<UnixStream>, WebSocketStream<UnixStream>)>,
+    WebSocketStream<UnixStream>,
+);
+
+/// Opens every socket of the exec operation `op`, the command's streams first.
+async fn sockets(
+    client: &Client,
+    op: &Operation,
+    path: &str,
+    tty: bool,
+) -> Result<Sockets, RuntimeError> {
+    let fds = op
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("fds"))
+        .cloned()
+        .unwrap_or_default();
+    let secret = |fd: &str| {
+        fds.get(fd)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| RuntimeError::Engine {
+                action: format!("POST {path}"),
+                message: format!("no websocket {fd} in the exec's answer"),
+            })
+    };
+    let stdin = client.websocket(&op.id, &secret("0")?).await?;
+    let streams = if tty {
+        None
+    } else {
+        Some((
+            client.websocket(&op.id, &secret("1")?).await?,
+            client.websocket(&op.id, &secret("2")?).await?,
+        ))
+    };
+    let control = client.websocket(&op.id, &secret("control")?).await?;
+    Ok((stdin, streams, control))
+}
+
 /// Starts `args` in the running instance `name`.
 pub async fn exec(
     client: &Client,
@@ -68,40 +114,39 @@ pub async fn exec(
         map.insert("cwd".into(), Value::from(cwd.clone()));
     }
     let path = format!("/1.0/instances/{name}/exec");
-    let op = match client.call("POST", &path, &body, "instance", name).await? {
-        Answer::Async(op) => op,
-        Answer::Sync(_) => {
-            return Err(RuntimeError::Engine {
-                action: format!("POST {path}"),
-                message: "the exec started no operation".into(),
-            });
+    // The command starts once every socket is there, so one that cannot be opened means it
+    // never ran: the exec is asked for again. Right after a start Incus has been seen to refuse
+    // a socket (HTTP 500) once.
+    let mut attempt = 0;
+    let (op, (stdin, streams, control)) = loop {
+        let op = match client.call("POST", &path, &body, "instance", name).await? {
+            Answer::Async(op) => op,
+            Answer::Sync(_) => {
+                return Err(RuntimeError::Engine {
+                    action: format!("POST {path}"),
+                    message: "the exec started no operation".into(),
+                });
+            }
+        };
+        match sockets(client, &op, &path, args.tty.is_some()).await {
+            Ok(s) => break (op, s),
+            Err(e) if attempt < SOCKET_TRIES => {
+                attempt += 1;
+                tracing::warn!(instance = %name, error = %e, "an exec's socket was refused; asking again");
+                let _ = client
+                    .call(
+                        "DELETE",
+                        &format!("/1.0/operations/{}", op.id),
+                        &Value::Null,
+                        "operation",
+                        &op.id,
+                    )
+                    .await;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e),
         }
     };
-    let fds = op
-        .metadata
-        .as_ref()
-        .and_then(|m| m.get("fds"))
-        .cloned()
-        .unwrap_or_default();
-    let secret = |fd: &str| {
-        fds.get(fd)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| RuntimeError::Engine {
-                action: format!("POST {path}"),
-                message: format!("no websocket {fd} in the exec's answer"),
-            })
-    };
-    // Every socket first (the command starts once all are there), then the wait.
-    let stdin = client.websocket(&op.id, &secret("0")?).await?;
-    let streams = match args.tty {
-        Some(_) => None,
-        None => Some((
-            client.websocket(&op.id, &secret("1")?).await?,
-            client.websocket(&op.id, &secret("2")?).await?,
-        )),
-    };
-    let control = client.websocket(&op.id, &secret("control")?).await?;
     let (done_tx, done) = watch::channel(None);
     let waiter = client.clone();
     let (op_id, instance) = (op.id.clone(), name.to_owned());
