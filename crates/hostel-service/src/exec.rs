@@ -58,10 +58,46 @@ pub struct ExecHandle {
     control: Arc<dyn ExecControl>,
     /// Whether its end was recorded (once, however many clones ask).
     finished: Arc<AtomicBool>,
+    /// Records its end as abandoned when the last clone goes unfinished.
+    _abandoned: Arc<Abandoned>,
     /// The tenant's activity while it runs: ended by [`Hostel::exec_finish`], or when the
     /// last clone is dropped unfinished (a gateway that lost its client), so that an
     /// abandoned command never keeps the workspace from its idle stop.
     activity: Arc<std::sync::Mutex<Option<crate::lifecycle::Activity>>>,
+}
+
+/// The audit record of a command whose caller never asked how it ended (a gateway that lost
+/// its client): written when the last handle goes, so that every command has an end in the log.
+struct Abandoned {
+    audit: hostel_store::AuditLog,
+    tenant: TenantName,
+    actor: String,
+    finished: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Abandoned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Abandoned").finish_non_exhaustive()
+    }
+}
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        if self.finished.load(Ordering::SeqCst) {
+            return;
+        }
+        let ev = hostel_core::AuditEvent::new(
+            chrono::Utc::now(),
+            "workspace.exec_end",
+            &self.actor,
+            Outcome::Failed,
+        )
+        .tenant(self.tenant.as_str())
+        .with("ended", "abandoned");
+        if let Err(e) = self.audit.append(&ev) {
+            tracing::warn!(tenant = %self.tenant, error = %e, "cannot audit an abandoned command");
+        }
+    }
 }
 
 impl ExecHandle {
@@ -125,6 +161,13 @@ impl Hostel {
         }
         self.record(ev)?;
         let session = result?;
+        let finished = Arc::new(AtomicBool::new(false));
+        let abandoned = Abandoned {
+            audit: self.audit.clone(),
+            tenant: name.clone(),
+            actor: opts.actor.clone().unwrap_or_else(|| self.actor_now()),
+            finished: finished.clone(),
+        };
         Ok(Exec {
             output: session.output,
             input: session.input,
@@ -132,7 +175,8 @@ impl Hostel {
                 tenant: name.clone(),
                 actor: opts.actor,
                 control: session.control,
-                finished: Arc::new(AtomicBool::new(false)),
+                finished,
+                _abandoned: Arc::new(abandoned),
                 activity: Arc::new(std::sync::Mutex::new(activity)),
             },
         })

@@ -373,9 +373,19 @@ async fn exec_wakes_a_stopped_workspace_and_returns_the_exit_code() {
 
 /// A command whose caller went away without waiting for it (a gateway that lost its client)
 /// no longer counts as the tenant's activity once its handle is gone, so the idle stop still
-/// comes; one waited for ends its activity once, however many clones wait.
+/// comes, and its end is audited as abandoned; one waited for ends its activity once, and is
+/// audited once, however many clones wait.
 #[tokio::test]
 async fn an_abandoned_exec_does_not_keep_the_workspace_busy() {
+    let ends = |h: &Hostel| -> Vec<(Outcome, Option<String>)> {
+        h.audit_log()
+            .query(&Default::default())
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.event.kind == "workspace.exec_end.v1")
+            .map(|r| (r.event.outcome, r.event.detail.get("ended").cloned()))
+            .collect()
+    };
     let f = fixture();
     f.hostel.create(request("alice"), &Quiet).await.unwrap();
     let opts = || crate::ExecOptions {
@@ -387,8 +397,13 @@ async fn an_abandoned_exec_does_not_keep_the_workspace_busy() {
     assert_eq!(f.hostel.open_total(), 1);
     drop(exec);
     assert_eq!(f.hostel.open_total(), 1, "a clone still holds it");
+    assert_eq!(ends(&f.hostel), []);
     drop(copy);
     assert_eq!(f.hostel.open_total(), 0);
+    assert_eq!(
+        ends(&f.hostel),
+        [(Outcome::Failed, Some("abandoned".to_owned()))]
+    );
 
     let exec = f.hostel.exec(&name("alice"), opts(), &Quiet).await.unwrap();
     let copy = exec.handle.clone();
@@ -397,6 +412,12 @@ async fn an_abandoned_exec_does_not_keep_the_workspace_busy() {
     assert_eq!(f.hostel.open_total(), 0);
     drop((exec, copy));
     assert_eq!(f.hostel.open_total(), 0);
+    assert_eq!(
+        ends(&f.hostel).len(),
+        2,
+        "the finished one is recorded once"
+    );
+    assert_eq!(ends(&f.hostel)[1], (Outcome::Ok, None));
 }
 
 #[tokio::test]
