@@ -45,7 +45,7 @@ pub async fn export_tenant(
 /// archive, or one whose home does not fit, leaves nothing behind.
 #[utoipa::path(post, path = "/api/import", tag = "tenants", extensions(("x-hostel-action" = json!("change"))),
     params(ImportQuery),
-    request_body(content = Vec<u8>, content_type = "application/zstd"),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the archive's bytes (any content type; the CLI sends application/zstd)"),
     responses((status = 201, body = TenantDetail), (status = 400, body = crate::error::ErrorBody),
         (status = 409, body = crate::error::ErrorBody)))]
 pub async fn import_tenant(
