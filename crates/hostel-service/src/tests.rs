@@ -1959,36 +1959,18 @@ async fn gpus_are_given_at_the_next_start_and_only_what_the_host_has() {
     assert_eq!(info.summary.quota.gpus, hostel_core::Gpus::Count(2));
     let spec = f.fake.spec("hostel-alice").unwrap();
     assert_eq!(spec.gpus, hostel_core::Gpus::Count(2));
-    let err = f
-        .hostel
-        .set(
-            &name("alice"),
-            QuotaChange {
-                gpus: Some(hostel_core::Gpus::Count(3)),
-                ..QuotaChange::default()
-            },
-            None,
-            None,
-            Default::default(),
-        )
-        .await
-        .unwrap_err();
+    let alice = name("alice");
+    let set_gpus = |gpus| {
+        let change = QuotaChange {
+            gpus: Some(gpus),
+            ..QuotaChange::default()
+        };
+        f.hostel.set(&alice, change, None, None, Default::default())
+    };
+    let err = set_gpus(hostel_core::Gpus::Count(3)).await.unwrap_err();
     assert_eq!(err.to_string(), "gpus 3: the host has 2 GPUs");
 
-    let out = f
-        .hostel
-        .set(
-            &name("alice"),
-            QuotaChange {
-                gpus: Some(hostel_core::Gpus::All),
-                ..QuotaChange::default()
-            },
-            None,
-            None,
-            Default::default(),
-        )
-        .await
-        .unwrap();
+    let out = set_gpus(hostel_core::Gpus::All).await.unwrap();
     assert_eq!(
         (out[0].field, out[0].from.as_str(), out[0].to.as_str()),
         ("gpus", "2", "all")
