@@ -20,7 +20,7 @@ struct Fixture {
     fake: FakeRuntime,
     storage: Arc<DirStorage>,
     filter: hostel_runtime::netfilter::RecordingFilter,
-    hostel: Hostel,
+    hostel: Arc<Hostel>,
 }
 
 fn fixture() -> Fixture {
@@ -50,7 +50,7 @@ fn fixture() -> Fixture {
         fake,
         storage,
         filter,
-        hostel,
+        hostel: Arc::new(hostel),
     }
 }
 
@@ -1644,13 +1644,8 @@ fn tree(root: &std::path::Path) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn an_export_imports_as_the_same_home_and_record() {
-    let Fixture {
-        _dir,
-        storage,
-        hostel,
-        ..
-    } = fixture();
-    let h = Arc::new(hostel);
+    let f = fixture();
+    let (h, storage) = (&f.hostel, &f.storage);
     let alice = name("alice");
     h.create(request("alice"), &Quiet).await.unwrap();
     let home = storage.home_path(&alice);
@@ -1685,7 +1680,7 @@ async fn an_export_imports_as_the_same_home_and_record() {
         })
         .unwrap();
 
-    let archive = exported(&h, "alice").await;
+    let archive = exported(h, "alice").await;
     // The frozen copy the export read is gone.
     let exports = h.paths().users().join("alice").join("exports");
     assert_eq!(std::fs::read_dir(&exports).unwrap().count(), 0);
@@ -1719,7 +1714,7 @@ async fn an_export_imports_as_the_same_home_and_record() {
     // This host has no [http] domain to give the published port an origin: it stays behind.
     assert_eq!(h.ports(&alice).unwrap().len(), 1);
     assert_eq!(h.ports(&bob).unwrap().len(), 0);
-    let kinds = kinds(&h);
+    let kinds = kinds(h);
     assert!(kinds.iter().any(|k| k == "tenant.export.v1"), "{kinds:?}");
     assert!(kinds.iter().any(|k| k == "tenant.import.v1"), "{kinds:?}");
 
@@ -1740,20 +1735,15 @@ async fn an_export_imports_as_the_same_home_and_record() {
 
 #[tokio::test]
 async fn a_cut_or_changed_archive_imports_nothing() {
-    let Fixture {
-        _dir,
-        storage,
-        hostel,
-        fake,
-        ..
-    } = fixture();
-    let h = Arc::new(hostel);
+    let f = fixture();
+    let (h, storage) = (&f.hostel, &f.storage);
+    let fake = &f.fake;
     h.create(request("alice"), &Quiet).await.unwrap();
     let home = storage.home_path(&name("alice"));
     // Enough that the archive's home spans many chunks.
     let noise: Vec<u8> = (0..400_000u32).flat_map(|i| i.to_le_bytes()).collect();
     std::fs::write(home.join("data.bin"), &noise).unwrap();
-    let archive = exported(&h, "alice").await;
+    let archive = exported(h, "alice").await;
     let before = fake.list(&[]).await.unwrap().len();
 
     let cut = archive.get(..archive.len() - 9).unwrap().to_vec();
@@ -1812,13 +1802,8 @@ fn hostile_archive(entries: &[RawEntry<'_>]) -> Vec<u8> {
 #[tokio::test]
 async fn an_archive_cannot_write_outside_the_new_home() {
     use tar::EntryType::{Block, Char, Directory, Link, Regular, Symlink};
-    let Fixture {
-        _dir,
-        storage,
-        hostel,
-        ..
-    } = fixture();
-    let h = Arc::new(hostel);
+    let f = fixture();
+    let (h, storage) = (&f.hostel, &f.storage);
     let outside = tempfile::tempdir().unwrap();
     let target = outside.path().to_str().unwrap().to_owned();
     let dir: &[u8] = b"";
@@ -1913,19 +1898,14 @@ async fn an_archive_cannot_write_outside_the_new_home() {
 
 #[tokio::test]
 async fn an_import_killed_after_filling_the_home_is_rolled_back() {
-    let Fixture {
-        _dir,
-        storage,
-        hostel,
-        ..
-    } = fixture();
-    let h = Arc::new(hostel);
+    let f = fixture();
+    let (h, storage) = (&f.hostel, &f.storage);
     h.ensure_filter().await.unwrap();
     h.create(request("alice"), &Quiet).await.unwrap();
     std::fs::write(storage.home_path(&name("alice")).join("f"), "x").unwrap();
-    let archive = exported(&h, "alice").await;
+    let archive = exported(h, "alice").await;
     crash(
-        &h,
+        h,
         "create.filled",
         h.import(upload(archive), import_as("bob"), &Quiet),
     )
@@ -1936,7 +1916,7 @@ async fn an_import_killed_after_filling_the_home_is_rolled_back() {
         h.store().require(&bob).unwrap().status,
         hostel_core::lifecycle::TenantStatus::Creating
     );
-    assert_rolled_back(&h, "bob", true).await;
+    assert_rolled_back(h, "bob", true).await;
     assert!(!storage.exists(&bob), "the half-imported home goes");
     assert!(storage.exists(&name("alice")));
 }
