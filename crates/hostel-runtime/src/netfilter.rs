@@ -15,7 +15,12 @@
 //! - `HOSTEL-OK-<prefix>` (IPv4), jumped to from the end of the same chain: replies pass and a
 //!   tenant's own new traffic goes out;
 //! - `HOSTEL-NAT-<prefix>` (IPv4 `nat` table, from `POSTROUTING` for the pool): masquerades
-//!   traffic leaving for anything but a tenant bridge.
+//!   traffic leaving for anything but a tenant bridge;
+//! - `HOSTEL-RPF-<prefix>` (IPv4 `raw` table, from `PREROUTING` for `<prefix>+`): drops what a
+//!   workspace sends from an address the host would not route back to its bridge. Root inside
+//!   may add addresses to its interface (Incus) or forge packets (a workspace running
+//!   containers keeps raw sockets); without this it could pose as another tenant, whose
+//!   workspace would then get the replies, or send unmasqueraded packets out of the host.
 //!
 //! Drops and accepts are apart so that several instances on one host (each with its prefix)
 //! stay apart whatever order they installed in: every instance's drops come before any
@@ -107,6 +112,12 @@ impl FilterRules {
                 name: nat.clone(),
                 rules: vec![format!("-A {nat} ! -o {p}+ -j MASQUERADE")],
             });
+            let rpf = format!("HOSTEL-RPF-{p}");
+            chains.push(Chain {
+                table: "raw",
+                name: rpf.clone(),
+                rules: vec![format!("-A {rpf} -m rpfilter --invert -j DROP")],
+            });
         }
         chains
     }
@@ -134,6 +145,13 @@ impl FilterRules {
                 parent: Some("POSTROUTING"),
                 matches: vec!["-s".into(), self.pool.clone()],
                 target: format!("HOSTEL-NAT-{p}"),
+                last: false,
+            });
+            jumps.push(Jump {
+                table: "raw",
+                parent: Some("PREROUTING"),
+                matches: vec!["-i".into(), iface.clone()],
+                target: format!("HOSTEL-RPF-{p}"),
                 last: false,
             });
         }
@@ -187,7 +205,7 @@ async fn restore(v6: bool, chains: &[Chain]) -> Result<(), RuntimeError> {
         "iptables-restore"
     };
     let mut script = String::new();
-    for table in ["filter", "nat"] {
+    for table in ["raw", "filter", "nat"] {
         let mine: Vec<&Chain> = chains.iter().filter(|c| c.table == table).collect();
         if mine.is_empty() {
             continue;
@@ -348,6 +366,7 @@ impl PacketFilter for Iptables {
                 ("filter", "DOCKER-USER"),
                 ("filter", "FORWARD"),
                 ("nat", "POSTROUTING"),
+                ("raw", "PREROUTING"),
             ] {
                 let (_, listed) = ipt(v6, &["-t", table, "-S", parent]).await?;
                 for rule in listed.lines() {
@@ -356,6 +375,7 @@ impl PacketFilter for Iptables {
                         format!("-j HOSTEL-FWD-{prefix}"),
                         format!("-j HOSTEL-OK-{prefix}"),
                         format!("-j HOSTEL-NAT-{prefix}"),
+                        format!("-j HOSTEL-RPF-{prefix}"),
                     ]
                     .iter()
                     .any(|t| rule.ends_with(t.as_str()));
@@ -371,6 +391,7 @@ impl PacketFilter for Iptables {
                 ("filter", format!("HOSTEL-FWD-{prefix}")),
                 ("filter", format!("HOSTEL-OK-{prefix}")),
                 ("nat", format!("HOSTEL-NAT-{prefix}")),
+                ("raw", format!("HOSTEL-RPF-{prefix}")),
             ] {
                 if ipt(v6, &["-t", table, "-F", &chain]).await?.0 {
                     must(v6, &["-t", table, "-X", &chain]).await?;
@@ -522,6 +543,14 @@ mod tests {
                 vec!["-A HOSTEL-NAT-hsl ! -o hsl+ -j MASQUERADE".to_owned()]
             )
         );
+        assert_eq!(
+            (v4[4].table, v4[4].rules.clone()),
+            (
+                "raw",
+                vec!["-A HOSTEL-RPF-hsl -m rpfilter --invert -j DROP".to_owned()]
+            ),
+            "no address the host would not route back to the bridge"
+        );
         let v6 = r.chains(true);
         assert_eq!(v6.len(), 2, "no NAT for IPv6");
         assert_eq!(
@@ -529,7 +558,7 @@ mod tests {
             Some("-A HOSTEL-FWD-hsl -j DROP")
         );
         let last: Vec<bool> = r.jumps(false).iter().map(|j| j.last).collect();
-        assert_eq!(last, [false, false, false, true, true, false]);
+        assert_eq!(last, [false, false, false, true, true, false, false]);
         assert_eq!(r.jumps(true).len(), 3);
     }
 }

@@ -592,9 +592,10 @@ pub fn remove_filter_rules(prefix: &str) {
         format!("-j HOSTEL-FWD-{prefix}"),
         format!("-j HOSTEL-OK-{prefix}"),
         format!("-j HOSTEL-NAT-{prefix}"),
+        format!("-j HOSTEL-RPF-{prefix}"),
     ];
     for bin in ["iptables", "ip6tables"] {
-        for table in ["filter", "nat"] {
+        for table in ["filter", "nat", "raw"] {
             let listed = ipt(bin, &["-t", table, "-S"]).unwrap_or_default();
             for rule in listed.lines() {
                 if let Some(spec) = rule
@@ -611,6 +612,7 @@ pub fn remove_filter_rules(prefix: &str) {
                 format!("HOSTEL-FWD-{prefix}"),
                 format!("HOSTEL-OK-{prefix}"),
                 format!("HOSTEL-NAT-{prefix}"),
+                format!("HOSTEL-RPF-{prefix}"),
             ] {
                 if ipt(bin, &["-t", table, "-F", &chain]).is_some() {
                     ipt(bin, &["-t", table, "-X", &chain]);
