@@ -570,6 +570,10 @@ pub enum SelftestCommand {
         /// The cloud-metadata address the metadata move tries to reach.
         #[arg(long, value_name = "IP:PORT", default_value = "169.254.169.254:80")]
         metadata: String,
+        /// The image the suite's tenants get (a profile's name, e.g. `docker`, or a
+        /// reference); default: the newest base build.
+        #[arg(long, value_name = "IMAGE")]
+        image: Option<String>,
     },
 }
 

@@ -136,7 +136,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             wiring::require_root()?;
             return cert_generate(&cli, hosts.clone());
         }
-        Command::Selftest(SelftestCommand::Security { metadata }) => {
+        Command::Selftest(SelftestCommand::Security { metadata, image }) => {
             here_only(&cli, "selftest security")?;
             let metadata: std::net::SocketAddrV4 = metadata.parse().map_err(|_| {
                 invalid(
@@ -145,7 +145,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
                 )
             })?;
             let h = std::sync::Arc::new(wiring::open(&cli)?);
-            return crate::selftest::security(h, metadata, cli.json).await;
+            return crate::selftest::security(h, metadata, image.clone(), cli.json).await;
         }
         Command::Firewall(f) => {
             here_only(&cli, "firewall")?;

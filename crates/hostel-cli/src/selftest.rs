@@ -68,10 +68,20 @@ struct Run<'a> {
     metadata: std::net::SocketAddrV4,
     /// The folder shared with A, and its share.
     share: Option<(hostel_core::share::ShareName, PathBuf)>,
+    /// The image the tenants get (`None`: the newest base build).
+    image: Option<String>,
+    /// The host link forged packets are sent towards and the address behind it, once made.
+    forge: Option<(String, std::net::Ipv4Addr)>,
 }
 
 impl Run<'_> {
     async fn cleanup(&mut self) {
+        if let Some((link, _)) = self.forge.take() {
+            let _ = Command::new("ip")
+                .args(["link", "del", &link])
+                .output()
+                .await;
+        }
         if let Some((name, dir)) = self.share.take() {
             let _ = self.h.share_remove(&name).await;
             let _ = std::fs::remove_dir_all(dir);
@@ -115,6 +125,58 @@ impl Run<'_> {
         }
     }
 
+    /// A destination a workspace with egress reaches that stays on this host: a veth pair
+    /// (`hsf<id>`, its peer down the line) with a /32 route to an address of the benchmark
+    /// range (198.18.0.0/15) behind it and one on the host's end for the NAT. A packet sent
+    /// there is forwarded, counted by the kernel's connection tracking, and goes nowhere.
+    async fn forge_target(&mut self) -> Result<(), CliError> {
+        let n = u32::from_str_radix(&self.id, 16).unwrap_or(0) & 0xffff;
+        let base = u32::from(std::net::Ipv4Addr::new(198, 18, 0, 0)) + (n << 1);
+        let (host, target) = (
+            std::net::Ipv4Addr::from(base),
+            std::net::Ipv4Addr::from(base + 1),
+        );
+        let link = format!("hsf{}", self.id);
+        let peer = format!("hsg{}", self.id);
+        self.forge = Some((link.clone(), target));
+        let steps: [Vec<String>; 5] = [
+            vec![
+                "link".into(),
+                "add".into(),
+                link.clone(),
+                "type".into(),
+                "veth".into(),
+                "peer".into(),
+                "name".into(),
+                peer.clone(),
+            ],
+            vec![
+                "addr".into(),
+                "add".into(),
+                format!("{host}/32"),
+                "dev".into(),
+                link.clone(),
+            ],
+            vec!["link".into(), "set".into(), link.clone(), "up".into()],
+            vec!["link".into(), "set".into(), peer, "up".into()],
+            vec![
+                "route".into(),
+                "add".into(),
+                format!("{target}/32"),
+                "dev".into(),
+                link,
+            ],
+        ];
+        for args in steps {
+            run_ok(
+                Command::new("ip").args(&args),
+                &format!("ip {}", args.join(" ")),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Whether the shared folder still holds only its file, as it was.
     fn share_untouched(&self) -> (bool, String) {
         let Some((_, dir)) = &self.share else {
@@ -151,6 +213,7 @@ impl Run<'_> {
                     memory: Some(ByteSize::mib(256)),
                     disk: Some(ByteSize::mib(256)),
                     pids: Some(128),
+                    image: self.image.clone(),
                     ..CreateRequest::new(name.clone(), vec![key.clone()])
                 },
                 &Quiet,
@@ -164,6 +227,7 @@ impl Run<'_> {
 pub async fn security(
     h: Arc<Hostel>,
     metadata: std::net::SocketAddrV4,
+    image: Option<String>,
     json_out: bool,
 ) -> Result<u8, CliError> {
     let id = format!("{:04x}", std::process::id() & 0xffff);
@@ -176,6 +240,8 @@ pub async fn security(
         tenants: Vec::new(),
         metadata,
         share: None,
+        image,
+        forge: None,
     };
     let result = suite(&mut run).await;
     run.cleanup().await;
@@ -273,6 +339,59 @@ fn subvolume_move(dir: &str, request: u64) -> String {
     )
 }
 
+/// Root inside A takes B's address as a second one of its own and sends from it to `target`
+/// (off A's network, on this host): the move worked when the host's connection tracking took
+/// the forged packet in. A packet from A's own address is sent beside it, to show that the
+/// way is open and what blocks the forged one is the forgery.
+async fn forge_move(
+    h: &Hostel,
+    a: &TenantName,
+    b_ip: &str,
+    target: std::net::Ipv4Addr,
+) -> Result<MoveResult, CliError> {
+    let send = |from: &str, port: u16| {
+        format!(
+            "python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+             s.bind((\"{from}\", 0)); s.sendto(b\"forged\", (\"{target}\", {port}))' 2>&1"
+        )
+    };
+    let script = format!(
+        "cat > /tmp/forge.sh <<'HOSTEL_MOVE'\n\
+         ip addr add {b_ip}/32 dev eth0 2>&1 || exit 1\n\
+         {forged}\n\
+         ip addr del {b_ip}/32 dev eth0\n\
+         HOSTEL_MOVE\n\
+         {honest}; sudo -n bash /tmp/forge.sh",
+        forged = send(b_ip, 9),
+        honest = send("0.0.0.0", 10),
+    );
+    let (ran, said) = inside(h, a, &script).await?;
+    let table = std::fs::read_to_string("/proc/net/nf_conntrack").unwrap_or_default();
+    let seen = |src: &str, port: u16| {
+        table.lines().any(|l| {
+            l.contains(&format!("dst={target} "))
+                && l.contains(&format!("dport={port} "))
+                && (src.is_empty() || l.contains(&format!("src={src} ")))
+        })
+    };
+    let (forged, honest) = (seen(b_ip, 9), seen("", 10));
+    Ok(outcome(
+        "send packets from B's address (forged source)",
+        "inside A, as root",
+        forged,
+        format!(
+            "forged packet {}, A's own {}{}",
+            if forged { "let through" } else { "dropped" },
+            if honest { "let through" } else { "not seen" },
+            if ran {
+                String::new()
+            } else {
+                format!("; {said}")
+            },
+        ),
+    ))
+}
+
 /// Keeps the first line of what a move printed, short.
 fn seen(out: &[u8], err: &[u8]) -> String {
     let text = String::from_utf8_lossy(if out.iter().any(|b| !b.is_ascii_whitespace()) {
@@ -297,18 +416,23 @@ const OWN_NAMESPACE: &[&str] = &[
     "make a user namespace",
 ];
 
+/// What root may also do where the workspace runs containers of its own: raw and packet
+/// sockets on its own network namespace, as that engine's containers expect (forging an
+/// address past the bridge has a move of its own).
+const OWN_NETWORK: &[&str] = &["open a raw socket", "send ARP frames (packet socket)"];
+
 /// A move's result where each workspace is a system container with ids of its own: what it
-/// may do to its own namespaces is expected, not a hole (what it must not reach beyond them
-/// has moves of its own).
+/// may do to its own namespaces (`own`) is expected, not a hole (what it must not reach
+/// beyond them has moves of its own).
 fn outcome_in(
-    system: bool,
+    own: &[&str],
     name: &str,
     from: &'static str,
     worked: bool,
     detail: String,
 ) -> MoveResult {
     let plain = outcome(name, from, worked, detail);
-    if system && OWN_NAMESPACE.contains(&name) {
+    if own.contains(&name) {
         MoveResult {
             expected: "own namespace only",
             result: if worked { "allowed" } else { "blocked" },
@@ -432,6 +556,7 @@ async fn suite(run: &mut Run<'_>) -> Result<Report, CliError> {
     let a = run.tenant("a", &pub_a).await?;
     let b = run.tenant("b", &pub_b).await?;
     run.share_with(&a).await?;
+    run.forge_target().await?;
 
     // The SSH gateway, in this process, on every address like the daemon's default.
     let gateway = Gateway::start(h, h.config().ssh.clone(), "0.0.0.0:0").await?;
@@ -615,10 +740,17 @@ async fn moves(
         ),
     ];
     let system = h.engine_ids().await? == hostel_runtime::IdMapping::Isolated;
+    let nests = h.runs_containers(a).await?;
+    let own: Vec<&str> = OWN_NAMESPACE
+        .iter()
+        .filter(|_| system)
+        .chain(OWN_NETWORK.iter().filter(|_| nests))
+        .copied()
+        .collect();
     let mut results = web::moves(h, id, a, b, &format!("secret-{id}.txt")).await?;
     for (name, script) in &scripts {
         let (worked, detail) = inside(h, a, script).await?;
-        results.push(outcome_in(system, name, "inside A", worked, detail));
+        results.push(outcome_in(&own, name, "inside A", worked, detail));
     }
 
     // With user namespaces the tenant has sudo: root inside. The moves that need privilege are
@@ -653,13 +785,10 @@ async fn moves(
                 "cat > /tmp/move.sh <<'HOSTEL_MOVE'\nset -o pipefail\n{script}\nHOSTEL_MOVE\nsudo -n bash /tmp/move.sh"
             );
             let (worked, detail) = inside(h, a, &as_root).await?;
-            results.push(outcome_in(
-                system,
-                name,
-                "inside A, as root",
-                worked,
-                detail,
-            ));
+            results.push(outcome_in(&own, name, "inside A, as root", worked, detail));
+        }
+        if let Some((_, target)) = run.forge {
+            results.push(forge_move(h, a, &b_ip, target).await?);
         }
         // Whatever root inside names its own host, the host keeps its name.
         let now = host_name();

@@ -118,6 +118,17 @@ fn impossible_quotas_are_refused_with_what_the_host_has() {
         "{}",
         r.stderr
     );
+    // Docker inside a workspace needs an engine that confines it; this one is Docker.
+    let r = t
+        .hostel(&["image", "build", "--profile", "docker"])
+        .expect_code(2);
+    assert!(
+        r.error_text()
+            .contains("runs containers inside its workspaces")
+            && r.error_text().contains("kind = \"incus\""),
+        "{}",
+        r.stderr
+    );
     // No GPU on these machines: the real engine says so.
     let r = t
         .hostel(&["create", &name, "--key", key, "--gpus", "1"])

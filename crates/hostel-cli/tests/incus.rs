@@ -259,6 +259,83 @@ fn the_attacker_suite_holds_on_incus() {
     }
 }
 
+/// Docker inside an Incus workspace (the `docker` profile, which `scripts/test` builds): the
+/// tenant builds and runs containers of an image it imported (no registry here), without
+/// sudo; a privileged container inside gets no device of the host's; and the attacker suite,
+/// its tenants on that image, blocks every move beyond the workspace: raw sockets are the
+/// workspace's own, forged addresses do not leave its bridge.
+#[test]
+fn an_incus_workspace_runs_docker_of_its_own() {
+    let t = TestRun::incus(BIN);
+    let a = t.create_tenant(
+        "a",
+        &["--image", "docker", "--memory", "1G", "--disk", "2G"],
+    );
+    let busybox = t.home(&a).join("busybox");
+    std::fs::copy("/bin/busybox", &busybox).unwrap();
+    std::os::unix::fs::chown(&busybox, Some(1000), Some(1000)).unwrap();
+    let built = t
+        .sh(
+            &a,
+            "set -e; for i in $(seq 150); do docker info >/dev/null 2>&1 && break; sleep 0.2; done; \
+             docker info --format '{{.Driver}}'; \
+             mkdir -p /tmp/bb/bin; cp ~/busybox /tmp/bb/bin/; \
+             tar -C /tmp/bb -c . | docker import - bb:1 >/dev/null; \
+             printf 'FROM bb:1\\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo built > /built\"]\\n' \
+               > /tmp/Dockerfile; \
+             docker build -q -t bb:2 -f /tmp/Dockerfile /tmp/bb >/dev/null; \
+             docker run --rm bb:2 /bin/busybox cat /built",
+        )
+        .ok()
+        .stdout;
+    assert_eq!(built, "overlay2\nbuilt\n");
+    // The host's first loop device (hostel's engine storage) and disks, from a privileged
+    // container: no node can be made, nor read.
+    let devices = t
+        .sh(
+            &a,
+            "docker run --rm --privileged bb:1 /bin/busybox sh -c \
+             'for d in 7:0 8:0 252:0 259:0; do /bin/busybox mknod /d b ${d%:*} ${d#*:} 2>/dev/null && \
+              /bin/busybox head -c 1 /d >/dev/null 2>&1 && echo read $d; /bin/busybox rm -f /d; done; echo done'",
+        )
+        .ok()
+        .stdout;
+    assert_eq!(devices, "done\n");
+
+    let report = t
+        .hostel(&["selftest", "security", "--image", "docker", "--json"])
+        .ok()
+        .json();
+    let moves = report["moves"].as_array().unwrap();
+    let open: Vec<_> = moves
+        .iter()
+        .filter(|m| m["expected"] == "blocked" && m["result"] != "blocked")
+        .collect();
+    assert!(open.is_empty(), "not blocked: {open:?}");
+    let result = |name: &str, from: &str| {
+        moves
+            .iter()
+            .find(|m| m["move"] == name && m["from"] == from)
+            .map(|m| {
+                (
+                    m["expected"].as_str().unwrap(),
+                    m["result"].as_str().unwrap(),
+                )
+            })
+    };
+    assert_eq!(
+        result("open a raw socket", "inside A, as root"),
+        Some(("own namespace only", "allowed"))
+    );
+    assert_eq!(
+        result(
+            "send packets from B's address (forged source)",
+            "inside A, as root"
+        ),
+        Some(("blocked", "blocked"))
+    );
+}
+
 /// A tenant moves between engine kinds with an archive: exported on Docker (one shared id
 /// range), imported on Incus (a range per workspace), its home the same byte for byte, owners
 /// included, and its keys with it.

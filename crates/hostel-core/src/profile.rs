@@ -1,10 +1,17 @@
 //! Image profiles: the workspace image comes in layers, each built on the one before. `base`
 //! is the foundation (shell, tools, the init and the app supervisor); `dev` adds JupyterLab
 //! with numpy, pandas and matplotlib, Node.js and VS Code in the browser (code-server);
-//! `desktop` adds an XFCE desktop in TigerVNC, shown in the browser with noVNC, and a browser.
+//! `desktop` adds an XFCE desktop in TigerVNC, shown in the browser with noVNC, and a browser;
+//! `docker` adds Docker, for workspaces that run containers of their own (engines that allow
+//! it only: [`NESTING_LABEL`]).
 
 use std::fmt;
 use std::str::FromStr;
+
+/// The label of an image whose workspaces run containers of their own (its value names the
+/// engine inside, `docker`): they get the privileges for it where the engine can confine them,
+/// and hostel refuses the image where it cannot.
+pub const NESTING_LABEL: &str = "io.hostel.nesting";
 
 /// One image profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -15,12 +22,18 @@ pub enum ImageProfile {
     Dev,
     /// + a desktop, a browser, noVNC (`hostel-workspace:desktop`).
     Desktop,
+    /// The base + Docker (`hostel-workspace:docker`).
+    Docker,
 }
 
 impl ImageProfile {
     /// Every profile, each after the one it builds on.
-    pub const ALL: [ImageProfile; 3] =
-        [ImageProfile::Base, ImageProfile::Dev, ImageProfile::Desktop];
+    pub const ALL: [ImageProfile; 4] = [
+        ImageProfile::Base,
+        ImageProfile::Dev,
+        ImageProfile::Desktop,
+        ImageProfile::Docker,
+    ];
 
     /// Its name.
     pub fn name(self) -> &'static str {
@@ -28,6 +41,7 @@ impl ImageProfile {
             ImageProfile::Base => "base",
             ImageProfile::Dev => "dev",
             ImageProfile::Desktop => "desktop",
+            ImageProfile::Docker => "docker",
         }
     }
 
@@ -37,6 +51,7 @@ impl ImageProfile {
             ImageProfile::Base => None,
             ImageProfile::Dev => Some(ImageProfile::Base),
             ImageProfile::Desktop => Some(ImageProfile::Dev),
+            ImageProfile::Docker => Some(ImageProfile::Base),
         }
     }
 
@@ -46,6 +61,12 @@ impl ImageProfile {
             ImageProfile::Base => "latest",
             other => other.name(),
         }
+    }
+
+    /// Whether its workspaces run containers of their own (its image carries
+    /// [`NESTING_LABEL`]).
+    pub fn nests(self) -> bool {
+        self == ImageProfile::Docker
     }
 
     /// The chain to build for this profile, the base first.
@@ -68,7 +89,7 @@ impl fmt::Display for ImageProfile {
 
 /// A word that names no profile.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("image profile {0:?}: not one of base, dev, desktop")]
+#[error("image profile {0:?}: not one of base, dev, desktop, docker")]
 pub struct UnknownProfile(pub String);
 
 impl FromStr for ImageProfile {
@@ -102,6 +123,10 @@ mod tests {
         }
         assert_eq!(ImageProfile::Base.tag(), "latest");
         assert_eq!(ImageProfile::Dev.tag(), "dev");
+        assert_eq!(
+            ImageProfile::Docker.chain(),
+            vec![ImageProfile::Base, ImageProfile::Docker]
+        );
         assert!("gpu".parse::<ImageProfile>().is_err());
     }
 }

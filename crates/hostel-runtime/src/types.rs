@@ -50,6 +50,8 @@ pub struct EngineInfo {
     /// Whether the engine snapshots a workspace's system (its root disk, packages and services
     /// included) besides the home ([`Runtime::snapshot_system`](crate::Runtime)).
     pub system_snapshots: bool,
+    /// Whether a workspace may run containers of its own ([`Privileges::Nesting`]).
+    pub nesting: bool,
 }
 
 /// How many ids a user-namespaced workspace maps (the engines' default range): ids inside
@@ -187,6 +189,11 @@ pub enum Privileges {
     /// serve on low ports and write audit records: all over its own namespaces only. For
     /// engines where root inside is an unprivileged host user.
     Sudo,
+    /// [`Privileges::Sudo`], and root may also run containers of its own (a container engine
+    /// inside): it keeps raw sockets over its own network namespace, as the containers such an
+    /// engine makes expect, and may mount what they need. For engines where each workspace has
+    /// an id range of its own ([`EngineInfo::nesting`]).
+    Nesting,
 }
 
 impl Privileges {
@@ -195,6 +202,7 @@ impl Privileges {
         match self {
             Privileges::InitOnly => "init_only",
             Privileges::Sudo => "sudo",
+            Privileges::Nesting => "nesting",
         }
     }
 }
@@ -214,6 +222,9 @@ pub struct SyscallFilter {
     pub new_namespaces: bool,
     /// The only `personality` values allowed; empty: any.
     pub personalities: Vec<u32>,
+    /// Calls answered "not implemented", as on a kernel built without them: programs that
+    /// can do without them (a container runtime without kernel keyrings) carry on.
+    pub unimplemented: Vec<String>,
 }
 
 /// A network to make: one per tenant, a bridge of its own.

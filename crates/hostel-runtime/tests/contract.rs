@@ -858,6 +858,7 @@ async fn issue_12_docker_refuses_the_filtered_calls() {
         denied_ioctls: vec![0x5000_940e],
         new_namespaces: false,
         personalities: vec![0, 0xffff_ffff],
+        unimplemented: Vec::new(),
     };
     docker.create(&s).await.unwrap();
     docker.start(&name).await.unwrap();

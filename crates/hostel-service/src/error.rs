@@ -100,6 +100,16 @@ pub enum ServiceError {
         /// The reference.
         reference: String,
     },
+    /// An image whose workspaces run containers of their own, on an engine that cannot
+    /// confine them.
+    #[error(
+        "image {image:?} runs containers inside its workspaces, which this engine cannot \
+         confine: a Docker workspace shares one id range with every other"
+    )]
+    NestingUnsupported {
+        /// The image.
+        image: String,
+    },
     /// An image profile that does not exist.
     #[error(transparent)]
     InvalidProfile(#[from] hostel_core::profile::UnknownProfile),
@@ -318,6 +328,7 @@ impl ServiceError {
             ServiceError::NetworkPoolFull { .. } => ErrorCode::Unavailable,
             ServiceError::LoginFailed => ErrorCode::Unauthenticated,
             ServiceError::NotPermitted { .. } => ErrorCode::PermissionDenied,
+            ServiceError::NestingUnsupported { .. } => ErrorCode::InvalidInput,
             ServiceError::ImageMissing { .. }
             | ServiceError::NotBanned { .. }
             | ServiceError::PortNotPublished { .. }
@@ -379,8 +390,14 @@ impl ServiceError {
             ServiceError::NothingToSet { .. } => {
                 Some("give at least one of --cpus, --memory, --disk, --pids, --image, --egress, --ttl, --ephemeral, --autostart, --idle-stop".into())
             }
+            ServiceError::NestingUnsupported { .. } => Some(
+                "Docker inside a workspace needs the Incus engine: set `kind = \"incus\"` in \
+                 [engine] of hostel.toml (`scripts/up --engine incus` installs it); see \
+                 docs/security.md on containers inside a workspace"
+                    .into(),
+            ),
             ServiceError::ImageMissing { reference } => Some(
-                match ["dev", "desktop"]
+                match ["dev", "desktop", "docker"]
                     .into_iter()
                     .find(|p| reference.ends_with(&format!(":{p}")))
                 {

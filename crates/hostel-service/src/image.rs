@@ -55,6 +55,11 @@ fn context_files(profile: ImageProfile) -> &'static [ContextFile] {
                 0o755,
             ),
         ],
+        ImageProfile::Docker => &[(
+            "Dockerfile",
+            include_str!("../../../image/profiles/docker/Dockerfile"),
+            0o644,
+        )],
     }
 }
 
@@ -141,6 +146,11 @@ impl Hostel {
         let Some(info) = self.runtime.image(&reference).await? else {
             return Err(ServiceError::ImageMissing { reference });
         };
+        if info.labels.contains_key(hostel_core::NESTING_LABEL)
+            && !self.engine_facts().await?.nesting
+        {
+            return Err(ServiceError::NestingUnsupported { image: reference });
+        }
         // A tag of our repository (`:latest` included) is pinned to the version it points at,
         // so a later build does not move the tenant behind the admin's back.
         let repo = &self.config.image.repository;
@@ -360,6 +370,11 @@ impl Hostel {
         progress: &dyn Progress,
     ) -> Result<BuildOutcome, ServiceError> {
         let engine = self.runtime.ping().await?;
+        if profile.chain().iter().any(|p| p.nests()) && !engine.nesting {
+            return Err(ServiceError::NestingUnsupported {
+                image: self.profile_ref(profile),
+            });
+        }
         // One build at a time on a root: they share the debootstrap folder and tarball.
         let _building = self.lock_builds().await?;
         let network = tokio::sync::OnceCell::new();
@@ -692,6 +707,10 @@ mod tests {
             assert!(dockerfile.contains("FROM ${BASE}"), "{p}");
             assert!(dockerfile.contains("io.hostel.apps="), "{p}");
         }
+        let docker = context_files(ImageProfile::Docker)[0].1;
+        assert!(docker.contains("FROM ${BASE}"));
+        assert!(docker.contains(&format!("{}=\"docker\"", hostel_core::NESTING_LABEL)));
+        assert!(ImageProfile::Docker.nests() && !ImageProfile::Dev.nests());
     }
 }
 

@@ -251,6 +251,8 @@ struct EngineFacts {
     layer_quota: Option<hostel_runtime::LayerQuota>,
     /// Whether the engine snapshots a workspace's system besides its home.
     system_snapshots: bool,
+    /// Whether workspaces may run containers of their own.
+    nesting: bool,
 }
 
 tokio::task_local! {

@@ -39,6 +39,10 @@ pub struct Host<'a> {
     /// The shared datasets the tenant sees: each name's host folder, mounted read-only at
     /// `/shared/<name>`.
     pub shares: &'a [(hostel_core::share::ShareName, String)],
+    /// Whether the tenant's image runs containers of its own (its
+    /// [`NESTING_LABEL`](hostel_core::NESTING_LABEL)), on an engine that allows it: root inside
+    /// gets [`Privileges::Nesting`].
+    pub nesting: bool,
 }
 
 /// The most of a workspace's own output (its init's stdout and stderr) kept on the host: root
@@ -141,13 +145,25 @@ pub const SYSTEM_CONTAINER_CALLS: &[&str] = &[
     "unshare",
 ];
 
-/// The system calls a workspace may make on an engine that maps ids this way.
-pub fn syscall_filter(ids: IdMapping) -> SyscallFilter {
+/// The kernel keyring calls of [`DENIED_SYSCALLS`]. A container runtime (runc) gives each
+/// container a session keyring of its own unless the kernel has none: where a workspace runs
+/// containers, these are answered "not implemented" instead of "not permitted".
+pub const KEYRING_CALLS: &[&str] = &["add_key", "keyctl", "request_key"];
+
+/// The system calls a workspace may make on an engine that maps ids this way, and whether it
+/// runs containers of its own.
+pub fn syscall_filter(ids: IdMapping, nesting: bool) -> SyscallFilter {
     let system = ids == IdMapping::Isolated;
+    let absent = |s: &str| nesting && KEYRING_CALLS.contains(&s);
     SyscallFilter {
         denied: DENIED_SYSCALLS
             .iter()
-            .filter(|s| !(system && SYSTEM_CONTAINER_CALLS.contains(s)))
+            .filter(|s| !(absent(s) || system && SYSTEM_CONTAINER_CALLS.contains(s)))
+            .map(|s| (*s).to_owned())
+            .collect(),
+        unimplemented: DENIED_SYSCALLS
+            .iter()
+            .filter(|s| absent(s))
             .map(|s| (*s).to_owned())
             .collect(),
         denied_ioctls: DENIED_IOCTLS.to_vec(),
@@ -199,10 +215,10 @@ pub fn workspace_spec(
         .collect(),
         // Without user namespaces, the tenant never becomes root: root inside would be root on
         // the host. With them, sudo makes the tenant root inside only.
-        privileges: if userns {
-            Privileges::Sudo
-        } else {
-            Privileges::InitOnly
+        privileges: match (userns, host.nesting) {
+            (true, true) => Privileges::Nesting,
+            (true, false) => Privileges::Sudo,
+            (false, _) => Privileges::InitOnly,
         },
         network: Some(container_name(tenant)),
         output_log_max: OUTPUT_LOG_MAX,
@@ -212,7 +228,7 @@ pub fn workspace_spec(
         layer_max: host
             .layer_base
             .map(|base| base.saturating_add(quota.disk.as_u64())),
-        syscalls: syscall_filter(host.ids),
+        syscalls: syscall_filter(host.ids, host.nesting && userns),
         gpus: quota.gpus,
     };
     let mut labels = extra_labels.clone();
@@ -252,6 +268,10 @@ pub fn spec_hash(spec: &WorkspaceSpec, egress: Egress) -> String {
     // Only GPUs add bytes: workspaces made before them stay current.
     if !spec.gpus.is_none() {
         h.update(format!("gpus={}\0", spec.gpus).as_bytes());
+    }
+    // Only calls answered "not implemented" add bytes: no workspace had them before nesting.
+    for part in &f.unimplemented {
+        h.update(format!("enosys={part}\0").as_bytes());
     }
     for part in spec.env.iter().chain(&spec.hidden_paths).chain(&f.denied) {
         h.update(part.as_bytes());
@@ -301,6 +321,7 @@ mod tests {
                 ids: IdMapping::Host,
                 layer_base: None,
                 shares: &[],
+                nesting: false,
             },
         );
         assert_eq!(s.name, "hostel-alice");
@@ -346,16 +367,17 @@ mod tests {
             },
             layer_base: None,
             shares: &[],
+            nesting: false,
         }
     }
 
     #[test]
     fn a_system_container_may_mount_and_make_namespaces_and_nothing_more() {
-        let app = syscall_filter(IdMapping::Shared { base: 100_000 });
-        assert_eq!(app, syscall_filter(IdMapping::Host));
+        let app = syscall_filter(IdMapping::Shared { base: 100_000 }, false);
+        assert_eq!(app, syscall_filter(IdMapping::Host, false));
         assert!(!app.new_namespaces);
         assert_eq!(app.denied.len(), DENIED_SYSCALLS.len());
-        let system = syscall_filter(IdMapping::Isolated);
+        let system = syscall_filter(IdMapping::Isolated, false);
         assert!(system.new_namespaces);
         for call in SYSTEM_CONTAINER_CALLS {
             assert!(
@@ -375,6 +397,55 @@ mod tests {
         }
         assert_eq!(system.denied_ioctls, app.denied_ioctls);
         assert!(system.personalities.is_empty() && !app.personalities.is_empty());
+        assert!(system.unimplemented.is_empty() && app.unimplemented.is_empty());
+    }
+
+    #[test]
+    fn a_workspace_that_runs_containers_has_no_keyrings_and_nothing_else_more() {
+        let plain = syscall_filter(IdMapping::Isolated, false);
+        let nesting = syscall_filter(IdMapping::Isolated, true);
+        assert_eq!(nesting.unimplemented, KEYRING_CALLS);
+        for call in KEYRING_CALLS {
+            assert!(plain.denied.iter().any(|d| d == call), "{call}");
+            assert!(!nesting.denied.iter().any(|d| d == call), "{call}");
+        }
+        assert_eq!(
+            nesting.denied.len() + KEYRING_CALLS.len(),
+            plain.denied.len(),
+            "only the keyring calls move"
+        );
+        assert_eq!(
+            (&nesting.denied_ioctls, nesting.new_namespaces),
+            (&plain.denied_ioctls, plain.new_namespaces)
+        );
+
+        let t: TenantName = "alice".parse().unwrap();
+        let none = BTreeMap::new();
+        let isolated = Host {
+            ids: IdMapping::Isolated,
+            ..host(true, &none)
+        };
+        let nested = Host {
+            nesting: true,
+            ..isolated
+        };
+        let home = Path::new("/h");
+        let a = workspace_spec(&t, "img:1", &quota(), home, Egress::All, isolated);
+        let b = workspace_spec(&t, "img:1", &quota(), home, Egress::All, nested);
+        assert_eq!(
+            (a.privileges, b.privileges),
+            (Privileges::Sudo, Privileges::Nesting)
+        );
+        assert_eq!(b.syscalls, nesting);
+        assert_ne!(a.labels.get(LABEL_SPEC), b.labels.get(LABEL_SPEC));
+        // Without user namespaces nothing nests: root inside would be the host's.
+        let host_ids = Host {
+            nesting: true,
+            ..host(false, &none)
+        };
+        let c = workspace_spec(&t, "img:1", &quota(), home, Egress::All, host_ids);
+        assert_eq!(c.privileges, Privileges::InitOnly);
+        assert!(c.syscalls.unimplemented.is_empty());
     }
 
     /// Regression (#12): `dd` to `/tmp` grew the host's disk past the tenant's quota: the

@@ -241,11 +241,20 @@ impl Hostel {
         t: &TenantRecord,
     ) -> Result<hostel_runtime::WorkspaceSpec, ServiceError> {
         let facts = self.engine_facts().await?;
+        let image = self.runtime.image(&t.image).await?;
         let layer_base = match facts.layer_quota {
-            Some(LayerQuota::WholeRoot) => self.runtime.image(&t.image).await?.map(|i| i.size),
+            Some(LayerQuota::WholeRoot) => image.as_ref().map(|i| i.size),
             Some(LayerQuota::OwnWrites) => Some(0),
             None => None,
         };
+        let nesting = image
+            .as_ref()
+            .is_some_and(|i| i.labels.contains_key(hostel_core::NESTING_LABEL));
+        if nesting && !facts.nesting {
+            return Err(ServiceError::NestingUnsupported {
+                image: t.image.clone(),
+            });
+        }
         let shares = self.shares_of(&t.name)?;
         Ok(spec::workspace_spec(
             &t.name,
@@ -259,8 +268,16 @@ impl Hostel {
                 ids: facts.ids,
                 layer_base,
                 shares: &shares,
+                nesting,
             },
         ))
+    }
+
+    /// Whether a tenant's workspace may run containers of its own: its image asks for it and
+    /// the engine can confine them.
+    pub async fn runs_containers(&self, name: &TenantName) -> Result<bool, ServiceError> {
+        let t = self.require_ready(name)?;
+        Ok(self.spec_for(&t).await?.privileges == hostel_runtime::Privileges::Nesting)
     }
 
     /// The host uid a tenant's files belong to: its uid inside as the engine maps ids
@@ -283,6 +300,7 @@ impl Hostel {
                     ids: engine.ids,
                     layer_quota: engine.layer_quota,
                     system_snapshots: engine.system_snapshots,
+                    nesting: engine.nesting,
                 })
             })
             .await?;

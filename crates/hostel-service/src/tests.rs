@@ -1970,3 +1970,37 @@ async fn gpus_are_given_at_the_next_start_and_only_what_the_host_has() {
     );
     assert!(!f.hostel.info(&name("alice")).await.unwrap().stale);
 }
+
+#[tokio::test]
+async fn an_image_that_runs_containers_is_refused_where_the_engine_cannot_confine_them() {
+    let f = fixture();
+    f.fake.add_image(
+        "hostel-workspace:docker",
+        BTreeMap::from([(hostel_core::NESTING_LABEL.to_owned(), "docker".to_owned())]),
+    );
+    let req = CreateRequest {
+        image: Some("docker".into()),
+        ..request("alice")
+    };
+    let err = f.hostel.create(req, &Quiet).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidInput);
+    assert!(err.to_string().contains("runs containers inside"), "{err}");
+    assert!(err.hint().unwrap().contains("kind = \"incus\""), "{err:?}");
+    assert!(f.hostel.store().tenant(&name("alice")).unwrap().is_none());
+    assert!(!f.storage.exists(&name("alice")));
+    assert!(
+        !f.fake.calls().iter().any(|c| c.starts_with("create ")),
+        "{:?}",
+        f.fake.calls()
+    );
+    // Nor is it built there.
+    let err = f
+        .hostel
+        .image_build_profile(hostel_core::ImageProfile::Docker, false, &Quiet)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ServiceError::NestingUnsupported { .. }),
+        "{err}"
+    );
+}

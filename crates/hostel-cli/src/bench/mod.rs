@@ -81,7 +81,7 @@ fn plain_spec(
         output_log_max: hostel_service::OUTPUT_LOG_MAX,
         hidden_paths: vec![],
         layer_max: None,
-        syscalls: hostel_service::workspace_syscall_filter(ids),
+        syscalls: hostel_service::workspace_syscall_filter(ids, false),
         gpus: hostel_core::Gpus::None,
     }
 }

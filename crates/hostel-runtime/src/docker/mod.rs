@@ -188,7 +188,7 @@ const SUDO_CAPS: &[&str] = &["FSETID", "NET_BIND_SERVICE", "AUDIT_WRITE"];
 fn capabilities(p: Privileges) -> Vec<String> {
     let extra = match p {
         Privileges::InitOnly => &[][..],
-        Privileges::Sudo => SUDO_CAPS,
+        Privileges::Sudo | Privileges::Nesting => SUDO_CAPS,
     };
     CAPS.iter().chain(extra).map(|c| (*c).to_owned()).collect()
 }
@@ -341,6 +341,7 @@ impl Runtime for DockerRuntime {
             build_network: false,
             system_init: false,
             system_snapshots: false,
+            nesting: false,
         })
     }
 
@@ -353,6 +354,14 @@ impl Runtime for DockerRuntime {
     }
 
     async fn create(&self, spec: &WorkspaceSpec) -> Result<WorkspaceInfo, RuntimeError> {
+        if spec.privileges == Privileges::Nesting {
+            return Err(RuntimeError::Unsupported(
+                "a Docker workspace cannot run containers of its own: that needs new \
+                 namespaces and mounts, which the shared id range of Docker's workspaces \
+                 does not confine"
+                    .into(),
+            ));
+        }
         let d = self.docker().await?;
         let mounts = spec
             .mounts

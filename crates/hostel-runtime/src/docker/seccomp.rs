@@ -26,14 +26,22 @@ const CHECKED: &[&str] = &["clone", "clone3", "ioctl", "personality"];
 /// The profile: every call of this architecture allowed but the filter's refusals.
 pub(super) fn profile(filter: &SyscallFilter) -> Value {
     let denied: BTreeSet<&str> = filter.denied.iter().map(String::as_str).collect();
+    let absent: BTreeSet<&str> = filter.unimplemented.iter().map(String::as_str).collect();
     let allowed: Vec<&str> = Sysno::iter()
         .map(|s| s.name())
-        .filter(|n| !denied.contains(n) && !CHECKED.contains(n))
+        .filter(|n| !denied.contains(n) && !absent.contains(n) && !CHECKED.contains(n))
         .collect();
     let mut rules = vec![
         json!({"names": allowed, "action": "SCMP_ACT_ALLOW"}),
         json!({"names": denied, "action": "SCMP_ACT_ERRNO", "errnoRet": EPERM}),
     ];
+    if !absent.is_empty() {
+        rules.push(json!({
+            "names": absent,
+            "action": "SCMP_ACT_ERRNO",
+            "errnoRet": ENOSYS,
+        }));
+    }
     if filter.new_namespaces {
         rules.push(json!({"names": ["clone", "clone3"], "action": "SCMP_ACT_ALLOW"}));
     } else {
@@ -108,6 +116,7 @@ mod tests {
             denied_ioctls: vec![0x5000_940e],
             new_namespaces: false,
             personalities: vec![0, 8],
+            unimplemented: vec!["keyctl".into()],
         }
     }
 
@@ -142,6 +151,14 @@ mod tests {
         let allow = |n| rules_for(&p, n)[0]["action"] == "SCMP_ACT_ALLOW";
         assert!(allow("read") && allow("execve"));
         assert!(!allow("io_uring_setup") && !allow("unshare"));
+        let keyctl = rules_for(&p, "keyctl");
+        assert_eq!(keyctl.len(), 1, "{keyctl:?}");
+        assert_eq!(
+            (&keyctl[0]["action"], &keyctl[0]["errnoRet"]),
+            (&json!("SCMP_ACT_ERRNO"), &json!(ENOSYS)),
+            "not implemented, so that a container runtime carries on without keyrings"
+        );
+        assert_eq!(rules_for(&p, "io_uring_setup")[0]["errnoRet"], EPERM);
     }
 
     #[test]

@@ -236,6 +236,7 @@ impl Runtime for FakeRuntime {
             build_network: false,
             system_init: false,
             system_snapshots: false,
+            nesting: false,
         })
     }
 

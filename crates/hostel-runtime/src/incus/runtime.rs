@@ -580,6 +580,7 @@ impl Runtime for IncusRuntime {
             build_network: true,
             system_init: true,
             system_snapshots: true,
+            nesting: true,
         })
     }
 

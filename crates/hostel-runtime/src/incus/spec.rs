@@ -100,6 +100,13 @@ pub(super) fn syscall_deny(filter: &SyscallFilter) -> String {
         .filter(|name| name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
         .map(|name| format!("{name} errno {EPERM}"))
         .collect();
+    lines.extend(
+        filter
+            .unimplemented
+            .iter()
+            .filter(|name| name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+            .map(|name| format!("{name} errno {ENOSYS}")),
+    );
     lines.extend(filter.denied_ioctls.iter().map(|request| {
         format!("ioctl errno {EPERM} [1,{request:#x},SCMP_CMP_MASKED_EQ,0xffffffff]")
     }));
@@ -204,10 +211,13 @@ pub(super) fn raw_lxc(
             raw_safe("the hostname", &spec.hostname)?
         ),
         format!("lxc.console.size = {}", spec.output_log_max.max(4096)),
-        // Raw and packet sockets would let root inside forge frames and addresses on its
-        // bridge; Docker drops the capability too.
-        "lxc.cap.drop = net_raw".to_owned(),
     ];
+    // Raw and packet sockets let root inside forge frames on its bridge; Docker drops the
+    // capability too. The containers of a workspace that runs its own engine get it by
+    // default, so there it stays (the host's filter drops forged source addresses).
+    if spec.privileges != Privileges::Nesting {
+        lines.push("lxc.cap.drop = net_raw".to_owned());
+    }
     if let Some(argv) = entrypoint.filter(|a| !a.is_empty()) {
         let words = argv
             .iter()
@@ -259,6 +269,9 @@ pub(super) fn instance_body(
         })?;
     let mut config = limits_config(&spec.limits);
     config.insert("security.idmap.isolated".into(), "true".into());
+    if spec.privileges == Privileges::Nesting {
+        config.insert("security.nesting".into(), "true".into());
+    }
     config.insert(
         "security.syscalls.deny".into(),
         syscall_deny(&spec.syscalls).into(),
@@ -405,6 +418,7 @@ mod tests {
                 denied_ioctls: vec![0x5000_940e],
                 new_namespaces: false,
                 personalities: vec![0, 8, 0x2_0000, 0xffff_ffff],
+                unimplemented: vec!["add_key".into()],
             },
             gpus: hostel_core::Gpus::None,
         }
@@ -512,6 +526,30 @@ mod tests {
     }
 
     #[test]
+    fn only_a_workspace_that_runs_containers_nests_and_keeps_raw_sockets() {
+        let config = |privileges| {
+            let s = WorkspaceSpec {
+                privileges,
+                ..spec()
+            };
+            instance_body(&s, "hostel", None, &BTreeMap::new(), |_| false).unwrap()["config"]
+                .clone()
+        };
+        let sudo = config(Privileges::Sudo);
+        assert!(sudo.get("security.nesting").is_none());
+        assert!(
+            sudo["raw.lxc"]
+                .as_str()
+                .unwrap()
+                .contains("lxc.cap.drop = net_raw")
+        );
+        let nesting = config(Privileges::Nesting);
+        assert_eq!(nesting["security.nesting"], "true");
+        assert!(!nesting["raw.lxc"].as_str().unwrap().contains("net_raw"));
+        assert_eq!(nesting["security.idmap.isolated"], "true");
+    }
+
+    #[test]
     fn nothing_in_a_spec_adds_a_line_to_raw_lxc() {
         for hostname in ["a\nlxc.apparmor.profile = unconfined", "", "a b"] {
             let mut s = spec();
@@ -547,6 +585,7 @@ mod tests {
         let text = syscall_deny(&spec().syscalls);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines.contains(&"keyctl errno 1"));
+        assert!(lines.contains(&"add_key errno 38"));
         assert!(
             !text.contains("bad name"),
             "a name that is not one is left out"
