@@ -22,6 +22,7 @@ impl From<&TenantSummary> for Tenant {
             disk: t.quota.disk.to_string(),
             pids: t.quota.pids,
             gpus: t.quota.gpus.to_string(),
+            disk_io: t.quota.disk_io.to_string(),
         }
     }
 }
@@ -61,6 +62,10 @@ fn gpus(v: Option<&str>) -> Result<Option<hostel_core::Gpus>, ServiceError> {
     Ok(v.map(str::parse::<hostel_core::Gpus>).transpose()?)
 }
 
+fn disk_io(v: Option<&str>) -> Result<Option<hostel_core::DiskIo>, ServiceError> {
+    Ok(v.map(str::parse::<hostel_core::DiskIo>).transpose()?)
+}
+
 fn cpus(v: Option<&str>) -> Result<Option<Cpus>, ServiceError> {
     Ok(v.map(str::parse::<Cpus>).transpose()?)
 }
@@ -87,6 +92,7 @@ impl NewTenant {
             disk: size(self.disk.as_deref())?,
             pids: self.pids,
             gpus: gpus(self.gpus.as_deref())?,
+            disk_io: disk_io(self.disk_io.as_deref())?,
             image: self.image,
             policy: Policy::from_settings(
                 self.ttl.as_deref(),
@@ -133,6 +139,7 @@ impl TenantChange {
             disk: size(self.disk.as_deref())?,
             pids: self.pids,
             gpus: gpus(self.gpus.as_deref())?,
+            disk_io: disk_io(self.disk_io.as_deref())?,
         };
         let policy = PolicyChange::from_settings(
             self.ttl.as_deref(),

@@ -53,11 +53,14 @@ pub struct Tenant {
     /// Most processes.
     pub pids: u32,
     /// GPUs: "none", "all" or a count.
-    #[serde(default = "no_gpus")]
+    #[serde(default = "none")]
     pub gpus: String,
+    /// Disk reads and writes a second, each way: "none", e.g. "50MiB/s", or e.g. "500iops".
+    #[serde(default = "none")]
+    pub disk_io: String,
 }
 
-fn no_gpus() -> String {
+fn none() -> String {
     "none".into()
 }
 
@@ -124,6 +127,10 @@ pub struct NewTenant {
     /// GPUs: "all", "none" (the default) or a count; the first N, shared, as `docker run --gpus`.
     #[serde(default)]
     pub gpus: Option<String>,
+    /// Disk reads and writes a second, each way: "none", a size such as "50MiB", or
+    /// operations such as "500iops" (default from hostel.toml).
+    #[serde(default)]
+    pub disk_io: Option<String>,
     /// Image reference (default: the newest build).
     pub image: Option<String>,
     /// Time to live, e.g. "1h": at expiry the workspace is removed (the home too if ephemeral).
@@ -156,6 +163,9 @@ pub struct TenantChange {
     /// GPUs: "all", "none" or a count (at the next start).
     #[serde(default)]
     pub gpus: Option<String>,
+    /// Disk reads and writes a second: "none", e.g. "50MiB" or "500iops" (at the next start).
+    #[serde(default)]
+    pub disk_io: Option<String>,
     /// Image reference (at the next start).
     pub image: Option<String>,
     /// "all" or "none" (at the next start).
@@ -173,8 +183,8 @@ pub struct TenantChange {
 /// How one change took effect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Change {
-    /// `cpus`, `memory`, `disk`, `pids`, `gpus`, `image`, `expires`, `ephemeral`, `autostart`,
-    /// `idle_stop`.
+    /// `cpus`, `memory`, `disk`, `pids`, `gpus`, `disk_io`, `image`, `expires`, `ephemeral`,
+    /// `autostart`, `idle_stop`.
     pub field: String,
     /// Old value.
     pub from: String,

@@ -99,6 +99,7 @@ fn bodies_round_trip_through_json() {
             memory: "1GiB".into(),
             disk: "5GiB".into(),
             gpus: "none".into(),
+            disk_io: "none".into(),
             pids: 512,
         },
         desired: "running".into(),

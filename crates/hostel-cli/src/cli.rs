@@ -99,6 +99,10 @@ pub struct QuotaArgs {
     /// the workspace's next start.
     #[arg(long, value_name = "all|none|N")]
     pub gpus: Option<String>,
+    /// Disk reads and writes a second, each way: none, a size (e.g. 50M) or operations (e.g.
+    /// 500iops); given at the workspace's next start.
+    #[arg(long, value_name = "none|SIZE|Niops")]
+    pub disk_io: Option<String>,
     /// Workspace image (default: the newest `hostel image build`).
     #[arg(long)]
     pub image: Option<String>,
@@ -636,6 +640,16 @@ pub enum BenchCommand {
         /// Sandboxes created at once.
         #[arg(long, default_value_t = 100)]
         parallel: usize,
+    },
+    /// One tenant's fsync latency, quiet and while another writes with fsync, without and
+    /// with a disk I/O limit on the writer.
+    Io {
+        /// fsyncs timed in each phase.
+        #[arg(long, default_value_t = 150, value_parser = clap::value_parser!(u32).range(10..))]
+        samples: u32,
+        /// The writer's limit in the last phase: a size a second or Niops.
+        #[arg(long, default_value = "20MiB", value_name = "SIZE|Niops")]
+        disk_io: String,
     },
     /// API clients create, run, stop, start and purge tenants while the daemon is killed with
     /// SIGKILL at random moments; then checks that nothing is left half-done, orphaned or lost.

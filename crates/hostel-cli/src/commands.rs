@@ -78,6 +78,15 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
                 BenchCommand::Ssh { rounds } => {
                     crate::bench::ssh::ssh_bench(h, rounds as usize).await
                 }
+                BenchCommand::Io {
+                    samples,
+                    ref disk_io,
+                } => {
+                    let limit = disk_io
+                        .parse::<hostel_core::DiskIo>()
+                        .map_err(|e| CliError::from(ServiceError::from(e)))?;
+                    crate::bench::io::io_bench(h, samples, limit, cli.json).await
+                }
                 BenchCommand::Chaos { kills, clients } => {
                     let opts = crate::bench::chaos::ChaosOptions {
                         kills,
@@ -190,6 +199,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
                 disk: quota.disk,
                 pids: parse_pids(quota.pids)?,
                 gpus: quota.gpus,
+                disk_io: quota.disk_io,
                 image: quota.image,
                 ttl,
                 ephemeral,
@@ -261,6 +271,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
                 disk: quota.disk,
                 pids: parse_pids(quota.pids)?,
                 gpus: quota.gpus,
+                disk_io: quota.disk_io,
                 image: quota.image,
                 ttl,
                 ephemeral: flag(ephemeral, no_ephemeral),
@@ -805,6 +816,7 @@ async fn info(b: &Backend, name: &TenantName, json_out: bool) -> Result<u8, CliE
             },
         ),
         ("gpus", t.gpus.clone()),
+        ("disk io", t.disk_io.clone()),
         ("keys", i.keys.to_string()),
         (
             "network",

@@ -217,6 +217,30 @@ fn incus_tenants_get_workspaces_of_their_own() {
     assert!(!gone.status.success(), "the instance is gone");
 }
 
+/// A disk I/O limit on Incus is `limits.read` and `limits.write` on every disk device: what
+/// the tenant syncs, in its home and in its root filesystem, goes no faster.
+#[test]
+fn an_incus_disk_io_limit_throttles_synced_writes() {
+    let t = TestRun::incus(BIN);
+    let a = t.create_tenant("a", &["--disk", "1G", "--disk-io", "4M"]);
+    for dir in ["$HOME", "/var/tmp"] {
+        let ms: u64 = t
+            .sh(
+                &a,
+                &format!(
+                    "s=$(date +%s%N); dd if=/dev/zero of={dir}/io bs=1M count=12 oflag=dsync \
+                     2>/dev/null; e=$(date +%s%N); rm -f {dir}/io; echo $(( (e - s) / 1000000 ))"
+                ),
+            )
+            .ok()
+            .stdout
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(ms >= 2000, "{dir}: 12 MiB synced in {ms} ms at 4 MiB/s");
+    }
+}
+
 /// The attacker suite on Incus: every move that reaches beyond the workspace is blocked, and
 /// what a system container's root may do is done to its own namespaces only.
 #[test]

@@ -88,6 +88,52 @@ fn fork_bomb_stops_at_the_pids_limit() {
     assert_eq!(t.sh(&name, "echo recovered").ok().stdout, "recovered\n");
 }
 
+/// A disk I/O limit is a block throttle on every device under the workspace's disks (its home's
+/// pool and the engine's storage), kept by the kernel: 12 MiB written with `O_DSYNC` at 4 MiB/s
+/// take about three seconds, in the home and in the root filesystem alike; lifted, it is gone
+/// at the next start.
+#[test]
+fn disk_io_limit_throttles_synced_writes_in_home_and_root() {
+    let t = TestRun::new(BIN);
+    let name = t.create_tenant("io", &["--disk-io", "4M"]);
+    let throttles = |t: &TestRun| {
+        t.sh(
+            &name,
+            "cat /sys/fs/cgroup/blkio/blkio.throttle.write_bps_device \
+             /sys/fs/cgroup/blkio/blkio.throttle.read_bps_device",
+        )
+        .ok()
+        .stdout
+    };
+    let set = throttles(&t);
+    let rates: Vec<&str> = set.lines().map(|l| l.split(' ').nth(1).unwrap()).collect();
+    assert!(
+        rates.len() >= 4,
+        "home and engine storage, both ways: {set}"
+    );
+    assert!(rates.iter().all(|r| *r == "4194304"), "{set}");
+    for dir in ["$HOME", "/var/tmp"] {
+        let ms: u64 = t
+            .sh(
+                &name,
+                &format!(
+                    "s=$(date +%s%N); dd if=/dev/zero of={dir}/io bs=1M count=12 oflag=dsync \
+                     2>/dev/null; e=$(date +%s%N); rm -f {dir}/io; echo $(( (e - s) / 1000000 ))"
+                ),
+            )
+            .ok()
+            .stdout
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(ms >= 2000, "{dir}: 12 MiB synced in {ms} ms at 4 MiB/s");
+    }
+    t.hostel(&["set", &name, "--disk-io", "none"]).ok();
+    t.hostel(&["stop", &name]).ok();
+    t.hostel(&["start", &name]).ok();
+    assert_eq!(throttles(&t), "", "no throttle left");
+}
+
 #[test]
 fn disk_quota_refuses_writes_past_it_and_grows_live() {
     let t = TestRun::new(BIN);

@@ -362,6 +362,9 @@ pub struct DefaultsConfig {
     pub pids: u32,
     /// Egress of new workspaces: `all` (the internet, never the host) or `none`.
     pub egress: crate::network::Egress,
+    /// Disk reads and writes a second, each way: `none`, a size (`50MiB`) or operations
+    /// (`500iops`).
+    pub disk_io: crate::quota::DiskIo,
 }
 
 impl Default for DefaultsConfig {
@@ -372,6 +375,7 @@ impl Default for DefaultsConfig {
             disk: ByteSize::gib(5),
             pids: 512,
             egress: crate::network::Egress::All,
+            disk_io: crate::quota::DiskIo::Unlimited,
         }
     }
 }
@@ -385,6 +389,7 @@ impl DefaultsConfig {
             disk: self.disk,
             pids: self.pids,
             gpus: crate::quota::Gpus::None,
+            disk_io: self.disk_io,
         }
     }
 }
@@ -438,6 +443,7 @@ impl Config {
             let field = match &e {
                 crate::quota::QuotaError::BadCpus { .. } => "cpus",
                 crate::quota::QuotaError::BadGpus { .. } => "gpus",
+                crate::quota::QuotaError::BadDiskIo { .. } => "disk_io",
                 crate::quota::QuotaError::BelowMinimum { field, .. } => field,
             };
             ConfigError::rule(&format!("defaults.{field}"), format!("[defaults] {e}"))

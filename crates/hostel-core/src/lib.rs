@@ -37,7 +37,7 @@ pub use key::{KeyError, SshPublicKey};
 pub use lifecycle::{StartPlan, WorkspaceState};
 pub use name::{NameError, TenantName};
 pub use profile::{ImageProfile, NESTING_LABEL};
-pub use quota::{Cpus, Gpus, Limits, Quota, QuotaChange, QuotaError};
+pub use quota::{Cpus, DiskIo, Gpus, Limits, Quota, QuotaChange, QuotaError};
 pub use role::{Action, Role};
 pub use secret::Secret;
 pub use session::Signal;

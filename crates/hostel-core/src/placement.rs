@@ -110,6 +110,7 @@ mod tests {
             disk: ByteSize::gib(disk_gib),
             pids: 512,
             gpus: Gpus::None,
+            disk_io: crate::quota::DiskIo::Unlimited,
         }
     }
 

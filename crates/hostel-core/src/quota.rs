@@ -138,6 +138,81 @@ impl fmt::Display for Gpus {
     }
 }
 
+/// How fast a workspace may read and write its disks (its home and its root filesystem), each
+/// way: no limit, bytes a second, or operations a second. Kept by the kernel's block throttle
+/// on the devices under them, so what a tenant's own `fsync` pushes out is slowed in the
+/// tenant's time, not in its neighbours'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum DiskIo {
+    /// No limit.
+    #[default]
+    Unlimited,
+    /// Bytes a second, each way.
+    Bytes(ByteSize),
+    /// Operations a second, each way.
+    Ops(u32),
+}
+
+/// The slowest disk a workspace may be given in bytes: slower, it cannot boot or install.
+pub const MIN_DISK_IO_BYTES: ByteSize = ByteSize::mib(1);
+/// The slowest disk a workspace may be given in operations.
+pub const MIN_DISK_IO_OPS: u32 = 10;
+
+impl DiskIo {
+    /// Whether it limits nothing.
+    pub fn is_unlimited(self) -> bool {
+        self == DiskIo::Unlimited
+    }
+}
+
+impl FromStr for DiskIo {
+    type Err = QuotaError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || QuotaError::BadDiskIo {
+            input: s.to_owned(),
+        };
+        let t = s.trim();
+        let t = t.strip_suffix("/s").unwrap_or(t);
+        if t == "none" {
+            return Ok(DiskIo::Unlimited);
+        }
+        if let Some(n) = t.strip_suffix("iops") {
+            return match n.trim().parse::<u32>() {
+                Ok(n) if n >= MIN_DISK_IO_OPS => Ok(DiskIo::Ops(n)),
+                _ => Err(bad()),
+            };
+        }
+        match t.parse::<ByteSize>() {
+            Ok(b) if b >= MIN_DISK_IO_BYTES => Ok(DiskIo::Bytes(b)),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl TryFrom<String> for DiskIo {
+    type Error = QuotaError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<DiskIo> for String {
+    fn from(d: DiskIo) -> String {
+        d.to_string()
+    }
+}
+
+impl fmt::Display for DiskIo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DiskIo::Unlimited => f.write_str("none"),
+            DiskIo::Bytes(b) => write!(f, "{b}/s"),
+            DiskIo::Ops(n) => write!(f, "{n}iops"),
+        }
+    }
+}
+
 /// The limits of one workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quota {
@@ -152,6 +227,9 @@ pub struct Quota {
     /// GPUs (given at the workspace's next start).
     #[serde(default)]
     pub gpus: Gpus,
+    /// Disk reads and writes a second (given at the workspace's next start).
+    #[serde(default)]
+    pub disk_io: DiskIo,
 }
 
 impl Quota {
@@ -190,6 +268,8 @@ pub struct QuotaChange {
     pub pids: Option<u32>,
     /// New GPUs.
     pub gpus: Option<Gpus>,
+    /// New disk I/O limit.
+    pub disk_io: Option<DiskIo>,
 }
 
 impl QuotaChange {
@@ -206,6 +286,7 @@ impl QuotaChange {
             disk: self.disk.unwrap_or(q.disk),
             pids: self.pids.unwrap_or(q.pids),
             gpus: self.gpus.unwrap_or(q.gpus),
+            disk_io: self.disk_io.unwrap_or(q.disk_io),
         }
     }
 }
@@ -229,6 +310,15 @@ pub enum QuotaError {
     /// `--gpus` is neither `all`, `none` nor a count.
     #[error("gpus {input:?}: use all, none, or a number from 1 to {MAX_GPUS}")]
     BadGpus {
+        /// The rejected input.
+        input: String,
+    },
+    /// `--disk-io` is neither `none`, a size a second nor operations a second.
+    #[error(
+        "disk-io {input:?}: use none, a size a second of at least {MIN_DISK_IO_BYTES} \
+         (50MiB), or at least {MIN_DISK_IO_OPS} operations a second (500iops)"
+    )]
+    BadDiskIo {
         /// The rejected input.
         input: String,
     },
@@ -284,7 +374,47 @@ mod tests {
             disk: ByteSize::gib(5),
             pids: 512,
             gpus: Gpus::None,
+            disk_io: DiskIo::Unlimited,
         }
+    }
+
+    #[test]
+    fn disk_io_parses_and_displays() {
+        for (text, io) in [
+            ("none", DiskIo::Unlimited),
+            ("50MiB", DiskIo::Bytes(ByteSize::mib(50))),
+            ("50MiB/s", DiskIo::Bytes(ByteSize::mib(50))),
+            ("500iops", DiskIo::Ops(500)),
+            (" 500 iops ", DiskIo::Ops(500)),
+        ] {
+            assert_eq!(text.parse::<DiskIo>(), Ok(io), "{text}");
+        }
+        assert_eq!(DiskIo::Bytes(ByteSize::mib(50)).to_string(), "50MiB/s");
+        assert_eq!(DiskIo::Ops(500).to_string(), "500iops");
+        assert_eq!(DiskIo::default().to_string(), "none");
+        for io in [
+            DiskIo::Unlimited,
+            DiskIo::Bytes(ByteSize::mib(3)),
+            DiskIo::Ops(10),
+        ] {
+            assert_eq!(io.to_string().parse::<DiskIo>(), Ok(io));
+        }
+        for bad in ["", "fast", "9iops", "512KiB", "-1iops", "1.5iops", "0"] {
+            assert_eq!(
+                bad.parse::<DiskIo>(),
+                Err(QuotaError::BadDiskIo { input: bad.into() }),
+                "{bad}"
+            );
+        }
+        let old: Quota = serde_json::from_value(serde_json::json!({
+            "cpus": "1", "memory": "1GiB", "disk": "5GiB", "pids": 512
+        }))
+        .unwrap();
+        assert_eq!(
+            old.disk_io,
+            DiskIo::Unlimited,
+            "a quota from before reads as none"
+        );
     }
 
     #[test]

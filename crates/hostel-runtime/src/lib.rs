@@ -8,6 +8,7 @@
 //! This crate never decides anything: it does what `hostel-service` asks, labels everything it
 //! makes, and reports what the engine says. Start reading at [`Runtime`].
 
+mod blockdev;
 pub mod docker;
 mod error;
 pub mod fake;

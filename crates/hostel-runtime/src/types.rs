@@ -175,6 +175,9 @@ pub struct WorkspaceSpec {
     pub syscalls: SyscallFilter,
     /// The GPUs it gets.
     pub gpus: hostel_core::Gpus,
+    /// How fast it may read and write, each way, on every device under its disks (the home,
+    /// its root filesystem, shared folders).
+    pub disk_io: hostel_core::DiskIo,
 }
 
 /// What root inside a workspace may do; each engine maps it to its own knobs.

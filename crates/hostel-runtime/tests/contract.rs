@@ -50,6 +50,7 @@ fn spec(name: &str, run: &str, home: &std::path::Path, image: &str) -> Workspace
         layer_max: None,
         syscalls: Default::default(),
         gpus: hostel_core::Gpus::None,
+        disk_io: hostel_core::DiskIo::Unlimited,
     }
 }
 

@@ -993,6 +993,7 @@ mod tests {
                 disk: ByteSize::gib(1),
                 pids: 100,
                 gpus: hostel_core::Gpus::None,
+                disk_io: hostel_core::DiskIo::Unlimited,
             },
             policy: Policy::default(),
             egress: Egress::default(),

@@ -230,6 +230,7 @@ pub fn workspace_spec(
             .map(|base| base.saturating_add(quota.disk.as_u64())),
         syscalls: syscall_filter(host.ids, host.nesting && userns),
         gpus: quota.gpus,
+        disk_io: quota.disk_io,
     };
     let mut labels = extra_labels.clone();
     labels.insert(LABEL_MANAGED.into(), "1".into());
@@ -269,6 +270,10 @@ pub fn spec_hash(spec: &WorkspaceSpec, egress: Egress) -> String {
     if !spec.gpus.is_none() {
         h.update(format!("gpus={}\0", spec.gpus).as_bytes());
     }
+    // Only a disk I/O limit adds bytes, for the same reason.
+    if !spec.disk_io.is_unlimited() {
+        h.update(format!("disk_io={}\0", spec.disk_io).as_bytes());
+    }
     // Only calls answered "not implemented" add bytes: no workspace had them before nesting.
     for part in &f.unimplemented {
         h.update(format!("enosys={part}\0").as_bytes());
@@ -303,6 +308,7 @@ mod tests {
             disk: ByteSize::gib(1),
             pids: 128,
             gpus: hostel_core::Gpus::None,
+            disk_io: hostel_core::DiskIo::Unlimited,
         }
     }
 

@@ -33,6 +33,8 @@ pub struct CreateRequest {
     pub pids: Option<u32>,
     /// GPUs; unset: none.
     pub gpus: Option<Gpus>,
+    /// Disk reads and writes a second; unset: `[defaults] disk_io`.
+    pub disk_io: Option<hostel_core::DiskIo>,
     /// Image reference; unset: the newest built workspace image.
     pub image: Option<String>,
     /// Lifecycle policies (TTL as an expiry time, ephemeral, autostart, idle stop).
@@ -53,6 +55,7 @@ impl CreateRequest {
             disk: None,
             pids: None,
             gpus: None,
+            disk_io: None,
             image: None,
             policy: Policy::default(),
             egress: None,
@@ -405,6 +408,7 @@ impl Hostel {
             disk: req.disk.unwrap_or(d.disk),
             pids: req.pids.unwrap_or(d.pids),
             gpus: req.gpus.unwrap_or_default(),
+            disk_io: req.disk_io.unwrap_or(d.disk_io),
         };
         quota.validate()?;
         progress.step("checking the engine, the image and the quota");
@@ -928,6 +932,7 @@ impl Hostel {
             ("disk", change.disk.map(|v| v.to_string())),
             ("pids", change.pids.map(|v| v.to_string())),
             ("gpus", change.gpus.map(|v| v.to_string())),
+            ("disk_io", change.disk_io.map(|v| v.to_string())),
             ("image", image.map(str::to_owned)),
             ("egress", egress.map(|e| e.to_string())),
             (
@@ -1032,16 +1037,25 @@ impl Hostel {
                 applied: "live",
             });
         }
+        let next_start = if state == WorkspaceState::Running {
+            "next start (stop and start the workspace; the home is kept)"
+        } else {
+            "next start"
+        };
         if new.gpus != t.quota.gpus {
             out.push(SetOutcome {
                 field: "gpus",
                 from: t.quota.gpus.to_string(),
                 to: new.gpus.to_string(),
-                applied: if state == WorkspaceState::Running {
-                    "next start (stop and start the workspace; the home is kept)"
-                } else {
-                    "next start"
-                },
+                applied: next_start,
+            });
+        }
+        if new.disk_io != t.quota.disk_io {
+            out.push(SetOutcome {
+                field: "disk_io",
+                from: t.quota.disk_io.to_string(),
+                to: new.disk_io.to_string(),
+                applied: next_start,
             });
         }
         if let Some(img) = new_image.filter(|i| *i != t.image) {

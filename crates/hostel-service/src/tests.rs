@@ -1143,6 +1143,7 @@ fn spec_like(container: &str) -> hostel_runtime::WorkspaceSpec {
         layer_max: None,
         syscalls: Default::default(),
         gpus: hostel_core::Gpus::None,
+        disk_io: hostel_core::DiskIo::Unlimited,
     }
 }
 
@@ -2003,4 +2004,47 @@ async fn an_image_that_runs_containers_is_refused_where_the_engine_cannot_confin
         matches!(err, ServiceError::NestingUnsupported { .. }),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_disk_io_limit_is_given_at_the_next_start() {
+    let f = fixture();
+    let alice = name("alice");
+    let req = CreateRequest {
+        disk_io: Some(hostel_core::DiskIo::Ops(500)),
+        ..request("alice")
+    };
+    let info = f.hostel.create(req, &Quiet).await.unwrap();
+    assert_eq!(info.summary.quota.disk_io, hostel_core::DiskIo::Ops(500));
+    assert_eq!(
+        f.fake.spec("hostel-alice").unwrap().disk_io,
+        hostel_core::DiskIo::Ops(500)
+    );
+    let to = hostel_core::DiskIo::Bytes(ByteSize::mib(20));
+    let change = QuotaChange {
+        disk_io: Some(to),
+        ..QuotaChange::default()
+    };
+    let out = f
+        .hostel
+        .set(&alice, change, None, None, Default::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (out[0].field, out[0].from.as_str(), out[0].to.as_str()),
+        ("disk_io", "500iops", "20MiB/s")
+    );
+    assert!(
+        out[0].applied.starts_with("next start"),
+        "{}",
+        out[0].applied
+    );
+    assert!(f.hostel.info(&alice).await.unwrap().stale);
+    f.hostel.stop(&alice).await.unwrap();
+    f.hostel.start(&alice, &Quiet).await.unwrap();
+    assert_eq!(f.fake.spec("hostel-alice").unwrap().disk_io, to);
+    assert!(!f.hostel.info(&alice).await.unwrap().stale);
+    // A tenant without one gets [defaults] disk_io, none unless set.
+    f.hostel.create(request("bob"), &Quiet).await.unwrap();
+    assert!(f.fake.spec("hostel-bob").unwrap().disk_io.is_unlimited());
 }

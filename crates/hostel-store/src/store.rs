@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/012_snapshots.sql"),
     include_str!("migrations/013_shares.sql"),
     include_str!("migrations/014_gpus.sql"),
+    include_str!("migrations/015_disk_io.sql"),
 ];
 
 /// The tenants database. Cheap to share behind an `Arc`; calls are short and serialized.
@@ -343,8 +344,9 @@ impl Store {
                 "INSERT OR IGNORE INTO tenants
                  (name, status, image, cpus_milli, memory_bytes, disk_bytes, pids, created_at,
                   updated_at, expires_at, ephemeral, autostart, idle_stop_secs, last_active_at,
-                  egress, adopted_home, gpus)
-             VALUES (?1, 'creating', ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?7, ?12, ?13, ?14)",
+                  egress, adopted_home, gpus, disk_io)
+             VALUES (?1, 'creating', ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?7, ?12, ?13, ?14,
+                     ?15)",
                 params![
                     t.name.as_str(),
                     t.image,
@@ -362,6 +364,7 @@ impl Store {
                     t.egress.as_str(),
                     t.adopted_home,
                     t.quota.gpus.to_string(),
+                    t.quota.disk_io.to_string(),
                 ],
             )?;
             if inserted == 0 {
@@ -539,7 +542,7 @@ impl Store {
         blocking(|| {
             let changed = self.conn().execute(
                 "UPDATE tenants SET cpus_milli = ?2, memory_bytes = ?3, disk_bytes = ?4, pids = ?5,
-                 updated_at = ?6, gpus = ?7 WHERE name = ?1",
+                 updated_at = ?6, gpus = ?7, disk_io = ?8 WHERE name = ?1",
                 params![
                     name.as_str(),
                     quota.cpus.as_millis(),
@@ -548,6 +551,7 @@ impl Store {
                     quota.pids,
                     now.to_rfc3339(),
                     quota.gpus.to_string(),
+                    quota.disk_io.to_string(),
                 ],
             )?;
             not_found_unless(changed, name)
@@ -1330,7 +1334,8 @@ impl Store {
 const SELECT_TENANT: &str = "SELECT name, status, image, cpus_milli, memory_bytes, disk_bytes, \
                              pids, created_at, updated_at, desired, expires_at, ephemeral, \
                              autostart, idle_stop_secs, last_active_at, egress, adopted_home, \
-                             restoring, snapshot_every, snapshot_keep, gpus FROM tenants";
+                             restoring, snapshot_every, snapshot_keep, gpus, disk_io \
+                             FROM tenants";
 
 struct RawTenant {
     name: String,
@@ -1354,6 +1359,7 @@ struct RawTenant {
     snapshot_every: Option<String>,
     snapshot_keep: Option<i64>,
     gpus: String,
+    disk_io: String,
 }
 
 fn raw_tenant(r: &Row<'_>) -> rusqlite::Result<RawTenant> {
@@ -1379,6 +1385,7 @@ fn raw_tenant(r: &Row<'_>) -> rusqlite::Result<RawTenant> {
         snapshot_every: r.get(18)?,
         snapshot_keep: r.get(19)?,
         gpus: r.get(20)?,
+        disk_io: r.get(21)?,
     })
 }
 
@@ -1430,6 +1437,10 @@ impl RawTenant {
                     .gpus
                     .parse()
                     .map_err(|_| corrupt("gpus", self.gpus.clone()))?,
+                disk_io: self
+                    .disk_io
+                    .parse()
+                    .map_err(|_| corrupt("disk_io", self.disk_io.clone()))?,
             },
             desired: match self.desired.as_str() {
                 "running" => WorkspaceState::Running,
@@ -1500,6 +1511,7 @@ mod tests {
                 disk: ByteSize::gib(5),
                 pids: 256,
                 gpus: hostel_core::Gpus::None,
+                disk_io: hostel_core::DiskIo::Unlimited,
             },
             keys: vec![KEY_A.parse().unwrap()],
             policy: Policy::default(),
@@ -1680,12 +1692,17 @@ mod tests {
         let q = Quota {
             pids: 64,
             gpus: hostel_core::Gpus::Count(2),
+            disk_io: hostel_core::DiskIo::Ops(500),
             ..new_tenant("alice").quota
         };
         s.set_quota(&name, &q, now()).unwrap();
         assert_eq!(
             s.require(&name).unwrap().quota.gpus,
             hostel_core::Gpus::Count(2)
+        );
+        assert_eq!(
+            s.require(&name).unwrap().quota.disk_io,
+            hostel_core::DiskIo::Ops(500)
         );
         s.set_image(&name, "hostel-workspace:def", now()).unwrap();
         s.set_desired(&name, WorkspaceState::Stopped, now())
@@ -1893,7 +1910,7 @@ mod tests {
             Store::open(&path),
             Err(StoreError::TooNew {
                 found: 99,
-                known: 14
+                known: 15
             })
         ));
     }

@@ -478,6 +478,7 @@ pub async fn create(
             disk: given(f.disk),
             pids: None,
             gpus: None,
+            disk_io: None,
             image: given(f.image),
             ttl: None,
             ephemeral: false,

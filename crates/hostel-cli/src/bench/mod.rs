@@ -4,11 +4,13 @@
 //! [`lifecycle`]: create, stop, start, delete; [`ssh`]: the gateway; [`api`]: the sandbox path;
 //! [`chaos`]: the daemon killed under load, and what it converges to; [`soak`]: the daemon
 //! under a long load, watched over time; [`dashboard`]: the admin dashboard's charts with many
-//! tenants; [`transfer`]: export and import against tar and zstd.
+//! tenants; [`transfer`]: export and import against tar and zstd; [`io`]: a tenant's `fsync`
+//! beside another's writes, with and without a disk I/O limit.
 
 pub mod api;
 pub mod chaos;
 pub mod dashboard;
+pub mod io;
 pub mod lifecycle;
 pub mod restart;
 pub mod soak;
@@ -83,5 +85,6 @@ fn plain_spec(
         layer_max: None,
         syscalls: hostel_service::workspace_syscall_filter(ids, false),
         gpus: hostel_core::Gpus::None,
+        disk_io: hostel_core::DiskIo::Unlimited,
     }
 }

@@ -363,6 +363,34 @@ impl Runtime for DockerRuntime {
             ));
         }
         let d = self.docker().await?;
+        let throttle = if spec.disk_io.is_unlimited() {
+            Throttle::default()
+        } else {
+            let info = d
+                .info()
+                .await
+                .map_err(self.map_err("info", "engine", &self.socket))?;
+            let paths: Vec<String> = spec
+                .mounts
+                .iter()
+                .map(|m| m.source.clone())
+                .chain(info.docker_root_dir)
+                .collect();
+            let devices = tokio::task::spawn_blocking(move || {
+                let paths: Vec<&Path> = paths.iter().map(Path::new).collect();
+                crate::blockdev::backing_devices(&paths)
+            })
+            .await
+            .unwrap_or_default();
+            if devices.is_empty() {
+                tracing::warn!(
+                    workspace = %spec.name,
+                    "no block device found under the workspace's disks: its disk I/O limit \
+                     cannot be applied"
+                );
+            }
+            throttle(spec.disk_io, &devices)
+        };
         let mounts = spec
             .mounts
             .iter()
@@ -385,6 +413,10 @@ impl Runtime for DockerRuntime {
                 memory_swap: Some(memory_bytes(spec.limits.memory)),
                 pids_limit: Some(i64::from(spec.limits.pids)),
                 device_requests: device_requests(spec.gpus),
+                blkio_device_read_bps: throttle.read_bps,
+                blkio_device_write_bps: throttle.write_bps,
+                blkio_device_read_iops: throttle.read_iops,
+                blkio_device_write_iops: throttle.write_iops,
                 mounts: Some(mounts),
                 cap_drop: Some(vec!["ALL".to_owned()]),
                 cap_add: Some(capabilities(spec.privileges)),
@@ -966,6 +998,43 @@ fn host_gpus(dev: &Path) -> u32 {
     u32::try_from(count).unwrap_or(u32::MAX)
 }
 
+/// The engine's block throttles for a disk I/O limit on these devices.
+#[derive(Debug, Default, PartialEq)]
+struct Throttle {
+    read_bps: Option<Vec<bollard::models::ThrottleDevice>>,
+    write_bps: Option<Vec<bollard::models::ThrottleDevice>>,
+    read_iops: Option<Vec<bollard::models::ThrottleDevice>>,
+    write_iops: Option<Vec<bollard::models::ThrottleDevice>>,
+}
+
+/// A disk I/O limit as the engine's throttles, the same each way on every device.
+fn throttle(io: hostel_core::DiskIo, devices: &[String]) -> Throttle {
+    let each = |rate: u64| {
+        Some(
+            devices
+                .iter()
+                .map(|d| bollard::models::ThrottleDevice {
+                    path: Some(d.clone()),
+                    rate: Some(i64::try_from(rate).unwrap_or(i64::MAX)),
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    match io {
+        hostel_core::DiskIo::Unlimited => Throttle::default(),
+        hostel_core::DiskIo::Bytes(b) => Throttle {
+            read_bps: each(b.as_u64()),
+            write_bps: each(b.as_u64()),
+            ..Throttle::default()
+        },
+        hostel_core::DiskIo::Ops(n) => Throttle {
+            read_iops: each(u64::from(n)),
+            write_iops: each(u64::from(n)),
+            ..Throttle::default()
+        },
+    }
+}
+
 /// What `docker run --gpus` asks the engine for: every GPU (count -1) or the first N, by the
 /// `gpu` capability.
 fn device_requests(gpus: hostel_core::Gpus) -> Option<Vec<bollard::models::DeviceRequest>> {
@@ -983,6 +1052,30 @@ fn device_requests(gpus: hostel_core::Gpus) -> Option<Vec<bollard::models::Devic
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_disk_io_limit_throttles_each_device_both_ways() {
+        let devices = ["/dev/loop0".to_owned(), "/dev/loop1".to_owned()];
+        assert_eq!(
+            throttle(hostel_core::DiskIo::Unlimited, &devices),
+            Throttle::default()
+        );
+        let bytes = throttle(
+            hostel_core::DiskIo::Bytes(hostel_core::ByteSize::mib(50)),
+            &devices,
+        );
+        let write = bytes.write_bps.unwrap();
+        assert_eq!(write, bytes.read_bps.unwrap());
+        assert_eq!(write.len(), 2);
+        assert_eq!(
+            (write[1].path.as_deref(), write[1].rate),
+            (Some("/dev/loop1"), Some(50 << 20))
+        );
+        assert!(bytes.read_iops.is_none() && bytes.write_iops.is_none());
+        let ops = throttle(hostel_core::DiskIo::Ops(500), &devices);
+        assert_eq!(ops.write_iops.unwrap()[0].rate, Some(500));
+        assert!(ops.read_bps.is_none() && ops.write_bps.is_none());
+    }
+
     #[test]
     fn gpus_are_device_requests_as_docker_run_makes_them() {
         use hostel_core::Gpus;

@@ -137,6 +137,16 @@ pub(super) fn syscall_deny(filter: &SyscallFilter) -> String {
     text
 }
 
+/// A disk I/O limit as a disk device's `limits.read` and `limits.write`: bytes a second, or
+/// operations with `iops`.
+pub(super) fn disk_limit(io: hostel_core::DiskIo) -> Option<String> {
+    match io {
+        hostel_core::DiskIo::Unlimited => None,
+        hostel_core::DiskIo::Bytes(b) => Some(b.as_u64().to_string()),
+        hostel_core::DiskIo::Ops(n) => Some(format!("{n}iops")),
+    }
+}
+
 /// A CPU limit as Incus's allowance (`50ms/100ms`: half a CPU).
 pub(super) fn cpu_allowance(cpus: Cpus) -> String {
     let ms = (u64::from(cpus.as_millis()) * u64::from(CPU_PERIOD_MS) / 1000).max(1);
@@ -301,8 +311,15 @@ pub(super) fn instance_body(
     if let (Some(max), Some(map)) = (spec.layer_max, root.as_object_mut()) {
         map.insert("size".into(), max.to_string().into());
     }
+    let limited = |mut device: Value| {
+        if let (Some(rate), Some(map)) = (disk_limit(spec.disk_io), device.as_object_mut()) {
+            map.insert("limits.read".into(), rate.clone().into());
+            map.insert("limits.write".into(), rate.into());
+        }
+        device
+    };
     let mut devices = Map::new();
-    devices.insert("root".into(), root);
+    devices.insert("root".into(), limited(root));
     for (i, m) in spec.mounts.iter().enumerate() {
         // A home is id-shifted: a file the tenant's uid 1000 makes is uid 1000's on the host
         // too, and the per-workspace id range stays out of it. A read-only mount is not: its
@@ -312,7 +329,7 @@ pub(super) fn instance_body(
         } else {
             json!({"type": "disk", "source": m.source, "path": m.target, "shift": "true"})
         };
-        devices.insert(format!("mount{i}"), device);
+        devices.insert(format!("mount{i}"), limited(device));
     }
     // Every GPU as one device, or the first N by their card ids.
     match spec.gpus {
@@ -421,6 +438,7 @@ mod tests {
                 unimplemented: vec!["add_key".into()],
             },
             gpus: hostel_core::Gpus::None,
+            disk_io: hostel_core::DiskIo::Unlimited,
         }
     }
 
@@ -523,6 +541,25 @@ mod tests {
                 .contains("lxc.no_new_privs = 1")
         );
         assert!(body["devices"].get("eth0").is_none());
+    }
+
+    #[test]
+    fn a_disk_io_limit_is_on_every_disk_both_ways() {
+        let body = |disk_io| {
+            let s = WorkspaceSpec { disk_io, ..spec() };
+            instance_body(&s, "hostel", None, &BTreeMap::new(), |_| false).unwrap()["devices"]
+                .clone()
+        };
+        let none = body(hostel_core::DiskIo::Unlimited);
+        assert!(none["root"].get("limits.read").is_none());
+        assert!(none["mount0"].get("limits.write").is_none());
+        let ops = body(hostel_core::DiskIo::Ops(500));
+        for device in ["root", "mount0"] {
+            assert_eq!(ops[device]["limits.read"], "500iops", "{device}");
+            assert_eq!(ops[device]["limits.write"], "500iops", "{device}");
+        }
+        let bytes = body(hostel_core::DiskIo::Bytes(ByteSize::mib(50)));
+        assert_eq!(bytes["root"]["limits.write"], (50u64 << 20).to_string());
     }
 
     #[test]
