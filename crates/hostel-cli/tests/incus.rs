@@ -224,19 +224,7 @@ fn an_incus_disk_io_limit_throttles_synced_writes() {
     let t = TestRun::incus(BIN);
     let a = t.create_tenant("a", &["--disk", "1G", "--disk-io", "4M"]);
     for dir in ["$HOME", "/var/tmp"] {
-        let ms: u64 = t
-            .sh(
-                &a,
-                &format!(
-                    "s=$(date +%s%N); dd if=/dev/zero of={dir}/io bs=1M count=12 oflag=dsync \
-                     2>/dev/null; e=$(date +%s%N); rm -f {dir}/io; echo $(( (e - s) / 1000000 ))"
-                ),
-            )
-            .ok()
-            .stdout
-            .trim()
-            .parse()
-            .unwrap();
+        let ms = t.synced_write_ms(&a, dir, 12);
         assert!(ms >= 2000, "{dir}: 12 MiB synced in {ms} ms at 4 MiB/s");
     }
 }

@@ -113,19 +113,7 @@ fn disk_io_limit_throttles_synced_writes_in_home_and_root() {
     );
     assert!(rates.iter().all(|r| *r == "4194304"), "{set}");
     for dir in ["$HOME", "/var/tmp"] {
-        let ms: u64 = t
-            .sh(
-                &name,
-                &format!(
-                    "s=$(date +%s%N); dd if=/dev/zero of={dir}/io bs=1M count=12 oflag=dsync \
-                     2>/dev/null; e=$(date +%s%N); rm -f {dir}/io; echo $(( (e - s) / 1000000 ))"
-                ),
-            )
-            .ok()
-            .stdout
-            .trim()
-            .parse()
-            .unwrap();
+        let ms = t.synced_write_ms(&name, dir, 12);
         assert!(ms >= 2000, "{dir}: 12 MiB synced in {ms} ms at 4 MiB/s");
     }
     t.hostel(&["set", &name, "--disk-io", "none"]).ok();

@@ -238,6 +238,19 @@ impl TestRun {
         name
     }
 
+    /// How long, in ms, `tenant` takes to write `mib` MiB with `O_DSYNC` into `dir` (a shell
+    /// word, `$HOME` or a path): what a disk I/O limit holds.
+    pub fn synced_write_ms(&self, tenant: &str, dir: &str, mib: u32) -> u64 {
+        let script = format!(
+            "s=$(date +%s%N); dd if=/dev/zero of={dir}/io bs=1M count={mib} oflag=dsync \
+             2>/dev/null; e=$(date +%s%N); rm -f {dir}/io; echo $(( (e - s) / 1000000 ))"
+        );
+        let out = self.sh(tenant, &script).ok().stdout;
+        out.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("not a time: {out:?}"))
+    }
+
     /// `hostel exec <tenant> -- sh -c <script>`.
     pub fn sh(&self, tenant: &str, script: &str) -> Run {
         self.hostel(&["exec", tenant, "--", "sh", "-c", script])
