@@ -1,9 +1,12 @@
 //! `hostel bench ssh`: the gateway against the ways people reach a container shell today, in
 //! one run, as medians and ratios. Nothing here is a test; nothing asserts a time.
 //!
-//! Baselines, all on the same workspace image and the same machine:
-//! - `docker exec`: the engine's own way in (no network, no crypto);
-//! - sshd in a container: the image plus openssh-server, port published on 127.0.0.1;
+//! Baselines, all on the same workspace image, engine and machine:
+//! - `docker exec` (Docker) or `incus exec` (Incus): the engine's own way in (no network, no
+//!   crypto);
+//! - sshd in a container: on Docker the image plus openssh-server in a container of its own,
+//!   port published on 127.0.0.1; on Incus openssh-server installed in the bench tenant's own
+//!   system container, reached at its address;
 //! - jump host: OpenSSH's sshd on the host (a throwaway one on 127.0.0.1, needs the
 //!   openssh-server package), then the container's sshd (`ssh -J`), Containarium's path.
 //!
@@ -136,6 +139,11 @@ pub(crate) fn ssh(key: &Path, port: u16, user: &str, extra: &[&str], remote: &st
 
 /// The same client as [`ssh`] without a remote command (for `-W`, `-N`).
 pub(crate) fn ssh_to(key: &Path, port: u16, user: &str, extra: &[&str]) -> Command {
+    client(key, "127.0.0.1", port, user, extra)
+}
+
+/// An OpenSSH client to `user@host:port` with the bench key, without a remote command.
+fn client(key: &Path, host: &str, port: u16, user: &str, extra: &[&str]) -> Command {
     let mut c = Command::new("ssh");
     c.args(extra)
         .args(["-p", &port.to_string(), "-i"])
@@ -154,9 +162,75 @@ pub(crate) fn ssh_to(key: &Path, port: u16, user: &str, extra: &[&str]) -> Comma
             "-o",
             "ControlMaster=no",
         ])
-        .arg(format!("{user}@127.0.0.1"))
+        .arg(format!("{user}@{host}"))
         .stdin(std::process::Stdio::null());
     c
+}
+
+/// Where the sshd baseline listens and whom it lets in.
+struct Sshd {
+    host: String,
+    port: u16,
+    user: String,
+}
+
+impl Sshd {
+    fn ssh(&self, key: &Path, extra: &[&str], remote: &str) -> Command {
+        let mut c = client(key, &self.host, self.port, &self.user, extra);
+        c.arg(remote);
+        c
+    }
+}
+
+/// On Incus: openssh-server installed in the bench tenant's own system container (from
+/// Debian's archive, through its egress), a daemon of its own on port 2222 for a user `bench`
+/// with the bench key, reached at the workspace's address.
+async fn incus_sshd(
+    h: &Hostel,
+    tenant: &TenantName,
+    pubkey: &SshPublicKey,
+) -> Result<Sshd, CliError> {
+    let script = format!(
+        "sudo -n sh -ec 'export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; \
+         apt-get install -y -qq --no-install-recommends openssh-server >/dev/null; \
+         mkdir -p /run/sshd; id bench >/dev/null 2>&1 || useradd -m -s /bin/bash -p \"*\" bench; \
+         echo \"{key}\" > /etc/ssh/bench_keys; ssh-keygen -A >/dev/null; \
+         /usr/sbin/sshd -p 2222 -o AuthorizedKeysFile=/etc/ssh/bench_keys \
+         -o PasswordAuthentication=no -o StrictModes=no'",
+        key = pubkey.to_openssh()
+    );
+    let (code, _, err) = h.exec_capture(tenant, &["sh", "-c", &script]).await?;
+    if code != 0 {
+        return Err(fail(format!(
+            "installing sshd in {tenant} failed ({code}): {}",
+            String::from_utf8_lossy(&err).trim()
+        )));
+    }
+    let Some((ip, _)) = h.workspace_addresses(tenant).await? else {
+        return Err(fail(format!("no address for {tenant}'s workspace")));
+    };
+    Ok(Sshd {
+        host: ip.to_string(),
+        port: 2222,
+        user: "bench".into(),
+    })
+}
+
+/// The engine's own way into a workspace, as its command-line client runs it.
+fn engine_exec(h: &Hostel, tenant: &TenantName) -> (Command, &'static str) {
+    let container = format!("hostel-{tenant}");
+    if h.config().engine.kind == hostel_core::config::EngineKind::Incus {
+        let mut c = Command::new("incus");
+        c.env("INCUS_SOCKET", h.config().engine.socket())
+            .args(["exec", &container, "--user", "1000", "--group", "1000"])
+            .args(["--cwd", "/tmp", "--", "true"])
+            .stdin(std::process::Stdio::null());
+        (c, "incus exec true")
+    } else {
+        let mut c = docker_cli(h.config().engine.socket());
+        c.args(["exec", "-u", tenant.as_str(), &container, "true"]);
+        (c, "docker exec true")
+    }
 }
 
 fn rss_bytes() -> u64 {
@@ -275,23 +349,10 @@ pub(crate) async fn wait_ssh(
     )))
 }
 
-async fn measure(b: &mut Bench<'_>, rounds: usize) -> Result<(), CliError> {
+/// On Docker: sshd in a container of its own from the workspace image plus openssh-server,
+/// its port published on 127.0.0.1, for a user `bench` with the bench key.
+async fn docker_sshd(b: &Bench<'_>, image: &str, auth: &Path) -> Result<Sshd, CliError> {
     let h = b.h;
-    let image = h.image_build(false, &Quiet).await?.reference;
-    let (key, pubkey) = keypair(&b.dir, "bench").await?;
-    let tenant = b.tenant("a", &pubkey).await?;
-
-    // The gateway, in this process, with caps raised so the concurrency runs are not refused.
-    let mut ssh_cfg = h.config().ssh.clone();
-    ssh_cfg.max_sessions_per_tenant = 1024;
-    ssh_cfg.max_unauthenticated_per_ip = 1024;
-    ssh_cfg.ban_after_failures = 0;
-    ssh_cfg.ban_address_after_failures = 0;
-    let gateway = Gateway::start(h, ssh_cfg, "127.0.0.1:0").await?;
-    let gw = gateway.port;
-    wait_ssh(&key, gw, tenant.as_str(), &[]).await?;
-
-    // sshd in a container of the same image.
     let sshd_image = format!(
         "hostel-bench-sshd:{}",
         image.rsplit(':').next().unwrap_or("x")
@@ -327,8 +388,6 @@ async fn measure(b: &mut Bench<'_>, rounds: usize) -> Result<(), CliError> {
     if !status.success() {
         return Err(fail(format!("building {sshd_image} failed")));
     }
-    let auth = b.dir.join("authorized_keys");
-    std::fs::write(&auth, format!("{}\n", pubkey.to_openssh())).map_err(|e| fail(e.to_string()))?;
     let cname = format!("hostel-bench-sshd-{}", b.id);
     run_ok(
         docker_cli(h.config().engine.socket()).args([
@@ -370,7 +429,53 @@ async fn measure(b: &mut Bench<'_>, rounds: usize) -> Result<(), CliError> {
         .and_then(|l| l.rsplit(':').next())
         .and_then(|p| p.trim().parse().ok())
         .ok_or_else(|| fail(format!("cannot read the sshd port from {port_text:?}")))?;
-    wait_ssh(&key, sshd_port, "bench", &[]).await?;
+    Ok(Sshd {
+        host: "127.0.0.1".into(),
+        port: sshd_port,
+        user: "bench".into(),
+    })
+}
+
+async fn measure(b: &mut Bench<'_>, rounds: usize) -> Result<(), CliError> {
+    let h = b.h;
+    let image = h.image_build(false, &Quiet).await?.reference;
+    let (key, pubkey) = keypair(&b.dir, "bench").await?;
+    let tenant = b.tenant("a", &pubkey).await?;
+
+    // The gateway, in this process, with caps raised so the concurrency runs are not refused.
+    let mut ssh_cfg = h.config().ssh.clone();
+    ssh_cfg.max_sessions_per_tenant = 1024;
+    ssh_cfg.max_unauthenticated_per_ip = 1024;
+    ssh_cfg.ban_after_failures = 0;
+    ssh_cfg.ban_address_after_failures = 0;
+    let gateway = Gateway::start(h, ssh_cfg, "127.0.0.1:0").await?;
+    let gw = gateway.port;
+    wait_ssh(&key, gw, tenant.as_str(), &[]).await?;
+
+    let auth = b.dir.join("authorized_keys");
+    std::fs::write(&auth, format!("{}\n", pubkey.to_openssh())).map_err(|e| fail(e.to_string()))?;
+    // sshd in a container of the same image, on the same engine.
+    let sshd = if h.config().engine.kind == hostel_core::config::EngineKind::Incus {
+        incus_sshd(h, &tenant, &pubkey).await?
+    } else {
+        docker_sshd(b, &image, &auth).await?
+    };
+    let mut tries = 0;
+    while !sshd
+        .ssh(&key, &["-o", "ConnectTimeout=5"], "true")
+        .output()
+        .await
+        .is_ok_and(|o| o.status.success())
+    {
+        tries += 1;
+        if tries > 50 {
+            return Err(fail(format!(
+                "sshd at {}:{} never let the bench in",
+                sshd.host, sshd.port
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // A throwaway OpenSSH jump host on the host, if sshd is installed.
     let jump = if Path::new("/usr/sbin/sshd").exists() {
@@ -414,14 +519,9 @@ async fn measure(b: &mut Bench<'_>, rounds: usize) -> Result<(), CliError> {
         None
     };
 
-    let container = format!("hostel-{tenant}");
     let mut rows = Vec::new();
-    let docker_exec = time_n(rounds, "docker exec", || {
-        let mut c = docker_cli(h.config().engine.socket());
-        c.args(["exec", "-u", tenant.as_str(), &container, "true"]);
-        c
-    })
-    .await?;
+    let exec_label = engine_exec(h, &tenant).1;
+    let engine_exec_time = time_n(rounds, exec_label, || engine_exec(h, &tenant).0).await?;
     for (label, kex) in [
         ("default kex", None),
         ("curve25519-sha256", Some("KexAlgorithms=curve25519-sha256")),
@@ -431,19 +531,16 @@ async fn measure(b: &mut Bench<'_>, rounds: usize) -> Result<(), CliError> {
             ssh(&key, gw, tenant.as_str(), &extra, "true")
         })
         .await?;
-        let s = time_n(rounds, "ssh sshd", || {
-            ssh(&key, sshd_port, "bench", &extra, "true")
-        })
-        .await?;
+        let s = time_n(rounds, "ssh sshd", || sshd.ssh(&key, &extra, "true")).await?;
         rows.push(vec![
             format!("ssh true, {label}: hostel gateway"),
             ms(g),
             "1.00x".into(),
         ]);
         rows.push(vec![
-            format!("  docker exec true"),
-            ms(docker_exec),
-            format!("{:.2}x", docker_exec.as_secs_f64() / g.as_secs_f64()),
+            format!("  {exec_label}"),
+            ms(engine_exec_time),
+            format!("{:.2}x", engine_exec_time.as_secs_f64() / g.as_secs_f64()),
         ]);
         rows.push(vec![
             format!("  sshd in a container"),
@@ -453,10 +550,7 @@ async fn measure(b: &mut Bench<'_>, rounds: usize) -> Result<(), CliError> {
         if let Some(j) = &jump {
             let mut jextra = extra.clone();
             jextra.extend(["-o", j.as_str()]);
-            let jt = time_n(rounds, "ssh jump", || {
-                ssh(&key, sshd_port, "bench", &jextra, "true")
-            })
-            .await?;
+            let jt = time_n(rounds, "ssh jump", || sshd.ssh(&key, &jextra, "true")).await?;
             rows.push(vec![
                 format!("  jump host + sshd in a container"),
                 ms(jt),
@@ -507,13 +601,15 @@ async fn measure(b: &mut Bench<'_>, rounds: usize) -> Result<(), CliError> {
     // Throughput: 512 MiB from the workspace to the client.
     let mib = 512u64;
     let remote = format!("head -c {} /dev/zero", mib << 20);
-    let through = |port: u16, user: &str| {
-        let mut c = ssh(&key, port, user, &[], &remote);
+    let quiet = |mut c: Command| {
         c.stdout(std::process::Stdio::null());
         c
     };
-    let tg = time_n(3, "ssh cat gateway", || through(gw, tenant.as_str())).await?;
-    let ts = time_n(3, "ssh cat sshd", || through(sshd_port, "bench")).await?;
+    let tg = time_n(3, "ssh cat gateway", || {
+        quiet(ssh(&key, gw, tenant.as_str(), &[], &remote))
+    })
+    .await?;
+    let ts = time_n(3, "ssh cat sshd", || quiet(sshd.ssh(&key, &[], &remote))).await?;
     let rate = |d: Duration| format!("{:.0} MiB/s", mib as f64 / d.as_secs_f64());
     rows.push(vec![
         format!("{mib} MiB over ssh: hostel gateway"),
