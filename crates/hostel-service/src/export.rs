@@ -313,6 +313,7 @@ impl Hostel {
             };
             *from = Some(manifest.name.to_string());
             let (create, extras) = manifest_to_request(manifest, req)?;
+            let create = self.fit_policy(create, progress);
             let name = create.name.clone();
             let extras = self.fit_extras(extras, progress);
             let info = self.create_filled(create, progress, &filler).await?;
@@ -323,6 +324,25 @@ impl Hostel {
         .await;
         feeder.abort();
         result
+    }
+
+    /// An archive's TTL that ran out before the import is dropped, and with it `ephemeral`
+    /// (which needs one): otherwise the daemon would delete, or purge, the tenant the import
+    /// just made at its next check.
+    fn fit_policy(&self, mut create: CreateRequest, progress: &dyn Progress) -> CreateRequest {
+        if let Some(at) = create.policy.expires_at.filter(|at| *at <= self.now()) {
+            progress.step(&format!(
+                "its TTL ran out at {at}; it comes back without one{}",
+                if create.policy.ephemeral {
+                    ", and not ephemeral"
+                } else {
+                    ""
+                }
+            ));
+            create.policy.expires_at = None;
+            create.policy.ephemeral = false;
+        }
+        create
     }
 
     /// What of an archive's schedule and ports this host takes: a schedule keeps at most
@@ -414,6 +434,7 @@ fn manifest_to_request(
         disk: Some(req.disk.unwrap_or(m.quota.disk)),
         pids: Some(m.quota.pids),
         gpus: Some(m.quota.gpus),
+        disk_io: Some(m.quota.disk_io),
         image: req.image,
         policy: m.policy,
         egress: Some(m.egress),

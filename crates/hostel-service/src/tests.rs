@@ -1648,7 +1648,11 @@ async fn an_export_imports_as_the_same_home_and_record() {
     let f = fixture();
     let (h, storage) = (&f.hostel, &f.storage);
     let alice = name("alice");
-    h.create(request("alice"), &Quiet).await.unwrap();
+    let req = CreateRequest {
+        disk_io: Some(hostel_core::DiskIo::Ops(500)),
+        ..request("alice")
+    };
+    h.create(req, &Quiet).await.unwrap();
     let home = storage.home_path(&alice);
     std::fs::create_dir_all(home.join("src/deep")).unwrap();
     std::fs::write(home.join("src/deep/main.rs"), "fn main() {}\n").unwrap();
@@ -2047,4 +2051,27 @@ async fn a_disk_io_limit_is_given_at_the_next_start() {
     // A tenant without one gets [defaults] disk_io, none unless set.
     f.hostel.create(request("bob"), &Quiet).await.unwrap();
     assert!(f.fake.spec("hostel-bob").unwrap().disk_io.is_unlimited());
+}
+
+#[tokio::test]
+async fn an_archive_whose_ttl_ran_out_imports_without_one() {
+    let f = fixture();
+    let h = &f.hostel;
+    let past = h.now() - chrono::Duration::hours(1);
+    let req = CreateRequest {
+        policy: hostel_core::policy::Policy {
+            expires_at: Some(past),
+            ephemeral: true,
+            ..Default::default()
+        },
+        ..request("alice")
+    };
+    h.create(req, &Quiet).await.unwrap();
+    let archive = exported(h, "alice").await;
+    h.import(upload(archive), import_as("bob"), &Quiet)
+        .await
+        .unwrap();
+    let bob = h.store().require(&name("bob")).unwrap();
+    assert_eq!(bob.policy.expires_at, None);
+    assert!(!bob.policy.ephemeral, "the daemon would purge it at once");
 }
