@@ -55,9 +55,20 @@ fn secrets_are_private_hashed_and_never_logged() {
         .stderr(std::fs::File::create(t.root.join("daemon-debug.err")).unwrap())
         .spawn()
         .unwrap();
+    // Ready once it wrote its state file (after the local secret), not when the port answers:
+    // the listener is bound before the secret is written.
+    let state = t.root.join("state/hostel.serve");
+    let pid = format!("\"pid\":{}", daemon.id());
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", http_port)).is_err() {
+    while std::net::TcpStream::connect(("127.0.0.1", http_port)).is_err()
+        || !std::fs::read_to_string(&state).is_ok_and(|s| s.contains(&pid))
+    {
         assert!(Instant::now() < deadline, "the daemon did not listen");
+        assert!(
+            daemon.try_wait().unwrap().is_none(),
+            "the daemon exited: {}",
+            std::fs::read_to_string(t.root.join("daemon-debug.err")).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let local = std::fs::read_to_string(t.root.join("state/cli.token")).unwrap();
