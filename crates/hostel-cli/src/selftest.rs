@@ -392,6 +392,58 @@ async fn forge_move(
     ))
 }
 
+/// Takes inotify instances until refused or 50000, writes how many and why it stopped to
+/// `/tmp/.hostel-inotify` (opened first: at the open-file limit no file opens), and holds them
+/// for 30 s.
+const INOTIFY_HOLDER: &str = r#"import ctypes, os, resource, time
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+libc = ctypes.CDLL(None, use_errno=True)
+out = open("/tmp/.hostel-inotify.tmp", "w")
+n = 0
+while n < 50000 and libc.inotify_init1(0) >= 0:
+    n += 1
+out.write("%d %s" % (n, os.strerror(ctypes.get_errno()) if n < 50000 else "cap"))
+out.close()
+os.rename("/tmp/.hostel-inotify.tmp", "/tmp/.hostel-inotify")
+time.sleep(30)
+"#;
+
+/// A takes as many inotify instances as it may (up to 50000) and holds them while this process,
+/// root on the host, asks for one. The kernel counts them against root, the owner of every
+/// workspace's user namespace: at Debian's default of 128 one tenant takes them all, and the
+/// host and every workspace that starts next (systemd needs them) are refused.
+async fn inotify_move(h: &Hostel, a: &TenantName) -> Result<MoveResult, CliError> {
+    let script = format!(
+        "rm -f /tmp/.hostel-inotify; cat > /tmp/.hostel-inotify.py <<'PY'\n{INOTIFY_HOLDER}PY\n\
+         (nohup python3 /tmp/.hostel-inotify.py >/dev/null 2>&1 &)\n\
+         for i in $(seq 200); do [ -f /tmp/.hostel-inotify ] && break; sleep 0.1; done\n\
+         cat /tmp/.hostel-inotify"
+    );
+    let (_, held) = inside(h, a, &script).await?;
+    let host = nix::sys::inotify::Inotify::init(nix::sys::inotify::InitFlags::IN_CLOEXEC);
+    inside(
+        h,
+        a,
+        "pkill -f hostel-inotify.py; rm -f /tmp/.hostel-inotify*; true",
+    )
+    .await?;
+    let (n, why) = held.split_once(' ').unwrap_or((&held, ""));
+    let took = match why {
+        "cap" => format!("A held {n} (the suite's cap)"),
+        _ => format!("A held {n}, then: {why}"),
+    };
+    Ok(outcome(
+        "use up the host's inotify instances",
+        "inside A",
+        host.is_err(),
+        match host {
+            Ok(_) => format!("{took}; the host still made one"),
+            Err(e) => format!("{took}; the host was refused: {e}"),
+        },
+    ))
+}
+
 /// Keeps the first line of what a move printed, short.
 fn seen(out: &[u8], err: &[u8]) -> String {
     let text = String::from_utf8_lossy(if out.iter().any(|b| !b.is_ascii_whitespace()) {
@@ -880,6 +932,7 @@ async fn moves(
             hostel_core::ByteSize::bytes(grew).human()
         ),
     ));
+    results.push(inotify_move(h, a).await?);
     let marker_sleep = 31_000 + (std::process::id() % 1000);
     inside(
         h,

@@ -192,6 +192,16 @@ pub async fn serve(h: Hostel) -> Result<u8, CliError> {
     // changes anything.
     let root_lock = lock_root(h.paths())?;
     raise_open_files();
+    // Counts every workspace shares with the host, before any workspace starts.
+    for f in h.ensure_kernel_counts().await? {
+        tracing::warn!(
+            key = %f.key,
+            path = %f.path.display(),
+            error = %f.source,
+            "cannot raise a kernel count that every workspace shares with the host: one tenant \
+             may use it up (see docs/security.md, kernel counts)"
+        );
+    }
     // Workspaces must not reach the listeners about to open: the rules go in first.
     h.ensure_filter().await.map_err(|e| {
         let mut err = CliError::from(e);

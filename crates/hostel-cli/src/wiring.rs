@@ -107,7 +107,8 @@ pub fn open(cli: &Cli) -> Result<Hostel, CliError> {
     };
     Ok(
         Hostel::new(paths, config, runtime, Arc::new(storage), store, actor())?
-            .with_packet_filter(filter),
+            .with_packet_filter(filter)
+            .with_kernel_settings("/proc/sys"),
     )
 }
 

@@ -16,6 +16,7 @@ pub mod incus;
 pub mod netfilter;
 mod netns;
 pub mod storage;
+pub mod sysctl;
 mod types;
 
 pub use error::RuntimeError;

@@ -192,6 +192,16 @@ pub enum ServiceError {
         /// What its init said, if anything.
         reason: String,
     },
+    /// The workspace runs, but its init did not make the tenant's user in time.
+    #[error(
+        "workspace of {tenant:?} runs, but its init did not make the tenant's user within {secs}s"
+    )]
+    WorkspaceNotReady {
+        /// The tenant.
+        tenant: String,
+        /// How long it was given.
+        secs: u64,
+    },
     /// A token name that breaks the rule.
     #[error("token name {name:?}: 1-64 chars of a-z, 0-9, '-' and '_'")]
     InvalidTokenName {
@@ -337,6 +347,7 @@ impl ServiceError {
             ServiceError::FileFailed { missing: true, .. } => ErrorCode::NotFound,
             ServiceError::FileFailed { .. } => ErrorCode::InvalidInput,
             ServiceError::Busy { .. } => ErrorCode::Conflict,
+            ServiceError::WorkspaceNotReady { .. } => ErrorCode::Unavailable,
             ServiceError::WorkspaceDied { .. }
             | ServiceError::BaseImage { .. }
             | ServiceError::Metrics { .. } => ErrorCode::Internal,
@@ -428,9 +439,15 @@ impl ServiceError {
             ServiceError::PurgeUnconfirmed { tenant } => Some(format!(
                 "run `hostel purge {tenant} --yes` if you mean it; `hostel delete {tenant}` keeps the home"
             )),
-            ServiceError::WorkspaceDied { .. } => {
-                Some("see the workspace's log with `docker logs hostel-<tenant>`".into())
-            }
+            ServiceError::WorkspaceDied { tenant, .. } => Some(format!(
+                "see the workspace's log: `docker logs hostel-{tenant}` on Docker, `incus console \
+                 --show-log hostel-{tenant}` on Incus"
+            )),
+            ServiceError::WorkspaceNotReady { tenant, .. } => Some(format!(
+                "the host may be short of memory or CPU; try again, and see the workspace's log: \
+                 `docker logs hostel-{tenant}` on Docker, `incus console --show-log \
+                 hostel-{tenant}` on Incus"
+            )),
             ServiceError::NotBanned { .. } => Some("list bans with `hostel ban list`".into()),
             ServiceError::NoDomain { .. } => Some(
                 "set [http] domain in hostel.toml, with wildcard DNS and a certificate for it \

@@ -17,6 +17,7 @@ mod exec;
 mod export;
 mod files;
 mod image;
+pub mod kernel;
 mod lifecycle;
 mod metrics;
 pub mod net;
@@ -91,6 +92,9 @@ pub struct Hostel {
     history: std::sync::Mutex<hostel_core::history::History>,
     filter: Arc<dyn hostel_runtime::netfilter::PacketFilter>,
     filter_applied: std::sync::atomic::AtomicBool,
+    /// Where the kernel's settings are (`/proc/sys`); `None` leaves them alone.
+    sysctl_dir: Option<std::path::PathBuf>,
+    kernel_checked: std::sync::atomic::AtomicBool,
     engine_facts: tokio::sync::OnceCell<EngineFacts>,
     auth_failures: ban::FailureWindow,
     tickets: origins::Tickets,
@@ -130,6 +134,8 @@ impl Hostel {
             history: std::sync::Mutex::new(hostel_core::history::History::new(check_secs)),
             filter: Arc::new(hostel_runtime::netfilter::RecordingFilter::default()),
             filter_applied: std::sync::atomic::AtomicBool::new(false),
+            sysctl_dir: None,
+            kernel_checked: std::sync::atomic::AtomicBool::new(false),
             engine_facts: tokio::sync::OnceCell::new(),
             auth_failures: ban::FailureWindow::default(),
             tickets: origins::Tickets::default(),
@@ -145,6 +151,13 @@ impl Hostel {
         filter: Arc<dyn hostel_runtime::netfilter::PacketFilter>,
     ) -> Self {
         self.filter = filter;
+        self
+    }
+
+    /// Raises the host's shared kernel counts under `dir` (`/proc/sys`) before workspaces
+    /// start (see [`kernel`]); by default they are left alone.
+    pub fn with_kernel_settings(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.sysctl_dir = Some(dir.into());
         self
     }
 

@@ -50,6 +50,7 @@ impl Hostel {
     /// Installs the packet-filter rules once per process (they are checked, not rewritten,
     /// when already in force).
     pub async fn ensure_filter(&self) -> Result<(), ServiceError> {
+        self.ensure_kernel_counts().await?;
         if self.filter_applied.load(Ordering::Acquire) {
             return Ok(());
         }

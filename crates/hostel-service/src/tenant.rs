@@ -16,6 +16,10 @@ use hostel_store::{KeyRecord, NewTenant, StoreError, TenantRecord};
 use serde::Serialize;
 use std::time::Duration;
 
+/// How long a started workspace's init has to make the tenant's user. A system container's
+/// boot on a busy host takes seconds; longer means it is stuck or the host is starved.
+const READY_WAIT: Duration = Duration::from_secs(30);
+
 /// What `create` is asked for; unset quotas come from `[defaults]`.
 #[derive(Debug, Clone)]
 pub struct CreateRequest {
@@ -536,7 +540,8 @@ impl Hostel {
         self.wait_ready(name).await
     }
 
-    /// Waits until the workspace's init has made the tenant's user, so the first exec works.
+    /// Waits until the workspace's init has made the tenant's user, so the first exec works
+    /// (at most [`READY_WAIT`]).
     async fn wait_ready(&self, name: &TenantName) -> Result<(), ServiceError> {
         let cname = container_name(name);
         let probe = ExecRequest {
@@ -545,7 +550,8 @@ impl Hostel {
             ..ExecRequest::default()
         };
         let mut delay = Duration::from_millis(5);
-        for _ in 0..200 {
+        let deadline = tokio::time::Instant::now() + READY_WAIT;
+        while tokio::time::Instant::now() < deadline {
             match self.runtime.exec(&cname, &probe).await {
                 Ok(mut s) => {
                     while s.output.next().await.is_some() {}
@@ -570,9 +576,9 @@ impl Hostel {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_millis(100));
         }
-        Err(ServiceError::WorkspaceDied {
+        Err(ServiceError::WorkspaceNotReady {
             tenant: name.to_string(),
-            reason: "the tenant's user did not appear within 15s".into(),
+            secs: READY_WAIT.as_secs(),
         })
     }
 

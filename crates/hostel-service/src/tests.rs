@@ -2075,3 +2075,47 @@ async fn an_archive_whose_ttl_ran_out_imports_without_one() {
     assert_eq!(bob.policy.expires_at, None);
     assert!(!bob.policy.ephemeral, "the daemon would purge it at once");
 }
+
+/// Regression: one tenant took all 128 of root's inotify instances, which every workspace and
+/// the host share; the 17th Incus workspace then never started. The first workspace a process
+/// makes raises those counts first, once, and audits each raise.
+#[tokio::test]
+async fn the_first_workspace_raises_the_kernel_counts_every_workspace_shares() {
+    let sys = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(sys.path().join("fs/inotify")).unwrap();
+    std::fs::create_dir_all(sys.path().join("user")).unwrap();
+    for key in kernel::SHARED_KERNEL_COUNTS {
+        std::fs::write(sys.path().join(key), "128\n").unwrap();
+    }
+    std::fs::write(sys.path().join("user/max_user_namespaces"), "4294967295\n").unwrap();
+    std::fs::remove_file(sys.path().join("user/max_time_namespaces")).unwrap();
+    let f = fixture();
+    let h = Arc::try_unwrap(f.hostel)
+        .ok()
+        .unwrap()
+        .with_kernel_settings(sys.path());
+    h.create(request("alice"), &Quiet).await.unwrap();
+    let read = |k: &str| std::fs::read_to_string(sys.path().join(k)).unwrap();
+    assert_eq!(read("fs/inotify/max_user_instances"), "2147483647");
+    assert_eq!(read("user/max_uts_namespaces"), "2147483647");
+    assert_eq!(
+        read("user/max_user_namespaces"),
+        "4294967295\n",
+        "never lowered"
+    );
+    let raises: Vec<_> = h
+        .audit_log()
+        .query(&Default::default())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event.kind.starts_with("host.kernel.raise"))
+        .map(|r| r.event.detail["key"].clone())
+        .collect();
+    assert_eq!(raises.len(), kernel::SHARED_KERNEL_COUNTS.len() - 2);
+    assert!(raises.contains(&"fs.inotify.max_user_watches".to_owned()));
+    // Lowered behind its back, it is not looked at again by this process.
+    std::fs::write(sys.path().join("fs/inotify/max_user_instances"), "128\n").unwrap();
+    h.create(request("bob"), &Quiet).await.unwrap();
+    assert_eq!(read("fs/inotify/max_user_instances"), "128\n");
+    assert!(h.ensure_kernel_counts().await.unwrap().is_empty());
+}

@@ -1,18 +1,18 @@
-//! `hostel bench api`: the agent-sandbox path through the HTTP API against the Docker Engine API
-//! doing the same over its socket, in one run. Nothing here is a test.
+//! `hostel bench api`: the agent-sandbox path through the HTTP API against the root's engine's
+//! API doing the same over its socket, in one run. Nothing here is a test.
 //!
 //! The API runs in this process on 127.0.0.1 with a bench token (revoked at the end); requests
 //! go over real TCP with a minimal HTTP/1.1 client (one connection per request, as a harness
 //! without keep-alive would). The baseline creates, starts and execs `echo hi` as root in a
-//! container of the same image through bollard, which is what the gateway itself does minus
-//! the home, the quota, the store, the audit and the wait for the tenant's user.
+//! container of the same image through the engine's runtime (bollard on Docker, the REST API on
+//! Incus), which is what the gateway itself does minus the home, the quota, the store, the audit
+//! and the wait for the tenant's user.
 
 use super::{BENCH_KEY, fail, median, ms, plain_spec};
 use crate::error::CliError;
 use crate::output::{line, table};
 use hostel_core::Role;
-use hostel_runtime::docker::DockerRuntime;
-use hostel_runtime::{ExecRequest, Runtime};
+use hostel_runtime::{ExecRequest, IdMapping, Runtime};
 use hostel_service::Hostel;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -71,14 +71,16 @@ pub async fn api_bench(h: Arc<Hostel>, rounds: usize, parallel: usize) -> Result
         hostel_web::router(hostel_web::AppState::new(h.clone())),
         std::future::pending(),
     ));
-    let docker = DockerRuntime::new(h.config().engine.socket().to_owned());
+    let engine = crate::wiring::engine_runtime(&h.config().engine);
+    let ids = h.engine_ids().await?;
     let mut names = Vec::new();
     let mut containers = Vec::new();
     let ctx = Ctx {
         h: &h,
         port,
         token: &token,
-        docker: &docker,
+        engine: engine.as_ref(),
+        ids,
         id: &id,
     };
     let result = measure(&ctx, rounds, parallel, &mut names, &mut containers).await;
@@ -93,7 +95,7 @@ pub async fn api_bench(h: Arc<Hostel>, rounds: usize, parallel: usize) -> Result
         .await;
     }
     for c in &containers {
-        let _ = docker.remove(c).await;
+        let _ = engine.remove(c).await;
     }
     server.abort();
     let _ = h.token_revoke(&token_name);
@@ -105,7 +107,8 @@ struct Ctx<'a> {
     h: &'a Hostel,
     port: u16,
     token: &'a str,
-    docker: &'a DockerRuntime,
+    engine: &'a dyn Runtime,
+    ids: IdMapping,
     id: &'a str,
 }
 
@@ -121,7 +124,8 @@ async fn measure(
         h,
         port,
         token,
-        docker,
+        engine,
+        ids,
         id,
     } = *ctx;
     let image = h
@@ -167,20 +171,20 @@ async fn measure(
 
         let cname = format!("hostel-bench-api-{id}-{i}");
         containers.push(cname.clone());
-        let spec = plain_spec(&cname, &image, id, None, hostel_runtime::IdMapping::Host);
+        let spec = plain_spec(&cname, &image, id, None, ids);
         let t = Instant::now();
-        docker
+        engine
             .create(&spec)
             .await
             .map_err(|e| fail(e.to_string()))?;
-        docker
+        engine
             .start(&cname)
             .await
             .map_err(|e| fail(e.to_string()))?;
-        docker_echo(docker, &cname).await?;
+        engine_echo(engine, &cname).await?;
         d_create_first.push(t.elapsed());
         let t = Instant::now();
-        docker_echo(docker, &cname).await?;
+        engine_echo(engine, &cname).await?;
         d_roundtrip.push(t.elapsed());
     }
     let ratio =
@@ -235,22 +239,26 @@ async fn measure(
         String::new(),
     ]);
     line(&format!("hostel bench api: {rounds} rounds, image {image}"));
+    let engine_column = format!(
+        "{} API ms",
+        h.config().engine.kind.as_str().to_ascii_uppercase()
+    );
     table(
-        &["MEASURE", "HOSTEL API ms", "DOCKER API ms", "RATIO"],
+        &["MEASURE", "HOSTEL API ms", &engine_column, "RATIO"],
         &rows,
     );
     line("published agent-sandbox starts for comparison: E2B ~150 ms, Daytona <90 ms");
     Ok(())
 }
 
-async fn docker_echo(docker: &DockerRuntime, name: &str) -> Result<(), CliError> {
+async fn engine_echo(engine: &dyn Runtime, name: &str) -> Result<(), CliError> {
     use futures_util::StreamExt;
     let req = ExecRequest {
         cmd: vec!["echo".into(), "hi".into()],
         user: "root".into(),
         ..ExecRequest::default()
     };
-    let mut s = docker
+    let mut s = engine
         .exec(name, &req)
         .await
         .map_err(|e| fail(e.to_string()))?;
