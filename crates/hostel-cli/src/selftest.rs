@@ -444,6 +444,42 @@ async fn inotify_move(h: &Hostel, a: &TenantName) -> Result<MoveResult, CliError
     ))
 }
 
+/// A sends one UDP packet to each of `max + 1000` ports of `target` (off its network, on this
+/// host), each a flow of its own: the move worked when the host's connection tracking, one
+/// table for every workspace and the host (full, it drops every new connection, the gateways'
+/// too), holds more than `max` flows from A.
+async fn conntrack_move(
+    h: &Hostel,
+    a: &TenantName,
+    a_ip: &str,
+    target: std::net::Ipv4Addr,
+    max: u32,
+) -> Result<MoveResult, CliError> {
+    let sent = max + 1000;
+    let (_, said) = inside(
+        h,
+        a,
+        &format!(
+            "python3 -c 'import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+             for p in range({sent}):\n    s.sendto(b\"flow\", (\"{target}\", 1024 + p))\n\
+             print(\"sent\")' 2>&1"
+        ),
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let table = std::fs::read_to_string("/proc/net/nf_conntrack").unwrap_or_default();
+    let held = table
+        .lines()
+        .filter(|l| l.contains(" udp ") && l.contains(&format!("src={a_ip} dst={target} ")))
+        .count();
+    Ok(outcome(
+        "fill the host's connection tracking with flows",
+        "inside A",
+        held > max as usize,
+        format!("{said}: {sent} flows sent, {held} tracked (at most {max} allowed)"),
+    ))
+}
+
 /// Keeps the first line of what a move printed, short.
 fn seen(out: &[u8], err: &[u8]) -> String {
     let text = String::from_utf8_lossy(if out.iter().any(|b| !b.is_ascii_whitespace()) {
@@ -654,7 +690,7 @@ async fn moves(
     )
     .await?;
     let (b_ip, _) = addresses(h, b).await?;
-    let (_, a_gw) = addresses(h, a).await?;
+    let (a_ip, a_gw) = addresses(h, a).await?;
     let host_ip = host_address().await?;
     let root = h.paths().root().display().to_string();
     let host = host_name();
@@ -933,6 +969,10 @@ async fn moves(
         ),
     ));
     results.push(inotify_move(h, a).await?);
+    if let Some((_, target)) = run.forge {
+        let max = h.config().network.connections_max;
+        results.push(conntrack_move(h, a, &a_ip, target, max).await?);
+    }
     let marker_sleep = 31_000 + (std::process::id() % 1000);
     inside(
         h,

@@ -357,7 +357,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let l = layers(dir.path(), None, &[]);
         let all = load(&l).unwrap().settings(None).unwrap();
-        assert_eq!(all.len(), 43, "a new key needs a line here and in the docs");
+        assert_eq!(all.len(), 44, "a new key needs a line here and in the docs");
         figment::Jail::expect_with(|jail| {
             jail.set_env("HOSTEL_DEFAULTS_MEMORY", "1073741824");
             jail.set_env("HOSTEL_DEFAULTS_CPUS", "1.5");

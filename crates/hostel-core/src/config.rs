@@ -55,6 +55,9 @@ pub struct NetworkConfig {
     pub deny: Vec<ipnet::Ipv4Net>,
     /// Install and keep hostel's packet-filter rules (workspaces reach nothing on the host).
     pub packet_filter: bool,
+    /// Most connections one workspace may have tracked through the host at once: the host's
+    /// connection-tracking table is one for everyone, and full, it drops every new connection.
+    pub connections_max: u32,
 }
 
 impl Default for NetworkConfig {
@@ -68,6 +71,7 @@ impl Default for NetworkConfig {
                 .filter_map(|s| s.parse().ok())
                 .collect(),
             packet_filter: true,
+            connections_max: 4096,
         }
     }
 }
@@ -482,6 +486,15 @@ impl Config {
                 ));
             }
         }
+        if n.connections_max < 64 {
+            return Err(ConfigError::rule(
+                "network.connections_max",
+                format!(
+                    "[network] connections_max {}: at least 64 (a browser alone opens dozens)",
+                    n.connections_max
+                ),
+            ));
+        }
         if n.subnet_prefix < n.pool.prefix_len() || n.subnet_prefix > 29 {
             return Err(ConfigError::rule(
                 "network.subnet_prefix",
@@ -562,6 +575,7 @@ mod tests {
         let bad = |t: &str| Config::from_toml(t).unwrap_err().message;
         assert!(bad("[network]\ninterface_prefix = \"TooLongX\"").contains("interface_prefix"));
         assert!(bad("[network]\nsubnet_prefix = 30").contains("/29"));
+        assert!(bad("[network]\nconnections_max = 10").contains("at least 64"));
         assert!(bad("[network]\nsubnet_prefix = 8").contains("subnet_prefix"));
         assert!(bad("[network]\npool = \"10.0.0.0/33\"").contains("pool"));
         assert!(bad("[defaults]\negress = \"some\"").contains("egress"));

@@ -11,7 +11,10 @@
 //!   host opened pass (the web gateway will proxy into workspaces); everything else is dropped;
 //! - `HOSTEL-FWD-<prefix>`, jumped to from the top of `DOCKER-USER` (or `FORWARD`) for traffic
 //!   from and to `<prefix>+`: only drops: nothing new enters a tenant bridge, egress-`none`
-//!   bridges (`<prefix>n...`) and the denied destinations are dropped (IPv6: everything);
+//!   bridges (`<prefix>n...`) and the denied destinations are dropped, and a workspace's new
+//!   connection past its `connections_max` tracked ones (the host's connection-tracking table
+//!   is one for all; full, it drops every new connection, the gateways' too) (IPv6:
+//!   everything);
 //! - `HOSTEL-OK-<prefix>` (IPv4), jumped to from the end of the same chain: replies pass and a
 //!   tenant's own new traffic goes out;
 //! - `HOSTEL-NAT-<prefix>` (IPv4 `nat` table, from `POSTROUTING` for the pool): masquerades
@@ -41,6 +44,8 @@ pub struct FilterRules {
     pub pool: String,
     /// IPv4 destinations no workspace may reach, in CIDR form.
     pub deny: Vec<String>,
+    /// Most connections one workspace (one source address) may have tracked at once.
+    pub connections_max: u32,
 }
 
 /// One chain of ours and its rules, as `iptables -S` prints them.
@@ -80,6 +85,11 @@ impl FilterRules {
         } else {
             forward.push(format!("-A {fwd} -i {p}n+ -j DROP"));
             forward.extend(self.deny.iter().map(|d| format!("-A {fwd} -d {d} -j DROP")));
+            forward.push(format!(
+                "-A {fwd} -i {p}+ -m conntrack --ctstate NEW -m connlimit --connlimit-above {} \
+                 --connlimit-mask 32 --connlimit-saddr -j DROP",
+                self.connections_max
+            ));
         }
         let mut chains = vec![
             Chain {
@@ -508,6 +518,7 @@ mod tests {
             prefix: "hsl".into(),
             pool: "10.213.0.0/16".into(),
             deny: vec!["169.254.0.0/16".into()],
+            connections_max: 4096,
         };
         let v4 = r.chains(false);
         let reply = "-m conntrack --ctstate RELATED,ESTABLISHED -j";
@@ -525,6 +536,9 @@ mod tests {
                 "-A HOSTEL-FWD-hsl -o hsl+ -j DROP".to_owned(),
                 "-A HOSTEL-FWD-hsl -i hsln+ -j DROP".to_owned(),
                 "-A HOSTEL-FWD-hsl -d 169.254.0.0/16 -j DROP".to_owned(),
+                "-A HOSTEL-FWD-hsl -i hsl+ -m conntrack --ctstate NEW -m connlimit \
+                 --connlimit-above 4096 --connlimit-mask 32 --connlimit-saddr -j DROP"
+                    .to_owned(),
             ],
             "only drops: every instance's come before any accept"
         );

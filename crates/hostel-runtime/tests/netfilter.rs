@@ -48,6 +48,7 @@ async fn rules_are_installed_checked_repaired_and_removed() {
         prefix: prefix.clone(),
         pool: "10.219.0.0/16".into(),
         deny: vec!["169.254.0.0/16".into(), "100.100.100.200/32".into()],
+        connections_max: 4096,
     };
     let f = Iptables;
     assert!(!f.check(&rules).await.unwrap());
@@ -210,6 +211,7 @@ async fn issue_12_two_instances_stay_apart_whatever_their_order() {
         prefix: p.to_owned(),
         pool: pool.to_owned(),
         deny: vec![],
+        connections_max: 4096,
     };
     let (a, b) = (rules(&pa, "10.251.1.0/24"), rules(&pb, "10.251.2.0/24"));
     let f = Iptables;
@@ -223,4 +225,53 @@ async fn issue_12_two_instances_stay_apart_whatever_their_order() {
     f.apply(&a).await.unwrap();
     assert!(f.check(&a).await.unwrap() && f.check(&b).await.unwrap());
     assert!(!pair.first_reaches_second(net), "A after B");
+}
+
+/// Sends one UDP packet from `ns` to each of `count` ports of `to`, from one socket; returns
+/// how many flows from `from` the host's connection tracking then holds.
+fn udp_flows(ns: &str, from: &str, to: &str, first_port: u16, count: u16) -> usize {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "python3", "-c"])
+        .arg(format!(
+            "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+             for p in range({first_port}, {}):\n    s.sendto(b'x', ('{to}', p))\n",
+            first_port + count
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    std::fs::read_to_string("/proc/net/nf_conntrack")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(" udp ") && l.contains(&format!("src={from} dst={to} ")))
+        .count()
+}
+
+/// A workspace could fill the host's one connection-tracking table (262144 entries here) with
+/// flows of its own, after which the host dropped every new connection, the gateways' too.
+/// Each workspace's new flows past `connections_max` are dropped before they are tracked.
+#[tokio::test]
+async fn a_workspace_holds_at_most_its_connections_max_flows() {
+    let id = &uuid::Uuid::new_v4().simple().to_string()[..4];
+    let (pa, pb) = (format!("zc{id}"), format!("zd{id}"));
+    let _ca = Cleanup(pa.clone());
+    let net = 250;
+    let pair = Pair::new([&pa, &pb], net);
+    let mut rules = FilterRules {
+        prefix: pa.clone(),
+        pool: format!("10.{net}.0.0/16"),
+        deny: vec![],
+        connections_max: 64,
+    };
+    Iptables.apply(&rules).await.unwrap();
+    let (from, to) = (format!("10.{net}.1.2"), format!("10.{net}.2.2"));
+    let held = udp_flows(&pair.ns[0], &from, &to, 20000, 200);
+    assert!((1..=64).contains(&held), "{held} flows tracked past 64");
+    // The limit is the rule's: with a higher one, the same flood is tracked whole.
+    rules.connections_max = 100_000;
+    Iptables.apply(&rules).await.unwrap();
+    assert!(Iptables.check(&rules).await.unwrap());
+    let held = udp_flows(&pair.ns[0], &from, &to, 30000, 200);
+    assert!(held > 200, "{held} flows tracked");
 }

@@ -39,6 +39,7 @@ impl Hostel {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
+            connections_max: self.config.network.connections_max,
         }
     }
 
