@@ -384,3 +384,45 @@ fn a_docker_tenant_moves_to_incus_byte_for_byte() {
     );
     incus.hostel(&["purge", &b, "--yes"]).ok();
 }
+
+/// The daemon's lifecycle policies act on Incus tenants as on Docker ones: an idle system
+/// container (systemd's own timers stay under the busy share) is stopped, and one whose TTL ran
+/// out is deleted with its home kept.
+#[test]
+fn idle_stop_and_ttl_act_on_incus_workspaces() {
+    let t = TestRun::with_engine(
+        BIN,
+        "kind = \"incus\"\n",
+        "[network]\npool = \"10.232.0.0/16\"\n\n[lifecycle]\nidle_stop_secs = 2\ncheck_secs = 1\n",
+    );
+    let idle = t.create_tenant("idle", &[]);
+    let ttl = t.create_tenant("ttl", &["--ttl", "20s", "--idle-stop", "0"]);
+    t.sh(&ttl, "echo kept > f").ok();
+    let _d = t.serve();
+    let state = |name: &str| {
+        let list = t.hostel(&["list", "--json"]).ok().json();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .map(|x| x["state"].as_str().unwrap().to_owned())
+    };
+    let eventually = |what: &str, name: &str, want: &str| {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        while std::time::Instant::now() < end {
+            if state(name).as_deref() == Some(want) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        panic!("{what}: {name} is {:?}, not {want}", state(name));
+    };
+    eventually("idle stop", &idle, "stopped");
+    eventually("ttl", &ttl, "deleted");
+    assert_eq!(
+        std::fs::read_to_string(t.home(&ttl).join("f")).unwrap(),
+        "kept\n"
+    );
+    // A connection wakes the stopped one.
+    assert_eq!(t.sh(&idle, "echo woke").ok().stdout, "woke\n");
+}

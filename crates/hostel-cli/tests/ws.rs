@@ -17,7 +17,19 @@ const BIN: &str = env!("CARGO_BIN_EXE_hostel");
 
 #[tokio::test]
 async fn terminal_over_websocket_with_resize_and_exit_status() {
-    let t = TestRun::new(BIN);
+    terminal_case(TestRun::new(BIN)).await;
+}
+
+/// The same web terminal for a tenant on Incus: a system container's exec behind the same
+/// service call.
+#[tokio::test]
+async fn the_web_terminal_works_the_same_on_incus() {
+    terminal_case(TestRun::incus(BIN)).await;
+}
+
+/// A terminal opened over the exec WebSocket: refused without a token; its size, a resize and
+/// the shell's exit status come through.
+async fn terminal_case(t: TestRun) {
     let token = t
         .hostel(&["token", "create", "term"])
         .ok()

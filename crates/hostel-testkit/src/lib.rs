@@ -110,7 +110,7 @@ impl TestRun {
     }
 
     /// A fresh run with `engine` (keys) in `[engine]` and `extra` appended.
-    fn with_engine(bin: &str, engine: &str, extra: &str) -> Self {
+    pub fn with_engine(bin: &str, engine: &str, extra: &str) -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
         let root = test_dir().join(&id);
         std::fs::create_dir_all(root.join("etc")).unwrap();
