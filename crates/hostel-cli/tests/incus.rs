@@ -399,23 +399,15 @@ fn idle_stop_and_ttl_act_on_incus_workspaces() {
     let ttl = t.create_tenant("ttl", &["--ttl", "20s", "--idle-stop", "0"]);
     t.sh(&ttl, "echo kept > f").ok();
     let _d = t.serve();
-    let state = |name: &str| {
-        let list = t.hostel(&["list", "--json"]).ok().json();
-        list.as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["name"] == name)
-            .map(|x| x["state"].as_str().unwrap().to_owned())
-    };
     let eventually = |what: &str, name: &str, want: &str| {
         let end = std::time::Instant::now() + std::time::Duration::from_secs(90);
         while std::time::Instant::now() < end {
-            if state(name).as_deref() == Some(want) {
+            if t.state(name).as_deref() == Some(want) {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(500));
         }
-        panic!("{what}: {name} is {:?}, not {want}", state(name));
+        panic!("{what}: {name} is {:?}, not {want}", t.state(name));
     };
     eventually("idle stop", &idle, "stopped");
     eventually("ttl", &ttl, "deleted");

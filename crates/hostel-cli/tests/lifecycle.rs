@@ -14,15 +14,6 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hostel");
 
-fn state(t: &TestRun, name: &str) -> Option<String> {
-    let list = t.hostel(&["list", "--json"]).ok().json();
-    list.as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["name"] == name)
-        .map(|x| x["state"].as_str().unwrap().to_owned())
-}
-
 /// Polls until `check` holds, for at most `secs`.
 fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
     let end = Instant::now() + Duration::from_secs(secs);
@@ -53,19 +44,17 @@ fn idle_stop_ttl_ephemeral_and_autostart() {
     // is an engine call (a purge, a delete, a stop) that takes seconds on a loaded host: the
     // windows allow for all of them in one pass.
     eventually(30, "autostart starts its workspace", || {
-        state(&t, &auto).as_deref() == Some("running")
+        t.state(&auto).as_deref() == Some("running")
     });
     eventually(60, "idle workspace stops", || {
-        state(&t, &idle).as_deref() == Some("stopped")
+        t.state(&idle).as_deref() == Some("stopped")
     });
     eventually(60, "ttl deletes the workspace", || {
-        state(&t, &ttl).as_deref() == Some("deleted")
+        t.state(&ttl).as_deref() == Some("deleted")
     });
-    eventually(60, "ephemeral tenant is purged", || {
-        state(&t, &eph).is_none()
-    });
+    eventually(60, "ephemeral tenant is purged", || t.state(&eph).is_none());
     assert_eq!(
-        state(&t, &keep).as_deref(),
+        t.state(&keep).as_deref(),
         Some("running"),
         "idle-stop 0 never stops"
     );
@@ -160,7 +149,7 @@ fn a_starting_daemon_repairs_drift_and_applies_policies_set_later() {
             .filter(|l| *l == want)
     });
     assert!(found.is_some(), "no repair line for {name}");
-    assert_eq!(state(&t, &name).as_deref(), Some("running"));
+    assert_eq!(t.state(&name).as_deref(), Some("running"));
     let repairs = t.audit_kinds(&["--tenant", &name]);
     assert!(
         repairs.contains(&"reconcile.repair.v1".to_owned()),
@@ -169,7 +158,7 @@ fn a_starting_daemon_repairs_drift_and_applies_policies_set_later() {
     // Policies set after create apply: a TTL of 1s deletes the workspace the reaper finds.
     t.hostel(&["set", &name, "--ttl", "1s"]).ok();
     eventually(60, "the TTL set later deletes the workspace", || {
-        state(&t, &name).as_deref() == Some("deleted")
+        t.state(&name).as_deref() == Some("deleted")
     });
     assert!(t.home(&name).exists(), "not ephemeral: the home stays");
 }

@@ -170,6 +170,16 @@ impl TestRun {
         self.command(args).output().unwrap().into()
     }
 
+    /// The state `hostel list` gives tenant `name`, or `None` when it is not listed.
+    pub fn state(&self, name: &str) -> Option<String> {
+        let list = self.hostel(&["list", "--json"]).ok().json();
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .find(|x| x["name"] == name)
+            .and_then(|x| x["state"].as_str().map(str::to_owned))
+    }
+
     /// The kinds of the audit records `hostel audit --json <filter>` lists, oldest first.
     pub fn audit_kinds(&self, filter: &[&str]) -> Vec<String> {
         let mut args = vec!["audit", "--json"];
