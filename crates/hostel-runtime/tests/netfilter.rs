@@ -266,6 +266,20 @@ async fn a_workspace_holds_at_most_its_connections_max_flows() {
     };
     Iptables.apply(&rules).await.unwrap();
     let (from, to) = (format!("10.{net}.1.2"), format!("10.{net}.2.2"));
+    // A link just set up drops what it is given until the kernel activates its queue (up to a
+    // second later on a busy host): the flood waits until a TCP connect is answered (refused:
+    // nothing listens there).
+    let probe = format!(
+        "import socket\ntry:\n    socket.create_connection(('{to}', 9), timeout=1)\n\
+         except ConnectionRefusedError:\n    print('answered')\nexcept OSError:\n    pass\n"
+    );
+    let through = (0..20).any(|_| {
+        std::process::Command::new("ip")
+            .args(["netns", "exec", &pair.ns[0], "python3", "-c", &probe])
+            .output()
+            .is_ok_and(|o| o.stdout == b"answered\n")
+    });
+    assert!(through, "nothing from {from} reaches {to}");
     let held = udp_flows(&pair.ns[0], &from, &to, 20000, 200);
     assert!((1..=64).contains(&held), "{held} flows tracked past 64");
     // The limit is the rule's: with a higher one, the same flood is tracked whole.
